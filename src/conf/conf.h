@@ -1,0 +1,502 @@
+/*
+ * conf.h - the typed configuration: one immutable *generation* built from the
+ * generic tree (parse.h) by directives.c, then shared read-only by every
+ * request that starts while it is current (ARCHITECTURE decision 8).
+ *
+ * All memory of a generation lives in gen->arena and is freed in one call.
+ * Values that may carry variables are compiled once into templates (vars.h).
+ * Runtime state (open log fds, listening fds, upstream failure counters,
+ * round-robin weights) is NOT here: it belongs to the worker, which indexes it
+ * by the small integers these structs carry (`index` fields).
+ */
+#ifndef SY_CONF_CONF_H
+#define SY_CONF_CONF_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "conf/vars.h"
+#include "core/arena.h"
+#include "core/str.h"
+
+#define CONF_UNSET      (-1)
+#define CONF_UNSET_U64  UINT64_MAX
+#define CONF_UNSET_PTR  ((void *)-1)
+
+/* ------------------------------------------------------------------ logs */
+
+enum log_level {
+    LOG_LVL_EMERG = 0, LOG_LVL_ALERT, LOG_LVL_CRIT, LOG_LVL_ERR,
+    LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG,
+};
+
+struct log_format {
+    const char *name;           /* "combined" is predefined */
+    struct tmpl tmpl;           /* the whole line (a '\n' is appended at write) */
+    int escape_json;            /* escape=json; default escape (nginx "default") otherwise */
+    int escape_none;            /* escape=none */
+};
+
+struct access_log {
+    const char *path;           /* absolute (prefix-joined) */
+    const struct log_format *format;
+    unsigned file_index;        /* index into gen->log_paths: one fd per distinct path */
+    struct tmpl *cond;          /* if=...: skip when "" or "0"; NULL = always */
+};
+
+/* ------------------------------------------------------------- upstreams */
+
+struct upstream_peer {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    const char *name;           /* "127.0.0.1:9000" as printed in logs/$upstream_addr */
+    unsigned weight;            /* default 1 */
+    unsigned max_fails;         /* default 1; 0 = never mark failed */
+    uint64_t fail_timeout;      /* ms, default 10s */
+    int backup;
+    int down;
+    unsigned max_conns;         /* (added) max_conns=N; 0 = unlimited */
+};
+
+/* (added) Load-balancing method named in an upstream{} block. The runtime may
+ * treat the ones it does not implement as round robin. */
+enum upstream_balancer {
+    UPS_BALANCE_ROUND_ROBIN = 0, /* default (weighted) */
+    UPS_BALANCE_LEAST_CONN,      /* least_conn */
+    UPS_BALANCE_IP_HASH,         /* ip_hash */
+    UPS_BALANCE_HASH,            /* hash KEY [consistent] */
+    UPS_BALANCE_RANDOM,          /* random [two [least_conn]] */
+};
+
+struct upstream_conf {
+    const char *name;           /* group name, or "host:port" for an implicit group */
+    int implicit;               /* created from a proxy_pass host, not an upstream{} block */
+    struct upstream_peer *peers;/* primaries first, then backups */
+    unsigned npeers;
+    unsigned nprimary;          /* peers[0..nprimary) are primaries */
+    unsigned keepalive;         /* idle connections cached per worker; 0 = none */
+    uint64_t keepalive_timeout; /* ms, default 60s */
+    unsigned keepalive_requests;/* default 1000 */
+    uint64_t keepalive_time;    /* ms, default 1h */
+    unsigned index;             /* 0..gen->nupstreams: worker runtime state slot */
+    const char *file; unsigned line;
+    /* added */
+    enum upstream_balancer balancer;
+    struct tmpl *hash_key;      /* UPS_BALANCE_HASH: the key template */
+    int hash_consistent;        /* hash ... consistent */
+    int random_two;             /* random two [least_conn] */
+};
+
+/* ------------------------------------------------------------------ maps */
+
+struct map_entry {
+    struct str key;             /* exact key (lower-cased when hostnames) */
+    struct tmpl value;
+};
+
+struct map_regex {
+    void *re;                   /* pcre2_code *, owned by the generation (freed by gen_free) */
+    struct tmpl value;
+};
+
+struct map_conf {
+    struct tmpl source;         /* the first argument, e.g. $http_upgrade */
+    int hostnames;              /* `hostnames` given: *.x / x.* keys allowed */
+    struct map_entry *exact;    /* sorted for bsearch (case-sensitive unless hostnames) */
+    unsigned nexact;
+    struct map_entry *wild_head;/* "*.example.com" / ".example.com" keys, stored as "example.com" */
+    unsigned nwild_head;
+    struct map_entry *wild_tail;/* "www.example.*" keys, stored as "www.example." */
+    unsigned nwild_tail;
+    struct map_regex *regex;    /* in config order */
+    unsigned nregex;
+    struct tmpl deflt;          /* default value ("" when none given) */
+    int volatile_;              /* `volatile` given (accepted; we never cache anyway) */
+};
+
+/* --------------------------------------------------------- rewrite ops */
+
+enum rw_cond_op {
+    RW_COND_TRUTHY,             /* if ($var): not "" and not "0" */
+    RW_COND_EQ, RW_COND_NE,     /* = != */
+    RW_COND_RE, RW_COND_RE_I,   /* ~ ~* */
+    RW_COND_NRE, RW_COND_NRE_I, /* !~ !~* */
+    RW_COND_FILE, RW_COND_NFILE,/* -f !-f */
+    RW_COND_DIR, RW_COND_NDIR,  /* -d !-d */
+    RW_COND_EXISTS, RW_COND_NEXISTS, /* -e !-e */
+    RW_COND_EXEC, RW_COND_NEXEC,     /* (added) -x !-x: executable */
+};
+
+struct rw_op;
+
+struct rw_return {
+    int code;                   /* 444 = close without response */
+    struct tmpl *text;          /* body text or redirect URL; NULL when none */
+};
+
+struct rw_op {
+    enum { RW_RETURN, RW_IF, RW_SET } type;
+    union {
+        struct rw_return ret;
+        struct {
+            enum rw_cond_op op;
+            struct tmpl lhs;        /* variable (or path for -f etc.) */
+            struct tmpl rhs;        /* for = and != */
+            void *re;               /* pcre2_code * for regex ops */
+            struct rw_op *body;     /* ops inside the if block */
+            struct loc_conf *lc;    /* directives inside `if` other than rewrite ops
+                                       (e.g. proxy_pass, add_header), merged from the
+                                       enclosing location; NULL when none */
+        } cond;
+        struct {
+            unsigned var_index;     /* user variable slot (VAR_SET) */
+            struct tmpl value;
+        } set;
+    } u;
+    struct rw_op *next;
+    const char *file; unsigned line;
+};
+
+/* ---------------------------------------------------------- error pages */
+
+struct error_page {
+    int *codes; unsigned ncodes;
+    int override;               /* "=" alone (stored as 0): use the target's status; -1 none;
+                                   else the code */
+    struct tmpl target;         /* URI, @named location, or URL (redirect 302) */
+};
+
+/* ----------------------------------------------------------------- proxy */
+
+#define NEXT_UPSTREAM_ERROR          0x001u
+#define NEXT_UPSTREAM_TIMEOUT        0x002u
+#define NEXT_UPSTREAM_INVALID_HEADER 0x004u
+#define NEXT_UPSTREAM_HTTP_500       0x008u
+#define NEXT_UPSTREAM_HTTP_502       0x010u
+#define NEXT_UPSTREAM_HTTP_503       0x020u
+#define NEXT_UPSTREAM_HTTP_504       0x040u
+#define NEXT_UPSTREAM_HTTP_403       0x080u
+#define NEXT_UPSTREAM_HTTP_404       0x100u
+#define NEXT_UPSTREAM_HTTP_429       0x200u
+#define NEXT_UPSTREAM_NON_IDEMPOTENT 0x400u
+#define NEXT_UPSTREAM_OFF            0x800u
+
+struct proxy_pass {
+    int https;                  /* scheme is https */
+    const struct upstream_conf *upstream; /* static target; NULL when `dynamic` */
+    struct str uri;             /* URI part after host[:port]; valid when has_uri */
+    int has_uri;
+    struct tmpl *dynamic;       /* whole argument, when it contains variables */
+    struct str host;            /* $proxy_host: "host" or "host:port" (port omitted when default) */
+    struct str port;            /* $proxy_port, e.g. "80" */
+    const char *file; unsigned line;
+    struct str url;             /* (added) "http://host[:port]" as written, no URI (static only);
+                                   `proxy_redirect default` replaces url+uri */
+};
+
+struct header_tmpl {
+    struct str name;            /* as written */
+    struct tmpl value;          /* "" after evaluation => header not sent */
+};
+
+struct add_header {
+    struct str name;
+    struct tmpl value;
+    int always;
+};
+
+struct proxy_redirect {
+    int is_default;             /* `proxy_redirect default` (expanded at merge) */
+    struct tmpl from;           /* replaced prefix (or regex when re != NULL) */
+    void *re;                   /* pcre2_code * for "~" / "~*" forms */
+    struct tmpl to;
+};
+
+/* ------------------------------------------------------- location conf */
+
+/*
+ * Per-level configuration, nginx's "loc conf": one at http level, one per
+ * server (server-level directives), one per location. directives.c merges
+ * every level from its parent after parsing, so at run time each location's
+ * loc_conf is complete (no CONF_UNSET left).
+ */
+struct loc_conf {
+    /* client side */
+    uint64_t client_header_timeout;     /* ms, 60s */
+    uint64_t client_body_timeout;       /* ms, 60s */
+    uint64_t send_timeout;              /* ms, 60s */
+    uint64_t keepalive_timeout;         /* ms, 75s; 0 disables keep-alive */
+    uint64_t keepalive_header_timeout;  /* second keepalive_timeout arg -> "Keep-Alive: timeout=N"; UNSET none */
+    uint64_t keepalive_time;            /* ms, 1h */
+    int64_t keepalive_requests;         /* 1000 */
+    int keepalive_disable_msie6;        /* keepalive_disable (accepted) */
+    uint64_t client_max_body_size;      /* 1m; 0 = unlimited */
+    uint64_t client_body_buffer_size;   /* 16k */
+    uint64_t client_header_buffer_size; /* 1k */
+    int64_t large_client_header_buffers_num;   /* 4 */
+    uint64_t large_client_header_buffers_size; /* 8k */
+    int server_tokens;                  /* on */
+    int sendfile;                       /* off (nginx default); we always may use it */
+    int tcp_nodelay;                    /* on */
+
+    /* content */
+    struct str default_type;            /* "text/plain" */
+    const struct mime_types *types;     /* shared; built-in table when no `types` */
+    struct add_header *add_headers; unsigned nadd_headers;
+    struct error_page *error_pages; unsigned nerror_pages;
+    struct access_log *access_logs; unsigned naccess_logs; /* 0 with access_log_off */
+    int access_log_off;
+
+    /* static files */
+    struct tmpl *root;                  /* "html" relative to prefix by default */
+    struct tmpl *alias;                 /* NULL unless set at this location */
+    struct tmpl *index; unsigned nindex;/* "index.html" */
+    struct tmpl *try_files; unsigned ntry_files; /* last one is the fallback (URI, =code or @name) */
+    int disable_symlinks;               /* off (nginx default) */
+    int autoindex;                      /* accepted "off" only */
+    int etag;                           /* on */
+    int if_modified_since;              /* 0 off, 1 exact (default), 2 before */
+
+    /* proxy */
+    struct proxy_pass *proxy_pass;      /* NULL: not a proxy location */
+    struct header_tmpl *proxy_set_headers; unsigned nproxy_set_headers; /* effective list after inheritance */
+    int proxy_http_version_minor;       /* 0 (nginx default "1.0") or 1 */
+    uint64_t proxy_connect_timeout;     /* ms, 60s */
+    uint64_t proxy_read_timeout;        /* ms, 60s */
+    uint64_t proxy_send_timeout;        /* ms, 60s */
+    int proxy_read_timeout_explicit;    /* set in this location or an enclosing level explicitly */
+    int proxy_send_timeout_explicit;
+    int proxy_buffering;                /* on (we stream with bounded memory either way) */
+    int proxy_request_buffering;        /* on */
+    uint64_t proxy_buffer_size;         /* 4k|8k (page size); we use our own buffer */
+    int64_t proxy_buffers_num; uint64_t proxy_buffers_size; /* 8 4k|8k */
+    int proxy_redirect_off;
+    struct proxy_redirect *proxy_redirects; unsigned nproxy_redirects; /* default: one is_default */
+    struct str *proxy_hide_headers; unsigned nproxy_hide_headers;  /* user-given, lower-case */
+    struct str *proxy_pass_headers; unsigned nproxy_pass_headers;  /* lower-case */
+    int proxy_pass_request_headers;     /* on */
+    int proxy_pass_request_body;        /* on */
+    struct tmpl *proxy_method;          /* NULL = client's method */
+    struct tmpl *proxy_set_body;        /* NULL = client's body */
+    int proxy_intercept_errors;         /* off */
+    unsigned proxy_next_upstream;       /* NEXT_UPSTREAM_*; default ERROR|TIMEOUT */
+    int64_t proxy_next_upstream_tries;  /* 0 = unlimited */
+    uint64_t proxy_next_upstream_timeout; /* ms; 0 = unlimited */
+
+    /* rewrite phase at this level (server or location), in config order */
+    struct rw_op *rewrite;
+
+    /* ---- added (recorded; defaults in comments, as nginx) ---- */
+    int tcp_nopush;                     /* off */
+    int keepalive_disable_safari;       /* off (keepalive_disable safari) */
+    struct tmpl *disable_symlinks_from; /* disable_symlinks ... from=PART; NULL none */
+    uint64_t proxy_busy_buffers_size;   /* 2 * proxy_buffer_size */
+    int proxy_ignore_client_abort;      /* off */
+    int proxy_ssl_server_name;          /* off */
+    struct tmpl *proxy_ssl_name;        /* NULL = $proxy_host */
+    int proxy_ssl_verify;               /* off */
+    const char *proxy_ssl_trusted_certificate; /* NULL; conf-prefix-joined */
+    unsigned proxy_ssl_protocols;       /* SSL_PROTO_*; TLSv1.2|TLSv1.3 */
+    int proxy_ssl_session_reuse;        /* on */
+    struct str *resolvers; unsigned nresolvers; /* resolver address[:port] words as given */
+    uint64_t resolver_valid;            /* valid=TIME in ms; 0 = use the DNS TTL */
+    int resolver_ipv4;                  /* on */
+    int resolver_ipv6;                  /* on */
+    uint64_t resolver_timeout;          /* ms, 30s */
+};
+
+/* --------------------------------------------------------------- locations */
+
+enum loc_match {
+    LOC_PREFIX,                 /* location /x */
+    LOC_EXACT,                  /* location = /x */
+    LOC_PREFIX_NOREGEX,         /* location ^~ /x */
+    LOC_REGEX,                  /* location ~ re */
+    LOC_REGEX_ICASE,            /* location ~* re */
+    LOC_NAMED,                  /* location @name */
+};
+
+struct location {
+    enum loc_match match;
+    struct str pattern;         /* prefix/exact URI, regex source, or name without '@' */
+    void *re;                   /* pcre2_code * for regex locations */
+    struct loc_conf *lc;        /* merged, complete */
+    struct location *children;  /* nested locations, array */
+    unsigned nchildren;
+    const char *file; unsigned line;
+};
+
+/* ----------------------------------------------------------------- servers */
+
+enum server_name_kind {
+    SN_EXACT,                   /* example.com (stored lower-case) */
+    SN_WILD_HEAD,               /* *.example.com or .example.com -> "example.com" */
+    SN_WILD_TAIL,               /* www.example.* -> "www.example." */
+    SN_REGEX,                   /* ~regex */
+};
+
+struct server_name {
+    enum server_name_kind kind;
+    struct str name;
+    void *re;                   /* pcre2_code * for SN_REGEX */
+    int dot_form;               /* ".example.com" also matches "example.com" */
+};
+
+struct listen_conf;
+
+/* (added) ssl_* directives of a server (merged from http). Recorded for TLS. */
+#define SSL_PROTO_SSLv2   0x01u
+#define SSL_PROTO_SSLv3   0x02u
+#define SSL_PROTO_TLSv1   0x04u
+#define SSL_PROTO_TLSv1_1 0x08u
+#define SSL_PROTO_TLSv1_2 0x10u
+#define SSL_PROTO_TLSv1_3 0x20u
+
+struct ssl_conf {
+    const char **certificates; unsigned ncertificates;     /* conf-prefix-joined unless "$..." */
+    const char **certificate_keys; unsigned ncertificate_keys; /* same; "data:" kept as is */
+    unsigned protocols;         /* SSL_PROTO_*; default TLSv1.2|TLSv1.3 */
+    const char *ciphers;        /* "HIGH:!aNULL:!MD5" */
+    int prefer_server_ciphers;  /* off */
+    int session_cache_off;      /* "off": no cache at all (nginx "none" keeps tickets/ids) */
+    int session_cache_builtin;  /* builtin[:size] given */
+    int64_t session_cache_builtin_size; /* sessions; -1 = OpenSSL default */
+    const char *session_cache_shared_name; /* shared:NAME:SIZE, NULL none */
+    uint64_t session_cache_shared_size; /* bytes */
+    uint64_t session_timeout;   /* ms, 5m */
+    int session_tickets;        /* on */
+    const char *dhparam;        /* NULL */
+    int stapling;               /* off */
+};
+
+struct server_conf {
+    struct server_name *names; unsigned nnames;
+    struct loc_conf *lc;        /* server-level conf (merged from http) */
+    struct location *locations; /* top-level locations, in config order */
+    unsigned nlocations;
+    struct location *named;     /* named (@) locations */
+    unsigned nnamed;
+    const char *file; unsigned line;
+    const struct ssl_conf *ssl; /* (added) merged ssl_* settings; never NULL */
+};
+
+struct listen_conf {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    const char *text;           /* "127.0.0.1:8080" / "[::]:80" for logs and $server_addr */
+    int default_server_set;     /* some server said default_server */
+    int reuseport;
+    int backlog;                /* default 511 */
+    int ssl;
+    int http2;
+    int ipv6only;               /* default on for [::] */
+    const struct server_conf **servers; /* servers on this address, config order */
+    unsigned nservers;
+    const struct server_conf *default_server;
+    unsigned index;             /* worker runtime slot (listening fd) */
+    /* added: recorded listen parameters */
+    int bind;                   /* `bind` given (a separate socket even under a wildcard) */
+    int deferred;               /* TCP_DEFER_ACCEPT */
+    int rcvbuf;                 /* SO_RCVBUF; -1 = leave */
+    int sndbuf;                 /* SO_SNDBUF; -1 = leave */
+    int so_keepalive;           /* -1 = leave, 0 off, 1 on */
+    int keepidle, keepintvl, keepcnt; /* so_keepalive=idle:intvl:cnt (s); 0 = system */
+    int fastopen;               /* fastopen=N; -1 = off */
+    const char *file; unsigned line; /* the listen directive that created this address */
+};
+
+/* ---------------------------------------------------------- MIME types */
+
+struct mime_type {
+    struct str ext;             /* lower-case extension without dot */
+    struct str type;
+};
+
+struct mime_types {
+    struct mime_type *entries;  /* sorted by ext for bsearch */
+    unsigned n;
+};
+
+/* Look up an extension (case-insensitive); NULL slice when unknown. */
+struct str mime_types_find(const struct mime_types *t, struct str ext);
+
+/* (Added) The built-in table (like nginx's mime.types), shared, never freed. */
+const struct mime_types *mime_types_builtin(void);
+
+/* (Added) Order of mime_types.entries: ASCII case-insensitive, shorter first. */
+int mime_ext_cmp(struct str a, struct str b);
+
+/* ------------------------------------------------------------ main / gen */
+
+struct main_conf {
+    int64_t worker_processes;   /* 1; 0 = auto (number of CPUs) */
+    int64_t worker_connections; /* 512 */
+    int64_t worker_rlimit_nofile; /* CONF_UNSET = leave */
+    uint64_t worker_shutdown_timeout; /* ms; CONF_UNSET_U64 = none */
+    int daemon;                 /* on */
+    int master_process;         /* on */
+    const char *pid_path;       /* "logs/switchyard.pid" prefix-joined */
+    const char *error_log_path; /* "logs/error.log" prefix-joined, or "stderr" */
+    enum log_level error_log_level; /* error */
+    const char *user;           /* NULL = do not change */
+    const char *group;
+    /* added */
+    int worker_cpu_affinity_auto;       /* worker_cpu_affinity auto [mask] */
+    uint64_t *worker_cpu_masks; unsigned nworker_cpu_masks; /* bit i = CPU i; with auto: the
+                                                               one limiting mask, if given */
+    int multi_accept;                   /* off */
+    int accept_mutex;                   /* off */
+};
+
+struct http_conf {
+    struct server_conf **servers; unsigned nservers;
+    struct listen_conf **listens; unsigned nlistens;
+    struct upstream_conf **upstreams; unsigned nupstreams;
+    struct log_format **log_formats; unsigned nlog_formats;
+    struct loc_conf *lc;        /* http-level conf */
+};
+
+/* (added) One configuration file as read at load (for -T and for workers). */
+struct conf_file {
+    const char *path;
+    struct str text;            /* the bytes as read */
+};
+
+struct generation {
+    struct arena arena;         /* owns everything below */
+    unsigned refs;              /* requests (and the worker) holding this generation */
+    uint64_t serial;            /* 1, 2, ... per reload */
+    const char *prefix;         /* "-p" prefix, ending in '/' */
+    const char *conf_path;      /* main config file */
+    struct main_conf main;
+    struct http_conf *http;     /* NULL when the config has no http{} */
+    struct var_registry vars;   /* every variable name referenced, see vars.h */
+    const char **log_paths;     /* distinct access-log paths */
+    unsigned nlog_paths;
+    void **regexes;             /* every pcre2_code * compiled, for gen_free */
+    unsigned nregexes, cap_regexes;
+    /* added: the configuration files read, in the order nginx -T prints them
+       (main file first, then each include where it first appears) */
+    struct conf_file *files; unsigned nfiles;
+};
+
+/*
+ * Load and check a configuration: parse `conf_path` (plus `-g` text when not
+ * NULL), build and merge every level, compile templates, regexes and maps,
+ * resolve upstream addresses (getaddrinfo; at load time only), and validate
+ * as nginx does. On success returns a generation with refs = 1. On failure
+ * returns NULL and writes "message in file:line" (nginx wording) to err.
+ * Warnings (like nginx's "[warn]" lines at -t) are appended to `warn`
+ * (newline-separated, may be NULL).
+ */
+struct generation *gen_load(const char *prefix, const char *conf_path, const char *g_directives,
+                            char *err, size_t errlen, char *warn, size_t warnlen);
+
+/* Free a generation and everything it owns (pcre2 codes included). Accepts NULL. */
+void gen_free(struct generation *g);
+
+/* Write the configuration files, as read, to `fd` (nginx -T format). */
+int gen_dump(const struct generation *g, int fd);
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * merge.c - creating per-level confs with every field unset, and merging a
+ * level from its parent with nginx's defaults and inheritance rules
+ * (ngx_http_core_merge_loc_conf, ngx_http_proxy_merge_loc_conf, ...).
+ *
+ * Rules worth knowing:
+ *   - scalars: a level that sets a value keeps it, otherwise it inherits;
+ *     the top (http) level falls back to nginx's default;
+ *   - lists (add_header, proxy_set_header, error_page, index, access_log,
+ *     proxy_hide_header, proxy_pass_header, proxy_redirect, types):
+ *     a level that sets any entry replaces the whole inherited list;
+ *   - never inherited: try_files, the rewrite ops, alias and proxy_pass --
+ *     except into the conf of an `if` block ("noname" in nginx), which
+ *     inherits everything from its location;
+ *   - `proxy_redirect default` (the default when nothing is set) becomes a
+ *     concrete from/to pair for a location with a static proxy_pass.
+ * After loc_conf_merge() no field is CONF_UNSET, except
+ * keepalive_header_timeout whose UNSET means "no Keep-Alive header".
+ */
+#include "conf/directives.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct loc_conf *loc_conf_create(struct arena *a)
+{
+    struct loc_conf *c = arena_calloc(a, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->client_header_timeout = CONF_UNSET_U64;
+    c->client_body_timeout = CONF_UNSET_U64;
+    c->send_timeout = CONF_UNSET_U64;
+    c->keepalive_timeout = CONF_UNSET_U64;
+    c->keepalive_header_timeout = CONF_UNSET_U64;
+    c->keepalive_time = CONF_UNSET_U64;
+    c->keepalive_requests = CONF_UNSET;
+    c->keepalive_disable_msie6 = CONF_UNSET;
+    c->client_max_body_size = CONF_UNSET_U64;
+    c->client_body_buffer_size = CONF_UNSET_U64;
+    c->client_header_buffer_size = CONF_UNSET_U64;
+    c->large_client_header_buffers_num = CONF_UNSET;
+    c->large_client_header_buffers_size = CONF_UNSET_U64;
+    c->server_tokens = CONF_UNSET;
+    c->sendfile = CONF_UNSET;
+    c->tcp_nodelay = CONF_UNSET;
+    c->access_log_off = CONF_UNSET;
+    c->disable_symlinks = CONF_UNSET;
+    c->autoindex = CONF_UNSET;
+    c->etag = CONF_UNSET;
+    c->if_modified_since = CONF_UNSET;
+    c->proxy_http_version_minor = CONF_UNSET;
+    c->proxy_connect_timeout = CONF_UNSET_U64;
+    c->proxy_read_timeout = CONF_UNSET_U64;
+    c->proxy_send_timeout = CONF_UNSET_U64;
+    c->proxy_buffering = CONF_UNSET;
+    c->proxy_request_buffering = CONF_UNSET;
+    c->proxy_buffer_size = CONF_UNSET_U64;
+    c->proxy_buffers_num = CONF_UNSET;
+    c->proxy_buffers_size = CONF_UNSET_U64;
+    c->proxy_redirect_off = CONF_UNSET;
+    c->proxy_pass_request_headers = CONF_UNSET;
+    c->proxy_pass_request_body = CONF_UNSET;
+    c->proxy_intercept_errors = CONF_UNSET;
+    c->proxy_next_upstream = 0; /* bitmask: 0 = unset */
+    c->proxy_next_upstream_tries = CONF_UNSET;
+    c->proxy_next_upstream_timeout = CONF_UNSET_U64;
+    c->tcp_nopush = CONF_UNSET;
+    c->keepalive_disable_safari = CONF_UNSET;
+    c->proxy_busy_buffers_size = CONF_UNSET_U64;
+    c->proxy_ignore_client_abort = CONF_UNSET;
+    c->proxy_ssl_server_name = CONF_UNSET;
+    c->proxy_ssl_verify = CONF_UNSET;
+    c->proxy_ssl_protocols = 0;
+    c->proxy_ssl_session_reuse = CONF_UNSET;
+    c->resolver_valid = CONF_UNSET_U64;
+    c->resolver_ipv4 = CONF_UNSET;
+    c->resolver_ipv6 = CONF_UNSET;
+    c->resolver_timeout = CONF_UNSET_U64;
+    return c;
+}
+
+#define MERGE_U64(f, def)                                                                          \
+    do {                                                                                           \
+        if (c->f == CONF_UNSET_U64)                                                                \
+            c->f = prev ? prev->f : (def);                                                         \
+    } while (0)
+#define MERGE_INT(f, def)                                                                          \
+    do {                                                                                           \
+        if (c->f == CONF_UNSET)                                                                    \
+            c->f = prev ? prev->f : (def);                                                         \
+    } while (0)
+#define MERGE_PTR(f)                                                                               \
+    do {                                                                                           \
+        if (!c->f && prev)                                                                         \
+            c->f = prev->f;                                                                        \
+    } while (0)
+#define MERGE_LIST(f, n)                                                                           \
+    do {                                                                                           \
+        if (c->n == 0 && prev) {                                                                   \
+            c->f = prev->f;                                                                        \
+            c->n = prev->n;                                                                        \
+        }                                                                                          \
+    } while (0)
+
+/* The default access log: logs/access.log in the "combined" format. */
+static struct access_log *default_log(struct conf_parser *p)
+{
+    if (p->default_log)
+        return p->default_log;
+    struct access_log *al = arena_calloc(p->a, sizeof(*al));
+    if (!al)
+        return NULL;
+    al->path = conf_full_path(p, "logs/access.log");
+    if (!al->path)
+        return NULL;
+    const struct http_conf *hc = p->g->http;
+    for (unsigned i = 0; hc && i < hc->nlog_formats; i++)
+        if (strcmp(hc->log_formats[i]->name, "combined") == 0)
+            al->format = hc->log_formats[i];
+    p->default_log = al;
+    return al;
+}
+
+/* The default pair nginx derives from a static proxy_pass. */
+static int default_redirect(struct conf_parser *p, struct loc_conf *c, const struct location *loc)
+{
+    const struct proxy_pass *pp = c->proxy_pass;
+    struct proxy_redirect *pr = arena_calloc(p->a, sizeof(*pr));
+    if (!pr)
+        return -1;
+    const char *from, *to;
+    if (pp->has_uri) {
+        from = arena_printf(p->a, "%.*s%.*s", (int)pp->url.len, pp->url.p, (int)pp->uri.len,
+                            pp->uri.p);
+        if (loc && loc->match == LOC_NAMED)
+            to = arena_printf(p->a, "@%.*s", (int)loc->pattern.len, loc->pattern.p);
+        else if (loc)
+            to = arena_strndup(p->a, loc->pattern.p, loc->pattern.len);
+        else
+            to = "";
+    } else {
+        from = arena_printf(p->a, "%.*s/", (int)pp->url.len, pp->url.p);
+        to = "/";
+    }
+    if (!from || !to)
+        return -1;
+    pr->is_default = 1;
+    pr->from.raw = str_from_cstr(from);
+    pr->from.constant = 1;
+    pr->to.raw = str_from_cstr(to);
+    pr->to.constant = 1;
+    c->proxy_redirects = pr;
+    c->nproxy_redirects = 1;
+    return 0;
+}
+
+int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_conf *prev,
+                   const struct location *loc, int noname)
+{
+    /* explicit flags first: they look at what this level set */
+    c->proxy_read_timeout_explicit =
+        c->proxy_read_timeout != CONF_UNSET_U64 || (prev && prev->proxy_read_timeout_explicit);
+    c->proxy_send_timeout_explicit =
+        c->proxy_send_timeout != CONF_UNSET_U64 || (prev && prev->proxy_send_timeout_explicit);
+
+    /* client side */
+    MERGE_U64(client_header_timeout, 60000);
+    MERGE_U64(client_body_timeout, 60000);
+    MERGE_U64(send_timeout, 60000);
+    MERGE_U64(keepalive_timeout, 75000);
+    /* merged on its own, as nginx does; UNSET = no "Keep-Alive: timeout=" header */
+    if (c->keepalive_header_timeout == CONF_UNSET_U64 && prev)
+        c->keepalive_header_timeout = prev->keepalive_header_timeout;
+    MERGE_U64(keepalive_time, 3600000);
+    MERGE_INT(keepalive_requests, 1000);
+    if (c->keepalive_disable_msie6 == CONF_UNSET) {
+        c->keepalive_disable_msie6 = prev ? prev->keepalive_disable_msie6 : 1;
+        c->keepalive_disable_safari = prev ? prev->keepalive_disable_safari : 0;
+    }
+    if (c->keepalive_disable_safari == CONF_UNSET)
+        c->keepalive_disable_safari = 0;
+    MERGE_U64(client_max_body_size, 1024 * 1024);
+    MERGE_U64(client_body_buffer_size, 16 * 1024);
+    MERGE_U64(client_header_buffer_size, 1024);
+    if (c->large_client_header_buffers_num == CONF_UNSET) {
+        c->large_client_header_buffers_num = prev ? prev->large_client_header_buffers_num : 4;
+        c->large_client_header_buffers_size =
+            prev ? prev->large_client_header_buffers_size : 8 * 1024;
+    }
+    MERGE_INT(server_tokens, 1);
+    MERGE_INT(sendfile, 0);
+    MERGE_INT(tcp_nodelay, 1);
+    MERGE_INT(tcp_nopush, 0);
+
+    /* content */
+    if (!c->default_type.p)
+        c->default_type = prev ? prev->default_type : STR_LIT("text/plain");
+    if (!c->types)
+        c->types = prev ? prev->types : mime_types_builtin();
+    MERGE_LIST(add_headers, nadd_headers);
+    MERGE_LIST(error_pages, nerror_pages);
+
+    if (c->access_log_off == CONF_UNSET && c->naccess_logs == 0) {
+        if (prev) {
+            c->access_logs = prev->access_logs;
+            c->naccess_logs = prev->naccess_logs;
+            c->access_log_off = prev->access_log_off;
+        } else {
+            c->access_logs = default_log(p);
+            if (!c->access_logs)
+                goto oom;
+            c->naccess_logs = 1;
+            c->access_log_off = 0;
+        }
+    }
+    if (c->access_log_off == CONF_UNSET)
+        c->access_log_off = 0;
+    if (c->access_log_off)
+        c->naccess_logs = 0;
+
+    if (!c->root && !c->alias && noname && prev) {
+        c->root = prev->root;
+        c->alias = prev->alias;
+    }
+    if (!c->root) {
+        if (prev && prev->root) {
+            c->root = prev->root;
+        } else {
+            const char *html = conf_full_path(p, "html");
+            struct tmpl *t = arena_calloc(p->a, sizeof(*t));
+            if (!html || !t)
+                goto oom;
+            t->raw = str_from_cstr(html);
+            t->constant = 1;
+            c->root = t;
+        }
+    }
+    if (c->nindex == 0) {
+        if (prev) {
+            c->index = prev->index;
+            c->nindex = prev->nindex;
+        } else {
+            struct tmpl *t = arena_calloc(p->a, sizeof(*t));
+            if (!t)
+                goto oom;
+            t->raw = STR_LIT("index.html");
+            t->constant = 1;
+            c->index = t;
+            c->nindex = 1;
+        }
+    }
+    if (c->disable_symlinks == CONF_UNSET) {
+        c->disable_symlinks = prev ? prev->disable_symlinks : 0;
+        if (!c->disable_symlinks_from && prev)
+            c->disable_symlinks_from = prev->disable_symlinks_from;
+    }
+    MERGE_INT(autoindex, 0);
+    MERGE_INT(etag, 1);
+    MERGE_INT(if_modified_since, 1);
+
+    /* proxy */
+    if (noname && !c->proxy_pass && prev)
+        c->proxy_pass = prev->proxy_pass;
+    MERGE_LIST(proxy_set_headers, nproxy_set_headers);
+    MERGE_INT(proxy_http_version_minor, 0);
+    MERGE_U64(proxy_connect_timeout, 60000);
+    MERGE_U64(proxy_read_timeout, 60000);
+    MERGE_U64(proxy_send_timeout, 60000);
+    MERGE_INT(proxy_buffering, 1);
+    MERGE_INT(proxy_request_buffering, 1);
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (page == 0 || page > 65536)
+        page = 4096;
+    MERGE_U64(proxy_buffer_size, page);
+    if (c->proxy_buffers_num == CONF_UNSET) {
+        c->proxy_buffers_num = prev ? prev->proxy_buffers_num : 8;
+        c->proxy_buffers_size = prev ? prev->proxy_buffers_size : page;
+    }
+    if (c->proxy_busy_buffers_size == CONF_UNSET_U64) {
+        if (prev) {
+            c->proxy_busy_buffers_size = prev->proxy_busy_buffers_size;
+        } else {
+            uint64_t sz = c->proxy_buffer_size > c->proxy_buffers_size ? c->proxy_buffer_size
+                                                                       : c->proxy_buffers_size;
+            c->proxy_busy_buffers_size = 2 * sz;
+        }
+    }
+
+    /* proxy_redirect: off | list (replaces) | default for a static proxy_pass */
+    if (c->proxy_redirect_off == CONF_UNSET) {
+        if (prev) {
+            c->proxy_redirect_off = prev->proxy_redirect_off;
+            c->proxy_redirects = prev->proxy_redirects;
+            c->nproxy_redirects = prev->nproxy_redirects;
+        } else {
+            c->proxy_redirect_off = 0;
+        }
+    }
+    if (c->proxy_redirect_off) {
+        c->proxy_redirects = NULL;
+        c->nproxy_redirects = 0;
+    } else if (c->nproxy_redirects == 0 && c->proxy_pass && !c->proxy_pass->dynamic) {
+        if (default_redirect(p, c, noname ? NULL : loc) != 0)
+            goto oom;
+    }
+
+    MERGE_LIST(proxy_hide_headers, nproxy_hide_headers);
+    MERGE_LIST(proxy_pass_headers, nproxy_pass_headers);
+    MERGE_INT(proxy_pass_request_headers, 1);
+    MERGE_INT(proxy_pass_request_body, 1);
+    MERGE_PTR(proxy_method);
+    MERGE_PTR(proxy_set_body);
+    MERGE_INT(proxy_intercept_errors, 0);
+    if (c->proxy_next_upstream == 0)
+        c->proxy_next_upstream =
+            prev ? prev->proxy_next_upstream : (NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT);
+    if (c->proxy_next_upstream & NEXT_UPSTREAM_OFF)
+        c->proxy_next_upstream = NEXT_UPSTREAM_OFF;
+    MERGE_INT(proxy_next_upstream_tries, 0);
+    MERGE_U64(proxy_next_upstream_timeout, 0);
+    MERGE_INT(proxy_ignore_client_abort, 0);
+    MERGE_INT(proxy_ssl_server_name, 0);
+    MERGE_PTR(proxy_ssl_name);
+    MERGE_INT(proxy_ssl_verify, 0);
+    MERGE_PTR(proxy_ssl_trusted_certificate);
+    if (c->proxy_ssl_protocols == 0)
+        c->proxy_ssl_protocols =
+            prev ? prev->proxy_ssl_protocols : (SSL_PROTO_TLSv1_2 | SSL_PROTO_TLSv1_3);
+    MERGE_INT(proxy_ssl_session_reuse, 1);
+    if (c->nresolvers == 0 && prev) {
+        c->resolvers = prev->resolvers;
+        c->nresolvers = prev->nresolvers;
+        if (c->resolver_valid == CONF_UNSET_U64)
+            c->resolver_valid = prev->resolver_valid;
+        if (c->resolver_ipv4 == CONF_UNSET)
+            c->resolver_ipv4 = prev->resolver_ipv4;
+        if (c->resolver_ipv6 == CONF_UNSET)
+            c->resolver_ipv6 = prev->resolver_ipv6;
+    }
+    if (c->resolver_valid == CONF_UNSET_U64)
+        c->resolver_valid = 0;
+    if (c->resolver_ipv4 == CONF_UNSET)
+        c->resolver_ipv4 = 1;
+    if (c->resolver_ipv6 == CONF_UNSET)
+        c->resolver_ipv6 = 1;
+    MERGE_U64(resolver_timeout, 30000);
+    return 0;
+
+oom:
+    conf_err_at(p, NULL, 0, "out of memory");
+    return -1;
+}
+
+void ssl_conf_init(struct ssl_conf *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->prefer_server_ciphers = CONF_UNSET;
+    s->session_cache_off = CONF_UNSET;
+    s->session_cache_builtin_size = -1;
+    s->session_timeout = CONF_UNSET_U64;
+    s->session_tickets = CONF_UNSET;
+    s->stapling = CONF_UNSET;
+}
+
+void ssl_conf_merge(struct ssl_conf *c, const struct ssl_conf *prev)
+{
+    if (c->ncertificates == 0 && prev) {
+        c->certificates = prev->certificates;
+        c->ncertificates = prev->ncertificates;
+    }
+    if (c->ncertificate_keys == 0 && prev) {
+        c->certificate_keys = prev->certificate_keys;
+        c->ncertificate_keys = prev->ncertificate_keys;
+    }
+    if (c->protocols == 0)
+        c->protocols = prev ? prev->protocols : (SSL_PROTO_TLSv1_2 | SSL_PROTO_TLSv1_3);
+    if (!c->ciphers)
+        c->ciphers = prev ? prev->ciphers : "HIGH:!aNULL:!MD5";
+    MERGE_INT(prefer_server_ciphers, 0);
+    if (c->session_cache_off == CONF_UNSET) {
+        if (prev) {
+            c->session_cache_off = prev->session_cache_off;
+            c->session_cache_builtin = prev->session_cache_builtin;
+            c->session_cache_builtin_size = prev->session_cache_builtin_size;
+            c->session_cache_shared_name = prev->session_cache_shared_name;
+            c->session_cache_shared_size = prev->session_cache_shared_size;
+        } else {
+            c->session_cache_off = 0; /* nginx default "none" */
+        }
+    }
+    MERGE_U64(session_timeout, 300000);
+    MERGE_INT(session_tickets, 1);
+    MERGE_PTR(dhparam);
+    MERGE_INT(stapling, 0);
+}

@@ -1,0 +1,144 @@
+/*
+ * vars.h - variables and templates.
+ *
+ * At configuration load every string that may contain "$name" / "${name}" is
+ * compiled once into a template: a list of literal slices and variable
+ * references. At run time the HTTP layer evaluates templates with
+ * tmpl_eval() (http/vars_eval.c), which asks var_value() for each variable.
+ * Nothing here runs per request except evaluation.
+ */
+#ifndef SY_CONF_VARS_H
+#define SY_CONF_VARS_H
+
+#include <stdint.h>
+
+#include "core/str.h"
+
+struct arena;
+struct map_conf;
+
+enum var_kind {
+    VAR_BUILTIN,        /* id = enum var_builtin */
+    VAR_HTTP,           /* $http_NAME: request header; name = "name" lower-case with '_' */
+    VAR_ARG,            /* $arg_NAME: query argument (case-sensitive name) */
+    VAR_COOKIE,         /* $cookie_NAME */
+    VAR_SENT_HTTP,      /* $sent_http_NAME: response header sent to the client */
+    VAR_UPSTREAM_HTTP,  /* $upstream_http_NAME: response header from upstream */
+    VAR_UPSTREAM_COOKIE,/* $upstream_cookie_NAME */
+    VAR_MAP,            /* defined by map{}; `map` points at it */
+    VAR_SET,            /* user variable assigned by `set`; id = slot */
+    VAR_CAPTURE,        /* $1..$9 from the last regex match; id = number */
+    VAR_NAMED_CAPTURE,  /* (?<name>...) from a location/server_name/if regex; name */
+};
+
+enum var_builtin {
+    VB_HOST, VB_REMOTE_ADDR, VB_REMOTE_PORT, VB_SERVER_ADDR, VB_SERVER_PORT,
+    VB_SERVER_NAME, VB_SERVER_PROTOCOL, VB_SCHEME, VB_HTTPS, VB_REQUEST_URI, VB_URI,
+    VB_DOCUMENT_URI, VB_ARGS, VB_QUERY_STRING, VB_IS_ARGS, VB_REQUEST_METHOD,
+    VB_REQUEST_LENGTH, VB_REQUEST, VB_CONTENT_LENGTH, VB_CONTENT_TYPE,
+    VB_PROXY_ADD_X_FORWARDED_FOR, VB_PROXY_HOST, VB_PROXY_PORT, VB_STATUS,
+    VB_BODY_BYTES_SENT, VB_BYTES_SENT, VB_REQUEST_TIME, VB_UPSTREAM_ADDR,
+    VB_UPSTREAM_STATUS, VB_UPSTREAM_RESPONSE_TIME, VB_UPSTREAM_CONNECT_TIME,
+    VB_UPSTREAM_HEADER_TIME, VB_UPSTREAM_RESPONSE_LENGTH, VB_TIME_LOCAL,
+    VB_TIME_ISO8601, VB_MSEC, VB_CONNECTION, VB_CONNECTION_REQUESTS,
+    VB_HTTP_USER_AGENT, VB_HTTP_REFERER, VB_REQUEST_BODY, VB_REMOTE_USER,
+    VB_HOSTNAME, VB_PID, VB_NGINX_VERSION, VB_REQUEST_ID, VB_REALPATH_ROOT,
+    VB_DOCUMENT_ROOT, VB_REQUEST_FILENAME, VB_BINARY_REMOTE_ADDR, VB_SENT_HTTP_CONTENT_TYPE_UNUSED,
+    /* tunnel variables (WebSocket issue) */
+    VB_TUNNEL_DURATION, VB_TUNNEL_BYTES_FROM_CLIENT, VB_TUNNEL_BYTES_FROM_UPSTREAM,
+    VB_TUNNEL_CLOSE_REASON,
+    /* TLS (later) */
+    VB_SSL_PROTOCOL, VB_SSL_CIPHER, VB_SSL_SERVER_NAME,
+    VB__COUNT
+};
+
+struct var_ref {
+    enum var_kind kind;
+    unsigned id;                /* builtin id, set slot, or capture number */
+    struct str name;            /* suffix after http_/arg_/..., or the variable name */
+    const struct map_conf *map; /* VAR_MAP */
+    /* Added by the loader (conf/vars.c): */
+    struct str full;            /* the whole name after '$' (lower-case, except an arg_
+                                   suffix), the registry's key */
+    int unresolved;             /* load-time placeholder for a name not yet defined by
+                                   map/set/a named capture; never left in a loaded
+                                   generation (gen_load fails: unknown "x" variable) */
+    const char *file;           /* where the variable was first referenced */
+    unsigned line;
+};
+
+struct tmpl_seg {
+    struct str lit;             /* literal bytes before the variable (may be empty) */
+    const struct var_ref *var;  /* NULL for a trailing literal */
+};
+
+struct tmpl {
+    struct tmpl_seg *segs;      /* NULL when the value is a constant */
+    unsigned nsegs;
+    struct str raw;             /* the source text; also the value when constant */
+    int constant;               /* no variables: evaluation returns `raw` */
+};
+
+/*
+ * Every distinct variable referenced by the configuration, created on first
+ * reference. Map variables are registered when the map block is read; a
+ * reference to an unknown plain name ("$foo" that is neither builtin, prefix
+ * form, map, set nor capture) is a configuration error:
+ *     unknown "foo" variable
+ */
+struct var_registry {
+    struct var_ref **refs;
+    unsigned nrefs, cap;
+    unsigned nset_slots;        /* number of `set` variables */
+    /* Added by the loader (conf/vars.c): */
+    int allow_forward;          /* while loading: an unknown plain name becomes an
+                                   `unresolved` placeholder instead of an error, so it
+                                   may be defined later in the file (nginx checks at
+                                   the end); see var_first_unresolved() */
+    const char *cur_file;       /* directive being loaded, recorded in new refs */
+    unsigned cur_line;
+};
+
+/* Name of a builtin for docs and -T; NULL when out of range. */
+const char *var_builtin_name(enum var_builtin id);
+
+/*
+ * Find or create the variable called `name` (without '$'). Returns NULL and
+ * sets *err to a static phrase when unknown.
+ */
+const struct var_ref *var_lookup(struct var_registry *reg, struct arena *a, struct str name,
+                                 const char **err);
+
+/* Register a variable defined by map{} (fails if already defined: "duplicate ..."). */
+const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, struct str name,
+                                     const struct map_conf *map, const char **err);
+
+/*
+ * Register (or find) a `set` variable and return its reference. Returns NULL
+ * (added) when the name cannot be assigned -- a builtin, a map variable or a
+ * capture; the loader reports nginx's `the duplicate "x" variable` -- or on
+ * allocation failure. A prefix form ($http_x, $arg_x, ...) becomes the set
+ * variable, as in nginx.
+ */
+const struct var_ref *var_define_set(struct var_registry *reg, struct arena *a, struct str name);
+
+/*
+ * Register (or find) a named capture "(?<name>...)" of a regex compiled at
+ * load. Fails with a phrase ("the duplicate \"x\" variable") when `name` is
+ * a builtin or a map variable. (Added by conf/vars.c.)
+ */
+const struct var_ref *var_define_named_capture(struct var_registry *reg, struct arena *a,
+                                               struct str name, const char **err);
+
+/* First placeholder still `unresolved` (config order), or NULL. (Added.) */
+const struct var_ref *var_first_unresolved(const struct var_registry *reg);
+
+/*
+ * Compile `text` into `out`. "$name", "${name}" and "$1".."$9" are variables;
+ * a '$' followed by anything else is an error ("invalid variable name").
+ * Returns 0, or -1 with *err set to a static phrase.
+ */
+int tmpl_compile(struct tmpl *out, struct var_registry *reg, struct arena *a, struct str text,
+                 const char **err);
+
+#endif

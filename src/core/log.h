@@ -1,0 +1,43 @@
+/*
+ * log.h - the error log (nginx format and levels) and cached time strings.
+ *
+ * Lines look like nginx's so existing tooling keeps working:
+ *   2026/11/26 10:44:50 [warn] 4242#4242: *17 upstream timed out ..., client: ...
+ * Before a configuration is loaded (and for -t) messages go to stderr as
+ *   switchyard: [emerg] unknown directive "foo" in /etc/sy.conf:3
+ */
+#ifndef SY_CORE_LOG_H
+#define SY_CORE_LOG_H
+
+#include <stdint.h>
+
+#include "conf/conf.h"
+
+/* Open (or switch to) the error log at `path` ("stderr" allowed) with a level. 0 or -1. */
+int log_open(const char *path, enum log_level level);
+/* Reopen the current error log file (SIGUSR1). */
+void log_reopen(void);
+/* Current threshold. */
+enum log_level log_level_get(void);
+/* Whether messages currently go to stderr (startup, -t). */
+int log_to_stderr(void);
+
+/* Write one line at `lvl` (dropped when above the threshold). */
+void sy_log(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Startup message to stderr in "switchyard: [level] msg" form (and to the log when open). */
+void sy_log_stderr(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+const char *log_level_name(enum log_level lvl);
+
+/* Time strings cached per second (wall clock of the loop). NUL-terminated, static. */
+const char *time_http_date(void);  /* "Thu, 26 Nov 2026 10:44:50 GMT" */
+const char *time_local(void);      /* "26/Nov/2026:10:44:50 +0000" */
+const char *time_iso8601(void);    /* "2026-11-26T10:44:50+00:00" */
+const char *time_errlog(void);     /* "2026/11/26 10:44:50" */
+/* Format an arbitrary time as an HTTP date into out[30]. */
+void time_format_http(int64_t t, char out[30]);
+/* Parse an HTTP date (IMF-fixdate, RFC 850, asctime); -1 when invalid. */
+int64_t time_parse_http(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * net.c - socket helpers (see net.h).
+ */
+#include "core/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int net_listen(const struct sockaddr *addr, socklen_t len, int backlog, int reuseport,
+               int ipv6only, const char **what)
+{
+    int one = 1;
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *what = "socket()";
+        return -1;
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        goto fail_opt;
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        goto fail_opt;
+    if (addr->sa_family == AF_INET6) {
+        int v = ipv6only ? 1 : 0;
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v)) < 0)
+            goto fail_opt;
+    }
+    if (bind(fd, addr, len) < 0) {
+        *what = "bind()";
+        goto fail;
+    }
+    if (listen(fd, backlog) < 0) {
+        *what = "listen()";
+        goto fail;
+    }
+    return fd;
+fail_opt:
+    *what = "setsockopt()";
+fail: {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+}
+
+int net_connect(const struct sockaddr *addr, socklen_t len, int *in_progress)
+{
+    *in_progress = 0;
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (addr->sa_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (connect(fd, addr, len) == 0)
+        return fd;
+    if (errno == EINPROGRESS) {
+        *in_progress = 1;
+        return fd;
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+int net_connect_result(int fd)
+{
+    int err = 0;
+    socklen_t l = sizeof(err);
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+        return errno;
+    return err;
+}
+
+int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen)
+{
+    *peerlen = sizeof(*peer);
+    return accept4(lfd, (struct sockaddr *)peer, peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+size_t net_ip_str(const struct sockaddr *sa, char *out, size_t cap)
+{
+    const void *a;
+    if (sa->sa_family == AF_INET)
+        a = &((const struct sockaddr_in *)sa)->sin_addr;
+    else if (sa->sa_family == AF_INET6)
+        a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    else {
+        snprintf(out, cap, "unix:");
+        return strlen(out);
+    }
+    if (!inet_ntop(sa->sa_family, a, out, (socklen_t)cap)) {
+        if (cap)
+            out[0] = '\0';
+        return 0;
+    }
+    return strlen(out);
+}
+
+unsigned net_port(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    if (sa->sa_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    return 0;
+}
+
+size_t net_addr_str(const struct sockaddr *sa, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    net_ip_str(sa, ip, sizeof(ip));
+    int n;
+    if (sa->sa_family == AF_INET6)
+        n = snprintf(out, cap, "[%s]:%u", ip, net_port(sa));
+    else
+        n = snprintf(out, cap, "%s:%u", ip, net_port(sa));
+    return n < 0 ? 0 : ((size_t)n >= cap ? cap - 1 : (size_t)n);
+}
+
+int net_local_addr(int fd, struct sockaddr_storage *out, socklen_t *len)
+{
+    *len = sizeof(*out);
+    return getsockname(fd, (struct sockaddr *)out, len);
+}

@@ -1,0 +1,42 @@
+/*
+ * net.h - socket helpers: listening sockets, non-blocking connects, address
+ * formatting. No policy: callers decide what to log.
+ */
+#ifndef SY_CORE_NET_H
+#define SY_CORE_NET_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+/*
+ * Open a non-blocking listening socket on `addr` (SO_REUSEADDR; SO_REUSEPORT
+ * when `reuseport`; IPV6_V6ONLY per `ipv6only` for AF_INET6). Returns the fd,
+ * or -1 with errno set and `*what` naming the failing call ("bind", ...).
+ */
+int net_listen(const struct sockaddr *addr, socklen_t len, int backlog, int reuseport,
+               int ipv6only, const char **what);
+
+/*
+ * Start a non-blocking connect. Returns the fd with *in_progress = 1 when the
+ * connect is pending (wait for writability, then net_connect_result()), or 0
+ * when already connected; -1 on immediate failure (errno set).
+ */
+int net_connect(const struct sockaddr *addr, socklen_t len, int *in_progress);
+
+/* After writability on a pending connect: 0 when connected, else the errno. */
+int net_connect_result(int fd);
+
+/* Accept one connection non-blocking; -1 with errno (EAGAIN when none). */
+int net_accept(int lfd, struct sockaddr_storage *peer, socklen_t *peerlen);
+
+/* "1.2.3.4:80" or "[::1]:80" into out; returns length. */
+size_t net_addr_str(const struct sockaddr *sa, char *out, size_t cap);
+/* Only the address ("1.2.3.4", "::1"). */
+size_t net_ip_str(const struct sockaddr *sa, char *out, size_t cap);
+unsigned net_port(const struct sockaddr *sa);
+
+/* Local address of a connected socket. */
+int net_local_addr(int fd, struct sockaddr_storage *out, socklen_t *len);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * request.h - one HTTP request and the client connection (session) carrying
+ * it. The session owns the client socket, its input buffer and the request;
+ * the request owns its arena and a reference to the generation it started on.
+ *
+ * Both structs are shared by the HTTP/1 session code (h1_server.c), the
+ * response writer (response.c), variables (vars_eval.c), static files and the
+ * proxy handler, which together form the "request" layer.
+ */
+#ifndef SY_HTTP_REQUEST_H
+#define SY_HTTP_REQUEST_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf/conf.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/conn.h"
+#include "core/loop.h"
+#include "http/h1_parser.h"
+#include "http/router.h"
+
+struct proxy;
+struct gen_rt;
+struct listener;
+
+#define H1_MAX_HEADERS 100
+
+enum h1_state {
+    H1_S_IDLE = 0,      /* waiting for the first byte of a request; no buffer held */
+    H1_S_READ_HEAD,     /* reading/parsing a request head */
+    H1_S_PROXY,         /* the proxy handler drives the connection */
+    H1_S_SEND,          /* writing a locally generated response (head + memory/file body) */
+    H1_S_DISCARD_BODY,  /* reading and dropping a request body before keep-alive */
+    H1_S_LINGER,        /* response sent, waiting briefly for the client's FIN before close */
+    H1_S_CLOSED,        /* closed; freed at the end of the loop iteration */
+};
+
+const char *h1_state_name(enum h1_state s);
+
+/* Response being assembled for the client (local responses and proxied heads alike). */
+struct resp_header {
+    struct str name, value;
+};
+
+struct request {
+    struct arena arena;         /* everything below that is not in the session */
+    struct gen_rt *rt;          /* generation reference held for the request's life */
+    const struct listen_conf *listen;
+    const struct server_conf *srv;
+    const struct location *loc; /* NULL when no location matched */
+    const struct loc_conf *lc;  /* effective conf (location, or server level) */
+
+    /* request head, copied into the arena */
+    struct str method;
+    struct str request_uri;     /* raw request-target as received ($request_uri) */
+    struct str request_line;    /* "GET / HTTP/1.1" ($request) */
+    struct str uri;             /* normalised, decoded path ($uri) */
+    struct str args;            /* query string without '?' ($args) */
+    struct str host;            /* $host: Host/absolute-form host lower-cased, no port; else server_name */
+    int minor;                  /* HTTP/1.minor */
+    struct h1_header *headers;
+    size_t nheaders;
+    struct h1_info info;        /* framing derived from the headers */
+    uint64_t head_len;          /* bytes of the request head */
+    struct regex_caps caps;     /* captures of the last regex match */
+    struct str *set_vals;       /* values of `set` variables [gen->vars.nset_slots] */
+
+    /* body */
+    int has_body;               /* Content-Length > 0 or chunked */
+    uint64_t body_left;         /* Content-Length bytes not yet read from the client */
+    struct h1_chunked chunked;  /* client chunked decoder state */
+    int body_done;              /* the whole request body was read */
+    uint64_t body_received;     /* decoded body bytes read so far */
+    int expect_continue;        /* client sent Expect: 100-continue and no 100 sent yet */
+
+    /* response */
+    int status;                 /* $status */
+    int keepalive;              /* connection stays open after this response */
+    struct resp_header *resp;   /* headers sent to the client, for $sent_http_ */
+    unsigned nresp, capresp;
+    uint64_t bytes_sent;        /* $bytes_sent */
+    uint64_t body_bytes_sent;   /* $body_bytes_sent */
+    int head_sent;              /* response head queued/sent: no more error pages */
+    int internal_redirects;     /* loop guard (nginx allows 10) */
+    int error_page_done;        /* error_page applied once (recursive_error_pages off) */
+    int err_status_override;    /* status forced by error_page "=code" */
+    int is_error_page;          /* serving an error page internally */
+
+    /* timing */
+    uint64_t start_wall_ms;     /* $msec at request start */
+    uint64_t start_ms;          /* monotonic */
+
+    /* upstream info for variables and logs */
+    struct proxy *proxy;        /* set while proxying */
+    struct str proxy_host;      /* $proxy_host / $proxy_port of the proxied request */
+    struct str proxy_port;
+    struct str upstream_addr;   /* "127.0.0.1:9000" (", "-joined on retries) */
+    struct str upstream_status;
+    int64_t upstream_connect_ms, upstream_header_ms, upstream_response_ms; /* -1 unknown */
+    uint64_t upstream_response_length;
+    struct h1_header *up_headers; /* upstream response headers (arena copy) */
+    size_t nup_headers;
+
+    /* tunnel info for logging (WebSocket) */
+    uint64_t tunnel_ms, tunnel_from_client, tunnel_from_upstream;
+    const char *tunnel_close_reason;
+};
+
+struct h1_session {
+    struct conn c;              /* the client socket */
+    enum h1_state state;
+    struct buf *in;             /* client input; NULL while idle */
+    struct timer timer;         /* client-side deadline of the current state */
+    struct posted post;         /* re-run the state machine (pipelining, fairness) */
+    const struct listen_conf *listen; /* from the current generation at accept */
+    struct listener *lst;       /* the listening socket (runtime) */
+    uint64_t id;                /* $connection */
+    unsigned requests;          /* $connection_requests */
+    uint64_t created_ms;        /* for keepalive_time */
+    struct request req;         /* current request; valid in READ_HEAD..SEND */
+    int req_active;             /* req is initialised (arena, rt ref) */
+
+    /* local response output */
+    char *out_head;             /* head bytes (arena) */
+    size_t out_head_len, out_head_off;
+    const char *out_body;       /* memory body (arena or static) */
+    size_t out_body_len, out_body_off;
+    int out_fd;                 /* file body (-1 none), owned */
+    off_t out_file_off, out_file_left;
+    struct sockaddr_storage local; /* our address ($server_addr), filled lazily */
+    socklen_t locallen;
+};
+
+#endif

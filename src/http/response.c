@@ -1,0 +1,207 @@
+/*
+ * response.c - status reasons, error pages and response-head serialisation.
+ */
+#include "http/response.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "http/vars_eval.h"
+
+#define SY_SERVER_NAME "switchyard"
+#define SY_SERVER_FULL "switchyard/0.1.0"
+
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Moved Temporarily";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Time-out";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request-URI Too Large";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Requested Range Not Satisfiable";
+    case 421: return "Misdirected Request";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 494: return "Request Header Or Cookie Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Temporarily Unavailable";
+    case 504: return "Gateway Time-out";
+    case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
+    default: return "";
+    }
+}
+
+int resp_status_closes(int status)
+{
+    /* nginx drops keep-alive after answering these itself. */
+    switch (status) {
+    case 400: case 408: case 413: case 414: case 431: case 494:
+    case 500: case 501: case 505:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int resp_add(struct request *r, struct str name, struct str value)
+{
+    if (r->nresp == r->capresp) {
+        unsigned cap = r->capresp ? r->capresp * 2 : 16;
+        struct resp_header *nh = arena_alloc(&r->arena, cap * sizeof(*nh));
+        if (!nh)
+            return -1;
+        if (r->nresp)
+            memcpy(nh, r->resp, r->nresp * sizeof(*nh));
+        r->resp = nh;
+        r->capresp = cap;
+    }
+    r->resp[r->nresp].name = name;
+    r->resp[r->nresp].value = value;
+    r->nresp++;
+    return 0;
+}
+
+struct str resp_get(const struct request *r, const char *name)
+{
+    for (unsigned i = 0; i < r->nresp; i++)
+        if (str_caseeq_cstr(r->resp[i].name, name))
+            return r->resp[i].value;
+    return STR_NULL;
+}
+
+/* Statuses for which add_header applies without "always" (nginx's list). */
+static int add_header_applies(int status)
+{
+    switch (status) {
+    case 200: case 201: case 204: case 206: case 301: case 302: case 303: case 304:
+    case 307: case 308:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
+{
+    struct request *r = &s->req;
+    const struct loc_conf *lc = r->lc;
+    int status = r->status;
+
+    /* add_header values are evaluated first: they land in r->resp too, so
+     * $sent_http_* sees them. */
+    if (lc && lc->nadd_headers) {
+        int applies = add_header_applies(status);
+        for (unsigned i = 0; i < lc->nadd_headers; i++) {
+            const struct add_header *ah = &lc->add_headers[i];
+            if (!applies && !ah->always)
+                continue;
+            struct str v;
+            if (tmpl_eval(s, &ah->value, &v) < 0)
+                return -1;
+            if (v.len == 0)
+                continue;
+            if (resp_add(r, ah->name, v) < 0)
+                return -1;
+        }
+    }
+
+    size_t need = 128 + 64; /* status line, Server, Date, Connection */
+    for (unsigned i = 0; i < r->nresp; i++)
+        need += r->resp[i].name.len + r->resp[i].value.len + 4;
+    char *p = arena_alloc(&r->arena, need);
+    if (!p)
+        return -1;
+    size_t o = 0;
+    const char *reason = http_reason(status);
+    o += (size_t)snprintf(p + o, need - o, "HTTP/1.1 %03d%s%s\r\n", status, *reason ? " " : "",
+                          reason);
+    int tokens = lc ? lc->server_tokens : 1;
+    o += (size_t)snprintf(p + o, need - o, "Server: %s\r\nDate: %s\r\n",
+                          tokens ? SY_SERVER_FULL : SY_SERVER_NAME, time_http_date());
+    for (unsigned i = 0; i < r->nresp; i++) {
+        struct resp_header *h = &r->resp[i];
+        memcpy(p + o, h->name.p, h->name.len);
+        o += h->name.len;
+        p[o++] = ':';
+        p[o++] = ' ';
+        memcpy(p + o, h->value.p, h->value.len);
+        o += h->value.len;
+        p[o++] = '\r';
+        p[o++] = '\n';
+    }
+    if (status != 101) {
+        if (r->keepalive) {
+            if (r->minor == 0) {
+                memcpy(p + o, "Connection: keep-alive\r\n", 24);
+                o += 24;
+            } else {
+                memcpy(p + o, "Connection: keep-alive\r\n", 24);
+                o += 24;
+            }
+            if (lc && lc->keepalive_header_timeout != CONF_UNSET_U64 &&
+                lc->keepalive_header_timeout != 0)
+                o += (size_t)snprintf(p + o, need - o, "Keep-Alive: timeout=%llu\r\n",
+                                      (unsigned long long)(lc->keepalive_header_timeout / 1000));
+        } else {
+            memcpy(p + o, "Connection: close\r\n", 19);
+            o += 19;
+        }
+    }
+    p[o++] = '\r';
+    p[o++] = '\n';
+    *out = p;
+    *outlen = o;
+    return 0;
+}
+
+/* nginx-shaped error pages; the product line changes with server_tokens. */
+const char *resp_error_page(int status, int server_tokens, size_t *len)
+{
+    static char page[600];
+    const char *reason = http_reason(status);
+    int n = snprintf(page, sizeof(page),
+                     "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
+                     "<center><h1>%d %s</h1></center>\r\n<hr><center>%s</center>\r\n"
+                     "</body>\r\n</html>\r\n",
+                     status, reason, status, reason,
+                     server_tokens ? SY_SERVER_FULL : SY_SERVER_NAME);
+    if (status == 494 || status == 431) {
+        n = snprintf(page, sizeof(page),
+                     "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>"
+                     "\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n"
+                     "<center>Request Header Or Cookie Too Large</center>\r\n"
+                     "<hr><center>%s</center>\r\n</body>\r\n</html>\r\n",
+                     server_tokens ? SY_SERVER_FULL : SY_SERVER_NAME);
+    }
+    *len = n > 0 ? (size_t)n : 0;
+    return page;
+}

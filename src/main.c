@@ -1,0 +1,468 @@
+/*
+ * main.c - command line (nginx-compatible), startup, master process.
+ *
+ *   switchyard [-?hvVtTq] [-s signal] [-p prefix] [-e filename] [-c filename] [-g directives]
+ *
+ * The master reads and checks the configuration, opens the listening
+ * sockets, writes the pid file and forks the workers (or, with
+ * `master_process off`, runs the single worker itself). It restarts a worker
+ * that dies and forwards signals; it never handles traffic.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "core/log.h"
+#include "proc/runtime.h"
+#include "proc/worker.h"
+
+#define SY_VERSION "0.1.0"
+#ifndef SY_PREFIX
+#define SY_PREFIX "/usr/local/switchyard/"
+#endif
+
+/* Modules nginx builds by default that Switchyard does not implement: tools
+ * parsing `-V` must not believe they are there. */
+static const char *const without_modules[] = {
+    "http_charset_module", "http_gzip_module", "http_ssi_module", "http_userid_module",
+    "http_access_module", "http_auth_basic_module", "http_mirror_module",
+    "http_autoindex_module", "http_geo_module", "http_split_clients_module",
+    "http_referer_module", "http_rewrite_module_regex_only", "http_fastcgi_module",
+    "http_uwsgi_module", "http_scgi_module", "http_grpc_module", "http_memcached_module",
+    "http_limit_conn_module", "http_limit_req_module", "http_empty_gif_module",
+    "http_browser_module", "http_upstream_hash_module", "http_upstream_ip_hash_module",
+    "http_upstream_least_conn_module", "http_upstream_random_module",
+    "http_upstream_zone_module", "http-cache", "mail_pop3_module", "mail_imap_module",
+    "mail_smtp_module", "stream_limit_conn_module", NULL,
+};
+
+struct options {
+    const char *prefix;
+    const char *conf;
+    const char *errlog;
+    const char *g;
+    const char *signal_name;
+    int test, dump, quiet, version, version_full, help;
+};
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "Usage: switchyard [-?hvVtTq] [-s signal] [-p prefix]\n"
+            "             [-e filename] [-c filename] [-g directives]\n\n"
+            "Options:\n"
+            "  -?,-h         : this help\n"
+            "  -v            : show version and exit\n"
+            "  -V            : show version and configure options then exit\n"
+            "  -t            : test configuration and exit\n"
+            "  -T            : test configuration, dump it and exit\n"
+            "  -q            : suppress non-error messages during configuration testing\n"
+            "  -s signal     : send signal to a master process: stop, quit, reopen, reload\n"
+            "  -p prefix     : set prefix path (default: " SY_PREFIX ")\n"
+            "  -e filename   : set error log file (default: logs/error.log)\n"
+            "  -c filename   : set configuration file (default: conf/switchyard.conf)\n"
+            "  -g directives : set global directives out of configuration file\n\n");
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || !a[1]) {
+            fprintf(stderr, "switchyard: invalid option: \"%s\"\n", a);
+            return -1;
+        }
+        for (const char *p = a + 1; *p; p++) {
+            const char **dst = NULL;
+            switch (*p) {
+            case '?': case 'h': o->help = 1; break;
+            case 'v': o->version = 1; break;
+            case 'V': o->version = o->version_full = 1; break;
+            case 't': o->test = 1; break;
+            case 'T': o->test = o->dump = 1; break;
+            case 'q': o->quiet = 1; break;
+            case 'p': dst = &o->prefix; break;
+            case 'c': dst = &o->conf; break;
+            case 'e': dst = &o->errlog; break;
+            case 'g': dst = &o->g; break;
+            case 's': dst = &o->signal_name; break;
+            default:
+                fprintf(stderr, "switchyard: invalid option: \"%c\"\n", *p);
+                return -1;
+            }
+            if (dst) {
+                if (p[1]) {
+                    *dst = p + 1;
+                } else if (i + 1 < argc) {
+                    *dst = argv[++i];
+                } else {
+                    fprintf(stderr, "switchyard: option \"-%c\" requires %s\n", *p,
+                            *p == 's' ? "signal name" : *p == 'g' ? "directives" : "file name");
+                    return -1;
+                }
+                break;
+            }
+        }
+    }
+    if (o->signal_name && strcmp(o->signal_name, "stop") && strcmp(o->signal_name, "quit") &&
+        strcmp(o->signal_name, "reopen") && strcmp(o->signal_name, "reload")) {
+        fprintf(stderr, "switchyard: invalid option: \"-s %s\"\n", o->signal_name);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_version(int full)
+{
+    fprintf(stderr, "switchyard version: switchyard/" SY_VERSION "\n");
+    if (!full)
+        return;
+#ifdef __VERSION__
+    fprintf(stderr, "built by gcc " __VERSION__ "\n");
+#endif
+    /* Only honest flags: what exists is --with, what nginx would have is --without. */
+    fprintf(stderr, "configure arguments: --prefix=" SY_PREFIX " --with-pcre");
+    for (int i = 0; without_modules[i]; i++)
+        fprintf(stderr, " --without-%s", without_modules[i]);
+    fprintf(stderr, "\n");
+}
+
+/* Make `path` absolute, as a directory ending in '/'. */
+static char *dir_path(const char *path)
+{
+    char cwd[4096];
+    size_t len = strlen(path);
+    char *out;
+    if (path[0] == '/') {
+        out = malloc(len + 2);
+        if (!out)
+            return NULL;
+        memcpy(out, path, len + 1);
+    } else {
+        if (!getcwd(cwd, sizeof(cwd)))
+            return NULL;
+        size_t cl = strlen(cwd);
+        out = malloc(cl + len + 3);
+        if (!out)
+            return NULL;
+        snprintf(out, cl + len + 3, "%s/%s", cwd, path);
+        len = strlen(out);
+    }
+    len = strlen(out);
+    if (len == 0 || out[len - 1] != '/') {
+        out[len] = '/';
+        out[len + 1] = '\0';
+    }
+    return out;
+}
+
+static char *join(const char *prefix, const char *path)
+{
+    size_t n = strlen(prefix) + strlen(path) + 1;
+    char *out = malloc(n);
+    if (!out)
+        return NULL;
+    if (path[0] == '/')
+        snprintf(out, n, "%s", path);
+    else
+        snprintf(out, n, "%s%s", prefix, path);
+    return out;
+}
+
+static void print_warnings(char *warn)
+{
+    char *save = NULL;
+    for (char *line = strtok_r(warn, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        sy_log_stderr(LOG_LVL_WARN, "%s", line);
+}
+
+static int send_signal(struct generation *gen, const char *name)
+{
+    int sig = !strcmp(name, "stop")     ? SIGTERM
+              : !strcmp(name, "quit")   ? SIGQUIT
+              : !strcmp(name, "reopen") ? SIGUSR1
+                                        : SIGHUP;
+    FILE *f = fopen(gen->main.pid_path, "r");
+    if (!f) {
+        sy_log_stderr(LOG_LVL_ERR, "open() \"%s\" failed (%d: %s)", gen->main.pid_path, errno,
+                      strerror(errno));
+        return 1;
+    }
+    long pid = 0;
+    int ok = fscanf(f, "%ld", &pid) == 1 && pid > 0;
+    fclose(f);
+    if (!ok) {
+        sy_log_stderr(LOG_LVL_ERR, "invalid PID number in \"%s\"", gen->main.pid_path);
+        return 1;
+    }
+    if (kill((pid_t)pid, sig) < 0) {
+        sy_log_stderr(LOG_LVL_ERR, "kill(%ld, %d) failed (%d: %s)", pid, sig, errno,
+                      strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static int write_pid(const char *path)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        sy_log_stderr(LOG_LVL_EMERG, "open() \"%s\" failed (%d: %s)", path, errno, strerror(errno));
+        return -1;
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    ssize_t w = write(fd, buf, (size_t)n);
+    close(fd);
+    return w == n ? 0 : -1;
+}
+
+static int daemonize(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return -1;
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        if (fd > 1)
+            close(fd);
+    }
+    return 0;
+}
+
+/* ---- master ---- */
+
+static volatile sig_atomic_t m_reload, m_reopen, m_quit, m_stop, m_child;
+
+static void master_sig(int sig)
+{
+    switch (sig) {
+    case SIGHUP: m_reload = 1; break;
+    case SIGUSR1: m_reopen = 1; break;
+    case SIGQUIT: m_quit = 1; break;
+    case SIGTERM: case SIGINT: m_stop = 1; break;
+    case SIGCHLD: m_child = 1; break;
+    default: break;
+    }
+}
+
+static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    _exit(worker_run(rt, wo));
+}
+
+static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
+{
+    long n = rt->gen->main.worker_processes;
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n <= 0)
+        n = 1;
+    pid_t *kids = calloc((size_t)n, sizeof(pid_t));
+    if (!kids)
+        return 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = master_sig;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGHUP, SIGUSR1, SIGQUIT, SIGTERM, SIGINT, SIGCHLD};
+    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaction(sigs[i], &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t block, old;
+    sigemptyset(&block);
+    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaddset(&block, sigs[i]);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    for (long i = 0; i < n; i++)
+        kids[i] = spawn_worker(rt, wo);
+    int stopping = 0;
+    for (;;) {
+        sigsuspend(&old);
+        if (m_child) {
+            m_child = 0;
+            int status;
+            pid_t pid;
+            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                for (long i = 0; i < n; i++) {
+                    if (kids[i] != pid)
+                        continue;
+                    kids[i] = 0;
+                    if (!stopping) {
+                        if (WIFSIGNALED(status))
+                            sy_log(LOG_LVL_ALERT, "worker process %d exited on signal %d", (int)pid,
+                                   WTERMSIG(status));
+                        else
+                            sy_log(LOG_LVL_ALERT, "worker process %d exited with code %d",
+                                   (int)pid, WEXITSTATUS(status));
+                        kids[i] = spawn_worker(rt, wo);
+                    }
+                }
+            }
+        }
+        int fwd = 0;
+        if (m_reload) {
+            m_reload = 0;
+            char err[4096], warn[4096] = "";
+            sy_log(LOG_LVL_NOTICE, "signal 1 (SIGHUP) received, reconfiguring");
+            struct generation *g =
+                gen_load(wo->prefix, wo->conf_path, wo->g_directives, err, sizeof(err), warn,
+                         sizeof(warn));
+            if (!g) {
+                sy_log(LOG_LVL_EMERG, "%s", err);
+            } else {
+                gen_free(g);
+                fwd = SIGHUP;
+            }
+        }
+        if (m_reopen) {
+            m_reopen = 0;
+            log_reopen();
+            fwd = SIGUSR1;
+        }
+        if (fwd)
+            for (long i = 0; i < n; i++)
+                if (kids[i] > 0)
+                    kill(kids[i], fwd);
+        if ((m_quit || m_stop) && !stopping) {
+            stopping = 1;
+            int sig = m_stop ? SIGTERM : SIGQUIT;
+            for (long i = 0; i < n; i++)
+                if (kids[i] > 0)
+                    kill(kids[i], sig);
+        }
+        if (stopping) {
+            int alive = 0;
+            for (long i = 0; i < n; i++)
+                if (kids[i] > 0)
+                    alive = 1;
+            if (!alive)
+                break;
+        }
+    }
+    free(kids);
+    worker_close_listeners();
+    rt_release(rt);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    memset(&o, 0, sizeof(o));
+    if (parse_args(argc, argv, &o) < 0)
+        return 1;
+    if (o.help) {
+        print_version(0);
+        usage();
+        return 0;
+    }
+    if (o.version) {
+        print_version(o.version_full);
+        if (!o.test)
+            return 0;
+    }
+    char *prefix = dir_path(o.prefix ? o.prefix : SY_PREFIX);
+    char *conf = join(prefix, o.conf ? o.conf : "conf/switchyard.conf");
+    if (!prefix || !conf)
+        return 1;
+    if (o.errlog && log_open(o.errlog, LOG_LVL_ERR) < 0) {
+        /* nginx keeps going with stderr when -e cannot be opened at first. */
+        sy_log_stderr(LOG_LVL_ALERT, "could not open error log file: open() \"%s\" failed (%d: %s)",
+                      o.errlog, errno, strerror(errno));
+    }
+
+    char err[8192] = "", warn[8192] = "";
+    struct generation *gen = gen_load(prefix, conf, o.g, err, sizeof(err), warn, sizeof(warn));
+    if (!gen) {
+        sy_log_stderr(LOG_LVL_EMERG, "%s", err);
+        if (o.test)
+            fprintf(stderr, "switchyard: configuration file %s test failed\n", conf);
+        free(prefix);
+        free(conf);
+        return 1;
+    }
+    if (warn[0])
+        print_warnings(warn);
+    if (o.test) {
+        if (!o.quiet) {
+            fprintf(stderr, "switchyard: the configuration file %s syntax is ok\n", conf);
+            fprintf(stderr, "switchyard: configuration file %s test is successful\n", conf);
+        }
+        if (o.dump)
+            gen_dump(gen, 1);
+        gen_free(gen);
+        free(prefix);
+        free(conf);
+        return 0;
+    }
+    if (o.signal_name) {
+        int rc = send_signal(gen, o.signal_name);
+        gen_free(gen);
+        free(prefix);
+        free(conf);
+        return rc;
+    }
+
+    struct gen_rt *rt = rt_create(gen);
+    if (!rt)
+        return 1;
+    gen->serial = 1;
+    if (worker_open_listeners(rt) < 0)
+        return 1;
+    if (log_open(gen->main.error_log_path, gen->main.error_log_level) < 0) {
+        sy_log_stderr(LOG_LVL_EMERG, "open() \"%s\" failed (%d: %s)", gen->main.error_log_path,
+                      errno, strerror(errno));
+        return 1;
+    }
+    if (gen->main.daemon && daemonize() < 0) {
+        sy_log_stderr(LOG_LVL_EMERG, "daemon() failed (%d: %s)", errno, strerror(errno));
+        return 1;
+    }
+    /* The pid file appears only once the sockets are bound. */
+    if (write_pid(gen->main.pid_path) < 0)
+        return 1;
+    char *pid_path = strdup(gen->main.pid_path);
+    struct worker_opts wo = {.prefix = prefix, .conf_path = conf, .g_directives = o.g};
+    sy_log(LOG_LVL_NOTICE, "switchyard/" SY_VERSION " started");
+    int rc;
+    if (gen->main.master_process)
+        rc = run_master(rt, &wo);
+    else
+        rc = worker_run(rt, &wo);
+    if (pid_path) {
+        unlink(pid_path);
+        free(pid_path);
+    }
+    free(prefix);
+    free(conf);
+    return rc;
+}

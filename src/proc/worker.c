@@ -1,0 +1,248 @@
+/*
+ * worker.c - one worker's life (see worker.h).
+ *
+ * Signals are read from a signalfd registered in the loop, so a signal never
+ * interrupts a handler half-way and never races with epoll_wait:
+ *   SIGHUP  reload (parse, check, swap the generation; old one freed when
+ *           its last request ends)       SIGUSR1 reopen logs
+ *   SIGQUIT graceful stop                 SIGTERM/SIGINT fast stop
+ */
+#include "proc/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/net.h"
+#include "http/h1_server.h"
+#include "proxy/upstream.h"
+
+#define MAX_LISTENERS 256
+
+static struct listener *listeners[MAX_LISTENERS];
+static unsigned nlisteners;
+static int accepting = 1;
+
+static struct {
+    int reload, reopen, graceful, fast;
+} pending;
+
+static int same_addr(const struct sockaddr_storage *a, socklen_t al,
+                     const struct sockaddr_storage *b, socklen_t bl)
+{
+    return al == bl && memcmp(a, b, al) == 0;
+}
+
+/* Point each listener at its listen_conf in `gen`; open new ones; close the
+ * ones the configuration no longer has. Returns 0 or -1. */
+static int sync_listeners(struct generation *gen, int registered)
+{
+    if (!gen->http)
+        return 0;
+    int keep[MAX_LISTENERS] = {0};
+    for (unsigned i = 0; i < gen->http->nlistens; i++) {
+        const struct listen_conf *lc = gen->http->listens[i];
+        unsigned j;
+        for (j = 0; j < nlisteners; j++)
+            if (same_addr(&listeners[j]->addr, listeners[j]->addrlen, &lc->addr, lc->addrlen))
+                break;
+        if (j < nlisteners) {
+            listeners[j]->listen_index = i;
+            keep[j] = 1;
+            continue;
+        }
+        if (nlisteners == MAX_LISTENERS) {
+            sy_log_stderr(LOG_LVL_EMERG, "too many listening sockets");
+            return -1;
+        }
+        const char *what = "socket()";
+        int fd = net_listen((const struct sockaddr *)&lc->addr, lc->addrlen,
+                            lc->backlog > 0 ? lc->backlog : 511, lc->reuseport, lc->ipv6only, &what);
+        if (fd < 0) {
+            sy_log_stderr(LOG_LVL_EMERG, "%s to %s failed (%d: %s)", what, lc->text, errno,
+                          strerror(errno));
+            return -1;
+        }
+        struct listener *l = calloc(1, sizeof(*l));
+        if (!l) {
+            close(fd);
+            return -1;
+        }
+        l->h.fd = fd;
+        l->h.on_io = h1_on_accept;
+        memcpy(&l->addr, &lc->addr, lc->addrlen);
+        l->addrlen = lc->addrlen;
+        l->listen_index = i;
+        keep[nlisteners] = 1;
+        listeners[nlisteners++] = l;
+        if (registered && accepting)
+            loop_add_listener(&l->h);
+    }
+    for (unsigned j = 0; j < nlisteners;) {
+        if (keep[j]) {
+            j++;
+            continue;
+        }
+        close(listeners[j]->h.fd);
+        free(listeners[j]);
+        listeners[j] = listeners[nlisteners - 1];
+        keep[j] = keep[nlisteners - 1];
+        nlisteners--;
+    }
+    return 0;
+}
+
+int worker_open_listeners(struct gen_rt *rt)
+{
+    return sync_listeners(rt->gen, 0);
+}
+
+void worker_close_listeners(void)
+{
+    for (unsigned j = 0; j < nlisteners; j++) {
+        if (listeners[j]->h.fd >= 0)
+            close(listeners[j]->h.fd);
+        free(listeners[j]);
+    }
+    nlisteners = 0;
+}
+
+static void stop_accepting(void)
+{
+    if (!accepting)
+        return;
+    accepting = 0;
+    for (unsigned j = 0; j < nlisteners; j++)
+        loop_del(&listeners[j]->h);
+}
+
+static void do_reload(const struct worker_opts *o)
+{
+    char err[4096] = "", warn[4096] = "";
+    sy_log(LOG_LVL_NOTICE, "signal 1 (SIGHUP) received, reconfiguring");
+    struct generation *gen =
+        gen_load(o->prefix, o->conf_path, o->g_directives, err, sizeof(err), warn, sizeof(warn));
+    if (!gen) {
+        sy_log(LOG_LVL_EMERG, "%s", err);
+        sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        return;
+    }
+    if (warn[0]) {
+        char *line = strtok(warn, "\n");
+        while (line) {
+            sy_log(LOG_LVL_WARN, "%s", line);
+            line = strtok(NULL, "\n");
+        }
+    }
+    if (sync_listeners(gen, 1) < 0) {
+        gen_free(gen);
+        sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        return;
+    }
+    struct gen_rt *rt = rt_create(gen);
+    if (!rt)
+        return;
+    gen->serial = rt_current->gen->serial + 1;
+    if (log_open(gen->main.error_log_path, gen->main.error_log_level) < 0)
+        sy_log(LOG_LVL_ALERT, "could not open error log \"%s\"", gen->main.error_log_path);
+    struct gen_rt *old = rt_current;
+    rt_current = rt;
+    rt_release(old);
+    sy_log(LOG_LVL_NOTICE, "configuration generation %llu is live",
+           (unsigned long long)gen->serial);
+}
+
+struct sig_handle {
+    struct handle h;
+};
+
+static void on_signal(struct handle *h, uint32_t events)
+{
+    (void)events;
+    struct signalfd_siginfo si;
+    while (read(h->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGHUP: pending.reload = 1; break;
+        case SIGUSR1: pending.reopen = 1; break;
+        case SIGQUIT: pending.graceful = 1; break;
+        case SIGTERM:
+        case SIGINT: pending.fast = 1; break;
+        default: break;
+        }
+    }
+}
+
+int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
+{
+    rt_current = rt;
+    if (loop_init() < 0) {
+        sy_log(LOG_LVL_EMERG, "epoll_create1() failed (%d: %s)", errno, strerror(errno));
+        return 1;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct sig_handle sh = {.h = {.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC),
+                                  .on_io = on_signal}};
+    if (sh.h.fd < 0 || loop_add_listener(&sh.h) < 0) {
+        sy_log(LOG_LVL_EMERG, "signalfd() failed (%d: %s)", errno, strerror(errno));
+        return 1;
+    }
+    for (unsigned j = 0; j < nlisteners; j++)
+        loop_add_listener(&listeners[j]->h);
+
+    uint64_t shutdown_deadline = 0;
+    for (;;) {
+        loop_run_once(shutdown_deadline ? 100 : -1);
+        if (pending.reopen) {
+            pending.reopen = 0;
+            sy_log(LOG_LVL_NOTICE, "signal 10 (SIGUSR1) received, reopening logs");
+            log_reopen();
+            rt_reopen_logs(rt_current);
+        }
+        if (pending.reload && !pending.graceful && !pending.fast) {
+            pending.reload = 0;
+            do_reload(opts);
+        }
+        if (pending.fast)
+            break;
+        if (pending.graceful) {
+            if (!shutdown_deadline) {
+                sy_log(LOG_LVL_NOTICE, "gracefully shutting down");
+                sy_quit = 1;
+                stop_accepting();
+                uint64_t t = rt_current->gen->main.worker_shutdown_timeout;
+                shutdown_deadline = loop_now() + (t == CONF_UNSET_U64 ? UINT64_MAX / 4 : t);
+            }
+            if (h1_shutdown_idle() == 0 || loop_now() >= shutdown_deadline)
+                break;
+        }
+    }
+    sy_log(LOG_LVL_NOTICE, "exiting");
+    /* Release everything so leak checkers see a clean exit. */
+    sy_quit = 1;
+    h1_shutdown_idle();
+    h1_close_all();
+    upconn_pool_drain();
+    loop_run_once(0); /* run deferred frees */
+    worker_close_listeners();
+    close(sh.h.fd);
+    rt_release(rt_current);
+    rt_current = NULL;
+    loop_destroy();
+    buf_pool_drain();
+    return 0;
+}

@@ -1,0 +1,1493 @@
+/*
+ * proxy.c - the proxy_pass handler (see proxy.h).
+ *
+ * One struct proxy per proxied request. It owns the upstream connection
+ * (struct upconn) while the exchange runs and one buffer for the response
+ * direction; the request direction reuses the client session's input
+ * buffer. Both directions are "relays": bytes are read into the direction's
+ * buffer only when the previous bytes were written out (backpressure), so a
+ * proxied request holds at most two buffers whatever the peers do.
+ *
+ *   CONNECT --connected--> EXCHANGE (send head+body / read response head)
+ *       --response head ok--> relay body to client --complete--> done
+ *   errors before the response head: retry per proxy_next_upstream, else 502/504
+ */
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/net.h"
+#include "http/access_log.h"
+#include "http/h1_server.h"
+#include "http/response.h"
+#include "http/vars_eval.h"
+#include "proc/runtime.h"
+#include "proxy/upstream.h"
+
+#define PROXY_MAX_RESP_HEADERS 100
+
+/* Output framing of one direction: optional chunked encoding. */
+struct chunk_out {
+    char hdr[24];               /* "<hex>\r\n" of the chunk being written */
+    unsigned hdr_len, hdr_off;
+    uint64_t data_left;         /* payload bytes of this chunk not yet written */
+    unsigned trl_off;           /* progress in the "\r\n" after the payload */
+    int active;                 /* a chunk is being written */
+    unsigned term_off;          /* progress in "0\r\n\r\n" */
+};
+
+enum relay_mode {
+    RELAY_NONE,                 /* no body */
+    RELAY_LENGTH,               /* Content-Length */
+    RELAY_CHUNKED,              /* chunked, decoded and re-encoded */
+    RELAY_EOF,                  /* delimited by the sender closing */
+};
+
+/* One direction of body bytes: from `*src` (a buffer) to a connection. */
+struct relay {
+    enum relay_mode mode;
+    uint64_t left;              /* RELAY_LENGTH: bytes not yet taken from the buffer */
+    struct h1_chunked dec;
+    size_t dec_avail;           /* RELAY_CHUNKED: decoded bytes at the buffer head */
+    int in_done;                /* the sender's body is complete */
+    int chunked_out;            /* re-encode as chunked towards the receiver */
+    struct chunk_out co;
+    int out_done;               /* everything (incl. terminator) written */
+    uint64_t moved;             /* payload bytes written */
+};
+
+enum proxy_phase {
+    PX_CONNECT,                 /* waiting for the TCP connect */
+    PX_EXCHANGE,                /* sending the request, waiting for the response head */
+    PX_RESPONSE,                /* relaying the response body */
+};
+
+struct proxy {
+    struct h1_session *s;       /* borrowed: the client session */
+    struct upconn *uc;          /* owned while the exchange runs */
+    const struct upstream_conf *ups;
+    struct upstream_rt *urt;
+    int peer;                   /* index in ups->peers */
+    uint64_t tried;             /* peers tried (bitmap) */
+    unsigned tries;
+    uint64_t first_start_ms;    /* for proxy_next_upstream_timeout */
+    uint64_t start_ms;          /* this attempt */
+    enum proxy_phase phase;
+    struct timer utimer;        /* connect / read / send deadline of the upstream side */
+    struct posted post;
+    int reused;                 /* connection came from the keep-alive pool */
+    int keepalive_ok;           /* upstream connection may go back to the pool */
+    int sent_conn_close;        /* we asked the upstream to close */
+
+    /* request direction */
+    char *req_head;
+    size_t req_head_len, req_head_off;
+    struct relay rq;
+    int body_started;           /* a body byte was sent upstream: no retry */
+    int continue_sent;          /* "100 Continue" answered to the client */
+
+    /* response direction */
+    struct buf *ub;             /* upstream input */
+    int resp_status;
+    char *resp_head;
+    size_t resp_head_len, resp_head_off;
+    struct relay rs;
+    int client_close_after;     /* close-delimited towards the client */
+};
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+static void proxy_run(struct proxy *p);
+static void proxy_on_utimer(struct timer *t);
+static void proxy_on_post(struct posted *pp);
+static int connect_next(struct proxy *p);
+
+static const char last_chunk[] = "0\r\n\r\n";
+
+/* ------------------------------------------------------------ helpers */
+
+static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, int err)
+{
+    struct h1_session *s = p->s;
+    char ctx[1500];
+    h1_log_ctx(s, ctx, sizeof(ctx));
+    const char *peer = p->ups && p->peer >= 0 ? p->ups->peers[p->peer].name : "?";
+    char uri[600];
+    struct request *r = &s->req;
+    snprintf(uri, sizeof(uri), "http://%s%.*s", peer,
+             (int)(r->request_uri.len > 512 ? 512 : r->request_uri.len), r->request_uri.p);
+    if (err)
+        sy_log(lvl, "*%llu %s (%d: %s)%s, upstream: \"%s\"", (unsigned long long)s->id, what, err,
+               strerror(err), ctx, uri);
+    else
+        sy_log(lvl, "*%llu %s%s, upstream: \"%s\"", (unsigned long long)s->id, what, ctx, uri);
+}
+
+static void record_upstream_addr(struct proxy *p, const char *status)
+{
+    struct request *r = &p->s->req;
+    const char *name = p->peer >= 0 ? p->ups->peers[p->peer].name : "";
+    if (r->upstream_addr.len) {
+        char *a = arena_printf(&r->arena, "%.*s, %s", (int)r->upstream_addr.len,
+                               r->upstream_addr.p, name);
+        char *st = arena_printf(&r->arena, "%.*s, %s", (int)r->upstream_status.len,
+                                r->upstream_status.p, status);
+        if (a)
+            r->upstream_addr = str_from_cstr(a);
+        if (st)
+            r->upstream_status = str_from_cstr(st);
+    } else {
+        r->upstream_addr = str_from_cstr(name);
+        r->upstream_status = str_from_cstr(arena_strdup(&r->arena, status));
+    }
+}
+
+/* Release the upstream side: to the pool when reusable, else closed. */
+static void release_upstream(struct proxy *p, int reusable)
+{
+    timer_cancel(&p->utimer);
+    buf_put(p->ub);
+    p->ub = NULL;
+    if (!p->uc)
+        return;
+    struct upconn *uc = p->uc;
+    p->uc = NULL;
+    uc->owner = NULL;
+    if (reusable && !(uc->c.flags & (CONN_F_EOF | CONN_F_ERROR)))
+        upconn_pool_put(uc, p->ups);
+    else
+        upconn_close(uc);
+}
+
+static void proxy_free(struct proxy *p)
+{
+    loop_unpost(&p->post);
+    timer_cancel(&p->utimer);
+    release_upstream(p, 0);
+    p->s->req.proxy = NULL;
+    free(p);
+}
+
+/* Percent-escape a decoded path for the upstream request line (nginx's
+ * NGX_ESCAPE_URI set: controls, space, '#', '%', '?', and non-ASCII). */
+static size_t escape_uri(char *dst, struct str src)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < src.len; i++) {
+        unsigned char c = (unsigned char)src.p[i];
+        if (c <= 0x20 || c >= 0x7f || c == '#' || c == '%' || c == '?') {
+            if (dst) {
+                dst[o] = '%';
+                dst[o + 1] = hex[c >> 4];
+                dst[o + 2] = hex[c & 15];
+            }
+            o += 3;
+        } else {
+            if (dst)
+                dst[o] = (char)c;
+            o++;
+        }
+    }
+    return o;
+}
+
+static int is_hop_by_hop(struct str name)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
+                                      "trailer", "transfer-encoding", "upgrade", NULL};
+    for (int i = 0; hop[i]; i++)
+        if (str_caseeq_cstr(name, hop[i]))
+            return 1;
+    return 0;
+}
+
+/* Is `name` listed as a token in any Connection header of `h`? */
+static int named_in_connection(const struct h1_header *h, size_t n, struct str name)
+{
+    char tok[128];
+    if (name.len >= sizeof(tok))
+        return 0;
+    memcpy(tok, name.p, name.len);
+    tok[name.len] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (str_caseeq_cstr(h[i].name, "connection") && str_has_token(h[i].value, tok))
+            return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------ request head */
+
+/* The URI sent upstream (nginx's rules, see docs/proxy.md). */
+static int upstream_uri(struct proxy *p, struct str dyn_uri, int dyn_has_uri, struct str *out)
+{
+    struct request *r = &p->s->req;
+    const struct proxy_pass *pp = r->lc->proxy_pass;
+    struct arena *a = &r->arena;
+    if (pp->dynamic) {
+        if (dyn_has_uri) {
+            *out = dyn_uri;
+            return 0;
+        }
+    } else if (pp->has_uri) {
+        /* Replace the part of the normalised URI that matched the location. */
+        struct str rest = r->uri;
+        if (r->loc && (r->loc->match == LOC_PREFIX || r->loc->match == LOC_EXACT ||
+                       r->loc->match == LOC_PREFIX_NOREGEX) &&
+            r->uri.len >= r->loc->pattern.len &&
+            memcmp(r->uri.p, r->loc->pattern.p, r->loc->pattern.len) == 0) {
+            rest = (struct str){r->uri.p + r->loc->pattern.len, r->uri.len - r->loc->pattern.len};
+        }
+        size_t need = pp->uri.len + escape_uri(NULL, rest) + 1 + r->args.len + 1;
+        char *u = arena_alloc(a, need);
+        if (!u)
+            return -1;
+        size_t o = 0;
+        memcpy(u, pp->uri.p, pp->uri.len);
+        o += pp->uri.len;
+        o += escape_uri(u + o, rest);
+        if (r->args.p) {
+            u[o++] = '?';
+            memcpy(u + o, r->args.p, r->args.len);
+            o += r->args.len;
+        }
+        *out = (struct str){u, o};
+        return 0;
+    }
+    if (r->internal_redirects == 0) {
+        *out = r->request_uri;
+        return 0;
+    }
+    /* The URI changed internally (error_page, try_files): send the new one. */
+    size_t need = escape_uri(NULL, r->uri) + 1 + r->args.len + 1;
+    char *u = arena_alloc(a, need);
+    if (!u)
+        return -1;
+    size_t o = escape_uri(u, r->uri);
+    if (r->args.p) {
+        u[o++] = '?';
+        memcpy(u + o, r->args.p, r->args.len);
+        o += r->args.len;
+    }
+    *out = (struct str){u, o};
+    return 0;
+}
+
+struct strbuf {
+    char *p;
+    size_t len, cap;
+    struct arena *a;
+    int oom;
+};
+
+static void sb_add(struct strbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *np = arena_alloc(b->a, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        if (b->len)
+            memcpy(np, b->p, b->len);
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void sb_str(struct strbuf *b, struct str s)
+{
+    sb_add(b, s.p, s.len);
+}
+
+static void sb_cstr(struct strbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
+
+static void sb_header(struct strbuf *b, struct str name, struct str value)
+{
+    sb_str(b, name);
+    sb_add(b, ": ", 2);
+    sb_str(b, value);
+    sb_add(b, "\r\n", 2);
+}
+
+/* A header value built from variables may not smuggle a line break. */
+static int value_safe(struct str v)
+{
+    for (size_t i = 0; i < v.len; i++)
+        if (v.p[i] == '\r' || v.p[i] == '\n' || v.p[i] == '\0')
+            return 0;
+    return 1;
+}
+
+static int build_request_head(struct proxy *p, struct str uri)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    const struct loc_conf *lc = r->lc;
+    struct strbuf b = {.a = &r->arena};
+
+    struct str method = r->method;
+    if (lc->proxy_method) {
+        if (tmpl_eval(s, lc->proxy_method, &method) < 0)
+            return -1;
+    }
+    struct str set_body = STR_NULL;
+    int has_set_body = 0;
+    if (lc->proxy_set_body) {
+        if (tmpl_eval(s, lc->proxy_set_body, &set_body) < 0)
+            return -1;
+        has_set_body = 1;
+    }
+    int send_body = lc->proxy_pass_request_body && r->has_body && !has_set_body;
+    int chunked_up = send_body && (r->info.flags & H1_F_CHUNKED);
+    int minor = lc->proxy_http_version_minor;
+    if (chunked_up)
+        minor = 1; /* chunked framing needs HTTP/1.1 upstream (documented) */
+
+    sb_str(&b, method);
+    sb_add(&b, " ", 1);
+    sb_str(&b, uri);
+    sb_cstr(&b, minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
+
+    int host_set = 0, conn_set = 0;
+    for (unsigned i = 0; i < lc->nproxy_set_headers; i++) {
+        const struct header_tmpl *h = &lc->proxy_set_headers[i];
+        if (str_caseeq_cstr(h->name, "host"))
+            host_set = 1;
+        if (str_caseeq_cstr(h->name, "connection"))
+            conn_set = 1;
+    }
+    if (!host_set)
+        sb_header(&b, STR_LIT("Host"), r->proxy_host);
+    if (!conn_set) {
+        sb_header(&b, STR_LIT("Connection"), STR_LIT("close"));
+        p->sent_conn_close = 1;
+    }
+    for (unsigned i = 0; i < lc->nproxy_set_headers; i++) {
+        const struct header_tmpl *h = &lc->proxy_set_headers[i];
+        struct str v;
+        if (tmpl_eval(s, &h->value, &v) < 0)
+            return -1;
+        if (v.len == 0)
+            continue;
+        if (!value_safe(v)) {
+            log_upstream(p, LOG_LVL_ERR, "header value with CR/LF not sent upstream", 0);
+            continue;
+        }
+        if (str_caseeq_cstr(h->name, "connection") && str_has_token(v, "close"))
+            p->sent_conn_close = 1;
+        sb_header(&b, h->name, v);
+    }
+    if (has_set_body) {
+        char num[32];
+        snprintf(num, sizeof(num), "%zu", set_body.len);
+        sb_header(&b, STR_LIT("Content-Length"), str_from_cstr(num));
+    } else if (send_body) {
+        if (chunked_up) {
+            sb_header(&b, STR_LIT("Transfer-Encoding"), STR_LIT("chunked"));
+        } else {
+            char num[32];
+            snprintf(num, sizeof(num), "%llu", (unsigned long long)r->info.content_length);
+            sb_header(&b, STR_LIT("Content-Length"), str_from_cstr(num));
+        }
+    }
+    if (lc->proxy_pass_request_headers) {
+        for (size_t i = 0; i < r->nheaders; i++) {
+            struct str n = r->headers[i].name;
+            if (is_hop_by_hop(n) || str_caseeq_cstr(n, "host") ||
+                str_caseeq_cstr(n, "content-length") || str_caseeq_cstr(n, "expect") ||
+                str_caseeq_cstr(n, "http2-settings"))
+                continue;
+            if (named_in_connection(r->headers, r->nheaders, n))
+                continue;
+            int overridden = 0;
+            for (unsigned k = 0; k < lc->nproxy_set_headers; k++)
+                if (str_caseeq(lc->proxy_set_headers[k].name, n))
+                    overridden = 1;
+            if (overridden)
+                continue;
+            sb_header(&b, n, r->headers[i].value);
+        }
+    }
+    sb_add(&b, "\r\n", 2);
+    if (has_set_body)
+        sb_str(&b, set_body);
+    if (b.oom)
+        return -1;
+    p->req_head = b.p;
+    p->req_head_len = b.len;
+    p->req_head_off = 0;
+
+    /* Request body relay from the client's buffer. */
+    memset(&p->rq, 0, sizeof(p->rq));
+    if (!send_body) {
+        p->rq.mode = RELAY_NONE;
+        p->rq.in_done = 1;
+        p->rq.out_done = 1;
+    } else if (chunked_up) {
+        p->rq.mode = RELAY_CHUNKED;
+        p->rq.chunked_out = 1;
+    } else {
+        p->rq.mode = RELAY_LENGTH;
+        p->rq.left = r->info.content_length;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ relays */
+
+/* Decode newly available chunked bytes at the buffer head (when nothing
+ * decoded is pending). Returns 0, or -1 for invalid chunked data. */
+static int relay_decode(struct relay *rl, struct buf *b)
+{
+    if (rl->mode != RELAY_CHUNKED || rl->in_done || rl->dec_avail || !b || buf_len(b) == 0)
+        return 0;
+    size_t len = buf_len(b);
+    ssize_t rc = h1_decode_chunked(&rl->dec, buf_head(b), &len);
+    if (rc == -1)
+        return -1;
+    rl->dec_avail = len;
+    if (rc >= 0) {
+        rl->in_done = 1;
+        b->last = b->pos + (uint32_t)len + (uint32_t)rc;
+    } else {
+        b->last = b->pos + (uint32_t)len;
+    }
+    if (b->pos == b->last)
+        b->pos = b->last = 0;
+    return 0;
+}
+
+/* Payload bytes ready to send from `b`. */
+static size_t relay_ready(const struct relay *rl, const struct buf *b)
+{
+    if (!b)
+        return 0;
+    switch (rl->mode) {
+    case RELAY_LENGTH:
+        return buf_len(b) < rl->left ? buf_len(b) : (size_t)rl->left;
+    case RELAY_CHUNKED:
+        return rl->dec_avail;
+    case RELAY_EOF:
+        return buf_len(b);
+    case RELAY_NONE:
+        break;
+    }
+    return 0;
+}
+
+/*
+ * Fill iov with what this relay can write now: [prefix] [chunk header]
+ * [payload] [chunk trailer] [last chunk]. `prefix` is a head not yet written.
+ */
+static int relay_iov(struct relay *rl, struct buf *b, const char *prefix, size_t prefix_len,
+                     struct iovec *iov)
+{
+    int n = 0;
+    if (prefix_len) {
+        iov[n].iov_base = (char *)prefix;
+        iov[n++].iov_len = prefix_len;
+    }
+    size_t ready = relay_ready(rl, b);
+    if (rl->chunked_out) {
+        if (!rl->co.active && ready) {
+            rl->co.hdr_len = (unsigned)snprintf(rl->co.hdr, sizeof(rl->co.hdr), "%zx\r\n", ready);
+            rl->co.hdr_off = 0;
+            rl->co.data_left = ready;
+            rl->co.trl_off = 0;
+            rl->co.active = 1;
+        }
+        if (rl->co.active) {
+            if (rl->co.hdr_off < rl->co.hdr_len) {
+                iov[n].iov_base = rl->co.hdr + rl->co.hdr_off;
+                iov[n++].iov_len = rl->co.hdr_len - rl->co.hdr_off;
+            }
+            if (rl->co.data_left) {
+                iov[n].iov_base = buf_head(b);
+                iov[n++].iov_len = (size_t)rl->co.data_left;
+            }
+            iov[n].iov_base = (char *)"\r\n" + rl->co.trl_off;
+            iov[n++].iov_len = 2 - rl->co.trl_off;
+        }
+        if (rl->in_done && relay_ready(rl, b) == rl->co.data_left && !rl->out_done &&
+            (!rl->co.active || rl->co.data_left == ready)) {
+            if (!rl->co.active || rl->co.data_left == ready) {
+                iov[n].iov_base = (char *)last_chunk + rl->co.term_off;
+                iov[n++].iov_len = sizeof(last_chunk) - 1 - rl->co.term_off;
+            }
+        }
+        return n;
+    }
+    if (ready) {
+        iov[n].iov_base = buf_head(b);
+        iov[n++].iov_len = ready;
+    }
+    return n;
+}
+
+/* Account `w` written bytes (after the prefix) against the relay. */
+static void relay_advance(struct relay *rl, struct buf *b, size_t w)
+{
+    if (rl->chunked_out) {
+        while (w > 0) {
+            if (rl->co.active) {
+                size_t h = rl->co.hdr_len - rl->co.hdr_off;
+                if (h) {
+                    size_t k = w < h ? w : h;
+                    rl->co.hdr_off += (unsigned)k;
+                    w -= k;
+                    continue;
+                }
+                if (rl->co.data_left) {
+                    size_t k = w < rl->co.data_left ? w : (size_t)rl->co.data_left;
+                    rl->co.data_left -= k;
+                    rl->dec_avail -= k;
+                    rl->moved += k;
+                    buf_consume(b, k);
+                    w -= k;
+                    continue;
+                }
+                size_t t = 2 - rl->co.trl_off;
+                size_t k = w < t ? w : t;
+                rl->co.trl_off += (unsigned)k;
+                w -= k;
+                if (rl->co.trl_off == 2)
+                    rl->co.active = 0;
+                continue;
+            }
+            size_t t = sizeof(last_chunk) - 1 - rl->co.term_off;
+            size_t k = w < t ? w : t;
+            rl->co.term_off += (unsigned)k;
+            w -= k;
+            if (rl->co.term_off == sizeof(last_chunk) - 1)
+                rl->out_done = 1;
+        }
+        return;
+    }
+    if (w == 0)
+        return;
+    rl->moved += w;
+    if (rl->mode == RELAY_LENGTH)
+        rl->left -= w;
+    else if (rl->mode == RELAY_CHUNKED)
+        rl->dec_avail -= w;
+    buf_consume(b, w);
+}
+
+/* Whether the relay has written everything it ever will. */
+static int relay_finished(struct relay *rl)
+{
+    if (rl->out_done)
+        return 1;
+    if (rl->chunked_out)
+        return 0;
+    switch (rl->mode) {
+    case RELAY_NONE:
+        return 1;
+    case RELAY_LENGTH:
+        if (rl->left == 0)
+            rl->out_done = 1;
+        break;
+    case RELAY_CHUNKED:
+    case RELAY_EOF:
+        if (rl->in_done && rl->dec_avail == 0)
+            rl->out_done = 1;
+        break;
+    }
+    return rl->out_done;
+}
+
+/* ------------------------------------------------------------ failures */
+
+enum step { STEP_IDLE = 0, STEP_PROGRESS = 1, STEP_STOP = 2 };
+
+/* The upstream failed before the client saw any response byte. */
+static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int status,
+                                 const char *what, int err)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    const struct loc_conf *lc = r->lc;
+    log_upstream(p, LOG_LVL_ERR, what, err);
+    if (p->peer >= 0 && (reason_flag & (NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT)))
+        upstream_peer_failed(p->ups, p->urt, p->peer);
+    char st[8];
+    snprintf(st, sizeof(st), "%d", status);
+    record_upstream_addr(p, st);
+    release_upstream(p, 0);
+
+    int idempotent = !(str_eq(r->method, STR_LIT("POST")) || str_eq(r->method, STR_LIT("LOCK")) ||
+                       str_eq(r->method, STR_LIT("PATCH")));
+    int can_retry = (lc->proxy_next_upstream & reason_flag) && !p->body_started &&
+                    (idempotent || (lc->proxy_next_upstream & NEXT_UPSTREAM_NON_IDEMPOTENT) ||
+                     !p->req_head_off) &&
+                    (lc->proxy_next_upstream_tries == 0 ||
+                     p->tries < (unsigned)lc->proxy_next_upstream_tries) &&
+                    (lc->proxy_next_upstream_timeout == 0 ||
+                     loop_now() - p->first_start_ms < lc->proxy_next_upstream_timeout);
+    if (can_retry && p->rq.mode != RELAY_CHUNKED) {
+        p->phase = PX_CONNECT;
+        p->req_head_off = 0;
+        if (p->rq.mode == RELAY_LENGTH)
+            p->rq.left = r->info.content_length;
+        if (connect_next(p) == 0)
+            return STEP_PROGRESS;
+        if (!r->proxy)
+            return STEP_STOP;
+        status = 502;
+    }
+    r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
+    proxy_free(p);
+    s->state = H1_S_SEND; /* h1_respond_status takes over from here */
+    h1_respond_status(s, status);
+    return STEP_STOP;
+}
+
+/* ------------------------------------------------------------ connect */
+
+/* Connect to the next peer; 0 on started, -1 when none is left (a 502 was sent). */
+static int connect_next(struct proxy *p)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    for (;;) {
+        int i = upstream_pick(p->ups, p->urt, p->tried);
+        if (i < 0) {
+            if (p->tries == 0 || p->ups->npeers == 1) {
+                if (p->tries == 0)
+                    log_upstream(p, LOG_LVL_ERR, "no live upstreams while connecting to upstream",
+                                 0);
+            }
+            proxy_free(p);
+            s->state = H1_S_SEND;
+            h1_respond_status(s, 502);
+            return -1;
+        }
+        p->peer = i;
+        if (i < 64)
+            p->tried |= 1ULL << i;
+        p->tries++;
+        p->start_ms = loop_now();
+        const struct upstream_peer *pe = &p->ups->peers[i];
+        struct upconn *uc = upconn_pool_get(p->ups, pe);
+        if (uc) {
+            uc->owner = p;
+            p->uc = uc;
+            p->reused = 1;
+            p->phase = PX_EXCHANGE;
+            r->upstream_connect_ms = 0;
+            loop_post(&p->post);
+            return 0;
+        }
+        p->reused = 0;
+        int in_progress;
+        int fd = net_connect((const struct sockaddr *)&pe->addr, pe->addrlen, &in_progress);
+        if (fd < 0) {
+            int e = errno;
+            p->phase = PX_CONNECT;
+            /* Immediate failure: account it like an asynchronous one. */
+            enum step st = upstream_failed(p, NEXT_UPSTREAM_ERROR, 502,
+                                           "connect() failed while connecting to upstream", e);
+            return st == STEP_STOP ? -1 : 0;
+        }
+        uc = upconn_new(fd, (const struct sockaddr *)&pe->addr, pe->addrlen);
+        if (!uc) {
+            close(fd);
+            proxy_free(p);
+            s->state = H1_S_SEND;
+            h1_respond_status(s, 500);
+            return -1;
+        }
+        uc->owner = p;
+        p->uc = uc;
+        if (in_progress) {
+            p->phase = PX_CONNECT;
+            uc->c.flags = CONN_F_CONNECTING; /* not writable until connected */
+            timer_set(&p->utimer, r->lc->proxy_connect_timeout);
+        } else {
+            p->phase = PX_EXCHANGE;
+            r->upstream_connect_ms = 0;
+            loop_post(&p->post);
+        }
+        return 0;
+    }
+}
+
+/* ------------------------------------------------------------ response head */
+
+static int header_hidden(const struct loc_conf *lc, struct str n)
+{
+    /* nginx never passes these from the upstream by default. */
+    static const char *const dflt[] = {"date", "server", "x-pad", "x-accel-expires",
+                                       "x-accel-redirect", "x-accel-limit-rate",
+                                       "x-accel-buffering", "x-accel-charset", NULL};
+    for (int i = 0; dflt[i]; i++)
+        if (str_caseeq_cstr(n, dflt[i])) {
+            for (unsigned k = 0; k < lc->nproxy_pass_headers; k++)
+                if (str_caseeq(lc->proxy_pass_headers[k], n))
+                    return 0;
+            return 1;
+        }
+    for (unsigned k = 0; k < lc->nproxy_hide_headers; k++)
+        if (str_caseeq(lc->proxy_hide_headers[k], n))
+            return 1;
+    return 0;
+}
+
+/* proxy_redirect on a Location/Refresh value. */
+static struct str apply_redirect(struct proxy *p, struct str v)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    const struct loc_conf *lc = r->lc;
+    if (lc->proxy_redirect_off)
+        return v;
+    for (unsigned i = 0; i < lc->nproxy_redirects; i++) {
+        const struct proxy_redirect *pr = &lc->proxy_redirects[i];
+        struct str from, to;
+        if (pr->is_default) {
+            /* "http://<proxy_host><proxy_pass uri>" -> the location's prefix */
+            const struct proxy_pass *pp = lc->proxy_pass;
+            if (!pp || pp->dynamic || !r->loc)
+                continue;
+            struct str puri = pp->has_uri ? pp->uri : STR_LIT("/");
+            char *f = arena_printf(&r->arena, "%s://%.*s%.*s", pp->https ? "https" : "http",
+                                   (int)r->proxy_host.len, r->proxy_host.p, (int)puri.len, puri.p);
+            if (!f)
+                continue;
+            from = str_from_cstr(f);
+            to = pp->has_uri ? r->loc->pattern : STR_LIT("/");
+        } else if (pr->re) {
+            continue; /* regex forms: rare; left as is */
+        } else {
+            if (tmpl_eval(s, &pr->from, &from) < 0 || tmpl_eval(s, &pr->to, &to) < 0)
+                continue;
+        }
+        if (v.len >= from.len && from.len && memcmp(v.p, from.p, from.len) == 0) {
+            char *nv = arena_printf(&r->arena, "%.*s%.*s", (int)to.len, to.p,
+                                    (int)(v.len - from.len), v.p + from.len);
+            return nv ? str_from_cstr(nv) : v;
+        }
+    }
+    return v;
+}
+
+/* Parse the response head in p->ub. Returns STEP_PROGRESS when the head was
+ * handled (response relay set up), STEP_IDLE when more bytes are needed,
+ * STEP_STOP when the proxy ended (error response sent or retry done). */
+static enum step handle_response_head(struct proxy *p)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    const struct loc_conf *lc = r->lc;
+    for (;;) {
+        struct h1_header hdrs[PROXY_MAX_RESP_HEADERS];
+        struct h1_response resp = {.headers = hdrs, .nheaders = PROXY_MAX_RESP_HEADERS};
+        enum h1_error err;
+        ssize_t rc = h1_parse_response(buf_head(p->ub), buf_len(p->ub), &resp, &err);
+        if (rc == -2) {
+            if (buf_room(p->ub) == 0) {
+                buf_compact(p->ub);
+                if (buf_room(p->ub) == 0)
+                    return upstream_failed(p, NEXT_UPSTREAM_INVALID_HEADER, 502,
+                                           "upstream sent too big header while reading response header from upstream", 0);
+            }
+            return STEP_IDLE;
+        }
+        if (rc == -1) {
+            char what[200];
+            snprintf(what, sizeof(what),
+                     "upstream sent invalid header (%s) while reading response header from upstream",
+                     h1_error_str(err));
+            return upstream_failed(p, NEXT_UPSTREAM_INVALID_HEADER, 502, what, 0);
+        }
+        if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+            buf_consume(p->ub, (size_t)rc); /* interim response: skip */
+            if (buf_len(p->ub) == 0)
+                return STEP_IDLE;
+            continue;
+        }
+        if (resp.status == 101) {
+            return upstream_failed(p, NEXT_UPSTREAM_INVALID_HEADER, 502,
+                                   "upstream sent unexpected 101 Switching Protocols while reading response header from upstream", 0);
+        }
+        struct h1_info info;
+        enum h1_framing_error fe;
+        if (h1_analyze_headers(resp.headers, resp.nheaders, &info, &fe) < 0) {
+            char what[200];
+            snprintf(what, sizeof(what),
+                     "upstream sent invalid header (%s) while reading response header from upstream",
+                     h1_framing_error_str(fe));
+            return upstream_failed(p, NEXT_UPSTREAM_INVALID_HEADER, 502, what, 0);
+        }
+        int status = resp.status;
+        r->upstream_header_ms = (int64_t)(loop_now() - p->start_ms);
+
+        /* proxy_next_upstream http_5xx/404: retry before anything was sent. */
+        unsigned flag = status == 500 ? NEXT_UPSTREAM_HTTP_500
+                        : status == 502 ? NEXT_UPSTREAM_HTTP_502
+                        : status == 503 ? NEXT_UPSTREAM_HTTP_503
+                        : status == 504 ? NEXT_UPSTREAM_HTTP_504
+                        : status == 403 ? NEXT_UPSTREAM_HTTP_403
+                        : status == 404 ? NEXT_UPSTREAM_HTTP_404
+                        : status == 429 ? NEXT_UPSTREAM_HTTP_429
+                                        : 0;
+        if (flag && (lc->proxy_next_upstream & flag) && !p->body_started) {
+            uint64_t tried_all = p->ups->npeers >= 64 ? ~0ULL : ((1ULL << p->ups->npeers) - 1);
+            if ((p->tried & tried_all) != tried_all) {
+                char st[8];
+                snprintf(st, sizeof(st), "%d", status);
+                record_upstream_addr(p, st);
+                if (p->peer >= 0)
+                    upstream_peer_failed(p->ups, p->urt, p->peer);
+                release_upstream(p, 0);
+                p->phase = PX_CONNECT;
+                p->req_head_off = 0;
+                if (p->rq.mode == RELAY_LENGTH)
+                    p->rq.left = r->info.content_length;
+                if (connect_next(p) < 0)
+                    return STEP_STOP;
+                return STEP_PROGRESS;
+            }
+        }
+
+        char st[8];
+        snprintf(st, sizeof(st), "%d", status);
+        record_upstream_addr(p, st);
+        if (p->peer >= 0)
+            upstream_peer_ok(p->ups, p->urt, p->peer);
+
+        /* Copy the head into the arena: the buffer is reused for the body. */
+        char *head = arena_alloc(&r->arena, (size_t)rc);
+        struct h1_header *uh = arena_alloc(&r->arena, (resp.nheaders ? resp.nheaders : 1) * sizeof(*uh));
+        if (!head || !uh) {
+            h1_close(s, "out of memory");
+            return STEP_STOP;
+        }
+        const char *from = buf_head(p->ub);
+        memcpy(head, from, (size_t)rc);
+        for (size_t i = 0; i < resp.nheaders; i++) {
+            uh[i].name = (struct str){head + (resp.headers[i].name.p - from), resp.headers[i].name.len};
+            uh[i].value = (struct str){head + (resp.headers[i].value.p - from), resp.headers[i].value.len};
+        }
+        r->up_headers = uh;
+        r->nup_headers = resp.nheaders;
+        buf_consume(p->ub, (size_t)rc);
+
+        /* proxy_intercept_errors: an error_page for this status answers instead. */
+        if (lc->proxy_intercept_errors && status >= 300) {
+            for (unsigned i = 0; i < lc->nerror_pages; i++)
+                for (unsigned k = 0; k < lc->error_pages[i].ncodes; k++)
+                    if (lc->error_pages[i].codes[k] == status) {
+                        r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
+                        proxy_free(p);
+                        s->state = H1_S_SEND;
+                        h1_respond_status(s, status);
+                        return STEP_STOP;
+                    }
+        }
+
+        /* Upstream framing. */
+        int bodiless = str_eq(r->method, STR_LIT("HEAD")) || status == 204 || status == 304 ||
+                       (status >= 100 && status < 200);
+        memset(&p->rs, 0, sizeof(p->rs));
+        if (bodiless) {
+            p->rs.mode = RELAY_NONE;
+            p->rs.in_done = 1;
+        } else if (info.flags & H1_F_CHUNKED) {
+            p->rs.mode = RELAY_CHUNKED;
+        } else if (info.flags & H1_F_HAS_CL) {
+            p->rs.mode = info.content_length ? RELAY_LENGTH : RELAY_NONE;
+            p->rs.left = info.content_length;
+            if (!info.content_length)
+                p->rs.in_done = 1;
+        } else {
+            p->rs.mode = RELAY_EOF;
+        }
+        p->keepalive_ok = resp.minor_version == 1 && !(info.flags & H1_F_CONN_CLOSE) &&
+                          !p->sent_conn_close && p->rs.mode != RELAY_EOF && p->ups->keepalive;
+        if (resp.minor_version == 0 && !(info.flags & H1_F_CONN_KEEPALIVE))
+            p->keepalive_ok = 0;
+
+        /* Client framing. */
+        r->status = status;
+        int stream_unknown = p->rs.mode == RELAY_CHUNKED || p->rs.mode == RELAY_EOF;
+        if (stream_unknown) {
+            if (r->minor == 1)
+                p->rs.chunked_out = 1;
+            else
+                r->keepalive = 0;
+        }
+        for (size_t i = 0; i < resp.nheaders; i++) {
+            struct str n = uh[i].name;
+            if (is_hop_by_hop(n) || named_in_connection(uh, resp.nheaders, n))
+                continue;
+            if (str_caseeq_cstr(n, "content-length") && stream_unknown)
+                continue;
+            if (header_hidden(lc, n))
+                continue;
+            struct str v = uh[i].value;
+            if (str_caseeq_cstr(n, "location") || str_caseeq_cstr(n, "refresh"))
+                v = apply_redirect(p, v);
+            if (resp_add(r, n, v) < 0) {
+                h1_close(s, "out of memory");
+                return STEP_STOP;
+            }
+        }
+        if (p->rs.chunked_out)
+            resp_add(r, STR_LIT("Transfer-Encoding"), STR_LIT("chunked"));
+        if (resp_build_head(s, &p->resp_head, &p->resp_head_len) < 0) {
+            h1_close(s, "out of memory");
+            return STEP_STOP;
+        }
+        p->resp_head_off = 0;
+        r->head_sent = 1;
+        p->phase = PX_RESPONSE;
+        timer_cancel(&s->timer);
+        return STEP_PROGRESS;
+    }
+}
+
+/* ------------------------------------------------------------ steps */
+
+/* Read from the client into s->in for the request body. */
+static enum step read_client_body(struct proxy *p)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    if (p->rq.in_done || r->body_done)
+        return STEP_IDLE;
+    if (p->rq.mode == RELAY_LENGTH && s->in && buf_len(s->in) >= p->rq.left)
+        return STEP_IDLE;
+    if (p->rq.mode == RELAY_CHUNKED && p->rq.dec_avail)
+        return STEP_IDLE;
+    if (!(s->c.flags & CONN_F_READY_R))
+        return STEP_IDLE;
+    if (!s->in && !(s->in = buf_get())) {
+        h1_close(s, "out of memory");
+        return STEP_STOP;
+    }
+    if (buf_room(s->in) == 0)
+        buf_compact(s->in);
+    if (buf_room(s->in) == 0)
+        return STEP_IDLE;
+    ssize_t n = conn_recv(&s->c, buf_tail(s->in), buf_room(s->in));
+    if (n > 0) {
+        s->in->last += (uint32_t)n;
+        h1_set_timer(s, r->lc->client_body_timeout);
+        return STEP_PROGRESS;
+    }
+    if (n == SY_AGAIN)
+        return STEP_IDLE;
+    char ctx[1500];
+    h1_log_ctx(s, ctx, sizeof(ctx));
+    sy_log(LOG_LVL_INFO, "*%llu client prematurely closed connection while sending request body to upstream%s",
+           (unsigned long long)s->id, ctx);
+    r->status = r->status ? r->status : 499;
+    access_log_write(s);
+    h1_close(s, "client closed during body");
+    return STEP_STOP;
+}
+
+/* Write request head and body upstream. */
+static enum step send_request(struct proxy *p)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    struct conn *uc = &p->uc->c;
+    enum step progress = STEP_IDLE;
+    for (int i = 0; i < 16; i++) {
+        if (p->req_head_off == p->req_head_len && relay_finished(&p->rq)) {
+            r->body_done = 1;
+            return progress;
+        }
+        if (p->rq.mode == RELAY_CHUNKED && relay_decode(&p->rq, s->in) < 0) {
+            char ctx[1500];
+            h1_log_ctx(s, ctx, sizeof(ctx));
+            sy_log(LOG_LVL_INFO, "*%llu client sent invalid chunked body%s", (unsigned long long)s->id, ctx);
+            proxy_free(p);
+            r->keepalive = 0;
+            s->state = H1_S_SEND;
+            h1_respond_status(s, 400);
+            return STEP_STOP;
+        }
+        struct iovec iov[5];
+        int n = relay_iov(&p->rq, s->in, p->req_head + p->req_head_off,
+                          p->req_head_len - p->req_head_off, iov);
+        if (n == 0) {
+            /* Need body bytes from the client. */
+            enum step st = read_client_body(p);
+            if (st == STEP_STOP)
+                return STEP_STOP;
+            if (st == STEP_IDLE) {
+                if (!r->body_done)
+                    h1_set_timer(s, r->lc->client_body_timeout);
+                return progress;
+            }
+            progress = STEP_PROGRESS;
+            continue;
+        }
+        if (!(uc->flags & CONN_F_READY_W))
+            return progress;
+        ssize_t w = conn_writev(uc, iov, n);
+        if (w == SY_AGAIN) {
+            timer_set(&p->utimer, r->lc->proxy_send_timeout);
+            return progress;
+        }
+        if (w < 0) {
+            if (p->reused && !p->body_started && p->tries <= 1) {
+                /* A pooled connection the upstream closed meanwhile: retry once fresh. */
+                release_upstream(p, 0);
+                p->tried = 0;
+                p->tries = 0;
+                p->req_head_off = 0;
+                if (connect_next(p) < 0)
+                    return STEP_STOP;
+                return STEP_PROGRESS;
+            }
+            return upstream_failed(p, NEXT_UPSTREAM_ERROR, 502,
+                                   "writev() failed while sending request to upstream",
+                                   uc->last_errno);
+        }
+        size_t hw = p->req_head_len - p->req_head_off;
+        if ((size_t)w < hw) {
+            p->req_head_off += (size_t)w;
+        } else {
+            p->req_head_off = p->req_head_len;
+            if ((size_t)w > hw)
+                p->body_started = 1;
+            relay_advance(&p->rq, s->in, (size_t)w - hw);
+        }
+        r->body_received = p->rq.moved;
+        progress = STEP_PROGRESS;
+    }
+    return progress;
+}
+
+/* Read from the upstream into p->ub. */
+static enum step read_upstream(struct proxy *p)
+{
+    struct conn *uc = &p->uc->c;
+    struct request *r = &p->s->req;
+    if (!(uc->flags & CONN_F_READY_R))
+        return STEP_IDLE;
+    if (!p->ub && !(p->ub = buf_get())) {
+        h1_close(p->s, "out of memory");
+        return STEP_STOP;
+    }
+    if (buf_room(p->ub) == 0)
+        buf_compact(p->ub);
+    if (buf_room(p->ub) == 0)
+        return STEP_IDLE;
+    ssize_t n = conn_recv(uc, buf_tail(p->ub), buf_room(p->ub));
+    if (n > 0) {
+        p->ub->last += (uint32_t)n;
+        r->upstream_response_length += (uint64_t)n;
+        timer_set(&p->utimer, r->lc->proxy_read_timeout);
+        return STEP_PROGRESS;
+    }
+    if (n == SY_AGAIN) {
+        if (buf_len(p->ub) == 0) {
+            buf_put(p->ub);
+            p->ub = NULL;
+        }
+        return STEP_IDLE;
+    }
+    if (n == 0) {
+        if (p->phase == PX_EXCHANGE) {
+            if (p->reused && !p->body_started && p->tries <= 1 && (!p->ub || buf_len(p->ub) == 0)) {
+                /* Keep-alive race: the upstream closed the idle connection as we reused it. */
+                release_upstream(p, 0);
+                p->tried = 0;
+                p->tries = 0;
+                p->req_head_off = 0;
+                if (p->rq.mode == RELAY_LENGTH)
+                    p->rq.left = r->info.content_length;
+                if (connect_next(p) < 0)
+                    return STEP_STOP;
+                return STEP_PROGRESS;
+            }
+            return upstream_failed(p, NEXT_UPSTREAM_ERROR, 502,
+                                   "upstream prematurely closed connection while reading response header from upstream", 0);
+        }
+        if (p->rs.mode == RELAY_EOF) {
+            p->rs.in_done = 1;
+            return STEP_PROGRESS;
+        }
+        if (!p->rs.in_done) {
+            log_upstream(p, LOG_LVL_ERR,
+                         "upstream prematurely closed connection while reading upstream", 0);
+            /* The client cannot be told cleanly: close its connection (no terminator). */
+            h1_close(p->s, "upstream closed mid-body");
+            return STEP_STOP;
+        }
+        return STEP_IDLE;
+    }
+    if (p->phase == PX_EXCHANGE)
+        return upstream_failed(p, NEXT_UPSTREAM_ERROR, 502,
+                               "recv() failed while reading response header from upstream",
+                               uc->last_errno);
+    log_upstream(p, LOG_LVL_ERR, "recv() failed while reading upstream", uc->last_errno);
+    h1_close(p->s, "upstream read error");
+    return STEP_STOP;
+}
+
+/* Write the response head and body to the client. */
+static enum step send_response(struct proxy *p)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    enum step progress = STEP_IDLE;
+    for (int i = 0; i < 16; i++) {
+        if (p->rs.mode == RELAY_CHUNKED && relay_decode(&p->rs, p->ub) < 0) {
+            log_upstream(p, LOG_LVL_ERR, "upstream sent invalid chunked response while reading upstream", 0);
+            h1_close(s, "bad upstream chunked");
+            return STEP_STOP;
+        }
+        if (p->rs.mode == RELAY_LENGTH && p->rs.left == 0)
+            p->rs.in_done = 1;
+        struct iovec iov[5];
+        int n = relay_iov(&p->rs, p->ub, p->resp_head + p->resp_head_off,
+                          p->resp_head_len - p->resp_head_off, iov);
+        if (n == 0) {
+            if (relay_finished(&p->rs) || p->rs.in_done)
+                return progress;
+            enum step st = read_upstream(p);
+            if (st != STEP_PROGRESS)
+                return st == STEP_STOP ? STEP_STOP : progress;
+            progress = STEP_PROGRESS;
+            continue;
+        }
+        if (!(s->c.flags & CONN_F_READY_W)) {
+            h1_set_timer(s, r->lc->send_timeout);
+            return progress;
+        }
+        ssize_t w = conn_writev(&s->c, iov, n);
+        if (w == SY_AGAIN) {
+            h1_set_timer(s, r->lc->send_timeout);
+            return progress;
+        }
+        if (w < 0) {
+            char ctx[1500];
+            h1_log_ctx(s, ctx, sizeof(ctx));
+            sy_log(LOG_LVL_INFO, "*%llu writev() failed (%d: %s) while sending to client%s",
+                   (unsigned long long)s->id, s->c.last_errno, strerror(s->c.last_errno), ctx);
+            h1_close(s, "client write error");
+            return STEP_STOP;
+        }
+        r->bytes_sent += (uint64_t)w;
+        size_t hw = p->resp_head_len - p->resp_head_off;
+        if ((size_t)w < hw) {
+            p->resp_head_off += (size_t)w;
+        } else {
+            p->resp_head_off = p->resp_head_len;
+            uint64_t before = p->rs.moved;
+            relay_advance(&p->rs, p->ub, (size_t)w - hw);
+            r->body_bytes_sent += p->rs.moved - before;
+        }
+        if (p->ub && buf_len(p->ub) == 0 && p->rs.dec_avail == 0) {
+            buf_put(p->ub);
+            p->ub = NULL;
+        }
+        progress = STEP_PROGRESS;
+    }
+    loop_post(&p->post);
+    return progress;
+}
+
+static void response_complete(struct proxy *p)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
+    int extra = p->ub && buf_len(p->ub) > 0;
+    if (extra)
+        log_upstream(p, LOG_LVL_WARN, "upstream sent more data than specified in \"Content-Length\" header while reading upstream", 0);
+    int reusable = p->keepalive_ok && !extra && relay_finished(&p->rq) &&
+                   p->req_head_off == p->req_head_len;
+    release_upstream(p, reusable);
+    if (!r->body_done)
+        r->keepalive = 0;
+    proxy_free(p);
+    s->state = H1_S_SEND;
+    timer_cancel(&s->timer);
+    h1_request_done(s);
+}
+
+/* ------------------------------------------------------------ driver */
+
+static void proxy_run(struct proxy *p)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    for (int round = 0; round < 64; round++) {
+        enum step any = STEP_IDLE;
+        if (p->phase == PX_CONNECT)
+            return;
+        if (r->expect_continue && !p->continue_sent && p->rq.mode != RELAY_NONE &&
+            p->req_head_off == p->req_head_len && (!s->in || buf_len(s->in) == 0)) {
+            /* The client waits for our go-ahead before sending the body. */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            ssize_t w = conn_send(&s->c, cont, sizeof(cont) - 1);
+            p->continue_sent = 1;
+            if (w != (ssize_t)(sizeof(cont) - 1))
+                r->keepalive = 0;
+        }
+        if (p->phase == PX_EXCHANGE) {
+            enum step st = send_request(p);
+            if (st == STEP_STOP)
+                return;
+            any |= st;
+            if (p->phase != PX_EXCHANGE)
+                continue;
+            st = read_upstream(p);
+            if (st == STEP_STOP)
+                return;
+            if (p->phase != PX_EXCHANGE)
+                continue;
+            any |= st;
+            if (p->ub && buf_len(p->ub) > 0) {
+                st = handle_response_head(p);
+                if (st == STEP_STOP)
+                    return;
+                any |= st;
+            }
+            if (p->phase == PX_EXCHANGE && !(p->uc->c.flags & CONN_F_READY_R) &&
+                p->req_head_off == p->req_head_len)
+                timer_set(&p->utimer, r->lc->proxy_read_timeout);
+        }
+        if (p->phase == PX_RESPONSE) {
+            /* Keep sending the request body if the upstream answered early. */
+            if (!relay_finished(&p->rq)) {
+                enum step st = send_request(p);
+                if (st == STEP_STOP)
+                    return;
+                any |= st;
+            }
+            enum step st = send_response(p);
+            if (st == STEP_STOP)
+                return;
+            any |= st;
+            if (p->resp_head_off == p->resp_head_len && relay_finished(&p->rs)) {
+                response_complete(p);
+                return;
+            }
+            if (!p->rs.in_done && !(p->uc->c.flags & CONN_F_READY_R))
+                timer_set(&p->utimer, r->lc->proxy_read_timeout);
+        }
+        if (any == STEP_IDLE)
+            return;
+    }
+    loop_post(&p->post);
+}
+
+static void connect_done(struct proxy *p)
+{
+    struct request *r = &p->s->req;
+    int err = net_connect_result(p->uc->c.h.fd);
+    if (err) {
+        upstream_failed(p, NEXT_UPSTREAM_ERROR, 502,
+                        "connect() failed while connecting to upstream", err);
+        return;
+    }
+    p->uc->c.flags &= ~CONN_F_CONNECTING;
+    p->uc->c.flags |= CONN_F_READY_W;
+    timer_cancel(&p->utimer);
+    r->upstream_connect_ms = (int64_t)(loop_now() - p->start_ms);
+    p->phase = PX_EXCHANGE;
+    proxy_run(p);
+}
+
+void proxy_on_upstream(struct proxy *p, uint32_t events)
+{
+    if (p->phase == PX_CONNECT) {
+        if (events & (EPOLLOUT_BIT | EPOLLERR_BIT | EPOLLHUP_BIT))
+            connect_done(p);
+        return;
+    }
+    proxy_run(p);
+}
+
+static void proxy_on_post(struct posted *pp)
+{
+    struct proxy *p = container_of(pp, struct proxy, post);
+    proxy_run(p);
+}
+
+static void proxy_on_utimer(struct timer *t)
+{
+    struct proxy *p = container_of(t, struct proxy, utimer);
+    struct h1_session *s = p->s;
+    switch (p->phase) {
+    case PX_CONNECT:
+        upstream_failed(p, NEXT_UPSTREAM_TIMEOUT, 504,
+                        "upstream timed out (110: Connection timed out) while connecting to upstream", 0);
+        return;
+    case PX_EXCHANGE:
+        if (p->req_head_off < p->req_head_len || !relay_finished(&p->rq)) {
+            if (p->uc && !(p->uc->c.flags & CONN_F_READY_W)) {
+                upstream_failed(p, NEXT_UPSTREAM_TIMEOUT, 504,
+                                "upstream timed out (110: Connection timed out) while sending request to upstream", 0);
+                return;
+            }
+        }
+        upstream_failed(p, NEXT_UPSTREAM_TIMEOUT, 504,
+                        "upstream timed out (110: Connection timed out) while reading response header from upstream", 0);
+        return;
+    case PX_RESPONSE:
+        log_upstream(p, LOG_LVL_ERR,
+                     "upstream timed out (110: Connection timed out) while reading upstream", 0);
+        h1_close(s, "upstream read timeout");
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ entry points */
+
+/* Find the upstream group for a dynamic proxy_pass host (no resolver). */
+static const struct upstream_conf *find_group(struct request *r, struct str host)
+{
+    const struct http_conf *h = r->rt->gen->http;
+    for (unsigned i = 0; i < h->nupstreams; i++) {
+        const struct upstream_conf *u = h->upstreams[i];
+        if (strlen(u->name) == host.len && strncasecmp(u->name, host.p, host.len) == 0)
+            return u;
+    }
+    return NULL;
+}
+
+/* Parse an evaluated "http://host[:port][/uri]" for a dynamic proxy_pass. */
+static int resolve_dynamic(struct proxy *p, struct str *uri, int *has_uri)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    struct str v;
+    if (tmpl_eval(s, r->lc->proxy_pass->dynamic, &v) < 0)
+        return -1;
+    size_t skip = 0;
+    if (v.len >= 7 && strncasecmp(v.p, "http://", 7) == 0)
+        skip = 7;
+    else if (v.len >= 8 && strncasecmp(v.p, "https://", 8) == 0)
+        skip = 8;
+    else {
+        log_upstream(p, LOG_LVL_ERR, "invalid URL prefix in proxy_pass value", 0);
+        return -1;
+    }
+    size_t k = skip;
+    while (k < v.len && v.p[k] != '/' && v.p[k] != '?')
+        k++;
+    struct str hostport = {v.p + skip, k - skip};
+    *has_uri = k < v.len;
+    *uri = (struct str){v.p + k, v.len - k};
+    r->proxy_host = hostport;
+    r->proxy_port = STR_LIT("80");
+    const struct upstream_conf *u = find_group(r, hostport);
+    if (!u) {
+        char ctx[1500];
+        h1_log_ctx(s, ctx, sizeof(ctx));
+        sy_log(LOG_LVL_ERR, "*%llu no resolver defined to resolve %.*s%s",
+               (unsigned long long)s->id, (int)hostport.len, hostport.p, ctx);
+        return -1;
+    }
+    p->ups = u;
+    p->urt = &r->rt->ups[u->index];
+    for (size_t i = 0; i < hostport.len; i++)
+        if (hostport.p[i] == ':')
+            r->proxy_port = (struct str){hostport.p + i + 1, hostport.len - i - 1};
+    return 0;
+}
+
+void proxy_start(struct h1_session *s)
+{
+    struct request *r = &s->req;
+    const struct proxy_pass *pp = r->lc->proxy_pass;
+    struct proxy *p = calloc(1, sizeof(*p));
+    if (!p) {
+        h1_respond_status(s, 500);
+        return;
+    }
+    p->s = s;
+    p->peer = -1;
+    p->utimer.cb = proxy_on_utimer;
+    p->post.cb = proxy_on_post;
+    p->first_start_ms = loop_now();
+    p->start_ms = loop_now();
+    r->proxy = p;
+    s->state = H1_S_PROXY;
+
+    struct str uri = STR_NULL;
+    int dyn_has_uri = 0;
+    if (pp->dynamic) {
+        if (resolve_dynamic(p, &uri, &dyn_has_uri) < 0) {
+            proxy_free(p);
+            s->state = H1_S_SEND;
+            h1_respond_status(s, 502);
+            return;
+        }
+    } else {
+        p->ups = pp->upstream;
+        p->urt = &r->rt->ups[pp->upstream->index];
+        r->proxy_host = pp->host;
+        r->proxy_port = pp->port;
+    }
+    if (upstream_uri(p, uri, dyn_has_uri, &uri) < 0 || build_request_head(p, uri) < 0) {
+        proxy_free(p);
+        h1_close(s, "out of memory");
+        return;
+    }
+    timer_cancel(&s->timer);
+    connect_next(p);
+}
+
+void proxy_on_client(struct h1_session *s, int timed_out)
+{
+    struct proxy *p = s->req.proxy;
+    if (!p)
+        return;
+    if (timed_out) {
+        char ctx[1500];
+        h1_log_ctx(s, ctx, sizeof(ctx));
+        if (p->phase == PX_RESPONSE)
+            sy_log(LOG_LVL_INFO, "*%llu client timed out (110: Connection timed out) while sending to client%s",
+                   (unsigned long long)s->id, ctx);
+        else
+            sy_log(LOG_LVL_INFO, "*%llu client timed out (110: Connection timed out) while reading client request body%s",
+                   (unsigned long long)s->id, ctx);
+        if (p->phase != PX_RESPONSE && !s->req.head_sent) {
+            proxy_free(p);
+            s->req.keepalive = 0;
+            s->state = H1_S_SEND;
+            h1_respond_status(s, 408);
+            return;
+        }
+        h1_close(s, "client timeout");
+        return;
+    }
+    proxy_run(p);
+}
+
+void proxy_abort(struct h1_session *s)
+{
+    struct proxy *p = s->req.proxy;
+    if (!p)
+        return;
+    proxy_free(p);
+}

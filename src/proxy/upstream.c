@@ -1,0 +1,215 @@
+/*
+ * upstream.c - peer selection (smooth weighted round robin with
+ * max_fails/fail_timeout) and the per-worker keep-alive pool of idle
+ * upstream connections (see upstream.h).
+ */
+#include "proxy/upstream.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+static struct upconn *pool_head; /* most recently parked first */
+
+static int peer_usable(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i)
+{
+    const struct upstream_peer *pe = &u->peers[i];
+    struct peer_rt *pr = &urt->peers[i];
+    if (pe->down)
+        return 0;
+    if (pe->max_fails && pr->fails >= pe->max_fails) {
+        if (loop_now() - pr->checked_ms <= pe->fail_timeout)
+            return 0;
+        /* fail_timeout passed: give it another chance (nginx lets one request probe). */
+        pr->fails = 0;
+    }
+    return 1;
+}
+
+static int pick_range(const struct upstream_conf *u, struct upstream_rt *urt, unsigned from,
+                      unsigned to, uint64_t tried)
+{
+    int best = -1;
+    int64_t total = 0;
+    for (unsigned i = from; i < to; i++) {
+        if (i < 64 && (tried & (1ULL << i)))
+            continue;
+        if (!peer_usable(u, urt, i))
+            continue;
+        struct peer_rt *pr = &urt->peers[i];
+        pr->current_weight += pr->effective_weight;
+        total += pr->effective_weight;
+        if (best < 0 || pr->current_weight > urt->peers[best].current_weight)
+            best = (int)i;
+    }
+    if (best >= 0)
+        urt->peers[best].current_weight -= total;
+    return best;
+}
+
+int upstream_pick(const struct upstream_conf *u, struct upstream_rt *urt, uint64_t tried)
+{
+    int i = pick_range(u, urt, 0, u->nprimary, tried);
+    if (i >= 0)
+        return i;
+    return pick_range(u, urt, u->nprimary, u->npeers, tried);
+}
+
+void upstream_peer_failed(const struct upstream_conf *u, struct upstream_rt *urt, int i)
+{
+    struct peer_rt *pr = &urt->peers[i];
+    (void)u;
+    if (pr->fails == 0)
+        pr->checked_ms = loop_now();
+    pr->fails++;
+    if (u->peers[i].max_fails && pr->fails >= u->peers[i].max_fails) {
+        pr->checked_ms = loop_now();
+        if (u->npeers > 1 || !u->implicit)
+            sy_log(LOG_LVL_WARN, "upstream server temporarily disabled while connecting to upstream, upstream: \"%s\"",
+                   u->peers[i].name);
+    }
+}
+
+void upstream_peer_ok(const struct upstream_conf *u, struct upstream_rt *urt, int i)
+{
+    (void)u;
+    urt->peers[i].fails = 0;
+}
+
+/* ---- upstream connection objects ---- */
+
+static void upconn_on_io(struct handle *h, uint32_t events);
+static void upconn_idle_timeout(struct timer *t);
+
+struct upconn *upconn_new(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct upconn *uc = calloc(1, sizeof(*uc));
+    if (!uc)
+        return NULL;
+    conn_init(&uc->c, fd, upconn_on_io);
+    memcpy(&uc->c.peer, addr, len);
+    uc->c.peerlen = len;
+    uc->idle_timer.cb = upconn_idle_timeout;
+    uc->created_ms = loop_now();
+    if (loop_add(&uc->c.h) < 0) {
+        free(uc);
+        return NULL;
+    }
+    return uc;
+}
+
+static void pool_unlink(struct upconn *uc)
+{
+    if (uc->prev)
+        uc->prev->next = uc->next;
+    else if (pool_head == uc)
+        pool_head = uc->next;
+    if (uc->next)
+        uc->next->prev = uc->prev;
+    uc->next = uc->prev = NULL;
+}
+
+void upconn_close(struct upconn *uc)
+{
+    if (!uc)
+        return;
+    timer_cancel(&uc->idle_timer);
+    conn_close_fd(&uc->c);
+    free(uc->group);
+    uc->group = NULL;
+    uc->owner = NULL;
+    loop_defer_free(free, uc);
+}
+
+static void upconn_on_io(struct handle *h, uint32_t events)
+{
+    struct upconn *uc = container_of(h, struct upconn, c.h);
+    if (uc->c.h.fd < 0)
+        return;
+    conn_note_events(&uc->c, events);
+    if (uc->owner) {
+        proxy_on_upstream(uc->owner, events);
+        return;
+    }
+    /* Idle in the pool: any readability means the upstream closed it or sent
+     * something unsolicited; either way it cannot be reused. */
+    if (events & (EPOLLIN_BIT | EPOLLRDHUP_BIT | EPOLLERR_BIT | EPOLLHUP_BIT)) {
+        pool_unlink(uc);
+        upconn_close(uc);
+    }
+}
+
+static void upconn_idle_timeout(struct timer *t)
+{
+    struct upconn *uc = container_of(t, struct upconn, idle_timer);
+    pool_unlink(uc);
+    upconn_close(uc);
+}
+
+struct upconn *upconn_pool_get(const struct upstream_conf *u, const struct upstream_peer *peer)
+{
+    if (!u->keepalive)
+        return NULL;
+    for (struct upconn *uc = pool_head; uc; uc = uc->next) {
+        if (uc->c.peerlen != peer->addrlen || memcmp(&uc->c.peer, &peer->addr, peer->addrlen) != 0)
+            continue;
+        if (strcmp(uc->group, u->name) != 0)
+            continue;
+        pool_unlink(uc);
+        timer_cancel(&uc->idle_timer);
+        /* It was idle: assume writable; reads wait for the response. */
+        uc->c.flags |= CONN_F_READY_W;
+        return uc;
+    }
+    return NULL;
+}
+
+void upconn_pool_put(struct upconn *uc, const struct upstream_conf *u)
+{
+    uc->owner = NULL;
+    uc->requests++;
+    if (!u->keepalive || uc->requests >= u->keepalive_requests ||
+        loop_now() - uc->created_ms >= u->keepalive_time) {
+        upconn_close(uc);
+        return;
+    }
+    if (!uc->group) {
+        uc->group = strdup(u->name);
+        if (!uc->group) {
+            upconn_close(uc);
+            return;
+        }
+    }
+    /* Enforce `keepalive N`: count this group's idle connections, evict the oldest. */
+    unsigned count = 0;
+    struct upconn *oldest = NULL;
+    for (struct upconn *it = pool_head; it; it = it->next)
+        if (strcmp(it->group, u->name) == 0) {
+            count++;
+            oldest = it;
+        }
+    if (count >= u->keepalive && oldest) {
+        pool_unlink(oldest);
+        upconn_close(oldest);
+    }
+    uc->prev = NULL;
+    uc->next = pool_head;
+    if (pool_head)
+        pool_head->prev = uc;
+    pool_head = uc;
+    timer_set(&uc->idle_timer, u->keepalive_timeout);
+}
+
+void upconn_pool_drain(void)
+{
+    while (pool_head) {
+        struct upconn *uc = pool_head;
+        pool_unlink(uc);
+        upconn_close(uc);
+    }
+}

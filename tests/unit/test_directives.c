@@ -1,0 +1,1518 @@
+/*
+ * test_directives.c - conf/directives.c, merge.c, gen.c, mime.c: small
+ * configurations written to a fresh temp directory, loaded with gen_load(),
+ * and checked field by field; plus a table of broken configurations with
+ * nginx's exact messages (file:line included), warnings, -g, and -T output.
+ *
+ * Every config is loaded with the temp directory as prefix, so relative
+ * paths come out as DIR/... . Expected strings say "<C>" for DIR/sy.conf and
+ * "<D>" for DIR/.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <pcre2.h>
+
+#include "conf/conf.h"
+
+struct fx {
+    char dir[64];
+    char prefix[80];
+    char conf[96];
+    char err[1024];
+    char warn[4096];
+    struct generation *g;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/sy_test_dir.XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->prefix, sizeof(f->prefix), "%s/", f->dir);
+    snprintf(f->conf, sizeof(f->conf), "%s/sy.conf", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    gen_free(f->g);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", f->dir);
+    free(f);
+    return 0;
+}
+
+static void put(struct fx *f, const char *rel, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
+    for (char *s = path + strlen(f->dir) + 1; (s = strchr(s, '/')); s++) {
+        *s = '\0';
+        mkdir(path, 0755);
+        *s = '/';
+    }
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* Load `text` as DIR/sy.conf (with optional -g text); NULL on error (f->err). */
+static struct generation *try_load_g(struct fx *f, const char *text, const char *g_text)
+{
+    gen_free(f->g);
+    f->g = NULL;
+    put(f, "sy.conf", text);
+    f->g = gen_load(f->prefix, f->conf, g_text, f->err, sizeof(f->err), f->warn, sizeof(f->warn));
+    return f->g;
+}
+
+static struct generation *try_load(struct fx *f, const char *text)
+{
+    return try_load_g(f, text, NULL);
+}
+
+static struct generation *load(struct fx *f, const char *text)
+{
+    struct generation *g = try_load(f, text);
+    if (!g)
+        fail_msg("load failed: %s", f->err);
+    return g;
+}
+
+/* "<C>" in `pat` stands for DIR/sy.conf, "<D>" for DIR/ */
+static void expand(const struct fx *f, const char *pat, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *s = pat; *s && o + 1 < cap; s++) {
+        const char *rep = strncmp(s, "<C>", 3) == 0   ? f->conf
+                          : strncmp(s, "<D>", 3) == 0 ? f->prefix
+                                                      : NULL;
+        if (rep) {
+            o += (size_t)snprintf(out + o, cap - o, "%s", rep);
+            s += 2;
+        } else {
+            out[o++] = *s;
+        }
+    }
+    out[o < cap ? o : cap - 1] = '\0';
+}
+
+static void assert_str(struct str s, const char *want)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%.*s", (int)s.len, s.p ? s.p : "");
+    assert_string_equal(buf, want);
+}
+
+static void assert_path(const struct fx *f, const char *got, const char *pat)
+{
+    char want[512];
+    expand(f, pat, want, sizeof(want));
+    assert_string_equal(got, want);
+}
+
+static const struct server_conf *server_named(const struct generation *g, const char *name)
+{
+    for (unsigned i = 0; i < g->http->nservers; i++) {
+        const struct server_conf *s = g->http->servers[i];
+        for (unsigned k = 0; k < s->nnames; k++)
+            if (s->names[k].kind != SN_REGEX && str_eq(s->names[k].name, str_from_cstr(name)))
+                return s;
+    }
+    fail_msg("no server %s", name);
+    return NULL;
+}
+
+static const struct location *loc_in(const struct location *l, unsigned n, const char *pat)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (str_eq(l[i].pattern, str_from_cstr(pat)))
+            return &l[i];
+        const struct location *c = loc_in(l[i].children, l[i].nchildren, pat);
+        if (c)
+            return c;
+    }
+    return NULL;
+}
+
+static const struct location *loc(const struct server_conf *s, const char *pat)
+{
+    const struct location *l = loc_in(s->locations, s->nlocations, pat);
+    if (!l)
+        l = loc_in(s->named, s->nnamed, pat);
+    if (!l)
+        fail_msg("no location %s", pat);
+    return l;
+}
+
+static const struct listen_conf *listen_at(const struct generation *g, const char *text)
+{
+    for (unsigned i = 0; i < g->http->nlistens; i++)
+        if (strcmp(g->http->listens[i]->text, text) == 0)
+            return g->http->listens[i];
+    fail_msg("no listen %s", text);
+    return NULL;
+}
+
+static const struct header_tmpl *psh(const struct loc_conf *lc, const char *name)
+{
+    for (unsigned i = 0; i < lc->nproxy_set_headers; i++)
+        if (str_eq(lc->proxy_set_headers[i].name, str_from_cstr(name)))
+            return &lc->proxy_set_headers[i];
+    return NULL;
+}
+
+/* ============================================================== main level */
+
+static void test_main_defaults(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {}\n");
+    assert_int_equal(g->refs, 1);
+    assert_int_equal(g->main.worker_processes, 1);
+    assert_int_equal(g->main.worker_connections, 512);
+    assert_int_equal(g->main.worker_rlimit_nofile, CONF_UNSET);
+    assert_true(g->main.worker_shutdown_timeout == CONF_UNSET_U64);
+    assert_int_equal(g->main.daemon, 1);
+    assert_int_equal(g->main.master_process, 1);
+    assert_path(f, g->main.pid_path, "<D>logs/switchyard.pid");
+    assert_path(f, g->main.error_log_path, "<D>logs/error.log");
+    assert_int_equal(g->main.error_log_level, LOG_LVL_ERR);
+    assert_null(g->main.user);
+    assert_null(g->http);
+    assert_string_equal(g->prefix, f->prefix);
+    assert_string_equal(g->conf_path, f->conf);
+    assert_int_equal(g->main.multi_accept, 0);
+    assert_int_equal(g->main.accept_mutex, 0);
+}
+
+static void test_main_directives(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "worker_processes auto;\n"
+                                   "worker_rlimit_nofile 65536;\n"
+                                   "worker_shutdown_timeout 30s;\n"
+                                   "worker_cpu_affinity 0101 1010;\n"
+                                   "error_log stderr info;\n"
+                                   "error_log logs/second.log;\n"
+                                   "pid run/sy.pid;\n"
+                                   "daemon off;\n"
+                                   "master_process off;\n"
+                                   "events { worker_connections 4096; use epoll; multi_accept on; "
+                                   "accept_mutex on; }\n");
+    assert_int_equal(g->main.worker_processes, 0);
+    assert_int_equal(g->main.worker_rlimit_nofile, 65536);
+    assert_true(g->main.worker_shutdown_timeout == 30000);
+    assert_int_equal(g->main.nworker_cpu_masks, 2);
+    assert_true(g->main.worker_cpu_masks[0] == 0x5);
+    assert_true(g->main.worker_cpu_masks[1] == 0xa);
+    assert_false(g->main.worker_cpu_affinity_auto);
+    assert_string_equal(g->main.error_log_path, "stderr");
+    assert_int_equal(g->main.error_log_level, LOG_LVL_INFO);
+    assert_path(f, g->main.pid_path, "<D>run/sy.pid");
+    assert_int_equal(g->main.daemon, 0);
+    assert_int_equal(g->main.master_process, 0);
+    assert_int_equal(g->main.worker_connections, 4096);
+    assert_int_equal(g->main.multi_accept, 1);
+    assert_int_equal(g->main.accept_mutex, 1);
+
+    g = load(f, "worker_processes 3; worker_cpu_affinity auto 1111; events {}");
+    assert_int_equal(g->main.worker_processes, 3);
+    assert_true(g->main.worker_cpu_affinity_auto);
+    assert_true(g->main.worker_cpu_masks[0] == 0xf);
+}
+
+static void test_g_directives(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = try_load_g(f, "events {}\n", "daemon off; master_process off;");
+    assert_non_null(g);
+    assert_int_equal(g->main.daemon, 0);
+    assert_int_equal(g->main.master_process, 0);
+
+    /* nginx: a -g directive repeated in the file is a duplicate at the file's line */
+    assert_null(try_load_g(f, "events {}\n\ndaemon on;\n", "daemon off;"));
+    char want[256];
+    expand(f, "\"daemon\" directive is duplicate in <C>:3", want, sizeof(want));
+    assert_string_equal(f->err, want);
+
+    assert_null(try_load_g(f, "events {}\n", "foo on;"));
+    assert_string_equal(f->err, "unknown directive \"foo\" in command line");
+    assert_null(try_load_g(f, "events {}\n", "http { }"));
+    assert_string_equal(f->err, "block directives are not supported in -g option in command line");
+}
+
+/* ============================================================== http client */
+
+static void test_http_defaults_after_merge(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http { server { location / { } } }");
+    const struct server_conf *s = g->http->servers[0];
+    const struct loc_conf *lcs[] = {g->http->lc, s->lc, loc(s, "/")->lc};
+    for (unsigned i = 0; i < 3; i++) {
+        const struct loc_conf *lc = lcs[i];
+        assert_true(lc->client_header_timeout == 60000);
+        assert_true(lc->client_body_timeout == 60000);
+        assert_true(lc->send_timeout == 60000);
+        assert_true(lc->keepalive_timeout == 75000);
+        assert_true(lc->keepalive_header_timeout == CONF_UNSET_U64);
+        assert_true(lc->keepalive_time == 3600000);
+        assert_int_equal(lc->keepalive_requests, 1000);
+        assert_int_equal(lc->keepalive_disable_msie6, 1);
+        assert_true(lc->client_max_body_size == 1024 * 1024);
+        assert_true(lc->client_body_buffer_size == 16 * 1024);
+        assert_true(lc->client_header_buffer_size == 1024);
+        assert_int_equal(lc->large_client_header_buffers_num, 4);
+        assert_true(lc->large_client_header_buffers_size == 8192);
+        assert_int_equal(lc->server_tokens, 1);
+        assert_int_equal(lc->sendfile, 0);
+        assert_int_equal(lc->tcp_nodelay, 1);
+        assert_int_equal(lc->tcp_nopush, 0);
+        assert_str(lc->default_type, "text/plain");
+        assert_ptr_equal(lc->types, mime_types_builtin());
+        assert_int_equal(lc->nadd_headers, 0);
+        assert_int_equal(lc->nerror_pages, 0);
+        assert_int_equal(lc->access_log_off, 0);
+        assert_int_equal(lc->naccess_logs, 1);
+        assert_path(f, lc->access_logs[0].path, "<D>logs/access.log");
+        assert_string_equal(lc->access_logs[0].format->name, "combined");
+        assert_non_null(lc->root);
+        assert_path(f, lc->root->raw.p, "<D>html");
+        assert_null(lc->alias);
+        assert_int_equal(lc->nindex, 1);
+        assert_str(lc->index[0].raw, "index.html");
+        assert_int_equal(lc->ntry_files, 0);
+        assert_int_equal(lc->disable_symlinks, 0);
+        assert_int_equal(lc->autoindex, 0);
+        assert_int_equal(lc->etag, 1);
+        assert_int_equal(lc->if_modified_since, 1);
+        assert_null(lc->proxy_pass);
+        assert_int_equal(lc->nproxy_set_headers, 0);
+        assert_int_equal(lc->proxy_http_version_minor, 0);
+        assert_true(lc->proxy_connect_timeout == 60000);
+        assert_true(lc->proxy_read_timeout == 60000);
+        assert_true(lc->proxy_send_timeout == 60000);
+        assert_false(lc->proxy_read_timeout_explicit);
+        assert_false(lc->proxy_send_timeout_explicit);
+        assert_int_equal(lc->proxy_buffering, 1);
+        assert_int_equal(lc->proxy_request_buffering, 1);
+        assert_int_equal(lc->proxy_buffers_num, 8);
+        assert_int_equal(lc->proxy_redirect_off, 0);
+        assert_int_equal(lc->nproxy_redirects, 0);
+        assert_int_equal(lc->proxy_pass_request_headers, 1);
+        assert_int_equal(lc->proxy_pass_request_body, 1);
+        assert_null(lc->proxy_method);
+        assert_int_equal(lc->proxy_intercept_errors, 0);
+        assert_int_equal(lc->proxy_next_upstream, NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT);
+        assert_int_equal(lc->proxy_next_upstream_tries, 0);
+        assert_true(lc->proxy_next_upstream_timeout == 0);
+        assert_int_equal(lc->proxy_ssl_session_reuse, 1);
+        assert_int_equal(lc->proxy_ssl_protocols, SSL_PROTO_TLSv1_2 | SSL_PROTO_TLSv1_3);
+        assert_true(lc->resolver_timeout == 30000);
+        assert_null(lc->rewrite);
+    }
+    /* the default access log is opened once */
+    assert_int_equal(g->nlog_paths, 1);
+    assert_path(f, g->log_paths[0], "<D>logs/access.log");
+}
+
+static void test_client_directives(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g =
+        load(f, "events {} http {\n"
+                " keepalive_timeout 65 60;\n"
+                " keepalive_requests 50;\n"
+                " keepalive_time 2h;\n"
+                " keepalive_disable msie6 safari;\n"
+                " client_max_body_size 0;\n"
+                " client_header_timeout 5s;\n"
+                " client_body_timeout 7;\n"
+                " send_timeout 500ms;\n"
+                " client_body_buffer_size 32k;\n"
+                " client_header_buffer_size 2k;\n"
+                " large_client_header_buffers 8 16k;\n"
+                " server_tokens build;\n"
+                " sendfile on; tcp_nopush on; tcp_nodelay off;\n"
+                " etag off; if_modified_since before;\n"
+                " resolver 127.0.0.53 [::1]:5353 valid=30s ipv6=off;\n"
+                " resolver_timeout 5s;\n"
+                " server { server_name a; location / { keepalive_timeout 0; } }\n"
+                "}\n");
+    const struct server_conf *s = server_named(g, "a");
+    const struct loc_conf *lc = s->lc;
+    assert_true(lc->keepalive_timeout == 65000);
+    assert_true(lc->keepalive_header_timeout == 60000);
+    assert_int_equal(lc->keepalive_requests, 50);
+    assert_true(lc->keepalive_time == 7200000);
+    assert_int_equal(lc->keepalive_disable_msie6, 1);
+    assert_int_equal(lc->keepalive_disable_safari, 1);
+    assert_true(lc->client_max_body_size == 0);
+    assert_true(lc->client_header_timeout == 5000);
+    assert_true(lc->client_body_timeout == 7000);
+    assert_true(lc->send_timeout == 500);
+    assert_true(lc->client_body_buffer_size == 32768);
+    assert_true(lc->client_header_buffer_size == 2048);
+    assert_int_equal(lc->large_client_header_buffers_num, 8);
+    assert_true(lc->large_client_header_buffers_size == 16384);
+    assert_int_equal(lc->server_tokens, 2);
+    assert_int_equal(lc->sendfile, 1);
+    assert_int_equal(lc->tcp_nopush, 1);
+    assert_int_equal(lc->tcp_nodelay, 0);
+    assert_int_equal(lc->etag, 0);
+    assert_int_equal(lc->if_modified_since, 2);
+    assert_int_equal(lc->nresolvers, 2);
+    assert_str(lc->resolvers[1], "[::1]:5353");
+    assert_true(lc->resolver_valid == 30000);
+    assert_int_equal(lc->resolver_ipv6, 0);
+    assert_int_equal(lc->resolver_ipv4, 1);
+    assert_true(lc->resolver_timeout == 5000);
+    /* the header timeout is merged on its own (nginx) */
+    const struct loc_conf *l = loc(s, "/")->lc;
+    assert_true(l->keepalive_timeout == 0);
+    assert_true(l->keepalive_header_timeout == 60000);
+    assert_int_equal(l->keepalive_requests, 50);
+}
+
+static void test_timeouts_inherit_and_explicit(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g =
+        load(f, "events {} http {\n"
+                " proxy_connect_timeout 3s;\n"
+                " server { server_name a;\n"
+                "  proxy_read_timeout 90s;\n"
+                "  location / { location /in/ { proxy_send_timeout 5s; } }\n"
+                "  location /own/ { proxy_read_timeout 1h; }\n"
+                " }\n"
+                " server { server_name b; location / { } }\n"
+                " proxy_send_timeout 9s;\n" /* after the servers: still applies */
+                "}\n");
+    const struct server_conf *a = server_named(g, "a"), *b = server_named(g, "b");
+    const struct loc_conf *root = loc(a, "/")->lc, *in = loc(a, "/in/")->lc,
+                          *own = loc(a, "/own/")->lc, *bl = loc(b, "/")->lc;
+    assert_true(root->proxy_connect_timeout == 3000);
+    assert_true(root->proxy_read_timeout == 90000);
+    assert_true(root->proxy_read_timeout_explicit);
+    assert_true(root->proxy_send_timeout == 9000);
+    assert_true(root->proxy_send_timeout_explicit);
+    assert_true(in->proxy_send_timeout == 5000);
+    assert_true(in->proxy_read_timeout == 90000);
+    assert_true(in->proxy_read_timeout_explicit);
+    assert_true(own->proxy_read_timeout == 3600000);
+    assert_true(bl->proxy_read_timeout == 60000);
+    assert_false(bl->proxy_read_timeout_explicit);
+    assert_true(bl->proxy_send_timeout_explicit);
+}
+
+/* ============================================================== listen */
+
+static void test_listen_and_servers(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http {\n"
+                                   " server { server_name a; listen 8080; listen [::]:8080; "
+                                   "listen 127.0.0.1:8081 default_server backlog=100 reuseport; }\n"
+                                   " server { server_name b; listen 8080 default_server; "
+                                   "listen *:8082 ipv6only=on so_keepalive=on deferred; }\n"
+                                   " server { server_name c; listen 127.0.0.1:8081; "
+                                   "listen [::1]:8083 http2; listen 8084 bind "
+                                   "so_keepalive=30s:10s:3 rcvbuf=64k sndbuf=128k; }\n"
+                                   " server { server_name d; }\n"
+                                   "}\n");
+    const struct http_conf *h = g->http;
+    assert_int_equal(h->nservers, 4);
+    const struct server_conf *a = server_named(g, "a"), *b = server_named(g, "b"),
+                             *c = server_named(g, "c"), *d = server_named(g, "d");
+
+    const struct listen_conf *l8080 = listen_at(g, "0.0.0.0:8080");
+    assert_int_equal(l8080->nservers, 2);
+    assert_ptr_equal(l8080->servers[0], a);
+    assert_ptr_equal(l8080->servers[1], b);
+    assert_ptr_equal(l8080->default_server, b);
+    assert_true(l8080->default_server_set);
+    assert_int_equal(l8080->backlog, 511);
+    assert_int_equal(l8080->addr.ss_family, AF_INET);
+    assert_int_equal(ntohs(((const struct sockaddr_in *)&l8080->addr)->sin_port), 8080);
+    assert_int_equal(l8080->addrlen, sizeof(struct sockaddr_in));
+
+    const struct listen_conf *v6 = listen_at(g, "[::]:8080");
+    assert_int_equal(v6->addr.ss_family, AF_INET6);
+    assert_int_equal(v6->ipv6only, 1);
+    assert_ptr_equal(v6->default_server, a);
+    assert_false(v6->default_server_set);
+
+    const struct listen_conf *l8081 = listen_at(g, "127.0.0.1:8081");
+    assert_int_equal(l8081->nservers, 2);
+    assert_ptr_equal(l8081->default_server, a);
+    assert_int_equal(l8081->backlog, 100);
+    assert_true(l8081->reuseport);
+
+    const struct listen_conf *l8082 = listen_at(g, "0.0.0.0:8082");
+    assert_int_equal(l8082->so_keepalive, 1);
+    assert_true(l8082->deferred);
+    assert_true(l8082->bind);
+
+    const struct listen_conf *l8083 = listen_at(g, "[::1]:8083");
+    assert_true(l8083->http2);
+    assert_false(l8083->ssl);
+    const struct listen_conf *l8084 = listen_at(g, "0.0.0.0:8084");
+    assert_true(l8084->bind);
+    assert_int_equal(l8084->keepidle, 30);
+    assert_int_equal(l8084->keepintvl, 10);
+    assert_int_equal(l8084->keepcnt, 3);
+    assert_int_equal(l8084->rcvbuf, 65536);
+    assert_int_equal(l8084->sndbuf, 131072);
+    (void)c;
+
+    /* a server without listen: *:80 as root, *:8000 otherwise (nginx) */
+    const struct listen_conf *dl = listen_at(g, geteuid() == 0 ? "0.0.0.0:80" : "0.0.0.0:8000");
+    assert_int_equal(dl->nservers, 1);
+    assert_ptr_equal(dl->servers[0], d);
+
+    /* indexes are the positions */
+    for (unsigned i = 0; i < h->nlistens; i++)
+        assert_int_equal(h->listens[i]->index, i);
+}
+
+static void test_server_names(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http {\n"
+                                   " server { listen 8080; server_name Example.COM .a.org *.b.net "
+                                   "www.c.*; server_name ~^(?<sub>\\w+)\\.d\\.io$ \"\"; "
+                                   "return 200 $sub; }\n"
+                                   " server { listen 8081; }\n"
+                                   "}\n");
+    const struct server_conf *s = g->http->servers[0];
+    assert_int_equal(s->nnames, 6);
+    assert_int_equal(s->names[0].kind, SN_EXACT);
+    assert_str(s->names[0].name, "example.com");
+    assert_int_equal(s->names[1].kind, SN_WILD_HEAD);
+    assert_str(s->names[1].name, "a.org");
+    assert_true(s->names[1].dot_form);
+    assert_int_equal(s->names[2].kind, SN_WILD_HEAD);
+    assert_str(s->names[2].name, "b.net");
+    assert_false(s->names[2].dot_form);
+    assert_int_equal(s->names[3].kind, SN_WILD_TAIL);
+    assert_str(s->names[3].name, "www.c.");
+    assert_int_equal(s->names[4].kind, SN_REGEX);
+    assert_non_null(s->names[4].re);
+    assert_str(s->names[4].name, "^(?<sub>\\w+)\\.d\\.io$");
+    assert_int_equal(s->names[5].kind, SN_EXACT);
+    assert_str(s->names[5].name, "");
+
+    /* a server with no server_name gets "" */
+    const struct server_conf *s2 = g->http->servers[1];
+    assert_int_equal(s2->nnames, 1);
+    assert_int_equal(s2->names[0].kind, SN_EXACT);
+    assert_str(s2->names[0].name, "");
+
+    /* server_name regexes are caseless, like nginx */
+    pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+    assert_true(pcre2_match(s->names[4].re, (PCRE2_SPTR) "WWW.D.IO", 8, 0, 0, md, NULL) > 0);
+    pcre2_match_data_free(md);
+    assert_string_equal(f->warn, "");
+}
+
+static void test_conflicting_names_warn(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http {\n"
+                                   " server { listen 8080; server_name a .b.com; }\n"
+                                   " server { listen 8080; server_name a b.com *.b.com; }\n"
+                                   " server { listen 8081; }\n server { listen 8081; }\n"
+                                   " server { listen 8082; server_name www.*.x; }\n"
+                                   "}\n");
+    assert_non_null(g);
+    assert_string_equal(f->warn, "conflicting server name \"a\" on 0.0.0.0:8080, ignored\n"
+                                 "conflicting server name \"b.com\" on 0.0.0.0:8080, ignored\n"
+                                 "conflicting server name \"*.b.com\" on 0.0.0.0:8080, ignored\n"
+                                 "conflicting server name \"\" on 0.0.0.0:8081, ignored\n");
+}
+
+/* ============================================================== locations */
+
+static void test_locations(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http { server {\n"
+                                   " location / { location /a/ { location ~ \\.x$ { } } }\n"
+                                   " location = /exact { }\n"
+                                   " location =/exact2 { }\n"
+                                   " location ^~ /static/ { }\n"
+                                   " location ~ ^/(?<id>\\d+)$ { return 200 $id; }\n"
+                                   " location ~* \\.PNG$ { }\n"
+                                   " location ~*\\.gif$ { }\n"
+                                   " location @fallback { }\n"
+                                   " location /exact { }\n"
+                                   "} }\n");
+    const struct server_conf *s = g->http->servers[0];
+    assert_int_equal(s->nlocations, 8);
+    assert_int_equal(s->nnamed, 1);
+    assert_int_equal(s->locations[0].match, LOC_PREFIX);
+    assert_int_equal(s->locations[0].nchildren, 1);
+    const struct location *a = &s->locations[0].children[0];
+    assert_str(a->pattern, "/a/");
+    assert_int_equal(a->nchildren, 1);
+    assert_int_equal(a->children[0].match, LOC_REGEX);
+    assert_non_null(a->children[0].re);
+    assert_int_equal(loc(s, "/exact")->match, LOC_EXACT);
+    assert_int_equal(loc(s, "/exact2")->match, LOC_EXACT);
+    assert_int_equal(loc(s, "/static/")->match, LOC_PREFIX_NOREGEX);
+    assert_int_equal(loc(s, "\\.PNG$")->match, LOC_REGEX_ICASE);
+    assert_int_equal(loc(s, "\\.gif$")->match, LOC_REGEX_ICASE);
+    assert_int_equal(s->named[0].match, LOC_NAMED);
+    assert_str(s->named[0].pattern, "fallback");
+    assert_int_equal(s->locations[7].match, LOC_PREFIX);
+    assert_int_equal(s->locations[7].line, 10);
+    assert_string_equal(s->locations[7].file, f->conf);
+    /* every location has a merged conf */
+    for (unsigned i = 0; i < s->nlocations; i++)
+        assert_true(s->locations[i].lc->proxy_read_timeout == 60000);
+
+    /* caseless regex location */
+    pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+    assert_true(pcre2_match(loc(s, "\\.PNG$")->re, (PCRE2_SPTR) "/a.png", 6, 0, 0, md, NULL) > 0);
+    pcre2_match_data_free(md);
+}
+
+/* ============================================================== inheritance */
+
+static void test_list_inheritance(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http {\n"
+                                   " proxy_set_header X-A a;\n"
+                                   " proxy_set_header X-B b;\n"
+                                   " add_header X-H h;\n"
+                                   " error_page 404 /404.html;\n"
+                                   " index index.htm;\n"
+                                   " proxy_hide_header X-Powered-By;\n"
+                                   " server { server_name s;\n"
+                                   "  location /inherit/ { }\n"
+                                   "  location /replace/ { proxy_set_header X-C $host; "
+                                   "add_header X-I i always; add_header X-J j; error_page 500 "
+                                   "502 =200 /err; index a b; proxy_hide_header Server; }\n"
+                                   "  location /parent/ { proxy_set_header X-P p;\n"
+                                   "   location /parent/child/ { }\n"
+                                   "   location /parent/own/ { proxy_set_header X-Q q; } }\n"
+                                   " }\n"
+                                   "}\n");
+    const struct server_conf *s = server_named(g, "s");
+    const struct loc_conf *inh = loc(s, "/inherit/")->lc;
+    assert_int_equal(inh->nproxy_set_headers, 2);
+    assert_non_null(psh(inh, "X-A"));
+    assert_non_null(psh(inh, "X-B"));
+    assert_int_equal(inh->nadd_headers, 1);
+    assert_int_equal(inh->nerror_pages, 1);
+    assert_int_equal(inh->error_pages[0].codes[0], 404);
+    assert_int_equal(inh->error_pages[0].override, -1);
+    assert_int_equal(inh->nindex, 1);
+    assert_str(inh->index[0].raw, "index.htm");
+    assert_int_equal(inh->nproxy_hide_headers, 1);
+    assert_str(inh->proxy_hide_headers[0], "x-powered-by");
+
+    const struct loc_conf *rep = loc(s, "/replace/")->lc;
+    assert_int_equal(rep->nproxy_set_headers, 1); /* replaces, never appends */
+    assert_non_null(psh(rep, "X-C"));
+    assert_null(psh(rep, "X-A"));
+    assert_false(psh(rep, "X-C")->value.constant);
+    assert_int_equal(rep->nadd_headers, 2);
+    assert_str(rep->add_headers[0].name, "X-I");
+    assert_true(rep->add_headers[0].always);
+    assert_false(rep->add_headers[1].always);
+    assert_int_equal(rep->nerror_pages, 1);
+    assert_int_equal(rep->error_pages[0].ncodes, 2);
+    assert_int_equal(rep->error_pages[0].codes[1], 502);
+    assert_int_equal(rep->error_pages[0].override, 200);
+    assert_str(rep->error_pages[0].target.raw, "/err");
+    assert_int_equal(rep->nindex, 2);
+    assert_int_equal(rep->nproxy_hide_headers, 1);
+    assert_str(rep->proxy_hide_headers[0], "server");
+
+    const struct loc_conf *child = loc(s, "/parent/child/")->lc;
+    assert_int_equal(child->nproxy_set_headers, 1);
+    assert_non_null(psh(child, "X-P"));
+    const struct loc_conf *own = loc(s, "/parent/own/")->lc;
+    assert_int_equal(own->nproxy_set_headers, 1);
+    assert_non_null(psh(own, "X-Q"));
+}
+
+static void test_proxy_redirect_inheritance(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g =
+        load(f, "events {} http {\n"
+                " upstream be { server 127.0.0.1:9000; }\n"
+                " server { server_name s;\n"
+                "  proxy_redirect http://x/ /;\n"
+                "  location /a/ { proxy_pass http://be/app/; }\n"
+                "  location /b/ { proxy_pass http://be; proxy_redirect off; }\n"
+                "  location /c/ { }\n"
+                " }\n"
+                " server { server_name t;\n"
+                "  location /app/ { proxy_pass http://be/x/;\n"
+                "   location /app/n/ { } }\n"
+                "  location /root/ { proxy_pass http://be; }\n"
+                "  location /d/ { proxy_pass http://be/d/; proxy_redirect default; "
+                "proxy_redirect ~*^http://(\\w+)/ /$1/; }\n"
+                "  location /v/ { proxy_pass http://$host; }\n"
+                " }\n"
+                "}\n");
+    const struct server_conf *s = server_named(g, "s"), *t = server_named(g, "t");
+    /* server-level list is inherited and replaces the default */
+    const struct loc_conf *a = loc(s, "/a/")->lc;
+    assert_int_equal(a->nproxy_redirects, 1);
+    assert_false(a->proxy_redirects[0].is_default);
+    assert_str(a->proxy_redirects[0].from.raw, "http://x/");
+    assert_int_equal(loc(s, "/b/")->lc->proxy_redirect_off, 1);
+    assert_int_equal(loc(s, "/b/")->lc->nproxy_redirects, 0);
+    assert_int_equal(loc(s, "/c/")->lc->nproxy_redirects, 1);
+
+    /* default, expanded from proxy_pass (nginx) */
+    const struct loc_conf *app = loc(t, "/app/")->lc;
+    assert_int_equal(app->nproxy_redirects, 1);
+    assert_true(app->proxy_redirects[0].is_default);
+    assert_str(app->proxy_redirects[0].from.raw, "http://be/x/");
+    assert_str(app->proxy_redirects[0].to.raw, "/app/");
+    const struct loc_conf *n = loc(t, "/app/n/")->lc;
+    assert_ptr_equal(n->proxy_redirects, app->proxy_redirects);
+    const struct loc_conf *r = loc(t, "/root/")->lc;
+    assert_str(r->proxy_redirects[0].from.raw, "http://be/");
+    assert_str(r->proxy_redirects[0].to.raw, "/");
+    const struct loc_conf *d = loc(t, "/d/")->lc;
+    assert_int_equal(d->nproxy_redirects, 2);
+    assert_true(d->proxy_redirects[0].is_default);
+    assert_str(d->proxy_redirects[0].from.raw, "http://be/d/");
+    assert_str(d->proxy_redirects[0].to.raw, "/d/");
+    assert_non_null(d->proxy_redirects[1].re);
+    assert_false(d->proxy_redirects[1].to.constant);
+    /* no default for a proxy_pass with variables */
+    assert_int_equal(loc(t, "/v/")->lc->nproxy_redirects, 0);
+}
+
+/* ============================================================== proxy_pass */
+
+static void test_proxy_pass_targets(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http {\n"
+                                   " server { server_name s;\n"
+                                   "  location /a/ { proxy_pass http://127.0.0.1:9000/a/; }\n"
+                                   "  location /b/ { proxy_pass http://127.0.0.1:9000; }\n"
+                                   "  location /c/ { proxy_pass http://127.0.0.1/; }\n"
+                                   "  location /d/ { proxy_pass https://127.0.0.1; }\n"
+                                   "  location /e/ { proxy_pass https://127.0.0.1:443?x=1; }\n"
+                                   "  location /f/ { proxy_pass http://[::1]:9001; }\n"
+                                   "  location /g/ { proxy_pass http://Group; }\n"
+                                   "  location /h/ { proxy_pass http://$host:$server_port$uri; }\n"
+                                   "  location /i/ { proxy_pass http://localhost:9002; }\n"
+                                   " }\n"
+                                   " upstream group { server 127.0.0.2:8000; server 127.0.0.3 "
+                                   "backup; }\n"
+                                   "}\n");
+    const struct server_conf *s = server_named(g, "s");
+    const struct proxy_pass *a = loc(s, "/a/")->lc->proxy_pass;
+    assert_non_null(a);
+    assert_true(a->has_uri);
+    assert_str(a->uri, "/a/");
+    assert_str(a->host, "127.0.0.1:9000");
+    assert_str(a->port, "9000");
+    assert_str(a->url, "http://127.0.0.1:9000");
+    assert_false(a->https);
+    assert_null(a->dynamic);
+    assert_non_null(a->upstream);
+    assert_true(a->upstream->implicit);
+    assert_string_equal(a->upstream->name, "127.0.0.1:9000");
+    assert_int_equal(a->upstream->npeers, 1);
+    assert_string_equal(a->upstream->peers[0].name, "127.0.0.1:9000");
+    assert_int_equal(a->upstream->peers[0].weight, 1);
+    assert_true(a->upstream->keepalive_timeout == 60000);
+    assert_int_equal(a->upstream->keepalive_requests, 1000);
+    assert_int_equal(a->file == NULL, 0);
+    assert_int_equal(a->line, 3);
+
+    const struct proxy_pass *b = loc(s, "/b/")->lc->proxy_pass;
+    assert_false(b->has_uri);
+    assert_ptr_equal(b->upstream, a->upstream); /* one implicit group per host:port */
+
+    const struct proxy_pass *c = loc(s, "/c/")->lc->proxy_pass;
+    assert_true(c->has_uri);
+    assert_str(c->uri, "/");
+    assert_str(c->host, "127.0.0.1");
+    assert_str(c->port, "80");
+    assert_string_equal(c->upstream->name, "127.0.0.1:80");
+
+    const struct proxy_pass *d = loc(s, "/d/")->lc->proxy_pass;
+    assert_true(d->https);
+    assert_str(d->host, "127.0.0.1");
+    assert_str(d->port, "443");
+    assert_string_equal(d->upstream->name, "127.0.0.1:443");
+    const struct proxy_pass *e = loc(s, "/e/")->lc->proxy_pass;
+    assert_ptr_equal(e->upstream, d->upstream);
+    assert_str(e->host, "127.0.0.1"); /* explicit default port is omitted */
+    assert_str(e->uri, "?x=1");
+
+    const struct proxy_pass *fp = loc(s, "/f/")->lc->proxy_pass;
+    assert_str(fp->host, "[::1]:9001");
+    assert_int_equal(fp->upstream->peers[0].addr.ss_family, AF_INET6);
+    assert_string_equal(fp->upstream->peers[0].name, "[::1]:9001");
+
+    /* an upstream{} defined later, matched case-insensitively */
+    const struct proxy_pass *gp = loc(s, "/g/")->lc->proxy_pass;
+    assert_false(gp->upstream->implicit);
+    assert_string_equal(gp->upstream->name, "group");
+    assert_str(gp->host, "Group"); /* $proxy_host: as written in proxy_pass (nginx) */
+    assert_str(gp->port, "80");
+
+    const struct proxy_pass *h = loc(s, "/h/")->lc->proxy_pass;
+    assert_non_null(h->dynamic);
+    assert_null(h->upstream);
+    assert_false(h->dynamic->constant);
+
+    const struct proxy_pass *i = loc(s, "/i/")->lc->proxy_pass;
+    assert_true(i->upstream->npeers >= 1);
+    assert_str(i->host, "localhost:9002");
+
+    /* every group has a distinct index; explicit ones first */
+    const struct http_conf *hc = g->http;
+    assert_int_equal(hc->nupstreams, 6);
+    assert_ptr_equal(hc->upstreams[0], gp->upstream);
+    for (unsigned k = 0; k < hc->nupstreams; k++)
+        assert_int_equal(hc->upstreams[k]->index, k);
+}
+
+static void test_upstream_block(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g =
+        load(f, "events {} http {\n"
+                " upstream u {\n"
+                "  server 127.0.0.1:9001 backup;\n"
+                "  server 127.0.0.1:9000 weight=5 max_fails=3 fail_timeout=30s "
+                "max_conns=10;\n"
+                "  server 127.0.0.1 down;\n"
+                "  keepalive 32; keepalive_timeout 30s; keepalive_requests 100; "
+                "keepalive_time 10m;\n"
+                "  least_conn;\n"
+                " }\n"
+                " upstream h { server 127.0.0.1:1; hash $remote_addr consistent; }\n"
+                " upstream i { server 127.0.0.1:1; ip_hash; }\n"
+                " upstream r { server 127.0.0.1:1; random two least_conn; }\n"
+                "}\n");
+    const struct upstream_conf *u = g->http->upstreams[0];
+    assert_string_equal(u->name, "u");
+    assert_false(u->implicit);
+    assert_int_equal(u->npeers, 3);
+    assert_int_equal(u->nprimary, 2);
+    assert_string_equal(u->peers[0].name, "127.0.0.1:9000");
+    assert_int_equal(u->peers[0].weight, 5);
+    assert_int_equal(u->peers[0].max_fails, 3);
+    assert_true(u->peers[0].fail_timeout == 30000);
+    assert_int_equal(u->peers[0].max_conns, 10);
+    assert_string_equal(u->peers[1].name, "127.0.0.1:80");
+    assert_true(u->peers[1].down);
+    assert_string_equal(u->peers[2].name, "127.0.0.1:9001");
+    assert_true(u->peers[2].backup);
+    assert_int_equal(u->peers[2].max_fails, 1);
+    assert_true(u->peers[2].fail_timeout == 10000);
+    assert_int_equal(u->keepalive, 32);
+    assert_true(u->keepalive_timeout == 30000);
+    assert_int_equal(u->keepalive_requests, 100);
+    assert_true(u->keepalive_time == 600000);
+    assert_int_equal(u->balancer, UPS_BALANCE_LEAST_CONN);
+    assert_int_equal(u->line, 2);
+
+    const struct upstream_conf *h = g->http->upstreams[1];
+    assert_int_equal(h->balancer, UPS_BALANCE_HASH);
+    assert_true(h->hash_consistent);
+    assert_non_null(h->hash_key);
+    assert_int_equal(h->keepalive, 0);
+    assert_true(h->keepalive_timeout == 60000);
+    assert_int_equal(h->keepalive_requests, 1000);
+    assert_int_equal(g->http->upstreams[2]->balancer, UPS_BALANCE_IP_HASH);
+    assert_int_equal(g->http->upstreams[3]->balancer, UPS_BALANCE_RANDOM);
+    assert_true(g->http->upstreams[3]->random_two);
+}
+
+/* ============================================================== map */
+
+static void test_map(void **state)
+{
+    struct fx *f = *state;
+    put(f, "map.inc", "  Gamma g;\n");
+    struct generation *g = load(f, "events {} http {\n"
+                                   " map $http_upgrade $connection_upgrade {\n"
+                                   "  default upgrade;\n"
+                                   "  '' close;\n"
+                                   " }\n"
+                                   " map $host$uri $m {\n"
+                                   "  volatile;\n"
+                                   "  beta b;\n"
+                                   "  Alpha a;\n"
+                                   "  include map.inc;\n"
+                                   "  ~^/img/(?<file>.+)$ img-$file;\n"
+                                   "  ~*\\.JPG$ jpg-$1;\n"
+                                   "  \\~tilde t;\n"
+                                   " }\n"
+                                   " map $host $h {\n"
+                                   "  hostnames;\n"
+                                   "  .example.com ex;\n"
+                                   "  *.b.org b;\n"
+                                   "  www.c.* c;\n"
+                                   "  plain p;\n"
+                                   " }\n"
+                                   " server { return 200 \"$connection_upgrade $m $h $file\"; }\n"
+                                   "}\n");
+    assert_non_null(g);
+    const struct var_ref *cu = NULL, *m = NULL, *h = NULL;
+    for (unsigned i = 0; i < g->vars.nrefs; i++) {
+        const struct var_ref *v = g->vars.refs[i];
+        if (str_eq(v->full, STR_LIT("connection_upgrade")))
+            cu = v;
+        if (str_eq(v->full, STR_LIT("m")))
+            m = v;
+        if (str_eq(v->full, STR_LIT("h")))
+            h = v;
+    }
+    assert_non_null(cu);
+    assert_int_equal(cu->kind, VAR_MAP);
+    const struct map_conf *mc = cu->map;
+    assert_int_equal(mc->nexact, 1);
+    assert_str(mc->exact[0].key, "");
+    assert_str(mc->exact[0].value.raw, "close");
+    assert_str(mc->deflt.raw, "upgrade");
+    assert_str(mc->source.raw, "$http_upgrade");
+
+    const struct map_conf *mm = m->map;
+    assert_true(mm->volatile_);
+    assert_false(mm->hostnames);
+    assert_int_equal(mm->nexact, 4);
+    /* sorted with map_key_cmp: case-insensitive, keys as written */
+    assert_str(mm->exact[0].key, "Alpha");
+    assert_str(mm->exact[1].key, "beta");
+    assert_str(mm->exact[2].key, "Gamma");
+    assert_str(mm->exact[3].key, "~tilde");
+    assert_int_equal(mm->nregex, 2);
+    assert_non_null(mm->regex[0].re);
+    assert_false(mm->regex[0].value.constant);
+    assert_str(mm->deflt.raw, "");
+    assert_int_equal(mm->source.nsegs, 2);
+
+    const struct map_conf *hm = h->map;
+    assert_true(hm->hostnames);
+    assert_int_equal(hm->nexact, 2);
+    assert_str(hm->exact[0].key, "example.com");
+    assert_str(hm->exact[1].key, "plain");
+    assert_int_equal(hm->nwild_head, 2);
+    assert_str(hm->wild_head[0].key, "b.org");
+    assert_str(hm->wild_head[1].key, "example.com");
+    assert_int_equal(hm->nwild_tail, 1);
+    assert_str(hm->wild_tail[0].key, "www.c.");
+}
+
+/* ============================================================== rewrite ops */
+
+static void test_rewrite_ops(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http { server { server_name s;\n"
+                                   " if ($http_x = \"a b\") { return 403; }\n"
+                                   " set $v 1;\n"
+                                   " return 301 https://$host$request_uri;\n"
+                                   " location / {\n"
+                                   "  if ($request_method !~* ^(GET|HEAD)$) { return 405 'no'; }\n"
+                                   "  if (-f $request_filename) { add_header X-F 1; set $w 2; }\n"
+                                   "  if (!-d /tmp) { proxy_pass http://127.0.0.1:9000; }\n"
+                                   "  if ($v) { return 444; }\n"
+                                   "  if ( $v != 0 ) { return 200; }\n"
+                                   "  if ($uri ~ (?<num>\\d+)) { return 200 $num; }\n"
+                                   "  return http://example.com/;\n"
+                                   " }\n"
+                                   " location /p/ { proxy_pass http://127.0.0.1:9001/p/; "
+                                   "proxy_set_header X-Y y;\n"
+                                   "  if ($arg_x) { add_header X-Z z; } }\n"
+                                   "} }\n");
+    const struct server_conf *s = server_named(g, "s");
+    const struct rw_op *op = s->lc->rewrite;
+    assert_int_equal(op->type, RW_IF);
+    assert_int_equal(op->u.cond.op, RW_COND_EQ);
+    assert_str(op->u.cond.rhs.raw, "a b");
+    assert_int_equal(op->u.cond.body->type, RW_RETURN);
+    assert_int_equal(op->u.cond.body->u.ret.code, 403);
+    assert_null(op->u.cond.body->u.ret.text);
+    assert_null(op->u.cond.lc); /* server-level if has no conf */
+    op = op->next;
+    assert_int_equal(op->type, RW_SET);
+    assert_str(op->u.set.value.raw, "1");
+    op = op->next;
+    assert_int_equal(op->type, RW_RETURN);
+    assert_int_equal(op->u.ret.code, 301);
+    assert_false(op->u.ret.text->constant);
+    assert_null(op->next);
+
+    const struct location *l = loc(s, "/");
+    /* location rewrite ops are the location's own (never inherited) */
+    op = l->lc->rewrite;
+    assert_int_equal(op->u.cond.op, RW_COND_NRE_I);
+    assert_non_null(op->u.cond.re);
+    assert_str(op->u.cond.body->u.ret.text->raw, "no");
+    op = op->next;
+    assert_int_equal(op->u.cond.op, RW_COND_FILE);
+    assert_non_null(op->u.cond.lc);
+    assert_int_equal(op->u.cond.lc->nadd_headers, 1);
+    assert_int_equal(op->u.cond.body->type, RW_SET);
+    op = op->next;
+    assert_int_equal(op->u.cond.op, RW_COND_NDIR);
+    assert_str(op->u.cond.lhs.raw, "/tmp");
+    assert_non_null(op->u.cond.lc->proxy_pass);
+    assert_null(op->u.cond.body);
+    /* the if's conf is merged from its location */
+    assert_true(op->u.cond.lc->proxy_read_timeout == 60000);
+    op = op->next;
+    assert_int_equal(op->u.cond.op, RW_COND_TRUTHY);
+    assert_int_equal(op->u.cond.body->u.ret.code, 444);
+    assert_null(op->u.cond.lc);
+    op = op->next;
+    assert_int_equal(op->u.cond.op, RW_COND_NE);
+    op = op->next;
+    assert_int_equal(op->u.cond.op, RW_COND_RE);
+    op = op->next;
+    assert_int_equal(op->type, RW_RETURN);
+    assert_int_equal(op->u.ret.code, 302);
+    assert_str(op->u.ret.text->raw, "http://example.com/");
+
+    /* an if inside a proxy location inherits proxy_pass, headers, redirect */
+    const struct location *pl = loc(s, "/p/");
+    const struct rw_op *pif = pl->lc->rewrite;
+    assert_non_null(pif->u.cond.lc);
+    assert_ptr_equal(pif->u.cond.lc->proxy_pass, pl->lc->proxy_pass);
+    assert_int_equal(pif->u.cond.lc->nproxy_set_headers, 1);
+    assert_int_equal(pif->u.cond.lc->nadd_headers, 1);
+    assert_ptr_equal(pif->u.cond.lc->proxy_redirects, pl->lc->proxy_redirects);
+}
+
+/* ============================================================== content */
+
+static void test_types_and_mime(void **state)
+{
+    struct fx *f = *state;
+    /* the shipped conf/mime.types is the built-in table */
+    char src[512];
+    snprintf(src, sizeof(src),
+             "cp conf/mime.types '%s/mime.types' 2>/dev/null || cp "
+             "../../conf/mime.types '%s/mime.types'",
+             f->dir, f->dir);
+    assert_int_equal(system(src), 0);
+    struct generation *g = load(f, "events {} http {\n"
+                                   " include mime.types;\n"
+                                   " default_type application/octet-stream;\n"
+                                   " server { server_name s; location /x/ { types { text/x-a A "
+                                   "b; } } }\n"
+                                   "}\n");
+    const struct mime_types *bt = mime_types_builtin();
+    const struct mime_types *ft = g->http->lc->types;
+    assert_int_equal(ft->n, bt->n);
+    for (unsigned i = 0; i < bt->n; i++) {
+        assert_true(str_eq(ft->entries[i].ext, bt->entries[i].ext));
+        assert_true(str_eq(ft->entries[i].type, bt->entries[i].type));
+        if (i)
+            assert_true(mime_ext_cmp(bt->entries[i - 1].ext, bt->entries[i].ext) < 0);
+    }
+    const struct server_conf *s = server_named(g, "s");
+    assert_ptr_equal(s->lc->types, ft);
+    assert_str(s->lc->default_type, "application/octet-stream");
+    const struct mime_types *xt = loc(s, "/x/")->lc->types;
+    assert_int_equal(xt->n, 2);
+    assert_str(mime_types_find(xt, STR_LIT("a")), "text/x-a");
+    assert_str(mime_types_find(xt, STR_LIT("B")), "text/x-a");
+    assert_null(mime_types_find(xt, STR_LIT("html")).p);
+
+    static const struct {
+        const char *ext, *type;
+    } want[] = {
+        {"html", "text/html"},
+        {"HTM", "text/html"},
+        {"css", "text/css"},
+        {"js", "application/javascript"},
+        {"mjs", "application/javascript"},
+        {"json", "application/json"},
+        {"svg", "image/svg+xml"},
+        {"wasm", "application/wasm"},
+        {"woff2", "font/woff2"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"webp", "image/webp"},
+        {"avif", "image/avif"},
+        {"mp4", "video/mp4"},
+        {"gz", "application/gzip"},
+        {"tar", "application/x-tar"},
+        {"map", "application/json"},
+        {"txt", "text/plain"},
+        {"ico", "image/x-icon"},
+        {"pdf", "application/pdf"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_str(mime_types_find(bt, str_from_cstr(want[i].ext)), want[i].type);
+    assert_null(mime_types_find(bt, STR_LIT("nosuchext")).p);
+    assert_null(mime_types_find(bt, STR_LIT("")).p);
+}
+
+static void test_static_content(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g =
+        load(f, "events {} http {\n"
+                " root www/;\n"
+                " server { server_name s;\n"
+                "  location /a/ { alias /srv/a/; }\n"
+                "  location /b/ { root /srv/$host; try_files $uri $uri/ @be; "
+                "disable_symlinks if_not_owner from=$document_root; autoindex "
+                "off; }\n"
+                "  location /c/ { try_files $uri =404; index i.html /abs.html; }\n"
+                "  location @be { }\n"
+                "  location /r/ { root /; }\n"
+                " }\n"
+                "}\n");
+    const struct server_conf *s = server_named(g, "s");
+    assert_str(loc(s, "/r/")->lc->root->raw, "");
+    assert_path(f, s->lc->root->raw.p, "<D>www");
+    const struct loc_conf *a = loc(s, "/a/")->lc;
+    assert_str(a->alias->raw, "/srv/a/");
+    const struct loc_conf *b = loc(s, "/b/")->lc;
+    assert_str(b->root->raw, "/srv/$host");
+    assert_false(b->root->constant);
+    assert_int_equal(b->ntry_files, 3);
+    assert_str(b->try_files[2].raw, "@be");
+    assert_int_equal(b->disable_symlinks, 2);
+    assert_non_null(b->disable_symlinks_from);
+    const struct loc_conf *c = loc(s, "/c/")->lc;
+    assert_int_equal(c->ntry_files, 2);
+    assert_int_equal(c->nindex, 2);
+    assert_null(loc(s, "be")->lc->alias);
+    assert_int_equal(loc(s, "be")->lc->ntry_files, 0); /* try_files is not inherited */
+}
+
+static void test_logs(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http {\n"
+                                   " log_format main escape=json '{\"a\":\"$remote_addr\",' "
+                                   "'\"s\":$status}';\n"
+                                   " access_log logs/main.log main buffer=32k flush=5s;\n"
+                                   " server { server_name a; access_log /var/log/x.log combined "
+                                   "if=$arg_log; access_log logs/main.log main gzip=5 "
+                                   "buffer=1m; }\n"
+                                   " server { server_name b; access_log off; location / { "
+                                   "access_log logs/loc.log; } }\n"
+                                   " server { server_name c; }\n"
+                                   "}\n");
+    const struct http_conf *h = g->http;
+    assert_int_equal(h->nlog_formats, 2);
+    assert_string_equal(h->log_formats[0]->name, "combined");
+    assert_str(h->log_formats[0]->tmpl.raw,
+               "$remote_addr - $remote_user [$time_local] \"$request\" $status "
+               "$body_bytes_sent \"$http_referer\" \"$http_user_agent\"");
+    const struct log_format *m = h->log_formats[1];
+    assert_true(m->escape_json);
+    assert_str(m->tmpl.raw, "{\"a\":\"$remote_addr\",\"s\":$status}");
+
+    const struct loc_conf *a = server_named(g, "a")->lc;
+    assert_int_equal(a->naccess_logs, 2);
+    assert_string_equal(a->access_logs[0].path, "/var/log/x.log");
+    assert_non_null(a->access_logs[0].cond);
+    assert_ptr_equal(a->access_logs[1].format, m);
+    const struct loc_conf *b = server_named(g, "b")->lc;
+    assert_int_equal(b->access_log_off, 1);
+    assert_int_equal(b->naccess_logs, 0);
+    const struct loc_conf *bl = loc(server_named(g, "b"), "/")->lc;
+    assert_int_equal(bl->access_log_off, 0);
+    assert_path(f, bl->access_logs[0].path, "<D>logs/loc.log");
+    const struct loc_conf *c = server_named(g, "c")->lc;
+    assert_int_equal(c->naccess_logs, 1);
+    assert_path(f, c->access_logs[0].path, "<D>logs/main.log");
+
+    /* one slot per distinct path that some server or location uses */
+    assert_int_equal(g->nlog_paths, 3);
+    assert_string_equal(g->log_paths[a->access_logs[0].file_index], "/var/log/x.log");
+    assert_int_equal(a->access_logs[1].file_index, c->access_logs[0].file_index);
+    assert_path(f, g->log_paths[bl->access_logs[0].file_index], "<D>logs/loc.log");
+}
+
+static void test_ssl_recorded(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http {\n"
+                                   " ssl_protocols TLSv1.3;\n"
+                                   " ssl_session_cache shared:SSL:10m;\n"
+                                   " server { server_name a; listen 8443 ssl http2; "
+                                   "ssl_certificate certs/a.pem; ssl_certificate_key "
+                                   "/k/a.key; ssl_ciphers HIGH; ssl_session_timeout 1h; "
+                                   "ssl_session_tickets off; ssl_stapling on; "
+                                   "ssl_prefer_server_ciphers on; ssl_dhparam dh.pem; }\n"
+                                   " server { server_name b; location / { proxy_pass "
+                                   "https://127.0.0.1:9443; proxy_ssl_server_name on; "
+                                   "proxy_ssl_name $host; proxy_ssl_verify on; "
+                                   "proxy_ssl_trusted_certificate ca.pem; proxy_ssl_protocols "
+                                   "TLSv1.2; proxy_ssl_session_reuse off; } }\n"
+                                   "}\n");
+    const struct server_conf *a = server_named(g, "a");
+    const struct ssl_conf *s = a->ssl;
+    assert_int_equal(s->ncertificates, 1);
+    assert_path(f, s->certificates[0], "<D>certs/a.pem");
+    assert_string_equal(s->certificate_keys[0], "/k/a.key");
+    assert_int_equal(s->protocols, SSL_PROTO_TLSv1_3);
+    assert_string_equal(s->ciphers, "HIGH");
+    assert_true(s->session_timeout == 3600000);
+    assert_int_equal(s->session_tickets, 0);
+    assert_int_equal(s->stapling, 1);
+    assert_int_equal(s->prefer_server_ciphers, 1);
+    assert_string_equal(s->session_cache_shared_name, "SSL");
+    assert_true(s->session_cache_shared_size == 10 * 1024 * 1024);
+    assert_path(f, s->dhparam, "<D>dh.pem");
+    const struct listen_conf *l = listen_at(g, "0.0.0.0:8443");
+    assert_true(l->ssl);
+    assert_true(l->http2);
+
+    const struct ssl_conf *sb = server_named(g, "b")->ssl;
+    assert_int_equal(sb->ncertificates, 0);
+    assert_string_equal(sb->ciphers, "HIGH:!aNULL:!MD5");
+    assert_true(sb->session_timeout == 300000);
+    assert_int_equal(sb->protocols, SSL_PROTO_TLSv1_3); /* inherited from http */
+
+    const struct loc_conf *lc = loc(server_named(g, "b"), "/")->lc;
+    assert_int_equal(lc->proxy_ssl_server_name, 1);
+    assert_non_null(lc->proxy_ssl_name);
+    assert_int_equal(lc->proxy_ssl_verify, 1);
+    assert_path(f, lc->proxy_ssl_trusted_certificate, "<D>ca.pem");
+    assert_int_equal(lc->proxy_ssl_protocols, SSL_PROTO_TLSv1_2);
+    assert_int_equal(lc->proxy_ssl_session_reuse, 0);
+    assert_true(lc->proxy_pass->https);
+}
+
+static void test_misc_proxy_directives(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g =
+        load(f, "events {} http { server { server_name s; location / {\n"
+                " proxy_pass http://127.0.0.1:9000;\n"
+                " proxy_http_version 1.1;\n"
+                " proxy_buffering off; proxy_request_buffering off;\n"
+                " proxy_buffer_size 16k; proxy_buffers 4 32k; "
+                "proxy_busy_buffers_size 64k;\n"
+                " proxy_pass_header X-Accel; proxy_pass_request_headers off; "
+                "proxy_pass_request_body off;\n"
+                " proxy_method POST; proxy_set_body $arg_b;\n"
+                " proxy_intercept_errors on;\n"
+                " proxy_next_upstream error timeout http_502 non_idempotent;\n"
+                " proxy_next_upstream_tries 3; proxy_next_upstream_timeout 10s;\n"
+                " proxy_ignore_client_abort on; proxy_cache off;\n"
+                "} location /off/ { proxy_next_upstream off; } } }\n");
+    const struct loc_conf *lc = loc(g->http->servers[0], "/")->lc;
+    assert_int_equal(lc->proxy_http_version_minor, 1);
+    assert_int_equal(lc->proxy_buffering, 0);
+    assert_int_equal(lc->proxy_request_buffering, 0);
+    assert_true(lc->proxy_buffer_size == 16384);
+    assert_int_equal(lc->proxy_buffers_num, 4);
+    assert_true(lc->proxy_buffers_size == 32768);
+    assert_true(lc->proxy_busy_buffers_size == 65536);
+    assert_int_equal(lc->nproxy_pass_headers, 1);
+    assert_str(lc->proxy_pass_headers[0], "x-accel");
+    assert_int_equal(lc->proxy_pass_request_headers, 0);
+    assert_int_equal(lc->proxy_pass_request_body, 0);
+    assert_str(lc->proxy_method->raw, "POST");
+    assert_false(lc->proxy_set_body->constant);
+    assert_int_equal(lc->proxy_intercept_errors, 1);
+    assert_int_equal(lc->proxy_next_upstream, NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT |
+                                                  NEXT_UPSTREAM_HTTP_502 |
+                                                  NEXT_UPSTREAM_NON_IDEMPOTENT);
+    assert_int_equal(lc->proxy_next_upstream_tries, 3);
+    assert_true(lc->proxy_next_upstream_timeout == 10000);
+    assert_int_equal(lc->proxy_ignore_client_abort, 1);
+    assert_int_equal(loc(g->http->servers[0], "/off/")->lc->proxy_next_upstream, NEXT_UPSTREAM_OFF);
+}
+
+/* ============================================================== dump, regexes */
+
+static void test_dump(void **state)
+{
+    struct fx *f = *state;
+    put(f, "inc/b.conf", "# b\n");
+    put(f, "inc/a.conf", "server { listen 8080; }\n");
+    struct generation *g = load(f, "events {}\nhttp {\n include inc/*.conf;\n}\n");
+    assert_int_equal(g->nfiles, 2); /* b.conf has no directive: not seen (documented) */
+    char path[128];
+    snprintf(path, sizeof(path), "%s/dump.out", f->dir);
+    FILE *fp = fopen(path, "w+");
+    assert_non_null(fp);
+    assert_int_equal(gen_dump(g, fileno(fp)), 0);
+    rewind(fp);
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    char want[1024];
+    snprintf(want, sizeof(want),
+             "# configuration file %s:\nevents {}\nhttp {\n include inc/*.conf;\n}\n\n"
+             "# configuration file %s/inc/a.conf:\nserver { listen 8080; }\n\n",
+             f->conf, f->dir);
+    assert_string_equal(buf, want);
+}
+
+static void test_regexes_recorded(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http {\n"
+                                   " map $uri $x { ~a 1; ~*b 2; }\n"
+                                   " server { server_name ~^w; location ~ c { if ($uri ~ d) { "
+                                   "return 200; } proxy_pass http://127.0.0.1:1; proxy_redirect "
+                                   "~e /; } }\n"
+                                   "}\n");
+    assert_int_equal(g->nregexes, 6);
+    for (unsigned i = 0; i < g->nregexes; i++)
+        assert_non_null(g->regexes[i]);
+}
+
+/* ============================================================== errors */
+
+static const struct {
+    const char *conf;
+    const char *err; /* "<C>" = DIR/sy.conf */
+} error_cases[] = {
+    {"events {}\nfoo;\n", "unknown directive \"foo\" in <C>:2"},
+    {"events {}\nproxy_pass x;\n", "\"proxy_pass\" directive is not allowed here in <C>:2"},
+    {"events {} http {\n server {\n  listen;\n } }\n",
+     "invalid number of arguments in \"listen\" directive in <C>:3"},
+    {"events {} http { server { location / {\n\n proxy_read_timeout 10x; } } }\n",
+     "\"proxy_read_timeout\" directive invalid value in <C>:3"},
+    {"events {} http {\n keepalive_timeout 5;\n keepalive_timeout 6; }\n",
+     "\"keepalive_timeout\" directive is duplicate in <C>:3"},
+    {"events {} http { server { listen 80 foo; } }\n", "invalid parameter \"foo\" in <C>:1"},
+    {"events {} http { upstream u { server nosuch.invalid:80; } }\n",
+     "host not found in upstream \"nosuch.invalid:80\" in <C>:1"},
+    {"events {} http { server { location / {\n proxy_pass http://nosuch.invalid/; } } }\n",
+     "host not found in upstream \"nosuch.invalid\" in <C>:2"},
+    {"events {} http { server { location / { proxy_pass http://; } } }\n",
+     "no host in upstream \"\" in <C>:1"},
+    {"events {} http { server { location / { return 200 $foo; } } }\n",
+     "unknown \"foo\" variable in <C>:1"},
+    {"events {} http {\n server { location / { proxy_pass http://u:80; } }\n upstream u { server "
+     "127.0.0.1; } }\n",
+     "upstream \"u\" may not have port 80 in <C>:2"},
+    {"events {} http { server { location ~ ^/x {\n proxy_pass http://127.0.0.1:9/; } } }\n",
+     "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside "
+     "named location, or inside \"if\" statement, or inside \"limit_except\" block in <C>:2"},
+    {"events {} http { server { location @n { proxy_pass http://127.0.0.1:9/x; } } }\n",
+     "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside "
+     "named location, or inside \"if\" statement, or inside \"limit_except\" block in <C>:1"},
+    {"events {} http { server { location / { if ($uri) { proxy_pass http://127.0.0.1:9/x; } } } "
+     "}\n",
+     "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside "
+     "named location, or inside \"if\" statement, or inside \"limit_except\" block in <C>:1"},
+    {"events {} http { server {\n location /x {}\n location /x {} } }\n",
+     "duplicate location \"/x\" in <C>:3"},
+    {"events {} http { server {\n listen 80 default_server; }\n server { listen 80 "
+     "default_server; } }\n",
+     "a duplicate default server for 0.0.0.0:80 in <C>:3"},
+    {"events {} http { server { location ~ (foo { } } }\n",
+     "pcre2_compile() failed: missing closing parenthesis in \"(foo\" in <C>:1"},
+    {"events {} http { server { return x; } }\n", "invalid return code \"x\" in <C>:1"},
+    {"events {} http { server { return 1000; } }\n", "invalid return code \"1000\" in <C>:1"},
+    {"http { }\n", "no \"events\" section in configuration"},
+    {"events {} http {\n server {\n  listen 8443 ssl;\n } }\n",
+     "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in <C>:2"},
+    {"events {} events {}\n", "\"events\" directive is duplicate in <C>:1"},
+    {"events {} http {} http {}\n", "\"http\" directive is duplicate in <C>:1"},
+    {"events {} http daemon;\n", "directive \"http\" has no opening \"{\" in <C>:1"},
+    {"events {} daemon off {}\n", "directive \"daemon\" is not terminated by \";\" in <C>:1"},
+    {"daemon xx; events {}\n",
+     "invalid value \"xx\" in \"daemon\" directive, it must be \"on\" or \"off\" in <C>:1"},
+    {"events { worker_connections x; }\n", "invalid number \"x\" in <C>:1"},
+    {"events { use kqueue; }\n", "invalid event type \"kqueue\" in <C>:1"},
+    {"worker_processes x; events {}\n", "\"worker_processes\" directive invalid value in <C>:1"},
+    {"events {} http { keepalive_requests x; }\n",
+     "\"keepalive_requests\" directive invalid number in <C>:1"},
+    {"events {} http { server { listen 0; } }\n",
+     "invalid port in \"0\" of the \"listen\" directive in <C>:1"},
+    {"events {} http { server { listen nosuch.invalid:80; } }\n",
+     "host not found in \"nosuch.invalid:80\" of the \"listen\" directive in <C>:1"},
+    {"events {} http { server { listen unix:/tmp/s; } }\n",
+     "unix domain sockets are not supported in \"unix:/tmp/s\" of the \"listen\" directive in "
+     "<C>:1"},
+    {"events {} http { server { listen 80; listen 80; } }\n",
+     "a duplicate listen 0.0.0.0:80 in <C>:1"},
+    {"events {} http { server { listen 80 backlog=5; } server { listen 80 backlog=6; } }\n",
+     "duplicate listen options for 0.0.0.0:80 in <C>:1"},
+    {"events {} http { server { location = /x { location /y {} } } }\n",
+     "location \"/y\" cannot be inside the exact location \"/x\" in <C>:1"},
+    {"events {} http { server { location /x { location /y {} } } }\n",
+     "location \"/y\" is outside location \"/x\" in <C>:1"},
+    {"events {} http { server { location /x { location @y {} } } }\n",
+     "named location \"@y\" can be on the server level only in <C>:1"},
+    {"events {} http { server { location xx /x { } } }\n",
+     "invalid location modifier \"xx\" in <C>:1"},
+    {"events {} http { server { location / { proxy_pass ftp://x; } } }\n",
+     "invalid URL prefix in <C>:1"},
+    {"events {} http { server { location / { proxy_pass http://x:99999; } } }\n",
+     "invalid port in upstream \"x:99999\" in <C>:1"},
+    {"events {} http { upstream u { } }\n", "no servers are inside upstream in <C>:1"},
+    {"events {} http { upstream u { server 127.0.0.1 weight=0; } }\n",
+     "invalid parameter \"weight=0\" in <C>:1"},
+    {"events {} http { upstream u { server 127.0.0.1; } upstream U { server 127.0.0.1; } }\n",
+     "duplicate upstream \"U\" in <C>:1"},
+    {"events {} http { server { location / { set $host 1; } } }\n",
+     "the duplicate \"host\" variable in <C>:1"},
+    {"events {} http { server { set x 1; } }\n", "invalid variable name \"x\" in <C>:1"},
+    {"events {} http { server { return 200 \"${x\"; } }\n",
+     "the closing bracket in \"x\" variable is missing in <C>:1"},
+    {"events {} http { server { return 200 \"a$-\"; } }\n", "invalid variable name in <C>:1"},
+    {"events {} http { server { location /x { if ($a = b c) { return 200; } } } }\n",
+     "invalid condition \"$a\" in <C>:1"},
+    {"events {} http { server { location /x { if ($uri ! b) { return 200; } } } }\n",
+     "unexpected \"!\" in condition in <C>:1"},
+    {"events {} http { server { location /x { if (-q /b) { return 200; } } } }\n",
+     "invalid condition \"-q\" in <C>:1"},
+    {"events {} http { server { if ($uri) { add_header a b; } } }\n",
+     "\"add_header\" directive is not allowed here in <C>:1"},
+    {"events {} http { server { location / { if ($uri) { if ($uri) { } } } } }\n",
+     "\"if\" directive is not allowed here in <C>:1"},
+    {"events {} http { map $uri $a { default 1; default 2; } }\n",
+     "duplicate default map parameter in <C>:1"},
+    {"events {} http { map $uri $a {\n X 1;\n x 2; } }\n", "conflicting parameter \"x\" in <C>:3"},
+    {"events {} http { map $uri $a { x 1 2; } }\n",
+     "invalid number of the map parameters in <C>:1"},
+    {"events {} http { map $uri a { x 1; } }\n", "invalid variable name \"a\" in <C>:1"},
+    {"events {} http { map $uri $a { hostnames; *.x.* 1; } }\n",
+     "invalid hostname or wildcard \"*.x.*\" in <C>:1"},
+    {"events {} http { map $uri $a { x { } } }\n", "unexpected \"{\" in <C>:1"},
+    {"events {} http { log_format combined x; }\n",
+     "duplicate \"log_format\" name \"combined\" in <C>:1"},
+    {"events {} http { log_format a escape=foo x; }\n",
+     "unknown log format escaping \"foo\" in <C>:1"},
+    {"events {} http { access_log /tmp/x nosuch; }\n", "unknown log format \"nosuch\" in <C>:1"},
+    {"events {} http { access_log /tmp/x combined flush=1s; }\n",
+     "no buffer is defined for access_log \"/tmp/x\" in <C>:1"},
+    {"events {} http { access_log off foo; }\n", "invalid parameter \"foo\" in <C>:1"},
+    {"events {} http { error_page 404 =x /x; }\n", "invalid value \"=x\" in <C>:1"},
+    {"events {} http { error_page 200 /x; }\n",
+     "value \"200\" must be between 300 and 599 in <C>:1"},
+    {"events {} http { add_header a b c; }\n", "invalid parameter \"c\" in <C>:1"},
+    {"events {} http { proxy_http_version 2.0; }\n", "invalid value \"2.0\" in <C>:1"},
+    {"events {} http { proxy_next_upstream foo; }\n", "invalid value \"foo\" in <C>:1"},
+    {"events {} http { index \"\"; }\n", "index \"\" in \"index\" directive is invalid in <C>:1"},
+    {"events {} http { server { try_files a =1000; } }\n", "invalid code \"=1000\" in <C>:1"},
+    {"events {} http { disable_symlinks off from=x; }\n",
+     "\"from=\" cannot be used with \"off\" parameter in <C>:1"},
+    {"events {} http { large_client_header_buffers 0 8k; }\n",
+     "\"large_client_header_buffers\" directive invalid value in <C>:1"},
+    {"events {} http { server { location / { proxy_redirect default; } } }\n",
+     "\"proxy_redirect default\" should be placed after the \"proxy_pass\" directive in <C>:1"},
+    {"events {} http { server { location / { proxy_pass http://$host; proxy_redirect default; } } "
+     "}\n",
+     "\"proxy_redirect default\" cannot be used with \"proxy_pass\" directive with variables in "
+     "<C>:1"},
+    {"events {} http { server { location / { proxy_pass http://127.0.0.1; proxy_pass "
+     "http://127.0.0.1; } } }\n",
+     "\"proxy_pass\" directive is duplicate in <C>:1"},
+    {"events {} http { server { location /x { alias /tmp; root /x; } } }\n",
+     "\"root\" directive is duplicate, \"alias\" directive was specified earlier in <C>:1"},
+    {"events {} http { server { server_name www.*.x; } server { server_name b; } }\n",
+     "invalid server name or wildcard \"www.*.x\" on 0.0.0.0:80"},
+    {"events {} http { server { server_name *; } }\n", "server name \"*\" is invalid in <C>:1"},
+    {"events {} http { autoindex on; }\n", "\"autoindex on\" is not supported in <C>:1"},
+    {"events {} http { proxy_cache zone; }\n",
+     "\"proxy_cache\" is not supported (only \"proxy_cache off\") in <C>:1"},
+    {"events {} http { server { listen 80 ssl; ssl_certificate /x; } }\n",
+     "no \"ssl_certificate_key\" is defined for certificate \"/x\" in <C>:1"},
+    {"events {} http { limit_req zone=x; }\n", "unknown directive \"limit_req\" in <C>:1"},
+    {"events {} http { server { location / { include nosuch.conf; } } }\n",
+     "open() \"<D>nosuch.conf\" failed (2: No such file or directory) in <C>:1"},
+};
+
+static void test_errors(void **state)
+{
+    struct fx *f = *state;
+    for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
+        char want[1024];
+        expand(f, error_cases[i].err, want, sizeof(want));
+        if (try_load(f, error_cases[i].conf))
+            fail_msg("case %zu loaded, expected: %s", i, want);
+        if (strcmp(f->err, want) != 0)
+            fail_msg("case %zu\n  want: %s\n  got:  %s", i, want, f->err);
+    }
+}
+
+static void test_warnings(void **state)
+{
+    struct fx *f = *state;
+    char want[1024];
+    struct generation *g = load(f, "events {} http {\n types { text/html html; text/x html; }\n"
+                                   " index a /b c;\n"
+                                   " server { server_name a/b; }\n"
+                                   " proxy_next_upstream error error;\n}\n");
+    assert_non_null(g);
+    expand(f,
+           "duplicate extension \"html\", content type: \"text/x\", previous content type: "
+           "\"text/html\" in <C>:2\n"
+           "only the last index in \"index\" directive should be absolute in <C>:3\n"
+           "server name \"a/b\" has suspicious symbols in <C>:4\n"
+           "duplicate value \"error\" in <C>:5\n",
+           want, sizeof(want));
+    assert_string_equal(f->warn, want);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_main_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_main_directives, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_g_directives, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_defaults_after_merge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_directives, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeouts_inherit_and_explicit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_and_servers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conflicting_names_warn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_locations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_inheritance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_redirect_inheritance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_pass_targets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upstream_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrite_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_types_and_mime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_static_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ssl_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_misc_proxy_directives, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_regexes_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
