@@ -267,9 +267,15 @@ static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo)
     pid_t pid = fork();
     if (pid != 0)
         return pid;
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Control signals stay blocked: the worker reads them from its signalfd. */
+    sigset_t ctl;
+    sigemptyset(&ctl);
+    sigaddset(&ctl, SIGHUP);
+    sigaddset(&ctl, SIGUSR1);
+    sigaddset(&ctl, SIGQUIT);
+    sigaddset(&ctl, SIGTERM);
+    sigaddset(&ctl, SIGINT);
+    sigprocmask(SIG_SETMASK, &ctl, NULL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
@@ -301,7 +307,8 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
     sigemptyset(&block);
     for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sigaddset(&block, sigs[i]);
-    sigprocmask(SIG_BLOCK, &block, &old);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+    sigemptyset(&old); /* sigsuspend() waits with every signal deliverable */
     for (long i = 0; i < n; i++)
         kids[i] = spawn_worker(rt, wo);
     int stopping = 0;
@@ -394,10 +401,15 @@ int main(int argc, char **argv)
     char *conf = join(prefix, o.conf ? o.conf : "conf/switchyard.conf");
     if (!prefix || !conf)
         return 1;
-    if (o.errlog && log_open(o.errlog, LOG_LVL_ERR) < 0) {
-        /* nginx keeps going with stderr when -e cannot be opened at first. */
-        sy_log_stderr(LOG_LVL_ALERT, "could not open error log file: open() \"%s\" failed (%d: %s)",
-                      o.errlog, errno, strerror(errno));
+    if (o.errlog) {
+        char *path = strcmp(o.errlog, "stderr") == 0 ? strdup(o.errlog) : join(prefix, o.errlog);
+        if (!path || log_open(path, LOG_LVL_ERR) < 0) {
+            /* nginx keeps going with stderr when -e cannot be opened at first. */
+            sy_log_stderr(LOG_LVL_ALERT,
+                          "could not open error log file: open() \"%s\" failed (%d: %s)",
+                          path ? path : o.errlog, errno, strerror(errno));
+        }
+        free(path);
     }
 
     char err[8192] = "", warn[8192] = "";
@@ -431,6 +443,18 @@ int main(int argc, char **argv)
         free(conf);
         return rc;
     }
+
+    /* Block the control signals before anything becomes visible (sockets, pid
+     * file): until the loop reads them from its signalfd they stay pending
+     * instead of killing the process. */
+    sigset_t ctl;
+    sigemptyset(&ctl);
+    sigaddset(&ctl, SIGHUP);
+    sigaddset(&ctl, SIGUSR1);
+    sigaddset(&ctl, SIGQUIT);
+    sigaddset(&ctl, SIGTERM);
+    sigaddset(&ctl, SIGINT);
+    sigprocmask(SIG_BLOCK, &ctl, NULL);
 
     struct gen_rt *rt = rt_create(gen);
     if (!rt)

@@ -136,7 +136,7 @@ struct rw_return {
 };
 
 struct rw_op {
-    enum { RW_RETURN, RW_IF, RW_SET } type;
+    enum { RW_RETURN, RW_IF, RW_SET, RW_REWRITE, RW_BREAK } type;
     union {
         struct rw_return ret;
         struct {
@@ -153,6 +153,17 @@ struct rw_op {
             unsigned var_index;     /* user variable slot (VAR_SET) */
             struct tmpl value;
         } set;
+        struct {
+            void *re;               /* pcre2_code * matched against $uri */
+            struct tmpl replacement;/* may use $1.. captures */
+            enum {
+                RW_FLAG_NONE = 0,   /* continue with the next rewrite op */
+                RW_FLAG_LAST,       /* stop; search the location again with the new URI */
+                RW_FLAG_BREAK,      /* stop; stay in this location with the new URI */
+                RW_FLAG_REDIRECT,   /* 302 to the replacement */
+                RW_FLAG_PERMANENT,  /* 301 to the replacement */
+            } flag;
+        } rewrite;
     } u;
     struct rw_op *next;
     const char *file; unsigned line;

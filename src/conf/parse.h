@@ -30,6 +30,13 @@ struct conf_node {
     unsigned nargs;
     const char *file;          /* file the directive was read from */
     unsigned line;             /* line of the directive's first token */
+    unsigned end_line;         /* line of the ';' or '{' that ended the directive: where
+                                  nginx locates every message about it (its handler runs
+                                  when that token is read), e.g. `directive "listen" is
+                                  not terminated by ";"` names the line of the '{' */
+    unsigned close_line;       /* blocks: line of the closing '}' (where nginx locates
+                                  checks made after the block, e.g. "no servers are
+                                  inside upstream"); 0 for simple directives */
     int is_block;              /* 1 when the directive opened a { } block */
     struct conf_node *children;/* first child, in order (blocks only) */
     struct conf_node *next;    /* next sibling */
@@ -83,5 +90,44 @@ struct conf_node *conf_parse_string(const char *text, const char *name, const ch
 struct conf_node *conf_parse_mem(const char *text, size_t len, const char *name, const char *prefix,
                                  unsigned flags, struct arena *a, int *ok, char *err,
                                  size_t errlen);
+
+/*
+ * The files a parse read, for `-T` (nginx prints each configuration file as
+ * read). Zero-initialise a `struct conf_read_files` and pass it to the _ex
+ * functions; every file opened (the top-level file, each include, each glob
+ * match -- also those holding only comments or nothing) is appended once, in
+ * the order first opened, with the bytes as read. A file opened again (included
+ * twice) is not appended again. One list may be passed to several parses (the
+ * -g text, then the main file), as nginx keeps one dump per cycle. Paths and
+ * bytes live in the parse's arena. Entries appended by a parse that fails stay
+ * (they were read).
+ */
+struct conf_read_file {
+    const char *path;            /* as opened (include paths prefix-joined) */
+    const char *text;            /* the bytes as read; NUL-terminated */
+    size_t len;
+    struct conf_read_file *next; /* next file opened, NULL at the end */
+};
+
+struct conf_read_files {
+    struct conf_read_file *head; /* first file opened; NULL when none */
+    struct conf_read_file *tail;
+    unsigned n;                  /* entries in the list */
+    /* private: path index for de-duplication (arena) */
+    struct conf_read_file **index;
+    unsigned index_cap;
+};
+
+/* conf_parse_file() that also records the files read into `files` (may be NULL). */
+struct conf_node *conf_parse_file_ex(const char *path, const char *prefix, struct arena *a,
+                                     struct conf_read_files *files, int *ok, char *err,
+                                     size_t errlen);
+
+/* conf_parse_mem() that also records the files it includes into `files` (may be NULL);
+ * the text itself is not a file and is not recorded. */
+struct conf_node *conf_parse_mem_ex(const char *text, size_t len, const char *name,
+                                    const char *prefix, unsigned flags, struct arena *a,
+                                    struct conf_read_files *files, int *ok, char *err,
+                                    size_t errlen);
 
 #endif

@@ -15,8 +15,10 @@ static ssize_t plain_recv(struct conn *c, void *buf, size_t len)
     for (;;) {
         ssize_t n = recv(c->h.fd, buf, len, 0);
         if (n > 0) {
-            /* A short read proves the socket is drained: no extra read for EAGAIN. */
-            if ((size_t)n < len)
+            /* A short read proves the socket is drained: no extra read for EAGAIN.
+             * Unless the peer's FIN was signalled: then the next read returns 0,
+             * and no further edge would tell us. */
+            if ((size_t)n < len && !(c->flags & CONN_F_RDHUP))
                 c->flags &= ~CONN_F_READY_R;
             return n;
         }

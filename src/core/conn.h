@@ -30,6 +30,7 @@
 #define CONN_F_ERROR     0x08u  /* socket error seen */
 #define CONN_F_REGISTERED 0x10u /* in epoll */
 #define CONN_F_CONNECTING 0x20u /* non-blocking connect in progress */
+#define CONN_F_RDHUP     0x40u  /* the peer's FIN was signalled: read until 0 */
 
 struct conn;
 
@@ -62,6 +63,8 @@ static inline void conn_note_events(struct conn *c, uint32_t ev)
     /* EPOLLIN 0x1, EPOLLOUT 0x4, EPOLLERR 0x8, EPOLLHUP 0x10, EPOLLRDHUP 0x2000 */
     if (ev & (0x001u | 0x2000u | 0x008u | 0x010u))
         c->flags |= CONN_F_READY_R;
+    if (ev & (0x2000u | 0x010u))
+        c->flags |= CONN_F_RDHUP;
     if (ev & (0x004u | 0x008u | 0x010u))
         c->flags |= CONN_F_READY_W;
 }

@@ -388,8 +388,7 @@ wait:
     h1_set_timer(s, r->lc ? r->lc->send_timeout : 60000);
 }
 
-/* Make a redirect target absolute as nginx does (absolute_redirect on). */
-static struct str absolute_location(struct h1_session *s, struct str loc)
+struct str h1_absolute_location(struct h1_session *s, struct str loc)
 {
     struct request *r = &s->req;
     if (loc.len == 0 || loc.p[0] != '/')
@@ -460,6 +459,7 @@ static void internal_redirect(struct h1_session *s, struct str uri, struct str a
         return;
     }
     r->uri = (struct str){norm, (size_t)n};
+    r->uri_changed = 1;
     if (set_args)
         r->args = args.len ? args : STR_NULL;
     find_location_and_run(s);
@@ -643,7 +643,7 @@ static void do_return(struct h1_session *s, const struct rw_return *ret)
         return;
     }
     if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {
-        if (resp_add(r, STR_LIT("Location"), absolute_location(s, text)) < 0) {
+        if (resp_add(r, STR_LIT("Location"), h1_absolute_location(s, text)) < 0) {
             h1_close(s, "out of memory");
             return;
         }
@@ -658,27 +658,106 @@ static void do_return(struct h1_session *s, const struct rw_return *ret)
     send_local(s, text.p, text.len, 0);
 }
 
-/* Run rewrite ops; returns 1 when a response was produced (or the session closed). */
-static int run_rewrite(struct h1_session *s, const struct rw_op *op)
+/* What run_rewrite() tells its caller. */
+enum rw_result {
+    RW_CONTINUE = 0,            /* ops done; go on */
+    RW_RESPONDED,               /* a response was produced (or the session closed) */
+    RW_RESEARCH,                /* "rewrite ... last": search the location again */
+    RW_STOP,                    /* "break": stop rewriting, stay in this location */
+};
+
+/* Apply a matching `rewrite`: new $uri/$args, or a redirect. */
+static enum rw_result do_rewrite(struct h1_session *s, const struct rw_op *op)
 {
+    struct request *r = &s->req;
+    if (!regex_match(s, op->u.rewrite.re, r->uri))
+        return RW_CONTINUE;
+    struct str repl;
+    if (tmpl_eval(s, &op->u.rewrite.replacement, &repl) < 0) {
+        h1_close(s, "out of memory");
+        return RW_RESPONDED;
+    }
+    int is_url = (repl.len > 7 && strncasecmp(repl.p, "http://", 7) == 0) ||
+                 (repl.len > 8 && strncasecmp(repl.p, "https://", 8) == 0);
+    int flag = op->u.rewrite.flag;
+    /* Arguments: new ones from the replacement, then the old ones, unless the
+     * replacement ends with '?'. */
+    struct str path = repl, nargs = STR_NULL;
+    int drop_old = 0;
+    for (size_t i = 0; i < repl.len; i++)
+        if (repl.p[i] == '?') {
+            path.len = i;
+            nargs = (struct str){repl.p + i + 1, repl.len - i - 1};
+            if (nargs.len == 0)
+                drop_old = 1;
+            break;
+        }
+    struct str args = nargs;
+    if (!drop_old && r->args.p && r->args.len) {
+        if (nargs.len) {
+            char *a = arena_printf(&r->arena, "%.*s&%.*s", (int)nargs.len, nargs.p,
+                                   (int)r->args.len, r->args.p);
+            if (a)
+                args = str_from_cstr(a);
+        } else {
+            args = r->args;
+        }
+    }
+    if (is_url || flag == RW_FLAG_REDIRECT || flag == RW_FLAG_PERMANENT) {
+        struct str loc = is_url ? path : h1_absolute_location(s, path);
+        if (args.len) {
+            char *l = arena_printf(&r->arena, "%.*s?%.*s", (int)loc.len, loc.p, (int)args.len,
+                                   args.p);
+            if (l)
+                loc = str_from_cstr(l);
+        }
+        if (resp_add(r, STR_LIT("Location"), loc) < 0) {
+            h1_close(s, "out of memory");
+            return RW_RESPONDED;
+        }
+        send_standard_page(s, flag == RW_FLAG_PERMANENT ? 301 : 302);
+        return RW_RESPONDED;
+    }
+    r->uri = path;
+    r->args = args.len ? args : STR_NULL;
+    r->uri_changed = 1;
+    if (flag == RW_FLAG_LAST)
+        return RW_RESEARCH;
+    if (flag == RW_FLAG_BREAK)
+        return RW_STOP;
+    return RW_CONTINUE;
+}
+
+/* Run rewrite ops in order (see enum rw_result). */
+static enum rw_result run_rewrite(struct h1_session *s, const struct rw_op *op)
+{
+
     struct request *r = &s->req;
     for (; op; op = op->next) {
         switch (op->type) {
         case RW_RETURN:
             do_return(s, &op->u.ret);
-            return 1;
+            return RW_RESPONDED;
+        case RW_BREAK:
+            return RW_STOP;
+        case RW_REWRITE: {
+            enum rw_result rc = do_rewrite(s, op);
+            if (rc != RW_CONTINUE)
+                return rc;
+            break;
+        }
         case RW_SET: {
             struct str v;
             if (tmpl_eval(s, &op->u.set.value, &v) < 0) {
                 h1_close(s, "out of memory");
-                return 1;
+                return RW_RESPONDED;
             }
             unsigned nslots = r->rt->gen->vars.nset_slots;
             if (!r->set_vals) {
                 r->set_vals = arena_calloc(&r->arena, (nslots ? nslots : 1) * sizeof(struct str));
                 if (!r->set_vals) {
                     h1_close(s, "out of memory");
-                    return 1;
+                    return RW_RESPONDED;
                 }
             }
             if (op->u.set.var_index < nslots)
@@ -689,13 +768,14 @@ static int run_rewrite(struct h1_session *s, const struct rw_op *op)
             if (eval_cond(s, op)) {
                 if (op->u.cond.lc)
                     r->lc = op->u.cond.lc;
-                if (run_rewrite(s, op->u.cond.body))
-                    return 1;
+                enum rw_result rc = run_rewrite(s, op->u.cond.body);
+                if (rc != RW_CONTINUE)
+                    return rc;
             }
             break;
         }
     }
-    return 0;
+    return RW_CONTINUE;
 }
 
 /* ------------------------------------------------------------ static files */
@@ -765,7 +845,7 @@ static void run_static(struct h1_session *s)
             if (p)
                 loc = str_from_cstr(p);
         }
-        resp_add(r, STR_LIT("Location"), absolute_location(s, loc));
+        resp_add(r, STR_LIT("Location"), h1_absolute_location(s, loc));
         send_standard_page(s, 301);
         return;
     }
@@ -793,20 +873,37 @@ static void run_handler(struct h1_session *s)
 static void find_location_and_run(struct h1_session *s)
 {
     struct request *r = &s->req;
-    r->loc = router_find_location(r->srv, r->uri, &r->caps);
-    r->lc = r->loc ? r->loc->lc : r->srv->lc;
-    uint64_t max = r->lc->client_max_body_size;
-    if (max && !r->is_error_page && (((r->info.flags & H1_F_HAS_CL) && r->info.content_length > max))) {
-        char ctx[1500];
-        h1_log_ctx(s, ctx, sizeof(ctx));
-        sy_log(LOG_LVL_ERR, "*%llu client intended to send too large body: %llu bytes%s",
-               (unsigned long long)s->id, (unsigned long long)r->info.content_length, ctx);
-        r->keepalive = 0;
-        h1_respond_status(s, 413);
-        return;
+    for (int cycle = 0;; cycle++) {
+        if (cycle > H1_MAX_INTERNAL_REDIRECTS) {
+            sy_log(LOG_LVL_ERR, "rewrite or internal redirection cycle while processing \"%.*s\"",
+                   (int)r->uri.len, r->uri.p);
+            r->error_page_done = 1;
+            send_standard_page(s, 500);
+            return;
+        }
+        r->loc = router_find_location(r->srv, r->uri, &r->caps);
+        r->lc = r->loc ? r->loc->lc : r->srv->lc;
+        uint64_t max = r->lc->client_max_body_size;
+        if (max && !r->is_error_page && (r->info.flags & H1_F_HAS_CL) &&
+            r->info.content_length > max) {
+            char ctx[1500];
+            h1_log_ctx(s, ctx, sizeof(ctx));
+            sy_log(LOG_LVL_ERR, "*%llu client intended to send too large body: %llu bytes%s",
+                   (unsigned long long)s->id, (unsigned long long)r->info.content_length, ctx);
+            r->keepalive = 0;
+            h1_respond_status(s, 413);
+            return;
+        }
+        if (!r->loc)
+            break;
+        struct str before = r->uri;
+        enum rw_result rc = run_rewrite(s, r->lc->rewrite);
+        if (rc == RW_RESPONDED)
+            return;
+        if (rc == RW_RESEARCH || (rc == RW_CONTINUE && !str_eq(before, r->uri)))
+            continue;
+        break;
     }
-    if (r->loc && run_rewrite(s, r->lc->rewrite))
-        return;
     run_handler(s);
 }
 
@@ -819,7 +916,7 @@ static void route_request(struct h1_session *s)
         return;
     }
     r->lc = r->srv->lc;
-    if (run_rewrite(s, r->srv->lc->rewrite))
+    if (run_rewrite(s, r->srv->lc->rewrite) == RW_RESPONDED)
         return;
     find_location_and_run(s);
 }
@@ -862,6 +959,9 @@ static int valid_host_lower(struct request *r, struct str in, struct str *out)
                 break;
             }
     }
+    for (size_t k = 0; k + 1 < len; k++)
+        if (in.p[k] == '.' && in.p[k + 1] == '.')
+            return -1;
     if (len && in.p[len - 1] == '.')
         len--;
     char *p = arena_alloc(&r->arena, len + 1);
@@ -925,7 +1025,21 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
 
     enum h1_framing_error fe;
     if (h1_analyze_headers(r->headers, r->nheaders, &r->info, &fe) < 0) {
-        bad_request(s, 400, h1_framing_error_str(fe));
+        /* nginx: an unknown transfer coding is "not implemented". */
+        bad_request(s, fe == H1_FE_BAD_TE ? 501 : 400, h1_framing_error_str(fe));
+        return;
+    }
+    /* Methods are upper-case letters, '-' and '_' (nginx); TRACE is refused. */
+    for (size_t k = 0; k < r->method.len; k++) {
+        char c = r->method.p[k];
+        if (!((c >= 'A' && c <= 'Z') || c == '-' || c == '_')) {
+            bad_request(s, 400, "invalid method");
+            return;
+        }
+    }
+    if (str_eq(r->method, STR_LIT("TRACE"))) {
+        r->keepalive = 0;
+        h1_respond_status(s, 405);
         return;
     }
     r->keepalive = r->minor ? !(r->info.flags & H1_F_CONN_CLOSE)
@@ -948,10 +1062,6 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
             return;
         }
     } else if (target.p[0] != '/') {
-        if (str_eq(r->method, STR_LIT("CONNECT"))) {
-            bad_request(s, 405, "CONNECT method");
-            return;
-        }
         bad_request(s, 400, "invalid request");
         return;
     }
@@ -1029,9 +1139,18 @@ static void head_error(struct h1_session *s, int status, const char *why)
     r->minor = 1;
     s->requests++;
     timer_cancel(&s->timer);
-    /* The rest of the input cannot be parsed reliably: drop it. */
-    if (s->in)
+    /* Keep the first line for the logs ($request), then drop the input: the
+     * rest cannot be parsed reliably. */
+    if (s->in) {
+        const char *p = buf_head(s->in);
+        size_t n = 0, len = buf_len(s->in);
+        while (n < len && n < 2048 && p[n] != '\r' && p[n] != '\n')
+            n++;
+        char *line = arena_strndup(&r->arena, p, n);
+        if (line)
+            r->request_line = (struct str){line, n};
         s->in->pos = s->in->last = 0;
+    }
     bad_request(s, status, why);
 }
 

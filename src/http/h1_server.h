@@ -53,6 +53,13 @@ void h1_close(struct h1_session *s, const char *reason);
 /* (Re)arm the client-side timer for `ms`. */
 void h1_set_timer(struct h1_session *s, uint64_t ms);
 
+/*
+ * Make a redirect target starting with '/' absolute as nginx does
+ * ("http://host[:port]/x"); other values are returned unchanged. The result
+ * lives in the request arena.
+ */
+struct str h1_absolute_location(struct h1_session *s, struct str loc);
+
 /* Number of open client connections of this worker. */
 extern unsigned h1_active_conns;
 

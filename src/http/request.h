@@ -84,6 +84,7 @@ struct request {
     uint64_t body_bytes_sent;   /* $body_bytes_sent */
     int head_sent;              /* response head queued/sent: no more error pages */
     int internal_redirects;     /* loop guard (nginx allows 10) */
+    int uri_changed;            /* $uri differs from the request target (rewrite, redirects) */
     int error_page_done;        /* error_page applied once (recursive_error_pages off) */
     int err_status_override;    /* status forced by error_page "=code" */
     int is_error_page;          /* serving an error page internally */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/loop.h"
 #include "http/vars_eval.h"
 
 #define SY_SERVER_NAME "switchyard"
@@ -116,6 +117,16 @@ int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
     const struct loc_conf *lc = r->lc;
     int status = r->status;
 
+    /* Keep-alive limits decide the Connection header of this very response. */
+    if (r->keepalive && lc) {
+        if (lc->keepalive_timeout == 0 ||
+            (lc->keepalive_requests >= 0 && s->requests >= (unsigned)lc->keepalive_requests) ||
+            loop_now() - s->created_ms > lc->keepalive_time)
+            r->keepalive = 0;
+    }
+    if (sy_quit)
+        r->keepalive = 0;
+
     /* add_header values are evaluated first: they land in r->resp too, so
      * $sent_http_* sees them. */
     if (lc && lc->nadd_headers) {
@@ -144,9 +155,13 @@ int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
     const char *reason = http_reason(status);
     o += (size_t)snprintf(p + o, need - o, "HTTP/1.1 %03d%s%s\r\n", status, *reason ? " " : "",
                           reason);
+    /* An upstream's Server/Date passed with proxy_pass_header replace ours. */
     int tokens = lc ? lc->server_tokens : 1;
-    o += (size_t)snprintf(p + o, need - o, "Server: %s\r\nDate: %s\r\n",
-                          tokens ? SY_SERVER_FULL : SY_SERVER_NAME, time_http_date());
+    if (!resp_get(r, "server").p)
+        o += (size_t)snprintf(p + o, need - o, "Server: %s\r\n",
+                              tokens ? SY_SERVER_FULL : SY_SERVER_NAME);
+    if (!resp_get(r, "date").p)
+        o += (size_t)snprintf(p + o, need - o, "Date: %s\r\n", time_http_date());
     for (unsigned i = 0; i < r->nresp; i++) {
         struct resp_header *h = &r->resp[i];
         memcpy(p + o, h->name.p, h->name.len);
@@ -160,13 +175,8 @@ int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
     }
     if (status != 101) {
         if (r->keepalive) {
-            if (r->minor == 0) {
-                memcpy(p + o, "Connection: keep-alive\r\n", 24);
-                o += 24;
-            } else {
-                memcpy(p + o, "Connection: keep-alive\r\n", 24);
-                o += 24;
-            }
+            memcpy(p + o, "Connection: keep-alive\r\n", 24);
+            o += 24;
             if (lc && lc->keepalive_header_timeout != CONF_UNSET_U64 &&
                 lc->keepalive_header_timeout != 0)
                 o += (size_t)snprintf(p + o, need - o, "Keep-Alive: timeout=%llu\r\n",

@@ -462,6 +462,11 @@ static size_t escape_into(char *dst, struct str v, enum tmpl_escape esc)
                 dst[o++] = (char)c;
                 continue;
             }
+            if (c == '\t' || c == '\n' || c == '\r' || c == '\b' || c == '\f') {
+                dst[o++] = '\\';
+                dst[o++] = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\b' ? 'b' : 'f';
+                continue;
+            }
             if (c < 0x20) {
                 memcpy(dst + o, "\\u00", 4);
                 o += 4;

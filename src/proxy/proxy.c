@@ -76,6 +76,7 @@ struct proxy {
     const struct upstream_conf *ups;
     struct upstream_rt *urt;
     int peer;                   /* index in ups->peers */
+    int fail_status;            /* status of the last failed attempt (502/504) */
     uint64_t tried;             /* peers tried (bitmap) */
     unsigned tries;
     uint64_t first_start_ms;    /* for proxy_next_upstream_timeout */
@@ -134,6 +135,7 @@ static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, 
 static void record_upstream_addr(struct proxy *p, const char *status)
 {
     struct request *r = &p->s->req;
+    r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
     const char *name = p->peer >= 0 ? p->ups->peers[p->peer].name : "";
     if (r->upstream_addr.len) {
         char *a = arena_printf(&r->arena, "%.*s, %s", (int)r->upstream_addr.len,
@@ -232,6 +234,8 @@ static int upstream_uri(struct proxy *p, struct str dyn_uri, int dyn_has_uri, st
     struct request *r = &p->s->req;
     const struct proxy_pass *pp = r->lc->proxy_pass;
     struct arena *a = &r->arena;
+    if (r->uri_changed && !pp->dynamic)
+        goto changed;
     if (pp->dynamic) {
         if (dyn_has_uri) {
             *out = dyn_uri;
@@ -262,11 +266,12 @@ static int upstream_uri(struct proxy *p, struct str dyn_uri, int dyn_has_uri, st
         *out = (struct str){u, o};
         return 0;
     }
-    if (r->internal_redirects == 0) {
+    if (!r->uri_changed) {
         *out = r->request_uri;
         return 0;
     }
-    /* The URI changed internally (error_page, try_files): send the new one. */
+changed:;
+    /* The URI changed (rewrite, error_page, try_files): send the new one whole. */
     size_t need = escape_uri(NULL, r->uri) + 1 + r->args.len + 1;
     char *u = arena_alloc(a, need);
     if (!u)
@@ -633,6 +638,7 @@ static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int stat
     snprintf(st, sizeof(st), "%d", status);
     record_upstream_addr(p, st);
     release_upstream(p, 0);
+    p->fail_status = status;
 
     int idempotent = !(str_eq(r->method, STR_LIT("POST")) || str_eq(r->method, STR_LIT("LOCK")) ||
                        str_eq(r->method, STR_LIT("PATCH")));
@@ -650,9 +656,7 @@ static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int stat
             p->rq.left = r->info.content_length;
         if (connect_next(p) == 0)
             return STEP_PROGRESS;
-        if (!r->proxy)
-            return STEP_STOP;
-        status = 502;
+        return STEP_STOP;
     }
     r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
     proxy_free(p);
@@ -676,9 +680,10 @@ static int connect_next(struct proxy *p)
                     log_upstream(p, LOG_LVL_ERR, "no live upstreams while connecting to upstream",
                                  0);
             }
+            int status = p->fail_status ? p->fail_status : 502;
             proxy_free(p);
             s->state = H1_S_SEND;
-            h1_respond_status(s, 502);
+            h1_respond_status(s, status);
             return -1;
         }
         p->peer = i;
@@ -763,25 +768,11 @@ static struct str apply_redirect(struct proxy *p, struct str v)
     for (unsigned i = 0; i < lc->nproxy_redirects; i++) {
         const struct proxy_redirect *pr = &lc->proxy_redirects[i];
         struct str from, to;
-        if (pr->is_default) {
-            /* "http://<proxy_host><proxy_pass uri>" -> the location's prefix */
-            const struct proxy_pass *pp = lc->proxy_pass;
-            if (!pp || pp->dynamic || !r->loc)
-                continue;
-            struct str puri = pp->has_uri ? pp->uri : STR_LIT("/");
-            char *f = arena_printf(&r->arena, "%s://%.*s%.*s", pp->https ? "https" : "http",
-                                   (int)r->proxy_host.len, r->proxy_host.p, (int)puri.len, puri.p);
-            if (!f)
-                continue;
-            from = str_from_cstr(f);
-            to = pp->has_uri ? r->loc->pattern : STR_LIT("/");
-        } else if (pr->re) {
-            continue; /* regex forms: rare; left as is */
-        } else {
-            if (tmpl_eval(s, &pr->from, &from) < 0 || tmpl_eval(s, &pr->to, &to) < 0)
-                continue;
-        }
-        if (v.len >= from.len && from.len && memcmp(v.p, from.p, from.len) == 0) {
+        if (pr->re)
+            continue; /* regex forms are not applied yet */
+        if (tmpl_eval(s, &pr->from, &from) < 0 || tmpl_eval(s, &pr->to, &to) < 0)
+            continue;
+        if (from.len && v.len >= from.len && memcmp(v.p, from.p, from.len) == 0) {
             char *nv = arena_printf(&r->arena, "%.*s%.*s", (int)to.len, to.p,
                                     (int)(v.len - from.len), v.p + from.len);
             return nv ? str_from_cstr(nv) : v;
@@ -947,6 +938,9 @@ static enum step handle_response_head(struct proxy *p)
             struct str v = uh[i].value;
             if (str_caseeq_cstr(n, "location") || str_caseeq_cstr(n, "refresh"))
                 v = apply_redirect(p, v);
+            /* nginx's header filter makes a relative Location absolute. */
+            if (str_caseeq_cstr(n, "location") && v.len && v.p[0] == '/')
+                v = h1_absolute_location(s, v);
             if (resp_add(r, n, v) < 0) {
                 h1_close(s, "out of memory");
                 return STEP_STOP;
@@ -1027,6 +1021,23 @@ static enum step send_request(struct proxy *p)
             r->keepalive = 0;
             s->state = H1_S_SEND;
             h1_respond_status(s, 400);
+            return STEP_STOP;
+        }
+        uint64_t max = r->lc->client_max_body_size;
+        if (max && p->rq.mode == RELAY_CHUNKED && p->rq.moved + p->rq.dec_avail > max) {
+            char ctx[1500];
+            h1_log_ctx(s, ctx, sizeof(ctx));
+            sy_log(LOG_LVL_ERR, "*%llu client intended to send too large chunked body: %llu+ bytes%s",
+                   (unsigned long long)s->id,
+                   (unsigned long long)(p->rq.moved + p->rq.dec_avail), ctx);
+            if (r->head_sent) {
+                h1_close(s, "body too large");
+                return STEP_STOP;
+            }
+            proxy_free(p);
+            r->keepalive = 0;
+            s->state = H1_S_SEND;
+            h1_respond_status(s, 413);
             return STEP_STOP;
         }
         struct iovec iov[5];
@@ -1471,13 +1482,9 @@ void proxy_on_client(struct h1_session *s, int timed_out)
         else
             sy_log(LOG_LVL_INFO, "*%llu client timed out (110: Connection timed out) while reading client request body%s",
                    (unsigned long long)s->id, ctx);
-        if (p->phase != PX_RESPONSE && !s->req.head_sent) {
-            proxy_free(p);
-            s->req.keepalive = 0;
-            s->state = H1_S_SEND;
-            h1_respond_status(s, 408);
-            return;
-        }
+        /* nginx closes without a response (408 is only logged). */
+        s->req.status = p->phase == PX_RESPONSE ? s->req.status : 408;
+        access_log_write(s);
         h1_close(s, "client timeout");
         return;
     }

@@ -22,6 +22,9 @@ static int peer_usable(const struct upstream_conf *u, struct upstream_rt *urt, u
     struct peer_rt *pr = &urt->peers[i];
     if (pe->down)
         return 0;
+    /* nginx never marks the only server of a group down: there is no alternative. */
+    if (u->npeers == 1)
+        return 1;
     if (pe->max_fails && pr->fails >= pe->max_fails) {
         if (loop_now() - pr->checked_ms <= pe->fail_timeout)
             return 0;
