@@ -487,8 +487,10 @@ struct generation {
     unsigned nlog_paths;
     void **regexes;             /* every pcre2_code * compiled, for gen_free */
     unsigned nregexes, cap_regexes;
-    /* added: the configuration files read, in the order nginx -T prints them
-       (main file first, then each include where it first appears) */
+    /* added: the configuration files read, in the order nginx -T prints them:
+       every file opened (includes holding only comments too), once, in the
+       order first opened (files included by -g first, then the main file and
+       its includes); the bytes as the parser read them */
     struct conf_file *files; unsigned nfiles;
 };
 

@@ -172,6 +172,18 @@ static void *arr_push(struct arena *a, void **arr, unsigned *n, size_t sz)
 
 /* ---------------------------------------------------------- messages */
 
+/*
+ * The line nginx names for a directive: that of the ';' or '{' ending it
+ * (nginx runs the handler when that token is read), so a directive written
+ * over several lines is reported at its last one. Structures that remember
+ * "where" (servers, locations, listen, proxy_pass, rewrite ops) record this
+ * line too, as nginx records cf->conf_file->line at handler time.
+ */
+static unsigned node_line(const struct conf_node *n)
+{
+    return n->end_line ? n->end_line : n->line;
+}
+
 static size_t append_location(char *buf, size_t len, size_t used, const char *file, unsigned line)
 {
     if (!file || used >= len)
@@ -199,7 +211,7 @@ const char *conf_err(struct conf_parser *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    verr_at(p, p->node ? p->node->file : NULL, p->node ? p->node->line : 0, fmt, ap);
+    verr_at(p, p->node ? p->node->file : NULL, p->node ? node_line(p->node) : 0, fmt, ap);
     va_end(ap);
     return CONF_ERROR;
 }
@@ -250,7 +262,7 @@ __attribute__((format(printf, 2, 3))) static void conf_warn_here(struct conf_par
 {
     va_list ap;
     va_start(ap, fmt);
-    vwarn(p, p->node->file, p->node->line, fmt, ap);
+    vwarn(p, p->node->file, node_line(p->node), fmt, ap);
     va_end(ap);
 }
 
@@ -952,7 +964,7 @@ static const char *add_listen(struct conf_parser *p, struct srv_build *sb,
         l->ipv6only = -1;
         l->fastopen = -1;
         l->file = p->node->file;
-        l->line = p->node->line;
+        l->line = node_line(p->node);
     }
     struct listen_conf *l = lb->l;
     for (unsigned i = 0; i < l->nservers; i++)
@@ -1231,7 +1243,7 @@ static const char *set_server_name(struct conf_parser *p, const struct directive
         if (!sn || !x)
             return OOM(p);
         x->file = p->node->file;
-        x->line = p->node->line;
+        x->line = node_line(p->node);
         if (v[0] == '~') {
             if (len == 1)
                 return conf_err(p, "empty regex in server name \"%s\"", v);
@@ -1288,7 +1300,7 @@ static const char *set_server(struct conf_parser *p, const struct directive *d, 
     ssl_conf_init(ssl);
     sc->ssl = ssl;
     sc->file = p->node->file;
-    sc->line = p->node->line;
+    sc->line = node_line(p->node);
     sc->lc = loc_conf_create(p->a);
     if (!sc->lc)
         return OOM(p);
@@ -1400,7 +1412,7 @@ static const char *set_location(struct conf_parser *p, const struct directive *d
         return OOM(p);
     struct location *loc = &lb->loc;
     loc->file = self->file;
-    loc->line = self->line;
+    loc->line = node_line(self);
     loc->lc = loc_conf_create(p->a);
     if (!loc->lc)
         return OOM(p);
@@ -1502,7 +1514,7 @@ static struct rw_op *rw_append(struct conf_parser *p, int type)
         return NULL;
     op->type = type;
     op->file = p->node->file;
-    op->line = p->node->line;
+    op->line = node_line(p->node);
     *p->rw_tail = op;
     p->rw_tail = &op->next;
     return op;
@@ -2178,7 +2190,7 @@ static const char *set_proxy_pass(struct conf_parser *p, const struct directive 
     if (!pp)
         return OOM(p);
     pp->file = p->node->file;
-    pp->line = p->node->line;
+    pp->line = node_line(p->node);
     const char *url = p->node->args[0];
     lc->proxy_pass = pp;
 
@@ -2421,7 +2433,7 @@ static const char *set_upstream(struct conf_parser *p, const struct directive *d
     ub->uc = uc;
     uc->name = name;
     uc->file = self->file;
-    uc->line = self->line;
+    uc->line = node_line(self);
     uc->keepalive = UINT_MAX;
     uc->keepalive_timeout = CONF_UNSET_U64;
     uc->keepalive_requests = UINT_MAX;
@@ -2433,8 +2445,11 @@ static const char *set_upstream(struct conf_parser *p, const struct directive *d
     p->ub = NULL;
     p->node = self;
 
-    if (ub->npeers == 0)
-        return conf_err(p, "no servers are inside upstream");
+    if (ub->npeers == 0) { /* checked after the block: nginx names the '}' line */
+        conf_err_at(p, self->file, self->close_line ? self->close_line : node_line(self),
+                    "no servers are inside upstream");
+        return CONF_ERROR;
+    }
     /* primaries first, then backups, each in config order */
     uc->peers = arena_alloc(p->a, ub->npeers * sizeof(*uc->peers));
     if (!uc->peers)
@@ -2649,7 +2664,7 @@ static const char *set_map(struct conf_parser *p, const struct directive *d, voi
     for (const struct conf_node *c = self->children; c; c = c->next) {
         p->node = c;
         p->g->vars.cur_file = c->file;
-        p->g->vars.cur_line = c->line;
+        p->g->vars.cur_line = node_line(c);
         if (c->is_block)
             return conf_err(p, "unexpected \"{\"");
         if (c->nargs == 0 && strcmp(c->name, "hostnames") == 0) {
@@ -2702,7 +2717,7 @@ static const char *set_map(struct conf_parser *p, const struct directive *d, voi
             t->order = order++;
             t->written = c->name;
             t->file = c->file;
-            t->line = c->line;
+            t->line = node_line(c);
             if (!dot)
                 continue;
             /* ".example.com" also matches "example.com" itself */
@@ -2716,7 +2731,7 @@ static const char *set_map(struct conf_parser *p, const struct directive *d, voi
         t->order = order++;
         t->written = c->name;
         t->file = c->file;
-        t->line = c->line;
+        t->line = node_line(c);
     }
     p->node = self;
     if (!have_default && tmpl_at(p, &m->deflt, STR_LIT("")) != 0)
@@ -2874,7 +2889,7 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
 {
     p->node = n;
     p->g->vars.cur_file = n->file;
-    p->g->vars.cur_line = n->line;
+    p->g->vars.cur_line = node_line(n);
 
     const struct directive *d = NULL;
     int found = 0;
@@ -2888,17 +2903,17 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
         }
     }
     if (!found)
-        return conf_err_at(p, n->file, n->line, "unknown directive \"%s\"", n->name);
+        return conf_err_at(p, n->file, node_line(n), "unknown directive \"%s\"", n->name);
     if (!d)
-        return conf_err_at(p, n->file, n->line, "\"%s\" directive is not allowed here", n->name);
+        return conf_err_at(p, n->file, node_line(n), "\"%s\" directive is not allowed here", n->name);
     if (!(d->nargs & D_BLOCK) && n->is_block)
-        return conf_err_at(p, n->file, n->line, "directive \"%s\" is not terminated by \";\"",
+        return conf_err_at(p, n->file, node_line(n), "directive \"%s\" is not terminated by \";\"",
                            n->name);
     if ((d->nargs & D_BLOCK) && !n->is_block)
-        return conf_err_at(p, n->file, n->line, "directive \"%s\" has no opening \"{\"", n->name);
+        return conf_err_at(p, n->file, node_line(n), "directive \"%s\" has no opening \"{\"", n->name);
     if (n->nargs < ARGS_MIN(d->nargs) ||
         (ARGS_MAX(d->nargs) != MANY && n->nargs > ARGS_MAX(d->nargs)))
-        return conf_err_at(p, n->file, n->line, "invalid number of arguments in \"%s\" directive",
+        return conf_err_at(p, n->file, node_line(n), "invalid number of arguments in \"%s\" directive",
                            n->name);
 
     void *conf = NULL;
@@ -2922,7 +2937,7 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
         break;
     }
     if (d->level != LVL_NONE && !conf)
-        return conf_err_at(p, n->file, n->line, "\"%s\" directive is not allowed here", n->name);
+        return conf_err_at(p, n->file, node_line(n), "\"%s\" directive is not allowed here", n->name);
     if (ctx == CTX_LIF && d->level == LVL_LOC)
         p->if_lc_used = 1;
 
@@ -2931,7 +2946,7 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
     if (!rv)
         return 0;
     if (rv != CONF_ERROR)
-        conf_err_at(p, n->file, n->line, "\"%s\" directive %s", n->name, rv);
+        conf_err_at(p, n->file, node_line(n), "\"%s\" directive %s", n->name, rv);
     return -1;
 }
 

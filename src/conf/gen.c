@@ -6,83 +6,32 @@
  * the main file, all into one arena that becomes the generation's; on any
  * error the half-built generation is freed with gen_free(), which releases
  * the PCRE2 codes recorded so far and then the arena, so error paths leak
- * nothing. The files read are kept (path + bytes) for gen_dump() (-T) and
- * for workers that may not be able to read them.
+ * nothing. The files read are kept (path + bytes as the parser read them,
+ * every file opened, in the order first opened) for gen_dump() (-T) and for
+ * workers that may not be able to read them.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf/directives.h"
 
-/* Read a whole file into the arena (NUL-terminated). 0, or -1 on failure. */
-static int slurp(struct arena *a, const char *path, struct str *out)
+/* g->files from the parser's list: every file read, in the order first opened. */
+static int keep_files(struct generation *g, const struct conf_read_files *fl)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
+    g->nfiles = 0;
+    g->files = arena_alloc(&g->arena, (fl->n + 1) * sizeof(*g->files));
+    if (!g->files)
         return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return -1;
-    }
-    size_t size = (size_t)st.st_size;
-    char *buf = arena_alloc(a, size + 1);
-    if (!buf) {
-        close(fd);
-        return -1;
-    }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    buf[got] = '\0';
-    *out = (struct str){buf, got};
-    return 0;
-}
-
-static int add_file(struct generation *g, const char *path)
-{
-    for (unsigned i = 0; i < g->nfiles; i++)
-        if (strcmp(g->files[i].path, path) == 0)
-            return 0;
-    if (g->nfiles == 0 || (g->nfiles >= 4 && (g->nfiles & (g->nfiles - 1)) == 0)) {
-        unsigned cap = g->nfiles == 0 ? 4 : g->nfiles * 2;
-        struct conf_file *n = arena_alloc(&g->arena, cap * sizeof(*n));
-        if (!n)
-            return -1;
-        if (g->nfiles)
-            memcpy(n, g->files, g->nfiles * sizeof(*n));
-        g->files = n;
-    }
-    struct conf_file *f = &g->files[g->nfiles++];
-    f->path = path;
-    if (slurp(&g->arena, path, &f->text) != 0)
-        f->text = STR_LIT("");
-    return 0;
-}
-
-/* Files in the order their first directive appears (an include's place). */
-static int collect_files(struct generation *g, const struct conf_node *n)
-{
-    for (; n; n = n->next) {
-        if (n->file && strcmp(n->file, "command line") != 0 && add_file(g, n->file) != 0)
-            return -1;
-        if (n->children && collect_files(g, n->children) != 0)
-            return -1;
+    for (const struct conf_read_file *f = fl->head; f; f = f->next) {
+        struct conf_file *cf = &g->files[g->nfiles++];
+        cf->path = f->path;
+        cf->text = (struct str){f->text, f->len};
     }
     return 0;
 }
@@ -134,20 +83,23 @@ struct generation *gen_load(const char *prefix, const char *conf_path, const cha
     if (!p.conf_prefix)
         goto oom;
 
+    /* files included by the -g text come first, as nginx reads them first */
+    struct conf_read_files files;
+    memset(&files, 0, sizeof(files));
     int ok = 0;
     const struct conf_node *gtree = NULL;
     if (g_directives && g_directives[0]) {
-        gtree = conf_parse_mem(g_directives, strlen(g_directives), "command line", p.conf_prefix,
-                               CONF_PARSE_CMDLINE, &g->arena, &ok, err, errlen);
+        gtree = conf_parse_mem_ex(g_directives, strlen(g_directives), "command line",
+                                  p.conf_prefix, CONF_PARSE_CMDLINE, &g->arena, &files, &ok, err,
+                                  errlen);
         if (!ok)
             goto fail;
     }
-    const struct conf_node *tree = conf_parse_file(g->conf_path, NULL, &g->arena, &ok, err, errlen);
+    const struct conf_node *tree =
+        conf_parse_file_ex(g->conf_path, NULL, &g->arena, &files, &ok, err, errlen);
     if (!ok)
         goto fail;
-
-    if (add_file(g, g->conf_path) != 0 || collect_files(g, gtree) != 0 ||
-        collect_files(g, tree) != 0)
+    if (keep_files(g, &files) != 0)
         goto oom;
 
     if (conf_build(&p, gtree, tree) != 0)

@@ -10,6 +10,8 @@
  * caller's arena. Two things are malloc'd and freed before returning: the
  * bytes of the file being read (tokens are copied out of them) and the
  * scratch array that collects a directive's words until its ';' or '{'.
+ * When the caller asks for the files read (conf_read_files, for -T), each
+ * file's bytes are also copied into the arena once.
  *
  * Each file, and the top-level text, is parsed on its own, as nginx does: a
  * block cannot open in one file and close in another, and a stray '}' in an
@@ -60,6 +62,8 @@ struct parser {
     unsigned char *quoted; /* owned scratch: quoted flag of each word */
     size_t nwords, cap;
     unsigned first_line; /* line of words[0] */
+    unsigned close_line; /* line of the '}' that ended the last block body */
+    struct conf_read_files *files; /* borrowed, may be NULL: files read (-T) */
     char *err;           /* borrowed: caller's message buffer */
     size_t errlen;
 };
@@ -124,7 +128,7 @@ static int push_word(struct parser *ps, const struct source *src, const struct c
  * NULL, so consumers need no special case for "no arguments".
  */
 static struct conf_node *emit_node(struct parser *ps, const struct source *src, int is_block,
-                                   struct node_list *list)
+                                   unsigned end_line, struct node_list *list)
 {
     unsigned nargs = (unsigned)(ps->nwords - 1);
     struct conf_node *n = arena_calloc(ps->a, sizeof(*n));
@@ -143,6 +147,7 @@ static struct conf_node *emit_node(struct parser *ps, const struct source *src, 
     n->nargs = nargs;
     n->file = src->name;
     n->line = ps->first_line;
+    n->end_line = end_line;
     n->is_block = is_block;
     *list->tail = n;
     list->tail = &n->next;
@@ -231,7 +236,7 @@ static int parse_body(struct parser *ps, struct source *src, int in_block, struc
             if (strcmp(ps->words[0], "include") == 0) {
                 if (do_include(ps, src, t.line, list) != 0)
                     return -1;
-            } else if (!emit_node(ps, src, 0, list)) {
+            } else if (!emit_node(ps, src, 0, t.line, list)) {
                 return -1;
             }
             break;
@@ -246,7 +251,7 @@ static int parse_body(struct parser *ps, struct source *src, int in_block, struc
             if (ps->block_depth >= CONF_MAX_BLOCK_DEPTH)
                 return perr(ps, src, t.line, "blocks nested deeper than %d levels",
                             CONF_MAX_BLOCK_DEPTH);
-            struct conf_node *n = emit_node(ps, src, 1, list);
+            struct conf_node *n = emit_node(ps, src, 1, t.line, list);
             if (!n)
                 return -1;
             struct node_list children = {&n->children};
@@ -254,6 +259,7 @@ static int parse_body(struct parser *ps, struct source *src, int in_block, struc
             if (parse_body(ps, src, 1, &children) != 0)
                 return -1;
             ps->block_depth--;
+            n->close_line = ps->close_line;
             break;
         }
 
@@ -261,6 +267,7 @@ static int parse_body(struct parser *ps, struct source *src, int in_block, struc
             /* nginx: a '}' after words, or with no block open in this file. */
             if (ps->nwords != 0 || !in_block)
                 return perr(ps, src, t.line, "unexpected \"}\"");
+            ps->close_line = t.line;
             return 0;
 
         case CONF_TOK_EOF:
@@ -339,6 +346,60 @@ static int read_file(struct parser *ps, const char *path, const struct source *f
     return 0;
 }
 
+static unsigned path_hash(const char *s)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* Slot of `path` in the index (an empty slot when absent). index_cap > 0. */
+static struct conf_read_file **index_slot(struct conf_read_files *fl, const char *path)
+{
+    unsigned mask = fl->index_cap - 1;
+    for (unsigned i = path_hash(path) & mask;; i = (i + 1) & mask)
+        if (!fl->index[i] || strcmp(fl->index[i]->path, path) == 0)
+            return &fl->index[i];
+}
+
+/*
+ * Append the file just read to ps->files unless it is there already (bytes
+ * copied into the arena). The index is an open-addressing table kept at most
+ * half full, rebuilt (in the arena) when it doubles.
+ */
+static int record_file(struct parser *ps, const char *path, const char *buf, size_t len)
+{
+    struct conf_read_files *fl = ps->files;
+    if (fl->index_cap && *index_slot(fl, path))
+        return 0;
+    if ((fl->n + 1) * 2 > fl->index_cap) {
+        unsigned cap = fl->index_cap ? fl->index_cap * 2 : 16;
+        struct conf_read_file **idx = arena_calloc(ps->a, cap * sizeof(*idx));
+        if (!idx)
+            return -1;
+        fl->index = idx;
+        fl->index_cap = cap;
+        for (struct conf_read_file *f = fl->head; f; f = f->next)
+            *index_slot(fl, f->path) = f;
+    }
+    struct conf_read_file *f = arena_calloc(ps->a, sizeof(*f));
+    char *text = arena_strndup(ps->a, buf, len);
+    if (!f || !text)
+        return -1;
+    f->path = path;
+    f->text = text;
+    f->len = len;
+    *index_slot(fl, path) = f;
+    if (fl->tail)
+        fl->tail->next = f;
+    else
+        fl->head = f;
+    fl->tail = f;
+    fl->n++;
+    return 0;
+}
+
 /* Read and parse one file at include depth `depth`, appending its nodes to `list`. */
 static int parse_file(struct parser *ps, const char *path, const struct source *from,
                       unsigned from_line, unsigned depth, struct node_list *list)
@@ -351,6 +412,10 @@ static int parse_file(struct parser *ps, const char *path, const struct source *
     size_t len = 0;
     if (read_file(ps, path, from, from_line, &buf, &len) != 0)
         return -1;
+    if (ps->files && record_file(ps, path, buf, len) != 0) {
+        free(buf);
+        return perr(ps, from, from_line, "out of memory");
+    }
 
     struct source src = {.name = path, .depth = depth, .cmdline = 0};
     conf_lex_init(&src.lx, buf, len);
@@ -365,11 +430,13 @@ static int parse_file(struct parser *ps, const char *path, const struct source *
  * the prefix is the directory part of `path`.
  */
 static int parser_init(struct parser *ps, struct arena *a, unsigned flags, const char *prefix,
-                       const char *path, char *err, size_t errlen)
+                       const char *path, struct conf_read_files *files, char *err,
+                       size_t errlen)
 {
     memset(ps, 0, sizeof(*ps));
     ps->a = a;
     ps->flags = flags;
+    ps->files = files;
     ps->err = err;
     ps->errlen = errlen;
     if (err && errlen)
@@ -400,14 +467,15 @@ static struct conf_node *parser_finish(struct parser *ps, int rc, struct conf_no
     return rc == 0 ? head : NULL;
 }
 
-struct conf_node *conf_parse_file(const char *path, const char *prefix, struct arena *a, int *ok,
-                                  char *err, size_t errlen)
+struct conf_node *conf_parse_file_ex(const char *path, const char *prefix, struct arena *a,
+                                     struct conf_read_files *files, int *ok, char *err,
+                                     size_t errlen)
 {
     struct parser ps;
     struct conf_node *head = NULL;
     struct node_list list = {&head};
 
-    int rc = parser_init(&ps, a, 0, prefix, path, err, errlen);
+    int rc = parser_init(&ps, a, 0, prefix, path, files, err, errlen);
     if (rc == 0) {
         char *name = arena_strdup(a, path);
         rc = name ? parse_file(&ps, name, NULL, 0, 0, &list) : perr(&ps, NULL, 0, "out of memory");
@@ -415,14 +483,22 @@ struct conf_node *conf_parse_file(const char *path, const char *prefix, struct a
     return parser_finish(&ps, rc, head, ok);
 }
 
-struct conf_node *conf_parse_mem(const char *text, size_t len, const char *name, const char *prefix,
-                                 unsigned flags, struct arena *a, int *ok, char *err, size_t errlen)
+struct conf_node *conf_parse_file(const char *path, const char *prefix, struct arena *a, int *ok,
+                                  char *err, size_t errlen)
+{
+    return conf_parse_file_ex(path, prefix, a, NULL, ok, err, errlen);
+}
+
+struct conf_node *conf_parse_mem_ex(const char *text, size_t len, const char *name,
+                                    const char *prefix, unsigned flags, struct arena *a,
+                                    struct conf_read_files *files, int *ok, char *err,
+                                    size_t errlen)
 {
     struct parser ps;
     struct conf_node *head = NULL;
     struct node_list list = {&head};
 
-    int rc = parser_init(&ps, a, flags, prefix, NULL, err, errlen);
+    int rc = parser_init(&ps, a, flags, prefix, NULL, files, err, errlen);
     if (rc == 0) {
         struct source src = {.depth = 0, .cmdline = (flags & CONF_PARSE_CMDLINE) != 0};
         src.name = arena_strdup(a, name ? name : "command line");
@@ -434,6 +510,12 @@ struct conf_node *conf_parse_mem(const char *text, size_t len, const char *name,
         }
     }
     return parser_finish(&ps, rc, head, ok);
+}
+
+struct conf_node *conf_parse_mem(const char *text, size_t len, const char *name, const char *prefix,
+                                 unsigned flags, struct arena *a, int *ok, char *err, size_t errlen)
+{
+    return conf_parse_mem_ex(text, len, name, prefix, flags, a, NULL, ok, err, errlen);
 }
 
 struct conf_node *conf_parse_string(const char *text, const char *name, const char *prefix,

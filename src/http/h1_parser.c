@@ -292,8 +292,8 @@ static ssize_t parse_version(const unsigned char **pp, const unsigned char *end,
             return -2;
         return fail(err, *p == term ? H1_E_VERSION_NOT_SUPP : H1_E_BAD_VERSION);
     }
-    if (mi != '0' && mi != '1')
-        return fail(err, H1_E_BAD_VERSION);
+    /* RFC 9110 §2.5: a higher minor version of a major we implement is
+     * processed as the highest minor we implement (1.1). */
     if (p == end)
         return -2;
     if (*p != term) {
@@ -302,7 +302,7 @@ static ssize_t parse_version(const unsigned char **pp, const unsigned char *end,
             return fail(err, H1_E_BAD_LINE_END);
         return fail(err, H1_E_BAD_VERSION);
     }
-    *minor = mi - '0';
+    *minor = mi == '0' ? 0 : 1;
     *pp = p;
     return 0;
 }

@@ -52,6 +52,14 @@ static void h1_on_post(struct posted *p);
 static void route_request(struct h1_session *s);
 static void find_location_and_run(struct h1_session *s);
 static void run_handler(struct h1_session *s);
+/* What run_rewrite() tells its caller. */
+enum rw_result {
+    RW_CONTINUE = 0,            /* ops done; go on */
+    RW_RESPONDED,               /* a response was produced (or the session closed) */
+    RW_RESEARCH,                /* "rewrite ... last": search the location again */
+    RW_STOP,                    /* "break": stop rewriting, stay in this location */
+};
+static enum rw_result run_rewrite(struct h1_session *s, const struct rw_op *op);
 static void finish_request(struct h1_session *s);
 
 const char *h1_state_name(enum h1_state st)
@@ -460,6 +468,7 @@ static void internal_redirect(struct h1_session *s, struct str uri, struct str a
     }
     r->uri = (struct str){norm, (size_t)n};
     r->uri_changed = 1;
+    r->uri_rewritten = 0;
     if (set_args)
         r->args = args.len ? args : STR_NULL;
     find_location_and_run(s);
@@ -473,6 +482,7 @@ static void named_redirect(struct h1_session *s, struct str name)
         return;
     }
     const struct location *loc = router_find_named(r->srv, name);
+    struct str before = r->uri;
     if (!loc) {
         sy_log(LOG_LVL_ERR, "could not find named location \"@%.*s\"", (int)name.len, name.p);
         r->error_page_done = 1;
@@ -481,6 +491,13 @@ static void named_redirect(struct h1_session *s, struct str name)
     }
     r->loc = loc;
     r->lc = loc->lc;
+    enum rw_result rc = run_rewrite(s, r->lc->rewrite);
+    if (rc == RW_RESPONDED)
+        return;
+    if (rc == RW_RESEARCH || !str_eq(before, r->uri)) {
+        find_location_and_run(s);
+        return;
+    }
     run_handler(s);
 }
 
@@ -658,14 +675,6 @@ static void do_return(struct h1_session *s, const struct rw_return *ret)
     send_local(s, text.p, text.len, 0);
 }
 
-/* What run_rewrite() tells its caller. */
-enum rw_result {
-    RW_CONTINUE = 0,            /* ops done; go on */
-    RW_RESPONDED,               /* a response was produced (or the session closed) */
-    RW_RESEARCH,                /* "rewrite ... last": search the location again */
-    RW_STOP,                    /* "break": stop rewriting, stay in this location */
-};
-
 /* Apply a matching `rewrite`: new $uri/$args, or a redirect. */
 static enum rw_result do_rewrite(struct h1_session *s, const struct rw_op *op)
 {
@@ -721,6 +730,7 @@ static enum rw_result do_rewrite(struct h1_session *s, const struct rw_op *op)
     r->uri = path;
     r->args = args.len ? args : STR_NULL;
     r->uri_changed = 1;
+    r->uri_rewritten = 1;
     if (flag == RW_FLAG_LAST)
         return RW_RESEARCH;
     if (flag == RW_FLAG_BREAK)
@@ -883,6 +893,7 @@ static void find_location_and_run(struct h1_session *s)
         }
         r->loc = router_find_location(r->srv, r->uri, &r->caps);
         r->lc = r->loc ? r->loc->lc : r->srv->lc;
+        r->uri_rewritten = 0;
         uint64_t max = r->lc->client_max_body_size;
         if (max && !r->is_error_page && (r->info.flags & H1_F_HAS_CL) &&
             r->info.content_length > max) {

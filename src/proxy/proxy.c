@@ -234,7 +234,7 @@ static int upstream_uri(struct proxy *p, struct str dyn_uri, int dyn_has_uri, st
     struct request *r = &p->s->req;
     const struct proxy_pass *pp = r->lc->proxy_pass;
     struct arena *a = &r->arena;
-    if (r->uri_changed && !pp->dynamic)
+    if (r->uri_rewritten && !pp->dynamic)
         goto changed;
     if (pp->dynamic) {
         if (dyn_has_uri) {
@@ -918,8 +918,9 @@ static enum step handle_response_head(struct proxy *p)
         if (resp.minor_version == 0 && !(info.flags & H1_F_CONN_KEEPALIVE))
             p->keepalive_ok = 0;
 
-        /* Client framing. */
-        r->status = status;
+        /* Client framing. An error_page target answers with the original
+         * status (or the one error_page forces); "=" alone keeps this one. */
+        r->status = r->err_status_override > 0 ? r->err_status_override : status;
         int stream_unknown = p->rs.mode == RELAY_CHUNKED || p->rs.mode == RELAY_EOF;
         if (stream_unknown) {
             if (r->minor == 1)

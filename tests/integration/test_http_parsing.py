@@ -107,16 +107,12 @@ def test_other_rejections(port, origin, req, status):
 
 @pytest.mark.parametrize("req,target,method", [
     # nginx tolerates all of these; what the origin receives is regenerated
-    pytest.param(b"GET  / HTTP/1.1\r\n" + H + b"\r\n", "/", "GET", id="double-space"),
-    pytest.param(b"GET / HTTP/1.1\n" + H.replace(b"\r\n", b"\n") + b"\n", "/", "GET", id="bare-lf"),
     pytest.param(b"\r\n\r\nGET /lead HTTP/1.1\r\n" + H + b"\r\n", "/lead", "GET", id="leading-crlf"),
     pytest.param(b"GET / HTTP/1.2\r\n" + H + b"\r\n", "/", "GET", id="http12-as-11"),
-    pytest.param(b"GET / HTTP/1.10\r\n" + H + b"\r\n", "/", "GET", id="http110-as-11"),
     pytest.param(b"FOO /m HTTP/1.1\r\n" + H + b"\r\n", "/m", "FOO", id="unknown-method"),
     pytest.param(b"PURGE_X-Y /m HTTP/1.1\r\n" + H + b"\r\n", "/m", "PURGE_X-Y", id="method-with-_-"),
     pytest.param(b"GET http://x/abs?q HTTP/1.1\r\n" + H + b"\r\n", "/abs?q", "GET", id="absolute-http"),
     pytest.param(b"GET https://x/abs HTTP/1.1\r\n" + H + b"\r\n", "/abs", "GET", id="absolute-https"),
-    pytest.param(b"GET ftp://x/abs HTTP/1.1\r\n" + H + b"\r\n", "/abs", "GET", id="absolute-any-scheme"),
     pytest.param(b"GET http://x HTTP/1.1\r\n" + H + b"\r\n", "/", "GET", id="absolute-no-path"),
     pytest.param(b"GET /frag#x HTTP/1.1\r\n" + H + b"\r\n", "/frag#x", "GET", id="fragment-passed"),
 ])
@@ -129,7 +125,7 @@ def test_accepted_forms(port, origin, req, target, method):
     assert rec["version"] == "HTTP/1.0"
 
 
-@pytest.mark.parametrize("line", [b"X@Y: 1", b"X_Under: 1", b"X(A): 1", b"X\x80: 1"])
+@pytest.mark.parametrize("line", [b"X_Under: 1"])
 def test_invalid_header_lines_are_dropped(port, origin, line):
     out = raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\n" + line + b"\r\nX-After: ok\r\n"
                       b"Connection: close\r\n\r\n")
@@ -138,13 +134,29 @@ def test_invalid_header_lines_are_dropped(port, origin, line):
     assert names == ["Host", "Connection", "X-After"]
 
 
-def test_header_line_without_colon_is_a_header_with_empty_value(port, origin):
-    """nginx parses "NoColon" as the header `NoColon:` (empty value) and
-    forwards it."""
-    out = raw_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\nConnection: close\r\n\r\n")
-    assert status_of(out) == 200
-    assert origin.requests[-1]["headers"][2:] == [["NoColon", ""]]
-    assert "NoColon: \r\n" in origin.requests[-1]["raw_head"]
+# Forms nginx tolerates and Switchyard refuses (docs/differences.md, "Strictness"):
+# each is ambiguous between parsers, the raw material of request smuggling.
+STRICT_FORMS = [
+    pytest.param(b"GET  / HTTP/1.1\r\n" + H + b"\r\n", id="double-space"),
+    pytest.param(b"GET / HTTP/1.1\n" + H.replace(b"\r\n", b"\n") + b"\n", id="bare-lf"),
+    pytest.param(b"GET / HTTP/1.10\r\n" + H + b"\r\n", id="http110"),
+    pytest.param(b"GET ftp://x/abs HTTP/1.1\r\n" + H + b"\r\n", id="absolute-other-scheme"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\nConnection: close\r\n\r\n",
+                 id="header-without-colon"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nX@Y: 1\r\nConnection: close\r\n\r\n", id="at-in-name"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nX(A): 1\r\nConnection: close\r\n\r\n", id="paren-in-name"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\nX\x80: 1\r\nConnection: close\r\n\r\n", id="8bit-in-name"),
+]
+
+
+@pytest.mark.parametrize("req", STRICT_FORMS)
+def test_ambiguous_forms_are_refused(port, origin, req):
+    out = raw_request(port, req)
+    if IS_NGINX:
+        assert status_of(out) == 200  # nginx tolerates them
+    else:
+        assert status_of(out) == 400
+        assert origin.connections == 0
 
 
 def test_empty_header_value_is_kept(port, origin):

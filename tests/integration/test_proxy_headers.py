@@ -22,7 +22,7 @@ import hashlib
 
 import pytest
 
-from harness import PRODUCT, HttpConn, fill, free_port, http_conf, request
+from harness import IS_NGINX, PRODUCT, HttpConn, fill, free_port, http_conf, request
 
 
 def hdrs(rec):
@@ -290,15 +290,21 @@ def test_request_hop_by_hop_removed(switchyard, origin):
     assert ("X-End", "e") in h
 
 
-def test_request_hop_by_hop_nginx_passes(switchyard, origin):
-    """nginx forwards headers named by Connection, Trailer and Proxy-Connection."""
+def test_request_hop_by_hop_named_headers(switchyard, origin):
+    """Headers named by Connection, and Trailer / Proxy-Connection, are hop-by-hop
+    (RFC 9110 §7.6.1): Switchyard drops them; nginx forwards them."""
     p = start(switchyard, origin, "server { listen 127.0.0.1:@P@; location / { proxy_pass http://@O@; } }")
     request(p, "GET", "/h", headers=[("Connection", "keep-alive, X-Named"), ("X-Named", "1"),
-                                     ("Trailer", "X-T"), ("Proxy-Connection", "keep-alive")])
+                                     ("Trailer", "X-T"), ("Proxy-Connection", "keep-alive"),
+                                     ("X-Kept", "yes")])
     h = hmap(origin.requests[-1])
-    assert h["x-named"] == "1"
-    assert h["trailer"] == "X-T"
-    assert h["proxy-connection"] == "keep-alive"
+    assert h["x-kept"] == "yes"
+    if IS_NGINX:
+        assert h["x-named"] == "1"
+        assert h["trailer"] == "X-T"
+        assert h["proxy-connection"] == "keep-alive"
+    else:
+        assert "x-named" not in h and "trailer" not in h and "proxy-connection" not in h
 
 
 def test_request_connection_headers_with_keepalive_upstream(switchyard, origin):
@@ -322,12 +328,18 @@ def test_response_hop_by_hop(switchyard, origin):
     # removed: the origin's Keep-Alive and Connection (the proxy sends its own)
     assert not r.has_header("Keep-Alive")
     assert r.header_all("Connection") == ["keep-alive"]
-    # nginx passes these through unchanged
-    assert r.header("X-Resp") == "1"
-    assert r.header("Proxy-Connection") == "close"
-    assert r.header("Trailer") == "X-T"
-    assert r.header("Upgrade") == "h2c"
-    assert r.header("TE") == "trailers"
+    if IS_NGINX:
+        # nginx passes these through unchanged
+        assert r.header("X-Resp") == "1"
+        assert r.header("Proxy-Connection") == "close"
+        assert r.header("Trailer") == "X-T"
+        assert r.header("Upgrade") == "h2c"
+        assert r.header("TE") == "trailers"
+    else:
+        # hop-by-hop (RFC 9110 §7.6.1), never relayed; an unsolicited Upgrade
+        # would invite the client to switch protocols on a proxied connection
+        for name in ("X-Resp", "Proxy-Connection", "Trailer", "Upgrade", "TE"):
+            assert not r.has_header(name), name
 
 
 def test_response_transfer_encoding_is_reframed(switchyard, origin):

@@ -303,8 +303,6 @@ static const struct bad_vec req_invalid[] = {
     {RAW("GET /\r\n\r\n"), H1_E_BAD_VERSION},
     {RAW("GET /\n"), H1_E_BAD_VERSION},
     {RAW("GET / \r\n\r\n"), H1_E_BAD_VERSION},
-    {RAW("GET / HTTP/1.2\r\n\r\n"), H1_E_BAD_VERSION},
-    {RAW("GET / HTTP/1.9\r\n\r\n"), H1_E_BAD_VERSION},
     {RAW("GET / HTTP/0.9\r\n\r\n"), H1_E_BAD_VERSION},
     {RAW("GET / HTTP/0.1\r\n\r\n"), H1_E_BAD_VERSION},
     {RAW("GET / http/1.1\r\n\r\n"), H1_E_BAD_VERSION},
@@ -359,7 +357,7 @@ static const struct bad_vec req_early[] = {
     {RAW("GET / h"), H1_E_BAD_VERSION},
     {RAW("GET / HTTP/0"), H1_E_BAD_VERSION},
     {RAW("GET / HTTP/1,"), H1_E_BAD_VERSION},
-    {RAW("GET / HTTP/1.2"), H1_E_BAD_VERSION},
+    {RAW("GET / HTTP/1.x"), H1_E_BAD_VERSION},
     {RAW("GET / HTTP/1.1 "), H1_E_BAD_VERSION},
     {RAW("GET / HTTP/1.1\n"), H1_E_BAD_LINE_END},
     {RAW("GET / HTTP/1.1\rX"), H1_E_BAD_LINE_END},
@@ -510,8 +508,19 @@ static void test_request_line_done(void **state)
     assert_int_equal(req.minor_version, 0);
     assert_int_equal(h1_parse_request(RAW("GET / HTTP/1.1\r\nX : a\r\n\r\n"), &req, &err), -1);
     assert_int_equal(req.line_done, 1);
-    assert_int_equal(h1_parse_request(RAW("GET / HTTP/1.2\r\n\r\n"), &req, &err), -1);
+    assert_int_equal(h1_parse_request(RAW("GET / HTTP/1.x\r\n\r\n"), &req, &err), -1);
     assert_int_equal(req.line_done, 0);
+}
+
+/* RFC 9110 §2.5: HTTP/1.2..1.9 are processed as HTTP/1.1. */
+static void test_request_higher_minor_is_11(void **state)
+{
+    (void)state;
+    struct h1_header hs[2];
+    enum h1_error err;
+    struct h1_request req = {.headers = hs, .nheaders = 2};
+    assert_int_equal(h1_parse_request(RAW("GET / HTTP/1.9\r\n\r\n"), &req, &err), 18);
+    assert_int_equal(req.minor_version, 1);
 }
 
 /* ------------------------------------------------------------------------
@@ -569,7 +578,6 @@ static const struct bad_vec resp_invalid[] = {
     {RAW("HTTP/1.1 200 OK\rX: y\r\n\r\n"), H1_E_BAD_LINE_END},
     {RAW("HTTP/1.1 200 OK\r\nX: y\n\r\n"), H1_E_BAD_LINE_END},
     {RAW("HTTP/1.1 200 OK\r\nX: y\r\n\n"), H1_E_BAD_LINE_END},
-    {RAW("HTTP/1.2 200 OK\r\n\r\n"), H1_E_BAD_VERSION},
     {RAW("HTTP/0.9 200 OK\r\n\r\n"), H1_E_BAD_VERSION},
     {RAW("http/1.1 200 OK\r\n\r\n"), H1_E_BAD_VERSION},
     {RAW("\r\nHTTP/1.1 200 OK\r\n\r\n"), H1_E_BAD_VERSION},
@@ -1294,6 +1302,7 @@ int main(void)
         cmocka_unit_test(test_request_leading_empty_lines),
         cmocka_unit_test(test_request_capacity),
         cmocka_unit_test(test_request_line_done),
+        cmocka_unit_test(test_request_higher_minor_is_11),
         cmocka_unit_test(test_response_valid),
         cmocka_unit_test(test_response_invalid),
         cmocka_unit_test(test_response_capacity),
