@@ -315,7 +315,31 @@ struct loc_conf {
     int resolver_ipv4;                  /* on */
     int resolver_ipv6;                  /* on */
     uint64_t resolver_timeout;          /* ms, 30s */
+
+    /* ---- added: request handling (http/server level only: the value of the
+       server-level conf applies, set in http{} or server{}) ---- */
+    int underscores_in_headers;         /* off: a header name with '_' is invalid */
+    int ignore_invalid_headers;         /* on: invalid header names are dropped, not 400 */
+    int merge_slashes;                  /* on: "//" in the URI path becomes "/" */
+    /* ---- added: redirects made by Switchyard (http/server/location) ---- */
+    int absolute_redirect;              /* on: Location is scheme://host[:port]/path */
+    int port_in_redirect;               /* on: the port is in an absolute Location */
+    int server_name_in_redirect;        /* off: host is the Host header, not server_name */
+    /* ---- added: closing ---- */
+    int lingering_close;                /* LINGERING_CLOSE_*; default ON */
+    uint64_t lingering_time;            /* ms, 30s: longest time to drain the client */
+    uint64_t lingering_timeout;         /* ms, 5s: longest wait for more client bytes */
+    /* ---- added: location ---- */
+    int internal;                       /* off; `internal`: only internal redirects
+                                           (error_page, try_files, rewrite) reach this
+                                           location, a direct request gets 404;
+                                           inherited by nested locations (nginx) */
 };
+
+/* loc_conf.lingering_close values */
+#define LINGERING_CLOSE_OFF    0
+#define LINGERING_CLOSE_ON     1
+#define LINGERING_CLOSE_ALWAYS 2
 
 /* --------------------------------------------------------------- locations */
 

@@ -695,6 +695,10 @@ static const char *set_bitmask(struct conf_parser *p, const struct directive *d,
 static const struct conf_enum on_off_build[] = {{"on", 1}, {"off", 0}, {"build", 2}, {NULL, 0}};
 static const struct conf_enum http_versions[] = {{"1.0", 0}, {"1.1", 1}, {NULL, 0}};
 static const struct conf_enum ims_values[] = {{"off", 0}, {"exact", 1}, {"before", 2}, {NULL, 0}};
+static const struct conf_enum lingering_close_values[] = {{"off", LINGERING_CLOSE_OFF},
+                                                          {"on", LINGERING_CLOSE_ON},
+                                                          {"always", LINGERING_CLOSE_ALWAYS},
+                                                          {NULL, 0}};
 static const struct conf_enum next_upstream_values[] = {
     {"error", NEXT_UPSTREAM_ERROR},
     {"timeout", NEXT_UPSTREAM_TIMEOUT},
@@ -1571,6 +1575,52 @@ static const char *set_set(struct conf_parser *p, const struct directive *d, voi
     return tmpl_at(p, &op->u.set.value, arg(p, 1)) == 0 ? NULL : CONF_ERROR;
 }
 
+/* rewrite REGEX REPLACEMENT [last|break|redirect|permanent] (nginx ngx_http_rewrite). */
+static const char *set_rewrite(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    (void)conf;
+    const struct conf_node *n = p->node;
+    if (n->args[1][0] == '\0')
+        return conf_err(p, "empty replacement");
+    void *re = regex_compile(p, n->args[0], 0);
+    if (!re)
+        return CONF_ERROR;
+    /* A replacement starting with http://, https:// or $scheme redirects (302)
+     * with no flag; the runtime sees that from the replacement, the flag stays
+     * NONE. */
+    int flag = RW_FLAG_NONE;
+    if (n->nargs == 3) {
+        static const struct conf_enum flags[] = {
+            {"last", RW_FLAG_LAST},
+            {"break", RW_FLAG_BREAK},
+            {"redirect", RW_FLAG_REDIRECT},
+            {"permanent", RW_FLAG_PERMANENT},
+            {NULL, 0},
+        };
+        const struct conf_enum *e = flags;
+        while (e->name && strcmp(e->name, n->args[2]) != 0) /* case-sensitive, as nginx */
+            e++;
+        if (!e->name)
+            return conf_err(p, "invalid parameter \"%s\"", n->args[2]);
+        flag = (int)e->value;
+    }
+    struct rw_op *op = rw_append(p, RW_REWRITE);
+    if (!op)
+        return OOM(p);
+    op->u.rewrite.re = re;
+    op->u.rewrite.flag = flag;
+    /* $1..$9 are the regex's captures (VAR_CAPTURE) */
+    return tmpl_at(p, &op->u.rewrite.replacement, arg(p, 1)) == 0 ? NULL : CONF_ERROR;
+}
+
+static const char *set_break(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    (void)conf;
+    return rw_append(p, RW_BREAK) ? NULL : OOM(p);
+}
+
 /* if (condition) { ... }: nginx ngx_http_rewrite_if_condition. */
 static const char *set_if(struct conf_parser *p, const struct directive *d, void *conf)
 {
@@ -2176,6 +2226,133 @@ static const char *set_resolver(struct conf_parser *p, const struct directive *d
     if (!lc->resolvers)
         return conf_err(p, "invalid number of arguments in \"resolver\" directive");
     return NULL;
+}
+
+static const char *set_internal(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)p;
+    (void)d;
+    struct loc_conf *lc = conf;
+    if (lc->internal != CONF_UNSET)
+        return "is duplicate";
+    lc->internal = 1;
+    return NULL;
+}
+
+/* ------------------------------------------------- accepted, kept nowhere */
+
+/*
+ * Directives of stock nginx configurations that change nothing Switchyard
+ * does (hash table sizing, buffering details) are validated as nginx does and
+ * dropped. Having no field to be "set", a second one in the same block is
+ * found among the block's earlier directives: nginx's "is duplicate".
+ */
+static int given_before_in_block(const struct conf_parser *p)
+{
+    for (const struct conf_node *n = p->block_first; n && n != p->node; n = n->next)
+        if (strcmp(n->name, p->node->name) == 0)
+            return 1;
+    return 0;
+}
+
+/* on|off, ignored (nginx ngx_conf_set_flag_slot's checks). */
+static const char *set_ignored_flag(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)conf;
+    if (given_before_in_block(p))
+        return "is duplicate";
+    const char *v = p->node->args[0];
+    if (strcasecmp(v, "on") != 0 && strcasecmp(v, "off") != 0)
+        return conf_err(p, "invalid value \"%s\" in \"%s\" directive, it must be \"on\" or \"off\"",
+                        v, d->name);
+    return NULL;
+}
+
+/* a number, ignored (hash sizes). */
+static const char *set_ignored_num(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    (void)conf;
+    if (given_before_in_block(p))
+        return "is duplicate";
+    return atoi_s(arg(p, 0)) < 0 ? "invalid number" : NULL;
+}
+
+/* a size, ignored (postpone_output). */
+static const char *set_ignored_size(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    (void)conf;
+    if (given_before_in_block(p))
+        return "is duplicate";
+    uint64_t v;
+    return str_to_size(arg(p, 0), &v) != 0 ? "invalid value" : NULL;
+}
+
+/* "N SIZE", ignored (output_buffers). */
+static const char *set_ignored_bufs(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    (void)conf;
+    int64_t num = CONF_UNSET;
+    uint64_t size;
+    if (given_before_in_block(p))
+        return "is duplicate";
+    return set_bufs(p, &num, &size);
+}
+
+/* send_lowat SIZE: Linux has no SO_SNDLOWAT for TCP; nginx warns the same there. */
+static const char *set_send_lowat(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    const char *rv = set_ignored_size(p, d, conf);
+    if (!rv)
+        conf_warn_here(p, "\"send_lowat\" is not supported, ignored");
+    return rv;
+}
+
+/* client_body_in_file_only off|on|clean: only "off" (bodies are streamed, never spooled). */
+static const char *set_body_in_file_only(struct conf_parser *p, const struct directive *d,
+                                         void *conf)
+{
+    (void)d;
+    (void)conf;
+    if (given_before_in_block(p))
+        return "is duplicate";
+    const char *v = p->node->args[0];
+    if (strcasecmp(v, "off") == 0)
+        return NULL;
+    if (strcasecmp(v, "on") == 0 || strcasecmp(v, "clean") == 0)
+        return "is not supported except \"off\"";
+    return conf_err(p, "invalid value \"%s\"", v);
+}
+
+/*
+ * open_file_cache / open_log_file_cache: only "off" (Switchyard keeps no
+ * descriptor cache). The cache forms are recognised and refused; anything else
+ * is nginx's `invalid "x" parameter "y"`.
+ */
+static const char *set_cache_off_only(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)conf;
+    static const char *const file_params[] = {"max=", "inactive=", NULL};
+    static const char *const log_params[] = {"max=", "inactive=", "min_uses=", "valid=", NULL};
+    const char *const *params =
+        strcmp(d->name, "open_log_file_cache") == 0 ? log_params : file_params;
+    if (given_before_in_block(p))
+        return "is duplicate";
+    int cache = 0;
+    for (unsigned i = 0; i < p->node->nargs; i++) {
+        const char *v = p->node->args[i];
+        if (strcmp(v, "off") == 0)
+            continue;
+        const char *const *k = params;
+        while (*k && !starts_with(v, *k))
+            k++;
+        if (!*k)
+            return conf_err(p, "invalid \"%s\" parameter \"%s\"", d->name, v);
+        cache = 1;
+    }
+    return cache ? "is not supported except \"off\"" : NULL;
 }
 
 /* ------------------------------------------------------------ proxy */
@@ -2785,6 +2962,11 @@ static const struct directive directives[] = {
     {"return", CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF, ARGS(1, 2), set_return, LVL_NONE, 0,
      NULL},
     {"set", CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF, ARGS(2, 2), set_set, LVL_NONE, 0, NULL},
+    {"rewrite", CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF, ARGS(2, 3), set_rewrite, LVL_NONE, 0,
+     NULL},
+    {"break", CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF, ARGS(0, 0), set_break, LVL_NONE, 0,
+     NULL},
+    {"internal", CTX_LOCATION, ARGS(0, 0), set_internal, LVL_LOC, 0, NULL},
 
     /* client side */
     {"keepalive_timeout", HSL, ARGS(1, 2), set_keepalive_timeout, LVL_LOC, 0, NULL},
@@ -2804,6 +2986,39 @@ static const struct directive directives[] = {
     {"tcp_nodelay", HSL, ARGS(1, 1), set_flag, LOC(tcp_nodelay), NULL},
     {"resolver", HSL, ARGS(1, MANY), set_resolver, LVL_LOC, 0, NULL},
     {"resolver_timeout", HSL, ARGS(1, 1), set_msec, LOC(resolver_timeout), NULL},
+    {"underscores_in_headers", HS, ARGS(1, 1), set_flag, LOC(underscores_in_headers), NULL},
+    {"ignore_invalid_headers", HS, ARGS(1, 1), set_flag, LOC(ignore_invalid_headers), NULL},
+    {"merge_slashes", HS, ARGS(1, 1), set_flag, LOC(merge_slashes), NULL},
+    {"absolute_redirect", HSL, ARGS(1, 1), set_flag, LOC(absolute_redirect), NULL},
+    {"port_in_redirect", HSL, ARGS(1, 1), set_flag, LOC(port_in_redirect), NULL},
+    {"server_name_in_redirect", HSL, ARGS(1, 1), set_flag, LOC(server_name_in_redirect), NULL},
+    {"lingering_close", HSL, ARGS(1, 1), set_enum, LOC(lingering_close), lingering_close_values},
+    {"lingering_time", HSL, ARGS(1, 1), set_msec, LOC(lingering_time), NULL},
+    {"lingering_timeout", HSL, ARGS(1, 1), set_msec, LOC(lingering_timeout), NULL},
+
+    /* accepted for compatibility, no effect (docs/directives.md says why) */
+    {"types_hash_max_size", HSL, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"types_hash_bucket_size", HSL, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"server_names_hash_max_size", CTX_HTTP, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"server_names_hash_bucket_size", CTX_HTTP, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"variables_hash_max_size", CTX_HTTP, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"variables_hash_bucket_size", CTX_HTTP, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"map_hash_max_size", CTX_HTTP, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"map_hash_bucket_size", CTX_HTTP, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"proxy_headers_hash_max_size", HSL, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"proxy_headers_hash_bucket_size", HSL, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"reset_timedout_connection", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"chunked_transfer_encoding", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"msie_padding", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"log_not_found", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"log_subrequest", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"client_body_in_single_buffer", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"client_body_in_file_only", HSL, ARGS(1, 1), set_body_in_file_only, LVL_NONE, 0, NULL},
+    {"open_file_cache", HSL, ARGS(1, 2), set_cache_off_only, LVL_NONE, 0, NULL},
+    {"open_log_file_cache", HSL, ARGS(1, 4), set_cache_off_only, LVL_NONE, 0, NULL},
+    {"output_buffers", HSL, ARGS(2, 2), set_ignored_bufs, LVL_NONE, 0, NULL},
+    {"postpone_output", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
+    {"send_lowat", HSL, ARGS(1, 1), set_send_lowat, LVL_NONE, 0, NULL},
 
     /* content */
     {"default_type", HSL, ARGS(1, 1), set_slice, LOC(default_type), NULL},
@@ -2952,10 +3167,26 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
 
 static int run_block(struct conf_parser *p, const struct conf_node *n, unsigned ctx)
 {
+    const struct conf_node *saved = p->block_first;
+    p->block_first = n;
     for (; n; n = n->next)
         if (run_directive(p, n, ctx) != 0)
             return -1;
+    p->block_first = saved;
     return 0;
+}
+
+int conf_directive_at(unsigned i, struct conf_directive_info *out)
+{
+    if (i >= sizeof(directives) / sizeof(directives[0]) - 1)
+        return 0;
+    const struct directive *d = &directives[i];
+    out->name = d->name;
+    out->ctx = d->ctx;
+    out->min_args = ARGS_MIN(d->nargs);
+    out->max_args = ARGS_MAX(d->nargs) == MANY ? CONF_ARGS_MANY : ARGS_MAX(d->nargs);
+    out->block = (d->nargs & D_BLOCK) != 0;
+    return 1;
 }
 
 /* ------------------------------------------------------------ http finish */

@@ -51,8 +51,10 @@ struct conf_parser {
     struct ups_build *ub;   /* inside upstream{} */
     struct loc_conf *lc;    /* conf receiving LVL_LOC directives at this level */
     struct ssl_conf *ssl;   /* conf receiving ssl_* (http or server level) */
-    struct rw_op **rw_tail; /* where the next rewrite op (return/set/if) goes */
+    struct rw_op **rw_tail; /* where the next rewrite op (return/set/if/rewrite/break) goes */
     int if_lc_used;         /* a non-rewrite directive was set inside this `if` */
+    const struct conf_node *block_first; /* first directive of the block being run (for
+                                            "is duplicate" of directives kept nowhere) */
 
     struct access_log *default_log; /* logs/access.log combined, created on first need */
 };
@@ -75,6 +77,22 @@ void conf_warn(struct conf_parser *p, const char *fmt, ...) __attribute__((forma
  * then `tree` (the main file), at main level. Returns 0 or -1 with p->err set.
  */
 int conf_build(struct conf_parser *p, const struct conf_node *gtree, const struct conf_node *tree);
+
+/*
+ * The directive table, for documentation and tests (docs/directives.md is
+ * checked against it). A name has one entry per kind of block it serves
+ * ("server" in http and in upstream, "keepalive_timeout" ...).
+ */
+#define CONF_ARGS_MANY 0xffu
+struct conf_directive_info {
+    const char *name;
+    unsigned ctx;      /* CTX_* where it may appear */
+    unsigned min_args; /* arguments accepted ... */
+    unsigned max_args; /* ... CONF_ARGS_MANY: no upper bound */
+    int block;         /* takes a { } block */
+};
+/* Entry `i` into *out and 1; 0 when i is past the end. */
+int conf_directive_at(unsigned i, struct conf_directive_info *out);
 
 /* ---- merge.c ---- */
 

@@ -78,6 +78,16 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->resolver_ipv4 = CONF_UNSET;
     c->resolver_ipv6 = CONF_UNSET;
     c->resolver_timeout = CONF_UNSET_U64;
+    c->underscores_in_headers = CONF_UNSET;
+    c->ignore_invalid_headers = CONF_UNSET;
+    c->merge_slashes = CONF_UNSET;
+    c->absolute_redirect = CONF_UNSET;
+    c->port_in_redirect = CONF_UNSET;
+    c->server_name_in_redirect = CONF_UNSET;
+    c->lingering_close = CONF_UNSET;
+    c->lingering_time = CONF_UNSET_U64;
+    c->lingering_timeout = CONF_UNSET_U64;
+    c->internal = CONF_UNSET;
     return c;
 }
 
@@ -346,6 +356,19 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     if (c->resolver_ipv6 == CONF_UNSET)
         c->resolver_ipv6 = 1;
     MERGE_U64(resolver_timeout, 30000);
+
+    /* request handling (set at http/server level only) */
+    MERGE_INT(underscores_in_headers, 0);
+    MERGE_INT(ignore_invalid_headers, 1);
+    MERGE_INT(merge_slashes, 1);
+    /* redirects, closing */
+    MERGE_INT(absolute_redirect, 1);
+    MERGE_INT(port_in_redirect, 1);
+    MERGE_INT(server_name_in_redirect, 0);
+    MERGE_INT(lingering_close, LINGERING_CLOSE_ON);
+    MERGE_U64(lingering_time, 30000);
+    MERGE_U64(lingering_timeout, 5000);
+    MERGE_INT(internal, 0);
     return 0;
 
 oom:

@@ -1014,7 +1014,9 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
     r->srv = r->listen->default_server;
     r->lc = r->srv->lc;
 
-    /* Copy the head into the arena so the input buffer can be released. */
+    /* Copy the head into the arena so the input buffer can be released.
+     * Header names with '_' are dropped unless underscores_in_headers (nginx:
+     * they would alias "-" names in $http_* variables and upstream headers). */
     const char *from = buf_head(s->in);
     char *head = arena_alloc(&r->arena, (size_t)head_len);
     r->headers = arena_alloc(&r->arena, (pr->nheaders ? pr->nheaders : 1) * sizeof(struct h1_header));
@@ -1025,10 +1027,14 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
     memcpy(head, from, (size_t)head_len);
     r->method = rebase(pr->method, from, head);
     struct str target = rebase(pr->target, from, head);
-    r->nheaders = pr->nheaders;
+    r->nheaders = 0;
     for (size_t i = 0; i < pr->nheaders; i++) {
-        r->headers[i].name = rebase(pr->headers[i].name, from, head);
-        r->headers[i].value = rebase(pr->headers[i].value, from, head);
+        if (!r->lc->underscores_in_headers &&
+            memchr(pr->headers[i].name.p, '_', pr->headers[i].name.len))
+            continue;
+        r->headers[r->nheaders].name = rebase(pr->headers[i].name, from, head);
+        r->headers[r->nheaders].value = rebase(pr->headers[i].value, from, head);
+        r->nheaders++;
     }
     const char *line_end = target.p + target.len + 9; /* " HTTP/1.x" */
     r->request_line = (struct str){r->method.p, (size_t)(line_end - r->method.p)};
@@ -1101,7 +1107,7 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
         h1_close(s, "out of memory");
         return;
     }
-    ssize_t nl = router_normalize_uri(qpath, norm, qpath.len + 2);
+    ssize_t nl = router_normalize_uri_opts(qpath, norm, qpath.len + 2, r->lc->merge_slashes);
     if (nl < 0) {
         bad_request(s, 400, "invalid request");
         return;

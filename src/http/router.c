@@ -331,6 +331,11 @@ static int norm_up(const char *out, size_t *u)
 
 ssize_t router_normalize_uri(struct str path, char *out, size_t cap)
 {
+    return router_normalize_uri_opts(path, out, cap, 1);
+}
+
+ssize_t router_normalize_uri_opts(struct str path, char *out, size_t cap, int merge_slashes)
+{
     if (path.len == 0) {
         if (cap < 1)
             return -1;
@@ -381,8 +386,12 @@ ssize_t router_normalize_uri(struct str path, char *out, size_t cap)
             NORM_PUT(ch);
             break;
         case NS_SLASH:
-            if (ch == '/')
-                break; /* merge_slashes */
+            if (ch == '/') {
+                if (merge_slashes)
+                    break;
+                NORM_PUT(ch);
+                break;
+            }
             state = ch == '.' ? NS_DOT : NS_USUAL;
             NORM_PUT(ch);
             break;

@@ -89,6 +89,9 @@ const struct location *router_find_named(const struct server_conf *s, struct str
  */
 ssize_t router_normalize_uri(struct str path, char *out, size_t cap);
 
+/* The same with nginx's merge_slashes setting (off keeps "//"). */
+ssize_t router_normalize_uri_opts(struct str path, char *out, size_t cap, int merge_slashes);
+
 /*
  * Map lookup: evaluate map `m` for the already-evaluated source value `key`;
  * returns the template of the value that applies (the default when nothing

@@ -937,8 +937,20 @@ static enum step handle_response_head(struct proxy *p)
             if (header_hidden(lc, n))
                 continue;
             struct str v = uh[i].value;
-            if (str_caseeq_cstr(n, "location") || str_caseeq_cstr(n, "refresh"))
+            if (str_caseeq_cstr(n, "location")) {
                 v = apply_redirect(p, v);
+            } else if (str_caseeq_cstr(n, "refresh")) {
+                /* "5; url=http://..." : only the URL after "url=" is rewritten */
+                for (size_t k = 0; k + 4 <= v.len; k++) {
+                    if (strncasecmp(v.p + k, "url=", 4) != 0)
+                        continue;
+                    struct str u = apply_redirect(p, (struct str){v.p + k + 4, v.len - k - 4});
+                    char *nv = arena_printf(&r->arena, "%.*s%.*s", (int)(k + 4), v.p, (int)u.len, u.p);
+                    if (nv)
+                        v = str_from_cstr(nv);
+                    break;
+                }
+            }
             /* nginx's header filter makes a relative Location absolute. */
             if (str_caseeq_cstr(n, "location") && v.len && v.p[0] == '/')
                 v = h1_absolute_location(s, v);

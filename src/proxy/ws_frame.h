@@ -1,0 +1,136 @@
+/*
+ * ws_frame.h - WebSocket (RFC 6455) frame headers: parsing, following frame
+ * boundaries in a relayed byte stream, and building the few control frames
+ * Switchyard itself sends (ping, close). Pure code: no I/O, no allocation.
+ *
+ * The tunnel never unmasks or copies payloads for inspection; it only needs
+ * to know where frames start and end, so that it can insert its own control
+ * frames between two frames and recognise the pongs that answer its pings.
+ */
+#ifndef SY_PROXY_WS_FRAME_H
+#define SY_PROXY_WS_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define WS_OP_CONT   0x0
+#define WS_OP_TEXT   0x1
+#define WS_OP_BINARY 0x2
+#define WS_OP_CLOSE  0x8
+#define WS_OP_PING   0x9
+#define WS_OP_PONG   0xA
+
+/* Longest frame header: 2 + 8 (length) + 4 (mask). */
+#define WS_MAX_HEADER 14
+/* Control frames carry at most 125 payload bytes. */
+#define WS_MAX_CONTROL_PAYLOAD 125
+
+struct ws_frame_info {
+    uint8_t fin;            /* 1 = final fragment */
+    uint8_t rsv;            /* RSV1..3 bits (0..7); extensions may use them */
+    uint8_t opcode;         /* WS_OP_* */
+    uint8_t masked;         /* MASK bit */
+    uint8_t mask[4];        /* masking key when masked */
+    uint8_t header_len;     /* bytes of the header (2..14) */
+    uint64_t payload_len;   /* payload length (< 2^63) */
+};
+
+enum ws_frame_error {
+    WS_FE_NONE = 0,
+    WS_FE_RESERVED_OPCODE,  /* opcodes 3-7, B-F */
+    WS_FE_CONTROL_TOO_LONG, /* control frame with payload > 125 */
+    WS_FE_CONTROL_FRAGMENTED, /* control frame without FIN */
+    WS_FE_BAD_LENGTH,       /* non-minimal length encoding or 64-bit length with MSB set */
+    WS_FE_MASK_EXPECTED,    /* client-to-server frame not masked */
+    WS_FE_MASK_UNEXPECTED,  /* server-to-client frame masked */
+    WS_FE_BAD_CONTINUATION, /* continuation without a started message, or a new
+                               data frame while a fragmented message is open */
+};
+
+const char *ws_frame_error_str(enum ws_frame_error e);
+
+/*
+ * Parse one frame header from buf[0..len). Returns the header length (> 0)
+ * and fills *fi; 0 when more bytes are needed; -1 when invalid (*err set).
+ * `from_client` selects the masking rule (client frames must be masked,
+ * server frames must not be). Fragmentation rules are checked by ws_stream.
+ */
+ssize_t ws_parse_header(const uint8_t *buf, size_t len, int from_client,
+                        struct ws_frame_info *fi, enum ws_frame_error *err);
+
+/*
+ * Following one direction of a tunnel. Feed every relayed byte range in order
+ * with ws_stream_feed(); it reports where frames begin so the tunnel knows
+ * whether the stream is at a frame boundary.
+ */
+struct ws_stream {
+    int from_client;        /* masking rule for this direction */
+    uint8_t hdr[WS_MAX_HEADER]; /* a header split across feeds */
+    uint8_t hdr_have;       /* bytes of hdr[] collected */
+    uint64_t payload_left;  /* payload bytes of the current frame still to come */
+    int in_message;         /* inside a fragmented data message */
+    struct ws_frame_info cur; /* header of the current frame (valid once parsed) */
+    enum ws_frame_error err;/* set once the stream violated the protocol */
+    uint64_t frames;        /* complete frames seen */
+};
+
+void ws_stream_init(struct ws_stream *st, int from_client);
+
+/* True when the bytes fed so far end exactly at a frame boundary. */
+static inline int ws_stream_at_boundary(const struct ws_stream *st)
+{
+    return st->hdr_have == 0 && st->payload_left == 0;
+}
+
+/*
+ * Scan buf[0..len) (bytes that will be relayed, in order) and return how many
+ * of them can be consumed before the next *complete control frame* that
+ * starts inside this range, so the caller may inspect it:
+ *   - returns len when no control frame header starts in the range, or the
+ *     control frame is not complete yet (the caller relays and feeds on);
+ *   - otherwise returns the offset `off` at which a control frame starts and
+ *     fills *ctl with its header, *ctl_total with header + payload length:
+ *     buf[off .. off + ctl_total) is the whole frame, and the stream state is
+ *     positioned at its start (feed it again from `off` to pass over it, or
+ *     call ws_stream_skip() to drop it from the stream).
+ * On a protocol violation returns -1 (st->err set).
+ */
+ssize_t ws_stream_feed(struct ws_stream *st, const uint8_t *buf, size_t len,
+                       struct ws_frame_info *ctl, size_t *ctl_total);
+
+/* Consume the complete frame of `total` bytes at the current position. */
+void ws_stream_skip(struct ws_stream *st, size_t total);
+
+/*
+ * Build a ping (payload up to 125 bytes) into out[] (needs 6 + payload_len
+ * bytes). `mask` non-NULL = masked with that key (proxy-to-upstream frames).
+ * Returns the frame length.
+ */
+size_t ws_build_ping(uint8_t *out, const uint8_t *payload, size_t payload_len,
+                     const uint8_t *mask);
+
+/*
+ * Build a close frame with `code` and a UTF-8 `reason` (truncated to fit 125
+ * bytes of payload). out[] needs 6 + 125 bytes. Returns the frame length.
+ */
+size_t ws_build_close(uint8_t *out, uint16_t code, const char *reason, const uint8_t *mask);
+
+/*
+ * Unmask (or mask) payload bytes in place; `offset` is the position of p[0]
+ * inside the frame payload (the key rotates every 4 bytes).
+ */
+void ws_mask_bytes(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset);
+
+/*
+ * Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2):
+ * base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")). out[] needs 29
+ * bytes (28 + NUL). Returns 0, or -1 when the key is not a valid 16-byte base64
+ * nonce (24 characters).
+ */
+int ws_accept_for_key(const char *key, size_t key_len, char out[29]);
+
+/* Is `key` a valid Sec-WebSocket-Key (base64 of exactly 16 bytes)? */
+int ws_key_valid(const char *key, size_t key_len);
+
+#endif
