@@ -298,6 +298,13 @@ struct loc_conf {
     /* rewrite phase at this level (server or location), in config order */
     struct rw_op *rewrite;
 
+    /* WebSocket and other upgrades (Switchyard's own directives, docs/websocket.md) */
+    int websocket_auto;                 /* on: upgrade requests are proxied as upgrades */
+    uint64_t websocket_idle_timeout;    /* ms, 1h: an idle tunnel is closed with 1001 */
+    uint64_t websocket_ping_interval;   /* ms, 0 = off: keep-alive pings to both sides */
+    uint64_t websocket_ping_timeout;    /* ms, 30s: a ping unanswered this long closes */
+    struct str *websocket_upgrade_tokens; unsigned nwebsocket_upgrade_tokens; /* extra tokens */
+
     /* ---- added (recorded; defaults in comments, as nginx) ---- */
     int tcp_nopush;                     /* off */
     int keepalive_disable_safari;       /* off (keepalive_disable safari) */

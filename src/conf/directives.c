@@ -2460,6 +2460,45 @@ static const char *set_header_name(struct conf_parser *p, const struct directive
     return NULL;
 }
 
+/* websocket_ping_interval: a time, or "off" (0). */
+static const char *set_msec_or_off(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    uint64_t *f = FIELD(conf, d, uint64_t);
+    if (*f != CONF_UNSET_U64)
+        return "is duplicate";
+    if (strcmp(p->node->args[0], "off") == 0) {
+        *f = 0;
+        return NULL;
+    }
+    if (str_to_msec(arg(p, 0), f) != 0 || *f == 0) {
+        *f = CONF_UNSET_U64;
+        return "invalid value";
+    }
+    return NULL;
+}
+
+/* websocket_upgrade_tokens TOKEN ...: Upgrade tokens besides websocket a location tunnels. */
+static const char *set_upgrade_tokens(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    struct loc_conf *lc = conf;
+    if (lc->nwebsocket_upgrade_tokens)
+        return "is duplicate";
+    for (unsigned i = 0; i < p->node->nargs; i++) {
+        const char *tok = p->node->args[i];
+        for (const char *c = tok; *c; c++)
+            if ((unsigned char)*c <= 0x20 || *c == ',' || (unsigned char)*c >= 0x7f)
+                return "invalid value";
+        if (strcasecmp(tok, "h2c") == 0)
+            return "invalid value \"h2c\": HTTP/2 cleartext upgrades are never forwarded";
+        struct str *s = PUSH(p, lc->websocket_upgrade_tokens, lc->nwebsocket_upgrade_tokens);
+        if (!s)
+            return OOM(p);
+        *s = str_from_cstr(tok);
+    }
+    return NULL;
+}
+
 static const char *set_proxy_redirect(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
@@ -3062,6 +3101,13 @@ static const struct directive directives[] = {
     {"proxy_next_upstream_timeout", HSL, ARGS(1, 1), set_msec, LOC(proxy_next_upstream_timeout),
      NULL},
     {"proxy_ignore_client_abort", HSL, ARGS(1, 1), set_flag, LOC(proxy_ignore_client_abort), NULL},
+    /* Switchyard's WebSocket directives (docs/websocket.md) */
+    {"websocket_auto", HSL, ARGS(1, 1), set_flag, LOC(websocket_auto), NULL},
+    {"websocket_idle_timeout", HSL, ARGS(1, 1), set_msec, LOC(websocket_idle_timeout), NULL},
+    {"websocket_ping_interval", HSL, ARGS(1, 1), set_msec_or_off, LOC(websocket_ping_interval),
+     NULL},
+    {"websocket_ping_timeout", HSL, ARGS(1, 1), set_msec, LOC(websocket_ping_timeout), NULL},
+    {"websocket_upgrade_tokens", HSL, ARGS(1, MANY), set_upgrade_tokens, LVL_LOC, 0, NULL},
     {"proxy_cache", HSL, ARGS(1, 1), set_proxy_cache, LVL_NONE, 0, NULL},
     {"proxy_ssl_server_name", HSL, ARGS(1, 1), set_flag, LOC(proxy_ssl_server_name), NULL},
     {"proxy_ssl_name", HSL, ARGS(1, 1), set_tmpl_ptr, LOC(proxy_ssl_name), NULL},
@@ -3120,16 +3166,18 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
     if (!found)
         return conf_err_at(p, n->file, node_line(n), "unknown directive \"%s\"", n->name);
     if (!d)
-        return conf_err_at(p, n->file, node_line(n), "\"%s\" directive is not allowed here", n->name);
+        return conf_err_at(p, n->file, node_line(n), "\"%s\" directive is not allowed here",
+                           n->name);
     if (!(d->nargs & D_BLOCK) && n->is_block)
         return conf_err_at(p, n->file, node_line(n), "directive \"%s\" is not terminated by \";\"",
                            n->name);
     if ((d->nargs & D_BLOCK) && !n->is_block)
-        return conf_err_at(p, n->file, node_line(n), "directive \"%s\" has no opening \"{\"", n->name);
+        return conf_err_at(p, n->file, node_line(n), "directive \"%s\" has no opening \"{\"",
+                           n->name);
     if (n->nargs < ARGS_MIN(d->nargs) ||
         (ARGS_MAX(d->nargs) != MANY && n->nargs > ARGS_MAX(d->nargs)))
-        return conf_err_at(p, n->file, node_line(n), "invalid number of arguments in \"%s\" directive",
-                           n->name);
+        return conf_err_at(p, n->file, node_line(n),
+                           "invalid number of arguments in \"%s\" directive", n->name);
 
     void *conf = NULL;
     switch (d->level) {
@@ -3152,7 +3200,8 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
         break;
     }
     if (d->level != LVL_NONE && !conf)
-        return conf_err_at(p, n->file, node_line(n), "\"%s\" directive is not allowed here", n->name);
+        return conf_err_at(p, n->file, node_line(n), "\"%s\" directive is not allowed here",
+                           n->name);
     if (ctx == CTX_LIF && d->level == LVL_LOC)
         p->if_lc_used = 1;
 

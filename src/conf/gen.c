@@ -89,9 +89,8 @@ struct generation *gen_load(const char *prefix, const char *conf_path, const cha
     int ok = 0;
     const struct conf_node *gtree = NULL;
     if (g_directives && g_directives[0]) {
-        gtree = conf_parse_mem_ex(g_directives, strlen(g_directives), "command line",
-                                  p.conf_prefix, CONF_PARSE_CMDLINE, &g->arena, &files, &ok, err,
-                                  errlen);
+        gtree = conf_parse_mem_ex(g_directives, strlen(g_directives), "command line", p.conf_prefix,
+                                  CONF_PARSE_CMDLINE, &g->arena, &files, &ok, err, errlen);
         if (!ok)
             goto fail;
     }

@@ -88,6 +88,10 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->lingering_time = CONF_UNSET_U64;
     c->lingering_timeout = CONF_UNSET_U64;
     c->internal = CONF_UNSET;
+    c->websocket_auto = CONF_UNSET;
+    c->websocket_idle_timeout = CONF_UNSET_U64;
+    c->websocket_ping_interval = CONF_UNSET_U64;
+    c->websocket_ping_timeout = CONF_UNSET_U64;
     return c;
 }
 
@@ -323,6 +327,12 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_PTR(proxy_method);
     MERGE_PTR(proxy_set_body);
     MERGE_INT(proxy_intercept_errors, 0);
+    /* WebSocket (Switchyard): long-lived by default, no pings unless asked */
+    MERGE_INT(websocket_auto, 1);
+    MERGE_U64(websocket_idle_timeout, 3600000);
+    MERGE_U64(websocket_ping_interval, 0);
+    MERGE_U64(websocket_ping_timeout, 30000);
+    MERGE_LIST(websocket_upgrade_tokens, nwebsocket_upgrade_tokens);
     if (c->proxy_next_upstream == 0)
         c->proxy_next_upstream =
             prev ? prev->proxy_next_upstream : (NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT);

@@ -61,10 +61,10 @@ struct parser {
     char **words;          /* owned scratch: the current directive's words */
     unsigned char *quoted; /* owned scratch: quoted flag of each word */
     size_t nwords, cap;
-    unsigned first_line; /* line of words[0] */
-    unsigned close_line; /* line of the '}' that ended the last block body */
+    unsigned first_line;           /* line of words[0] */
+    unsigned close_line;           /* line of the '}' that ended the last block body */
     struct conf_read_files *files; /* borrowed, may be NULL: files read (-T) */
-    char *err;           /* borrowed: caller's message buffer */
+    char *err;                     /* borrowed: caller's message buffer */
     size_t errlen;
 };
 
@@ -430,8 +430,7 @@ static int parse_file(struct parser *ps, const char *path, const struct source *
  * the prefix is the directory part of `path`.
  */
 static int parser_init(struct parser *ps, struct arena *a, unsigned flags, const char *prefix,
-                       const char *path, struct conf_read_files *files, char *err,
-                       size_t errlen)
+                       const char *path, struct conf_read_files *files, char *err, size_t errlen)
 {
     memset(ps, 0, sizeof(*ps));
     ps->a = a;

@@ -83,6 +83,12 @@ int loop_add_listener(struct handle *h)
     return epoll_ctl(L.epfd, EPOLL_CTL_ADD, h->fd, &ev);
 }
 
+int loop_rebind(struct handle *h)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = h};
+    return epoll_ctl(L.epfd, EPOLL_CTL_MOD, h->fd, &ev);
+}
+
 void loop_del(struct handle *h)
 {
     if (h->fd >= 0)

@@ -67,6 +67,9 @@ void loop_update_time(void);
 int loop_add(struct handle *h);
 /* Register for input only (listening sockets, level-triggered). */
 int loop_add_listener(struct handle *h);
+/* Point an fd's registration at another handle (ownership moved). 0 or -1. */
+int loop_rebind(struct handle *h);
+
 /* Remove from epoll (closing the fd also does; use before handing an fd over). */
 void loop_del(struct handle *h);
 

@@ -24,9 +24,9 @@ void access_log_write(struct h1_session *s)
             if (tmpl_eval(s, al->cond, &v) < 0 || v.len == 0 || (v.len == 1 && v.p[0] == '0'))
                 continue;
         }
-        if (!r->rt->log_fds || al->file_index >= r->rt->gen->nlog_paths)
+        if (!r->rt->logs || al->file_index >= r->rt->gen->nlog_paths)
             continue;
-        int fd = r->rt->log_fds[al->file_index];
+        int fd = r->rt->logs[al->file_index]->fd;
         if (fd < 0)
             continue;
         enum tmpl_escape esc = al->format->escape_json   ? TMPL_ESC_JSON

@@ -17,6 +17,7 @@
 #include "core/net.h"
 #include "http/h1_server.h"
 #include "proc/runtime.h"
+#include "proxy/tunnel.h"
 
 #define SY_VERSION_STR "0.1.0"
 
@@ -502,6 +503,16 @@ int tmpl_eval_esc(struct h1_session *s, const struct tmpl *t, enum tmpl_escape e
         vals[i] = STR_NULL;
         if (t->segs[i].var) {
             int found;
+            const struct var_ref *v = t->segs[i].var;
+            if (r->log_marks && v->kind == VAR_BUILTIN && v->id >= VB_TUNNEL_DURATION &&
+                v->id <= VB_TUNNEL_CLOSE_REASON) {
+                /* Filled in by the tunnel when it ends (tunnel.h). */
+                static const char marks[4][2] = {{TUNNEL_MARK, 'd'}, {TUNNEL_MARK, 'c'},
+                                                 {TUNNEL_MARK, 'u'}, {TUNNEL_MARK, 'r'}};
+                vals[i] = (struct str){marks[v->id - VB_TUNNEL_DURATION], 2};
+                total += 2;
+                continue;
+            }
             vals[i] = var_value(s, t->segs[i].var, &found);
             if (!found && esc != TMPL_ESC_NONE)
                 vals[i] = STR_LIT("-");
@@ -518,7 +529,8 @@ int tmpl_eval_esc(struct h1_session *s, const struct tmpl *t, enum tmpl_escape e
             o += t->segs[i].lit.len;
         }
         if (t->segs[i].var) {
-            if (esc == TMPL_ESC_NONE || (vals[i].len == 1 && vals[i].p[0] == '-')) {
+            if (esc == TMPL_ESC_NONE || (vals[i].len == 1 && vals[i].p[0] == '-') ||
+                (vals[i].len == 2 && vals[i].p[0] == TUNNEL_MARK)) {
                 if (vals[i].len)
                     memcpy(buf + o, vals[i].p, vals[i].len);
                 o += vals[i].len;

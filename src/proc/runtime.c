@@ -13,9 +13,63 @@
 
 struct gen_rt *rt_current;
 
+static struct log_file *log_files;
+
 static int open_log(const char *path)
 {
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+struct log_file *log_file_get(const char *path)
+{
+    for (struct log_file *lf = log_files; lf; lf = lf->next)
+        if (strcmp(lf->path, path) == 0)
+            return log_file_ref(lf);
+    struct log_file *lf = calloc(1, sizeof(*lf));
+    if (!lf)
+        return NULL;
+    lf->path = strdup(path);
+    if (!lf->path) {
+        free(lf);
+        return NULL;
+    }
+    lf->fd = open_log(path);
+    if (lf->fd < 0)
+        sy_log(LOG_LVL_ALERT, "open() \"%s\" failed (%d: %s)", path, errno, strerror(errno));
+    lf->refs = 1;
+    lf->next = log_files;
+    log_files = lf;
+    return lf;
+}
+
+void log_file_put(struct log_file *lf)
+{
+    if (!lf || --lf->refs > 0)
+        return;
+    for (struct log_file **pp = &log_files; *pp; pp = &(*pp)->next)
+        if (*pp == lf) {
+            *pp = lf->next;
+            break;
+        }
+    if (lf->fd >= 0)
+        close(lf->fd);
+    free(lf->path);
+    free(lf);
+}
+
+void log_files_reopen(void)
+{
+    for (struct log_file *lf = log_files; lf; lf = lf->next) {
+        int fd = open_log(lf->path);
+        if (fd < 0)
+            continue;
+        if (lf->fd >= 0) {
+            dup2(fd, lf->fd);
+            close(fd);
+        } else {
+            lf->fd = fd;
+        }
+    }
 }
 
 struct gen_rt *rt_create(struct generation *gen)
@@ -39,15 +93,12 @@ struct gen_rt *rt_create(struct generation *gen)
         }
     }
     if (gen->nlog_paths) {
-        rt->log_fds = malloc(gen->nlog_paths * sizeof(int));
-        if (!rt->log_fds)
+        rt->logs = calloc(gen->nlog_paths, sizeof(*rt->logs));
+        if (!rt->logs)
             goto fail;
-        for (unsigned i = 0; i < gen->nlog_paths; i++) {
-            rt->log_fds[i] = open_log(gen->log_paths[i]);
-            if (rt->log_fds[i] < 0)
-                sy_log(LOG_LVL_ALERT, "open() \"%s\" failed (%d: %s)", gen->log_paths[i], errno,
-                       strerror(errno));
-        }
+        for (unsigned i = 0; i < gen->nlog_paths; i++)
+            if (!(rt->logs[i] = log_file_get(gen->log_paths[i])))
+                goto fail;
     }
     return rt;
 fail:
@@ -70,29 +121,11 @@ void rt_release(struct gen_rt *rt)
             free(rt->ups[i].peers);
         free(rt->ups);
     }
-    if (rt->log_fds) {
+    if (rt->logs) {
         for (unsigned i = 0; i < rt->gen->nlog_paths; i++)
-            if (rt->log_fds[i] >= 0)
-                close(rt->log_fds[i]);
-        free(rt->log_fds);
+            log_file_put(rt->logs[i]);
+        free(rt->logs);
     }
     gen_free(rt->gen);
     free(rt);
-}
-
-void rt_reopen_logs(struct gen_rt *rt)
-{
-    if (!rt || !rt->log_fds)
-        return;
-    for (unsigned i = 0; i < rt->gen->nlog_paths; i++) {
-        int fd = open_log(rt->gen->log_paths[i]);
-        if (fd < 0)
-            continue;
-        if (rt->log_fds[i] >= 0) {
-            dup2(fd, rt->log_fds[i]);
-            close(fd);
-        } else {
-            rt->log_fds[i] = fd;
-        }
-    }
 }

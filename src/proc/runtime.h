@@ -26,11 +26,35 @@ struct upstream_rt {
     struct peer_rt *peers;      /* [upstream->npeers] */
 };
 
+/*
+ * An open access-log file, shared by every generation (and tunnel) that
+ * writes to the same path, so a reload reuses the fd and a tunnel outliving
+ * its generation can still log its end.
+ */
+struct log_file {
+    char *path;                 /* owned */
+    int fd;                     /* -1 when the open failed */
+    unsigned refs;
+    struct log_file *next;
+};
+
+/* Find or open the log file at `path`, taking a reference. NULL on allocation failure. */
+struct log_file *log_file_get(const char *path);
+static inline struct log_file *log_file_ref(struct log_file *lf)
+{
+    lf->refs++;
+    return lf;
+}
+/* Drop a reference; closes the fd at zero. Accepts NULL. */
+void log_file_put(struct log_file *lf);
+/* Reopen every open log file (SIGUSR1). */
+void log_files_reopen(void);
+
 struct gen_rt {
     struct generation *gen;     /* owned */
     unsigned refs;
     struct upstream_rt *ups;    /* [gen->http->nupstreams], owned */
-    int *log_fds;               /* [gen->nlog_paths], owned fds (-1 when failed) */
+    struct log_file **logs;     /* [gen->nlog_paths], one reference each */
 };
 
 /*
@@ -48,8 +72,6 @@ static inline struct gen_rt *rt_ref(struct gen_rt *rt)
 /* Drop a reference; frees the runtime and its generation at zero. Accepts NULL. */
 void rt_release(struct gen_rt *rt);
 
-/* Reopen every access log of `rt` (SIGUSR1). */
-void rt_reopen_logs(struct gen_rt *rt);
 
 /* The worker's current runtime (new connections use it). */
 extern struct gen_rt *rt_current;

@@ -211,7 +211,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
             pending.reopen = 0;
             sy_log(LOG_LVL_NOTICE, "signal 10 (SIGUSR1) received, reopening logs");
             log_reopen();
-            rt_reopen_logs(rt_current);
+            log_files_reopen();
         }
         if (pending.reload && !pending.graceful && !pending.fast) {
             pending.reload = 0;

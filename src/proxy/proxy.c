@@ -30,7 +30,9 @@
 #include "http/response.h"
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream.h"
+#include "proxy/ws_frame.h"
 
 #define PROXY_MAX_RESP_HEADERS 100
 
@@ -87,6 +89,11 @@ struct proxy {
     int reused;                 /* connection came from the keep-alive pool */
     int keepalive_ok;           /* upstream connection may go back to the pool */
     int sent_conn_close;        /* we asked the upstream to close */
+
+    /* protocol switch (RFC 9110 §7.8) */
+    enum { UPG_NONE = 0, UPG_WEBSOCKET, UPG_OTHER } upgrade;
+    struct str upgrade_token;   /* the token the client asked for */
+    char ws_accept[29];         /* the Sec-WebSocket-Accept the upstream must answer */
 
     /* request direction */
     char *req_head;
@@ -366,28 +373,35 @@ static int build_request_head(struct proxy *p, struct str uri)
     int minor = lc->proxy_http_version_minor;
     if (chunked_up)
         minor = 1; /* chunked framing needs HTTP/1.1 upstream (documented) */
+    /* Switchyard owns Upgrade and Connection upstream (docs/websocket.md): an
+     * upgrade gets its own request over HTTP/1.1; anything else follows the
+     * group's keep-alive policy, whatever proxy_set_header says. */
+    int pool = p->ups && p->ups->keepalive;
+    if (p->upgrade || pool)
+        minor = 1;
 
     sb_str(&b, method);
     sb_add(&b, " ", 1);
     sb_str(&b, uri);
     sb_cstr(&b, minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
 
-    int host_set = 0, conn_set = 0;
-    for (unsigned i = 0; i < lc->nproxy_set_headers; i++) {
-        const struct header_tmpl *h = &lc->proxy_set_headers[i];
-        if (str_caseeq_cstr(h->name, "host"))
+    int host_set = 0;
+    for (unsigned i = 0; i < lc->nproxy_set_headers; i++)
+        if (str_caseeq_cstr(lc->proxy_set_headers[i].name, "host"))
             host_set = 1;
-        if (str_caseeq_cstr(h->name, "connection"))
-            conn_set = 1;
-    }
     if (!host_set)
         sb_header(&b, STR_LIT("Host"), r->proxy_host);
-    if (!conn_set) {
+    if (p->upgrade) {
+        sb_header(&b, STR_LIT("Upgrade"), p->upgrade_token);
+        sb_header(&b, STR_LIT("Connection"), STR_LIT("upgrade"));
+    } else if (!pool) {
         sb_header(&b, STR_LIT("Connection"), STR_LIT("close"));
         p->sent_conn_close = 1;
     }
     for (unsigned i = 0; i < lc->nproxy_set_headers; i++) {
         const struct header_tmpl *h = &lc->proxy_set_headers[i];
+        if (str_caseeq_cstr(h->name, "connection") || str_caseeq_cstr(h->name, "upgrade"))
+            continue; /* owned by Switchyard, see above */
         struct str v;
         if (tmpl_eval(s, &h->value, &v) < 0)
             return -1;
@@ -397,8 +411,6 @@ static int build_request_head(struct proxy *p, struct str uri)
             log_upstream(p, LOG_LVL_ERR, "header value with CR/LF not sent upstream", 0);
             continue;
         }
-        if (str_caseeq_cstr(h->name, "connection") && str_has_token(v, "close"))
-            p->sent_conn_close = 1;
         sb_header(&b, h->name, v);
     }
     if (has_set_body) {
@@ -781,6 +793,239 @@ static struct str apply_redirect(struct proxy *p, struct str v)
     return v;
 }
 
+/* ------------------------------------------------------------ upgrades */
+
+/* Refuse an upgrade request with `status`, log the reason at warn. */
+static void upgrade_refused(struct proxy *p, int status, const char *why)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    char ctx[1500];
+    h1_log_ctx(s, ctx, sizeof(ctx));
+    sy_log(LOG_LVL_WARN, "*%llu WebSocket upgrade refused: %s%s, location: \"%.*s\"",
+           (unsigned long long)s->id, why, ctx, r->loc ? (int)r->loc->pattern.len : 0,
+           r->loc ? r->loc->pattern.p : "");
+    if (status == 426)
+        resp_add(r, STR_LIT("Sec-WebSocket-Version"), STR_LIT("13"));
+    r->keepalive = 0;
+    proxy_free(p);
+    s->state = H1_S_SEND;
+    h1_respond_status(s, status);
+}
+
+static int location_sets_upgrade(const struct loc_conf *lc)
+{
+    for (unsigned i = 0; i < lc->nproxy_set_headers; i++)
+        if (str_caseeq_cstr(lc->proxy_set_headers[i].name, "upgrade"))
+            return 1;
+    return 0;
+}
+
+/*
+ * Decide whether the request asks for a protocol switch we pass on
+ * (docs/websocket.md). Returns 0 (p->upgrade set or not), or -1 when the
+ * request was refused (a response is under way).
+ */
+static int classify_upgrade(struct proxy *p)
+{
+    struct request *r = &p->s->req;
+    const struct loc_conf *lc = r->lc;
+    if (!(r->info.flags & H1_F_HAS_UPGRADE) || !(r->info.flags & H1_F_CONN_UPGRADE) ||
+        r->minor == 0)
+        return 0; /* not a request to switch: Upgrade is dropped as hop-by-hop */
+    struct str tok = r->info.upgrade;
+    if (str_caseeq_cstr(tok, "h2c"))
+        return 0; /* never forwarded (decision 2) */
+    int opted_in = location_sets_upgrade(lc);
+    if (str_caseeq_cstr(tok, "websocket")) {
+        if (!lc->websocket_auto && !opted_in)
+            return 0;
+        if (!str_eq(r->method, STR_LIT("GET"))) {
+            upgrade_refused(p, 400, "client sent a WebSocket upgrade with a method other than GET");
+            return -1;
+        }
+        if (r->has_body) {
+            upgrade_refused(p, 400, "client sent a WebSocket upgrade with a request body");
+            return -1;
+        }
+        struct str ver = req_header(r, "sec-websocket-version");
+        if (!ver.p) {
+            upgrade_refused(p, 400, "client sent Upgrade without Sec-WebSocket-Version");
+            return -1;
+        }
+        if (!str_eq(ver, STR_LIT("13"))) {
+            upgrade_refused(p, 426, "client sent an unsupported Sec-WebSocket-Version");
+            return -1;
+        }
+        struct str key = req_header(r, "sec-websocket-key");
+        if (!key.p) {
+            upgrade_refused(p, 400, "client sent Upgrade without Sec-WebSocket-Key");
+            return -1;
+        }
+        if (ws_accept_for_key(key.p, key.len, p->ws_accept) < 0) {
+            upgrade_refused(p, 400, "client sent an invalid Sec-WebSocket-Key");
+            return -1;
+        }
+        p->upgrade = UPG_WEBSOCKET;
+        p->upgrade_token = STR_LIT("websocket");
+        return 0;
+    }
+    /* Other protocols (SPDY/3.1, tcp, ...) only where the location opts in. */
+    int listed = 0;
+    for (unsigned i = 0; i < lc->nwebsocket_upgrade_tokens; i++)
+        if (str_caseeq(lc->websocket_upgrade_tokens[i], tok))
+            listed = 1;
+    if (opted_in || listed) {
+        p->upgrade = UPG_OTHER;
+        p->upgrade_token = tok;
+    }
+    return 0;
+}
+
+/* Access-log lines for the tunnel's end, evaluated now with markers where
+ * the tunnel variables go (the request context is gone by then). */
+static int prepare_tunnel_logs(struct proxy *p, struct tunnel_params *tp)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    const struct loc_conf *lc = r->lc;
+    tp->logs = NULL;
+    tp->nlogs = 0;
+    if (lc->access_log_off || !lc->naccess_logs || !r->rt->logs)
+        return 0;
+    tp->logs = calloc(lc->naccess_logs, sizeof(*tp->logs));
+    if (!tp->logs)
+        return -1;
+    r->log_marks = 1;
+    for (unsigned i = 0; i < lc->naccess_logs; i++) {
+        const struct access_log *al = &lc->access_logs[i];
+        if (al->file_index >= r->rt->gen->nlog_paths)
+            continue;
+        if (al->cond) {
+            struct str v;
+            if (tmpl_eval(s, al->cond, &v) < 0 || v.len == 0 || (v.len == 1 && v.p[0] == '0'))
+                continue;
+        }
+        enum tmpl_escape esc = al->format->escape_json   ? TMPL_ESC_JSON
+                               : al->format->escape_none ? TMPL_ESC_NONE
+                                                         : TMPL_ESC_LOG;
+        struct str line;
+        if (tmpl_eval_esc(s, &al->format->tmpl, esc, &line) < 0)
+            continue;
+        char *copy = malloc(line.len + 1);
+        if (!copy)
+            continue;
+        memcpy(copy, line.p, line.len);
+        struct tunnel_log *tl = &tp->logs[tp->nlogs++];
+        tl->line = copy;
+        tl->len = line.len;
+        tl->lf = log_file_ref(r->rt->logs[al->file_index]);
+    }
+    r->log_marks = 0;
+    return 0;
+}
+
+/*
+ * The upstream answered 101 to an upgrade we asked for: check it, answer the
+ * client's 101 and hand both sockets to a tunnel. Returns STEP_STOP.
+ */
+static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, size_t nuh)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    const struct loc_conf *lc = r->lc;
+    struct str up_upgrade = STR_NULL, accept = STR_NULL;
+    for (size_t i = 0; i < nuh; i++) {
+        if (str_caseeq_cstr(uh[i].name, "upgrade"))
+            up_upgrade = uh[i].value;
+        else if (str_caseeq_cstr(uh[i].name, "sec-websocket-accept"))
+            accept = uh[i].value;
+    }
+    if (!str_caseeq(up_upgrade, p->upgrade_token)) {
+        char what[300];
+        snprintf(what, sizeof(what),
+                 "upstream answered 101 with \"Upgrade: %.*s\" to an upgrade to \"%.*s\"",
+                 (int)(up_upgrade.len > 100 ? 100 : up_upgrade.len), up_upgrade.p ? up_upgrade.p : "",
+                 (int)p->upgrade_token.len, p->upgrade_token.p);
+        log_upstream(p, LOG_LVL_WARN, what, 0);
+        return upstream_failed(p, 0, 502, "invalid 101 response from upstream", 0);
+    }
+    if (p->upgrade == UPG_WEBSOCKET && !str_eq(accept, str_from_cstr(p->ws_accept))) {
+        log_upstream(p, LOG_LVL_WARN, "bad Sec-WebSocket-Accept from upstream in its 101 response", 0);
+        return upstream_failed(p, 0, 502, "invalid 101 response from upstream", 0);
+    }
+    /* The client's 101: the upstream's end-to-end headers, our Upgrade/Connection. */
+    r->status = 101;
+    r->keepalive = 0;
+    for (size_t i = 0; i < nuh; i++) {
+        struct str n = uh[i].name;
+        if (is_hop_by_hop(n) || named_in_connection(uh, nuh, n) || header_hidden(lc, n) ||
+            str_caseeq_cstr(n, "content-length"))
+            continue;
+        if (resp_add(r, n, uh[i].value) < 0)
+            goto oom;
+    }
+    if (resp_add(r, STR_LIT("Upgrade"), p->upgrade_token) < 0 ||
+        resp_add(r, STR_LIT("Connection"), STR_LIT("upgrade")) < 0)
+        goto oom;
+    char *head;
+    size_t head_len;
+    if (resp_build_head(s, &head, &head_len) < 0)
+        goto oom;
+
+    struct tunnel_params tp;
+    memset(&tp, 0, sizeof(tp));
+    tp.prefix_to_client = malloc(head_len);
+    if (!tp.prefix_to_client)
+        goto oom;
+    memcpy(tp.prefix_to_client, head, head_len);
+    tp.prefix_len = head_len;
+    tp.websocket = p->upgrade == UPG_WEBSOCKET;
+    tp.idle_timeout = lc->websocket_idle_timeout;
+    /* nginx applies proxy_read/send_timeout to tunnels; set explicitly, they still do. */
+    if (lc->proxy_read_timeout_explicit && lc->proxy_read_timeout < tp.idle_timeout)
+        tp.idle_timeout = lc->proxy_read_timeout;
+    if (lc->proxy_send_timeout_explicit && lc->proxy_send_timeout < tp.idle_timeout)
+        tp.idle_timeout = lc->proxy_send_timeout;
+    tp.ping_interval = lc->websocket_ping_interval;
+    tp.ping_timeout = lc->websocket_ping_timeout;
+    tp.conn_id = s->id;
+    char ctx[1500];
+    h1_log_ctx(s, ctx, sizeof(ctx));
+    const char *peer = p->peer >= 0 ? p->ups->peers[p->peer].name : "";
+    size_t cl = strlen(ctx) + strlen(peer) + 32;
+    tp.log_ctx = malloc(cl);
+    if (tp.log_ctx)
+        snprintf(tp.log_ctx, cl, "%s, upstream: \"%s\"", ctx, peer);
+    r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
+    if (prepare_tunnel_logs(p, &tp) < 0) {
+        free(tp.log_ctx);
+        free(tp.prefix_to_client);
+        goto oom;
+    }
+    tp.client = &s->c;
+    tp.upstream = &p->uc->c;
+    tp.from_client = s->in;
+    tp.from_upstream = p->ub;
+    s->in = NULL;
+    p->ub = NULL;
+    tunnel_start(&tp); /* owns both sockets from here, even when it fails */
+
+    /* Forget the sockets without closing them, then free what is left. */
+    struct upconn *uc = p->uc;
+    p->uc = NULL;
+    uc->c.h.fd = -1;
+    uc->owner = NULL;
+    upconn_close(uc);
+    s->c.h.fd = -1;
+    proxy_free(p);
+    h1_close(s, "switched protocols");
+    return STEP_STOP;
+oom:
+    h1_close(s, "out of memory");
+    return STEP_STOP;
+}
+
 /* Parse the response head in p->ub. Returns STEP_PROGRESS when the head was
  * handled (response relay set up), STEP_IDLE when more bytes are needed,
  * STEP_STOP when the proxy ended (error response sent or retry done). */
@@ -816,9 +1061,9 @@ static enum step handle_response_head(struct proxy *p)
                 return STEP_IDLE;
             continue;
         }
-        if (resp.status == 101) {
-            return upstream_failed(p, NEXT_UPSTREAM_INVALID_HEADER, 502,
-                                   "upstream sent unexpected 101 Switching Protocols while reading response header from upstream", 0);
+        if (resp.status == 101 && !p->upgrade) {
+            return upstream_failed(p, 0, 502,
+                                   "upstream sent an unsolicited 101 Switching Protocols while reading response header from upstream", 0);
         }
         struct h1_info info;
         enum h1_framing_error fe;
@@ -831,6 +1076,19 @@ static enum step handle_response_head(struct proxy *p)
         }
         int status = resp.status;
         r->upstream_header_ms = (int64_t)(loop_now() - p->start_ms);
+        if (status == 101) {
+            record_upstream_addr(p, "101");
+            buf_consume(p->ub, (size_t)rc);
+            return switch_protocols(p, resp.headers, resp.nheaders);
+        }
+        if (p->upgrade) {
+            /* Refused upgrade: relayed as an ordinary response; the client's
+             * connection stays HTTP and this upstream connection is never reused. */
+            char what[160];
+            snprintf(what, sizeof(what), "upstream answered %d to the %s upgrade", status,
+                     p->upgrade == UPG_WEBSOCKET ? "WebSocket" : "protocol");
+            log_upstream(p, LOG_LVL_WARN, what, 0);
+        }
 
         /* proxy_next_upstream http_5xx/404: retry before anything was sent. */
         unsigned flag = status == 500 ? NEXT_UPSTREAM_HTTP_500
@@ -914,7 +1172,8 @@ static enum step handle_response_head(struct proxy *p)
             p->rs.mode = RELAY_EOF;
         }
         p->keepalive_ok = resp.minor_version == 1 && !(info.flags & H1_F_CONN_CLOSE) &&
-                          !p->sent_conn_close && p->rs.mode != RELAY_EOF && p->ups->keepalive;
+                          !p->sent_conn_close && p->rs.mode != RELAY_EOF && p->ups->keepalive &&
+                          !p->upgrade;
         if (resp.minor_version == 0 && !(info.flags & H1_F_CONN_KEEPALIVE))
             p->keepalive_ok = 0;
 
@@ -1472,6 +1731,8 @@ void proxy_start(struct h1_session *s)
         r->proxy_host = pp->host;
         r->proxy_port = pp->port;
     }
+    if (classify_upgrade(p) < 0)
+        return;
     if (upstream_uri(p, uri, dyn_has_uri, &uri) < 0 || build_request_head(p, uri) < 0) {
         proxy_free(p);
         h1_close(s, "out of memory");

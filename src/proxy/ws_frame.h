@@ -48,6 +48,7 @@ enum ws_frame_error {
                                data frame while a fragmented message is open */
 };
 
+/* Short lowercase phrase for logs ("reserved opcode"); never NULL. */
 const char *ws_frame_error_str(enum ws_frame_error e);
 
 /*
@@ -55,6 +56,10 @@ const char *ws_frame_error_str(enum ws_frame_error e);
  * and fills *fi; 0 when more bytes are needed; -1 when invalid (*err set).
  * `from_client` selects the masking rule (client frames must be masked,
  * server frames must not be). Fragmentation rules are checked by ws_stream.
+ * RSV bits are reported in fi->rsv, never rejected (extensions use them).
+ * Each byte is checked as soon as it is present, so a prefix of an invalid
+ * header gives 0 or -1 with the same *err as the whole header. *fi is only
+ * written when the result is > 0.
  */
 ssize_t ws_parse_header(const uint8_t *buf, size_t len, int from_client,
                         struct ws_frame_info *fi, enum ws_frame_error *err);
@@ -72,7 +77,10 @@ struct ws_stream {
     int in_message;         /* inside a fragmented data message */
     struct ws_frame_info cur; /* header of the current frame (valid once parsed) */
     enum ws_frame_error err;/* set once the stream violated the protocol */
-    uint64_t frames;        /* complete frames seen */
+    uint64_t frames;        /* complete frames seen (dropped ones included) */
+    uint8_t ctl_reported;   /* total length of the complete control frame just
+                               reported at the current position (0: none); the
+                               next feed passes over it instead of stopping */
 };
 
 void ws_stream_init(struct ws_stream *st, int from_client);
@@ -85,34 +93,61 @@ static inline int ws_stream_at_boundary(const struct ws_stream *st)
 
 /*
  * Scan buf[0..len) (bytes that will be relayed, in order) and return how many
- * of them can be consumed before the next *complete control frame* that
- * starts inside this range, so the caller may inspect it:
- *   - returns len when no control frame header starts in the range, or the
- *     control frame is not complete yet (the caller relays and feeds on);
- *   - otherwise returns the offset `off` at which a control frame starts and
- *     fills *ctl with its header, *ctl_total with header + payload length:
- *     buf[off .. off + ctl_total) is the whole frame, and the stream state is
- *     positioned at its start (feed it again from `off` to pass over it, or
- *     call ws_stream_skip() to drop it from the stream).
- * On a protocol violation returns -1 (st->err set).
+ * of them can be consumed before the next control frame that starts inside
+ * this range, so the caller may inspect it. A return value `off` < len always
+ * means "a control frame starts at buf[off]"; bytes before it are accounted
+ * and the stream state is positioned at its start:
+ *   - returns len (and *ctl_total = 0) when no control frame starts in the
+ *     range: everything was consumed, the caller relays and feeds on;
+ *   - complete control frame: returns `off`, fills *ctl with its header and
+ *     *ctl_total with header + payload length (> 0); buf[off .. off +
+ *     ctl_total) is the whole frame. Then either call ws_stream_skip() to
+ *     drop it from the stream, or feed again starting at `off`: the stream
+ *     remembers (st->ctl_reported) that it reported the frame at this
+ *     position, so the next feed passes over it and continues after it
+ *     rather than reporting it again. A len-0 feed keeps that memory; any
+ *     other feed clears it;
+ *   - incomplete control frame (header or payload runs past len): returns
+ *     `off` with *ctl_total = 0 (*ctl zeroed): "give me more bytes starting
+ *     from here". Nothing from `off` on was consumed; the caller keeps
+ *     buf[off..len), waits for more bytes and feeds again from `off`. A
+ *     control frame is at most WS_MAX_HEADER + 125 = 139 bytes, so waiting
+ *     never needs more than a small buffer. (Should the caller feed part of a
+ *     control frame anyway, the frame did not start in the next range and is
+ *     passed over like data, without a report.)
+ * `ctl` may be NULL. Works with any split of the byte stream: the same
+ * frames are reported at the same stream positions.
+ * On a protocol violation returns -1 (st->err set); the error is sticky, every
+ * later call returns -1.
  */
 ssize_t ws_stream_feed(struct ws_stream *st, const uint8_t *buf, size_t len,
                        struct ws_frame_info *ctl, size_t *ctl_total);
 
-/* Consume the complete frame of `total` bytes at the current position. */
+/*
+ * Consume the complete frame of `total` bytes at the current position: the
+ * control frame ws_stream_feed() has just reported, with `total` its
+ * *ctl_total (asserted). Counts it in st->frames; the caller then feeds from
+ * off + total.
+ */
 void ws_stream_skip(struct ws_stream *st, size_t total);
 
 /*
- * Build a ping (payload up to 125 bytes) into out[] (needs 6 + payload_len
- * bytes). `mask` non-NULL = masked with that key (proxy-to-upstream frames).
+ * Build a ping (payload up to 125 bytes; longer payloads are truncated to
+ * 125) into out[] (needs 6 + payload_len bytes). FIN set, 7-bit length.
+ * `mask` non-NULL = masked with that key (proxy-to-upstream frames): the
+ * payload is written masked. `payload` may be NULL when payload_len is 0.
  * Returns the frame length.
  */
 size_t ws_build_ping(uint8_t *out, const uint8_t *payload, size_t payload_len,
                      const uint8_t *mask);
 
 /*
- * Build a close frame with `code` and a UTF-8 `reason` (truncated to fit 125
- * bytes of payload). out[] needs 6 + 125 bytes. Returns the frame length.
+ * Build a close frame with `code` (2 bytes, big-endian) and a UTF-8 `reason`
+ * (NUL-terminated, may be NULL) truncated to 123 bytes at a character
+ * boundary so the payload fits 125 bytes (the cut backs over at most 3
+ * continuation bytes, so invalid UTF-8 is cut at 120..123). `code` 0 builds a close frame with
+ * an empty payload (no status; `reason` ignored). Masked as ws_build_ping().
+ * out[] needs 6 + 125 bytes. Returns the frame length.
  */
 size_t ws_build_close(uint8_t *out, uint16_t code, const char *reason, const uint8_t *mask);
 
@@ -130,7 +165,12 @@ void ws_mask_bytes(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offse
  */
 int ws_accept_for_key(const char *key, size_t key_len, char out[29]);
 
-/* Is `key` a valid Sec-WebSocket-Key (base64 of exactly 16 bytes)? */
+/*
+ * Is `key` a valid Sec-WebSocket-Key (base64 of exactly 16 bytes)? That is
+ * exactly 24 characters: 22 of the standard alphabet (A-Z a-z 0-9 + /) then
+ * "==". Like node ws and Python websockets, the 4 unused bits of the 22nd
+ * character are not checked. The caller trims surrounding whitespace.
+ */
 int ws_key_valid(const char *key, size_t key_len);
 
 #endif

@@ -102,3 +102,5 @@ def raw_backend():
     yield make
     for b in started:
         b.stop()
+
+from ws_fixtures import ws_backend  # noqa: E402,F401  (WebSocket backend fixture)

@@ -25,6 +25,7 @@
 #include <pcre2.h>
 
 #include "conf/conf.h"
+#include "conf/directives.h"
 
 struct fx {
     char dir[64];
@@ -1298,6 +1299,435 @@ static void test_regexes_recorded(void **state)
         assert_non_null(g->regexes[i]);
 }
 
+/* ============================================================== rewrite */
+
+static void test_rewrite_directive(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http { server { server_name s;\n"
+                                   " rewrite ^/old/(.*)$ /new/$1;\n"
+                                   " rewrite ^/a(\\d+)/(?<rest>.*) /b/$2/$1?x=$rest last;\n"
+                                   " rewrite ^/brk /x break;\n"
+                                   " rewrite ^/tmp http://t.example/ redirect;\n"
+                                   " rewrite ^/perm /p permanent;\n"
+                                   " rewrite ^/abs $scheme://$host/abs;\n"
+                                   " rewrite \"\" /empty-regex-matches-all;\n"
+                                   " if ($arg_stop) { rewrite ^ /s; break; }\n"
+                                   " break;\n"
+                                   " location / {\n"
+                                   "  rewrite ^ https://example.com/;\n"
+                                   "  if ($uri) { rewrite ^(.*)$ $1/ break; }\n"
+                                   "  break;\n"
+                                   " }\n"
+                                   "} }\n");
+    const struct server_conf *s = server_named(g, "s");
+    const struct rw_op *op = s->lc->rewrite;
+
+    assert_int_equal(op->type, RW_REWRITE);
+    assert_non_null(op->u.rewrite.re);
+    assert_int_equal(op->u.rewrite.flag, RW_FLAG_NONE);
+    assert_str(op->u.rewrite.replacement.raw, "/new/$1");
+    assert_false(op->u.rewrite.replacement.constant);
+    assert_int_equal(op->u.rewrite.replacement.nsegs, 1);
+    assert_str(op->u.rewrite.replacement.segs[0].lit, "/new/");
+    assert_int_equal(op->u.rewrite.replacement.segs[0].var->kind, VAR_CAPTURE);
+    assert_int_equal(op->u.rewrite.replacement.segs[0].var->id, 1);
+    assert_int_equal(op->line, 2);
+
+    op = op->next;
+    assert_int_equal(op->u.rewrite.flag, RW_FLAG_LAST);
+    const struct tmpl *t = &op->u.rewrite.replacement;
+    assert_int_equal(t->nsegs, 3);
+    assert_int_equal(t->segs[0].var->kind, VAR_CAPTURE);
+    assert_int_equal(t->segs[0].var->id, 2);
+    assert_int_equal(t->segs[1].var->id, 1);
+    assert_str(t->segs[2].lit, "?x=");
+    assert_int_equal(t->segs[2].var->kind, VAR_NAMED_CAPTURE);
+
+    op = op->next;
+    assert_int_equal(op->u.rewrite.flag, RW_FLAG_BREAK);
+    assert_true(op->u.rewrite.replacement.constant);
+    op = op->next;
+    assert_int_equal(op->u.rewrite.flag, RW_FLAG_REDIRECT);
+    op = op->next;
+    assert_int_equal(op->u.rewrite.flag, RW_FLAG_PERMANENT);
+    op = op->next; /* "$scheme..." redirects at run time; the flag stays NONE */
+    assert_int_equal(op->u.rewrite.flag, RW_FLAG_NONE);
+    assert_str(op->u.rewrite.replacement.raw, "$scheme://$host/abs");
+    op = op->next;
+    assert_int_equal(op->type, RW_REWRITE);
+    assert_non_null(op->u.rewrite.re);
+
+    op = op->next;
+    assert_int_equal(op->type, RW_IF);
+    assert_int_equal(op->u.cond.body->type, RW_REWRITE);
+    assert_int_equal(op->u.cond.body->next->type, RW_BREAK);
+    assert_null(op->u.cond.body->next->next);
+    op = op->next;
+    assert_int_equal(op->type, RW_BREAK);
+    assert_int_equal(op->line, 10);
+    assert_null(op->next);
+
+    /* location ops: own list, `if` body inside */
+    op = loc(s, "/")->lc->rewrite;
+    assert_int_equal(op->type, RW_REWRITE);
+    assert_int_equal(op->u.rewrite.flag, RW_FLAG_NONE);
+    op = op->next;
+    assert_int_equal(op->type, RW_IF);
+    assert_null(op->u.cond.lc); /* rewrite/break are rewrite ops, not if-conf directives */
+    assert_int_equal(op->u.cond.body->u.rewrite.flag, RW_FLAG_BREAK);
+    op = op->next;
+    assert_int_equal(op->type, RW_BREAK);
+
+    /* every regex is recorded for gen_free: 7 server rewrites + 1 in if + 2 in the location */
+    assert_int_equal(g->nregexes, 10);
+    /* the regex is matched as written: case-sensitive */
+    const struct rw_op *first = s->lc->rewrite;
+    pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+    assert_true(pcre2_match(first->u.rewrite.re, (PCRE2_SPTR) "/old/x", 6, 0, 0, md, NULL) > 0);
+    assert_true(pcre2_match(first->u.rewrite.re, (PCRE2_SPTR) "/OLD/x", 6, 0, 0, md, NULL) < 0);
+    pcre2_match_data_free(md);
+}
+
+/* ====================================================== request handling */
+
+static void test_request_flags_defaults_and_merge(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http { server { location / { location /n { } } } }");
+    const struct server_conf *s = g->http->servers[0];
+    const struct loc_conf *lcs[] = {g->http->lc, s->lc, loc(s, "/")->lc, loc(s, "/n")->lc};
+    for (unsigned i = 0; i < 4; i++) {
+        const struct loc_conf *lc = lcs[i];
+        assert_int_equal(lc->underscores_in_headers, 0);
+        assert_int_equal(lc->ignore_invalid_headers, 1);
+        assert_int_equal(lc->merge_slashes, 1);
+        assert_int_equal(lc->absolute_redirect, 1);
+        assert_int_equal(lc->port_in_redirect, 1);
+        assert_int_equal(lc->server_name_in_redirect, 0);
+        assert_int_equal(lc->lingering_close, LINGERING_CLOSE_ON);
+        assert_true(lc->lingering_time == 30000);
+        assert_true(lc->lingering_timeout == 5000);
+        assert_int_equal(lc->internal, 0);
+    }
+
+    g = load(f, "events {} http {\n"
+                " underscores_in_headers on; ignore_invalid_headers off; merge_slashes off;\n"
+                " absolute_redirect off; lingering_close always; lingering_time 1m;\n"
+                " server { server_name a; }\n"
+                " server { server_name b; underscores_in_headers off; merge_slashes on;\n"
+                "  port_in_redirect off; server_name_in_redirect on; lingering_timeout 2s;\n"
+                "  location / { absolute_redirect on; lingering_close off;\n"
+                "   location /in { internal; location /in/deeper { } } }\n"
+                "  location @named { internal; }\n"
+                "  location /x { port_in_redirect on; if ($uri) { root /r; } } } }\n");
+    const struct loc_conf *a = server_named(g, "a")->lc;
+    assert_int_equal(a->underscores_in_headers, 1);
+    assert_int_equal(a->ignore_invalid_headers, 0);
+    assert_int_equal(a->merge_slashes, 0);
+    assert_int_equal(a->absolute_redirect, 0);
+    assert_int_equal(a->lingering_close, LINGERING_CLOSE_ALWAYS);
+    assert_true(a->lingering_time == 60000);
+    assert_true(a->lingering_timeout == 5000);
+
+    const struct server_conf *b = server_named(g, "b");
+    assert_int_equal(b->lc->underscores_in_headers, 0);
+    assert_int_equal(b->lc->ignore_invalid_headers, 0);
+    assert_int_equal(b->lc->merge_slashes, 1);
+    assert_int_equal(b->lc->port_in_redirect, 0);
+    assert_int_equal(b->lc->server_name_in_redirect, 1);
+    assert_true(b->lc->lingering_timeout == 2000);
+    const struct loc_conf *root = loc(b, "/")->lc;
+    assert_int_equal(root->absolute_redirect, 1);
+    assert_int_equal(root->port_in_redirect, 0);
+    assert_int_equal(root->server_name_in_redirect, 1);
+    assert_int_equal(root->lingering_close, LINGERING_CLOSE_OFF);
+    assert_true(root->lingering_time == 60000);
+    assert_int_equal(root->internal, 0);
+    assert_int_equal(loc(b, "/in")->lc->internal, 1);
+    assert_int_equal(loc(b, "/in/deeper")->lc->internal, 1); /* inherited, as nginx */
+    assert_int_equal(loc(b, "named")->lc->internal, 1);
+    /* an `if` conf inherits them from its location */
+    const struct rw_op *iff = loc(b, "/x")->lc->rewrite;
+    assert_int_equal(loc(b, "/x")->lc->port_in_redirect, 1);
+    assert_int_equal(iff->u.cond.lc->port_in_redirect, 1);
+    assert_int_equal(iff->u.cond.lc->server_name_in_redirect, 1);
+    assert_int_equal(iff->u.cond.lc->internal, 0);
+}
+
+/* Directives of stock nginx configs that Switchyard validates and drops. */
+static void test_accepted_directives(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g =
+        load(f, "events {} http {\n"
+                " types_hash_max_size 2048; types_hash_bucket_size 64;\n"
+                " server_names_hash_max_size 512; server_names_hash_bucket_size 128;\n"
+                " variables_hash_max_size 1024; variables_hash_bucket_size 64;\n"
+                " map_hash_max_size 2048; map_hash_bucket_size 64;\n"
+                " proxy_headers_hash_max_size 512; proxy_headers_hash_bucket_size 64;\n"
+                " reset_timedout_connection on; chunked_transfer_encoding on;\n"
+                " msie_padding off; log_not_found off; log_subrequest on;\n"
+                " open_log_file_cache off; open_file_cache off;\n"
+                " client_body_in_file_only off; client_body_in_single_buffer on;\n"
+                " output_buffers 2 32k; postpone_output 1460; send_lowat 0;\n"
+                " keepalive_disable msie6 safari;\n"
+                " server { server_name s; types_hash_max_size 1024; log_not_found on;\n"
+                "  open_file_cache off; open_log_file_cache off;\n"
+                "  location / { types_hash_max_size 512; log_not_found off; output_buffers 1 4k;\n"
+                "   if ($uri) { return 200; } } } }\n");
+    assert_non_null(g);
+    /* send_lowat: nginx on Linux warns the same way */
+    char want[256];
+    expand(f, "\"send_lowat\" is not supported, ignored in <C>:11\n", want, sizeof(want));
+    assert_string_equal(f->warn, want);
+    /* the same directive in nested blocks is no duplicate; included files join the block */
+    put(f, "inc.conf", "types_hash_max_size 1;\n");
+    assert_null(try_load(f, "events {} http { types_hash_max_size 2;\n include inc.conf; }\n"));
+    expand(f, "\"types_hash_max_size\" directive is duplicate in <D>inc.conf:1", want,
+           sizeof(want));
+    assert_string_equal(f->err, want);
+}
+
+/* Messages name the line of the ';' / '{' ending a directive, as nginx does. */
+static void test_error_lines(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        const char *conf, *err;
+    } cases[] = {
+        {"events {}\nhttp {\n keepalive_timeout\n  10x\n ;\n}\n",
+         "\"keepalive_timeout\" directive invalid value in <C>:5"},
+        {"events {}\nhttp {\n server {\n  listen 127.0.0.1:8080\n  location / { }\n }\n}\n",
+         "directive \"listen\" is not terminated by \";\" in <C>:5"},
+        {"events {}\nhttp {\n upstream empty {\n\n }\n}\n",
+         "no servers are inside upstream in <C>:5"},
+        {"events {}\nhttp {\n upstream u\n {\n server 127.0.0.1:9\n  down; server\n "
+         "nosuch.invalid;\n}\n}\n",
+         "host not found in upstream \"nosuch.invalid\" in <C>:7"},
+        {"events {}\nhttp {\n server\n {\n listen 8443 ssl;\n}\n}\n",
+         "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in <C>:4"},
+        {"events {}\nhttp {\n server {\n location /x\n {}\n location /x\n {}\n}\n}\n",
+         "duplicate location \"/x\" in <C>:7"},
+        {"events {}\nhttp {\n server {\n location /x\n {\n location /y {\n}\n}\n}\n}\n",
+         "location \"/y\" is outside location \"/x\" in <C>:6"},
+        {"events {}\nfoo\n;\n", "unknown directive \"foo\" in <C>:3"},
+        {"events {}\nhttp\n;\n", "directive \"http\" has no opening \"{\" in <C>:3"},
+        {"events {}\nhttp {\n map $uri $a {\n X 1;\n x\n 2; } }\n",
+         "conflicting parameter \"x\" in <C>:6"},
+        {"events {}\nhttp {\n server {\n listen 80\n default_server; }\n server { listen 80\n "
+         "default_server\n; } }\n",
+         "a duplicate default server for 0.0.0.0:80 in <C>:8"},
+        {"events {}\nhttp {\n upstream u\n {\n server 127.0.0.1:9;\n}\n server {\n location / "
+         "{ proxy_pass http://u:80\n; }\n}\n}\n",
+         "upstream \"u\" may not have port 80 in <C>:9"},
+        {"events {}\nhttp {\n server {\n rewrite\n ^/(a\n /x;\n}\n}\n",
+         "pcre2_compile() failed: missing closing parenthesis in \"^/(a\" in <C>:6"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char want[1024];
+        expand(f, cases[i].err, want, sizeof(want));
+        if (try_load(f, cases[i].conf))
+            fail_msg("case %zu loaded, expected: %s", i, want);
+        if (strcmp(f->err, want) != 0)
+            fail_msg("case %zu\n  want: %s\n  got:  %s", i, want, f->err);
+    }
+    /* warnings too */
+    assert_non_null(load(f, "events {}\nhttp {\n index a\n /b\n c;\n server { server_name a/b\n; "
+                            "}\n}\n"));
+    char want[512];
+    expand(f,
+           "only the last index in \"index\" directive should be absolute in <C>:5\n"
+           "server name \"a/b\" has suspicious symbols in <C>:7\n",
+           want, sizeof(want));
+    assert_string_equal(f->warn, want);
+    /* recorded positions: the line of the '{' / ';' */
+    struct generation *g = load(f, "events {}\nhttp {\n server\n {\n location /\n {\n proxy_pass\n "
+                                   "http://127.0.0.1:9\n;\n }\n }\n}\n");
+    const struct server_conf *s = g->http->servers[0];
+    assert_int_equal(s->line, 4);
+    assert_int_equal(s->locations[0].line, 6);
+    assert_int_equal(s->locations[0].lc->proxy_pass->line, 9);
+}
+
+/* ============================================================== -T */
+
+static char *dump_text(struct fx *f, const struct generation *g)
+{
+    static char buf[4096];
+    char path[128];
+    snprintf(path, sizeof(path), "%s/dump.out", f->dir);
+    FILE *fp = fopen(path, "w+");
+    assert_non_null(fp);
+    assert_int_equal(gen_dump(g, fileno(fp)), 0);
+    rewind(fp);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static void test_dump_every_file_read(void **state)
+{
+    struct fx *f = *state;
+    put(f, "empty.conf", "");
+    put(f, "only-comments.conf", "# nothing here\n# really\n");
+    put(f, "srv.conf", "server { listen 8080; }\n");
+    put(f, "g.conf", "worker_processes 2;\n");
+    /* -g includes come first; a file included twice is dumped once */
+    struct generation *g = try_load_g(f,
+                                      "events {}\ninclude empty.conf;\nhttp {\n include srv.conf;\n"
+                                      " include only-comments.conf;\n include srv.conf;\n}\n",
+                                      "include g.conf;");
+    assert_non_null(g);
+    assert_int_equal(g->main.worker_processes, 2);
+    assert_int_equal(g->nfiles, 5);
+    assert_path(f, g->files[0].path, "<D>g.conf");
+    assert_path(f, g->files[1].path, "<C>");
+    assert_path(f, g->files[2].path, "<D>empty.conf");
+    assert_path(f, g->files[3].path, "<D>srv.conf");
+    assert_path(f, g->files[4].path, "<D>only-comments.conf");
+    assert_int_equal(g->files[2].text.len, 0);
+    char want[2048];
+    snprintf(
+        want, sizeof(want),
+        "# configuration file %sg.conf:\nworker_processes 2;\n\n"
+        "# configuration file %s:\nevents {}\ninclude empty.conf;\nhttp {\n include srv.conf;\n"
+        " include only-comments.conf;\n include srv.conf;\n}\n\n"
+        "# configuration file %sempty.conf:\n\n"
+        "# configuration file %ssrv.conf:\nserver { listen 8080; }\n\n"
+        "# configuration file %sonly-comments.conf:\n# nothing here\n# really\n\n",
+        f->prefix, f->conf, f->prefix, f->prefix, f->prefix);
+    assert_string_equal(dump_text(f, g), want);
+
+    /* the bytes are those read at load, even if the file changes afterwards */
+    put(f, "only-comments.conf", "changed\n");
+    assert_str(g->files[4].text, "# nothing here\n# really\n");
+}
+
+/* ============================================================== docs */
+
+/* docs/directives.md, found from this source file's path (the build compiles
+ * tests/unit/test_directives.c from the repository root). */
+static char *read_doc(void)
+{
+    char path[512];
+    const char *me = __FILE__;
+    const char *slash = strrchr(me, '/');
+    snprintf(path, sizeof(path), "%.*s../../docs/directives.md", slash ? (int)(slash - me + 1) : 0,
+             me);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        fail_msg("cannot open %s (run from the repository root)", path);
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    if (n == sizeof(buf) - 1)
+        fail_msg("%s is larger than the test's buffer", path);
+    return buf;
+}
+
+static const struct {
+    unsigned ctx;
+    const char *name;
+} ctx_names[] = {
+    {CTX_MAIN, "main"},          {CTX_EVENTS, "events"},     {CTX_HTTP, "http"},
+    {CTX_SERVER, "server"},      {CTX_LOCATION, "location"}, {CTX_SIF, "if in server"},
+    {CTX_LIF, "if in location"}, {CTX_UPSTREAM, "upstream"},
+};
+
+/* The "**Context:**" line of the entry "### `name`": its `...` items as CTX_ bits. */
+static unsigned doc_contexts(const char *doc, const char *name)
+{
+    char head[128];
+    snprintf(head, sizeof(head), "\n### `%s`\n", name);
+    const char *e = strstr(doc, head);
+    if (!e) {
+        fail_msg("docs/directives.md has no entry \"### `%s`\"", name);
+        return 0;
+    }
+    if (strstr(e + 1, head))
+        fail_msg("docs/directives.md has two entries for `%s`", name);
+    e += strlen(head);
+    const char *end = strstr(e, "\n### ");
+    const char *c = strstr(e, "**Context:**");
+    if (!c || (end && c > end)) {
+        fail_msg("entry `%s` has no **Context:** line", name);
+        return 0;
+    }
+    const char *eol = strchr(c, '\n');
+    unsigned bits = 0;
+    for (const char *q = strchr(c, '`'); q && (!eol || q < eol); q = strchr(q, '`')) {
+        const char *close = strchr(q + 1, '`');
+        if (!close)
+            break;
+        size_t len = (size_t)(close - q - 1);
+        unsigned k;
+        for (k = 0; k < sizeof(ctx_names) / sizeof(ctx_names[0]); k++)
+            if (strlen(ctx_names[k].name) == len && strncmp(q + 1, ctx_names[k].name, len) == 0)
+                break;
+        if (k == sizeof(ctx_names) / sizeof(ctx_names[0]))
+            fail_msg("entry `%s`: unknown context `%.*s`", name, (int)len, q + 1);
+        bits |= ctx_names[k].ctx;
+        q = close + 1;
+    }
+    return bits;
+}
+
+/* Every directive of the table is documented with exactly its contexts, every
+ * documented directive exists, and every builtin variable is documented. */
+static void test_docs_complete(void **state)
+{
+    (void)state;
+    const char *doc = read_doc();
+    struct conf_directive_info d, o;
+    unsigned n = 0;
+    for (unsigned i = 0; conf_directive_at(i, &d); i++, n++) {
+        unsigned want = 0;
+        for (unsigned k = 0; conf_directive_at(k, &o); k++)
+            if (strcmp(o.name, d.name) == 0)
+                want |= o.ctx;
+        unsigned got = doc_contexts(doc, d.name);
+        if (got != want)
+            fail_msg("docs/directives.md: `%s` contexts 0x%x, the table says 0x%x", d.name, got,
+                     want);
+    }
+    assert_true(n > 100);
+
+    /* no entry for a directive the table does not have */
+    for (const char *q = strstr(doc, "\n### `"); q; q = strstr(q + 1, "\n### `")) {
+        const char *name = q + 6;
+        const char *close = strchr(name, '`');
+        assert_non_null(close);
+        if (name[0] == '$')
+            continue;
+        int found = 0;
+        for (unsigned i = 0; !found && conf_directive_at(i, &d); i++)
+            found = strlen(d.name) == (size_t)(close - name) &&
+                    strncmp(d.name, name, (size_t)(close - name)) == 0;
+        if (!found)
+            fail_msg("docs/directives.md documents `%.*s`, which the table does not have",
+                     (int)(close - name), name);
+    }
+
+    for (unsigned i = 0; i < VB__COUNT; i++) {
+        const char *v = var_builtin_name((enum var_builtin)i);
+        if (!v)
+            continue;
+        char want[96];
+        snprintf(want, sizeof(want), "`$%s`", v);
+        if (!strstr(doc, want))
+            fail_msg("docs/directives.md does not document the variable %s", want);
+    }
+    static const char *const prefixes[] = {"`$http_",      "`$arg_",           "`$cookie_",
+                                           "`$sent_http_", "`$upstream_http_", "`$upstream_cookie_",
+                                           "`$1`"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (!strstr(doc, prefixes[i]))
+            fail_msg("docs/directives.md does not document %s", prefixes[i]);
+}
+
 /* ============================================================== errors */
 
 static const struct {
@@ -1452,6 +1882,81 @@ static const struct {
     {"events {} http { limit_req zone=x; }\n", "unknown directive \"limit_req\" in <C>:1"},
     {"events {} http { server { location / { include nosuch.conf; } } }\n",
      "open() \"<D>nosuch.conf\" failed (2: No such file or directory) in <C>:1"},
+    /* rewrite, break, internal */
+    {"events {} http { server { rewrite ^/a \"\" last; } }\n", "empty replacement in <C>:1"},
+    {"events {} http { server { rewrite ^/(a /x; } }\n",
+     "pcre2_compile() failed: missing closing parenthesis in \"^/(a\" in <C>:1"},
+    {"events {} http { server { rewrite ^/a /x foo; } }\n", "invalid parameter \"foo\" in <C>:1"},
+    {"events {} http { server { rewrite ^/a /x LAST; } }\n", "invalid parameter \"LAST\" in <C>:1"},
+    {"events {} http { server { rewrite ^/a /x last x; } }\n",
+     "invalid number of arguments in \"rewrite\" directive in <C>:1"},
+    {"events {} http { server { rewrite ^/a; } }\n",
+     "invalid number of arguments in \"rewrite\" directive in <C>:1"},
+    {"events {} http { rewrite ^/a /x; }\n", "\"rewrite\" directive is not allowed here in <C>:1"},
+    {"events {} http { server { location / { rewrite ^ $nosuch; } } }\n",
+     "unknown \"nosuch\" variable in <C>:1"},
+    {"events {} http { server { break x; } }\n",
+     "invalid number of arguments in \"break\" directive in <C>:1"},
+    {"events {} http { break; }\n", "\"break\" directive is not allowed here in <C>:1"},
+    {"events {} http { server { internal; } }\n",
+     "\"internal\" directive is not allowed here in <C>:1"},
+    {"events {} http { server { location / { internal; internal; } } }\n",
+     "\"internal\" directive is duplicate in <C>:1"},
+    {"events {} http { server { location / { if ($uri) { internal; } } } }\n",
+     "\"internal\" directive is not allowed here in <C>:1"},
+    {"events {} http { server { location / { internal x; } } }\n",
+     "invalid number of arguments in \"internal\" directive in <C>:1"},
+    /* request handling, redirects, closing */
+    {"events {} http { server { location / { underscores_in_headers on; } } }\n",
+     "\"underscores_in_headers\" directive is not allowed here in <C>:1"},
+    {"events {} http { server { location / { merge_slashes off; } } }\n",
+     "\"merge_slashes\" directive is not allowed here in <C>:1"},
+    {"events {} http { ignore_invalid_headers yes; }\n",
+     "invalid value \"yes\" in \"ignore_invalid_headers\" directive, it must be \"on\" or "
+     "\"off\" in <C>:1"},
+    {"events {} http { merge_slashes on; merge_slashes off; }\n",
+     "\"merge_slashes\" directive is duplicate in <C>:1"},
+    {"events {} http { server { location / { if ($uri) { absolute_redirect off; } } } }\n",
+     "\"absolute_redirect\" directive is not allowed here in <C>:1"},
+    {"events {} http { lingering_close sometimes; }\n", "invalid value \"sometimes\" in <C>:1"},
+    {"events {} http { lingering_time 10x; }\n",
+     "\"lingering_time\" directive invalid value in <C>:1"},
+    {"events {} http { lingering_timeout 1s; lingering_timeout 2s; }\n",
+     "\"lingering_timeout\" directive is duplicate in <C>:1"},
+    /* accepted, kept nowhere */
+    {"events {} http { types_hash_max_size x; }\n",
+     "\"types_hash_max_size\" directive invalid number in <C>:1"},
+    {"events {} http { types_hash_max_size 1; types_hash_max_size 2; }\n",
+     "\"types_hash_max_size\" directive is duplicate in <C>:1"},
+    {"events {} http { server { server_names_hash_bucket_size 64; } }\n",
+     "\"server_names_hash_bucket_size\" directive is not allowed here in <C>:1"},
+    {"events {} http { server { location / { map_hash_max_size 1; } } }\n",
+     "\"map_hash_max_size\" directive is not allowed here in <C>:1"},
+    {"events {} http { msie_padding maybe; }\n",
+     "invalid value \"maybe\" in \"msie_padding\" directive, it must be \"on\" or \"off\" in "
+     "<C>:1"},
+    {"events {} http { server { log_not_found on; log_not_found off; } }\n",
+     "\"log_not_found\" directive is duplicate in <C>:1"},
+    {"events {} http { output_buffers 0 32k; }\n",
+     "\"output_buffers\" directive invalid value in <C>:1"},
+    {"events {} http { postpone_output x; }\n",
+     "\"postpone_output\" directive invalid value in <C>:1"},
+    {"events {} http { client_body_in_file_only on; }\n",
+     "\"client_body_in_file_only\" directive is not supported except \"off\" in <C>:1"},
+    {"events {} http { client_body_in_file_only x; }\n", "invalid value \"x\" in <C>:1"},
+    {"events {} http { open_file_cache max=1000 inactive=20s; }\n",
+     "\"open_file_cache\" directive is not supported except \"off\" in <C>:1"},
+    {"events {} http { open_file_cache foo; }\n",
+     "invalid \"open_file_cache\" parameter \"foo\" in <C>:1"},
+    {"events {} http { open_file_cache off; open_file_cache off; }\n",
+     "\"open_file_cache\" directive is duplicate in <C>:1"},
+    {"events {} http { open_log_file_cache max=10 valid=1m min_uses=2; }\n",
+     "\"open_log_file_cache\" directive is not supported except \"off\" in <C>:1"},
+    {"events {} http { open_log_file_cache max=10 bar; }\n",
+     "invalid \"open_log_file_cache\" parameter \"bar\" in <C>:1"},
+    {"events {} http { gzip on; }\n", "unknown directive \"gzip\" in <C>:1"},
+    {"events {} http { server { location / { limit_except GET { deny all; } } } }\n",
+     "unknown directive \"limit_except\" in <C>:1"},
 };
 
 static void test_errors(void **state)
@@ -1512,6 +2017,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_misc_proxy_directives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regexes_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrite_directive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_flags_defaults_and_merge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accepted_directives, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dump_every_file_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_docs_complete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
     };

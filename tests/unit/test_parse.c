@@ -197,6 +197,61 @@ static void test_lines_and_file(void **state)
     assert_string_equal(c->next->next->file, "t.conf");
 }
 
+/* end_line: the ';' or '{' ending a directive; close_line: a block's '}'. */
+static void test_end_and_close_lines(void **state)
+{
+    struct fx *f = *state;
+    const char *text = "a 1;\n"         /* 1 */
+                       "b\n"            /* 2 */
+                       "  x\n"          /* 3 */
+                       "{\n"            /* 4 */
+                       "  c \"q\n"      /* 5 */
+                       "\"\n"           /* 6 */
+                       "  ;\n"          /* 7 */
+                       "  d {\n"        /* 8 */
+                       "  } e { }\n"    /* 9 */
+                       "\n"             /* 10 */
+                       "}\n"            /* 11 */
+                       "listen 80\n"    /* 12 */
+                       "location / {\n" /* 13 */
+                       "}\n";           /* 14 */
+    struct conf_node *n = pstr(f, text);
+    assert_int_equal(f->ok, 1);
+    assert_int_equal(n->line, 1);
+    assert_int_equal(n->end_line, 1);
+    assert_int_equal(n->close_line, 0);
+    struct conf_node *b = n->next;
+    assert_int_equal(b->line, 2);
+    assert_int_equal(b->end_line, 4);
+    assert_int_equal(b->close_line, 11);
+    struct conf_node *c = b->children;
+    assert_int_equal(c->line, 5);
+    assert_int_equal(c->end_line, 7);
+    assert_int_equal(c->close_line, 0);
+    struct conf_node *d = c->next;
+    assert_int_equal(d->end_line, 8);
+    assert_int_equal(d->close_line, 9);
+    struct conf_node *e = d->next;
+    assert_int_equal(e->line, 9);
+    assert_int_equal(e->end_line, 9);
+    assert_int_equal(e->close_line, 9);
+    /* a missing ';': "listen 80 location /" is one block directive, ended on line 13 */
+    struct conf_node *l = b->next;
+    assert_string_equal(l->name, "listen");
+    assert_int_equal(l->nargs, 3);
+    assert_int_equal(l->line, 12);
+    assert_int_equal(l->end_line, 13);
+    assert_int_equal(l->close_line, 14);
+
+    /* included nodes carry their own file's lines */
+    put(f, "inc.conf", "\n\nx\n{\n}\n");
+    n = pstr(f, "y {\n include inc.conf;\n}\n");
+    assert_int_equal(f->ok, 1);
+    assert_int_equal(n->close_line, 3);
+    assert_int_equal(n->children->end_line, 4);
+    assert_int_equal(n->children->close_line, 5);
+}
+
 static void test_quoted_flags(void **state)
 {
     struct fx *f = *state;
@@ -708,6 +763,99 @@ static void test_include_spliced(void **state)
     assert_string_equal(n->children->next->next->file, "t.conf");
 }
 
+/* ---- files read (for -T) ---------------------------------------------- */
+
+static void test_files_recorded(void **state)
+{
+    struct fx *f = *state;
+    put(f, "main.conf",
+        "events { }\n"
+        "include empty.conf;\n"
+        "http {\n"
+        "    include conf.d/*.conf;\n"
+        "    include conf.d/a.conf;\n"
+        "    include none.d/*.conf;\n"
+        "}\n");
+    put(f, "empty.conf", "");
+    put(f, "conf.d/b.conf", "# only a comment\n");
+    put(f, "conf.d/a.conf", "server { listen 80; }\n");
+
+    struct conf_read_files files;
+    memset(&files, 0, sizeof(files));
+    f->err[0] = '\0';
+    struct conf_node *root =
+        conf_parse_file_ex(at(f, "main.conf"), NULL, &f->a, &files, &f->ok, f->err, sizeof(f->err));
+    assert_int_equal(f->ok, 1);
+    assert_non_null(root);
+    /* every file opened, once, in the order first opened */
+    assert_int_equal(files.n, 4);
+    const struct conf_read_file *r = files.head;
+    assert_string_equal(r->path, at(f, "main.conf"));
+    assert_int_equal(r->len, strlen(r->text));
+    assert_true(strncmp(r->text, "events { }\n", 11) == 0);
+    r = r->next;
+    assert_string_equal(r->path, at(f, "empty.conf"));
+    assert_int_equal(r->len, 0);
+    assert_string_equal(r->text, "");
+    r = r->next;
+    assert_string_equal(r->path, at(f, "conf.d/a.conf"));
+    assert_string_equal(r->text, "server { listen 80; }\n");
+    r = r->next;
+    assert_string_equal(r->path, at(f, "conf.d/b.conf"));
+    assert_string_equal(r->text, "# only a comment\n");
+    assert_null(r->next);
+    assert_ptr_equal(files.tail, r);
+
+    /* the same list across parses (-g text, then the main file): appended, not repeated */
+    put(f, "g.conf", "worker_processes 2;\n");
+    const char *g = "include g.conf; include empty.conf;";
+    struct conf_read_files both;
+    memset(&both, 0, sizeof(both));
+    assert_non_null(conf_parse_mem_ex(g, strlen(g), "command line", f->dir, CONF_PARSE_CMDLINE,
+                                      &f->a, &both, &f->ok, f->err, sizeof(f->err)));
+    assert_int_equal(f->ok, 1);
+    assert_int_equal(both.n, 2); /* the -g text itself is no file */
+    assert_non_null(
+        conf_parse_file_ex(at(f, "main.conf"), NULL, &f->a, &both, &f->ok, f->err, sizeof(f->err)));
+    assert_int_equal(both.n, 5);
+    assert_string_equal(both.head->path, at(f, "g.conf"));
+    assert_string_equal(both.head->next->path, at(f, "empty.conf"));
+    assert_string_equal(both.head->next->next->path, at(f, "main.conf"));
+
+    /* a failing parse keeps what it read; the old API records nothing */
+    put(f, "bad.conf", "events { }\ninclude conf.d/a.conf;\n}\n");
+    struct conf_read_files bad;
+    memset(&bad, 0, sizeof(bad));
+    assert_null(
+        conf_parse_file_ex(at(f, "bad.conf"), NULL, &f->a, &bad, &f->ok, f->err, sizeof(f->err)));
+    assert_int_equal(f->ok, 0);
+    assert_int_equal(bad.n, 2);
+    assert_non_null(pfile(f, "main.conf", NULL));
+}
+
+/* Many distinct files (the de-duplication index grows) keep their order. */
+static void test_files_recorded_many(void **state)
+{
+    struct fx *f = *state;
+    char name[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "many/f%03d.conf", i);
+        put(f, name, "x;\n");
+    }
+    put(f, "main.conf", "include many/*.conf;\ninclude many/*.conf;\n");
+    struct conf_read_files files;
+    memset(&files, 0, sizeof(files));
+    assert_non_null(conf_parse_file_ex(at(f, "main.conf"), NULL, &f->a, &files, &f->ok, f->err,
+                                       sizeof(f->err)));
+    assert_int_equal(files.n, 301);
+    const struct conf_read_file *r = files.head->next;
+    for (int i = 0; i < 300; i++, r = r->next) {
+        snprintf(name, sizeof(name), "many/f%03d.conf", i);
+        assert_string_equal(r->path, at(f, name));
+    }
+    assert_null(r);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -715,6 +863,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_tree_shape),
         T(test_lines_and_file),
+        T(test_end_and_close_lines),
         T(test_quoted_flags),
         T(test_escapes_and_vars),
         T(test_empty_inputs),
@@ -734,6 +883,8 @@ int main(void)
         T(test_include_errors_located),
         T(test_include_directory_and_empty),
         T(test_include_spliced),
+        T(test_files_recorded),
+        T(test_files_recorded_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,655 @@
+/*
+ * tunnel.c - relaying an upgraded connection (see tunnel.h).
+ *
+ * Two directions, each "bytes read from side i, written to side 1-i":
+ *
+ *   read side i --> dir[i].buf --> write side 1-i
+ *
+ * A direction reads only when its buffer is empty (backpressure: memory per
+ * tunnel is at most one buffer per direction, whatever the peers do) and
+ * returns the buffer to the pool as soon as it is drained, so an idle tunnel
+ * holds none.
+ *
+ * For WebSocket tunnels each direction follows frame boundaries (headers
+ * only; payloads are neither unmasked nor copied) so Switchyard can:
+ *   - send its own pings between two frames and swallow the matching pongs;
+ *   - end the tunnel with a close frame (1001 going away, 1011 error) instead
+ *     of a bare TCP close that browsers report as 1006.
+ *
+ *   RELAY --one side FIN--> relay the rest, FIN the other side (a close frame
+ *         first when the side vanished without one) --other FIN or linger
+ *         timeout--> CLOSED
+ *   RELAY --idle/ping timeout, shutdown--> CLOSING (close frames, FINs) --> CLOSED
+ *   any socket error --> CLOSED at once
+ */
+#include "proxy/tunnel.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/loop.h"
+#include "proc/runtime.h"
+#include "proxy/ws_frame.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define TUNNEL_LINGER_MS 5000
+#define TUNNEL_READ_BUDGET 8
+#define CTL_MAX (WS_MAX_HEADER + WS_MAX_CONTROL_PAYLOAD)
+
+enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
+
+struct tunnel_dir {
+    struct buf *buf;            /* read from the source side, not yet written (NULL = none) */
+    size_t fed;                 /* bytes at buf head already given to `ws` */
+    size_t hold;                /* bytes at buf head that may be written (the rest waits for a
+                                   complete control frame) */
+    struct ws_stream ws;        /* frames read from the source side */
+    uint64_t bytes;             /* bytes read from the source side */
+    char *prefix;               /* owned: written before anything relayed (the client's 101 head) */
+    size_t prefix_len, prefix_off;
+    uint8_t *inject;            /* owned: our control frame to write to the destination */
+    size_t inject_len, inject_off;
+    int eof;                    /* the source side sent FIN (or failed) */
+    int shut;                   /* we shut the destination's write side */
+    int close_seen;             /* the source sent a WebSocket close frame */
+};
+
+struct tunnel {
+    struct conn end[2];         /* client, upstream */
+    struct tunnel_dir dir[2];   /* dir[i]: from end[i] to end[1 - i] */
+    struct timer timer;         /* idle / ping / linger deadline */
+    struct posted post;
+    int websocket;
+    int closing;                /* Switchyard ended it: waiting for the frames to drain and FINs */
+    int ping_pending[2];        /* a ping to side i awaits its pong */
+    uint8_t ping_token[8];
+    uint64_t ping_sent_ms;
+    uint64_t start_ms, last_activity_ms, closing_since_ms;
+    uint64_t idle_timeout, ping_interval, ping_timeout;
+    const char *close_reason;   /* static string */
+    uint64_t conn_id;
+    char *log_ctx;
+    struct tunnel_log *logs;
+    unsigned nlogs;
+    struct tunnel *next, *prev; /* all tunnels of the worker */
+    int dead;
+};
+
+unsigned tunnel_count;
+static struct tunnel *all_tunnels;
+static uint64_t ping_counter;
+
+static void tunnel_on_io_client(struct handle *h, uint32_t events);
+static void tunnel_on_io_upstream(struct handle *h, uint32_t events);
+static void tunnel_on_timer(struct timer *t);
+static void tunnel_on_post(struct posted *p);
+static void tunnel_run(struct tunnel *t);
+
+/* ------------------------------------------------------------ ending */
+
+static void write_logs(struct tunnel *t)
+{
+    if (!t->nlogs)
+        return;
+    uint64_t dur = loop_now() - t->start_ms;
+    char vals[4][48];
+    snprintf(vals[0], sizeof(vals[0]), "%llu.%03llu", (unsigned long long)(dur / 1000),
+             (unsigned long long)(dur % 1000));
+    snprintf(vals[1], sizeof(vals[1]), "%llu", (unsigned long long)t->dir[SIDE_CLIENT].bytes);
+    snprintf(vals[2], sizeof(vals[2]), "%llu", (unsigned long long)t->dir[SIDE_UPSTREAM].bytes);
+    snprintf(vals[3], sizeof(vals[3]), "%s", t->close_reason ? t->close_reason : "-");
+    for (unsigned i = 0; i < t->nlogs; i++) {
+        struct tunnel_log *tl = &t->logs[i];
+        if (!tl->lf || tl->lf->fd < 0)
+            continue;
+        size_t cap = tl->len + 4 * 48 + 2;
+        char *out = malloc(cap);
+        if (!out)
+            continue;
+        size_t o = 0;
+        for (size_t k = 0; k < tl->len; k++) {
+            if (tl->line[k] == TUNNEL_MARK && k + 1 < tl->len) {
+                char id = tl->line[++k];
+                const char *v = id == 'd' ? vals[0] : id == 'c' ? vals[1] : id == 'u' ? vals[2] : vals[3];
+                size_t vl = strlen(v);
+                if (o + vl + 2 > cap)
+                    break;
+                memcpy(out + o, v, vl);
+                o += vl;
+                continue;
+            }
+            if (o + 2 > cap)
+                break;
+            out[o++] = tl->line[k];
+        }
+        out[o++] = '\n';
+        if (write(tl->lf->fd, out, o) < 0) {
+            /* a full disk loses the line, never the traffic */
+        }
+        free(out);
+    }
+}
+
+static void tunnel_free(void *p)
+{
+    struct tunnel *t = p;
+    for (unsigned i = 0; i < t->nlogs; i++) {
+        log_file_put(t->logs[i].lf);
+        free(t->logs[i].line);
+    }
+    free(t->logs);
+    free(t->log_ctx);
+    free(t);
+}
+
+/* Close both sockets now; `reason` is what the access log reports. */
+static void tunnel_close(struct tunnel *t, const char *reason)
+{
+    if (t->dead)
+        return;
+    t->dead = 1;
+    if (!t->close_reason)
+        t->close_reason = reason;
+    timer_cancel(&t->timer);
+    loop_unpost(&t->post);
+    for (int i = 0; i < 2; i++) {
+        buf_put(t->dir[i].buf);
+        t->dir[i].buf = NULL;
+        free(t->dir[i].inject);
+        t->dir[i].inject = NULL;
+        free(t->dir[i].prefix);
+        t->dir[i].prefix = NULL;
+        conn_close_fd(&t->end[i]);
+    }
+    sy_log(LOG_LVL_INFO, "*%llu tunnel closed (%s) after %llu ms, %llu bytes from client, %llu from upstream%s",
+           (unsigned long long)t->conn_id, t->close_reason,
+           (unsigned long long)(loop_now() - t->start_ms),
+           (unsigned long long)t->dir[SIDE_CLIENT].bytes,
+           (unsigned long long)t->dir[SIDE_UPSTREAM].bytes, t->log_ctx ? t->log_ctx : "");
+    write_logs(t);
+    if (t->prev)
+        t->prev->next = t->next;
+    else if (all_tunnels == t)
+        all_tunnels = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    tunnel_count--;
+    loop_defer_free(tunnel_free, t);
+}
+
+/* Queue a close frame towards side `to` (carried by dir[1 - to]). */
+static void queue_close(struct tunnel *t, int to, uint16_t code, const char *reason)
+{
+    struct tunnel_dir *d = &t->dir[1 - to];
+    if (!t->websocket || d->inject || d->shut)
+        return;
+    uint8_t *f = malloc(CTL_MAX);
+    if (!f)
+        return;
+    uint8_t key[4] = {0x5e, 0x1f, 0x2a, 0x77};
+    d->inject_len = ws_build_close(f, code, reason, to == SIDE_UPSTREAM ? key : NULL);
+    d->inject = f;
+    d->inject_off = 0;
+}
+
+/*
+ * Switchyard ends the tunnel: a close frame to each side (WebSocket), then
+ * FIN once it is written; the sockets close when both sides are done or the
+ * linger deadline passes.
+ */
+static void tunnel_end(struct tunnel *t, uint16_t code, const char *reason, const char *why)
+{
+    if (t->closing || t->dead)
+        return;
+    t->closing = 1;
+    t->close_reason = why;
+    t->closing_since_ms = loop_now();
+    if (t->websocket) {
+        queue_close(t, SIDE_CLIENT, code, reason);
+        queue_close(t, SIDE_UPSTREAM, code, reason);
+    }
+    timer_set(&t->timer, TUNNEL_LINGER_MS);
+    loop_post(&t->post);
+}
+
+/* ------------------------------------------------------------ relaying */
+
+/* Is the pong in frame[0..total) (from side `from`) the answer to our ping? */
+static int is_our_pong(struct tunnel *t, const uint8_t *frame, const struct ws_frame_info *fi)
+{
+    if (fi->payload_len != sizeof(t->ping_token))
+        return 0;
+    uint8_t payload[sizeof(t->ping_token)];
+    memcpy(payload, frame + fi->header_len, sizeof(payload));
+    if (fi->masked)
+        ws_mask_bytes(payload, sizeof(payload), fi->mask, 0);
+    return memcmp(payload, t->ping_token, sizeof(payload)) == 0;
+}
+
+/*
+ * Follow the frames in the unscanned part of dir `i`'s buffer: swallow our
+ * pongs, note close frames, and compute how many bytes may be written.
+ * Returns 0, or -1 on a protocol violation.
+ */
+static int scan_frames(struct tunnel *t, int i)
+{
+    struct tunnel_dir *d = &t->dir[i];
+    struct buf *b = d->buf;
+    for (;;) {
+        size_t have = buf_len(b);
+        if (d->fed >= have) {
+            d->hold = have;
+            return 0;
+        }
+        uint8_t *base = (uint8_t *)buf_head(b);
+        struct ws_frame_info ctl;
+        size_t total = 0;
+        ssize_t r = ws_stream_feed(&d->ws, base + d->fed, have - d->fed, &ctl, &total);
+        if (r < 0)
+            return -1;
+        d->fed += (size_t)r;
+        if (d->fed >= have) {
+            d->hold = have;
+            return 0;
+        }
+        if (total == 0) {
+            /* An incomplete control frame starts here: write what precedes it. */
+            d->hold = d->fed;
+            return 0;
+        }
+        uint8_t *frame = base + d->fed;
+        if (ctl.opcode == WS_OP_PONG && t->ping_pending[i] && is_our_pong(t, frame, &ctl)) {
+            /* Our own keep-alive: the peer never asked for it, so it never sees it. */
+            memmove(frame, frame + total, have - d->fed - total);
+            b->last -= (uint32_t)total;
+            ws_stream_skip(&d->ws, total);
+            t->ping_pending[i] = 0;
+            continue;
+        }
+        if (ctl.opcode == WS_OP_CLOSE)
+            d->close_seen = 1;
+        /* Feeding again from the frame start passes over it (ws_stream remembers). */
+    }
+}
+
+/*
+ * Move bytes of direction `i`. Returns 1 when progress was made, 0 when it
+ * waits for an event, -1 when the tunnel was closed.
+ */
+static int pump(struct tunnel *t, int i)
+{
+    struct tunnel_dir *d = &t->dir[i];
+    struct conn *src = &t->end[i], *dst = &t->end[1 - i];
+    int progress = 0;
+    for (int round = 0; round < TUNNEL_READ_BUDGET; round++) {
+        /* 0. The switch itself (101 head) goes first. */
+        if (d->prefix) {
+            if (!(dst->flags & CONN_F_READY_W))
+                return progress;
+            ssize_t w = conn_send(dst, d->prefix + d->prefix_off, d->prefix_len - d->prefix_off);
+            if (w == SY_AGAIN)
+                return progress;
+            if (w < 0) {
+                tunnel_close(t, "client closed");
+                return -1;
+            }
+            d->prefix_off += (size_t)w;
+            if (d->prefix_off == d->prefix_len) {
+                free(d->prefix);
+                d->prefix = NULL;
+            }
+            progress = 1;
+            continue;
+        }
+        /* 1. Bytes waiting for the destination. */
+        if (d->buf && buf_len(d->buf) > 0) {
+            if (t->websocket && !d->ws.err && scan_frames(t, i) < 0) {
+                sy_log(LOG_LVL_WARN, "*%llu %s sent an invalid WebSocket frame (%s)%s",
+                       (unsigned long long)t->conn_id, i == SIDE_CLIENT ? "client" : "upstream",
+                       ws_frame_error_str(d->ws.err), t->log_ctx ? t->log_ctx : "");
+                /* Nothing more from this side is relayed; close frames go out. */
+                buf_put(d->buf);
+                d->buf = NULL;
+                d->fed = d->hold = 0;
+                d->eof = 1;
+                tunnel_end(t, 1002, "protocol error", "protocol error");
+                return 1;
+            }
+            size_t n = t->websocket && !d->ws.err ? d->hold : buf_len(d->buf);
+            if (n == 0 && buf_len(d->buf) > 0 && !d->eof) {
+                /* Waiting for the rest of a control frame. */
+                goto read_more;
+            }
+            if (n > 0) {
+                if (!(dst->flags & CONN_F_READY_W))
+                    return progress;
+                ssize_t w = conn_send(dst, buf_head(d->buf), n);
+                if (w == SY_AGAIN)
+                    return progress;
+                if (w < 0) {
+                    tunnel_close(t, i == SIDE_CLIENT ? "upstream closed" : "client closed");
+                    return -1;
+                }
+                buf_consume(d->buf, (size_t)w);
+                d->fed -= (size_t)w < d->fed ? (size_t)w : d->fed;
+                d->hold -= (size_t)w;
+                progress = 1;
+                if (buf_len(d->buf) > 0)
+                    continue;
+            }
+            if (d->buf && buf_len(d->buf) == 0) {
+                buf_put(d->buf);
+                d->buf = NULL;
+                d->fed = d->hold = 0;
+            }
+        }
+        /* 2. Our own control frame, only between two frames. */
+        if (d->inject && !d->buf && (!t->websocket || ws_stream_at_boundary(&d->ws) || d->eof)) {
+            if (!(dst->flags & CONN_F_READY_W))
+                return progress;
+            ssize_t w = conn_send(dst, d->inject + d->inject_off, d->inject_len - d->inject_off);
+            if (w == SY_AGAIN)
+                return progress;
+            if (w < 0) {
+                tunnel_close(t, t->close_reason ? t->close_reason
+                                                : i == SIDE_CLIENT ? "upstream closed" : "client closed");
+                return -1;
+            }
+            d->inject_off += (size_t)w;
+            if (d->inject_off == d->inject_len) {
+                free(d->inject);
+                d->inject = NULL;
+            }
+            progress = 1;
+            continue;
+        }
+        /* 3. FIN towards the destination once this direction is finished. */
+        if ((d->eof || t->closing) && !d->buf && !d->inject && !d->shut) {
+            if (d->eof || t->closing) {
+                dst->xprt->shutdown_wr(dst);
+                d->shut = 1;
+                progress = 1;
+            }
+        }
+    read_more:
+        /* 4. Read more from the source. */
+        if (d->eof || !(src->flags & CONN_F_READY_R))
+            return progress;
+        if (d->buf && buf_room(d->buf) == 0) {
+            buf_compact(d->buf);
+            if (buf_room(d->buf) == 0)
+                return progress;
+        }
+        if (d->buf && buf_len(d->buf) > 0 && d->hold > 0)
+            return progress; /* backpressure: write what we have first */
+        if (!d->buf && !(d->buf = buf_get())) {
+            tunnel_close(t, "out of memory");
+            return -1;
+        }
+        ssize_t r = conn_recv(src, buf_tail(d->buf), buf_room(d->buf));
+        if (r > 0) {
+            d->buf->last += (uint32_t)r;
+            d->bytes += (uint64_t)r;
+            t->last_activity_ms = loop_now();
+            progress = 1;
+            continue;
+        }
+        if (r == SY_AGAIN) {
+            if (buf_len(d->buf) == 0) {
+                buf_put(d->buf);
+                d->buf = NULL;
+                d->fed = d->hold = 0;
+            }
+            return progress;
+        }
+        /* EOF or error from the source. */
+        d->eof = 1;
+        progress = 1;
+        if (r < 0 || (src->flags & CONN_F_ERROR)) {
+            tunnel_close(t, i == SIDE_CLIENT ? "client reset" : "upstream reset");
+            return -1;
+        }
+        if (!t->close_reason)
+            t->close_reason = i == SIDE_CLIENT ? "client closed" : "upstream closed";
+        if (t->websocket && !d->close_seen && !t->closing) {
+            /* The side vanished without a close handshake: tell the other side
+             * properly instead of a bare TCP close (1006 in browsers). */
+            if (i == SIDE_UPSTREAM)
+                queue_close(t, SIDE_CLIENT, 1011, "upstream closed");
+            else
+                queue_close(t, SIDE_UPSTREAM, 1001, "client went away");
+        }
+        if (d->buf && buf_len(d->buf) == 0) {
+            buf_put(d->buf);
+            d->buf = NULL;
+            d->fed = d->hold = 0;
+        }
+        if (!t->closing) {
+            t->closing_since_ms = loop_now();
+            timer_set(&t->timer, TUNNEL_LINGER_MS);
+        }
+    }
+    loop_post(&t->post);
+    return progress;
+}
+
+static void tunnel_run(struct tunnel *t)
+{
+    for (int round = 0; round < 4 && !t->dead; round++) {
+        int p0 = pump(t, SIDE_CLIENT);
+        if (t->dead)
+            return;
+        int p1 = pump(t, SIDE_UPSTREAM);
+        if (t->dead)
+            return;
+        /* Both directions finished (FIN relayed both ways): done. */
+        if (t->dir[0].eof && t->dir[1].eof && t->dir[0].shut && t->dir[1].shut) {
+            tunnel_close(t, t->close_reason ? t->close_reason : "closed");
+            return;
+        }
+        /* Switchyard ended it and everything it had to say is written. */
+        if (t->closing && t->dir[0].shut && t->dir[1].shut && (t->dir[0].eof || t->dir[1].eof)) {
+            tunnel_close(t, t->close_reason);
+            return;
+        }
+        if (p0 <= 0 && p1 <= 0)
+            return;
+    }
+}
+
+/* ------------------------------------------------------------ events */
+
+/* One handler per end: the end's position in the struct tells the tunnel apart. */
+static void tunnel_io(struct tunnel *t, int side, uint32_t events)
+{
+    if (t->dead)
+        return;
+    conn_note_events(&t->end[side], events);
+    tunnel_run(t);
+}
+
+static void tunnel_on_io_client(struct handle *h, uint32_t events)
+{
+    tunnel_io(container_of(h, struct tunnel, end[SIDE_CLIENT].h), SIDE_CLIENT, events);
+}
+
+static void tunnel_on_io_upstream(struct handle *h, uint32_t events)
+{
+    tunnel_io(container_of(h, struct tunnel, end[SIDE_UPSTREAM].h), SIDE_UPSTREAM, events);
+}
+
+static void tunnel_on_post(struct posted *p)
+{
+    struct tunnel *t = container_of(p, struct tunnel, post);
+    if (!t->dead)
+        tunnel_run(t);
+}
+
+static void send_pings(struct tunnel *t)
+{
+    ping_counter++;
+    uint64_t v = (loop_now() << 16) ^ ping_counter ^ t->conn_id;
+    memcpy(t->ping_token, &v, sizeof(t->ping_token));
+    uint8_t key[4] = {0x33, 0x9a, 0x4c, 0x01};
+    for (int side = 0; side < 2; side++) {
+        struct tunnel_dir *d = &t->dir[1 - side];
+        if (d->inject || d->shut)
+            continue;
+        uint8_t *f = malloc(CTL_MAX);
+        if (!f)
+            continue;
+        d->inject_len = ws_build_ping(f, t->ping_token, sizeof(t->ping_token),
+                                      side == SIDE_UPSTREAM ? key : NULL);
+        d->inject = f;
+        d->inject_off = 0;
+        t->ping_pending[side] = 1;
+    }
+    t->ping_sent_ms = loop_now();
+}
+
+/* The next deadline of a relaying tunnel, from its settings and activity. */
+static void rearm(struct tunnel *t)
+{
+    uint64_t now = loop_now(), next = UINT64_MAX;
+    if (t->idle_timeout)
+        next = t->last_activity_ms + t->idle_timeout;
+    if (t->ping_interval) {
+        if (t->ping_pending[0] || t->ping_pending[1]) {
+            uint64_t d = t->ping_sent_ms + t->ping_timeout;
+            if (d < next)
+                next = d;
+        } else {
+            uint64_t d = t->last_activity_ms + t->ping_interval;
+            if (d < next)
+                next = d;
+        }
+    }
+    if (next != UINT64_MAX)
+        timer_set(&t->timer, next > now ? next - now : 1);
+}
+
+static void tunnel_on_timer(struct timer *tm)
+{
+    struct tunnel *t = container_of(tm, struct tunnel, timer);
+    if (t->dead)
+        return;
+    uint64_t now = loop_now();
+    if (t->closing || t->dir[0].eof || t->dir[1].eof) {
+        /* Linger over: whoever did not finish is cut off. */
+        tunnel_close(t, t->close_reason ? t->close_reason : "linger timeout");
+        return;
+    }
+    if (t->ping_interval && (t->ping_pending[0] || t->ping_pending[1]) &&
+        now >= t->ping_sent_ms + t->ping_timeout) {
+        const char *who = t->ping_pending[0] && t->ping_pending[1] ? "both sides"
+                          : t->ping_pending[0]                   ? "client"
+                                                                 : "upstream";
+        sy_log(LOG_LVL_WARN, "*%llu WebSocket ping to %s not answered within %llu ms, closing%s",
+               (unsigned long long)t->conn_id, who, (unsigned long long)t->ping_timeout,
+               t->log_ctx ? t->log_ctx : "");
+        tunnel_end(t, 1011, "ping timeout", "ping timeout");
+        return;
+    }
+    if (t->idle_timeout && now - t->last_activity_ms >= t->idle_timeout) {
+        tunnel_end(t, 1001, "idle timeout", "idle timeout");
+        return;
+    }
+    if (t->websocket && t->ping_interval && !t->ping_pending[0] && !t->ping_pending[1] &&
+        now - t->last_activity_ms >= t->ping_interval) {
+        send_pings(t);
+        loop_post(&t->post);
+    }
+    rearm(t);
+}
+
+/* ------------------------------------------------------------ start */
+
+int tunnel_start(struct tunnel_params *tp)
+{
+    struct tunnel *t = calloc(1, sizeof(*t));
+    if (!t)
+        goto fail;
+    t->end[SIDE_CLIENT] = *tp->client;
+    t->end[SIDE_UPSTREAM] = *tp->upstream;
+    for (int i = 0; i < 2; i++) {
+        t->end[i].h.on_io = i == SIDE_CLIENT ? tunnel_on_io_client : tunnel_on_io_upstream;
+        if (loop_rebind(&t->end[i].h) < 0) {
+            /* Could not move the registration: give up on both. */
+            conn_close_fd(&t->end[0]);
+            conn_close_fd(&t->end[1]);
+            free(t);
+            t = NULL;
+            tp->client->h.fd = tp->upstream->h.fd = -1;
+            goto fail_nofd;
+        }
+        /* Assume both are ready: the first pass finds out. */
+        t->end[i].flags |= CONN_F_READY_R | CONN_F_READY_W;
+    }
+    ws_stream_init(&t->dir[SIDE_CLIENT].ws, 1);
+    ws_stream_init(&t->dir[SIDE_UPSTREAM].ws, 0);
+    t->dir[SIDE_UPSTREAM].prefix = tp->prefix_to_client;
+    t->dir[SIDE_UPSTREAM].prefix_len = tp->prefix_len;
+    t->dir[SIDE_CLIENT].buf = tp->from_client;
+    t->dir[SIDE_UPSTREAM].buf = tp->from_upstream;
+    if (t->dir[SIDE_CLIENT].buf && buf_len(t->dir[SIDE_CLIENT].buf) == 0) {
+        buf_put(t->dir[SIDE_CLIENT].buf);
+        t->dir[SIDE_CLIENT].buf = NULL;
+    }
+    if (t->dir[SIDE_UPSTREAM].buf && buf_len(t->dir[SIDE_UPSTREAM].buf) == 0) {
+        buf_put(t->dir[SIDE_UPSTREAM].buf);
+        t->dir[SIDE_UPSTREAM].buf = NULL;
+    }
+    t->websocket = tp->websocket;
+    t->idle_timeout = tp->idle_timeout;
+    t->ping_interval = tp->websocket ? tp->ping_interval : 0;
+    t->ping_timeout = tp->ping_timeout ? tp->ping_timeout : 30000;
+    t->conn_id = tp->conn_id;
+    t->log_ctx = tp->log_ctx;
+    t->logs = tp->logs;
+    t->nlogs = tp->nlogs;
+    t->start_ms = t->last_activity_ms = loop_now();
+    t->timer.cb = tunnel_on_timer;
+    t->post.cb = tunnel_on_post;
+    t->next = all_tunnels;
+    if (all_tunnels)
+        all_tunnels->prev = t;
+    all_tunnels = t;
+    tunnel_count++;
+    rearm(t);
+    tunnel_run(t);
+    return 0;
+fail:
+    conn_close_fd(tp->client);
+    conn_close_fd(tp->upstream);
+fail_nofd:
+    free(tp->prefix_to_client);
+    buf_put(tp->from_client);
+    buf_put(tp->from_upstream);
+    for (unsigned i = 0; i < tp->nlogs; i++) {
+        log_file_put(tp->logs[i].lf);
+        free(tp->logs[i].line);
+    }
+    free(tp->logs);
+    free(tp->log_ctx);
+    return -1;
+}
+
+void tunnel_shutdown_all(void)
+{
+    for (struct tunnel *t = all_tunnels; t; t = t->next)
+        if (!t->dead && !t->closing)
+            tunnel_end(t, 1001, "going away", "shutdown");
+}
+
+void tunnel_close_all(void)
+{
+    while (all_tunnels)
+        tunnel_close(all_tunnels, "exit");
+}

@@ -1,0 +1,66 @@
+/*
+ * tunnel.h - the relay after a successful protocol switch (101): bytes both
+ * ways between the client and the upstream until one side ends it.
+ *
+ * A tunnel owns both sockets and nothing else of the request: it copies the
+ * few settings it needs and references no configuration generation, so
+ * reloads never touch it (decision 8). While idle it holds no buffer.
+ */
+#ifndef SY_PROXY_TUNNEL_H
+#define SY_PROXY_TUNNEL_H
+
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/conn.h"
+
+struct log_file;
+
+/* An access-log line prepared at the switch; tunnel variables are filled in at the end. */
+struct tunnel_log {
+    struct log_file *lf;        /* one reference, owned */
+    char *line;                 /* owned; contains TUNNEL_MARK + id bytes where tunnel vars go */
+    size_t len;
+};
+
+/* Marker byte in a prepared log line, followed by one of 'd' (duration),
+ * 'c' (bytes from client), 'u' (bytes from upstream), 'r' (close reason). */
+#define TUNNEL_MARK '\001'
+
+struct tunnel_params {
+    struct conn *client;        /* copied: the tunnel takes over the fd and transport */
+    struct conn *upstream;      /* copied likewise */
+    char *prefix_to_client;     /* owned: bytes sent to the client before anything relayed (the 101 head) */
+    size_t prefix_len;
+    struct buf *from_client;    /* bytes read from the client after the request head (owned, may be NULL) */
+    struct buf *from_upstream;  /* bytes after the 101 head (owned, may be NULL) */
+    int websocket;              /* follow WebSocket frames (pings, close frames) */
+    uint64_t idle_timeout;      /* ms; 0 = none */
+    uint64_t ping_interval;     /* ms; 0 = no pings */
+    uint64_t ping_timeout;      /* ms */
+    uint64_t conn_id;           /* client connection number for log lines */
+    char *log_ctx;              /* owned: ", client: ..., server: ..., request: ..." for error lines */
+    struct tunnel_log *logs;    /* owned array */
+    unsigned nlogs;
+};
+
+/*
+ * Start relaying. Takes ownership of everything in `tp` (also on failure,
+ * when it closes both sockets and returns -1). The caller must forget the
+ * two connections without closing them.
+ */
+int tunnel_start(struct tunnel_params *tp);
+
+/* Open tunnels of this worker. */
+extern unsigned tunnel_count;
+
+/*
+ * Graceful shutdown: end every tunnel with a WebSocket close frame 1001
+ * ("going away") to each side (plain byte tunnels are just closed).
+ */
+void tunnel_shutdown_all(void);
+
+/* Close every tunnel at once (exit). */
+void tunnel_close_all(void);
+
+#endif
