@@ -129,8 +129,8 @@ static void reference(const uint8_t *d, size_t n, int from_client, struct outcom
  * size); an incomplete control frame is held until more bytes arrive; a
  * complete one is dropped (`skip`) or fed again.
  */
-static void run(const uint8_t *d, size_t size, int from_client, const size_t *cuts,
-                size_t ncuts, int skip, struct outcome *o)
+static void run(const uint8_t *d, size_t size, int from_client, const size_t *cuts, size_t ncuts,
+                int skip, struct outcome *o)
 {
     struct ws_stream st;
     size_t start = 0, avail = 0, next = 0;
@@ -299,6 +299,13 @@ static void check_build(const uint8_t *s, size_t n, uint8_t opt)
     free(reason);
 }
 
+static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int is_b64(char c)
+{
+    return c != '\0' && strchr(b64_chars, c) != NULL;
+}
+
 static void check_mask_and_key(const uint8_t *s, size_t n)
 {
     uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
@@ -324,8 +331,7 @@ static void check_mask_and_key(const uint8_t *s, size_t n)
         const char *k = (const char *)s;
         int ok = len == 24 && k[22] == '=' && k[23] == '=';
         for (size_t i = 0; ok && i < 22; i++)
-            ok = strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-                        k[i]) != NULL && k[i] != '\0';
+            ok = is_b64(k[i]);
         CHECK(ws_key_valid(k, len) == ok);
         char out[29];
         int rc = ws_accept_for_key(k, len, out);
@@ -333,8 +339,7 @@ static void check_mask_and_key(const uint8_t *s, size_t n)
         if (rc == 0) {
             CHECK(strlen(out) == 28 && out[27] == '=');
             for (size_t i = 0; i < 27; i++)
-                CHECK(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-                             out[i]) != NULL);
+                CHECK(is_b64(out[i]));
         }
     }
 }

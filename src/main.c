@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "conf/conf.h"
+#include "conf/notes.h"
 #include "core/log.h"
 #include "proc/runtime.h"
 #include "proc/worker.h"
@@ -182,6 +183,11 @@ static void print_warnings(char *warn)
     char *save = NULL;
     for (char *line = strtok_r(warn, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         sy_log_stderr(LOG_LVL_WARN, "%s", line);
+}
+
+static void emit_note(const char *msg)
+{
+    sy_log_stderr(LOG_LVL_NOTICE, "%s", msg);
 }
 
 static int send_signal(struct generation *gen, const char *name)
@@ -425,6 +431,8 @@ int main(int argc, char **argv)
     if (warn[0])
         print_warnings(warn);
     if (o.test) {
+        if (!o.quiet)
+            conf_websocket_notes(gen, emit_note);
         if (!o.quiet) {
             fprintf(stderr, "switchyard: the configuration file %s syntax is ok\n", conf);
             fprintf(stderr, "switchyard: configuration file %s test is successful\n", conf);

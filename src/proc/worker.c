@@ -22,6 +22,7 @@
 #include "core/loop.h"
 #include "core/net.h"
 #include "http/h1_server.h"
+#include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 
 #define MAX_LISTENERS 256
@@ -224,10 +225,13 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
                 sy_log(LOG_LVL_NOTICE, "gracefully shutting down");
                 sy_quit = 1;
                 stop_accepting();
+                /* Tunnels end at once with 1001 "going away": clients reconnect
+                 * to the new instance instead of waiting for a timeout. */
+                tunnel_shutdown_all();
                 uint64_t t = rt_current->gen->main.worker_shutdown_timeout;
                 shutdown_deadline = loop_now() + (t == CONF_UNSET_U64 ? UINT64_MAX / 4 : t);
             }
-            if (h1_shutdown_idle() == 0 || loop_now() >= shutdown_deadline)
+            if ((h1_shutdown_idle() == 0 && tunnel_count == 0) || loop_now() >= shutdown_deadline)
                 break;
         }
     }
@@ -236,6 +240,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     sy_quit = 1;
     h1_shutdown_idle();
     h1_close_all();
+    tunnel_close_all();
     upconn_pool_drain();
     loop_run_once(0); /* run deferred frees */
     worker_close_listeners();

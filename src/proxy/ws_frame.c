@@ -85,8 +85,8 @@ static ssize_t parse_fail(enum ws_frame_error *err, enum ws_frame_error e)
     return -1;
 }
 
-ssize_t ws_parse_header(const uint8_t *buf, size_t len, int from_client,
-                        struct ws_frame_info *fi, enum ws_frame_error *err)
+ssize_t ws_parse_header(const uint8_t *buf, size_t len, int from_client, struct ws_frame_info *fi,
+                        enum ws_frame_error *err)
 {
     if (len < 1)
         return 0;
@@ -330,8 +330,7 @@ static size_t build_control(uint8_t *out, unsigned opcode, const uint8_t *payloa
     return h + payload_len;
 }
 
-size_t ws_build_ping(uint8_t *out, const uint8_t *payload, size_t payload_len,
-                     const uint8_t *mask)
+size_t ws_build_ping(uint8_t *out, const uint8_t *payload, size_t payload_len, const uint8_t *mask)
 {
     if (payload_len > WS_MAX_CONTROL_PAYLOAD)
         payload_len = WS_MAX_CONTROL_PAYLOAD;
@@ -374,8 +373,8 @@ size_t ws_build_close(uint8_t *out, uint16_t code, const char *reason, const uin
 
 static int b64_char_ok(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 int ws_key_valid(const char *key, size_t key_len)

@@ -191,8 +191,8 @@ static const struct bad_vec invalid_headers[] = {
     {RAW("\x82\xff\x80\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"), 1, WS_FE_BAD_LENGTH, 3},
 };
 
-static void check_invalid(const uint8_t *raw, size_t len, int from_client,
-                          enum ws_frame_error want, size_t known_at, size_t idx)
+static void check_invalid(const uint8_t *raw, size_t len, int from_client, enum ws_frame_error want,
+                          size_t known_at, size_t idx)
 {
     struct ws_frame_info fi;
     for (size_t k = 0; k <= len; k++) {
@@ -258,9 +258,8 @@ static void test_rfc_examples(void **state)
     /* unmasked ping, masked pong, 256 bytes and 64 KiB binary */
     assert_int_equal(ws_parse_header(RAW("\x89\x05Hello"), 0, &fi, &err), 2);
     assert_int_equal(fi.opcode, WS_OP_PING);
-    assert_int_equal(ws_parse_header(RAW("\x8a\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"), 1, &fi,
-                                     &err),
-                     6);
+    assert_int_equal(
+        ws_parse_header(RAW("\x8a\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"), 1, &fi, &err), 6);
     assert_int_equal(fi.opcode, WS_OP_PONG);
     assert_int_equal(ws_parse_header(RAW("\x82\x7E\x01\x00"), 0, &fi, &err), 4);
     assert_true(fi.payload_len == 256);
@@ -523,8 +522,8 @@ static void check_all_splits(const uint8_t *data, size_t size, int from_client,
                 cuts[n++] = pos;
             }
             run_stream(data, size, from_client, cuts, n, skip, &got);
-            snprintf(how, sizeof(how), "random cuts seed %llx (skip=%d)",
-                     (unsigned long long)seed, skip);
+            snprintf(how, sizeof(how), "random cuts seed %llx (skip=%d)", (unsigned long long)seed,
+                     skip);
             same_outcome(want, &got, how);
         }
     }
@@ -625,7 +624,8 @@ static void test_stream_truncated(void **state)
 static void test_stream_incomplete_control(void **state)
 {
     (void)state;
-    static const uint8_t s[] = "\x81\x02hi\x89\x03" "abc";
+    static const uint8_t s[] = "\x81\x02hi\x89\x03"
+                               "abc";
     const size_t ping_at = 4, full = sizeof(s) - 1;
     for (size_t end = ping_at + 1; end < full; end++) {
         struct ws_stream st;
@@ -701,7 +701,9 @@ static void test_stream_refeed(void **state)
 static void test_stream_skip(void **state)
 {
     (void)state;
-    static const uint8_t s[] = "\x01\x01" "a\x89\x02pp\x80\x01" "b\x8a\x00";
+    static const uint8_t s[] = "\x01\x01"
+                               "a\x89\x02pp\x80\x01"
+                               "b\x8a\x00";
     const size_t len = sizeof(s) - 1;
     struct ws_stream st;
     struct ws_frame_info ctl;
@@ -743,7 +745,9 @@ static const struct err_vec stream_errors[] = {
     {RAW("\x01\x00\x80\x00\x80\x00"), 0, WS_FE_BAD_CONTINUATION, 0},
     {RAW("\x01\x00\x8a\x00\x00\x00\x80\x01x\x00\x00"), 0, WS_FE_BAD_CONTINUATION, 1},
     /* header errors after good frames, some split inside headers */
-    {RAW("\x81\x01" "a\x83\x00"), 0, WS_FE_RESERVED_OPCODE, 0},
+    {RAW("\x81\x01"
+         "a\x83\x00"),
+     0, WS_FE_RESERVED_OPCODE, 0},
     {RAW("\x89\x00\x09\x00"), 0, WS_FE_CONTROL_FRAGMENTED, 1},
     {RAW("\x82\x7e\x00\x7d"), 0, WS_FE_BAD_LENGTH, 0},
     {RAW("\x81\x00\x82\x7f\x00\x00\x00\x00\x00\x00\xff\xff"), 0, WS_FE_BAD_LENGTH, 0},
@@ -837,11 +841,11 @@ static const struct close_vec close_cases[] = {
     {1001, 0, "going away", 10},
     {1011, 123, "", 123},
     {1011, 200, "", 123},
-    {1000, 122, "\xc3\xa9", 122},             /* 2-byte char would end at 124 */
-    {1000, 121, "\xc3\xa9", 123},             /* ... ends exactly at 123 */
-    {1000, 121, "\xe2\x82\xac", 121},         /* 3-byte char */
+    {1000, 122, "\xc3\xa9", 122},     /* 2-byte char would end at 124 */
+    {1000, 121, "\xc3\xa9", 123},     /* ... ends exactly at 123 */
+    {1000, 121, "\xe2\x82\xac", 121}, /* 3-byte char */
     {1000, 120, "\xe2\x82\xac", 123},
-    {1000, 119, "\xf0\x9f\x98\x80", 123},     /* 4-byte char */
+    {1000, 119, "\xf0\x9f\x98\x80", 123}, /* 4-byte char */
     {1000, 120, "\xf0\x9f\x98\x80", 120},
     {1000, 122, "\xf0\x9f\x98\x80xyz", 122},
     {4999, 0, "\xe2\x82\xac\xe2\x82\xac", 6},
@@ -954,20 +958,13 @@ static void test_error_str(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_valid),
-        cmocka_unit_test(test_parse_invalid),
-        cmocka_unit_test(test_rfc_examples),
-        cmocka_unit_test(test_mask),
-        cmocka_unit_test(test_stream_mixed),
-        cmocka_unit_test(test_stream_large),
-        cmocka_unit_test(test_stream_truncated),
-        cmocka_unit_test(test_stream_incomplete_control),
-        cmocka_unit_test(test_stream_refeed),
-        cmocka_unit_test(test_stream_skip),
-        cmocka_unit_test(test_stream_errors),
-        cmocka_unit_test(test_build_ping),
-        cmocka_unit_test(test_build_close),
-        cmocka_unit_test(test_accept),
+        cmocka_unit_test(test_parse_valid),      cmocka_unit_test(test_parse_invalid),
+        cmocka_unit_test(test_rfc_examples),     cmocka_unit_test(test_mask),
+        cmocka_unit_test(test_stream_mixed),     cmocka_unit_test(test_stream_large),
+        cmocka_unit_test(test_stream_truncated), cmocka_unit_test(test_stream_incomplete_control),
+        cmocka_unit_test(test_stream_refeed),    cmocka_unit_test(test_stream_skip),
+        cmocka_unit_test(test_stream_errors),    cmocka_unit_test(test_build_ping),
+        cmocka_unit_test(test_build_close),      cmocka_unit_test(test_accept),
         cmocka_unit_test(test_error_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
