@@ -399,7 +399,7 @@ wait:
 struct str h1_absolute_location(struct h1_session *s, struct str loc)
 {
     struct request *r = &s->req;
-    if (loc.len == 0 || loc.p[0] != '/')
+    if (loc.len == 0 || loc.p[0] != '/' || (r->lc && !r->lc->absolute_redirect))
         return loc;
     if (s->locallen == 0)
         net_local_addr(s->c.h.fd, &s->local, &s->locallen);
@@ -407,6 +407,9 @@ struct str h1_absolute_location(struct h1_session *s, struct str loc)
     int ssl = r->listen && r->listen->ssl;
     struct str host = r->host;
     char ipbuf[64];
+    if (r->lc && r->lc->server_name_in_redirect && r->srv && r->srv->nnames &&
+        r->srv->names[0].name.len)
+        host = r->srv->names[0].name;
     if (!host.len) {
         if (r->srv && r->srv->nnames && r->srv->names[0].name.len)
             host = r->srv->names[0].name;
@@ -416,7 +419,7 @@ struct str h1_absolute_location(struct h1_session *s, struct str loc)
         }
     }
     char portbuf[16] = "";
-    if ((ssl && port != 443) || (!ssl && port != 80))
+    if (((ssl && port != 443) || (!ssl && port != 80)) && (!r->lc || r->lc->port_in_redirect))
         snprintf(portbuf, sizeof(portbuf), ":%u", port);
     char *p = arena_printf(&r->arena, "%s://%.*s%s%.*s", ssl ? "https" : "http", (int)host.len,
                            host.p, portbuf, (int)loc.len, loc.p);
@@ -907,6 +910,11 @@ static void find_location_and_run(struct h1_session *s)
         }
         if (!r->loc)
             break;
+        if (r->lc->internal && !r->uri_changed) {
+            /* An `internal` location serves only internal redirects. */
+            h1_respond_status(s, 404);
+            return;
+        }
         struct str before = r->uri;
         enum rw_result rc = run_rewrite(s, r->lc->rewrite);
         if (rc == RW_RESPONDED)

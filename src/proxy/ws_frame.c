@@ -191,8 +191,12 @@ static int stream_start_frame(struct ws_stream *st, const struct ws_frame_info *
     return 0;
 }
 
-ssize_t ws_stream_feed(struct ws_stream *st, const uint8_t *buf, size_t len,
-                       struct ws_frame_info *ctl, size_t *ctl_total)
+/*
+ * The body of ws_stream_feed() (stop = 1) and ws_stream_pass() (stop = 0,
+ * control frames are accounted like data frames).
+ */
+static ssize_t stream_scan(struct ws_stream *st, const uint8_t *buf, size_t len,
+                           struct ws_frame_info *ctl, size_t *ctl_total, int stop)
 {
     struct ws_frame_info fi;
     enum ws_frame_error err = WS_FE_NONE;
@@ -226,7 +230,8 @@ ssize_t ws_stream_feed(struct ws_stream *st, const uint8_t *buf, size_t len,
             ssize_t rc = ws_parse_header(buf + pos, avail, st->from_client, &fi, &err);
             if (rc < 0)
                 return stream_fail(st, err);
-            if (opcode_is_control(buf[pos] & WS_B0_OPCODE) && !(pass_reported && pos == 0)) {
+            if (stop && opcode_is_control(buf[pos] & WS_B0_OPCODE) &&
+                !(pass_reported && pos == 0)) {
                 /* Stop here: complete -> report it, incomplete -> ask for more. */
                 if (rc > 0 && fi.payload_len <= avail - (size_t)rc) {
                     *ctl_total = (size_t)rc + (size_t)fi.payload_len;
@@ -281,6 +286,18 @@ ssize_t ws_stream_feed(struct ws_stream *st, const uint8_t *buf, size_t len,
             return stream_fail(st, WS_FE_BAD_CONTINUATION);
     }
     return (ssize_t)len;
+}
+
+ssize_t ws_stream_feed(struct ws_stream *st, const uint8_t *buf, size_t len,
+                       struct ws_frame_info *ctl, size_t *ctl_total)
+{
+    return stream_scan(st, buf, len, ctl, ctl_total, 1);
+}
+
+ssize_t ws_stream_pass(struct ws_stream *st, const uint8_t *buf, size_t len)
+{
+    size_t unused;
+    return stream_scan(st, buf, len, NULL, &unused, 0);
 }
 
 void ws_stream_skip(struct ws_stream *st, size_t total)

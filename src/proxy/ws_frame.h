@@ -112,9 +112,9 @@ static inline int ws_stream_at_boundary(const struct ws_stream *st)
  *     from here". Nothing from `off` on was consumed; the caller keeps
  *     buf[off..len), waits for more bytes and feeds again from `off`. A
  *     control frame is at most WS_MAX_HEADER + 125 = 139 bytes, so waiting
- *     never needs more than a small buffer. (Should the caller feed part of a
- *     control frame anyway, the frame did not start in the next range and is
- *     passed over like data, without a report.)
+ *     never needs more than a small buffer. To relay those bytes without
+ *     waiting, account them with ws_stream_pass(); the rest of that frame is
+ *     then passed over like data, without a report.
  * `ctl` may be NULL. Works with any split of the byte stream: the same
  * frames are reported at the same stream positions.
  * On a protocol violation returns -1 (st->err set); the error is sticky, every
@@ -122,6 +122,16 @@ static inline int ws_stream_at_boundary(const struct ws_stream *st)
  */
 ssize_t ws_stream_feed(struct ws_stream *st, const uint8_t *buf, size_t len,
                        struct ws_frame_info *ctl, size_t *ctl_total);
+
+/*
+ * Account buf[0..len) like ws_stream_feed(), but without stopping at control
+ * frames: for bytes relayed without inspection, e.g. the held start of an
+ * incomplete control frame when the tunnel stops waiting for the rest (peer
+ * idle, so its buffer can be released; EOF). Later feeds then continue inside
+ * that frame and do not report it. Returns len, or -1 on a protocol violation
+ * (st->err set).
+ */
+ssize_t ws_stream_pass(struct ws_stream *st, const uint8_t *buf, size_t len);
 
 /*
  * Consume the complete frame of `total` bytes at the current position: the

@@ -726,6 +726,57 @@ static void test_stream_skip(void **state)
     assert_true(ws_stream_at_boundary(&st));
 }
 
+/* ws_stream_pass() accounts everything, control frames included. */
+static void test_stream_pass(void **state)
+{
+    (void)state;
+    static const uint8_t s[] = "\x81\x02hi\x89\x03"
+                               "abc\x8a\x00";
+    const size_t len = sizeof(s) - 1;
+    struct ws_stream st;
+    struct ws_frame_info ctl;
+    size_t tot;
+
+    /* the held start of an incomplete ping is passed; the rest is data */
+    for (size_t cut = 5; cut < 9; cut++) {
+        ws_stream_init(&st, 0);
+        assert_int_equal(ws_stream_feed(&st, s, cut, &ctl, &tot), 4);
+        assert_int_equal(tot, 0);
+        assert_int_equal(ws_stream_pass(&st, s + 4, cut - 4), cut - 4);
+        assert_false(ws_stream_at_boundary(&st));
+        assert_int_equal(ws_stream_feed(&st, s + cut, len - cut, &ctl, &tot), 9 - cut);
+        assert_int_equal(ctl.opcode, WS_OP_PONG);
+        assert_int_equal(st.frames, 2);
+        assert_int_equal(ws_stream_feed(&st, s + 9, len - 9, &ctl, &tot), len - 9);
+        assert_int_equal(st.frames, 3);
+    }
+    /* passing a reported frame clears the memory of the report */
+    ws_stream_init(&st, 0);
+    assert_int_equal(ws_stream_feed(&st, s + 4, 5, &ctl, &tot), 0);
+    assert_int_equal(ws_stream_pass(&st, s + 4, 5), 5);
+    assert_int_equal(st.ctl_reported, 0);
+    assert_int_equal(st.frames, 1);
+
+    /* the mixed stream passed in random pieces: same frames and state */
+    struct sbuild sb;
+    build_mixed(&sb, 1);
+    for (int r = 0; r < 200; r++) {
+        ws_stream_init(&st, 1);
+        size_t pos = 0, maxstep = 1 + (size_t)(rng() % 64);
+        while (pos < sb.len) {
+            size_t n = 1 + (size_t)(rng() % maxstep);
+            if (n > sb.len - pos)
+                n = sb.len - pos;
+            uint8_t *p = dup_exact(sb.b + pos, n);
+            assert_int_equal(ws_stream_pass(&st, p, n), n);
+            free(p);
+            pos += n;
+        }
+        assert_true(st.frames == sb.frames && ws_stream_at_boundary(&st) && !st.in_message);
+    }
+    free(sb.b);
+}
+
 struct err_vec {
     const uint8_t *raw;
     size_t len;
@@ -769,6 +820,19 @@ static void test_stream_errors(void **state)
             fail_msg("stream error %zu: got %s after %zu reports, want %s after %zu", i,
                      ws_frame_error_str(want.err), want.nrep, ws_frame_error_str(v->err), v->nrep);
         check_all_splits(v->raw, v->len, v->from_client, &want, 1, 20);
+
+        /* ws_stream_pass() finds the same violation, byte by byte too */
+        struct ws_stream st;
+        ws_stream_init(&st, v->from_client);
+        assert_int_equal(ws_stream_pass(&st, v->raw, v->len), -1);
+        assert_int_equal(st.err, v->err);
+        ws_stream_init(&st, v->from_client);
+        ssize_t r = 0;
+        for (size_t k = 0; k < v->len && r >= 0; k++)
+            r = ws_stream_pass(&st, v->raw + k, 1);
+        assert_int_equal(r, -1);
+        assert_int_equal(st.err, v->err);
+        assert_int_equal(ws_stream_pass(&st, v->raw, 1), -1);
     }
 }
 
@@ -957,15 +1021,25 @@ static void test_error_str(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_valid),      cmocka_unit_test(test_parse_invalid),
-        cmocka_unit_test(test_rfc_examples),     cmocka_unit_test(test_mask),
-        cmocka_unit_test(test_stream_mixed),     cmocka_unit_test(test_stream_large),
-        cmocka_unit_test(test_stream_truncated), cmocka_unit_test(test_stream_incomplete_control),
-        cmocka_unit_test(test_stream_refeed),    cmocka_unit_test(test_stream_skip),
-        cmocka_unit_test(test_stream_errors),    cmocka_unit_test(test_build_ping),
-        cmocka_unit_test(test_build_close),      cmocka_unit_test(test_accept),
+        cmocka_unit_test(test_parse_valid),
+        cmocka_unit_test(test_parse_invalid),
+        cmocka_unit_test(test_rfc_examples),
+        cmocka_unit_test(test_mask),
+        cmocka_unit_test(test_stream_mixed),
+        cmocka_unit_test(test_stream_large),
+        cmocka_unit_test(test_stream_truncated),
+        cmocka_unit_test(test_stream_incomplete_control),
+        cmocka_unit_test(test_stream_refeed),
+        cmocka_unit_test(test_stream_skip),
+        cmocka_unit_test(test_stream_pass),
+        cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_build_ping),
+        cmocka_unit_test(test_build_close),
+        cmocka_unit_test(test_accept),
         cmocka_unit_test(test_error_str),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
