@@ -123,15 +123,15 @@ void conn_close_fd(struct conn *c)
 size_t conn_peer_ip(const struct conn *c, char *out, size_t cap)
 {
     const void *a;
-    if (c->peer.ss_family == AF_INET6)
-        a = &((const struct sockaddr_in6 *)&c->peer)->sin6_addr;
-    else if (c->peer.ss_family == AF_INET)
-        a = &((const struct sockaddr_in *)&c->peer)->sin_addr;
+    if (c->peer.sa.sa_family == AF_INET6)
+        a = &c->peer.in6.sin6_addr;
+    else if (c->peer.sa.sa_family == AF_INET)
+        a = &c->peer.in.sin_addr;
     else {
         snprintf(out, cap, "unix:");
         return strlen(out);
     }
-    if (!inet_ntop(c->peer.ss_family, a, out, (socklen_t)cap)) {
+    if (!inet_ntop(c->peer.sa.sa_family, a, out, (socklen_t)cap)) {
         out[0] = '\0';
         return 0;
     }
@@ -140,9 +140,9 @@ size_t conn_peer_ip(const struct conn *c, char *out, size_t cap)
 
 unsigned conn_peer_port(const struct conn *c)
 {
-    if (c->peer.ss_family == AF_INET6)
-        return ntohs(((const struct sockaddr_in6 *)&c->peer)->sin6_port);
-    if (c->peer.ss_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)&c->peer)->sin_port);
+    if (c->peer.sa.sa_family == AF_INET6)
+        return ntohs(c->peer.in6.sin6_port);
+    if (c->peer.sa.sa_family == AF_INET)
+        return ntohs(c->peer.in.sin_port);
     return 0;
 }

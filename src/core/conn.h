@@ -44,13 +44,21 @@ struct xprt_ops {
 
 extern const struct xprt_ops xprt_plain;
 
+/* A peer address: IPv4 or IPv6 (28 bytes, not sockaddr_storage's 128: this is
+ * in every connection, idle ones included). */
+union conn_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
 struct conn {
     struct handle h;            /* fd + on_io; epoll data.ptr points here */
     const struct xprt_ops *xprt;
     void *xprt_ctx;             /* owned transport state (SSL *) */
     unsigned flags;             /* CONN_F_* */
     int last_errno;             /* errno of the last SY_ERR */
-    struct sockaddr_storage peer;
+    union conn_addr peer;
     socklen_t peerlen;
 };
 

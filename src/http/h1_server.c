@@ -180,6 +180,8 @@ void h1_on_accept(struct handle *h, uint32_t events)
             continue;
         }
         conn_init(&s->c, fd, h1_on_io);
+        if (plen > sizeof(s->c.peer))
+            plen = sizeof(s->c.peer);
         memcpy(&s->c.peer, &peer, plen);
         s->c.peerlen = plen;
         s->lst = l;

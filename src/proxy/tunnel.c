@@ -47,15 +47,15 @@ enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 
 struct tunnel_dir {
     struct buf *buf;            /* read from the source side, not yet written (NULL = none) */
-    size_t fed;                 /* bytes at buf head already given to `ws` */
-    size_t hold;                /* bytes at buf head that may be written (the rest waits for a
+    uint32_t fed;               /* bytes at buf head already given to `ws` */
+    uint32_t hold;                /* bytes at buf head that may be written (the rest waits for a
                                    complete control frame) */
     struct ws_stream ws;        /* frames read from the source side */
     uint64_t bytes;             /* bytes read from the source side */
     char *prefix;               /* owned: written before anything relayed (the client's 101 head) */
-    size_t prefix_len, prefix_off;
+    uint32_t prefix_len, prefix_off;
     uint8_t *inject;            /* owned: our control frame to write to the destination */
-    size_t inject_len, inject_off;
+    uint32_t inject_len, inject_off;
     int eof;                    /* the source side sent FIN (or failed) */
     int shut;                   /* we shut the destination's write side */
     int close_seen;             /* the source sent a WebSocket close frame */

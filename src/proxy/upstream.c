@@ -95,6 +95,8 @@ struct upconn *upconn_new(int fd, const struct sockaddr *addr, socklen_t len)
     if (!uc)
         return NULL;
     conn_init(&uc->c, fd, upconn_on_io);
+    if (len > sizeof(uc->c.peer))
+        len = sizeof(uc->c.peer);
     memcpy(&uc->c.peer, addr, len);
     uc->c.peerlen = len;
     uc->idle_timer.cb = upconn_idle_timeout;
