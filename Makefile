@@ -58,7 +58,46 @@ integration: all
 check: deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) fuzz-smoke
 	$(MAKE) integration
+
+# ---- fuzzing (clang-14 libFuzzer + ASan/UBSan), see fuzz/README.md
+FUZZ_CC    := clang-14
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc -D_GNU_SOURCE
+FUZZ_TIME  ?= 60
+FUZZ_SMOKE_TIME ?= 5
+FUZZ_TARGETS := h1_request h1_response h1_chunked conf ws_frame
+fuzz_src_h1_request  := src/http/h1_parser.c src/core/str.c
+fuzz_src_h1_response := src/http/h1_parser.c src/core/str.c
+fuzz_src_h1_chunked  := src/http/h1_parser.c src/core/str.c
+fuzz_src_conf        := src/conf/parse.c src/conf/lexer.c src/core/arena.c src/core/str.c
+fuzz_src_ws_frame    := src/proxy/ws_frame.c
+fuzz_libs_ws_frame   := -lcrypto
+
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $$(fuzz_src_$$*)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(fuzz_src_$*) $(fuzz_libs_$*)
+
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+# Replay every seed (and kept crasher) and fuzz each target briefly: fails on
+# any crash, leak or sanitizer report.
+fuzz-smoke: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz $$t"; \
+	    $(BUILD)/fuzz/fuzz_$$t -runs=0 fuzz/corpus/$$t >/dev/null 2>$(BUILD)/fuzz/$$t.log || { cat $(BUILD)/fuzz/$$t.log; exit 1; }; \
+	    rm -rf $(BUILD)/fuzz/work_$$t; mkdir -p $(BUILD)/fuzz/work_$$t; cp fuzz/corpus/$$t/* $(BUILD)/fuzz/work_$$t/; \
+	    $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SMOKE_TIME) -dict=fuzz/http.dict $(BUILD)/fuzz/work_$$t >/dev/null 2>$(BUILD)/fuzz/$$t.log || { cat $(BUILD)/fuzz/$$t.log; exit 1; }; \
+	done
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz $$t for $(FUZZ_TIME)s"; \
+	    mkdir -p $(BUILD)/fuzz/work_$$t; cp -n fuzz/corpus/$$t/* $(BUILD)/fuzz/work_$$t/ 2>/dev/null || true; \
+	    $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_TIME) -dict=fuzz/http.dict \
+	        -artifact_prefix=$(BUILD)/fuzz/$$t- $(BUILD)/fuzz/work_$$t; \
+	done
 
 run: deps all
 	scripts/run-demo

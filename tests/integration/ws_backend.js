@@ -25,9 +25,9 @@
  *                          upgrade): {conn, method, url, version, headers
  *                          ([[name, value], ...] as received), upgrade, head_len}
  *   GET /_stats            JSON {open_ws, max_open_ws, ws_total, tcp_open}
- *   upgrade .../reject/NNN answers NNN (raw, Content-Length, no upgrade), keeps
- *                          the connection open and reports any byte that
- *                          arrives after the request head ("late_bytes")
+ *   upgrade .../reject/NNN answers NNN (Content-Length, no upgrade); the
+ *                          connection stays HTTP: later bytes are parsed as
+ *                          requests ("request" / "client_error" events)
  *   upgrade .../forge101   answers 101 with a WRONG Sec-WebSocket-Accept, then
  *                          echoes raw bytes
  *   upgrade, token not websocket: ignores the upgrade, 200 JSON echo, closes
@@ -90,6 +90,7 @@ function acceptFor(key) {
 }
 
 function tagSocket(sock) {
+  if (sock._tid) return sock._tid;  // a connection handed back after a refused upgrade
   const id = ++nextConn;
   sock._tid = id;
   stats.tcp_open++;
@@ -127,7 +128,7 @@ function onRequest(req, res) {
   });
 }
 
-function rejectUpgrade(socket, conn, status, head) {
+function rejectUpgrade(server, socket, conn, status, head) {
   const body = `rejected ${status}\n`;
   let extra = '';
   if (status === 426) {
@@ -136,13 +137,11 @@ function rejectUpgrade(socket, conn, status, head) {
   socket.write(`HTTP/1.1 ${status} ${reason(status)}\r\nContent-Type: text/plain\r\n` +
                `Content-Length: ${body.length}\r\n${extra}X-Conn-Id: ${conn}\r\n\r\n${body}`);
   emit({ ev: 'reject', conn, status });
-  // Keep reading: a proxy that wrongly turned this connection into a tunnel
-  // would now send us bytes. Report every such byte.
-  const late = (d) => emit({ ev: 'late_bytes', conn, n: d.length, text: d.toString('latin1').slice(0, 200) });
-  if (head.length) late(head);
-  socket.on('data', late);
-  socket.on('end', () => socket.end());
-  socket.on('error', () => {});
+  // The connection stays HTTP (RFC 9110 7.8): hand it back to the http
+  // server, so whatever arrives next is parsed as a request (reported as a
+  // "request" event, or "client_error" if it is not HTTP).
+  if (head.length) socket.unshift(head);
+  server.emit('connection', socket);
 }
 
 function forge101(socket, conn, head) {
@@ -259,7 +258,7 @@ function startWs() {
     const path = new URL(req.url, 'http://backend').pathname;
     const token = String(req.headers.upgrade || '').toLowerCase();
     const m = /\/reject\/(\d{3})$/.exec(path);
-    if (m) return rejectUpgrade(socket, conn, +m[1], head);
+    if (m) return rejectUpgrade(server, socket, conn, +m[1], head);
     if (/\/forge101$/.test(path)) return forge101(socket, conn, head);
     if (token !== 'websocket') return ignoreUpgrade(socket, conn, rec);
     wss.handleUpgrade(req, socket, head, (ws) => onWebSocket(ws, req, conn, rec));
