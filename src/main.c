@@ -130,7 +130,8 @@ static void print_version(int full)
     fprintf(stderr, "built by gcc " __VERSION__ "\n");
 #endif
     /* Only honest flags: what exists is --with, what nginx would have is --without. */
-    fprintf(stderr, "configure arguments: --prefix=" SY_PREFIX " --with-pcre");
+    fprintf(stderr,
+            "configure arguments: --prefix=" SY_PREFIX " --with-pcre --with-http_ssl_module");
     for (int i = 0; without_modules[i]; i++)
         fprintf(stderr, " --without-%s", without_modules[i]);
     fprintf(stderr, "\n");

@@ -395,9 +395,17 @@ struct listen_conf;
 #define SSL_PROTO_TLSv1_2 0x10u
 #define SSL_PROTO_TLSv1_3 0x20u
 
+/* Where a directive was written (for messages about its value). */
+struct conf_where {
+    const char *file;
+    unsigned line;
+};
+
 struct ssl_conf {
     const char **certificates; unsigned ncertificates;     /* conf-prefix-joined unless "$..." */
     const char **certificate_keys; unsigned ncertificate_keys; /* same; "data:" kept as is */
+    struct conf_where *certificate_at;     /* [ncertificates]: each ssl_certificate directive */
+    struct conf_where *certificate_key_at; /* [ncertificate_keys] */
     unsigned protocols;         /* SSL_PROTO_*; default TLSv1.2|TLSv1.3 */
     const char *ciphers;        /* "HIGH:!aNULL:!MD5" */
     int prefer_server_ciphers;  /* off */
@@ -505,6 +513,8 @@ struct conf_file {
     struct str text;            /* the bytes as read */
 };
 
+struct tls_gen;
+
 struct generation {
     struct arena arena;         /* owns everything below */
     unsigned refs;              /* requests (and the worker) holding this generation */
@@ -523,13 +533,15 @@ struct generation {
        order first opened (files included by -g first, then the main file and
        its includes); the bytes as the parser read them */
     struct conf_file *files; unsigned nfiles;
+    struct tls_gen *tls;        /* (added) TLS contexts (tls/tls.c); NULL without any */
 };
 
 /*
  * Load and check a configuration: parse `conf_path` (plus `-g` text when not
  * NULL), build and merge every level, compile templates, regexes and maps,
- * resolve upstream addresses (getaddrinfo; at load time only), and validate
- * as nginx does. On success returns a generation with refs = 1. On failure
+ * resolve upstream addresses (getaddrinfo; at load time only), validate as
+ * nginx does, then build the TLS contexts (certificates and keys are read
+ * here: tls_gen_load). On success returns a generation with refs = 1. On failure
  * returns NULL and writes "message in file:line" (nginx wording) to err.
  * Warnings (like nginx's "[warn]" lines at -t) are appended to `warn`
  * (newline-separated, may be NULL).
@@ -537,7 +549,15 @@ struct generation {
 struct generation *gen_load(const char *prefix, const char *conf_path, const char *g_directives,
                             char *err, size_t errlen, char *warn, size_t warnlen);
 
-/* Free a generation and everything it owns (pcre2 codes included). Accepts NULL. */
+/*
+ * gen_load() without the TLS step: the configuration is parsed, built and
+ * checked, but certificate and key files are not read (unit tests of the
+ * directives).
+ */
+struct generation *gen_parse(const char *prefix, const char *conf_path, const char *g_directives,
+                             char *err, size_t errlen, char *warn, size_t warnlen);
+
+/* Free a generation and everything it owns (pcre2 codes, TLS contexts). Accepts NULL. */
 void gen_free(struct generation *g);
 
 /* Write the configuration files, as read, to `fd` (nginx -T format). */

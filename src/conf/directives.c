@@ -2581,12 +2581,17 @@ static const char *set_ssl_cert(struct conf_parser *p, const struct directive *d
     const char *path = conf_dir_path(p, p->node->args[0]);
     if (!path)
         return OOM(p);
-    const char **e = strcmp(d->name, "ssl_certificate") == 0
-                         ? PUSH(p, s->certificates, s->ncertificates)
-                         : PUSH(p, s->certificate_keys, s->ncertificate_keys);
-    if (!e)
+    int is_cert = strcmp(d->name, "ssl_certificate") == 0;
+    unsigned n = is_cert ? s->ncertificates : s->ncertificate_keys;
+    struct conf_where *w = is_cert ? PUSH(p, s->certificate_at, n)
+                                   : PUSH(p, s->certificate_key_at, n);
+    const char **e = is_cert ? PUSH(p, s->certificates, s->ncertificates)
+                             : PUSH(p, s->certificate_keys, s->ncertificate_keys);
+    if (!e || !w)
         return OOM(p);
     *e = path;
+    w->file = p->node->file;
+    w->line = node_line(p->node);
     return NULL;
 }
 

@@ -2,8 +2,9 @@
  * gen.c - configuration generations: load (parse + build + check), free, and
  * the -T dump.
  *
- * gen_load() owns the order: the -g text is parsed and applied first, then
- * the main file, all into one arena that becomes the generation's; on any
+ * gen_parse() owns the order: the -g text is parsed and applied first, then
+ * the main file, all into one arena that becomes the generation's; gen_load()
+ * adds the TLS contexts (tls_gen_load) on top. On any
  * error the half-built generation is freed with gen_free(), which releases
  * the PCRE2 codes recorded so far and then the arena, so error paths leak
  * nothing. The files read are kept (path + bytes as the parser read them,
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "conf/directives.h"
+#include "tls/tls.h"
 
 /* g->files from the parser's list: every file read, in the order first opened. */
 static int keep_files(struct generation *g, const struct conf_read_files *fl)
@@ -36,8 +38,8 @@ static int keep_files(struct generation *g, const struct conf_read_files *fl)
     return 0;
 }
 
-struct generation *gen_load(const char *prefix, const char *conf_path, const char *g_directives,
-                            char *err, size_t errlen, char *warn, size_t warnlen)
+struct generation *gen_parse(const char *prefix, const char *conf_path, const char *g_directives,
+                             char *err, size_t errlen, char *warn, size_t warnlen)
 {
     char errbuf[512];
     if (!err || errlen == 0) {
@@ -114,10 +116,28 @@ fail:
     return NULL;
 }
 
+struct generation *gen_load(const char *prefix, const char *conf_path, const char *g_directives,
+                            char *err, size_t errlen, char *warn, size_t warnlen)
+{
+    char errbuf[512];
+    if (!err || errlen == 0) {
+        err = errbuf;
+        errlen = sizeof(errbuf);
+    }
+    struct generation *g = gen_parse(prefix, conf_path, g_directives, err, errlen, warn, warnlen);
+    if (g && tls_gen_load(g, err, errlen, warn, warnlen) != 0) {
+        gen_free(g);
+        return NULL;
+    }
+    return g;
+}
+
 void gen_free(struct generation *g)
 {
     if (!g)
         return;
+    tls_gen_free(g->tls);
+    g->tls = NULL;
     for (unsigned i = 0; i < g->nregexes; i++)
         pcre2_code_free(g->regexes[i]);
     g->nregexes = 0;

@@ -401,10 +401,12 @@ void ssl_conf_merge(struct ssl_conf *c, const struct ssl_conf *prev)
 {
     if (c->ncertificates == 0 && prev) {
         c->certificates = prev->certificates;
+        c->certificate_at = prev->certificate_at;
         c->ncertificates = prev->ncertificates;
     }
     if (c->ncertificate_keys == 0 && prev) {
         c->certificate_keys = prev->certificate_keys;
+        c->certificate_key_at = prev->certificate_key_at;
         c->ncertificate_keys = prev->ncertificate_keys;
     }
     if (c->protocols == 0)

@@ -1,5 +1,5 @@
 /*
- * conn.h - a connected socket plus its transport (plain now, TLS later).
+ * conn.h - a connected socket plus its transport (plain, or TLS: tls/tls.c).
  *
  * Protocol code (HTTP/1 session, upstream side, tunnel) embeds a struct conn,
  * sets conn.h.on_io, and reads and writes only through conn_recv/conn_send/
@@ -31,6 +31,13 @@
 #define CONN_F_REGISTERED 0x10u /* in epoll */
 #define CONN_F_CONNECTING 0x20u /* non-blocking connect in progress */
 #define CONN_F_RDHUP     0x40u  /* the peer's FIN was signalled: read until 0 */
+/* TLS: a read waits for the socket to become writable (SSL_ERROR_WANT_WRITE in
+ * SSL_read), or a write for it to become readable; conn_note_events() turns
+ * that event into the readiness the blocked side waits for. */
+#define CONN_F_WANT_W_FOR_R 0x80u
+#define CONN_F_WANT_R_FOR_W 0x100u
+#define CONN_F_HANDSHAKE  0x200u /* TLS handshake not finished */
+#define CONN_F_PLAIN_ON_TLS 0x400u /* no TLS record on a TLS listener: plain HTTP (answered 400) */
 
 struct conn;
 
@@ -70,11 +77,11 @@ static inline void conn_note_events(struct conn *c, uint32_t ev)
 {
     /* EPOLLIN 0x1, EPOLLOUT 0x4, EPOLLERR 0x8, EPOLLHUP 0x10, EPOLLRDHUP 0x2000 */
     if (ev & (0x001u | 0x2000u | 0x008u | 0x010u))
-        c->flags |= CONN_F_READY_R;
+        c->flags |= CONN_F_READY_R | (c->flags & CONN_F_WANT_R_FOR_W ? CONN_F_READY_W : 0);
     if (ev & (0x2000u | 0x010u))
         c->flags |= CONN_F_RDHUP;
     if (ev & (0x004u | 0x008u | 0x010u))
-        c->flags |= CONN_F_READY_W;
+        c->flags |= CONN_F_READY_W | (c->flags & CONN_F_WANT_W_FOR_R ? CONN_F_READY_R : 0);
 }
 
 /*

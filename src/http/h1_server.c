@@ -32,6 +32,7 @@
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
 #include "proxy/proxy.h"
+#include "tls/tls.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -191,8 +192,10 @@ void h1_on_accept(struct handle *h, uint32_t events)
         s->timer.cb = h1_on_timer;
         s->post.cb = h1_on_post;
         s->created_ms = loop_now();
-        if (loop_add(&s->c.h) < 0) {
-            close(fd);
+        const struct listen_conf *lsc = current_listen(s);
+        if ((lsc && lsc->ssl && tls_accept(&s->c, rt_current, lsc, s->id) < 0) ||
+            loop_add(&s->c.h) < 0) {
+            conn_close_fd(&s->c);
             free(s);
             continue;
         }
@@ -220,6 +223,8 @@ static void request_free(struct h1_session *s)
         close(s->out_fd);
         s->out_fd = -1;
     }
+    buf_put(s->out_buf);
+    s->out_buf = NULL;
     arena_destroy(&s->req.arena);
     rt_release(s->req.rt);
     memset(&s->req, 0, sizeof(s->req));
@@ -332,6 +337,59 @@ static void send_local(struct h1_session *s, const char *body, size_t len, off_t
     run_send(s);
 }
 
+/*
+ * One step of a file body on a transport without sendfile (TLS): read the
+ * next piece into a pooled buffer, write it. The buffer stays until its bytes
+ * are written (an SSL_write retry must see them again). Returns SY_OK
+ * (progress), SY_AGAIN, or SY_ERR after closing the session.
+ */
+static int send_file_copy(struct h1_session *s)
+{
+    struct request *r = &s->req;
+    if (!s->out_buf || buf_len(s->out_buf) == 0) {
+        if (!s->out_buf && !(s->out_buf = buf_get())) {
+            h1_close(s, "out of memory");
+            return SY_ERR;
+        }
+        size_t want = s->out_file_left < (off_t)s->out_buf->size ? (size_t)s->out_file_left
+                                                                 : s->out_buf->size;
+        ssize_t n;
+        do
+            n = pread(s->out_fd, s->out_buf->data, want, s->out_file_off);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0) {
+            if (n < 0)
+                sy_log(LOG_LVL_CRIT, "pread() failed (%d: %s) while sending response to client",
+                       errno, strerror(errno));
+            else
+                sy_log(LOG_LVL_ERR, "file was truncated while sending response to client");
+            h1_close(s, "file read error");
+            return SY_ERR;
+        }
+        s->out_buf->pos = 0;
+        s->out_buf->last = (uint32_t)n;
+        s->out_file_off += n;
+        s->out_file_left -= n;
+    }
+    ssize_t w = conn_send(&s->c, buf_head(s->out_buf), buf_len(s->out_buf));
+    if (w == SY_AGAIN)
+        return SY_AGAIN;
+    if (w < 0) {
+        sy_log(LOG_LVL_INFO, "writev() failed (%d: %s) while sending response to client",
+               s->c.last_errno, strerror(s->c.last_errno));
+        h1_close(s, "write error");
+        return SY_ERR;
+    }
+    buf_consume(s->out_buf, (size_t)w);
+    r->bytes_sent += (uint64_t)w;
+    r->body_bytes_sent += (uint64_t)w;
+    if (buf_len(s->out_buf) == 0 && s->out_file_left == 0) {
+        buf_put(s->out_buf);
+        s->out_buf = NULL;
+    }
+    return SY_OK;
+}
+
 static void run_send(struct h1_session *s)
 {
     struct request *r = &s->req;
@@ -363,6 +421,15 @@ static void run_send(struct h1_session *s)
             s->out_head_off += wh;
             s->out_body_off += (size_t)w - wh;
             r->body_bytes_sent += (uint64_t)w - wh;
+            continue;
+        }
+        if (s->c.xprt != &xprt_plain &&
+            ((s->out_fd >= 0 && s->out_file_left > 0) || (s->out_buf && buf_len(s->out_buf)))) {
+            int rc = send_file_copy(s);
+            if (rc == SY_AGAIN)
+                goto wait;
+            if (rc < 0)
+                return;
             continue;
         }
         if (s->out_fd >= 0 && s->out_file_left > 0) {
@@ -439,8 +506,8 @@ static void send_standard_page(struct h1_session *s, int status)
         h1_close(s, "out of memory");
         return;
     }
-    r->status = status == 494 ? 400 : status;
-    if (status == 494)
+    r->status = status == 494 || status == 497 ? 400 : status;
+    if (status == 494 || status == 497)
         r->keepalive = 0;
     if (resp_add(r, STR_LIT("Content-Type"), STR_LIT("text/html")) < 0) {
         h1_close(s, "out of memory");
@@ -937,6 +1004,16 @@ static void route_request(struct h1_session *s)
         return;
     }
     r->lc = r->srv->lc;
+    if (s->c.flags & CONN_F_PLAIN_ON_TLS) {
+        /* nginx's 497: answered as 400 with its own page, error_page 497 applies. */
+        char ctx[1500];
+        h1_log_ctx(s, ctx, sizeof(ctx));
+        sy_log(LOG_LVL_INFO, "*%llu client sent plain HTTP request to HTTPS port while reading "
+               "client request headers%s", (unsigned long long)s->id, ctx);
+        r->keepalive = 0;
+        h1_respond_status(s, 497);
+        return;
+    }
     if (run_rewrite(s, r->srv->lc->rewrite) == RW_RESPONDED)
         return;
     find_location_and_run(s);
@@ -1442,6 +1519,13 @@ static void h1_on_timer(struct timer *t)
     char ctx[1500];
     switch (s->state) {
     case H1_S_IDLE:
+        if (s->c.flags & CONN_F_HANDSHAKE) {
+            const struct listen_conf *l = current_listen(s);
+            conn_peer_ip(&s->c, ctx, sizeof(ctx));
+            sy_log(LOG_LVL_INFO, "*%llu client timed out (110: Connection timed out) while SSL "
+                   "handshaking, client: %s, server: %s", (unsigned long long)s->id, ctx,
+                   l && l->text ? l->text : "");
+        }
         h1_close(s, "keepalive timeout");
         return;
     case H1_S_READ_HEAD:

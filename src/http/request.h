@@ -132,6 +132,7 @@ struct h1_session {
     size_t out_body_len, out_body_off;
     int out_fd;                 /* file body (-1 none), owned */
     off_t out_file_off, out_file_left;
+    struct buf *out_buf;        /* file bytes read for TLS (no sendfile); NULL otherwise */
     struct sockaddr_storage local; /* our address ($server_addr), filled lazily */
     socklen_t locallen;
 };

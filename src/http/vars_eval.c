@@ -18,6 +18,7 @@
 #include "http/h1_server.h"
 #include "proc/runtime.h"
 #include "proxy/tunnel.h"
+#include "tls/tls.h"
 
 #define SY_VERSION_STR "0.1.0"
 
@@ -216,10 +217,22 @@ static struct str builtin(struct h1_session *s, unsigned id, int *found)
         return STR_LIT("");
     case VB_SERVER_PROTOCOL:
         return r->minor ? STR_LIT("HTTP/1.1") : STR_LIT("HTTP/1.0");
-    case VB_SCHEME:
-        return r->listen && r->listen->ssl ? STR_LIT("https") : STR_LIT("http");
+    case VB_SCHEME: /* the connection's: plain HTTP on a TLS port is "http" (nginx) */
+        return tls_is(&s->c) ? STR_LIT("https") : STR_LIT("http");
     case VB_HTTPS:
-        return r->listen && r->listen->ssl ? STR_LIT("on") : STR_LIT("");
+        return tls_is(&s->c) ? STR_LIT("on") : STR_LIT("");
+    case VB_SSL_PROTOCOL:
+    case VB_SSL_CIPHER:
+    case VB_SSL_SERVER_NAME: {
+        const char *v = id == VB_SSL_PROTOCOL ? tls_protocol(&s->c)
+                        : id == VB_SSL_CIPHER ? tls_cipher(&s->c)
+                                              : tls_server_name(&s->c);
+        if (!v) {
+            *found = 0;
+            return STR_NULL;
+        }
+        return str_from_cstr(v);
+    }
     case VB_REQUEST_URI:
         return r->request_uri;
     case VB_URI:
@@ -324,9 +337,6 @@ static struct str builtin(struct h1_session *s, unsigned id, int *found)
     case VB_REALPATH_ROOT:
     case VB_REQUEST_FILENAME:
     case VB_SENT_HTTP_CONTENT_TYPE_UNUSED:
-    case VB_SSL_PROTOCOL:
-    case VB_SSL_CIPHER:
-    case VB_SSL_SERVER_NAME:
         *found = 0;
         return STR_NULL;
     case VB_DOCUMENT_ROOT:

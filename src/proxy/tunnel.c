@@ -273,8 +273,13 @@ static int scan_frames(struct tunnel *t, int i)
             t->ping_pending[i] = 0;
             continue;
         }
-        if (ctl.opcode == WS_OP_CLOSE)
+        if (ctl.opcode == WS_OP_CLOSE) {
             d->close_seen = 1;
+            /* Whoever starts the close handshake closed the tunnel, even though
+             * the server side usually sends the first FIN (RFC 6455 §7.1.1). */
+            if (!t->close_reason)
+                t->close_reason = i == SIDE_CLIENT ? "client closed" : "upstream closed";
+        }
         /* Feeding again from the frame start passes over it (ws_stream remembers). */
     }
 }

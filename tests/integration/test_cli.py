@@ -90,9 +90,8 @@ def test_configure_arguments_are_honest():
                    "http_scgi_module", "http_grpc_module", "http_memcached_module",
                    "http_ssi_module"):
         assert f"--without-{module}" in flags, args
-    # TLS is not implemented yet. When it lands, -V must say
-    # --with-http_ssl_module (and this assertion flips to `in`).
-    assert "--with-http_ssl_module" not in flags, args
+    # TLS listeners exist (src/tls): -V says so, as nginx built with ssl does.
+    assert "--with-http_ssl_module" in flags, args
 
 
 @pytest.mark.parametrize("flag", ["-h", "-?"])

@@ -495,8 +495,11 @@ class Clients:
 
 
 def many_conf(be, p, kind=KIND):
-    return ws_conf(kind, be.addr, p, extra_main="worker_rlimit_nofile 8192;").replace(
-        "worker_connections 1024;", "worker_connections 4096;")
+    """2,000 connections (client + upstream side) need more than the
+    harness's worker_connections 1024."""
+    conf = ws_conf(kind, be.addr, p, extra_main="worker_rlimit_nofile 8192;")
+    assert "worker_connections 1024;" in conf
+    return conf.replace("worker_connections 1024;", "worker_connections 4096;")
 
 
 def open_many(p, be, tmp_path, counts, tag):

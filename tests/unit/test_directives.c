@@ -1,8 +1,9 @@
 /*
  * test_directives.c - conf/directives.c, merge.c, gen.c, mime.c: small
- * configurations written to a fresh temp directory, loaded with gen_load(),
- * and checked field by field; plus a table of broken configurations with
- * nginx's exact messages (file:line included), warnings, -g, and -T output.
+ * configurations written to a fresh temp directory, loaded with gen_parse()
+ * (gen_load() without reading certificates), and checked field by field;
+ * plus a table of broken configurations with nginx's exact messages
+ * (file:line included), warnings, -g, and -T output.
  *
  * Every config is loaded with the temp directory as prefix, so relative
  * paths come out as DIR/... . Expected strings say "<C>" for DIR/sy.conf and
@@ -85,7 +86,7 @@ static struct generation *try_load_g(struct fx *f, const char *text, const char 
     gen_free(f->g);
     f->g = NULL;
     put(f, "sy.conf", text);
-    f->g = gen_load(f->prefix, f->conf, g_text, f->err, sizeof(f->err), f->warn, sizeof(f->warn));
+    f->g = gen_parse(f->prefix, f->conf, g_text, f->err, sizeof(f->err), f->warn, sizeof(f->warn));
     return f->g;
 }
 

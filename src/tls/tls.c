@@ -1,0 +1,920 @@
+/*
+ * tls.c - TLS contexts per generation and the TLS transport (see tls.h).
+ *
+ * Owns: the SSL_CTX of every server{} with certificates (struct tls_gen,
+ * hung on the generation, freed by gen_free), and per connection one
+ * struct tls_conn (conn.xprt_ctx) with its SSL, freed by the transport's
+ * release op (conn_close_fd). Nothing here closes a socket.
+ *
+ * Context switching follows OpenSSL's advice: the client-hello callback runs
+ * before version negotiation and session resumption, so after
+ * SSL_set_SSL_CTX() the chosen server's certificates, session id context,
+ * options (protocols, tickets, cipher preference) and cipher list all apply.
+ * The session cache and ticket keys stay those of the context the connection
+ * started with (the listen's default server), as in nginx.
+ */
+#include "tls/tls.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "conf/conf.h"
+#include "core/log.h"
+#include "http/router.h"
+#include "proc/runtime.h"
+
+/* Small iovecs are gathered into one SSL_write of at most one record. */
+#define TLS_COALESCE 16384
+
+/* One server's context. */
+struct tls_srv {
+    const struct server_conf *srv; /* borrowed from the generation */
+    SSL_CTX *ctx;                  /* owned (one reference) */
+};
+
+struct tls_gen {
+    struct tls_srv *srvs;          /* owned; sorted by srv address */
+    unsigned n;
+};
+
+enum tls_state {
+    TLS_ST_DETECT = 0,  /* nothing read yet: is the first byte a TLS record? */
+    TLS_ST_HANDSHAKE,   /* handshake in progress */
+    TLS_ST_OPEN,        /* handshake done: application data */
+};
+
+/* Per-connection transport state (conn.xprt_ctx). */
+struct tls_conn {
+    SSL *ssl;                         /* owned */
+    struct gen_rt *rt;                /* reference held until the handshake ends */
+    const struct listen_conf *listen; /* in rt's generation; NULL once rt is dropped */
+    const struct tls_gen *tg;         /* likewise */
+    uint64_t id;                      /* connection number for log lines */
+    int wpending;                     /* length of an SSL_write to be retried (0 = none) */
+    unsigned char state;              /* enum tls_state */
+    unsigned char fatal;              /* fatal error seen: no SSL_shutdown */
+};
+
+/* ------------------------------------------------------------ messages */
+
+/* Append OpenSSL's error queue as nginx prints it (" error:...:reason:data ...")
+ * to out (NUL-terminated); empties the queue. */
+static void ssl_errs(char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (;;) {
+        const char *data = NULL;
+        int flags = 0;
+        unsigned long e = ERR_peek_error_data(&data, &flags);
+        if (e == 0)
+            break;
+        if (o + 2 < cap) {
+            out[o++] = ' ';
+            ERR_error_string_n(e, out + o, cap - o);
+            o += strlen(out + o);
+            if (data && *data && (flags & ERR_TXT_STRING) && o + 2 < cap) {
+                int n = snprintf(out + o, cap - o, ":%s", data);
+                if (n > 0)
+                    o = o + (size_t)n < cap ? o + (size_t)n : cap - 1;
+            }
+        }
+        (void)ERR_get_error();
+    }
+}
+
+struct load {
+    char *err;
+    size_t errlen;
+    char *warn;
+    size_t warnlen;
+};
+
+/* "<fmt> (SSL: <queue>) in file:line" into ld->err; returns -1. The SSL part
+ * is added when `with_ssl`. */
+__attribute__((format(printf, 5, 6))) static int load_fail(struct load *ld, const char *file,
+                                                           unsigned line, int with_ssl,
+                                                           const char *fmt, ...)
+{
+    char es[1024] = "";
+    if (with_ssl)
+        ssl_errs(es, sizeof(es));
+    else
+        ERR_clear_error();
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(ld->err, ld->errlen, fmt, ap);
+    va_end(ap);
+    size_t o = n < 0 ? 0 : (size_t)n < ld->errlen ? (size_t)n : ld->errlen - 1;
+    if (with_ssl && o < ld->errlen) {
+        n = snprintf(ld->err + o, ld->errlen - o, " (SSL:%s)", es);
+        if (n > 0)
+            o = o + (size_t)n < ld->errlen ? o + (size_t)n : ld->errlen - 1;
+    }
+    if (file && o < ld->errlen)
+        snprintf(ld->err + o, ld->errlen - o, " in %s:%u", file, line);
+    return -1;
+}
+
+__attribute__((format(printf, 4, 5))) static void load_warn(struct load *ld, const char *file,
+                                                            unsigned line, const char *fmt, ...)
+{
+    if (!ld->warn || ld->warnlen == 0)
+        return;
+    size_t used = strlen(ld->warn);
+    if (used + 2 >= ld->warnlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(ld->warn + used, ld->warnlen - used, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    used = used + (size_t)n < ld->warnlen ? used + (size_t)n : ld->warnlen - 1;
+    if (file && used < ld->warnlen) {
+        n = snprintf(ld->warn + used, ld->warnlen - used, " in %s:%u", file, line);
+        if (n > 0)
+            used = used + (size_t)n < ld->warnlen ? used + (size_t)n : ld->warnlen - 1;
+    }
+    if (used + 1 < ld->warnlen) {
+        ld->warn[used] = '\n';
+        ld->warn[used + 1] = '\0';
+    }
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static const struct tls_srv *srv_find(const struct tls_gen *tg, const struct server_conf *srv)
+{
+    unsigned lo = 0, hi = tg ? tg->n : 0;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if ((uintptr_t)tg->srvs[mid].srv == (uintptr_t)srv)
+            return &tg->srvs[mid];
+        if ((uintptr_t)tg->srvs[mid].srv < (uintptr_t)srv)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/*
+ * The host_name of a server_name extension, lower-cased without a trailing
+ * dot, into host[256]. Returns its length (0 when there is none), or -1 when
+ * the extension is malformed or the name is not a valid host (nginx refuses
+ * those with unrecognized_name).
+ */
+static int sni_host(const unsigned char *p, size_t len, char host[256])
+{
+    if (len < 2 || (size_t)((p[0] << 8) | p[1]) != len - 2)
+        return -1;
+    p += 2;
+    len -= 2;
+    while (len >= 3) {
+        unsigned type = p[0];
+        size_t nlen = (size_t)((p[1] << 8) | p[2]);
+        if (nlen > len - 3)
+            return -1;
+        if (type == 0) { /* host_name */
+            const unsigned char *n = p + 3;
+            if (nlen && n[nlen - 1] == '.')
+                nlen--;
+            if (nlen == 0 || nlen > 255)
+                return -1;
+            for (size_t i = 0; i < nlen; i++) {
+                unsigned char c = n[i];
+                if (c <= 0x20 || c >= 0x7f || c == '/' || c == '\\' ||
+                    (c == '.' && i + 1 < nlen && n[i + 1] == '.') || (c == '.' && i == 0))
+                    return -1;
+                host[i] = (char)sy_tolower(c);
+            }
+            host[nlen] = '\0';
+            return (int)nlen;
+        }
+        p += 3 + nlen;
+        len -= 3 + nlen;
+    }
+    return 0;
+}
+
+/* SNI: choose the server{} as for Host, switch to its context. */
+static int on_client_hello(SSL *ssl, int *al, void *arg)
+{
+    (void)arg;
+    struct tls_conn *tc = SSL_get_app_data(ssl);
+    if (!tc || !tc->listen || !tc->tg)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    const unsigned char *ext;
+    size_t extlen;
+    char host[256];
+    int hlen = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &extlen) == 1) {
+        hlen = sni_host(ext, extlen, host);
+        if (hlen < 0) {
+            *al = SSL_AD_UNRECOGNIZED_NAME;
+            return SSL_CLIENT_HELLO_ERROR;
+        }
+    }
+    if (hlen == 0)
+        return SSL_CLIENT_HELLO_SUCCESS; /* no name: the default server */
+    struct regex_caps caps;
+    memset(&caps, 0, sizeof(caps));
+    const struct server_conf *srv =
+        router_find_server(tc->listen, (struct str){host, (size_t)hlen}, &caps);
+    const struct tls_srv *ts = srv ? srv_find(tc->tg, srv) : NULL;
+    if (!ts || ts->ctx == SSL_get_SSL_CTX(ssl))
+        return SSL_CLIENT_HELLO_SUCCESS;
+    /* SSL_set_SSL_CTX moves certificates and the session id context; what
+     * SSL_new copied from the first context is set again here. */
+    if (!SSL_set_SSL_CTX(ssl, ts->ctx)) {
+        *al = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    uint64_t opts = SSL_CTX_get_options(ts->ctx);
+    SSL_clear_options(ssl, SSL_get_options(ssl) & ~opts);
+    SSL_set_options(ssl, opts);
+    if (SSL_set_cipher_list(ssl, srv->ssl->ciphers) != 1) {
+        *al = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Acknowledge SNI, so the name is kept in the session (SSL_get_servername
+ * after a TLS 1.2 resumption). The choice was made in on_client_hello. */
+static int on_servername(SSL *ssl, int *al, void *arg)
+{
+    (void)ssl;
+    (void)al;
+    (void)arg;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* ALPN: http/1.1 only (h2 once HTTP/2 exists); no common protocol is fatal
+ * (no_application_protocol), as in nginx. */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    static const unsigned char protos[] = "\x08http/1.1";
+    unsigned char *sel = NULL;
+    if (SSL_select_next_proto(&sel, outlen, protos, sizeof(protos) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* Encrypted keys need ssl_password_file (not supported): fail instead of
+ * prompting on a terminal. */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return 0;
+}
+
+/* ------------------------------------------------------------ contexts */
+
+/* A BIO for a certificate or key value: a file, or "data:<PEM>". */
+static BIO *open_pem(const char *path)
+{
+    if (strncmp(path, "data:", 5) == 0)
+        return BIO_new_mem_buf(path + 5, -1);
+    return BIO_new_file(path, "r");
+}
+
+static void warn_validity(struct load *ld, X509 *x, const char *path, const struct conf_where *w)
+{
+    const ASN1_TIME *t = NULL;
+    const char *what = NULL;
+    if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+        t = X509_get0_notAfter(x);
+        what = "expired on";
+    } else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+        t = X509_get0_notBefore(x);
+        what = "is not valid before";
+    }
+    if (!t)
+        return;
+    char when[64] = "?";
+    BIO *m = BIO_new(BIO_s_mem());
+    if (m && ASN1_TIME_print(m, t) == 1) {
+        int n = BIO_read(m, when, sizeof(when) - 1);
+        when[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(m);
+    load_warn(ld, w->file, w->line, "certificate \"%s\" %s %s", path, what, when);
+}
+
+/* Certificate `cert` (with its chain) and key `key` into ctx. Also hashes the
+ * certificate into `md` (session id context). */
+static int load_pair(struct load *ld, SSL_CTX *ctx, const char *cert, const struct conf_where *cw,
+                     const char *key, const struct conf_where *kw, EVP_MD_CTX *md)
+{
+    if (cert[0] == '$' || key[0] == '$')
+        return load_fail(ld, cert[0] == '$' ? cw->file : kw->file,
+                         cert[0] == '$' ? cw->line : kw->line, 0,
+                         "variables in \"%s\" are not supported",
+                         cert[0] == '$' ? "ssl_certificate" : "ssl_certificate_key");
+    ERR_clear_error();
+    BIO *b = open_pem(cert);
+    if (!b)
+        return load_fail(ld, cw->file, cw->line, 1,
+                         "cannot load certificate \"%s\": BIO_new_file() failed", cert);
+    X509 *x = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL);
+    if (!x) {
+        BIO_free(b);
+        return load_fail(ld, cw->file, cw->line, 1,
+                         "cannot load certificate \"%s\": PEM_read_bio_X509_AUX() failed", cert);
+    }
+    if (SSL_CTX_use_certificate(ctx, x) != 1) {
+        X509_free(x);
+        BIO_free(b);
+        return load_fail(ld, cw->file, cw->line, 1, "SSL_CTX_use_certificate(\"%s\") failed",
+                         cert);
+    }
+    warn_validity(ld, x, cert, cw);
+    unsigned char *der = NULL;
+    int dlen = i2d_X509(x, &der);
+    if (dlen > 0)
+        EVP_DigestUpdate(md, der, (size_t)dlen);
+    OPENSSL_free(der);
+    /* The rest of the file is the chain (intermediates), for this certificate. */
+    for (;;) {
+        X509 *ca = PEM_read_bio_X509(b, NULL, NULL, NULL);
+        if (!ca) {
+            unsigned long e = ERR_peek_last_error();
+            if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+                ERR_clear_error();
+                break;
+            }
+            X509_free(x);
+            BIO_free(b);
+            return load_fail(ld, cw->file, cw->line, 1,
+                             "cannot load certificate \"%s\": PEM_read_bio_X509() failed", cert);
+        }
+        if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+            X509_free(ca);
+            X509_free(x);
+            BIO_free(b);
+            return load_fail(ld, cw->file, cw->line, 1, "SSL_CTX_add0_chain_cert(\"%s\") failed",
+                             cert);
+        }
+    }
+    BIO_free(b);
+
+    b = open_pem(key);
+    if (!b) {
+        X509_free(x);
+        return load_fail(ld, kw->file, kw->line, 1,
+                         "cannot load certificate key \"%s\": BIO_new_file() failed", key);
+    }
+    EVP_PKEY *pk = PEM_read_bio_PrivateKey(b, NULL, no_password, NULL);
+    BIO_free(b);
+    if (!pk) {
+        X509_free(x);
+        return load_fail(ld, kw->file, kw->line, 1,
+                         "cannot load certificate key \"%s\": PEM_read_bio_PrivateKey() failed",
+                         key);
+    }
+    /* OpenSSL checks the key only against a certificate of the same type; a
+     * key of another type would silently stay unused. */
+    int ok = X509_check_private_key(x, pk) == 1 && SSL_CTX_use_PrivateKey(ctx, pk) == 1;
+    X509_free(x);
+    EVP_PKEY_free(pk);
+    if (!ok)
+        return load_fail(ld, kw->file, kw->line, 1, "SSL_CTX_use_PrivateKey(\"%s\") failed", key);
+    return 0;
+}
+
+static int set_dhparam(struct load *ld, SSL_CTX *ctx, const struct server_conf *sc)
+{
+    const char *path = sc->ssl->dhparam;
+    BIO *b = BIO_new_file(path, "r");
+    if (!b)
+        return load_fail(ld, sc->file, sc->line, 1, "BIO_new_file(\"%s\") failed", path);
+    EVP_PKEY *dh = PEM_read_bio_Parameters(b, NULL);
+    BIO_free(b);
+    if (!dh)
+        return load_fail(ld, sc->file, sc->line, 1, "PEM_read_bio_Parameters(\"%s\") failed",
+                         path);
+    if (SSL_CTX_set0_tmp_dh_pkey(ctx, dh) != 1) {
+        EVP_PKEY_free(dh);
+        return load_fail(ld, sc->file, sc->line, 1, "SSL_CTX_set0_tmp_dh_pkey(\"%s\") failed",
+                         path);
+    }
+    return 0;
+}
+
+/* Session cache as nginx sets it up (ngx_ssl_session_cache), with OpenSSL's
+ * own cache standing in for the shared one (per worker process). */
+static void set_session_cache(SSL_CTX *ctx, const struct ssl_conf *s)
+{
+    if (s->session_cache_off == 1) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    } else if (!s->session_cache_builtin && !s->session_cache_shared_name) {
+        /* "none" (the default): resumption is announced, nothing is stored;
+         * session tickets still resume. */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_AUTO_CLEAR |
+                                                SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_cache_size(ctx, 1);
+    } else {
+        long size = 0;
+        if (s->session_cache_builtin)
+            size += s->session_cache_builtin_size >= 0 ? (long)s->session_cache_builtin_size
+                                                       : SSL_SESSION_CACHE_MAX_SIZE_DEFAULT;
+        if (s->session_cache_shared_name) /* nginx: about 4000 sessions per megabyte */
+            size += (long)(s->session_cache_shared_size / 256);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(ctx, size);
+    }
+    SSL_CTX_set_timeout(ctx, (long)(s->session_timeout / 1000));
+}
+
+static SSL_CTX *build_ctx(struct load *ld, const struct server_conf *sc)
+{
+    const struct ssl_conf *s = sc->ssl;
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!ctx || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        load_fail(ld, sc->file, sc->line, 1, "SSL_CTX_new() failed");
+        goto fail;
+    }
+    /* Protocols as nginx: every version allowed, the unlisted ones masked. */
+    SSL_CTX_set_min_proto_version(ctx, 0);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF;
+    if (!(s->protocols & SSL_PROTO_SSLv3))
+        opts |= SSL_OP_NO_SSLv3;
+    if (!(s->protocols & SSL_PROTO_TLSv1))
+        opts |= SSL_OP_NO_TLSv1;
+    if (!(s->protocols & SSL_PROTO_TLSv1_1))
+        opts |= SSL_OP_NO_TLSv1_1;
+    if (!(s->protocols & SSL_PROTO_TLSv1_2))
+        opts |= SSL_OP_NO_TLSv1_2;
+    if (!(s->protocols & SSL_PROTO_TLSv1_3))
+        opts |= SSL_OP_NO_TLSv1_3;
+    if (s->prefer_server_ciphers == 1)
+        opts |= SSL_OP_CIPHER_SERVER_PREFERENCE;
+    if (!s->session_tickets)
+        opts |= SSL_OP_NO_TICKET;
+    SSL_CTX_set_options(ctx, opts);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (SSL_CTX_set_cipher_list(ctx, s->ciphers) != 1) {
+        load_fail(ld, sc->file, sc->line, 1, "SSL_CTX_set_cipher_list(\"%s\") failed",
+                  s->ciphers);
+        goto fail;
+    }
+    for (unsigned i = 0; i < s->ncertificates && i < s->ncertificate_keys; i++) {
+        static const struct conf_where nowhere = {NULL, 0};
+        const struct conf_where *cw = s->certificate_at ? &s->certificate_at[i] : &nowhere;
+        const struct conf_where *kw = s->certificate_key_at ? &s->certificate_key_at[i] : &nowhere;
+        if (load_pair(ld, ctx, s->certificates[i], cw, s->certificate_keys[i], kw, md) != 0)
+            goto fail;
+    }
+    /* Sessions resume only on a server with the same certificates. */
+    unsigned char sid[EVP_MAX_MD_SIZE];
+    unsigned sidlen = 0;
+    if (EVP_DigestFinal_ex(md, sid, &sidlen) != 1 ||
+        SSL_CTX_set_session_id_context(ctx, sid,
+                                       sidlen > SSL_MAX_SID_CTX_LENGTH ? SSL_MAX_SID_CTX_LENGTH
+                                                                       : sidlen) != 1) {
+        load_fail(ld, sc->file, sc->line, 1, "SSL_CTX_set_session_id_context() failed");
+        goto fail;
+    }
+    EVP_MD_CTX_free(md);
+    md = NULL;
+    set_session_cache(ctx, s);
+    if (s->dhparam && set_dhparam(ld, ctx, sc) != 0)
+        goto fail;
+    SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
+    SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    return ctx;
+fail:
+    EVP_MD_CTX_free(md);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+static int srv_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const struct tls_srv *)a)->srv;
+    uintptr_t y = (uintptr_t)((const struct tls_srv *)b)->srv;
+    return x < y ? -1 : x > y;
+}
+
+int tls_gen_load(struct generation *g, char *err, size_t errlen, char *warn, size_t warnlen)
+{
+    struct load ld = {err, errlen, warn, warnlen};
+    g->tls = NULL;
+    if (!g->http)
+        return 0;
+    const struct http_conf *hc = g->http;
+    unsigned n = 0;
+    for (unsigned i = 0; i < hc->nservers; i++)
+        if (hc->servers[i]->ssl && hc->servers[i]->ssl->ncertificates)
+            n++;
+    if (n == 0)
+        return 0;
+    struct tls_gen *tg = calloc(1, sizeof(*tg));
+    if (!tg || !(tg->srvs = calloc(n, sizeof(*tg->srvs)))) {
+        free(tg);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    g->tls = tg; /* gen_free frees what was built so far */
+    for (unsigned i = 0; i < hc->nservers; i++) {
+        const struct server_conf *sc = hc->servers[i];
+        if (!sc->ssl || !sc->ssl->ncertificates)
+            continue;
+        SSL_CTX *ctx = build_ctx(&ld, sc);
+        if (!ctx)
+            return -1;
+        tg->srvs[tg->n].srv = sc;
+        tg->srvs[tg->n].ctx = ctx;
+        tg->n++;
+    }
+    qsort(tg->srvs, tg->n, sizeof(*tg->srvs), srv_cmp);
+    return 0;
+}
+
+void tls_gen_free(struct tls_gen *t)
+{
+    if (!t)
+        return;
+    for (unsigned i = 0; i < t->n; i++)
+        SSL_CTX_free(t->srvs[i].ctx);
+    free(t->srvs);
+    free(t);
+}
+
+/* ------------------------------------------------------------ transport */
+
+/* SSL_ERROR_WANT_READ/WRITE of a read (`writing` 0) or a write: clear the
+ * readiness that proved false and note what the blocked side waits for. */
+static ssize_t want(struct conn *c, int e, int writing)
+{
+    if (e == SSL_ERROR_WANT_READ) {
+        c->flags &= ~CONN_F_READY_R;
+        if (writing)
+            c->flags = (c->flags & ~CONN_F_READY_W) | CONN_F_WANT_R_FOR_W;
+        else
+            c->flags &= ~CONN_F_WANT_W_FOR_R;
+    } else {
+        c->flags &= ~CONN_F_READY_W;
+        if (!writing)
+            c->flags = (c->flags & ~CONN_F_READY_R) | CONN_F_WANT_W_FOR_R;
+        else
+            c->flags &= ~CONN_F_WANT_R_FOR_W;
+    }
+    return SY_AGAIN;
+}
+
+static void drop_rt(struct tls_conn *tc)
+{
+    tc->listen = NULL;
+    tc->tg = NULL;
+    struct gen_rt *rt = tc->rt;
+    tc->rt = NULL;
+    rt_release(rt); /* may free the generation; SSL keeps its contexts alive */
+}
+
+/* Not TLS after all: become a plain connection, flagged for the HTTP layer. */
+static void to_plain(struct conn *c, struct tls_conn *tc)
+{
+    SSL_free(tc->ssl);
+    drop_rt(tc);
+    free(tc);
+    c->xprt = &xprt_plain;
+    c->xprt_ctx = NULL;
+    c->flags = (c->flags & ~CONN_F_HANDSHAKE) | CONN_F_PLAIN_ON_TLS;
+}
+
+static void log_hs_error(struct conn *c, struct tls_conn *tc, const char *what, int err)
+{
+    char ip[64];
+    conn_peer_ip(c, ip, sizeof(ip));
+    const char *srv = tc->listen && tc->listen->text ? tc->listen->text : "";
+    if (err)
+        sy_log(LOG_LVL_INFO, "*%llu %s (%d: %s) while SSL handshaking, client: %s, server: %s",
+               (unsigned long long)tc->id, what, err, strerror(err), ip, srv);
+    else
+        sy_log(LOG_LVL_INFO, "*%llu %s while SSL handshaking, client: %s, server: %s",
+               (unsigned long long)tc->id, what, ip, srv);
+}
+
+/* A failed SSL_do_handshake: log as nginx does, set the conn's error state. */
+static ssize_t handshake_failed(struct conn *c, struct tls_conn *tc, int e, int saved_errno)
+{
+    tc->fatal = 1;
+    /* (With OpenSSL 3 a FIN mid-handshake is an SSL error, "unexpected eof
+     * while reading", logged as such, as nginx does.) */
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && saved_errno == 0)) {
+        ERR_clear_error();
+        log_hs_error(c, tc, "peer closed connection in SSL handshake", 0);
+        c->flags |= CONN_F_EOF;
+        c->flags &= ~CONN_F_READY_R;
+        return 0;
+    }
+    c->flags |= CONN_F_ERROR;
+    c->flags &= ~CONN_F_READY_R;
+    if (e == SSL_ERROR_SYSCALL) {
+        ERR_clear_error();
+        log_hs_error(c, tc, "peer closed connection in SSL handshake", saved_errno);
+        c->last_errno = saved_errno;
+        return SY_ERR;
+    }
+    char es[1024], msg[1100];
+    ssl_errs(es, sizeof(es));
+    snprintf(msg, sizeof(msg), "SSL_do_handshake() failed (SSL:%s)", es);
+    log_hs_error(c, tc, msg, 0);
+    c->last_errno = EPROTO;
+    return SY_ERR;
+}
+
+/*
+ * Bring the connection to application data: peek at the first byte, run the
+ * handshake. Returns 1 when ready (or when the connection just turned plain:
+ * check c->xprt), 0 on EOF, SY_AGAIN or SY_ERR.
+ */
+static ssize_t tls_ready(struct conn *c, struct tls_conn *tc, int writing)
+{
+    if (tc->state == TLS_ST_OPEN)
+        return 1;
+    if (tc->state == TLS_ST_DETECT) {
+        unsigned char b;
+        ssize_t n;
+        do
+            n = recv(c->h.fd, &b, 1, MSG_PEEK);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return want(c, SSL_ERROR_WANT_READ, writing);
+            c->last_errno = errno;
+            c->flags |= CONN_F_ERROR;
+            c->flags &= ~CONN_F_READY_R;
+            return SY_ERR;
+        }
+        if (n == 0) {
+            c->flags |= CONN_F_EOF;
+            c->flags &= ~CONN_F_READY_R;
+            return 0;
+        }
+        /* A handshake record (SSLv3/TLS), or an SSLv2-format hello. */
+        if (b != 0x16 && !(b & 0x80)) {
+            to_plain(c, tc);
+            return 1;
+        }
+        tc->state = TLS_ST_HANDSHAKE;
+    }
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_do_handshake(tc->ssl);
+    int saved = errno;
+    if (r == 1) {
+        tc->state = TLS_ST_OPEN;
+        c->flags &= ~CONN_F_HANDSHAKE;
+        drop_rt(tc);
+        return 1;
+    }
+    int e = SSL_get_error(tc->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return want(c, e, writing);
+    return handshake_failed(c, tc, e, saved);
+}
+
+static void log_io_error(struct conn *c, struct tls_conn *tc, const char *what)
+{
+    char es[1024], ip[64];
+    ssl_errs(es, sizeof(es));
+    conn_peer_ip(c, ip, sizeof(ip));
+    sy_log(LOG_LVL_INFO, "*%llu %s failed (SSL:%s), client: %s", (unsigned long long)tc->id,
+           what, es, ip);
+}
+
+static ssize_t tls_recv(struct conn *c, void *buf, size_t len)
+{
+    struct tls_conn *tc = c->xprt_ctx;
+    ssize_t rc = tls_ready(c, tc, 0);
+    if (rc != 1)
+        return rc;
+    if (c->xprt != &xprt_tls)
+        return c->xprt->recv(c, buf, len);
+    if (len > INT_MAX)
+        len = INT_MAX;
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_read(tc->ssl, buf, (int)len);
+    int saved = errno;
+    if (n > 0) {
+        /* No short-read shortcut: OpenSSL may hold more already. */
+        c->flags &= ~CONN_F_WANT_W_FOR_R;
+        return n;
+    }
+    int e = SSL_get_error(tc->ssl, n);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return want(c, e, 0);
+    case SSL_ERROR_ZERO_RETURN: /* close_notify, or a plain FIN (IGNORE_UNEXPECTED_EOF) */
+        c->flags |= CONN_F_EOF;
+        c->flags &= ~CONN_F_READY_R;
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        tc->fatal = 1;
+        c->last_errno = saved ? saved : ECONNRESET;
+        c->flags |= CONN_F_ERROR;
+        c->flags &= ~CONN_F_READY_R;
+        return SY_ERR;
+    default:
+        tc->fatal = 1;
+        log_io_error(c, tc, "SSL_read()");
+        c->last_errno = EPROTO;
+        c->flags |= CONN_F_ERROR;
+        c->flags &= ~CONN_F_READY_R;
+        return SY_ERR;
+    }
+}
+
+static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int iovcnt)
+{
+    static char gather[TLS_COALESCE];
+    struct tls_conn *tc = c->xprt_ctx;
+    ssize_t rc = tls_ready(c, tc, 1);
+    if (rc == 0) {
+        c->last_errno = EPIPE;
+        c->flags |= CONN_F_ERROR;
+        return SY_ERR;
+    }
+    if (rc != 1)
+        return rc;
+    if (c->xprt != &xprt_tls)
+        return c->xprt->writev(c, iov, iovcnt);
+    /* One SSL_write: the first iovec, or the iovecs gathered up to one record.
+     * A retry after WANT_WRITE sees the same iovecs and so passes the same
+     * bytes (OpenSSL's rule; the buffer may move: ACCEPT_MOVING_WRITE_BUFFER). */
+    const void *p;
+    size_t len;
+    if (iovcnt == 1 || iov[0].iov_len >= TLS_COALESCE) {
+        p = iov[0].iov_base;
+        len = iov[0].iov_len;
+    } else {
+        len = 0;
+        for (int i = 0; i < iovcnt && len < TLS_COALESCE; i++) {
+            size_t take = iov[i].iov_len < TLS_COALESCE - len ? iov[i].iov_len : TLS_COALESCE - len;
+            memcpy(gather + len, iov[i].iov_base, take);
+            len += take;
+        }
+        p = gather;
+    }
+    if (len == 0)
+        return 0;
+    if (len > INT_MAX)
+        len = INT_MAX;
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_write(tc->ssl, p, (int)len);
+    int saved = errno;
+    if (n > 0) {
+        tc->wpending = 0;
+        c->flags &= ~CONN_F_WANT_R_FOR_W;
+        return n;
+    }
+    int e = SSL_get_error(tc->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        tc->wpending = (int)len;
+        return want(c, e, 1);
+    }
+    tc->fatal = 1;
+    c->flags |= CONN_F_ERROR;
+    if (e == SSL_ERROR_SYSCALL) {
+        ERR_clear_error();
+        c->last_errno = saved ? saved : EPIPE;
+        return SY_ERR;
+    }
+    log_io_error(c, tc, "SSL_write()");
+    c->last_errno = EPROTO;
+    return SY_ERR;
+}
+
+/* close_notify, best effort (never after a fatal error, never mid-handshake). */
+static void send_close_notify(struct tls_conn *tc)
+{
+    if (tc->state != TLS_ST_OPEN || tc->fatal ||
+        (SSL_get_shutdown(tc->ssl) & SSL_SENT_SHUTDOWN))
+        return;
+    ERR_clear_error();
+    (void)SSL_shutdown(tc->ssl);
+    ERR_clear_error();
+}
+
+static void tls_shutdown_wr(struct conn *c)
+{
+    struct tls_conn *tc = c->xprt_ctx;
+    if (tc)
+        send_close_notify(tc);
+    shutdown(c->h.fd, SHUT_WR);
+}
+
+static void tls_release(struct conn *c)
+{
+    struct tls_conn *tc = c->xprt_ctx;
+    if (!tc)
+        return;
+    if (tc->state == TLS_ST_OPEN && !tc->fatal) {
+        send_close_notify(tc);
+        /* A connection closed without the peer's close_notify (a timeout, the
+         * client just leaving) keeps its session resumable. */
+        SSL_set_shutdown(tc->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
+    SSL_free(tc->ssl);
+    ERR_clear_error();
+    if (tc->rt)
+        drop_rt(tc);
+    free(tc);
+    c->xprt_ctx = NULL;
+}
+
+const struct xprt_ops xprt_tls = {
+    .name = "tls",
+    .recv = tls_recv,
+    .writev = tls_writev,
+    .shutdown_wr = tls_shutdown_wr,
+    .release = tls_release,
+};
+
+int tls_accept(struct conn *c, struct gen_rt *rt, const struct listen_conf *l, uint64_t id)
+{
+    const struct tls_gen *tg = rt && rt->gen ? rt->gen->tls : NULL;
+    const struct tls_srv *ts = tg && l->default_server ? srv_find(tg, l->default_server) : NULL;
+    if (!ts)
+        return -1;
+    struct tls_conn *tc = calloc(1, sizeof(*tc));
+    if (!tc)
+        return -1;
+    ERR_clear_error();
+    tc->ssl = SSL_new(ts->ctx);
+    if (!tc->ssl || SSL_set_fd(tc->ssl, c->h.fd) != 1) {
+        SSL_free(tc->ssl);
+        free(tc);
+        ERR_clear_error();
+        return -1;
+    }
+    SSL_set_accept_state(tc->ssl);
+    SSL_set_app_data(tc->ssl, tc);
+    tc->rt = rt_ref(rt);
+    tc->listen = l;
+    tc->tg = tg;
+    tc->id = id;
+    tc->state = TLS_ST_DETECT;
+    c->xprt = &xprt_tls;
+    c->xprt_ctx = tc;
+    c->flags |= CONN_F_HANDSHAKE;
+    return 0;
+}
+
+static SSL *open_ssl(const struct conn *c)
+{
+    if (!tls_is(c) || !c->xprt_ctx)
+        return NULL;
+    const struct tls_conn *tc = c->xprt_ctx;
+    return tc->state == TLS_ST_OPEN ? tc->ssl : NULL;
+}
+
+const char *tls_protocol(const struct conn *c)
+{
+    SSL *ssl = open_ssl(c);
+    return ssl ? SSL_get_version(ssl) : NULL;
+}
+
+const char *tls_cipher(const struct conn *c)
+{
+    SSL *ssl = open_ssl(c);
+    return ssl ? SSL_get_cipher_name(ssl) : NULL;
+}
+
+const char *tls_server_name(const struct conn *c)
+{
+    SSL *ssl = open_ssl(c);
+    return ssl ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+}

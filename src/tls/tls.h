@@ -1,0 +1,81 @@
+/*
+ * tls.h - TLS for listeners (OpenSSL 3): the per-generation contexts and a
+ * transport with the same interface as plain sockets (struct xprt_ops).
+ *
+ * Contexts. tls_gen_load() builds one SSL_CTX per server{} that has
+ * certificates (nginx's ssl_* directives: several certificate/key pairs,
+ * protocols, ciphers, session cache and tickets, dhparam), when the
+ * configuration is loaded, so `-t` reads and checks every certificate. They
+ * belong to the generation and are freed with it (gen_free); a connection
+ * holds its own OpenSSL reference to the context it uses, so a reload never
+ * pulls a context from under a live connection.
+ *
+ * Transport. tls_accept() puts an accepted connection on `xprt_tls`. Its
+ * first read peeks at one byte: a TLS handshake record (0x16, or an SSLv2
+ * hello) starts the handshake; anything else turns the connection back into
+ * a plain one with CONN_F_PLAIN_ON_TLS set, so the HTTP layer can answer
+ * nginx's "plain HTTP request was sent to HTTPS port". The handshake runs
+ * inside the first recv/writev calls; SNI (a client-hello callback) picks the
+ * server{} by the router's server_name rules on the listen address and
+ * switches to its context; ALPN offers http/1.1. While the handshake runs the
+ * connection holds a reference to the generation it was accepted on (the
+ * SNI lookup needs its listen and servers); it drops it when the handshake
+ * ends, so an established TLS connection (a WebSocket tunnel) references no
+ * generation.
+ *
+ * Readiness: SSL_ERROR_WANT_READ/WANT_WRITE become SY_AGAIN with READY_R or
+ * READY_W cleared, plus CONN_F_WANT_W_FOR_R / CONN_F_WANT_R_FOR_W when a read
+ * waits for writability or the reverse (conn_note_events maps the event).
+ * READY_R is cleared only on WANT_READ: OpenSSL may hold bytes already read
+ * from the socket, so a short read proves nothing.
+ *
+ * Memory: SSL_MODE_RELEASE_BUFFERS, so an idle TLS connection holds no
+ * OpenSSL read or write buffer; the transport itself holds one small struct.
+ */
+#ifndef SY_TLS_TLS_H
+#define SY_TLS_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/conn.h"
+
+struct generation;
+struct gen_rt;
+struct listen_conf;
+struct tls_gen;
+
+extern const struct xprt_ops xprt_tls;
+
+/*
+ * Build the TLS contexts of `g` (every server with ssl_certificate), stored
+ * in g->tls. Returns 0, or -1 with "message in file:line" in `err` (nginx
+ * wording: cannot load certificate "..." ...). Problems that do not stop the
+ * load (an expired certificate) are appended to `warn` as lines.
+ */
+int tls_gen_load(struct generation *g, char *err, size_t errlen, char *warn, size_t warnlen);
+
+/* Free the contexts (connections keep theirs alive). Accepts NULL. */
+void tls_gen_free(struct tls_gen *t);
+
+/*
+ * Put `c`, just accepted on TLS listen `l` of `rt`'s generation, on the TLS
+ * transport (SSL_new from the context of l's default server). `id` is the
+ * connection number for log lines. Takes a reference on `rt` until the
+ * handshake ends (released by the transport). Returns 0, or -1 with `c`
+ * unchanged (the caller closes it).
+ */
+int tls_accept(struct conn *c, struct gen_rt *rt, const struct listen_conf *l, uint64_t id);
+
+static inline int tls_is(const struct conn *c)
+{
+    return c->xprt == &xprt_tls;
+}
+
+/* Negotiated values of an established TLS connection; NULL when `c` is not
+ * TLS (or, for the server name, when the client sent none). */
+const char *tls_protocol(const struct conn *c);     /* "TLSv1.3" */
+const char *tls_cipher(const struct conn *c);       /* "TLS_AES_256_GCM_SHA384" */
+const char *tls_server_name(const struct conn *c);  /* SNI host name */
+
+#endif

@@ -1,0 +1,97 @@
+"""A throw-away PKI for the TLS tests, made with the `openssl` command line:
+a root CA, an intermediate CA, and server certificates (RSA and ECDSA) for a
+few names, plus an expired one. `curl --cacert`, `openssl s_client -CAfile`
+and Python's ssl module all trust `ca.crt`.
+
+    pki = Pki(directory)          # builds everything once (about a second)
+    pki.cert("a.test")            # (crt path, key path) of the RSA leaf
+    pki.cert("a.test", "ec")      # ECDSA leaf for the same name
+    pki.chain_cert                # d.test: leaf + intermediate in one file
+    pki.expired                   # e.test, valid Jan 2020 only
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+CA_CNF = """\
+[ca]
+default_ca = d
+[d]
+dir = .
+database = index.txt
+serial = serial
+new_certs_dir = .
+default_md = sha256
+policy = p
+copy_extensions = copy
+unique_subject = no
+[p]
+commonName = supplied
+"""
+
+NAMES = ("a.test", "b.test", "c.test")
+
+
+class Pki:
+    def __init__(self, d: Path):
+        self.d = Path(d)
+        self.d.mkdir(parents=True, exist_ok=True)
+        (self.d / "index.txt").write_text("")
+        (self.d / "serial").write_text("1000\n")
+        (self.d / "ca.cnf").write_text(CA_CNF)
+        self.ca = self.d / "ca.crt"
+        self._ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+                   "-out", "ca.crt", "-subj", "/CN=Switchyard Test Root CA", "-days", "30",
+                   "-addext", "basicConstraints=critical,CA:TRUE",
+                   "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self.certs: dict[tuple[str, str], tuple[Path, Path]] = {}
+        for name in NAMES:
+            self.certs[(name, "rsa")] = self._leaf(name, "rsa")
+        self.certs[("a.test", "ec")] = self._leaf("a.test", "ec")
+        # an intermediate CA and a leaf it signs; the file holds leaf + intermediate
+        self._csr("inter", "Switchyard Test Intermediate", "rsa",
+                  ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"])
+        self._sign("inter", "ca", days=30)
+        d_crt, d_key = self._leaf("d.test", "rsa", issuer="inter")
+        self.chain_cert = (self.d / "d-chain.crt", d_key)
+        self.chain_cert[0].write_bytes(d_crt.read_bytes() + (self.d / "inter.crt").read_bytes())
+        self.leaf_only = (d_crt, d_key)
+        self.expired = self._leaf("e.test", "rsa", start="20200101000000Z",
+                                  end="20200201000000Z")
+
+    def cert(self, name: str, kind: str = "rsa") -> tuple[Path, Path]:
+        return self.certs[(name, kind)]
+
+    # -- openssl
+
+    def _ossl(self, *args):
+        r = subprocess.run(["openssl", *args], cwd=self.d, capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"openssl {' '.join(args)} failed:\n"
+                               f"{r.stderr.decode(errors='replace')}")
+
+    def _csr(self, stem: str, cn: str, kind: str, exts: list[str]):
+        newkey = ["-newkey", "rsa:2048"] if kind == "rsa" else \
+            ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        args = ["req", "-new", *newkey, "-nodes", "-keyout", f"{stem}.key", "-out",
+                f"{stem}.csr", "-subj", f"/CN={cn}"]
+        for e in exts:
+            args += ["-addext", e]
+        self._ossl(*args)
+
+    def _sign(self, stem: str, issuer: str, days: int = 30, start: str | None = None,
+              end: str | None = None):
+        dates = ["-startdate", start, "-enddate", end] if start else ["-days", str(days)]
+        self._ossl("ca", "-batch", "-config", "ca.cnf", "-cert", f"{issuer}.crt", "-keyfile",
+                   f"{issuer}.key", "-in", f"{stem}.csr", "-out", f"{stem}.crt", "-notext",
+                   *dates)
+
+    def _leaf(self, name: str, kind: str, issuer: str = "ca", start: str | None = None,
+              end: str | None = None) -> tuple[Path, Path]:
+        stem = f"{name.split('.')[0]}-{kind}"
+        self._csr(stem, name, kind, [f"subjectAltName=DNS:{name}",
+                                     "basicConstraints=critical,CA:FALSE"])
+        self._sign(stem, issuer, start=start, end=end)
+        return self.d / f"{stem}.crt", self.d / f"{stem}.key"
