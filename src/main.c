@@ -9,6 +9,8 @@
  * that dies and forwards signals; it never handles traffic.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -269,11 +271,44 @@ static void master_sig(int sig)
     }
 }
 
+/*
+ * Workers run unprivileged: with `user` set and the master running as root,
+ * switch to that user and group after the sockets are bound and the
+ * configuration (keys included) was read. Returns 0 or -1 (logged).
+ */
+static int drop_privileges(const struct main_conf *m)
+{
+    if (!m->user || geteuid() != 0)
+        return 0;
+    struct passwd *pw = getpwnam(m->user);
+    if (!pw) {
+        sy_log(LOG_LVL_EMERG, "getpwnam(\"%s\") failed", m->user);
+        return -1;
+    }
+    gid_t gid = pw->pw_gid;
+    if (m->group) {
+        struct group *gr = getgrnam(m->group);
+        if (!gr) {
+            sy_log(LOG_LVL_EMERG, "getgrnam(\"%s\") failed", m->group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if (setgid(gid) < 0 || initgroups(m->user, gid) < 0 || setuid(pw->pw_uid) < 0) {
+        sy_log(LOG_LVL_EMERG, "switching to user \"%s\" failed (%d: %s)", m->user, errno,
+               strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo)
 {
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    if (drop_privileges(&rt->gen->main) < 0)
+        _exit(2);
     /* Control signals stay blocked: the worker reads them from its signalfd. */
     sigset_t ctl;
     sigemptyset(&ctl);
@@ -330,6 +365,14 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
                     if (kids[i] != pid)
                         continue;
                     kids[i] = 0;
+                    if (!stopping && WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+                        /* A worker that cannot start (user switch failed) would
+                         * fail again: stop instead of respawning in a loop. */
+                        sy_log(LOG_LVL_EMERG, "worker process %d could not start, exiting",
+                               (int)pid);
+                        m_stop = 1;
+                        continue;
+                    }
                     if (!stopping) {
                         if (WIFSIGNALED(status))
                             sy_log(LOG_LVL_ALERT, "worker process %d exited on signal %d", (int)pid,

@@ -87,6 +87,7 @@ struct request {
     int uri_changed;            /* $uri differs from the request target (rewrite, redirects) */
     int uri_rewritten;          /* changed by `rewrite` in the current location */
     int log_marks;              /* evaluating a tunnel's log line: tunnel variables become marks */
+    struct str request_body;    /* $request_body: set when the whole body was buffered */
     int error_page_done;        /* error_page applied once (recursive_error_pages off) */
     int err_status_override;    /* status forced by error_page "=code" */
     int is_error_page;          /* serving an error page internally */

@@ -333,6 +333,10 @@ static struct str builtin(struct h1_session *s, unsigned id, int *found)
     case VB_HTTP_REFERER:
         return header_list_value(a, r->headers, r->nheaders, STR_LIT("referer"), found);
     case VB_REQUEST_BODY:
+        if (r->request_body.p)
+            return r->request_body;
+        *found = 0;
+        return STR_NULL;
     case VB_REMOTE_USER:
     case VB_REALPATH_ROOT:
     case VB_REQUEST_FILENAME:

@@ -132,11 +132,16 @@ static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, 
     struct request *r = &s->req;
     snprintf(uri, sizeof(uri), "http://%s%.*s", peer,
              (int)(r->request_uri.len > 512 ? 512 : r->request_uri.len), r->request_uri.p);
+    char loc[300] = "";
+    if (p->upgrade && r->loc)
+        snprintf(loc, sizeof(loc), ", location: \"%.*s\"",
+                 (int)(r->loc->pattern.len > 256 ? 256 : r->loc->pattern.len), r->loc->pattern.p);
     if (err)
-        sy_log(lvl, "*%llu %s (%d: %s)%s, upstream: \"%s\"", (unsigned long long)s->id, what, err,
-               strerror(err), ctx, uri);
+        sy_log(lvl, "*%llu %s (%d: %s)%s, upstream: \"%s\"%s", (unsigned long long)s->id, what,
+               err, strerror(err), ctx, uri, loc);
     else
-        sy_log(lvl, "*%llu %s%s, upstream: \"%s\"", (unsigned long long)s->id, what, ctx, uri);
+        sy_log(lvl, "*%llu %s%s, upstream: \"%s\"%s", (unsigned long long)s->id, what, ctx, uri,
+               loc);
 }
 
 static void record_upstream_addr(struct proxy *p, const char *status)
@@ -1733,6 +1738,11 @@ void proxy_start(struct h1_session *s)
     }
     if (classify_upgrade(p) < 0)
         return;
+    /* $request_body exists when the whole body already sits in the client
+     * buffer (small bodies, as nginx's in-memory client body). */
+    if ((r->info.flags & H1_F_HAS_CL) && r->info.content_length > 0 && s->in &&
+        buf_len(s->in) >= r->info.content_length)
+        r->request_body = arena_str(&r->arena, (struct str){buf_head(s->in), r->info.content_length});
     if (upstream_uri(p, uri, dyn_has_uri, &uri) < 0 || build_request_head(p, uri) < 0) {
         proxy_free(p);
         h1_close(s, "out of memory");
