@@ -417,7 +417,10 @@ struct ssl_conf {
     uint64_t session_timeout;   /* ms, 5m */
     int session_tickets;        /* on */
     const char *dhparam;        /* NULL */
-    int stapling;               /* off */
+    int stapling;               /* off (accepted; OCSP stapling is not implemented) */
+    int stapling_verify;        /* off (likewise) */
+    const char *ecdh_curve;     /* "auto" (OpenSSL's default groups) */
+    const char *trusted_certificate; /* NULL; loaded and checked, used by nothing yet */
 };
 
 struct server_conf {

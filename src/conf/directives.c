@@ -3123,7 +3123,7 @@ static const struct directive directives[] = {
      ssl_protocol_values},
     {"proxy_ssl_session_reuse", HSL, ARGS(1, 1), set_flag, LOC(proxy_ssl_session_reuse), NULL},
 
-    /* ssl (recorded for the TLS issue) */
+    /* ssl: TLS listeners, contexts built by src/tls/tls.c */
     {"ssl_certificate", HS, ARGS(1, 1), set_ssl_cert, LVL_SSL, 0, NULL},
     {"ssl_certificate_key", HS, ARGS(1, 1), set_ssl_cert, LVL_SSL, 0, NULL},
     {"ssl_protocols", HS, ARGS(1, MANY), set_bitmask, SSL(protocols), ssl_protocol_values},
@@ -3134,6 +3134,9 @@ static const struct directive directives[] = {
     {"ssl_session_tickets", HS, ARGS(1, 1), set_flag, SSL(session_tickets), NULL},
     {"ssl_dhparam", HS, ARGS(1, 1), set_conf_path, SSL(dhparam), NULL},
     {"ssl_stapling", HS, ARGS(1, 1), set_flag, SSL(stapling), NULL},
+    {"ssl_stapling_verify", HS, ARGS(1, 1), set_flag, SSL(stapling_verify), NULL},
+    {"ssl_ecdh_curve", HS, ARGS(1, 1), set_str, SSL(ecdh_curve), NULL},
+    {"ssl_trusted_certificate", HS, ARGS(1, 1), set_conf_path, SSL(trusted_certificate), NULL},
 
     /* upstream */
     {"server", CTX_UPSTREAM, ARGS(1, MANY), set_ups_server, LVL_UPS, 0, NULL},

@@ -395,6 +395,7 @@ void ssl_conf_init(struct ssl_conf *s)
     s->session_timeout = CONF_UNSET_U64;
     s->session_tickets = CONF_UNSET;
     s->stapling = CONF_UNSET;
+    s->stapling_verify = CONF_UNSET;
 }
 
 void ssl_conf_merge(struct ssl_conf *c, const struct ssl_conf *prev)
@@ -429,4 +430,9 @@ void ssl_conf_merge(struct ssl_conf *c, const struct ssl_conf *prev)
     MERGE_INT(session_tickets, 1);
     MERGE_PTR(dhparam);
     MERGE_INT(stapling, 0);
+    MERGE_INT(stapling_verify, 0);
+    MERGE_PTR(ecdh_curve);
+    if (!c->ecdh_curve)
+        c->ecdh_curve = "auto";
+    MERGE_PTR(trusted_certificate);
 }

@@ -309,11 +309,8 @@ static void send_local(struct h1_session *s, const char *body, size_t len, off_t
     }
     if (resp_status_closes(status))
         r->keepalive = 0;
-    /* A request body we did not read must be read and dropped before the next
-     * request can be parsed; if it is large, close instead. */
-    if (r->has_body && !r->body_done && !r->info.flags) {
-        r->keepalive = 0;
-    }
+    /* A request body not read yet is read and dropped after the response
+     * (h1_request_done -> H1_S_DISCARD_BODY) so the next request parses. */
     if (resp_build_head(s, &s->out_head, &s->out_head_len) < 0) {
         h1_close(s, "out of memory");
         return;

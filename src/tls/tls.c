@@ -505,6 +505,22 @@ static SSL_CTX *build_ctx(struct load *ld, const struct server_conf *sc)
     set_session_cache(ctx, s);
     if (s->dhparam && set_dhparam(ld, ctx, sc) != 0)
         goto fail;
+    if (s->ecdh_curve && strcmp(s->ecdh_curve, "auto") != 0 &&
+        SSL_CTX_set1_groups_list(ctx, s->ecdh_curve) != 1) {
+        load_fail(ld, sc->file, sc->line, 1, "SSL_CTX_set1_curves_list(\"%s\") failed",
+                  s->ecdh_curve);
+        goto fail;
+    }
+    /* Read (and so checked) as nginx does; nothing verifies with it yet
+     * (no client certificates, no OCSP stapling). */
+    if (s->trusted_certificate &&
+        SSL_CTX_load_verify_locations(ctx, s->trusted_certificate, NULL) != 1) {
+        load_fail(ld, sc->file, sc->line, 1, "SSL_CTX_load_verify_locations(\"%s\") failed",
+                  s->trusted_certificate);
+        goto fail;
+    }
+    if (s->stapling == 1)
+        load_warn(ld, sc->file, sc->line, "\"ssl_stapling\" ignored, not supported");
     SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);

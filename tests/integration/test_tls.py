@@ -191,7 +191,10 @@ class MemTls:
         body = b""
         while True:
             try:
-                body += self.obj.read(65536)
+                chunk = self.obj.read(65536)
+                if not chunk:  # close_notify
+                    return body
+                body += chunk
             except ssl.SSLWantReadError:
                 data = self.sock.recv(65536)
                 if not data:
@@ -401,8 +404,12 @@ def test_no_resumption_when_cache_off_and_tickets_off(switchyard, pki, tmp_path)
         assert re.search(r"^New, ", out, re.M), out
 
 
+@pytest.mark.switchyard_only
 def test_session_of_one_server_not_resumed_on_another(switchyard, pki, tmp_path):
-    """Sessions are bound to the server's certificates (session id context)."""
+    """Sessions are bound to the server's certificates (session id context,
+    checked after SNI chose the server). nginx 1.22 resumes b.test's session
+    on a connection for a.test (it looks sessions up before switching
+    contexts); Switchyard makes a full handshake with a.test's certificate."""
     p = free_port()
     switchyard(conf(tls_server(p, "a.test", [pki.cert("a.test")]),
                     tls_server(p, "b.test", [pki.cert("b.test")])))
@@ -473,6 +480,16 @@ def test_ssl_dhparam_enables_dhe(switchyard, pki, tmp_path):
                        name="a.test", data=get_close("a.test"))
     assert rc == 0, out
     assert "Cipher is DHE-RSA-AES128-GCM-SHA256" in out
+
+
+def test_ssl_ecdh_curve(switchyard, pki):
+    p = free_port()
+    switchyard(conf(tls_server(p, "a.test", [pki.cert("a.test")],
+                               extra="ssl_ecdh_curve secp384r1;")))
+    for flag in ("-tls1_3", "-tls1_2"):
+        rc, out = s_client(pki, p, flag, name="a.test", data=get_close("a.test"))
+        assert rc == 0, out
+        assert re.search(r"Server Temp Key: ECDH, (secp384r1|P-384)", out), out
 
 
 def test_alpn_offers_http11_only(switchyard, pki):
@@ -657,6 +674,27 @@ def test_t_bad_cipher_list(sy_t, pki):
     assert re.search(r'\[emerg\] .*SSL_CTX_set_cipher_list\("NO-SUCH-CIPHER"\) failed', out), out
 
 
+def test_t_bad_ecdh_curve(sy_t, pki):
+    rc, out = sy_t(t_conf(pki, [pki.cert("a.test")], extra="ssl_ecdh_curve no-such-curve;"))
+    assert rc == 1, out
+    assert re.search(r'\[emerg\] .*SSL_CTX_set1_curves_list\("no-such-curve"\) failed', out), out
+
+
+def test_t_stapling_is_ignored_with_a_warning(sy_t, pki):
+    rc, out = sy_t(t_conf(pki, [pki.cert("a.test")],
+                          extra=f"ssl_stapling on; ssl_stapling_verify on; "
+                                f"ssl_trusted_certificate {pki.ca};"))
+    assert rc == 0, out
+    assert re.search(r'\[warn\] .*"ssl_stapling" ignored', out), out
+
+
+def test_t_unreadable_trusted_certificate(sy_t, pki, tmp_path):
+    rc, out = sy_t(t_conf(pki, [pki.cert("a.test")],
+                          extra=f"ssl_trusted_certificate {tmp_path}/none.pem;"))
+    assert rc == 1, out
+    assert re.search(r'\[emerg\] .*SSL_CTX_load_verify_locations\(".*none\.pem"\) failed', out), out
+
+
 def test_t_certificate_in_http_block_inherited(sy_t, pki):
     c, k = pki.cert("a.test")
     p = free_port()
@@ -707,7 +745,7 @@ def test_proxy_over_tls(switchyard, pki, origin):
     p = free_port()
     switchyard(conf(tls_server(p, "a.test", [pki.cert("a.test")], body=(
         "location / { proxy_pass http://%s; proxy_set_header Host $host; "
-        "proxy_set_header X-Forwarded-Proto $scheme; }" % origin.addr))))
+        "proxy_set_header X-Forwarded-Proto $scheme; client_max_body_size 16m; }" % origin.addr))))
     r = curl(pki, p, "a.test", "/echo?x=1")
     assert r.returncode == 0, r.stderr.decode()
     rec = origin.requests[-1]
@@ -768,7 +806,6 @@ def test_slow_reader_of_a_large_file_over_tls(switchyard, pki, tmp_path):
     switchyard(conf(tls_server(p, "a.test", [pki.cert("a.test")],
                                body=f"location / {{ root {root}; }}")))
     raw = socket.create_connection(("127.0.0.1", p), timeout=30)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     ctx = ssl.create_default_context(cafile=str(pki.ca))
     s = ctx.wrap_socket(raw, server_hostname="a.test")
     try:
@@ -779,8 +816,8 @@ def test_slow_reader_of_a_large_file_over_tls(switchyard, pki, tmp_path):
             if not b:
                 break
             got += b
-            if len(got) < 512 * 1024:
-                time.sleep(0.002)
+            if len(got) < 1024 * 1024:
+                time.sleep(0.001)
         head, _, body = bytes(got).partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200")
         assert body == data
@@ -828,11 +865,11 @@ def test_wss_echo(switchyard, ws_backend, pki):
     assert hdrs["x-forwarded-proto"] == "https"
 
 
-def test_200_concurrent_wss_connections(switchyard, ws_backend, pki):
+@pytest.mark.parametrize("n", [200, pytest.param(1000, marks=pytest.mark.slow)])
+def test_concurrent_wss_connections(switchyard, ws_backend, pki, n):
     be = ws_backend("ws", quiet=True)
     p = free_port()
     switchyard(wss_conf(pki, p, be.addr, extra_main="worker_rlimit_nofile 8192;"))
-    n = 200
 
     async def one(i, sem):
         async with sem:
@@ -859,7 +896,10 @@ def test_200_concurrent_wss_connections(switchyard, ws_backend, pki):
 @pytest.mark.slow
 def test_idle_wss_connections_memory(switchyard, ws_backend, pki):
     """500 idle wss tunnels: OpenSSL's buffers are released when idle, so
-    each costs the proxy a few KiB (the SSL object and the two sockets)."""
+    each costs the proxy about 12 KiB (OpenSSL's per-connection state; the
+    tunnel itself is under 1 KiB). Meaningless under a sanitizer."""
+    if b"__asan_init" in harness.BIN.read_bytes():
+        pytest.skip("RSS is not comparable under AddressSanitizer")
     be = ws_backend("ws", quiet=True)
     p = free_port()
     sy = switchyard(wss_conf(pki, p, be.addr, kind="first",

@@ -27,7 +27,7 @@ import os
 import pytest
 import websockets
 
-from harness import IS_NGINX, free_port, request
+from harness import IS_NGINX, free_port, request, wait_until
 from ws_fixtures import (OP_BIN, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawWs, accept_for,
                          close_payload, frame, has_token, header, run, ws_conf, ws_connect)
 
@@ -348,6 +348,9 @@ def test_map_idiom_ordinary_requests_reuse_upstream_connections(switchyard, ws_b
         assert r.status == 200, r
         assert r.json()["url"] == f"/ws/plain{i}"
         ids.append(int(r.header("X-Conn-Id")))
+    # the backend reports each request on its event stream: wait for all six
+    wait_until(lambda: len([e for e in be.requests() if e["url"].startswith("/ws/plain")]) == 6,
+               5, "the backend's reports of the six plain requests")
     plain = [e for e in be.requests() if e["url"].startswith("/ws/plain")]
     assert len(plain) == 6
     assert not set(ids) & ws_conns, "an ordinary request went over a connection that was a tunnel"
