@@ -136,9 +136,13 @@ static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, 
     if (p->upgrade && r->loc)
         snprintf(loc, sizeof(loc), ", location: \"%.*s\"",
                  (int)(r->loc->pattern.len > 256 ? 256 : r->loc->pattern.len), r->loc->pattern.p);
-    if (err)
-        sy_log(lvl, "*%llu %s (%d: %s)%s, upstream: \"%s\"%s", (unsigned long long)s->id, what,
-               err, strerror(err), ctx, uri, loc);
+    if (err) {
+        /* nginx's shape: "connect() failed (111: Connection refused) while connecting..." */
+        const char *w = strstr(what, " while ");
+        int head = w ? (int)(w - what) : (int)strlen(what);
+        sy_log(lvl, "*%llu %.*s (%d: %s)%s%s, upstream: \"%s\"%s", (unsigned long long)s->id,
+               head, what, err, strerror(err), w ? w : "", ctx, uri, loc);
+    }
     else
         sy_log(lvl, "*%llu %s%s, upstream: \"%s\"%s", (unsigned long long)s->id, what, ctx, uri,
                loc);

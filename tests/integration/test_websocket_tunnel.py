@@ -309,6 +309,49 @@ def test_idle_timeout_closes_with_1001(switchyard, ws_backend):
     assert line["status"] == 101
 
 
+def test_explicit_proxy_read_timeout_applies_to_tunnel(switchyard, ws_backend):
+    """An explicit `proxy_read_timeout` in the location bounds an idle tunnel, as
+    on nginx (which closes the TCP connection; Switchyard sends 1001 first)."""
+    sy, p, be = start_ws(switchyard, ws_backend, "first" if not IS_NGINX else "second",
+                         loc_extra="proxy_read_timeout 2s;")
+
+    async def talk():
+        async with ws_connect(p, "/ws/rto") as ws:
+            await ws.send("once")
+            assert await ws.recv() == "once"
+            t0 = time.monotonic()
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 6)
+            return ws.close_code, time.monotonic() - t0
+
+    code, elapsed = run(talk(), 20)
+    assert 1.5 <= elapsed <= 4.5, elapsed
+    if not IS_NGINX:
+        assert code == 1001
+
+
+@pytest.mark.switchyard_only
+def test_upgrade_to_unreachable_upstream_is_explained(switchyard, ws_backend):
+    """A WebSocket whose upstream refuses the connection: 502 and one log line
+    naming the client, the location, the upstream and the reason."""
+    dead = free_port()
+    sy, p, be = start_ws(switchyard, ws_backend, "first")
+    conf = sy.conf_text.replace(f"127.0.0.1:{be.port}", f"127.0.0.1:{dead}")
+    sy.reload(conf)
+    mark = sy.log_mark()
+
+    async def talk():
+        with pytest.raises(websockets.InvalidStatusCode) as ei:
+            async with ws_connect(p, "/ws/dead"):
+                pass
+        return ei.value.status_code
+
+    assert run(talk(), 10) == 502
+    line = sy.wait_log(r"connect\(\) failed \(111: Connection refused\).*client: 127\.0\.0\.1.*"
+                       r"upstream: .*127\.0\.0\.1:%d.*location: \"/ws\"" % dead, 5, since=mark)
+    assert line
+
+
 @pytest.mark.switchyard_only
 def test_ping_interval_keeps_idle_tunnel_alive(switchyard, ws_backend):
     """websocket_ping_interval 1s + websocket_idle_timeout 3s: 6 s without
