@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "tls/tls.h"
 
 struct gen_rt *rt_current;
 
@@ -117,8 +118,12 @@ void rt_release(struct gen_rt *rt)
     if (!rt || --rt->refs > 0)
         return;
     if (rt->ups) {
-        for (unsigned i = 0; i < rt->gen->http->nupstreams; i++)
+        for (unsigned i = 0; i < rt->gen->http->nupstreams; i++) {
+            if (rt->ups[i].peers)
+                for (unsigned j = 0; j < rt->gen->http->upstreams[i]->npeers; j++)
+                    tls_session_free(rt->ups[i].peers[j].ssl_session);
             free(rt->ups[i].peers);
+        }
         free(rt->ups);
     }
     if (rt->logs) {

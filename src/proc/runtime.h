@@ -20,6 +20,9 @@ struct peer_rt {
     unsigned fails;             /* failures within fail_timeout */
     uint64_t checked_ms;        /* when the failure window started */
     unsigned conns;             /* active connections (least_conn later) */
+    void *ssl_session;          /* SSL_SESSION * of the last TLS connection (owned), for
+                                   proxy_ssl_session_reuse; NULL none */
+    const void *ssl_session_ctx;/* the SSL_CTX it was made with */
 };
 
 struct upstream_rt {

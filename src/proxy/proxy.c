@@ -33,6 +33,7 @@
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 #include "proxy/ws_frame.h"
+#include "tls/tls.h"
 
 #define PROXY_MAX_RESP_HEADERS 100
 
@@ -89,6 +90,7 @@ struct proxy {
     int reused;                 /* connection came from the keep-alive pool */
     int keepalive_ok;           /* upstream connection may go back to the pool */
     int sent_conn_close;        /* we asked the upstream to close */
+    int https;                  /* TLS to the upstream (proxy_pass https://) */
 
     /* protocol switch (RFC 9110 §7.8) */
     enum { UPG_NONE = 0, UPG_WEBSOCKET, UPG_OTHER } upgrade;
@@ -130,7 +132,7 @@ static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, 
     const char *peer = p->ups && p->peer >= 0 ? p->ups->peers[p->peer].name : "?";
     char uri[600];
     struct request *r = &s->req;
-    snprintf(uri, sizeof(uri), "http://%s%.*s", peer,
+    snprintf(uri, sizeof(uri), "%s://%s%.*s", p->https ? "https" : "http", peer,
              (int)(r->request_uri.len > 512 ? 512 : r->request_uri.len), r->request_uri.p);
     char loc[300] = "";
     if (p->upgrade && r->loc)
@@ -179,6 +181,7 @@ static void release_upstream(struct proxy *p, int reusable)
     struct upconn *uc = p->uc;
     p->uc = NULL;
     uc->owner = NULL;
+    tls_client_detach(&uc->c);
     if (reusable && !(uc->c.flags & (CONN_F_EOF | CONN_F_ERROR)))
         upconn_pool_put(uc, p->ups);
     else
@@ -688,6 +691,46 @@ static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int stat
 
 /* ------------------------------------------------------------ connect */
 
+/* Put the new upstream connection on TLS (client mode); the handshake runs in
+ * the first send/recv once connected. The name is proxy_ssl_name ($proxy_host
+ * by default) without a port, as nginx. */
+static int upstream_tls_start(struct proxy *p)
+{
+    struct request *r = &p->s->req;
+    const struct loc_conf *lc = r->lc;
+    struct str v = r->proxy_host;
+    if (lc->proxy_ssl_name && tmpl_eval(p->s, lc->proxy_ssl_name, &v) < 0)
+        return -1;
+    size_t from = 0, n = v.len;
+    if (n && v.p[0] == '[')
+        for (from = 1; from < n && v.p[from] != ']'; from++)
+            ;
+    for (size_t i = from < n ? from : 0; i < n; i++)
+        if (v.p[i] == ':') {
+            n = i;
+            break;
+        }
+    char name[256];
+    snprintf(name, sizeof(name), "%.*s", (int)(n < 255 ? n : 255), v.p);
+    struct peer_rt *pr = lc->proxy_ssl_session_reuse ? &p->urt->peers[p->peer] : NULL;
+    return tls_connect(&p->uc->c, r->rt, lc, name, pr);
+}
+
+/* The TLS handshake to the upstream failed: nginx's "... while SSL handshaking to upstream". */
+static enum step upstream_tls_failed(struct proxy *p)
+{
+    char what[1400];
+    const char *e = tls_handshake_error(&p->uc->c);
+    snprintf(what, sizeof(what), "%s while SSL handshaking to upstream",
+             e ? e : "SSL_do_handshake() failed");
+    return upstream_failed(p, NEXT_UPSTREAM_ERROR, 502, what, 0);
+}
+
+static int upstream_handshaking(const struct proxy *p)
+{
+    return p->uc && tls_is(&p->uc->c) && (p->uc->c.flags & CONN_F_HANDSHAKE);
+}
+
 /* Connect to the next peer; 0 on started, -1 when none is left (a 502 was sent). */
 static int connect_next(struct proxy *p)
 {
@@ -713,7 +756,7 @@ static int connect_next(struct proxy *p)
         p->tries++;
         p->start_ms = loop_now();
         const struct upstream_peer *pe = &p->ups->peers[i];
-        struct upconn *uc = upconn_pool_get(p->ups, pe);
+        struct upconn *uc = upconn_pool_get(p->ups, pe, p->https);
         if (uc) {
             uc->owner = p;
             p->uc = uc;
@@ -744,9 +787,16 @@ static int connect_next(struct proxy *p)
         }
         uc->owner = p;
         p->uc = uc;
+        if (p->https && upstream_tls_start(p) < 0) {
+            p->phase = PX_CONNECT;
+            enum step st = upstream_failed(p, NEXT_UPSTREAM_ERROR, 502,
+                                           "SSL_new() failed while SSL handshaking to upstream", 0);
+            return st == STEP_STOP ? -1 : 0;
+        }
         if (in_progress) {
             p->phase = PX_CONNECT;
-            uc->c.flags = CONN_F_CONNECTING; /* not writable until connected */
+            /* not writable until connected (a TLS handshake still to run) */
+            uc->c.flags = CONN_F_CONNECTING | (uc->c.flags & CONN_F_HANDSHAKE);
             timer_set(&p->utimer, r->lc->proxy_connect_timeout);
         } else {
             p->phase = PX_EXCHANGE;
@@ -1016,6 +1066,7 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     tp.upstream = &p->uc->c;
     tp.from_client = s->in;
     tp.from_upstream = p->ub;
+    tls_client_detach(&p->uc->c);
     s->in = NULL;
     p->ub = NULL;
     tunnel_start(&tp); /* owns both sockets from here, even when it fails */
@@ -1345,6 +1396,8 @@ static enum step send_request(struct proxy *p)
             return progress;
         }
         if (w < 0) {
+            if (upstream_handshaking(p))
+                return upstream_tls_failed(p);
             if (p->reused && !p->body_started && p->tries <= 1) {
                 /* A pooled connection the upstream closed meanwhile: retry once fresh. */
                 release_upstream(p, 0);
@@ -1403,6 +1456,8 @@ static enum step read_upstream(struct proxy *p)
         }
         return STEP_IDLE;
     }
+    if (n <= 0 && upstream_handshaking(p))
+        return upstream_tls_failed(p);
     if (n == 0) {
         if (p->phase == PX_EXCHANGE) {
             if (p->reused && !p->body_started && p->tries <= 1 && (!p->ub || buf_len(p->ub) == 0)) {
@@ -1634,6 +1689,11 @@ static void proxy_on_utimer(struct timer *t)
                         "upstream timed out (110: Connection timed out) while connecting to upstream", 0);
         return;
     case PX_EXCHANGE:
+        if (upstream_handshaking(p)) {
+            upstream_failed(p, NEXT_UPSTREAM_TIMEOUT, 504,
+                            "upstream timed out (110: Connection timed out) while SSL handshaking to upstream", 0);
+            return;
+        }
         if (p->req_head_off < p->req_head_len || !relay_finished(&p->rq)) {
             if (p->uc && !(p->uc->c.flags & CONN_F_READY_W)) {
                 upstream_failed(p, NEXT_UPSTREAM_TIMEOUT, 504,
@@ -1678,7 +1738,7 @@ static int resolve_dynamic(struct proxy *p, struct str *uri, int *has_uri)
     if (v.len >= 7 && strncasecmp(v.p, "http://", 7) == 0)
         skip = 7;
     else if (v.len >= 8 && strncasecmp(v.p, "https://", 8) == 0)
-        skip = 8;
+        skip = p->https = 8;
     else {
         log_upstream(p, LOG_LVL_ERR, "invalid URL prefix in proxy_pass value", 0);
         return -1;
@@ -1735,6 +1795,7 @@ void proxy_start(struct h1_session *s)
             return;
         }
     } else {
+        p->https = pp->https;
         p->ups = pp->upstream;
         p->urt = &r->rt->ups[pp->upstream->index];
         r->proxy_host = pp->host;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "tls/tls.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -156,14 +157,15 @@ static void upconn_idle_timeout(struct timer *t)
     upconn_close(uc);
 }
 
-struct upconn *upconn_pool_get(const struct upstream_conf *u, const struct upstream_peer *peer)
+struct upconn *upconn_pool_get(const struct upstream_conf *u, const struct upstream_peer *peer,
+                               int tls)
 {
     if (!u->keepalive)
         return NULL;
     for (struct upconn *uc = pool_head; uc; uc = uc->next) {
         if (uc->c.peerlen != peer->addrlen || memcmp(&uc->c.peer, &peer->addr, peer->addrlen) != 0)
             continue;
-        if (strcmp(uc->group, u->name) != 0)
+        if (strcmp(uc->group, u->name) != 0 || tls_is(&uc->c) != !!tls)
             continue;
         pool_unlink(uc);
         timer_cancel(&uc->idle_timer);

@@ -43,10 +43,12 @@ void upstream_peer_failed(const struct upstream_conf *u, struct upstream_rt *urt
 void upstream_peer_ok(const struct upstream_conf *u, struct upstream_rt *urt, int i);
 
 /*
- * Take an idle connection to `peer` of group `u` from the pool, or NULL.
+ * Take an idle connection to `peer` of group `u` from the pool, or NULL;
+ * a TLS one when `tls` (https://), a plain one otherwise.
  * The returned upconn's owner must be set by the caller.
  */
-struct upconn *upconn_pool_get(const struct upstream_conf *u, const struct upstream_peer *peer);
+struct upconn *upconn_pool_get(const struct upstream_conf *u, const struct upstream_peer *peer,
+                               int tls);
 
 /*
  * Park `uc` in the pool (takes ownership). Evicts the oldest idle connection

@@ -22,12 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "conf/conf.h"
 #include "core/log.h"
@@ -43,9 +45,20 @@ struct tls_srv {
     SSL_CTX *ctx;                  /* owned (one reference) */
 };
 
+/* One client context (HTTPS upstreams): one per distinct set of
+ * context-level proxy_ssl_* settings. */
+struct tls_cli {
+    unsigned protocols;            /* proxy_ssl_protocols */
+    int verify;                    /* proxy_ssl_verify */
+    const char *ca;                /* proxy_ssl_trusted_certificate (borrowed) */
+    SSL_CTX *ctx;                  /* owned (one reference) */
+};
+
 struct tls_gen {
     struct tls_srv *srvs;          /* owned; sorted by srv address */
     unsigned n;
+    struct tls_cli *clis;          /* owned */
+    unsigned ncli, capcli;
 };
 
 enum tls_state {
@@ -64,6 +77,13 @@ struct tls_conn {
     int wpending;                     /* length of an SSL_write to be retried (0 = none) */
     unsigned char state;              /* enum tls_state */
     unsigned char fatal;              /* fatal error seen: no SSL_shutdown */
+    /* client side (upstream connections) */
+    unsigned char client;             /* SSL_set_connect_state */
+    unsigned char verify;             /* proxy_ssl_verify: check after the handshake */
+    char *name;                       /* owned: the name the certificate must match */
+    char *err;                        /* owned: why the handshake failed (for the log) */
+    struct peer_rt *peer;             /* session cache slot, valid while rt is held */
+    SSL_SESSION *pending;             /* owned: a session received before verification */
 };
 
 /* ------------------------------------------------------------ messages */
@@ -538,6 +558,147 @@ static int srv_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ------------------------------------------------------------ client contexts */
+
+static int on_new_session(SSL *ssl, SSL_SESSION *sess);
+
+/* nginx's ngx_ssl_verify_callback: never fail inside the handshake; the
+ * result is checked once it is done (client_established). */
+static int verify_keep_going(int ok, X509_STORE_CTX *x)
+{
+    (void)ok;
+    (void)x;
+    return 1;
+}
+
+static int cli_same(const struct tls_cli *t, const struct loc_conf *lc)
+{
+    unsigned protos = lc->proxy_ssl_protocols;
+    int verify = lc->proxy_ssl_verify == 1;
+    const char *ca = verify ? lc->proxy_ssl_trusted_certificate : NULL;
+    return t->protocols == protos && t->verify == verify &&
+           ((!t->ca && !ca) || (t->ca && ca && strcmp(t->ca, ca) == 0));
+}
+
+static const struct tls_cli *cli_find(const struct tls_gen *tg, const struct loc_conf *lc)
+{
+    for (unsigned i = 0; tg && i < tg->ncli; i++)
+        if (cli_same(&tg->clis[i], lc))
+            return &tg->clis[i];
+    return NULL;
+}
+
+/* A client context for lc's proxy_ssl_* settings (nginx's ngx_http_proxy_set_ssl). */
+static SSL_CTX *build_cli_ctx(struct load *ld, const struct loc_conf *lc)
+{
+    const struct proxy_pass *pp = lc->proxy_pass;
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        load_fail(ld, pp->file, pp->line, 1, "SSL_CTX_new() failed");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, 0);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    unsigned pr = lc->proxy_ssl_protocols;
+    uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF;
+    if (!(pr & SSL_PROTO_SSLv3))
+        opts |= SSL_OP_NO_SSLv3;
+    if (!(pr & SSL_PROTO_TLSv1))
+        opts |= SSL_OP_NO_TLSv1;
+    if (!(pr & SSL_PROTO_TLSv1_1))
+        opts |= SSL_OP_NO_TLSv1_1;
+    if (!(pr & SSL_PROTO_TLSv1_2))
+        opts |= SSL_OP_NO_TLSv1_2;
+    if (!(pr & SSL_PROTO_TLSv1_3))
+        opts |= SSL_OP_NO_TLSv1_3;
+    SSL_CTX_set_options(ctx, opts);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Sessions are cached per upstream peer (struct peer_rt), not by OpenSSL. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+    if (lc->proxy_ssl_verify == 1) {
+        if (!lc->proxy_ssl_trusted_certificate) {
+            load_fail(ld, pp->file, pp->line, 0,
+                      "no proxy_ssl_trusted_certificate for proxy_ssl_verify");
+            goto fail;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_keep_going);
+        SSL_CTX_set_verify_depth(ctx, 1); /* nginx's proxy_ssl_verify_depth default */
+        if (SSL_CTX_load_verify_locations(ctx, lc->proxy_ssl_trusted_certificate, NULL) != 1) {
+            load_fail(ld, pp->file, pp->line, 1, "SSL_CTX_load_verify_locations(\"%s\") failed",
+                      lc->proxy_ssl_trusted_certificate);
+            goto fail;
+        }
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* Add the client context lc needs (a location proxying to https, or to a
+ * variable URL) unless one with the same settings exists. */
+static int cli_add(struct load *ld, struct tls_gen *tg, const struct loc_conf *lc)
+{
+    if (!lc || !lc->proxy_pass || !(lc->proxy_pass->https || lc->proxy_pass->dynamic) ||
+        cli_find(tg, lc))
+        return 0;
+    if (tg->ncli == tg->capcli) {
+        unsigned cap = tg->capcli ? tg->capcli * 2 : 4;
+        struct tls_cli *n = realloc(tg->clis, cap * sizeof(*n));
+        if (!n) {
+            snprintf(ld->err, ld->errlen, "out of memory");
+            return -1;
+        }
+        tg->clis = n;
+        tg->capcli = cap;
+    }
+    SSL_CTX *ctx = build_cli_ctx(ld, lc);
+    if (!ctx)
+        return -1;
+    struct tls_cli *t = &tg->clis[tg->ncli++];
+    t->protocols = lc->proxy_ssl_protocols;
+    t->verify = lc->proxy_ssl_verify == 1;
+    t->ca = t->verify ? lc->proxy_ssl_trusted_certificate : NULL;
+    t->ctx = ctx;
+    return 0;
+}
+
+static int cli_walk_ops(struct load *ld, struct tls_gen *tg, const struct rw_op *op);
+
+static int cli_walk_locs(struct load *ld, struct tls_gen *tg, const struct location *l, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (cli_add(ld, tg, l[i].lc) != 0 || (l[i].lc && cli_walk_ops(ld, tg, l[i].lc->rewrite)) ||
+            cli_walk_locs(ld, tg, l[i].children, l[i].nchildren) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int cli_walk_ops(struct load *ld, struct tls_gen *tg, const struct rw_op *op)
+{
+    for (; op; op = op->next)
+        if (op->type == RW_IF &&
+            (cli_add(ld, tg, op->u.cond.lc) != 0 || cli_walk_ops(ld, tg, op->u.cond.body) != 0))
+            return -1;
+    return 0;
+}
+
+static int cli_load(struct load *ld, struct tls_gen *tg, const struct http_conf *hc)
+{
+    for (unsigned i = 0; i < hc->nservers; i++) {
+        const struct server_conf *sc = hc->servers[i];
+        if ((sc->lc && cli_walk_ops(ld, tg, sc->lc->rewrite) != 0) ||
+            cli_walk_locs(ld, tg, sc->locations, sc->nlocations) != 0 ||
+            cli_walk_locs(ld, tg, sc->named, sc->nnamed) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int tls_gen_load(struct generation *g, char *err, size_t errlen, char *warn, size_t warnlen)
 {
     struct load ld = {err, errlen, warn, warnlen};
@@ -549,15 +710,20 @@ int tls_gen_load(struct generation *g, char *err, size_t errlen, char *warn, siz
     for (unsigned i = 0; i < hc->nservers; i++)
         if (hc->servers[i]->ssl && hc->servers[i]->ssl->ncertificates)
             n++;
-    if (n == 0)
-        return 0;
     struct tls_gen *tg = calloc(1, sizeof(*tg));
-    if (!tg || !(tg->srvs = calloc(n, sizeof(*tg->srvs)))) {
+    if (!tg || !(tg->srvs = calloc(n ? n : 1, sizeof(*tg->srvs)))) {
         free(tg);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     g->tls = tg; /* gen_free frees what was built so far */
+    if (cli_load(&ld, tg, hc) != 0)
+        return -1;
+    if (n == 0 && tg->ncli == 0) { /* nothing uses TLS */
+        tls_gen_free(tg);
+        g->tls = NULL;
+        return 0;
+    }
     for (unsigned i = 0; i < hc->nservers; i++) {
         const struct server_conf *sc = hc->servers[i];
         if (!sc->ssl || !sc->ssl->ncertificates)
@@ -579,6 +745,9 @@ void tls_gen_free(struct tls_gen *t)
         return;
     for (unsigned i = 0; i < t->n; i++)
         SSL_CTX_free(t->srvs[i].ctx);
+    for (unsigned i = 0; i < t->ncli; i++)
+        SSL_CTX_free(t->clis[i].ctx);
+    free(t->clis);
     free(t->srvs);
     free(t);
 }
@@ -627,6 +796,16 @@ static void to_plain(struct conn *c, struct tls_conn *tc)
 
 static void log_hs_error(struct conn *c, struct tls_conn *tc, const char *what, int err)
 {
+    if (tc->client) { /* the proxy logs it, with the request's context */
+        char m[1200];
+        if (err)
+            snprintf(m, sizeof(m), "%s (%d: %s)", what, err, strerror(err));
+        else
+            snprintf(m, sizeof(m), "%s", what);
+        free(tc->err);
+        tc->err = strdup(m);
+        return;
+    }
     char ip[64];
     conn_peer_ip(c, ip, sizeof(ip));
     const char *srv = tc->listen && tc->listen->text ? tc->listen->text : "";
@@ -665,6 +844,76 @@ static ssize_t handshake_failed(struct conn *c, struct tls_conn *tc, int e, int 
     log_hs_error(c, tc, msg, 0);
     c->last_errno = EPROTO;
     return SY_ERR;
+}
+
+/* Store session `sess` (owned) in the peer's cache slot. */
+static void save_session(struct tls_conn *tc, SSL_SESSION *sess)
+{
+    struct peer_rt *pr = tc->peer;
+    if (!pr) {
+        SSL_SESSION_free(sess);
+        return;
+    }
+    SSL_SESSION_free(pr->ssl_session);
+    pr->ssl_session = sess;
+    pr->ssl_session_ctx = SSL_get_SSL_CTX(tc->ssl);
+}
+
+/* A new session from the upstream (TLS 1.2: in the handshake; TLS 1.3: a
+ * ticket read later). Cached per peer once the certificate was accepted. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    struct tls_conn *tc = SSL_get_app_data(ssl);
+    if (!tc || !tc->client || !tc->peer)
+        return 0;
+    if (tc->state != TLS_ST_OPEN) {
+        SSL_SESSION_free(tc->pending);
+        tc->pending = sess;
+        return 1;
+    }
+    save_session(tc, sess);
+    return 1;
+}
+
+/* The client handshake finished: check the certificate as nginx does
+ * (proxy_ssl_verify: the chain, then the name), then take the session. */
+static ssize_t client_established(struct conn *c, struct tls_conn *tc)
+{
+    char m[600];
+    m[0] = '\0';
+    if (tc->verify) {
+        long v = SSL_get_verify_result(tc->ssl);
+        X509 *x = SSL_get1_peer_certificate(tc->ssl);
+        const char *name = tc->name ? tc->name : "";
+        if (v != X509_V_OK)
+            snprintf(m, sizeof(m), "upstream SSL certificate verify error: (%ld:%s)", v,
+                     X509_verify_cert_error_string(v));
+        else if (!x)
+            snprintf(m, sizeof(m), "upstream server does not have SSL certificate");
+        else if (!*name || (X509_check_host(x, name, strlen(name), 0, NULL) != 1 &&
+                            X509_check_ip_asc(x, name, 0) != 1))
+            snprintf(m, sizeof(m), "upstream SSL certificate does not match \"%s\"", name);
+        X509_free(x);
+    }
+    if (m[0]) {
+        ERR_clear_error();
+        free(tc->err);
+        tc->err = strdup(m);
+        tc->fatal = 1;
+        SSL_SESSION_free(tc->pending);
+        tc->pending = NULL;
+        c->flags |= CONN_F_ERROR;
+        c->flags &= ~CONN_F_READY_R;
+        c->last_errno = EPROTO;
+        return SY_ERR;
+    }
+    tc->state = TLS_ST_OPEN;
+    c->flags &= ~CONN_F_HANDSHAKE;
+    if (tc->pending) {
+        save_session(tc, tc->pending);
+        tc->pending = NULL;
+    }
+    return 1;
 }
 
 /*
@@ -707,6 +956,8 @@ static ssize_t tls_ready(struct conn *c, struct tls_conn *tc, int writing)
     int r = SSL_do_handshake(tc->ssl);
     int saved = errno;
     if (r == 1) {
+        if (tc->client)
+            return client_established(c, tc);
         tc->state = TLS_ST_OPEN;
         c->flags &= ~CONN_F_HANDSHAKE;
         drop_rt(tc);
@@ -863,10 +1114,14 @@ static void tls_release(struct conn *c)
          * client just leaving) keeps its session resumable. */
         SSL_set_shutdown(tc->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     }
+    SSL_SESSION_free(tc->pending);
     SSL_free(tc->ssl);
     ERR_clear_error();
+    tc->peer = NULL;
     if (tc->rt)
         drop_rt(tc);
+    free(tc->name);
+    free(tc->err);
     free(tc);
     c->xprt_ctx = NULL;
 }
@@ -907,6 +1162,77 @@ int tls_accept(struct conn *c, struct gen_rt *rt, const struct listen_conf *l, u
     c->xprt_ctx = tc;
     c->flags |= CONN_F_HANDSHAKE;
     return 0;
+}
+
+int tls_connect(struct conn *c, struct gen_rt *rt, const struct loc_conf *lc, const char *name,
+                struct peer_rt *pr)
+{
+    const struct tls_cli *t = rt && rt->gen ? cli_find(rt->gen->tls, lc) : NULL;
+    if (!t)
+        return -1;
+    struct tls_conn *tc = calloc(1, sizeof(*tc));
+    if (!tc)
+        return -1;
+    ERR_clear_error();
+    tc->ssl = SSL_new(t->ctx);
+    if (!tc->ssl || SSL_set_fd(tc->ssl, c->h.fd) != 1)
+        goto fail;
+    SSL_set_connect_state(tc->ssl);
+    SSL_set_app_data(tc->ssl, tc);
+    tc->client = 1;
+    tc->verify = (unsigned char)t->verify;
+    if (t->verify && !(tc->name = strdup(name)))
+        goto fail;
+    /* SNI (RFC 6066: never an IP literal) */
+    unsigned char a6[16];
+    if (lc->proxy_ssl_server_name == 1 && name[0] && name[0] != '[' &&
+        inet_pton(AF_INET, name, a6) != 1 && inet_pton(AF_INET6, name, a6) != 1 &&
+        SSL_set_tlsext_host_name(tc->ssl, name) != 1)
+        goto fail;
+    if (pr) {
+        tc->peer = pr;
+        tc->rt = rt_ref(rt); /* keeps pr alive */
+        if (pr->ssl_session && pr->ssl_session_ctx == t->ctx &&
+            SSL_SESSION_is_resumable(pr->ssl_session))
+            (void)SSL_set_session(tc->ssl, pr->ssl_session);
+    }
+    tc->state = TLS_ST_HANDSHAKE;
+    c->xprt = &xprt_tls;
+    c->xprt_ctx = tc;
+    c->flags |= CONN_F_HANDSHAKE;
+    ERR_clear_error();
+    return 0;
+fail:
+    SSL_free(tc->ssl);
+    free(tc->name);
+    free(tc);
+    ERR_clear_error();
+    return -1;
+}
+
+void tls_client_detach(struct conn *c)
+{
+    if (!tls_is(c) || !c->xprt_ctx)
+        return;
+    struct tls_conn *tc = c->xprt_ctx;
+    if (!tc->client)
+        return;
+    tc->peer = NULL;
+    if (tc->rt)
+        drop_rt(tc);
+}
+
+const char *tls_handshake_error(const struct conn *c)
+{
+    if (!tls_is(c) || !c->xprt_ctx)
+        return NULL;
+    const struct tls_conn *tc = c->xprt_ctx;
+    return tc->err;
+}
+
+void tls_session_free(void *sess)
+{
+    SSL_SESSION_free(sess);
 }
 
 static SSL *open_ssl(const struct conn *c)

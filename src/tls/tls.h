@@ -42,6 +42,8 @@
 
 struct generation;
 struct gen_rt;
+struct loc_conf;
+struct peer_rt;
 struct listen_conf;
 struct tls_gen;
 
@@ -66,6 +68,35 @@ void tls_gen_free(struct tls_gen *t);
  * unchanged (the caller closes it).
  */
 int tls_accept(struct conn *c, struct gen_rt *rt, const struct listen_conf *l, uint64_t id);
+
+/*
+ * Client side (HTTPS upstreams). tls_gen_load() also builds one client
+ * SSL_CTX per distinct set of proxy_ssl_protocols / proxy_ssl_verify /
+ * proxy_ssl_trusted_certificate among the locations that proxy to https://
+ * (or to a URL with variables).
+ *
+ * tls_connect() puts `c` (a connecting upstream socket) on the TLS transport
+ * in client mode; the handshake runs inside the first writev/recv, as on the
+ * listener side. `name` is the proxy_ssl_name (port stripped): sent as SNI
+ * when proxy_ssl_server_name is on (never for IP literals), matched against
+ * the certificate when proxy_ssl_verify is on. With `pr` (proxy_ssl_session_reuse)
+ * the peer's cached session is offered and new sessions are stored in
+ * pr->ssl_session; the connection then holds a reference on `rt` (which owns
+ * pr) until tls_client_detach() or close. Returns 0 or -1 (c unchanged).
+ *
+ * A failed handshake returns SY_ERR (or 0 for EOF) with CONN_F_HANDSHAKE
+ * still set; tls_handshake_error() then gives nginx's message ("SSL_do_handshake()
+ * failed (SSL: ...)", "upstream SSL certificate verify error: (..)", ...),
+ * to be logged with " while SSL handshaking to upstream".
+ */
+int tls_connect(struct conn *c, struct gen_rt *rt, const struct loc_conf *lc, const char *name,
+                struct peer_rt *pr);
+/* Stop caching sessions into the peer slot and drop the runtime reference
+ * (the connection leaves its request: pooled, closed or tunnelled). */
+void tls_client_detach(struct conn *c);
+const char *tls_handshake_error(const struct conn *c);
+/* SSL_SESSION_free for runtime.c. Accepts NULL. */
+void tls_session_free(void *sess);
 
 static inline int tls_is(const struct conn *c)
 {

@@ -17,6 +17,8 @@
  *   token     raw101: the Upgrade token answered in the 101 ("websocket")
  *   accept    raw101: Sec-WebSocket-Accept in the 101: "valid" | "wrong" | "none"
  *   only_if_upgrade  raw101: a request without Upgrade gets an ordinary 200
+ *   tls_cert, tls_key  mode "ws": serve HTTPS / wss:// with this PEM certificate
+ *                      and key (the /_seen and /_stats helpers then need https)
  *
  * mode "ws": an http server plus `ws`'s WebSocketServer, any path:
  *   ordinary requests      200 JSON {conn, method, url, version, headers, body_len}
@@ -50,6 +52,8 @@
  */
 
 const http = require('http');
+const https = require('https');
+const fs = require('fs');
 const net = require('net');
 const crypto = require('crypto');
 const { WebSocketServer } = require('ws');
@@ -241,10 +245,12 @@ function onWebSocket(ws, req, conn, rec) {
 function startWs() {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false,
                                     maxPayload: 64 * 1024 * 1024 });
-  const server = http.createServer();
+  const server = cfg.tls_cert
+    ? https.createServer({ cert: fs.readFileSync(cfg.tls_cert), key: fs.readFileSync(cfg.tls_key) })
+    : http.createServer();
   server.keepAliveTimeout = 30000;  // outlives any test: pooled proxy connections stay up
   server.headersTimeout = 31000;
-  server.on('connection', tagSocket);
+  server.on(cfg.tls_cert ? 'secureConnection' : 'connection', tagSocket);
   server.on('request', onRequest);
   server.on('clientError', (err, sock) => {
     emit({ ev: 'client_error', conn: sock._tid, error: String(err && err.code),
