@@ -25,7 +25,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check unit integration install clean deps fuzz-smoke fuzz bench
+.PHONY: all run check unit integration e2e install clean deps fuzz-smoke fuzz bench
 
 all: $(BUILD)/switchyard
 
@@ -55,11 +55,17 @@ unit: $(UNIT_BINS)
 integration: all
 	$(PYTHON) -m pytest -q -n $(JOBS) tests/integration
 
+# Chromium (playwright-core) over https/wss through Switchyard; screenshots in
+# build/e2e-screenshots/
+e2e: all
+	$(PYTHON) -m pytest -q tests/e2e
+
 check: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
+	$(MAKE) e2e
 
 # ---- fuzzing (clang-14 libFuzzer + ASan/UBSan), see fuzz/README.md
 FUZZ_CC    := clang-14
