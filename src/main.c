@@ -302,6 +302,17 @@ static int drop_privileges(const struct main_conf *m)
     return 0;
 }
 
+/* The signals that control the process (read by the worker from a signalfd). */
+static void control_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+}
+
 static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo)
 {
     pid_t pid = fork();
@@ -311,12 +322,7 @@ static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo)
         _exit(2);
     /* Control signals stay blocked: the worker reads them from its signalfd. */
     sigset_t ctl;
-    sigemptyset(&ctl);
-    sigaddset(&ctl, SIGHUP);
-    sigaddset(&ctl, SIGUSR1);
-    sigaddset(&ctl, SIGQUIT);
-    sigaddset(&ctl, SIGTERM);
-    sigaddset(&ctl, SIGINT);
+    control_signals(&ctl);
     sigprocmask(SIG_SETMASK, &ctl, NULL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
@@ -500,12 +506,7 @@ int main(int argc, char **argv)
      * file): until the loop reads them from its signalfd they stay pending
      * instead of killing the process. */
     sigset_t ctl;
-    sigemptyset(&ctl);
-    sigaddset(&ctl, SIGHUP);
-    sigaddset(&ctl, SIGUSR1);
-    sigaddset(&ctl, SIGQUIT);
-    sigaddset(&ctl, SIGTERM);
-    sigaddset(&ctl, SIGINT);
+    control_signals(&ctl);
     sigprocmask(SIG_BLOCK, &ctl, NULL);
 
     struct gen_rt *rt = rt_create(gen);
