@@ -1,0 +1,171 @@
+/*
+ * relay.c - body relaying bookkeeping (see relay.h).
+ */
+#include "proxy/relay.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char last_chunk[] = "0\r\n\r\n";
+
+/* Decode newly available chunked bytes at the buffer head (when nothing
+ * decoded is pending). Returns 0, or -1 for invalid chunked data. */
+int relay_decode(struct relay *rl, struct buf *b)
+{
+    if (rl->mode != RELAY_CHUNKED || rl->in_done || rl->dec_avail || !b || buf_len(b) == 0)
+        return 0;
+    size_t len = buf_len(b);
+    ssize_t rc = h1_decode_chunked(&rl->dec, buf_head(b), &len);
+    if (rc == -1)
+        return -1;
+    rl->dec_avail = len;
+    if (rc >= 0) {
+        rl->in_done = 1;
+        b->last = b->pos + (uint32_t)len + (uint32_t)rc;
+    } else {
+        b->last = b->pos + (uint32_t)len;
+    }
+    if (b->pos == b->last)
+        b->pos = b->last = 0;
+    return 0;
+}
+
+/* Payload bytes ready to send from `b`. */
+size_t relay_ready(const struct relay *rl, const struct buf *b)
+{
+    if (!b)
+        return 0;
+    switch (rl->mode) {
+    case RELAY_LENGTH:
+        return buf_len(b) < rl->left ? buf_len(b) : (size_t)rl->left;
+    case RELAY_CHUNKED:
+        return rl->dec_avail;
+    case RELAY_EOF:
+        return buf_len(b);
+    case RELAY_NONE:
+        break;
+    }
+    return 0;
+}
+
+/*
+ * Fill iov with what this relay can write now: [prefix] [chunk header]
+ * [payload] [chunk trailer] [last chunk]. `prefix` is a head not yet written.
+ */
+int relay_iov(struct relay *rl, struct buf *b, const char *prefix, size_t prefix_len,
+                     struct iovec *iov)
+{
+    int n = 0;
+    if (prefix_len) {
+        iov[n].iov_base = (char *)prefix;
+        iov[n++].iov_len = prefix_len;
+    }
+    size_t ready = relay_ready(rl, b);
+    if (rl->chunked_out) {
+        if (!rl->co.active && ready) {
+            rl->co.hdr_len = (unsigned)snprintf(rl->co.hdr, sizeof(rl->co.hdr), "%zx\r\n", ready);
+            rl->co.hdr_off = 0;
+            rl->co.data_left = ready;
+            rl->co.trl_off = 0;
+            rl->co.active = 1;
+        }
+        if (rl->co.active) {
+            if (rl->co.hdr_off < rl->co.hdr_len) {
+                iov[n].iov_base = rl->co.hdr + rl->co.hdr_off;
+                iov[n++].iov_len = rl->co.hdr_len - rl->co.hdr_off;
+            }
+            if (rl->co.data_left) {
+                iov[n].iov_base = buf_head(b);
+                iov[n++].iov_len = (size_t)rl->co.data_left;
+            }
+            iov[n].iov_base = (char *)"\r\n" + rl->co.trl_off;
+            iov[n++].iov_len = 2 - rl->co.trl_off;
+        }
+        if (rl->in_done && relay_ready(rl, b) == rl->co.data_left && !rl->out_done &&
+            (!rl->co.active || rl->co.data_left == ready)) {
+            if (!rl->co.active || rl->co.data_left == ready) {
+                iov[n].iov_base = (char *)last_chunk + rl->co.term_off;
+                iov[n++].iov_len = sizeof(last_chunk) - 1 - rl->co.term_off;
+            }
+        }
+        return n;
+    }
+    if (ready) {
+        iov[n].iov_base = buf_head(b);
+        iov[n++].iov_len = ready;
+    }
+    return n;
+}
+
+/* Account `w` written bytes (after the prefix) against the relay. */
+void relay_advance(struct relay *rl, struct buf *b, size_t w)
+{
+    if (rl->chunked_out) {
+        while (w > 0) {
+            if (rl->co.active) {
+                size_t h = rl->co.hdr_len - rl->co.hdr_off;
+                if (h) {
+                    size_t k = w < h ? w : h;
+                    rl->co.hdr_off += (unsigned)k;
+                    w -= k;
+                    continue;
+                }
+                if (rl->co.data_left) {
+                    size_t k = w < rl->co.data_left ? w : (size_t)rl->co.data_left;
+                    rl->co.data_left -= k;
+                    rl->dec_avail -= k;
+                    rl->moved += k;
+                    buf_consume(b, k);
+                    w -= k;
+                    continue;
+                }
+                size_t t = 2 - rl->co.trl_off;
+                size_t k = w < t ? w : t;
+                rl->co.trl_off += (unsigned)k;
+                w -= k;
+                if (rl->co.trl_off == 2)
+                    rl->co.active = 0;
+                continue;
+            }
+            size_t t = sizeof(last_chunk) - 1 - rl->co.term_off;
+            size_t k = w < t ? w : t;
+            rl->co.term_off += (unsigned)k;
+            w -= k;
+            if (rl->co.term_off == sizeof(last_chunk) - 1)
+                rl->out_done = 1;
+        }
+        return;
+    }
+    if (w == 0)
+        return;
+    rl->moved += w;
+    if (rl->mode == RELAY_LENGTH)
+        rl->left -= w;
+    else if (rl->mode == RELAY_CHUNKED)
+        rl->dec_avail -= w;
+    buf_consume(b, w);
+}
+
+/* Whether the relay has written everything it ever will. */
+int relay_finished(struct relay *rl)
+{
+    if (rl->out_done)
+        return 1;
+    if (rl->chunked_out)
+        return 0;
+    switch (rl->mode) {
+    case RELAY_NONE:
+        return 1;
+    case RELAY_LENGTH:
+        if (rl->left == 0)
+            rl->out_done = 1;
+        break;
+    case RELAY_CHUNKED:
+    case RELAY_EOF:
+        if (rl->in_done && rl->dec_avail == 0)
+            rl->out_done = 1;
+        break;
+    }
+    return rl->out_done;
+}
+

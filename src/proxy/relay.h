@@ -1,0 +1,72 @@
+/*
+ * relay.h - one direction of an HTTP message body moving from a buffer to a
+ * connection: Content-Length, chunked (decoded in place and re-encoded) or
+ * delimited by close, with optional chunked encoding towards the receiver.
+ *
+ * The relay never reads or writes a socket itself: the proxy fills the
+ * buffer, asks relay_iov() what to write, writes it, and reports the result
+ * with relay_advance(). Pure bookkeeping, so it can be reasoned about (and
+ * tested) on its own.
+ */
+#ifndef SY_PROXY_RELAY_H
+#define SY_PROXY_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "core/buf.h"
+#include "http/h1_parser.h"
+
+/* Output framing of one direction: optional chunked encoding. */
+struct chunk_out {
+    char hdr[24];               /* "<hex>\r\n" of the chunk being written */
+    unsigned hdr_len, hdr_off;
+    uint64_t data_left;         /* payload bytes of this chunk not yet written */
+    unsigned trl_off;           /* progress in the "\r\n" after the payload */
+    int active;                 /* a chunk is being written */
+    unsigned term_off;          /* progress in "0\r\n\r\n" */
+};
+
+enum relay_mode {
+    RELAY_NONE,                 /* no body */
+    RELAY_LENGTH,               /* Content-Length */
+    RELAY_CHUNKED,              /* chunked, decoded and re-encoded */
+    RELAY_EOF,                  /* delimited by the sender closing */
+};
+
+/* One direction of body bytes: from `*src` (a buffer) to a connection. */
+struct relay {
+    enum relay_mode mode;
+    uint64_t left;              /* RELAY_LENGTH: bytes not yet taken from the buffer */
+    struct h1_chunked dec;
+    size_t dec_avail;           /* RELAY_CHUNKED: decoded bytes at the buffer head */
+    int in_done;                /* the sender's body is complete */
+    int chunked_out;            /* re-encode as chunked towards the receiver */
+    struct chunk_out co;
+    int out_done;               /* everything (incl. terminator) written */
+    uint64_t moved;             /* payload bytes written */
+};
+
+/* Decode newly available chunked bytes at the head of `b` (only when nothing
+ * decoded is pending). 0, or -1 for invalid chunked data. */
+int relay_decode(struct relay *rl, struct buf *b);
+
+/* Payload bytes of `b` ready to be sent. */
+size_t relay_ready(const struct relay *rl, const struct buf *b);
+
+/*
+ * Fill iov[] (room for 5) with what can be written now: [prefix] [chunk
+ * header] [payload] [chunk trailer] [last chunk]. `prefix` is a message head
+ * not yet written. Returns the number of entries.
+ */
+int relay_iov(struct relay *rl, struct buf *b, const char *prefix, size_t prefix_len,
+              struct iovec *iov);
+
+/* Account `w` bytes written after the prefix; consumes payload from `b`. */
+void relay_advance(struct relay *rl, struct buf *b, size_t w);
+
+/* Whether the relay has written everything it ever will. */
+int relay_finished(struct relay *rl);
+
+#endif
