@@ -34,6 +34,14 @@ STOP_TIMEOUT = 10.0
 RELOAD_RE = r"reconfiguring"
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 
+
+def binary_is_sanitized() -> bool:
+    """True for an ASan build: its RSS says nothing about Switchyard's memory use."""
+    try:
+        return b"__asan_init" in BIN.read_bytes()
+    except OSError:
+        return False
+
 # Directives nginx needs to run as root from a throw-away prefix (its compiled-in
 # temp paths live under /var/lib/nginx). Switchyard has no temp files and would
 # reject these, so they are only added under nginx.

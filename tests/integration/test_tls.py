@@ -898,7 +898,7 @@ def test_idle_wss_connections_memory(switchyard, ws_backend, pki):
     """500 idle wss tunnels: OpenSSL's buffers are released when idle, so
     each costs the proxy about 12 KiB (OpenSSL's per-connection state; the
     tunnel itself is under 1 KiB). Meaningless under a sanitizer."""
-    if b"__asan_init" in harness.BIN.read_bytes():
+    if harness.binary_is_sanitized():
         pytest.skip("RSS is not comparable under AddressSanitizer")
     be = ws_backend("ws", quiet=True)
     p = free_port()
