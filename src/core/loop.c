@@ -79,6 +79,12 @@ int loop_add(struct handle *h)
 
 int loop_add_listener(struct handle *h)
 {
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = h};
+    return epoll_ctl(L.epfd, EPOLL_CTL_ADD, h->fd, &ev);
+}
+
+int loop_add_input(struct handle *h)
+{
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = h};
     return epoll_ctl(L.epfd, EPOLL_CTL_ADD, h->fd, &ev);
 }

@@ -65,8 +65,11 @@ void loop_update_time(void);
 
 /* Register `h` (fd set) for EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET. 0 or -1. */
 int loop_add(struct handle *h);
-/* Register for input only (listening sockets, level-triggered). */
+/* Register a listening socket: input only, level-triggered, and exclusive, so a
+ * new connection wakes one worker instead of all of them. */
 int loop_add_listener(struct handle *h);
+/* Register for input only, level-triggered (signalfd and the like). */
+int loop_add_input(struct handle *h);
 /* Point an fd's registration at another handle (ownership moved). 0 or -1. */
 int loop_rebind(struct handle *h);
 

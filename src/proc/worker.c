@@ -198,7 +198,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     signal(SIGPIPE, SIG_IGN);
     struct sig_handle sh = {.h = {.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC),
                                   .on_io = on_signal}};
-    if (sh.h.fd < 0 || loop_add_listener(&sh.h) < 0) {
+    if (sh.h.fd < 0 || loop_add_input(&sh.h) < 0) {
         sy_log(LOG_LVL_EMERG, "signalfd() failed (%d: %s)", errno, strerror(errno));
         return 1;
     }
