@@ -1,0 +1,95 @@
+"""The master process: it forks `worker_processes` workers that serve the
+listening sockets it opened, replaces a worker that dies, switches workers to
+the configured `user`, and stops cleanly on SIGQUIT. (The full process-model
+work, with reloads under load, is its own issue.)"""
+import os
+import signal
+import subprocess
+
+import pytest
+
+from harness import BIN, IS_NGINX, _proc_children, free_port, request, wait_until
+
+pytestmark = pytest.mark.switchyard_only
+
+
+def uid_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+@pytest.fixture
+def master(tmp_path):
+    procs = []
+
+    def start(extra_main: str):
+        port = free_port()
+        (tmp_path / "logs").mkdir(exist_ok=True)
+        conf = tmp_path / "sy.conf"
+        conf.write_text(f"""
+{extra_main}
+events {{ }}
+http {{
+    access_log off;
+    server {{ listen 127.0.0.1:{port}; location / {{ return 200 "pid $pid\\n"; }} }}
+}}
+""")
+        p = subprocess.Popen([str(BIN), "-p", f"{tmp_path}/", "-c", str(conf), "-e",
+                              str(tmp_path / "error.log"),
+                              "-g", f"daemon off; pid {tmp_path}/sy.pid;"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=open(tmp_path / "stderr", "wb"))
+        procs.append(p)
+        wait_until(lambda: (tmp_path / "sy.pid").exists(), 10, "the pid file")
+        return p, port
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGQUIT)
+            try:
+                assert p.wait(10) == 0
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                raise AssertionError("master did not stop on SIGQUIT")
+    err = (tmp_path / "stderr").read_bytes().decode(errors="replace")
+    assert "AddressSanitizer" not in err and "runtime error:" not in err, err
+
+
+def test_workers_serve_and_master_stops_on_quit(master):
+    p, port = master("worker_processes 2;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 2, 10, "two workers")
+    kids = set(_proc_children(p.pid))
+    seen = {int(request(port, "GET", "/").text.split()[1]) for _ in range(20)}
+    assert seen <= kids and seen, (seen, kids)
+    assert p.pid not in seen  # the master never handles traffic
+    p.send_signal(signal.SIGQUIT)
+    assert p.wait(10) == 0
+    assert not [k for k in kids if os.path.exists(f"/proc/{k}")
+                and open(f"/proc/{k}/stat").read().split(")")[1].split()[0] != "Z"]
+
+
+def test_killed_worker_is_replaced(master, tmp_path):
+    p, port = master("worker_processes 1;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 1, 10, "one worker")
+    (old,) = _proc_children(p.pid)
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: _proc_children(p.pid) and old not in _proc_children(p.pid), 10,
+               "a new worker")
+    wait_until(lambda: request(port, "GET", "/").status == 200, 10, "service after the restart")
+    # after start-up the master logs to the configured error_log (logs/error.log)
+    wait_until(lambda: f"worker process {old} exited on signal 9"
+               in (tmp_path / "logs" / "error.log").read_text(), 5, "the restart logged")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_workers_run_as_the_configured_user(master):
+    p, port = master("worker_processes 2; user nobody nogroup;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 2, 10, "two workers")
+    assert uid_of(p.pid) == 0  # the master keeps root (it re-reads keys, binds ports)
+    assert all(uid_of(k) == 65534 for k in _proc_children(p.pid))
+    assert request(port, "GET", "/").status == 200
