@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -313,17 +314,37 @@ static void control_signals(sigset_t *set)
     sigaddset(set, SIGINT);
 }
 
-static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo)
+/*
+ * Fork a worker with a control channel: the master keeps *ctl (its end), the
+ * worker reads reload orders and listening sockets from the other end.
+ */
+static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo, int *ctl)
 {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        sy_log(LOG_LVL_ALERT, "socketpair() failed (%d: %s)", errno, strerror(errno));
+        return -1;
+    }
     pid_t pid = fork();
-    if (pid != 0)
+    if (pid != 0) {
+        close(sv[1]);
+        if (pid < 0) {
+            close(sv[0]);
+            return -1;
+        }
+        *ctl = sv[0];
         return pid;
+    }
+    close(sv[0]);
     if (drop_privileges(&rt->gen->main) < 0)
         _exit(2);
+    struct worker_opts child = *wo;
+    child.ctl_fd = sv[1];
+    wo = &child;
     /* Control signals stay blocked: the worker reads them from its signalfd. */
-    sigset_t ctl;
-    control_signals(&ctl);
-    sigprocmask(SIG_SETMASK, &ctl, NULL);
+    sigset_t sigs;
+    control_signals(&sigs);
+    sigprocmask(SIG_SETMASK, &sigs, NULL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
@@ -341,8 +362,14 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
     if (n <= 0)
         n = 1;
     pid_t *kids = calloc((size_t)n, sizeof(pid_t));
-    if (!kids)
+    int *ctls = calloc((size_t)n, sizeof(int));
+    if (!kids || !ctls) {
+        free(kids);
+        free(ctls);
         return 1;
+    }
+    for (long i = 0; i < n; i++)
+        ctls[i] = -1;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = master_sig;
@@ -358,7 +385,7 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
     sigprocmask(SIG_BLOCK, &block, NULL);
     sigemptyset(&old); /* sigsuspend() waits with every signal deliverable */
     for (long i = 0; i < n; i++)
-        kids[i] = spawn_worker(rt, wo);
+        kids[i] = spawn_worker(rt, wo, &ctls[i]);
     int stopping = 0;
     for (;;) {
         sigsuspend(&old);
@@ -371,6 +398,8 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
                     if (kids[i] != pid)
                         continue;
                     kids[i] = 0;
+                    close(ctls[i]);
+                    ctls[i] = -1;
                     if (!stopping && WIFEXITED(status) && WEXITSTATUS(status) == 2) {
                         /* A worker that cannot start (user switch failed) would
                          * fail again: stop instead of respawning in a loop. */
@@ -386,7 +415,7 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
                         else
                             sy_log(LOG_LVL_ALERT, "worker process %d exited with code %d",
                                    (int)pid, WEXITSTATUS(status));
-                        kids[i] = spawn_worker(rt, wo);
+                        kids[i] = spawn_worker(rt, wo, &ctls[i]);
                     }
                 }
             }
@@ -401,9 +430,22 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
                          sizeof(warn));
             if (!g) {
                 sy_log(LOG_LVL_EMERG, "%s", err);
-            } else {
+            } else if (worker_sync_listeners(g) < 0) {
                 gen_free(g);
-                fwd = SIGHUP;
+            } else {
+                /* The master opened the sockets of new `listen` lines (it may
+                 * bind privileged ports); each worker gets all of them with the
+                 * order to reload, and a worker started later gets this config. */
+                struct gen_rt *nrt = rt_create(g);
+                if (nrt) {
+                    nrt->gen->serial = rt->gen->serial + 1;
+                    rt_release(rt);
+                    rt = nrt;
+                }
+                for (long i = 0; i < n; i++)
+                    if (kids[i] > 0 && worker_send_reload(ctls[i]) < 0)
+                        sy_log(LOG_LVL_ALERT, "could not signal worker %d to reload (%d: %s)",
+                               (int)kids[i], errno, strerror(errno));
             }
         }
         if (m_reopen) {
@@ -431,7 +473,11 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
                 break;
         }
     }
+    for (long i = 0; i < n; i++)
+        if (ctls[i] >= 0)
+            close(ctls[i]);
     free(kids);
+    free(ctls);
     worker_close_listeners();
     rt_release(rt);
     return 0;
@@ -528,7 +574,7 @@ int main(int argc, char **argv)
     if (write_pid(gen->main.pid_path) < 0)
         return 1;
     char *pid_path = strdup(gen->main.pid_path);
-    struct worker_opts wo = {.prefix = prefix, .conf_path = conf, .g_directives = o.g};
+    struct worker_opts wo = {.prefix = prefix, .conf_path = conf, .g_directives = o.g, .ctl_fd = -1};
     sy_log(LOG_LVL_NOTICE, "switchyard/" SY_VERSION " started");
     int rc;
     if (gen->main.master_process)

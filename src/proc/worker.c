@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -34,6 +35,7 @@ static int accepting = 1;
 static struct {
     int reload, reopen, graceful, fast;
 } pending;
+static int master_channel; /* reloads are driven by the master (worker_send_reload) */
 
 static int same_addr(const struct sockaddr_storage *a, socklen_t al,
                      const struct sockaddr_storage *b, socklen_t bl)
@@ -105,6 +107,127 @@ int worker_open_listeners(struct gen_rt *rt)
     return sync_listeners(rt->gen, 0);
 }
 
+int worker_sync_listeners(struct generation *gen)
+{
+    return sync_listeners(gen, 0);
+}
+
+/* One reload message: the addresses, in the order of the fds attached. */
+#define CTL_MAX_FDS 250
+struct ctl_msg {
+    uint32_t n;
+    struct {
+        struct sockaddr_storage addr;
+        socklen_t len;
+    } a[CTL_MAX_FDS];
+};
+
+int worker_send_reload(int ctl_fd)
+{
+    static struct ctl_msg m;
+    unsigned n = nlisteners < CTL_MAX_FDS ? nlisteners : CTL_MAX_FDS;
+    m.n = n;
+    char cbuf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
+    memset(cbuf, 0, sizeof(cbuf));
+    for (unsigned j = 0; j < n; j++) {
+        m.a[j].addr = listeners[j]->addr;
+        m.a[j].len = listeners[j]->addrlen;
+    }
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (n) {
+        mh.msg_control = cbuf;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        int *fds = (int *)CMSG_DATA(c);
+        for (unsigned j = 0; j < n; j++)
+            fds[j] = listeners[j]->h.fd;
+    }
+    return sendmsg(ctl_fd, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/*
+ * Worker side: adopt the master's listening sockets. An address we already
+ * serve keeps our (identical) socket; a new one becomes a listener; one the
+ * master no longer has is closed.
+ */
+static void adopt_listeners(const struct ctl_msg *m, const int *fds, unsigned nfds)
+{
+    int keep[MAX_LISTENERS] = {0};
+    for (unsigned k = 0; k < m->n && k < nfds; k++) {
+        unsigned j;
+        for (j = 0; j < nlisteners; j++)
+            if (same_addr(&listeners[j]->addr, listeners[j]->addrlen, &m->a[k].addr, m->a[k].len))
+                break;
+        if (j < nlisteners) {
+            keep[j] = 1;
+            close(fds[k]);
+            continue;
+        }
+        struct listener *l = nlisteners < MAX_LISTENERS ? calloc(1, sizeof(*l)) : NULL;
+        if (!l) {
+            close(fds[k]);
+            continue;
+        }
+        l->h.fd = fds[k];
+        l->h.on_io = h1_on_accept;
+        l->addr = m->a[k].addr;
+        l->addrlen = m->a[k].len;
+        keep[nlisteners] = 1;
+        listeners[nlisteners++] = l;
+        if (accepting)
+            loop_add_listener(&l->h);
+    }
+    for (unsigned j = 0; j < nlisteners;) {
+        if (keep[j]) {
+            j++;
+            continue;
+        }
+        loop_del(&listeners[j]->h);
+        close(listeners[j]->h.fd);
+        free(listeners[j]);
+        listeners[j] = listeners[nlisteners - 1];
+        keep[j] = keep[nlisteners - 1];
+        nlisteners--;
+    }
+}
+
+struct ctl_handle {
+    struct handle h;
+};
+
+static void on_ctl(struct handle *h, uint32_t events)
+{
+    (void)events;
+    static struct ctl_msg m;
+    char cbuf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = sizeof(cbuf)};
+    ssize_t r = recvmsg(h->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (r == 0) {
+        /* The master is gone: nobody supervises us any more. */
+        sy_log(LOG_LVL_ALERT, "master process exited, shutting down");
+        pending.graceful = 1;
+        loop_del(h);
+        return;
+    }
+    if (r < (ssize_t)sizeof(uint32_t))
+        return;
+    int *fds = NULL;
+    unsigned nfds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            fds = (int *)CMSG_DATA(c);
+            nfds = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        }
+    adopt_listeners(&m, fds, nfds);
+    pending.reload = 1;
+}
+
 void worker_close_listeners(void)
 {
     for (unsigned j = 0; j < nlisteners; j++) {
@@ -170,7 +293,11 @@ static void on_signal(struct handle *h, uint32_t events)
     struct signalfd_siginfo si;
     while (read(h->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         switch (si.ssi_signo) {
-        case SIGHUP: pending.reload = 1; break;
+        case SIGHUP:
+            /* Under a master, reloads come over the channel with the sockets. */
+            if (!master_channel)
+                pending.reload = 1;
+            break;
         case SIGUSR1: pending.reopen = 1; break;
         case SIGQUIT: pending.graceful = 1; break;
         case SIGTERM:
@@ -183,6 +310,7 @@ static void on_signal(struct handle *h, uint32_t events)
 int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
 {
     rt_current = rt;
+    master_channel = opts->ctl_fd >= 0;
     if (loop_init() < 0) {
         sy_log(LOG_LVL_EMERG, "epoll_create1() failed (%d: %s)", errno, strerror(errno));
         return 1;
@@ -204,6 +332,9 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     }
     for (unsigned j = 0; j < nlisteners; j++)
         loop_add_listener(&listeners[j]->h);
+    struct ctl_handle ch = {.h = {.fd = opts->ctl_fd, .on_io = on_ctl}};
+    if (ch.h.fd >= 0)
+        loop_add_input(&ch.h);
 
     uint64_t shutdown_deadline = 0;
     for (;;) {
@@ -245,6 +376,8 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     loop_run_once(0); /* run deferred frees */
     worker_close_listeners();
     close(sh.h.fd);
+    if (ch.h.fd >= 0)
+        close(ch.h.fd);
     rt_release(rt_current);
     rt_current = NULL;
     loop_destroy();

@@ -12,6 +12,7 @@ struct worker_opts {
     const char *prefix;
     const char *conf_path;
     const char *g_directives;   /* -g text or NULL */
+    int ctl_fd;                 /* channel from the master; -1 with master_process off */
 };
 
 /*
@@ -28,5 +29,18 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts);
 
 /* Close the listening sockets in this process (e.g. in the master after forking). */
 void worker_close_listeners(void);
+
+/*
+ * Master side of a reload: open the sockets for new `listen` addresses of
+ * `gen` (the master may bind privileged ports), close the ones it dropped.
+ * 0 or -1 (logged; the old set is kept as far as possible).
+ */
+int worker_sync_listeners(struct generation *gen);
+
+/*
+ * Master side: tell the worker at the other end of `ctl_fd` to reload, passing
+ * every listening socket (SCM_RIGHTS) so it never binds one itself. 0 or -1.
+ */
+int worker_send_reload(int ctl_fd);
 
 #endif

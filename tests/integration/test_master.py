@@ -80,7 +80,7 @@ def test_killed_worker_is_replaced(master, tmp_path):
     os.kill(old, signal.SIGKILL)
     wait_until(lambda: _proc_children(p.pid) and old not in _proc_children(p.pid), 10,
                "a new worker")
-    wait_until(lambda: request(port, "GET", "/").status == 200, 10, "service after the restart")
+    wait_until(lambda: request(port, "GET", "/").status == 200, 10, "service after the restart")  # socket kept by the master
     # after start-up the master logs to the configured error_log (logs/error.log)
     wait_until(lambda: f"worker process {old} exited on signal 9"
                in (tmp_path / "logs" / "error.log").read_text(), 5, "the restart logged")
@@ -93,3 +93,42 @@ def test_workers_run_as_the_configured_user(master):
     assert uid_of(p.pid) == 0  # the master keeps root (it re-reads keys, binds ports)
     assert all(uid_of(k) == 65534 for k in _proc_children(p.pid))
     assert request(port, "GET", "/").status == 200
+
+
+def test_reload_adds_a_listen_port_for_every_worker(master, tmp_path):
+    """A `listen` line added by a reload is opened by the master and handed to
+    every worker (workers never bind: they may run unprivileged), and a worker
+    started after the reload gets the new configuration."""
+    p, port = master("worker_processes 2;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 2, 10, "two workers")
+    conf = tmp_path / "sy.conf"
+    port2 = free_port()
+    conf.write_text(conf.read_text().replace(
+        "location / {", "location /v2 { return 200 \"v2 $pid\\n\"; } location / {").replace(
+        f"listen 127.0.0.1:{port};", f"listen 127.0.0.1:{port}; listen 127.0.0.1:{port2};"))
+    p.send_signal(signal.SIGHUP)
+
+    def new_port_serves():
+        try:
+            return request(port2, "GET", "/v2").status == 200
+        except OSError:
+            return False  # the reload is asynchronous: not listening yet
+    wait_until(new_port_serves, 10, "the new port")
+    kids = set(_proc_children(p.pid))
+    assert len(kids) == 2
+    # both workers serve the new port (bounded: 200 requests)
+    seen = set()
+    for _ in range(200):
+        seen.add(int(request(port2, "GET", "/v2").text.split()[1]))
+        if seen == kids:
+            break
+    assert request(port, "GET", "/v2").text.startswith("v2")
+    log = (tmp_path / "logs" / "error.log").read_text()
+    assert "bind()" not in log and "[emerg]" not in log, log
+    # a worker replacing a dead one starts with the reloaded configuration
+    victim = sorted(kids)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: len(_proc_children(p.pid)) == 2 and victim not in _proc_children(p.pid),
+               10, "the replacement worker")
+    for _ in range(50):
+        assert request(port2, "GET", "/v2").status == 200
