@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -311,6 +312,22 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
 {
     rt_current = rt;
     master_channel = opts->ctl_fd >= 0;
+    int64_t nofile = rt->gen->main.worker_rlimit_nofile;
+    if (nofile != CONF_UNSET && nofile > 0) {
+        struct rlimit rl = {.rlim_cur = (rlim_t)nofile, .rlim_max = (rlim_t)nofile};
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+            /* Raising the hard limit needs privileges: at least raise the soft one. */
+            struct rlimit cur;
+            if (getrlimit(RLIMIT_NOFILE, &cur) == 0) {
+                rl.rlim_max = cur.rlim_max;
+                if (rl.rlim_cur > cur.rlim_max)
+                    rl.rlim_cur = cur.rlim_max;
+            }
+            if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || (rlim_t)nofile > rl.rlim_cur)
+                sy_log(LOG_LVL_ALERT, "setrlimit(RLIMIT_NOFILE, %lld) failed, using %llu",
+                       (long long)nofile, (unsigned long long)rl.rlim_cur);
+        }
+    }
     if (loop_init() < 0) {
         sy_log(LOG_LVL_EMERG, "epoll_create1() failed (%d: %s)", errno, strerror(errno));
         return 1;

@@ -132,3 +132,17 @@ def test_reload_adds_a_listen_port_for_every_worker(master, tmp_path):
                10, "the replacement worker")
     for _ in range(50):
         assert request(port2, "GET", "/v2").status == 200
+
+
+def test_worker_rlimit_nofile_applied(master):
+    p, port = master("worker_processes 1; worker_rlimit_nofile 4096;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 1, 10, "one worker")
+    (w,) = _proc_children(p.pid)
+
+    def soft_limit():
+        for line in open(f"/proc/{w}/limits").read().splitlines():
+            if line.startswith("Max open files"):
+                return line.split()[3]
+    # the worker sets it as it starts: wait for it (bounded), then check exactly
+    wait_until(lambda: soft_limit() == "4096", 5, "the worker's open-file limit")
+    assert request(port, "GET", "/").status == 200
