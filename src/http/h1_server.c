@@ -21,9 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "core/log.h"
 #include "core/net.h"
 #include "http/access_log.h"
@@ -638,29 +635,11 @@ void h1_respond_status(struct h1_session *s, int status)
 
 /* ------------------------------------------------------------ rewrite phase */
 
+/* Subjects ($uri, evaluated templates) live in the request arena or the
+ * configuration, so the captures may borrow them for the request's life. */
 static int regex_match(struct h1_session *s, void *re, struct str subject)
 {
-    struct request *r = &s->req;
-    static pcre2_match_data *md;
-    if (!md) {
-        md = pcre2_match_data_create(ROUTER_MAX_CAPS, NULL);
-        if (!md)
-            return 0;
-    }
-    char *copy = arena_strndup(&r->arena, subject.p, subject.len);
-    if (!copy)
-        return 0;
-    int rc = pcre2_match((const pcre2_code *)re, (PCRE2_SPTR)copy, subject.len, 0, 0, md, NULL);
-    if (rc < 0)
-        return 0;
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-    int pairs = rc == 0 ? ROUTER_MAX_CAPS : rc;
-    r->caps.subject = copy;
-    r->caps.re = re;
-    r->caps.n = pairs;
-    for (int i = 0; i < 2 * pairs; i++)
-        r->caps.ov[i] = ov[i];
-    return 1;
+    return router_regex_match(re, subject, &s->req.caps);
 }
 
 static int eval_cond(struct h1_session *s, const struct rw_op *op)

@@ -34,7 +34,7 @@ void router_thread_cleanup(void)
  * NULL), 0 on no match, on a PCRE2 error (limits) or when the match data
  * cannot be created. `caps->subject` then borrows subj.p.
  */
-static int re_match(const void *re, struct str subj, struct regex_caps *caps)
+int router_regex_match(const void *re, struct str subj, struct regex_caps *caps)
 {
     if (re == NULL)
         return 0;
@@ -196,7 +196,7 @@ const struct server_conf *router_find_server(const struct listen_conf *l, struct
     for (unsigned i = 0; i < l->nservers; i++) {
         const struct server_conf *s = l->servers[i];
         for (unsigned j = 0; j < s->nnames; j++)
-            if (s->names[j].kind == SN_REGEX && re_match(s->names[j].re, host, caps))
+            if (s->names[j].kind == SN_REGEX && router_regex_match(s->names[j].re, host, caps))
                 return s;
     }
 
@@ -256,7 +256,7 @@ static enum loc_found find_loc(const struct location *locs, unsigned n, struct s
         for (unsigned i = 0; i < n; i++) {
             const struct location *l = &locs[i];
             if ((l->match == LOC_REGEX || l->match == LOC_REGEX_ICASE) &&
-                re_match(l->re, uri, caps)) {
+                router_regex_match(l->re, uri, caps)) {
                 *best = l;
                 if (l->nchildren)
                     find_loc(l->children, l->nchildren, uri, best, caps);
@@ -484,7 +484,7 @@ const struct tmpl *map_find(const struct map_conf *m, struct str key, struct reg
 
     if (key.len) {
         for (unsigned i = 0; i < m->nregex; i++)
-            if (re_match(m->regex[i].re, key, caps))
+            if (router_regex_match(m->regex[i].re, key, caps))
                 return &m->regex[i].value;
     }
     return &m->deflt;

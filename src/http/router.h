@@ -123,4 +123,12 @@ int map_key_cmp(struct str a, struct str b);
  */
 void router_thread_cleanup(void);
 
+/*
+ * Run PCRE2 regex `re` over `subj` with the router's reusable match data.
+ * Returns 1 on a match (filling `caps` when not NULL; caps->subject borrows
+ * subj.p, which must outlive the captures), 0 otherwise (no match, PCRE2
+ * error or no memory). Used by if/rewrite too, so captures work alike.
+ */
+int router_regex_match(const void *re, struct str subj, struct regex_caps *caps);
+
 #endif

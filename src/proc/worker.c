@@ -24,6 +24,7 @@
 #include "core/loop.h"
 #include "core/net.h"
 #include "http/h1_server.h"
+#include "http/router.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 
@@ -399,5 +400,6 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     rt_current = NULL;
     loop_destroy();
     buf_pool_drain();
+    router_thread_cleanup();
     return 0;
 }

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import REPO, http_conf
+from harness import REPO, HttpConn, http_conf
 
 HERE = Path(__file__).resolve().parent
 BACKEND_JS = HERE / "ws_backend.js"
@@ -328,44 +328,12 @@ def close_payload(code: int, reason: str = "") -> bytes:
     return struct.pack("!H", code) + reason.encode()
 
 
-class RawWs:
+class RawWs(HttpConn):
     """A client-side WebSocket on a plain socket: byte-exact handshake, then
-    frames. `buf` holds bytes read but not consumed yet."""
+    frames. The socket plumbing (connect, `buf`, bounded `_fill`) is HttpConn's."""
 
     def __init__(self, port: int, timeout: float = 5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.timeout = timeout
-        self.buf = b""
-        self.eof = False
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-
-    def send(self, data: bytes):
-        self.sock.sendall(data)
-
-    def _fill(self, deadline: float) -> bool:
-        if self.eof:
-            return False
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise socket.timeout("raw ws read timed out")
-        self.sock.settimeout(left)
-        try:
-            b = self.sock.recv(1 << 18)
-        except ConnectionResetError:
-            b = b""
-        if not b:
-            self.eof = True
-            return False
-        self.buf += b
-        return True
+        super().__init__(port, timeout=timeout)
 
     def read_head(self, timeout: float | None = None):
         """Read a response head: (status, [(name, value)], raw bytes)."""
