@@ -76,7 +76,7 @@ FUZZ_TARGETS := h1_request h1_response h1_chunked conf ws_frame
 fuzz_src_h1_request  := src/http/h1_parser.c src/core/str.c
 fuzz_src_h1_response := src/http/h1_parser.c src/core/str.c
 fuzz_src_h1_chunked  := src/http/h1_parser.c src/core/str.c
-fuzz_src_conf        := src/conf/parse.c src/conf/lexer.c src/core/arena.c src/core/str.c
+fuzz_src_conf        := src/conf/parse.c src/conf/snapshot.c src/conf/lexer.c src/core/arena.c src/core/str.c
 fuzz_src_ws_frame    := src/proxy/ws_frame.c
 fuzz_libs_ws_frame   := -lcrypto
 

@@ -24,6 +24,7 @@
 
 #include "conf/conf.h"
 #include "conf/notes.h"
+#include "conf/snapshot.h"
 #include "core/log.h"
 #include "proc/runtime.h"
 #include "proc/worker.h"
@@ -272,6 +273,33 @@ static void master_sig(int sig)
     }
 }
 
+/* The uid/gid of `user`/`group`. 0, or -1 (logged) when they do not exist. */
+static int resolve_user(const struct main_conf *m, uid_t *uid, gid_t *gid)
+{
+    struct passwd *pw = getpwnam(m->user);
+    if (!pw) {
+        sy_log(LOG_LVL_EMERG, "getpwnam(\"%s\") failed", m->user);
+        return -1;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    if (m->group) {
+        struct group *gr = getgrnam(m->group);
+        if (!gr) {
+            sy_log(LOG_LVL_EMERG, "getgrnam(\"%s\") failed", m->group);
+            return -1;
+        }
+        *gid = gr->gr_gid;
+    }
+    return 0;
+}
+
+/* Workers run as `user` when the master runs as root (see drop_privileges). */
+static int switches_user(const struct main_conf *m)
+{
+    return m->user && geteuid() == 0;
+}
+
 /*
  * Workers run unprivileged: with `user` set and the master running as root,
  * switch to that user and group after the sockets are bound and the
@@ -279,28 +307,30 @@ static void master_sig(int sig)
  */
 static int drop_privileges(const struct main_conf *m)
 {
-    if (!m->user || geteuid() != 0)
+    if (!switches_user(m))
         return 0;
-    struct passwd *pw = getpwnam(m->user);
-    if (!pw) {
-        sy_log(LOG_LVL_EMERG, "getpwnam(\"%s\") failed", m->user);
+    uid_t uid;
+    gid_t gid;
+    if (resolve_user(m, &uid, &gid) < 0)
         return -1;
-    }
-    gid_t gid = pw->pw_gid;
-    if (m->group) {
-        struct group *gr = getgrnam(m->group);
-        if (!gr) {
-            sy_log(LOG_LVL_EMERG, "getgrnam(\"%s\") failed", m->group);
-            return -1;
-        }
-        gid = gr->gr_gid;
-    }
-    if (setgid(gid) < 0 || initgroups(m->user, gid) < 0 || setuid(pw->pw_uid) < 0) {
+    if (setgid(gid) < 0 || initgroups(m->user, gid) < 0 || setuid(uid) < 0) {
         sy_log(LOG_LVL_EMERG, "switching to user \"%s\" failed (%d: %s)", m->user, errno,
                strerror(errno));
         return -1;
     }
     return 0;
+}
+
+/* Log files the master creates (reload, reopen) belong to the workers' user,
+ * so that workers can reopen them. */
+static void set_log_owner(const struct main_conf *m)
+{
+    uid_t uid;
+    gid_t gid;
+    if (switches_user(m) && resolve_user(m, &uid, &gid) == 0)
+        log_set_owner(uid, gid);
+    else
+        log_set_owner((uid_t)-1, (gid_t)-1);
 }
 
 /* The signals that control the process (read by the worker from a signalfd). */
@@ -356,6 +386,7 @@ static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo, int *
 
 static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
 {
+    set_log_owner(&rt->gen->main);
     long n = rt->gen->main.worker_processes;
     if (n <= 0)
         n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -425,14 +456,24 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
             m_reload = 0;
             char err[4096], warn[4096] = "";
             sy_log(LOG_LVL_NOTICE, "signal 1 (SIGHUP) received, reconfiguring");
+            /* Every file the check reads is recorded: workers load these very
+             * bytes (they may not be allowed to read the keys themselves). */
+            snap_record_begin();
             struct generation *g =
                 gen_load(wo->prefix, wo->conf_path, wo->g_directives, err, sizeof(err), warn,
                          sizeof(warn));
+            int snap = g ? snap_record_end() : -1;
             if (!g) {
+                snap_record_abort();
                 sy_log(LOG_LVL_EMERG, "%s", err);
+                sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
             } else if (worker_sync_listeners(g) < 0) {
                 gen_free(g);
             } else {
+                if (snap < 0)
+                    sy_log(LOG_LVL_ALERT, "memfd_create() failed (%d: %s), workers read the "
+                           "configuration themselves", errno, strerror(errno));
+                set_log_owner(&g->main);
                 /* The master opened the sockets of new `listen` lines (it may
                  * bind privileged ports); each worker gets all of them with the
                  * order to reload, and a worker started later gets this config. */
@@ -443,14 +484,20 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
                     rt = nrt;
                 }
                 for (long i = 0; i < n; i++)
-                    if (kids[i] > 0 && worker_send_reload(ctls[i]) < 0)
+                    if (kids[i] > 0 && worker_send_reload(ctls[i], snap) < 0)
                         sy_log(LOG_LVL_ALERT, "could not signal worker %d to reload (%d: %s)",
                                (int)kids[i], errno, strerror(errno));
             }
+            if (snap >= 0)
+                close(snap);
         }
         if (m_reopen) {
             m_reopen = 0;
+            /* The master creates the new files (as root, owned by `user`);
+             * the workers then reopen them. */
+            sy_log(LOG_LVL_NOTICE, "signal 10 (SIGUSR1) received, reopening logs");
             log_reopen();
+            log_files_reopen();
             fwd = SIGUSR1;
         }
         if (fwd)

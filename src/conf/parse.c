@@ -22,17 +22,15 @@
 #include "conf/parse.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <glob.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf/lexer.h"
 #include "core/arena.h"
+#include "conf/snapshot.h"
 
 #define CONF_MAX_INCLUDE_DEPTH 32       /* include inside include ... */
 #define CONF_MAX_BLOCK_DEPTH 128        /* { inside { ..., across includes */
@@ -187,30 +185,23 @@ static int do_include(struct parser *ps, const struct source *src, unsigned line
         return parse_file(ps, path, src, line, src->depth + 1, list);
 
     /* A pattern: every match in glob(3)'s sorted order; no match is fine. */
-    glob_t g;
-    memset(&g, 0, sizeof(g));
-    errno = 0;
-    int rc = glob(path, 0, NULL, &g);
-    if (rc == GLOB_NOMATCH) {
-        globfree(&g);
-        return 0;
-    }
-    if (rc != 0) {
+    char **names = NULL;
+    size_t n = 0;
+    if (snap_glob(path, &names, &n) != 0) {
         int e = errno;
-        globfree(&g);
         if (e)
             return perr(ps, src, line, "glob() \"%s\" failed (%d: %s)", path, e, strerror(e));
         return perr(ps, src, line, "glob() \"%s\" failed", path);
     }
     int res = 0;
-    for (size_t i = 0; i < g.gl_pathc && res == 0; i++) {
-        char *name = arena_strdup(ps->a, g.gl_pathv[i]);
+    for (size_t i = 0; i < n && res == 0; i++) {
+        char *name = arena_strdup(ps->a, names[i]);
         if (!name)
             res = perr(ps, src, line, "out of memory");
         else
             res = parse_file(ps, name, src, line, src->depth + 1, list);
     }
-    globfree(&g);
+    snap_glob_free(names, n);
     return res;
 }
 
@@ -287,7 +278,8 @@ static int parse_body(struct parser *ps, struct source *src, int in_block, struc
 }
 
 /*
- * Read the whole file into a malloc'd buffer (*out, *outlen; caller frees).
+ * Read the whole file into a malloc'd buffer (*out, *outlen; caller frees),
+ * through the snapshot layer (a reload in a worker reads the master's copy).
  * Like nginx, the size comes from fstat(), so FIFOs and devices read as empty
  * instead of blocking or never ending, and a directory fails in read().
  * Errors are located at the including directive (`from`), or unlocated for
@@ -296,54 +288,14 @@ static int parse_body(struct parser *ps, struct source *src, int in_block, struc
 static int read_file(struct parser *ps, const char *path, const struct source *from,
                      unsigned from_line, char **out, size_t *outlen)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return perr(ps, from, from_line, "open() \"%s\" failed (%d: %s)", path, e, strerror(e));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return perr(ps, from, from_line, "fstat() \"%s\" failed (%d: %s)", path, e, strerror(e));
-    }
-    size_t size = 0;
-    if (st.st_size > 0) {
-        if ((unsigned long long)st.st_size > CONF_MAX_FILE_SIZE) {
-            close(fd);
-            return perr(ps, from, from_line, "file \"%s\" is larger than %u MiB", path,
-                        CONF_MAX_FILE_SIZE >> 20);
-        }
-        size = (size_t)st.st_size;
-    }
-    char *buf = malloc(size ? size : 1);
-    if (!buf) {
-        close(fd);
-        return perr(ps, from, from_line, "out of memory");
-    }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            free(buf);
-            return perr(ps, from, from_line, "read() \"%s\" failed (%d: %s)", path, e, strerror(e));
-        }
-        if (n == 0) {
-            close(fd);
-            free(buf);
-            return perr(ps, from, from_line, "read() \"%s\" returned only %zu bytes instead of %zu",
-                        path, got, size);
-        }
-        got += (size_t)n;
-    }
-    close(fd);
-    *out = buf;
-    *outlen = size;
-    return 0;
+    const char *what = "open()";
+    if (snap_read_file(path, CONF_MAX_FILE_SIZE, out, outlen, &what) == 0)
+        return 0;
+    int e = errno;
+    if (e == EFBIG)
+        return perr(ps, from, from_line, "file \"%s\" is larger than %u MiB", path,
+                    CONF_MAX_FILE_SIZE >> 20);
+    return perr(ps, from, from_line, "%s \"%s\" failed (%d: %s)", what, path, e, strerror(e));
 }
 
 static unsigned path_hash(const char *s)

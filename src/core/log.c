@@ -27,6 +27,24 @@ const char *log_level_name(enum log_level lvl)
     return (unsigned)lvl < 8 ? level_names[lvl] : "unknown";
 }
 
+static uid_t owner_uid = (uid_t)-1;
+static gid_t owner_gid = (gid_t)-1;
+
+void log_set_owner(uid_t uid, gid_t gid)
+{
+    owner_uid = uid;
+    owner_gid = gid;
+}
+
+int log_open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0 && owner_uid != (uid_t)-1 && fchown(fd, owner_uid, owner_gid) < 0) {
+        /* Not fatal: the workers may still be able to write it. */
+    }
+    return fd;
+}
+
 int log_open(const char *path, enum log_level level)
 {
     log_lvl = level;
@@ -38,7 +56,9 @@ int log_open(const char *path, enum log_level level)
         log_path[0] = '\0';
         return 0;
     }
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (!log_is_stderr && strcmp(path, log_path) == 0)
+        return 0; /* already open (a reload that kept error_log) */
+    int fd = log_open_file(path);
     if (fd < 0)
         return -1;
     if (!log_is_stderr && log_fd > 2)
@@ -53,7 +73,7 @@ void log_reopen(void)
 {
     if (log_is_stderr || !log_path[0])
         return;
-    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = log_open_file(log_path);
     if (fd < 0)
         return;
     dup2(fd, log_fd);

@@ -9,12 +9,22 @@
 #ifndef SY_CORE_LOG_H
 #define SY_CORE_LOG_H
 
+#include <sys/types.h>
+
 #include <stdint.h>
 
 #include "conf/conf.h"
 
 /* Open (or switch to) the error log at `path` ("stderr" allowed) with a level. 0 or -1. */
 int log_open(const char *path, enum log_level level);
+
+/*
+ * Open (creating) a log file for appending. When an owner was set, a file is
+ * handed to it: the master runs as root and creates log files that workers,
+ * running as `user`, reopen after a reload or `reopen` (nginx does the same).
+ */
+int log_open_file(const char *path);
+void log_set_owner(uid_t uid, gid_t gid);
 /* Reopen the current error log file (SIGUSR1). */
 void log_reopen(void);
 /* Current threshold. */

@@ -16,11 +16,6 @@ struct gen_rt *rt_current;
 
 static struct log_file *log_files;
 
-static int open_log(const char *path)
-{
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-}
-
 struct log_file *log_file_get(const char *path)
 {
     for (struct log_file *lf = log_files; lf; lf = lf->next)
@@ -34,7 +29,7 @@ struct log_file *log_file_get(const char *path)
         free(lf);
         return NULL;
     }
-    lf->fd = open_log(path);
+    lf->fd = log_open_file(path);
     if (lf->fd < 0)
         sy_log(LOG_LVL_ALERT, "open() \"%s\" failed (%d: %s)", path, errno, strerror(errno));
     lf->refs = 1;
@@ -61,7 +56,7 @@ void log_file_put(struct log_file *lf)
 void log_files_reopen(void)
 {
     for (struct log_file *lf = log_files; lf; lf = lf->next) {
-        int fd = open_log(lf->path);
+        int fd = log_open_file(lf->path);
         if (fd < 0)
             continue;
         if (lf->fd >= 0) {

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conf/snapshot.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -38,6 +39,7 @@ static struct {
     int reload, reopen, graceful, fast;
 } pending;
 static int master_channel; /* reloads are driven by the master (worker_send_reload) */
+static int reload_snap = -1; /* the snapshot the next reload loads from (or the disk) */
 
 static int same_addr(const struct sockaddr_storage *a, socklen_t al,
                      const struct sockaddr_storage *b, socklen_t bl)
@@ -114,22 +116,26 @@ int worker_sync_listeners(struct generation *gen)
     return sync_listeners(gen, 0);
 }
 
-/* One reload message: the addresses, in the order of the fds attached. */
+/* One reload message: the addresses, in the order of the fds attached; then,
+ * when `snap` is set, one more fd: the configuration snapshot to load. */
 #define CTL_MAX_FDS 250
 struct ctl_msg {
     uint32_t n;
+    uint32_t snap;
     struct {
         struct sockaddr_storage addr;
         socklen_t len;
     } a[CTL_MAX_FDS];
 };
 
-int worker_send_reload(int ctl_fd)
+int worker_send_reload(int ctl_fd, int snap_fd)
 {
     static struct ctl_msg m;
     unsigned n = nlisteners < CTL_MAX_FDS ? nlisteners : CTL_MAX_FDS;
     m.n = n;
-    char cbuf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
+    m.snap = snap_fd >= 0;
+    unsigned nfds = n + m.snap;
+    char cbuf[CMSG_SPACE(sizeof(int) * (CTL_MAX_FDS + 1))];
     memset(cbuf, 0, sizeof(cbuf));
     for (unsigned j = 0; j < n; j++) {
         m.a[j].addr = listeners[j]->addr;
@@ -137,16 +143,18 @@ int worker_send_reload(int ctl_fd)
     }
     struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (n) {
+    if (nfds) {
         mh.msg_control = cbuf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
         int *fds = (int *)CMSG_DATA(c);
         for (unsigned j = 0; j < n; j++)
             fds[j] = listeners[j]->h.fd;
+        if (m.snap)
+            fds[n] = snap_fd;
     }
     return sendmsg(ctl_fd, &mh, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
@@ -205,7 +213,7 @@ static void on_ctl(struct handle *h, uint32_t events)
 {
     (void)events;
     static struct ctl_msg m;
-    char cbuf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
+    char cbuf[CMSG_SPACE(sizeof(int) * (CTL_MAX_FDS + 1))];
     struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
                         .msg_controllen = sizeof(cbuf)};
@@ -226,6 +234,12 @@ static void on_ctl(struct handle *h, uint32_t events)
             fds = (int *)CMSG_DATA(c);
             nfds = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
         }
+    if (m.snap && nfds > 0) {
+        /* The last fd is the snapshot of the configuration the master checked. */
+        if (reload_snap >= 0)
+            close(reload_snap);
+        reload_snap = fds[--nfds];
+    }
     adopt_listeners(&m, fds, nfds);
     pending.reload = 1;
 }
@@ -253,8 +267,17 @@ static void do_reload(const struct worker_opts *o)
 {
     char err[4096] = "", warn[4096] = "";
     sy_log(LOG_LVL_NOTICE, "signal 1 (SIGHUP) received, reconfiguring");
+    /* Under a master, load the bytes it read and checked (as root): the
+     * configuration and keys may not even be readable by this worker. */
+    int replay = reload_snap >= 0 && snap_replay_begin(reload_snap) == 0;
     struct generation *gen =
         gen_load(o->prefix, o->conf_path, o->g_directives, err, sizeof(err), warn, sizeof(warn));
+    if (replay)
+        snap_replay_end();
+    if (reload_snap >= 0) {
+        close(reload_snap);
+        reload_snap = -1;
+    }
     if (!gen) {
         sy_log(LOG_LVL_EMERG, "%s", err);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");

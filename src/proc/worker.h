@@ -39,8 +39,9 @@ int worker_sync_listeners(struct generation *gen);
 
 /*
  * Master side: tell the worker at the other end of `ctl_fd` to reload, passing
- * every listening socket (SCM_RIGHTS) so it never binds one itself. 0 or -1.
+ * every listening socket (SCM_RIGHTS) so it never binds one itself, and
+ * `snap_fd` (snapshot.h; -1 for none): the configuration to load. 0 or -1.
  */
-int worker_send_reload(int ctl_fd);
+int worker_send_reload(int ctl_fd, int snap_fd);
 
 #endif

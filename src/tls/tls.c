@@ -32,6 +32,7 @@
 #include <openssl/x509v3.h>
 
 #include "conf/conf.h"
+#include "conf/snapshot.h"
 #include "core/log.h"
 #include "http/router.h"
 #include "proc/runtime.h"
@@ -311,12 +312,64 @@ static int no_password(char *buf, int size, int rwflag, void *u)
 
 /* ------------------------------------------------------------ contexts */
 
-/* A BIO for a certificate or key value: a file, or "data:<PEM>". */
-static BIO *open_pem(const char *path)
+#define PEM_FILE_MAX (16u << 20)
+
+/*
+ * A memory BIO over a PEM value: a file read through the snapshot layer (a
+ * worker reloading as an unprivileged user gets the master's copy of a
+ * root-only key), or "data:<PEM>". *hold owns the bytes: free it after
+ * BIO_free(). NULL on failure, with OpenSSL's error queue saying why.
+ */
+static BIO *open_pem(const char *path, char **hold)
 {
+    *hold = NULL;
     if (strncmp(path, "data:", 5) == 0)
         return BIO_new_mem_buf(path + 5, -1);
-    return BIO_new_file(path, "r");
+    size_t len;
+    const char *what;
+    if (snap_read_file(path, PEM_FILE_MAX, hold, &len, &what) != 0)
+        return BIO_new_file(path, "r"); /* fails as well, in OpenSSL's words */
+    BIO *b = BIO_new_mem_buf(*hold, (int)len);
+    if (!b) {
+        free(*hold);
+        *hold = NULL;
+    }
+    return b;
+}
+
+static void close_pem(BIO *b, char *hold)
+{
+    BIO_free(b);
+    free(hold);
+}
+
+/* Every certificate (and CRL) of the PEM bundle `path` into ctx's store, as
+ * SSL_CTX_load_verify_locations(ctx, path, NULL) would. 0 or -1. */
+static int load_ca_file(SSL_CTX *ctx, const char *path)
+{
+    char *hold;
+    BIO *b = open_pem(path, &hold);
+    if (!b)
+        return -1;
+    STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read_bio(b, NULL, NULL, NULL);
+    close_pem(b, hold);
+    if (!infos)
+        return -1;
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    int count = 0, ok = 1;
+    for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+        X509_INFO *xi = sk_X509_INFO_value(infos, i);
+        if (xi->x509 && (ok = X509_STORE_add_cert(store, xi->x509)) == 1)
+            count++;
+        if (ok == 1 && xi->crl && (ok = X509_STORE_add_crl(store, xi->crl)) == 1)
+            count++;
+        if (ok != 1)
+            break;
+    }
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    if (ok == 1 && count == 0)
+        ERR_raise(ERR_LIB_X509, X509_R_NO_CERTIFICATE_OR_CRL_FOUND);
+    return ok == 1 && count > 0 ? 0 : -1;
 }
 
 static void warn_validity(struct load *ld, X509 *x, const char *path, const struct conf_where *w)
@@ -353,19 +406,20 @@ static int load_pair(struct load *ld, SSL_CTX *ctx, const char *cert, const stru
                          "variables in \"%s\" are not supported",
                          cert[0] == '$' ? "ssl_certificate" : "ssl_certificate_key");
     ERR_clear_error();
-    BIO *b = open_pem(cert);
+    char *hold;
+    BIO *b = open_pem(cert, &hold);
     if (!b)
         return load_fail(ld, cw->file, cw->line, 1,
                          "cannot load certificate \"%s\": BIO_new_file() failed", cert);
     X509 *x = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL);
     if (!x) {
-        BIO_free(b);
+        close_pem(b, hold);
         return load_fail(ld, cw->file, cw->line, 1,
                          "cannot load certificate \"%s\": PEM_read_bio_X509_AUX() failed", cert);
     }
     if (SSL_CTX_use_certificate(ctx, x) != 1) {
         X509_free(x);
-        BIO_free(b);
+        close_pem(b, hold);
         return load_fail(ld, cw->file, cw->line, 1, "SSL_CTX_use_certificate(\"%s\") failed",
                          cert);
     }
@@ -385,28 +439,28 @@ static int load_pair(struct load *ld, SSL_CTX *ctx, const char *cert, const stru
                 break;
             }
             X509_free(x);
-            BIO_free(b);
+            close_pem(b, hold);
             return load_fail(ld, cw->file, cw->line, 1,
                              "cannot load certificate \"%s\": PEM_read_bio_X509() failed", cert);
         }
         if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
             X509_free(ca);
             X509_free(x);
-            BIO_free(b);
+            close_pem(b, hold);
             return load_fail(ld, cw->file, cw->line, 1, "SSL_CTX_add0_chain_cert(\"%s\") failed",
                              cert);
         }
     }
-    BIO_free(b);
+    close_pem(b, hold);
 
-    b = open_pem(key);
+    b = open_pem(key, &hold);
     if (!b) {
         X509_free(x);
         return load_fail(ld, kw->file, kw->line, 1,
                          "cannot load certificate key \"%s\": BIO_new_file() failed", key);
     }
     EVP_PKEY *pk = PEM_read_bio_PrivateKey(b, NULL, no_password, NULL);
-    BIO_free(b);
+    close_pem(b, hold);
     if (!pk) {
         X509_free(x);
         return load_fail(ld, kw->file, kw->line, 1,
@@ -426,11 +480,12 @@ static int load_pair(struct load *ld, SSL_CTX *ctx, const char *cert, const stru
 static int set_dhparam(struct load *ld, SSL_CTX *ctx, const struct server_conf *sc)
 {
     const char *path = sc->ssl->dhparam;
-    BIO *b = BIO_new_file(path, "r");
+    char *hold;
+    BIO *b = open_pem(path, &hold);
     if (!b)
         return load_fail(ld, sc->file, sc->line, 1, "BIO_new_file(\"%s\") failed", path);
     EVP_PKEY *dh = PEM_read_bio_Parameters(b, NULL);
-    BIO_free(b);
+    close_pem(b, hold);
     if (!dh)
         return load_fail(ld, sc->file, sc->line, 1, "PEM_read_bio_Parameters(\"%s\") failed",
                          path);
@@ -534,7 +589,7 @@ static SSL_CTX *build_ctx(struct load *ld, const struct server_conf *sc)
     /* Read (and so checked) as nginx does; nothing verifies with it yet
      * (no client certificates, no OCSP stapling). */
     if (s->trusted_certificate &&
-        SSL_CTX_load_verify_locations(ctx, s->trusted_certificate, NULL) != 1) {
+        load_ca_file(ctx, s->trusted_certificate) != 0) {
         load_fail(ld, sc->file, sc->line, 1, "SSL_CTX_load_verify_locations(\"%s\") failed",
                   s->trusted_certificate);
         goto fail;
@@ -626,7 +681,7 @@ static SSL_CTX *build_cli_ctx(struct load *ld, const struct loc_conf *lc)
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_keep_going);
         SSL_CTX_set_verify_depth(ctx, 1); /* nginx's proxy_ssl_verify_depth default */
-        if (SSL_CTX_load_verify_locations(ctx, lc->proxy_ssl_trusted_certificate, NULL) != 1) {
+        if (load_ca_file(ctx, lc->proxy_ssl_trusted_certificate) != 0) {
             load_fail(ld, pp->file, pp->line, 1, "SSL_CTX_load_verify_locations(\"%s\") failed",
                       lc->proxy_ssl_trusted_certificate);
             goto fail;
