@@ -506,6 +506,7 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
                     kill(kids[i], fwd);
         if ((m_quit || m_stop) && !stopping) {
             stopping = 1;
+            worker_close_listeners(); /* refuse new connections from now on */
             int sig = m_stop ? SIGTERM : SIGQUIT;
             for (long i = 0; i < n; i++)
                 if (kids[i] > 0)

@@ -30,6 +30,9 @@
 #include "proxy/upstream.h"
 
 #define MAX_LISTENERS 256
+/* After the close frames of a shutdown: time for the close handshakes (the
+ * tunnels' own linger is 5 s; a peer that does not answer is cut then). */
+#define TUNNEL_CLOSE_GRACE_MS 6000
 
 static struct listener *listeners[MAX_LISTENERS];
 static unsigned nlisteners;
@@ -254,6 +257,9 @@ void worker_close_listeners(void)
     nlisteners = 0;
 }
 
+/* Graceful stop: close our listening sockets (as nginx does), so that once
+ * no process holds them new connections are refused instead of waiting in a
+ * backlog nobody accepts from. */
 static void stop_accepting(void)
 {
     if (!accepting)
@@ -261,6 +267,7 @@ static void stop_accepting(void)
     accepting = 0;
     for (unsigned j = 0; j < nlisteners; j++)
         loop_del(&listeners[j]->h);
+    worker_close_listeners();
 }
 
 static void do_reload(const struct worker_opts *o)
@@ -378,6 +385,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
         loop_add_input(&ch.h);
 
     uint64_t shutdown_deadline = 0;
+    int tunnels_told = 0; /* 1001 sent to every tunnel */
     for (;;) {
         loop_run_once(shutdown_deadline ? 100 : -1);
         if (pending.reopen) {
@@ -394,17 +402,33 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
             break;
         if (pending.graceful) {
             if (!shutdown_deadline) {
-                sy_log(LOG_LVL_NOTICE, "gracefully shutting down");
                 sy_quit = 1;
                 stop_accepting();
-                /* Tunnels end at once with 1001 "going away": clients reconnect
-                 * to the new instance instead of waiting for a timeout. */
-                tunnel_shutdown_all();
+                sy_log(LOG_LVL_NOTICE, "gracefully shutting down");
+                /* HTTP requests in flight finish. Tunnels run on until
+                 * worker_shutdown_timeout; without one they end at once with
+                 * 1001 "going away", so clients reconnect to the new instance
+                 * instead of hanging on (nginx would wait for them forever). */
                 uint64_t t = rt_current->gen->main.worker_shutdown_timeout;
+                if (t == CONF_UNSET_U64) {
+                    tunnel_shutdown_all();
+                    tunnels_told = 1;
+                }
                 shutdown_deadline = loop_now() + (t == CONF_UNSET_U64 ? UINT64_MAX / 4 : t);
             }
-            if ((h1_shutdown_idle() == 0 && tunnel_count == 0) || loop_now() >= shutdown_deadline)
+            if (h1_shutdown_idle() == 0 && tunnel_count == 0)
                 break;
+            if (loop_now() >= shutdown_deadline) {
+                if (tunnels_told || tunnel_count == 0)
+                    break; /* what is left is cut */
+                /* The deadline: 1001 to every client and a clean close
+                 * upstream, with the tunnels' usual grace for the handshake. */
+                sy_log(LOG_LVL_NOTICE, "worker_shutdown_timeout reached, closing %u tunnels",
+                       tunnel_count);
+                tunnel_shutdown_all();
+                tunnels_told = 1;
+                shutdown_deadline = loop_now() + TUNNEL_CLOSE_GRACE_MS;
+            }
         }
     }
     sy_log(LOG_LVL_NOTICE, "exiting");

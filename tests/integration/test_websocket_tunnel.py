@@ -446,6 +446,44 @@ def test_graceful_shutdown_closes_tunnels(switchyard, ws_backend):
     assert tunnel_log_line(sy, "/ws/shutdown")["reason"] == "shutdown"
 
 
+@pytest.mark.switchyard_only
+def test_graceful_shutdown_keeps_tunnels_until_worker_shutdown_timeout(switchyard, ws_backend):
+    """With worker_shutdown_timeout, SIGQUIT stops accepting at once but open
+    tunnels keep working until the deadline; then each client gets 1001
+    "going away" and the upstream a clean close, and the process exits 0."""
+    sy, p, be = start_ws(switchyard, ws_backend, "first", extra_main="worker_shutdown_timeout 2s;",
+                         http_extra=TUNNEL_LOG_FORMAT, server_extra=TUNNEL_LOG)
+
+    async def talk():
+        async with ws_connect(p, "/ws/deadline") as ws:
+            await ws.send("before")
+            assert await ws.recv() == "before"
+            mark = sy.log_mark()
+            t0 = time.monotonic()
+            sy.signal(signal.SIGQUIT)
+            sy.wait_log("gracefully shutting down", since=mark)
+            # the listening socket is closed: new connections are refused
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", p), timeout=1).close()
+            # the tunnel still carries messages before the deadline
+            await ws.send("during")
+            assert await ws.recv() == "during"
+            assert time.monotonic() - t0 < 2.0
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 6)
+            return ws.close_code, ws.close_reason, time.monotonic() - t0
+
+    code, reason, elapsed = run(talk(), 20)
+    assert code == 1001 and reason, (code, reason)
+    assert 1.8 <= elapsed <= 4.0, elapsed
+    ev = be.wait_event("ws_close", timeout=5)
+    assert ev["code"] == 1001
+    assert sy.wait_exit(10) == 0
+    assert sy.stop(expect_running=False) == []
+    assert "worker_shutdown_timeout reached, closing 1 tunnels" in sy.error_log()
+    assert tunnel_log_line(sy, "/ws/deadline")["reason"] == "shutdown"
+
+
 # --------------------------------------------------------------------------
 # many tunnels
 
