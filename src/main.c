@@ -9,6 +9,7 @@
  * that dies and forwards signals; it never handles traffic.
  */
 #include <errno.h>
+#include <sched.h>
 #include <grp.h>
 #include <pwd.h>
 #include <fcntl.h>
@@ -333,6 +334,42 @@ static void set_log_owner(const struct main_conf *m)
         log_set_owner((uid_t)-1, (gid_t)-1);
 }
 
+/*
+ * worker_cpu_affinity, as nginx: explicit masks go to workers in order (the
+ * last mask to any worker beyond them); `auto [mask]` binds worker i to the
+ * i-th CPU (cycling) among those of the mask, or of all CPUs.
+ */
+static void bind_worker_cpu(const struct main_conf *m, long index)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (m->worker_cpu_affinity_auto) {
+        uint64_t allowed = m->nworker_cpu_masks ? m->worker_cpu_masks[0] : ~0ULL;
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (ncpu <= 0)
+            return;
+        if (ncpu > 64)
+            ncpu = 64;
+        int cpus[64], n = 0;
+        for (long c = 0; c < ncpu; c++)
+            if (allowed & (1ULL << c))
+                cpus[n++] = (int)c;
+        if (n == 0)
+            return;
+        CPU_SET(cpus[index % n], &set);
+    } else if (m->nworker_cpu_masks) {
+        unsigned k = (unsigned long)index < m->nworker_cpu_masks ? (unsigned)index
+                                                                  : m->nworker_cpu_masks - 1;
+        for (int c = 0; c < 64; c++)
+            if (m->worker_cpu_masks[k] & (1ULL << c))
+                CPU_SET(c, &set);
+    } else {
+        return;
+    }
+    if (sched_setaffinity(0, sizeof(set), &set) < 0)
+        sy_log(LOG_LVL_ALERT, "sched_setaffinity() failed (%d: %s)", errno, strerror(errno));
+}
+
 /* The signals that control the process (read by the worker from a signalfd). */
 static void control_signals(sigset_t *set)
 {
@@ -348,7 +385,7 @@ static void control_signals(sigset_t *set)
  * Fork a worker with a control channel: the master keeps *ctl (its end), the
  * worker reads reload orders and listening sockets from the other end.
  */
-static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo, int *ctl)
+static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo, long index, int *ctl)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -366,6 +403,7 @@ static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo, int *
         return pid;
     }
     close(sv[0]);
+    bind_worker_cpu(&rt->gen->main, index);
     if (drop_privileges(&rt->gen->main) < 0)
         _exit(2);
     struct worker_opts child = *wo;
@@ -416,7 +454,7 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
     sigprocmask(SIG_BLOCK, &block, NULL);
     sigemptyset(&old); /* sigsuspend() waits with every signal deliverable */
     for (long i = 0; i < n; i++)
-        kids[i] = spawn_worker(rt, wo, &ctls[i]);
+        kids[i] = spawn_worker(rt, wo, i, &ctls[i]);
     int stopping = 0;
     for (;;) {
         sigsuspend(&old);
@@ -446,7 +484,7 @@ static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
                         else
                             sy_log(LOG_LVL_ALERT, "worker process %d exited with code %d",
                                    (int)pid, WEXITSTATUS(status));
-                        kids[i] = spawn_worker(rt, wo, &ctls[i]);
+                        kids[i] = spawn_worker(rt, wo, i, &ctls[i]);
                     }
                 }
             }

@@ -146,3 +146,32 @@ def test_worker_rlimit_nofile_applied(master):
     # the worker sets it as it starts: wait for it (bounded), then check exactly
     wait_until(lambda: soft_limit() == "4096", 5, "the worker's open-file limit")
     assert request(port, "GET", "/").status == 200
+
+
+def cpus_allowed(pid: int) -> str:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Cpus_allowed_list:"):
+                return line.split()[1]
+    raise AssertionError("no Cpus_allowed_list line")
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+@pytest.mark.parametrize("affinity", ["auto", "01 10"])
+def test_worker_cpu_affinity(master, affinity):
+    """Each worker is bound to its own CPU; a replacement worker takes the
+    CPU of the one it replaces."""
+    p, port = master(f"worker_processes 2; worker_cpu_affinity {affinity};")
+    wait_until(lambda: len(_proc_children(p.pid)) == 2, 10, "two workers")
+    kids = _proc_children(p.pid)
+    # set by each worker as it starts (bounded wait), then exactly one CPU each
+    wait_until(lambda: sorted(cpus_allowed(k) for k in kids) == ["0", "1"], 5,
+               "each worker on its own CPU")
+    assert "-" in cpus_allowed(p.pid) or "," in cpus_allowed(p.pid)  # not the master
+    on_cpu1 = next(k for k in kids if cpus_allowed(k) == "1")
+    os.kill(on_cpu1, signal.SIGKILL)
+    wait_until(lambda: len(_proc_children(p.pid)) == 2 and on_cpu1 not in _proc_children(p.pid),
+               10, "the replacement worker")
+    (new,) = set(_proc_children(p.pid)) - set(kids)
+    wait_until(lambda: cpus_allowed(new) == "1", 5, "the replacement on CPU 1")
+    assert request(port, "GET", "/").status == 200
