@@ -9,9 +9,6 @@
  * that dies and forwards signals; it never handles traffic.
  */
 #include <errno.h>
-#include <sched.h>
-#include <grp.h>
-#include <pwd.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,13 +17,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
 #include "conf/notes.h"
-#include "conf/snapshot.h"
 #include "core/log.h"
+#include "proc/master.h"
 #include "proc/runtime.h"
 #include "proc/worker.h"
 
@@ -258,317 +254,6 @@ static int daemonize(void)
     return 0;
 }
 
-/* ---- master ---- */
-
-static volatile sig_atomic_t m_reload, m_reopen, m_quit, m_stop, m_child;
-
-static void master_sig(int sig)
-{
-    switch (sig) {
-    case SIGHUP: m_reload = 1; break;
-    case SIGUSR1: m_reopen = 1; break;
-    case SIGQUIT: m_quit = 1; break;
-    case SIGTERM: case SIGINT: m_stop = 1; break;
-    case SIGCHLD: m_child = 1; break;
-    default: break;
-    }
-}
-
-/* The uid/gid of `user`/`group`. 0, or -1 (logged) when they do not exist. */
-static int resolve_user(const struct main_conf *m, uid_t *uid, gid_t *gid)
-{
-    struct passwd *pw = getpwnam(m->user);
-    if (!pw) {
-        sy_log(LOG_LVL_EMERG, "getpwnam(\"%s\") failed", m->user);
-        return -1;
-    }
-    *uid = pw->pw_uid;
-    *gid = pw->pw_gid;
-    if (m->group) {
-        struct group *gr = getgrnam(m->group);
-        if (!gr) {
-            sy_log(LOG_LVL_EMERG, "getgrnam(\"%s\") failed", m->group);
-            return -1;
-        }
-        *gid = gr->gr_gid;
-    }
-    return 0;
-}
-
-/* Workers run as `user` when the master runs as root (see drop_privileges). */
-static int switches_user(const struct main_conf *m)
-{
-    return m->user && geteuid() == 0;
-}
-
-/*
- * Workers run unprivileged: with `user` set and the master running as root,
- * switch to that user and group after the sockets are bound and the
- * configuration (keys included) was read. Returns 0 or -1 (logged).
- */
-static int drop_privileges(const struct main_conf *m)
-{
-    if (!switches_user(m))
-        return 0;
-    uid_t uid;
-    gid_t gid;
-    if (resolve_user(m, &uid, &gid) < 0)
-        return -1;
-    if (setgid(gid) < 0 || initgroups(m->user, gid) < 0 || setuid(uid) < 0) {
-        sy_log(LOG_LVL_EMERG, "switching to user \"%s\" failed (%d: %s)", m->user, errno,
-               strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* Log files the master creates (reload, reopen) belong to the workers' user,
- * so that workers can reopen them. */
-static void set_log_owner(const struct main_conf *m)
-{
-    uid_t uid;
-    gid_t gid;
-    if (switches_user(m) && resolve_user(m, &uid, &gid) == 0)
-        log_set_owner(uid, gid);
-    else
-        log_set_owner((uid_t)-1, (gid_t)-1);
-}
-
-/*
- * worker_cpu_affinity, as nginx: explicit masks go to workers in order (the
- * last mask to any worker beyond them); `auto [mask]` binds worker i to the
- * i-th CPU (cycling) among those of the mask, or of all CPUs.
- */
-static void bind_worker_cpu(const struct main_conf *m, long index)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (m->worker_cpu_affinity_auto) {
-        uint64_t allowed = m->nworker_cpu_masks ? m->worker_cpu_masks[0] : ~0ULL;
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        if (ncpu <= 0)
-            return;
-        if (ncpu > 64)
-            ncpu = 64;
-        int cpus[64], n = 0;
-        for (long c = 0; c < ncpu; c++)
-            if (allowed & (1ULL << c))
-                cpus[n++] = (int)c;
-        if (n == 0)
-            return;
-        CPU_SET(cpus[index % n], &set);
-    } else if (m->nworker_cpu_masks) {
-        unsigned k = (unsigned long)index < m->nworker_cpu_masks ? (unsigned)index
-                                                                  : m->nworker_cpu_masks - 1;
-        for (int c = 0; c < 64; c++)
-            if (m->worker_cpu_masks[k] & (1ULL << c))
-                CPU_SET(c, &set);
-    } else {
-        return;
-    }
-    if (sched_setaffinity(0, sizeof(set), &set) < 0)
-        sy_log(LOG_LVL_ALERT, "sched_setaffinity() failed (%d: %s)", errno, strerror(errno));
-}
-
-/* The signals that control the process (read by the worker from a signalfd). */
-static void control_signals(sigset_t *set)
-{
-    sigemptyset(set);
-    sigaddset(set, SIGHUP);
-    sigaddset(set, SIGUSR1);
-    sigaddset(set, SIGQUIT);
-    sigaddset(set, SIGTERM);
-    sigaddset(set, SIGINT);
-}
-
-/*
- * Fork a worker with a control channel: the master keeps *ctl (its end), the
- * worker reads reload orders and listening sockets from the other end.
- */
-static pid_t spawn_worker(struct gen_rt *rt, const struct worker_opts *wo, long index, int *ctl)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        sy_log(LOG_LVL_ALERT, "socketpair() failed (%d: %s)", errno, strerror(errno));
-        return -1;
-    }
-    pid_t pid = fork();
-    if (pid != 0) {
-        close(sv[1]);
-        if (pid < 0) {
-            close(sv[0]);
-            return -1;
-        }
-        *ctl = sv[0];
-        return pid;
-    }
-    close(sv[0]);
-    bind_worker_cpu(&rt->gen->main, index);
-    if (drop_privileges(&rt->gen->main) < 0)
-        _exit(2);
-    struct worker_opts child = *wo;
-    child.ctl_fd = sv[1];
-    wo = &child;
-    /* Control signals stay blocked: the worker reads them from its signalfd. */
-    sigset_t sigs;
-    control_signals(&sigs);
-    sigprocmask(SIG_SETMASK, &sigs, NULL);
-    signal(SIGHUP, SIG_DFL);
-    signal(SIGUSR1, SIG_DFL);
-    signal(SIGQUIT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
-    _exit(worker_run(rt, wo));
-}
-
-static int run_master(struct gen_rt *rt, const struct worker_opts *wo)
-{
-    set_log_owner(&rt->gen->main);
-    long n = rt->gen->main.worker_processes;
-    if (n <= 0)
-        n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n <= 0)
-        n = 1;
-    pid_t *kids = calloc((size_t)n, sizeof(pid_t));
-    int *ctls = calloc((size_t)n, sizeof(int));
-    if (!kids || !ctls) {
-        free(kids);
-        free(ctls);
-        return 1;
-    }
-    for (long i = 0; i < n; i++)
-        ctls[i] = -1;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = master_sig;
-    sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGHUP, SIGUSR1, SIGQUIT, SIGTERM, SIGINT, SIGCHLD};
-    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaction(sigs[i], &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t block, old;
-    sigemptyset(&block);
-    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaddset(&block, sigs[i]);
-    sigprocmask(SIG_BLOCK, &block, NULL);
-    sigemptyset(&old); /* sigsuspend() waits with every signal deliverable */
-    for (long i = 0; i < n; i++)
-        kids[i] = spawn_worker(rt, wo, i, &ctls[i]);
-    int stopping = 0;
-    for (;;) {
-        sigsuspend(&old);
-        if (m_child) {
-            m_child = 0;
-            int status;
-            pid_t pid;
-            while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-                for (long i = 0; i < n; i++) {
-                    if (kids[i] != pid)
-                        continue;
-                    kids[i] = 0;
-                    close(ctls[i]);
-                    ctls[i] = -1;
-                    if (!stopping && WIFEXITED(status) && WEXITSTATUS(status) == 2) {
-                        /* A worker that cannot start (user switch failed) would
-                         * fail again: stop instead of respawning in a loop. */
-                        sy_log(LOG_LVL_EMERG, "worker process %d could not start, exiting",
-                               (int)pid);
-                        m_stop = 1;
-                        continue;
-                    }
-                    if (!stopping) {
-                        if (WIFSIGNALED(status))
-                            sy_log(LOG_LVL_ALERT, "worker process %d exited on signal %d", (int)pid,
-                                   WTERMSIG(status));
-                        else
-                            sy_log(LOG_LVL_ALERT, "worker process %d exited with code %d",
-                                   (int)pid, WEXITSTATUS(status));
-                        kids[i] = spawn_worker(rt, wo, i, &ctls[i]);
-                    }
-                }
-            }
-        }
-        int fwd = 0;
-        if (m_reload) {
-            m_reload = 0;
-            char err[4096], warn[4096] = "";
-            sy_log(LOG_LVL_NOTICE, "signal 1 (SIGHUP) received, reconfiguring");
-            /* Every file the check reads is recorded: workers load these very
-             * bytes (they may not be allowed to read the keys themselves). */
-            snap_record_begin();
-            struct generation *g =
-                gen_load(wo->prefix, wo->conf_path, wo->g_directives, err, sizeof(err), warn,
-                         sizeof(warn));
-            int snap = g ? snap_record_end() : -1;
-            if (!g) {
-                snap_record_abort();
-                sy_log(LOG_LVL_EMERG, "%s", err);
-                sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
-            } else if (worker_sync_listeners(g) < 0) {
-                gen_free(g);
-            } else {
-                if (snap < 0)
-                    sy_log(LOG_LVL_ALERT, "memfd_create() failed (%d: %s), workers read the "
-                           "configuration themselves", errno, strerror(errno));
-                set_log_owner(&g->main);
-                /* The master opened the sockets of new `listen` lines (it may
-                 * bind privileged ports); each worker gets all of them with the
-                 * order to reload, and a worker started later gets this config. */
-                struct gen_rt *nrt = rt_create(g);
-                if (nrt) {
-                    nrt->gen->serial = rt->gen->serial + 1;
-                    rt_release(rt);
-                    rt = nrt;
-                }
-                for (long i = 0; i < n; i++)
-                    if (kids[i] > 0 && worker_send_reload(ctls[i], snap) < 0)
-                        sy_log(LOG_LVL_ALERT, "could not signal worker %d to reload (%d: %s)",
-                               (int)kids[i], errno, strerror(errno));
-            }
-            if (snap >= 0)
-                close(snap);
-        }
-        if (m_reopen) {
-            m_reopen = 0;
-            /* The master creates the new files (as root, owned by `user`);
-             * the workers then reopen them. */
-            sy_log(LOG_LVL_NOTICE, "signal 10 (SIGUSR1) received, reopening logs");
-            log_reopen();
-            log_files_reopen();
-            fwd = SIGUSR1;
-        }
-        if (fwd)
-            for (long i = 0; i < n; i++)
-                if (kids[i] > 0)
-                    kill(kids[i], fwd);
-        if ((m_quit || m_stop) && !stopping) {
-            stopping = 1;
-            worker_close_listeners(); /* refuse new connections from now on */
-            int sig = m_stop ? SIGTERM : SIGQUIT;
-            for (long i = 0; i < n; i++)
-                if (kids[i] > 0)
-                    kill(kids[i], sig);
-        }
-        if (stopping) {
-            int alive = 0;
-            for (long i = 0; i < n; i++)
-                if (kids[i] > 0)
-                    alive = 1;
-            if (!alive)
-                break;
-        }
-    }
-    for (long i = 0; i < n; i++)
-        if (ctls[i] >= 0)
-            close(ctls[i]);
-    free(kids);
-    free(ctls);
-    worker_close_listeners();
-    rt_release(rt);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     struct options o;
@@ -638,7 +323,7 @@ int main(int argc, char **argv)
      * file): until the loop reads them from its signalfd they stay pending
      * instead of killing the process. */
     sigset_t ctl;
-    control_signals(&ctl);
+    master_control_signals(&ctl);
     sigprocmask(SIG_BLOCK, &ctl, NULL);
 
     struct gen_rt *rt = rt_create(gen);
@@ -664,7 +349,7 @@ int main(int argc, char **argv)
     sy_log(LOG_LVL_NOTICE, "switchyard/" SY_VERSION " started");
     int rc;
     if (gen->main.master_process)
-        rc = run_master(rt, &wo);
+        rc = master_run(rt, &wo);
     else
         rc = worker_run(rt, &wo);
     if (pid_path) {

@@ -175,3 +175,45 @@ def test_worker_cpu_affinity(master, affinity):
     (new,) = set(_proc_children(p.pid)) - set(kids)
     wait_until(lambda: cpus_allowed(new) == "1", 5, "the replacement on CPU 1")
     assert request(port, "GET", "/").status == 200
+
+
+def reload_with(p, tmp_path, old: str, new: str):
+    conf = tmp_path / "sy.conf"
+    text = conf.read_text()
+    assert old in text
+    conf.write_text(text.replace(old, new))
+    p.send_signal(signal.SIGHUP)
+
+
+def test_reload_changes_the_number_of_workers(master, tmp_path):
+    """More worker_processes: the existing workers stay (and reload in place),
+    new ones are started; fewer: the extra ones finish gracefully and are not
+    replaced."""
+    p, port = master("worker_processes 2;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 2, 10, "two workers")
+    first = set(_proc_children(p.pid))
+    reload_with(p, tmp_path, "worker_processes 2;", "worker_processes 4;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 4, 10, "four workers")
+    assert first <= set(_proc_children(p.pid))
+    reload_with(p, tmp_path, "worker_processes 4;", "worker_processes 1;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 1, 10, "one worker left")
+    assert set(_proc_children(p.pid)) <= first  # the first slot's worker stays
+    for _ in range(20):
+        assert request(port, "GET", "/").status == 200
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_reload_with_another_user_replaces_the_workers(master, tmp_path):
+    """A worker cannot switch users again: a new user or group starts a new
+    set of workers as that user, and the old set finishes gracefully."""
+    p, port = master("worker_processes 2; user nobody nogroup;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 2, 10, "two workers")
+    old = set(_proc_children(p.pid))
+    reload_with(p, tmp_path, "user nobody nogroup;", "user daemon daemon;")
+
+    def replaced():
+        kids = set(_proc_children(p.pid))
+        return len(kids) == 2 and not (kids & old)
+    wait_until(replaced, 10, "two new workers")
+    assert all(uid_of(k) == 1 for k in _proc_children(p.pid))  # daemon
+    assert request(port, "GET", "/").status == 200
