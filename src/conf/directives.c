@@ -24,6 +24,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include "conf/directives.h"
+#include "conf/snapshot.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -844,7 +845,9 @@ static const char *set_user(struct conf_parser *p, const struct directive *d, vo
     struct main_conf *m = conf;
     if (m->user)
         return "is duplicate";
-    if (geteuid() != 0) {
+    /* A worker replaying its master's snapshot runs as `user` already: the
+     * master (root) checked this line. */
+    if (geteuid() != 0 && !snap_replaying()) {
         conf_warn_here(p, "the \"user\" directive makes sense only if the master process runs "
                           "with super-user privileges, ignored");
         return NULL;

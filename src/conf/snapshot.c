@@ -135,6 +135,11 @@ int snap_replay_begin(int fd)
     return 0;
 }
 
+int snap_replaying(void)
+{
+    return rep.p != NULL;
+}
+
 void snap_replay_end(void)
 {
     if (rep.p)

@@ -35,6 +35,9 @@ void snap_record_abort(void);
 int snap_replay_begin(int fd);
 void snap_replay_end(void);
 
+/* Is a replay under way (the load is a worker's copy of the master's)? */
+int snap_replaying(void);
+
 /*
  * The whole of file `path` in a malloc'd buffer (*out, NUL-terminated, *len
  * bytes without the NUL; the caller frees). At most `max` bytes: a larger
