@@ -217,3 +217,30 @@ def test_reload_with_another_user_replaces_the_workers(master, tmp_path):
     wait_until(replaced, 10, "two new workers")
     assert all(uid_of(k) == 1 for k in _proc_children(p.pid))  # daemon
     assert request(port, "GET", "/").status == 200
+
+
+def test_sighup_with_broken_config_keeps_workers_and_configuration(master, tmp_path):
+    """Under a master: a broken configuration is logged with file:line, the
+    workers (same processes) keep serving the old one, and a fixed one then
+    reloads."""
+    p, port = master("worker_processes 2;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 2, 10, "two workers")
+    kids = set(_proc_children(p.pid))
+    conf = tmp_path / "sy.conf"
+    good = conf.read_text()
+    broken = good.replace('return 200 "pid $pid\\n";', 'return 200 "new";\n bogus_directive 1;')
+    line = next(i for i, ln in enumerate(broken.splitlines(), 1) if "bogus_directive" in ln)
+    conf.write_text(broken)
+    p.send_signal(signal.SIGHUP)
+    log = tmp_path / "logs" / "error.log"
+    wait_until(lambda: f'unknown directive "bogus_directive" in {conf}:{line}' in log.read_text(),
+               10, "the error with file:line")
+    wait_until(lambda: "reload failed, still running with the previous configuration"
+               in log.read_text(), 5, "the refusal logged")
+    for _ in range(20):
+        assert request(port, "GET", "/").text.startswith("pid ")
+    assert set(_proc_children(p.pid)) == kids
+    conf.write_text(good.replace('return 200 "pid $pid\\n";', 'return 200 "fixed";'))
+    p.send_signal(signal.SIGHUP)
+    wait_until(lambda: request(port, "GET", "/").text == "fixed", 10, "the fixed configuration")
+    assert set(_proc_children(p.pid)) == kids
