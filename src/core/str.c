@@ -13,11 +13,6 @@ int str_caseeq(struct str a, struct str b)
     return 1;
 }
 
-int str_caseeq_cstr(struct str a, const char *b)
-{
-    return str_caseeq(a, str_from_cstr(b));
-}
-
 int str_to_u64(struct str s, uint64_t max, uint64_t *out)
 {
     if (s.len == 0)

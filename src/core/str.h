@@ -33,7 +33,14 @@ static inline int str_eq(struct str a, struct str b)
 
 /* ASCII case-insensitive comparison (header names, tokens). */
 int str_caseeq(struct str a, struct str b);
-int str_caseeq_cstr(struct str a, const char *b);
+
+/* Inline so that the length of a literal `b` is known at compile time and a
+ * length mismatch costs nothing (header-name checks run per header). */
+static inline int str_caseeq_cstr(struct str a, const char *b)
+{
+    struct str bs = str_from_cstr(b);
+    return a.len == bs.len && str_caseeq(a, bs);
+}
 
 /* ASCII lower-case of one byte, without locale. */
 static inline unsigned char sy_tolower(unsigned char c)

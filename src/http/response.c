@@ -111,6 +111,14 @@ static int add_header_applies(int status)
     }
 }
 
+/* Append C string `s` at p[o]; returns the new length (room is reserved). */
+static size_t put(char *p, size_t o, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p + o, s, n);
+    return o + n;
+}
+
 int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
 {
     struct request *r = &s->req;
@@ -151,17 +159,31 @@ int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
     char *p = arena_alloc(&r->arena, need);
     if (!p)
         return -1;
+    /* Built with plain copies: this runs for every response. */
     size_t o = 0;
     const char *reason = http_reason(status);
-    o += (size_t)snprintf(p + o, need - o, "HTTP/1.1 %03d%s%s\r\n", status, *reason ? " " : "",
-                          reason);
+    unsigned st = status >= 0 && status <= 999 ? (unsigned)status : 0;
+    o = put(p, o, "HTTP/1.1 ");
+    p[o++] = (char)('0' + st / 100);
+    p[o++] = (char)('0' + st / 10 % 10);
+    p[o++] = (char)('0' + st % 10);
+    if (*reason) {
+        p[o++] = ' ';
+        o = put(p, o, reason);
+    }
+    o = put(p, o, "\r\n");
     /* An upstream's Server/Date passed with proxy_pass_header replace ours. */
     int tokens = lc ? lc->server_tokens : 1;
-    if (!resp_get(r, "server").p)
-        o += (size_t)snprintf(p + o, need - o, "Server: %s\r\n",
-                              tokens ? SY_SERVER_FULL : SY_SERVER_NAME);
-    if (!resp_get(r, "date").p)
-        o += (size_t)snprintf(p + o, need - o, "Date: %s\r\n", time_http_date());
+    if (!resp_get(r, "server").p) {
+        o = put(p, o, "Server: ");
+        o = put(p, o, tokens ? SY_SERVER_FULL : SY_SERVER_NAME);
+        o = put(p, o, "\r\n");
+    }
+    if (!resp_get(r, "date").p) {
+        o = put(p, o, "Date: ");
+        o = put(p, o, time_http_date());
+        o = put(p, o, "\r\n");
+    }
     for (unsigned i = 0; i < r->nresp; i++) {
         struct resp_header *h = &r->resp[i];
         memcpy(p + o, h->name.p, h->name.len);

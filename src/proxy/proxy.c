@@ -119,6 +119,19 @@ static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, 
                loc);
 }
 
+/* An HTTP status as text ($upstream_status), without printf: per response. */
+static void fmt_status(char st[8], int status)
+{
+    if (status < 100 || status > 999) {
+        snprintf(st, 8, "%d", status);
+        return;
+    }
+    st[0] = (char)('0' + status / 100);
+    st[1] = (char)('0' + status / 10 % 10);
+    st[2] = (char)('0' + status % 10);
+    st[3] = '\0';
+}
+
 static void record_upstream_addr(struct proxy *p, const char *status)
 {
     struct request *r = &p->s->req;
@@ -465,7 +478,7 @@ static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int stat
     if (p->peer >= 0 && (reason_flag & (NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT)))
         upstream_peer_failed(p->ups, p->urt, p->peer);
     char st[8];
-    snprintf(st, sizeof(st), "%d", status);
+    fmt_status(st, status);
     record_upstream_addr(p, st);
     release_upstream(p, 0);
     p->fail_status = status;
@@ -969,7 +982,7 @@ static enum step handle_response_head(struct proxy *p)
             uint64_t tried_all = p->ups->npeers >= 64 ? ~0ULL : ((1ULL << p->ups->npeers) - 1);
             if ((p->tried & tried_all) != tried_all) {
                 char st[8];
-                snprintf(st, sizeof(st), "%d", status);
+                fmt_status(st, status);
                 record_upstream_addr(p, st);
                 if (p->peer >= 0)
                     upstream_peer_failed(p->ups, p->urt, p->peer);
@@ -985,7 +998,7 @@ static enum step handle_response_head(struct proxy *p)
         }
 
         char st[8];
-        snprintf(st, sizeof(st), "%d", status);
+        fmt_status(st, status);
         record_upstream_addr(p, st);
         if (p->peer >= 0)
             upstream_peer_ok(p->ups, p->urt, p->peer);

@@ -15,7 +15,36 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-static struct upconn *pool_head; /* most recently parked first */
+/*
+ * The idle connections of one upstream group. Keyed by the group's name, not
+ * its configuration, so a pool survives reloads; a handful of groups per
+ * worker, so finding one is a short list walk. Buckets live until exit.
+ */
+struct pool_group {
+    char *name;
+    struct upconn *head, *tail; /* most recently parked first */
+    unsigned count;
+    struct pool_group *next;
+};
+
+static struct pool_group *pool_groups;
+
+static struct pool_group *pool_group_of(const char *name, int create)
+{
+    for (struct pool_group *g = pool_groups; g; g = g->next)
+        if (strcmp(g->name, name) == 0)
+            return g;
+    if (!create)
+        return NULL;
+    struct pool_group *g = calloc(1, sizeof(*g));
+    if (!g || !(g->name = strdup(name))) {
+        free(g);
+        return NULL;
+    }
+    g->next = pool_groups;
+    pool_groups = g;
+    return g;
+}
 
 static int peer_usable(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i)
 {
@@ -111,13 +140,20 @@ struct upconn *upconn_new(int fd, const struct sockaddr *addr, socklen_t len)
 
 static void pool_unlink(struct upconn *uc)
 {
+    struct pool_group *g = uc->pool;
+    if (!g)
+        return;
     if (uc->prev)
         uc->prev->next = uc->next;
-    else if (pool_head == uc)
-        pool_head = uc->next;
+    else
+        g->head = uc->next;
     if (uc->next)
         uc->next->prev = uc->prev;
+    else
+        g->tail = uc->prev;
+    g->count--;
     uc->next = uc->prev = NULL;
+    uc->pool = NULL;
 }
 
 void upconn_close(struct upconn *uc)
@@ -126,8 +162,6 @@ void upconn_close(struct upconn *uc)
         return;
     timer_cancel(&uc->idle_timer);
     conn_close_fd(&uc->c);
-    free(uc->group);
-    uc->group = NULL;
     uc->owner = NULL;
     loop_defer_free(free, uc);
 }
@@ -162,10 +196,13 @@ struct upconn *upconn_pool_get(const struct upstream_conf *u, const struct upstr
 {
     if (!u->keepalive)
         return NULL;
-    for (struct upconn *uc = pool_head; uc; uc = uc->next) {
+    struct pool_group *g = pool_group_of(u->name, 0);
+    if (!g)
+        return NULL;
+    for (struct upconn *uc = g->head; uc; uc = uc->next) {
         if (uc->c.peerlen != peer->addrlen || memcmp(&uc->c.peer, &peer->addr, peer->addrlen) != 0)
             continue;
-        if (strcmp(uc->group, u->name) != 0 || tls_is(&uc->c) != !!tls)
+        if (tls_is(&uc->c) != !!tls)
             continue;
         pool_unlink(uc);
         timer_cancel(&uc->idle_timer);
@@ -180,43 +217,41 @@ void upconn_pool_put(struct upconn *uc, const struct upstream_conf *u)
 {
     uc->owner = NULL;
     uc->requests++;
+    struct pool_group *g = NULL;
     if (!u->keepalive || uc->requests >= u->keepalive_requests ||
-        loop_now() - uc->created_ms >= u->keepalive_time) {
+        loop_now() - uc->created_ms >= u->keepalive_time || !(g = pool_group_of(u->name, 1))) {
         upconn_close(uc);
         return;
     }
-    if (!uc->group) {
-        uc->group = strdup(u->name);
-        if (!uc->group) {
-            upconn_close(uc);
-            return;
-        }
-    }
-    /* Enforce `keepalive N`: count this group's idle connections, evict the oldest. */
-    unsigned count = 0;
-    struct upconn *oldest = NULL;
-    for (struct upconn *it = pool_head; it; it = it->next)
-        if (strcmp(it->group, u->name) == 0) {
-            count++;
-            oldest = it;
-        }
-    if (count >= u->keepalive && oldest) {
+    /* Enforce `keepalive N`: the group's oldest idle connection goes. */
+    if (g->count >= u->keepalive && g->tail) {
+        struct upconn *oldest = g->tail;
         pool_unlink(oldest);
         upconn_close(oldest);
     }
+    uc->pool = g;
     uc->prev = NULL;
-    uc->next = pool_head;
-    if (pool_head)
-        pool_head->prev = uc;
-    pool_head = uc;
+    uc->next = g->head;
+    if (g->head)
+        g->head->prev = uc;
+    else
+        g->tail = uc;
+    g->head = uc;
+    g->count++;
     timer_set(&uc->idle_timer, u->keepalive_timeout);
 }
 
 void upconn_pool_drain(void)
 {
-    while (pool_head) {
-        struct upconn *uc = pool_head;
-        pool_unlink(uc);
-        upconn_close(uc);
+    while (pool_groups) {
+        struct pool_group *g = pool_groups;
+        while (g->head) {
+            struct upconn *uc = g->head;
+            pool_unlink(uc);
+            upconn_close(uc);
+        }
+        pool_groups = g->next;
+        free(g->name);
+        free(g);
     }
 }

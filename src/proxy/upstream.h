@@ -24,7 +24,7 @@ struct upconn {
     struct proxy *owner;        /* borrowed: the proxy using it; NULL while pooled */
     /* pool membership */
     struct upconn *next, *prev;
-    char *group;                /* owned copy of the upstream group name */
+    struct pool_group *pool;    /* the group's pool while parked, else NULL */
     unsigned requests;          /* requests served on this connection */
     uint64_t created_ms;
     struct timer idle_timer;    /* keepalive_timeout while pooled */
