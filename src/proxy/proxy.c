@@ -205,10 +205,12 @@ static size_t escape_uri(char *dst, struct str src)
 
 static int is_hop_by_hop(struct str name)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                      "trailer", "transfer-encoding", "upgrade", NULL};
-    for (int i = 0; hop[i]; i++)
-        if (str_caseeq_cstr(name, hop[i]))
+    static const struct str hop[] = {STR_LIT("connection"), STR_LIT("keep-alive"),
+                                     STR_LIT("proxy-connection"), STR_LIT("te"),
+                                     STR_LIT("trailer"), STR_LIT("transfer-encoding"),
+                                     STR_LIT("upgrade")};
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (name.len == hop[i].len && str_caseeq(name, hop[i]))
             return 1;
     return 0;
 }
@@ -219,11 +221,18 @@ static int named_in_connection(const struct h1_header *h, size_t n, struct str n
     char tok[128];
     if (name.len >= sizeof(tok))
         return 0;
-    memcpy(tok, name.p, name.len);
-    tok[name.len] = '\0';
-    for (size_t i = 0; i < n; i++)
-        if (str_caseeq_cstr(h[i].name, "connection") && str_has_token(h[i].value, tok))
+    int copied = 0; /* the token is made only when a Connection header exists */
+    for (size_t i = 0; i < n; i++) {
+        if (!str_caseeq_cstr(h[i].name, "connection"))
+            continue;
+        if (!copied) {
+            memcpy(tok, name.p, name.len);
+            tok[name.len] = '\0';
+            copied = 1;
+        }
+        if (str_has_token(h[i].value, tok))
             return 1;
+    }
     return 0;
 }
 
