@@ -149,7 +149,11 @@ void h1_on_accept(struct handle *h, uint32_t events)
     (void)events;
     struct listener *l = container_of(h, struct listener, h);
     int64_t limit = rt_current ? rt_current->gen->main.worker_connections : 512;
-    for (int i = 0; i < 64; i++) {
+    /* multi_accept off (nginx's default): one connection per wake-up. The
+     * listener is level-triggered, so epoll reports it again while more are
+     * queued, and no accept4() is spent just to learn the queue is empty. */
+    int batch = rt_current && rt_current->gen->main.multi_accept ? 64 : 1;
+    for (int i = 0; i < batch; i++) {
         struct sockaddr_storage peer;
         socklen_t plen;
         int fd = net_accept(h->fd, &peer, &plen);
