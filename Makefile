@@ -108,6 +108,18 @@ fuzz: $(FUZZ_BINS)
 run: deps all
 	scripts/run-demo
 
+# ---- benchmark: Switchyard vs nginx, HAProxy, Caddy and a floor relay, see
+# bench/README.md. `make bench QUICK=1` is a 2-minute smoke version.
+include bench/tools/tools.mk
+
+$(BUILD)/bench/sy-floor: bench/floor/sy-floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+bench: all bench-tools $(BUILD)/bench/sy-floor
+	@scripts/install-deps --bench
+	BUILD=$(BUILD) $(PYTHON) bench/run.py $(if $(QUICK),--quick) $(BENCH_ARGS)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/switchyard/conf
 	install -m 755 $(BUILD)/switchyard $(DESTDIR)$(PREFIX)/sbin/switchyard

@@ -10,20 +10,31 @@
  * memory follows the number of busy connections, not the historical peak. */
 #define BUF_POOL_MAX 64
 
-static struct buf *pool_head;
+#define BUF_BIG_POOL_MAX 8
+
+/* One free list per size class. */
+struct size_class {
+    struct buf *head;
+    unsigned n, max;
+    uint32_t size;
+};
+
+static struct size_class small = {NULL, 0, BUF_POOL_MAX, BUF_SIZE};
+static struct size_class big = {NULL, 0, BUF_BIG_POOL_MAX, BUF_BIG_SIZE};
 static struct buf_stats stats;
 
-struct buf *buf_get(void)
+static struct buf *take(struct size_class *sc)
 {
-    struct buf *b = pool_head;
+    struct buf *b = sc->head;
     if (b) {
-        pool_head = b->next_free;
+        sc->head = b->next_free;
+        sc->n--;
         stats.pooled--;
     } else {
-        b = malloc(sizeof(*b) + BUF_SIZE);
+        b = malloc(sizeof(*b) + sc->size);
         if (!b)
             return NULL;
-        b->size = BUF_SIZE;
+        b->size = sc->size;
         stats.allocs++;
     }
     b->pos = b->last = 0;
@@ -32,17 +43,29 @@ struct buf *buf_get(void)
     return b;
 }
 
+struct buf *buf_get(void)
+{
+    return take(&small);
+}
+
+struct buf *buf_get_big(void)
+{
+    return take(&big);
+}
+
 void buf_put(struct buf *b)
 {
     if (!b)
         return;
     stats.in_use--;
-    if (stats.pooled >= BUF_POOL_MAX) {
+    struct size_class *sc = b->size == BUF_BIG_SIZE ? &big : &small;
+    if (sc->n >= sc->max) {
         free(b);
         return;
     }
-    b->next_free = pool_head;
-    pool_head = b;
+    b->next_free = sc->head;
+    sc->head = b;
+    sc->n++;
     stats.pooled++;
 }
 
@@ -62,12 +85,19 @@ void buf_stats(struct buf_stats *out)
     *out = stats;
 }
 
-void buf_pool_drain(void)
+static void drain(struct size_class *sc)
 {
-    while (pool_head) {
-        struct buf *b = pool_head;
-        pool_head = b->next_free;
+    while (sc->head) {
+        struct buf *b = sc->head;
+        sc->head = b->next_free;
         free(b);
+        sc->n--;
         stats.pooled--;
     }
+}
+
+void buf_pool_drain(void)
+{
+    drain(&small);
+    drain(&big);
 }

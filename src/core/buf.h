@@ -23,8 +23,17 @@ struct buf {
     char data[];
 };
 
+/*
+ * The bulk size class: a tunnel that fills a BUF_SIZE buffer in one read is
+ * moving bulk data; reading 64 KiB at a time quarters its syscalls. Held only
+ * while bytes are in flight, like every buffer.
+ */
+#define BUF_BIG_SIZE (64 * 1024)
+
 /* Take a buffer (pos = last = 0). NULL on allocation failure. */
 struct buf *buf_get(void);
+/* Take a BUF_BIG_SIZE buffer; buf_put() returns either kind. */
+struct buf *buf_get_big(void);
 /* Return a buffer to the pool; accepts NULL. */
 void buf_put(struct buf *b);
 

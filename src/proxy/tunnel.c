@@ -56,9 +56,10 @@ struct tunnel_dir {
     uint32_t prefix_len, prefix_off;
     uint8_t *inject;            /* owned: our control frame to write to the destination */
     uint32_t inject_len, inject_off;
-    int eof;                    /* the source side sent FIN (or failed) */
-    int shut;                   /* we shut the destination's write side */
-    int close_seen;             /* the source sent a WebSocket close frame */
+    unsigned eof : 1;           /* the source side sent FIN (or failed) */
+    unsigned shut : 1;          /* we shut the destination's write side */
+    unsigned close_seen : 1;    /* the source sent a WebSocket close frame */
+    unsigned bulk : 1;          /* reads fill whole buffers: use BUF_BIG_SIZE ones */
 };
 
 struct tunnel {
@@ -394,12 +395,19 @@ static int pump(struct tunnel *t, int i)
         }
         if (d->buf && buf_len(d->buf) > 0 && d->hold > 0)
             return progress; /* backpressure: write what we have first */
-        if (!d->buf && !(d->buf = buf_get())) {
+        if (!d->buf && !(d->buf = d->bulk ? buf_get_big() : buf_get())) {
             tunnel_close(t, "out of memory");
             return -1;
         }
-        ssize_t r = conn_recv(src, buf_tail(d->buf), buf_room(d->buf));
+        size_t room = buf_room(d->buf);
+        ssize_t r = conn_recv(src, buf_tail(d->buf), room);
         if (r > 0) {
+            /* A read that fills a whole small buffer means bulk: take big
+             * buffers from now on; a small read goes back to small ones. */
+            if (room == BUF_SIZE && (size_t)r == room)
+                d->bulk = 1;
+            else if ((size_t)r < BUF_SIZE / 4)
+                d->bulk = 0;
             d->buf->last += (uint32_t)r;
             d->bytes += (uint64_t)r;
             t->last_activity_ms = loop_now();

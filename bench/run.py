@@ -1,0 +1,502 @@
+#!/usr/bin/python3
+"""Side-by-side benchmark: Switchyard, nginx, HAProxy, Caddy and a floor.
+
+    bench/run.py [--quick] [--rounds N] [--duration S] [--out DIR]
+
+All proxies run at once on their own ports in front of one C backend
+(bench/tools/sy-backend), each with one worker. For every round, every
+scenario is run against every proxy in turn (the order rotates each round),
+so drift on this shared machine hits all of them alike. Per run it records:
+
+- throughput (ops/s) and latency (p50/p99) as the load tool reports them;
+- proxy CPU per operation: utime+stime of all the proxy's processes (and
+  threads) from /proc, before and after the run, divided by the operations;
+- proxy syscalls per operation: `perf stat -e raw_syscalls:sys_enter`
+  attached to the proxy's processes for the run;
+- for idle-connection scenarios, the growth of the proxy's RSS per
+  connection (each such run starts from a freshly started proxy).
+
+"floor" is bench/tools/sy-floor: a featureless epoll TCP relay (no HTTP, no
+TLS, no logs), the lower bound of what a proxy can cost on this machine.
+
+Results: DIR/results.md (medians with min–max over the rounds, and the ratio
+of Switchyard to each peer), DIR/results.json, DIR/cpu-per-op.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import proxies as px  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = Path(os.environ.get("BUILD", REPO / "build"))
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- load tools
+
+def parse_wrk_time(v: str) -> float:
+    """wrk's '1.23ms' / '456.00us' / '1.02s' in microseconds."""
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
+    if not m:
+        return float("nan")
+    x = float(m.group(1))
+    return x * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[m.group(2)]
+
+
+def run_wrk(url: str, conns: int, seconds: float, headers=()) -> dict:
+    argv = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
+    for h in headers:
+        argv += ["-H", h]
+    r = subprocess.run(argv + [url], capture_output=True, text=True, timeout=seconds + 60)
+    out = r.stdout
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    if r.returncode != 0 or not m:
+        raise RuntimeError(f"wrk failed: {out}\n{r.stderr}")
+    dur = float(m.group(2)) * {"s": 1, "ms": 1e-3, "m": 60}.get(m.group(3), 1)
+    res = {"ops": int(m.group(1)), "seconds": dur}
+    for q, key in (("50%", "p50_us"), ("99%", "p99_us")):
+        mm = re.search(rf"^\s+{q}\s+(\S+)", out, re.M)
+        res[key] = parse_wrk_time(mm.group(1)) if mm else float("nan")
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    res["errors"] = (sum(int(x) for x in errs.groups()) if errs else 0) + \
+        (int(non2xx.group(1)) if non2xx else 0)
+    return res
+
+
+def run_load(mode: str, url: str, seconds: float, *args) -> dict:
+    argv = [str(BUILD / "bench" / "sy-load"), mode, "--url", url, "--duration", str(seconds),
+            "--allow-errors", *map(str, args)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
+    try:
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise RuntimeError(f"sy-load {mode} failed: {r.stdout}\n{r.stderr}")
+    return res
+
+
+# ---------------------------------------------------------------- measuring
+
+class SyscallCounter:
+    """perf stat attached to the proxy's processes for one run."""
+
+    def __init__(self, pids: list[int], out: Path):
+        self.out = out
+        self.p = None
+        try:
+            self.p = subprocess.Popen(
+                ["perf", "stat", "-e", "raw_syscalls:sys_enter", "-x", ",", "-o", str(out),
+                 "-p", ",".join(map(str, pids))],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.2)  # perf attaches asynchronously; nothing to wait on
+        except FileNotFoundError:
+            self.p = None
+
+    def stop(self) -> float:
+        if not self.p:
+            return float("nan")
+        self.p.send_signal(signal.SIGINT)
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return float("nan")
+        for line in self.out.read_text().splitlines():
+            parts = line.split(",")
+            if len(parts) > 2 and "raw_syscalls:sys_enter" in parts[2]:
+                try:
+                    return float(parts[0])
+                except ValueError:
+                    return float("nan")
+        return float("nan")
+
+
+def measured(proxy: px.Proxy, work: Path, fn) -> dict:
+    pids = proxy.pids()
+    sc = SyscallCounter(pids, work / f"perf-{proxy.name}.txt")
+    c0 = px.cpu_seconds(pids)
+    res = fn()
+    c1 = px.cpu_seconds(pids)
+    calls = sc.stop()
+    ops = max(res.get("ops", 0), 1)
+    res["cpu_s"] = c1 - c0
+    res["cpu_us_per_op"] = (c1 - c0) * 1e6 / ops
+    res["syscalls_per_op"] = calls / ops
+    res["ops_per_s"] = res.get("ops", 0) / max(res.get("seconds", 1e-9), 1e-9)
+    return res
+
+
+# ---------------------------------------------------------------- scenarios
+
+class Scenario:
+    """One row group of the table. `run(proxy)` returns a dict of metrics."""
+    tls = False
+    fresh = False  # restart the proxy first (idle-memory scenarios)
+
+    def __init__(self, key, title, metrics):
+        self.key, self.title, self.metrics = key, title, metrics
+
+
+def scenarios(d: float, idle_conns: int):
+    S = []
+
+    def add(key, title, metrics, tls=False, fresh=False):
+        def deco(fn):
+            s = Scenario(key, title, metrics)
+            s.tls, s.fresh, s.run = tls, fresh, fn
+            S.append(s)
+            return fn
+        return deco
+
+    @add("http_ka", "HTTP/1.1 keep-alive GET, 100 B, 50 conns",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p50_us", "p99_us"])
+    def _(p, work):
+        return measured(p, work, lambda: run_wrk(f"http://127.0.0.1:{p.port}/", 50, d))
+
+    @add("https_ka", "HTTPS keep-alive GET, 100 B, 50 conns",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p50_us", "p99_us"], tls=True)
+    def _(p, work):
+        return measured(p, work, lambda: run_wrk(f"https://127.0.0.1:{p.tls_port}/", 50, d))
+
+    @add("http_close", "HTTP new connection per request, 50 conns",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p99_us"])
+    def _(p, work):
+        return measured(p, work, lambda: run_wrk(f"http://127.0.0.1:{p.port}/", 50, d,
+                                                 headers=("Connection: close",)))
+
+    @add("http_1m", "HTTP 1 MiB responses, 8 conns",
+         ["cpu_s_per_gb", "gb_per_s", "syscalls_per_op"])
+    def _(p, work):
+        r = measured(p, work, lambda: run_wrk(f"http://127.0.0.1:{p.port}/1m", 8, d))
+        gb = r["ops"] * (1 << 20) / 1e9
+        r["cpu_s_per_gb"] = r["cpu_s"] / gb if gb else float("nan")
+        r["gb_per_s"] = gb / r["seconds"]
+        return r
+
+    @add("ws_handshake", "WebSocket handshake + close, 20 conns",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p99_us"])
+    def _(p, work):
+        return measured(p, work, lambda: run_load("ws-handshake", f"ws://127.0.0.1:{p.port}/ws/hs",
+                                                  d, "--conns", 20))
+
+    @add("ws_echo", "WebSocket echo, 100 conns, 64 B",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p50_us", "p99_us"])
+    def _(p, work):
+        return measured(p, work, lambda: run_load("ws-echo", f"ws://127.0.0.1:{p.port}/ws/echo",
+                                                  d, "--conns", 100, "--size", 64))
+
+    @add("ws_bulk", "WebSocket bulk upload, 64 KiB frames, 1 conn",
+         ["cpu_s_per_gb", "gb_per_s", "syscalls_per_op"])
+    def _(p, work):
+        r = measured(p, work, lambda: run_load("ws-bulk", f"ws://127.0.0.1:{p.port}/ws/sink",
+                                               d, "--conns", 1, "--size", 65536))
+        gb = r.get("bytes", 0) / 1e9
+        r["cpu_s_per_gb"] = r["cpu_s"] / gb if gb else float("nan")
+        r["gb_per_s"] = gb / r["seconds"] if r.get("seconds") else float("nan")
+        # per 64 KiB frame
+        r["syscalls_per_op"] = r["syscalls_per_op"]
+        return r
+
+    @add("ws_paced", "WebSocket echo paced at 10k msg/s, 100 conns",
+         ["p50_us", "p99_us", "cpu_us_per_op"])
+    def _(p, work):
+        return measured(p, work, lambda: run_load("ws-paced", f"ws://127.0.0.1:{p.port}/ws/echo",
+                                                  d, "--conns", 100, "--rate", 10000, "--size", 64))
+
+    def idle(p, url):
+        pids = p.pids()
+        before = px.rss_kib(pids)
+        proc = subprocess.Popen([str(BUILD / "bench" / "sy-load"), "ws-idle", "--url", url,
+                                 "--conns", str(idle_conns), "--hold", "120"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        first = json.loads(proc.stdout.readline())
+        pids = p.pids()
+        after = px.rss_kib(pids)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, _ = proc.communicate(timeout=120)
+        final = json.loads(out.strip().splitlines()[-1])
+        return {"opened": first.get("opened", 0), "echoed": final.get("echoed", 0),
+                "errors": final.get("errors", 0),
+                "kib_per_conn": (after - before) / max(first.get("opened", 1), 1),
+                "rss_kib": after}
+
+    @add("ws_idle", f"idle ws:// connections ({idle_conns})", ["kib_per_conn", "rss_kib"],
+         fresh=True)
+    def _(p, work):
+        return idle(p, f"ws://127.0.0.1:{p.port}/ws/echo")
+
+    @add("wss_idle", f"idle wss:// connections, TLS at the proxy ({idle_conns})",
+         ["kib_per_conn", "rss_kib"], tls=True, fresh=True)
+    def _(p, work):
+        return idle(p, f"wss://127.0.0.1:{p.tls_port}/ws/echo")
+
+    return S
+
+
+METRIC_TITLES = {
+    "cpu_us_per_op": ("proxy CPU per op", "µs", "low"),
+    "syscalls_per_op": ("proxy syscalls per op", "", "low"),
+    "ops_per_s": ("throughput", "ops/s", "high"),
+    "p50_us": ("p50 latency", "µs", "low"),
+    "p99_us": ("p99 latency", "µs", "low"),
+    "cpu_s_per_gb": ("proxy CPU per GB", "s", "low"),
+    "gb_per_s": ("throughput", "GB/s", "high"),
+    "kib_per_conn": ("proxy RSS per connection", "KiB", "low"),
+    "rss_kib": ("proxy RSS with them open", "KiB", "low"),
+}
+
+# Targets (issue: "Benchmarks ... performance at the physical floor"): a
+# factor of the floor's figure, or an absolute bound.
+TARGETS = {
+    ("http_ka", "cpu_us_per_op"): ("floor", 1.10),
+    ("ws_handshake", "cpu_us_per_op"): ("floor", 1.10),
+    ("ws_echo", "cpu_us_per_op"): ("floor", 1.05),
+    ("ws_bulk", "cpu_s_per_gb"): ("floor", 1.10),
+    ("ws_bulk", "gb_per_s"): ("min", 1.5),
+    ("ws_idle", "kib_per_conn"): ("max", 1.0),
+    ("wss_idle", "kib_per_conn"): ("max", 8.0),
+    ("ws_paced", "p99_us"): ("max", 1000.0),
+}
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(v: float) -> str:
+    if v != v:  # nan
+        return "—"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def summarize(values: list[float]):
+    vals = [v for v in values if v == v]
+    if not vals:
+        return None
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def report(results, names, scen, meta, out: Path):
+    lines = [f"# Benchmark results — {meta['date']}", "",
+             f"Machine: {meta['machine']}. Rounds: {meta['rounds']}, {meta['duration']} s per run. "
+             "Medians, with min–max over the rounds; one worker per proxy; proxy CPU is "
+             "utime+stime of all its processes; syscalls from `perf stat`.", "",
+             "Versions: " + ", ".join(f"{n} {meta['versions'].get(n, '')}" for n in names), ""]
+    peers = [n for n in names if n != "switchyard"]
+    head = "| scenario | metric | " + " | ".join(names) + " | " + \
+        " | ".join(f"sy ÷ {n}" for n in peers) + " | target |"
+    lines += [head, "|" + " --- |" * (3 + len(names) + len(peers))]
+    verdicts = []
+    for s in scen:
+        for m in s.metrics:
+            title, unit, better = METRIC_TITLES[m]
+            cells, med = [], {}
+            for n in names:
+                st = summarize([r.get(m, float("nan")) for r in results[s.key].get(n, [])])
+                if st is None:
+                    cells.append("—")
+                    continue
+                med[n] = st[0]
+                rng = f" ({fmt(st[1])}–{fmt(st[2])})" if len(results[s.key][n]) > 1 else ""
+                cells.append(f"{fmt(st[0])}{rng}")
+            ratios = []
+            for n in peers:
+                if "switchyard" in med and n in med and med[n]:
+                    ratios.append(f"{med['switchyard'] / med[n]:.2f}")
+                else:
+                    ratios.append("—")
+            target = ""
+            t = TARGETS.get((s.key, m))
+            if t and "switchyard" in med:
+                kind, x = t
+                sy = med["switchyard"]
+                if kind == "floor" and med.get("floor"):
+                    ok = sy <= x * med["floor"]
+                    target = f"≤ {x} × floor: {'met' if ok else 'MISSED'} ({sy / med['floor']:.2f}×)"
+                elif kind == "max":
+                    ok = sy <= x
+                    target = f"≤ {fmt(x)}: {'met' if ok else 'MISSED'}"
+                elif kind == "min":
+                    ok = sy >= x
+                    target = f"≥ {fmt(x)}: {'met' if ok else 'MISSED'}"
+                else:
+                    ok = None
+                if ok is not None:
+                    verdicts.append((s.key, m, ok))
+            label = f"{title}" + (f" ({unit})" if unit else "")
+            lines.append(f"| {s.title} | {label} | " + " | ".join(cells) + " | " +
+                         " | ".join(ratios) + f" | {target} |")
+    lines += ["", "Ratios below 1 mean Switchyard needs less (CPU, syscalls, memory, "
+              "latency) or, for throughput, moves less.", ""]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    chart(results, names, scen, out)
+    return verdicts
+
+
+def chart(results, names, scen, out: Path):
+    """CPU per operation of each proxy relative to nginx, per scenario."""
+    rows = []
+    for s in scen:
+        m = "cpu_us_per_op" if "cpu_us_per_op" in s.metrics else \
+            "cpu_s_per_gb" if "cpu_s_per_gb" in s.metrics else "kib_per_conn"
+        med = {}
+        for n in names:
+            st = summarize([r.get(m, float("nan")) for r in results[s.key].get(n, [])])
+            if st:
+                med[n] = st[0]
+        if "nginx" not in med or not med["nginx"]:
+            continue
+        rows.append((s.key, [med.get(n, float("nan")) / med["nginx"] for n in names]))
+    if not rows:
+        return
+    dat = out / "cpu-per-op.dat"
+    dat.write_text("scenario " + " ".join(names) + "\n" + "\n".join(
+        s + " " + " ".join("NaN" if v != v else f"{v:.4f}" for v in vals) for s, vals in rows) + "\n")
+    plot = f"""
+set terminal pngcairo size 1200,600 font ",10"
+set output '{out / 'cpu-per-op.png'}'
+set title "Proxy cost per operation relative to nginx (CPU; RSS for idle rows) — lower is better"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key outside right top
+set xtics rotate by -30
+set ylabel "relative to nginx = 1"
+set grid ytics
+plot for [i=2:{len(names) + 1}] '{dat}' using i:xtic(1) title columnhead(i)
+"""
+    subprocess.run(["gnuplot"], input=plot, text=True, capture_output=True, timeout=60)
+
+
+# ---------------------------------------------------------------- main
+
+def make_cert(work: Path):
+    cert, key = work / "cert.pem", work / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+class Backend:
+    def __init__(self, work: Path):
+        self.port = free_port()
+        self.p = subprocess.Popen([str(BUILD / "bench" / "sy-backend"), "--port", str(self.port)],
+                                  stdout=subprocess.PIPE, stderr=open(work / "backend.log", "wb"),
+                                  text=True)
+        if self.p.stdout.readline().strip() != "ready":
+            raise RuntimeError("the backend did not start")
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(10)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="a 2-minute smoke run")
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--duration", type=float, default=None, help="seconds per run")
+    ap.add_argument("--idle", type=int, default=None, help="idle connections per idle run")
+    ap.add_argument("--only", default="", help="comma-separated scenario keys")
+    ap.add_argument("--proxies", default="switchyard,nginx,haproxy,caddy,floor")
+    ap.add_argument("--out", default=None,
+                    help="default bench/results (published), build/bench-quick with --quick")
+    a = ap.parse_args()
+    rounds = a.rounds or (1 if a.quick else 3)
+    dur = a.duration or (1.0 if a.quick else 5.0)
+    idle_n = a.idle or (500 if a.quick else 5000)
+    out = Path(a.out or (BUILD / "bench-quick" if a.quick else REPO / "bench" / "results"))
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="sybench-"))
+    cert, key = make_cert(work)
+    backend = Backend(work)
+    kinds = {"switchyard": lambda *x, **k: px.Switchyard(*x, binary=str(BUILD / "switchyard"), **k),
+             "nginx": px.Nginx, "haproxy": px.Haproxy, "caddy": px.Caddy,
+             "floor": lambda *x, **k: px.Floor(*x, binary=str(BUILD / "bench" / "sy-floor"), **k)}
+    procs = {}
+    for n in a.proxies.split(","):
+        p = kinds[n](work, port=free_port(), tls_port=free_port(), backend=backend.port,
+                     cert=cert, key=key)
+        if not p.available():
+            print(f"bench: {n} not installed, skipped", file=sys.stderr)
+            continue
+        procs[n] = p
+    names = list(procs)
+    scen = [s for s in scenarios(dur, idle_n) if not a.only or s.key in a.only.split(",")]
+    results = {s.key: {n: [] for n in names} for s in scen}
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "rounds": rounds, "duration": dur,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.release()}",
+            "versions": {}}
+    try:
+        for n, p in procs.items():
+            p.start()
+            meta["versions"][n] = p.version()
+            run_wrk(f"http://127.0.0.1:{p.port}/", 20, 1)  # warm-up
+        for rnd in range(rounds):
+            for s in scen:
+                order = names[rnd % len(names):] + names[:rnd % len(names)]
+                for n in order:
+                    p = procs[n]
+                    if s.tls and not p.supports_tls:
+                        continue
+                    if s.fresh:
+                        p.stop()
+                        p.start()
+                        run_wrk(f"http://127.0.0.1:{p.port}/", 20, 1)
+                    t0 = time.monotonic()
+                    try:
+                        r = s.run(p, work)
+                    except Exception as e:  # a failing peer must not stop the others
+                        print(f"bench: {s.key} on {n} failed: {e}", file=sys.stderr)
+                        continue
+                    results[s.key][n].append(r)
+                    show = ", ".join(f"{m}={fmt(r.get(m, float('nan')))}" for m in s.metrics)
+                    print(f"[round {rnd + 1}/{rounds}] {s.key:13} {n:10} {show} "
+                          f"({time.monotonic() - t0:.1f}s)", flush=True)
+    finally:
+        for p in procs.values():
+            p.stop()
+        backend.stop()
+    verdicts = report(results, names, scen, meta, out)
+    print((out / "results.md").read_text())
+    missed = [f"{k}/{m}" for k, m, ok in verdicts if not ok]
+    print(f"targets met: {sum(ok for _, _, ok in verdicts)}/{len(verdicts)}"
+          + (f"; missed: {', '.join(missed)}" if missed else ""))
+    bad = [(s.key, n) for s in scen for n in names
+           if not results[s.key][n] and not (s.tls and not procs[n].supports_tls)]
+    if bad:
+        print(f"bench: runs that produced nothing: {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
