@@ -1484,10 +1484,12 @@ static void proxy_run(struct proxy *p)
     loop_post(&p->post);
 }
 
-static void connect_done(struct proxy *p)
+static void connect_done(struct proxy *p, uint32_t events)
 {
     struct request *r = &p->s->req;
-    int err = net_connect_result(p->uc->c.h.fd);
+    /* Writable without an error or hang-up: the connect succeeded; only a
+     * failure needs getsockopt(SO_ERROR) to say why (nginx asks every time). */
+    int err = events & (EPOLLERR_BIT | EPOLLHUP_BIT) ? net_connect_result(p->uc->c.h.fd) : 0;
     if (err) {
         upstream_failed(p, NEXT_UPSTREAM_ERROR, 502,
                         "connect() failed while connecting to upstream", err);
@@ -1505,7 +1507,7 @@ void proxy_on_upstream(struct proxy *p, uint32_t events)
 {
     if (p->phase == PX_CONNECT) {
         if (events & (EPOLLOUT_BIT | EPOLLERR_BIT | EPOLLHUP_BIT))
-            connect_done(p);
+            connect_done(p, events);
         return;
     }
     proxy_run(p);

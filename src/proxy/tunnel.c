@@ -444,6 +444,15 @@ static int pump(struct tunnel *t, int i)
             d->buf = NULL;
             d->fed = d->hold = 0;
         }
+        if (t->websocket && t->dir[0].close_seen && t->dir[1].close_seen && !t->dir[0].buf &&
+            !t->dir[1].buf && !t->dir[0].inject && !t->dir[1].inject && !t->dir[0].prefix &&
+            !t->dir[1].prefix) {
+            /* Both close frames were relayed and a side closed its socket:
+             * the WebSocket is over. Closing both now sends each peer its FIN
+             * (no half-close dance, RFC 6455 7.1.1: the server closes first). */
+            tunnel_close(t, t->close_reason);
+            return -1;
+        }
         if (!t->closing) {
             t->closing_since_ms = loop_now();
             timer_set(&t->timer, TUNNEL_LINGER_MS);
@@ -602,8 +611,13 @@ int tunnel_start(struct tunnel_params *tp)
             tp->client->h.fd = tp->upstream->h.fd = -1;
             goto fail_nofd;
         }
-        /* Assume both are ready: the first pass finds out. */
-        t->end[i].flags |= CONN_F_READY_R | CONN_F_READY_W;
+        /* Plain sockets keep what their last read proved (a short read or
+         * EAGAIN: nothing waiting), and EPOLL_CTL_MOD reports any readiness
+         * anew, so no read is wasted on an empty socket. TLS may hold
+         * decrypted bytes the socket does not show: try it. */
+        t->end[i].flags |= CONN_F_READY_W;
+        if (t->end[i].xprt != &xprt_plain)
+            t->end[i].flags |= CONN_F_READY_R;
     }
     ws_stream_init(&t->dir[SIDE_CLIENT].ws, 1);
     ws_stream_init(&t->dir[SIDE_UPSTREAM].ws, 0);
