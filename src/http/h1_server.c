@@ -29,6 +29,7 @@
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
 #include "proxy/proxy.h"
+#include "proxy/tunnel.h"
 #include "tls/tls.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -38,6 +39,7 @@
 #define H1_READ_BUDGET 16
 
 unsigned h1_active_conns;
+void (*h1_accept_full)(void);
 static uint64_t h1_next_id = 1;
 
 /* Every session, so shutdown can find idle ones. */
@@ -165,8 +167,8 @@ void h1_on_accept(struct handle *h, uint32_t events)
             sy_log(LOG_LVL_ALERT, "accept4() failed (%d: %s)", errno, strerror(errno));
             return;
         }
-        /* nginx counts listening sockets too; keep room for the upstream side. */
-        if ((int64_t)h1_active_conns >= limit) {
+        /* Client connections and tunnels count against worker_connections. */
+        if ((int64_t)(h1_active_conns + tunnel_count) >= limit) {
             static uint64_t last;
             if (loop_now() - last > 1000) {
                 last = loop_now();
@@ -206,6 +208,14 @@ void h1_on_accept(struct handle *h, uint32_t events)
         h1_set_timer(s, lc ? lc->client_header_timeout : 60000);
         /* Data often arrives with the handshake: try at once (READY_R is optimistic). */
         h1_run(s);
+        if (h1_accept_full && (int64_t)(h1_active_conns + tunnel_count) >= limit) {
+            /* Full: stop accepting instead of accepting and closing; other
+             * workers take new connections, or they wait in the backlog. */
+            sy_log(LOG_LVL_WARN, "%lld worker_connections reached, not accepting until "
+                   "connections close", (long long)limit);
+            h1_accept_full();
+            return;
+        }
     }
 }
 

@@ -60,8 +60,16 @@ void h1_set_timer(struct h1_session *s, uint64_t ms);
  */
 struct str h1_absolute_location(struct h1_session *s, struct str loc);
 
-/* Number of open client connections of this worker. */
+/* Number of open client connections of this worker (tunnels not included). */
 extern unsigned h1_active_conns;
+
+/*
+ * Called with 1 when this worker reaches worker_connections (client
+ * connections plus tunnels) and should stop accepting, so that other workers
+ * take the new connections; the owner of the listeners (worker.c) resumes
+ * when there is room again. NULL: nothing to pause (tests).
+ */
+extern void (*h1_accept_full)(void);
 
 /* Log context for error lines: ", client: 1.2.3.4, server: x, request: \"GET / HTTP/1.1\"". */
 void h1_log_ctx(struct h1_session *s, char *out, size_t cap);

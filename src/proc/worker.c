@@ -36,7 +36,8 @@
 
 static struct listener *listeners[MAX_LISTENERS];
 static unsigned nlisteners;
-static int accepting = 1;
+static int accepting = 1; /* 0 once stopping */
+static int paused;        /* worker_connections reached: listeners unregistered */
 
 static struct {
     int reload, reopen, graceful, fast;
@@ -92,7 +93,7 @@ static int sync_listeners(struct generation *gen, int registered)
         l->listen_index = i;
         keep[nlisteners] = 1;
         listeners[nlisteners++] = l;
-        if (registered && accepting)
+        if (registered && accepting && !paused)
             loop_add_listener(&l->h);
     }
     for (unsigned j = 0; j < nlisteners;) {
@@ -191,7 +192,7 @@ static void adopt_listeners(const struct ctl_msg *m, const int *fds, unsigned nf
         l->addrlen = m->a[k].len;
         keep[nlisteners] = 1;
         listeners[nlisteners++] = l;
-        if (accepting)
+        if (accepting && !paused)
             loop_add_listener(&l->h);
     }
     for (unsigned j = 0; j < nlisteners;) {
@@ -257,6 +258,30 @@ void worker_close_listeners(void)
     nlisteners = 0;
 }
 
+/* worker_connections reached (h1_accept_full): unregister the listeners. */
+static void pause_accepting(void)
+{
+    if (!accepting || paused)
+        return;
+    paused = 1;
+    for (unsigned j = 0; j < nlisteners; j++)
+        loop_del(&listeners[j]->h);
+}
+
+/* Register the listeners again once below the limit. */
+static void maybe_resume_accepting(void)
+{
+    if (!paused || !accepting)
+        return;
+    int64_t limit = rt_current->gen->main.worker_connections;
+    if ((int64_t)(h1_active_conns + tunnel_count) >= limit)
+        return;
+    paused = 0;
+    for (unsigned j = 0; j < nlisteners; j++)
+        loop_add_listener(&listeners[j]->h);
+    sy_log(LOG_LVL_NOTICE, "accepting connections again");
+}
+
 /* Graceful stop: close our listening sockets (as nginx does), so that once
  * no process holds them new connections are refused instead of waiting in a
  * backlog nobody accepts from. */
@@ -265,8 +290,9 @@ static void stop_accepting(void)
     if (!accepting)
         return;
     accepting = 0;
-    for (unsigned j = 0; j < nlisteners; j++)
-        loop_del(&listeners[j]->h);
+    if (!paused)
+        for (unsigned j = 0; j < nlisteners; j++)
+            loop_del(&listeners[j]->h);
     worker_close_listeners();
 }
 
@@ -386,8 +412,10 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
 
     uint64_t shutdown_deadline = 0;
     int tunnels_told = 0; /* 1001 sent to every tunnel */
+    h1_accept_full = pause_accepting;
     for (;;) {
         loop_run_once(shutdown_deadline ? 100 : -1);
+        maybe_resume_accepting();
         if (pending.reopen) {
             pending.reopen = 0;
             sy_log(LOG_LVL_NOTICE, "signal 10 (SIGUSR1) received, reopening logs");
