@@ -156,6 +156,15 @@ class Scenario:
         self.key, self.title, self.metrics = key, title, metrics
 
 
+IDLE_SETTLE_S = 5.5
+
+
+def warm_up(p):
+    """The same warm-up for every proxy: HTTP and WebSocket paths touched."""
+    run_wrk(f"http://127.0.0.1:{p.port}/", 20, 1)
+    run_load("ws-echo", f"ws://127.0.0.1:{p.port}/ws/echo", 0.5, "--conns", 20)
+
+
 def scenarios(d: float, idle_conns: int):
     S = []
 
@@ -229,6 +238,10 @@ def scenarios(d: float, idle_conns: int):
                                  "--conns", str(idle_conns), "--hold", "120"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         first = json.loads(proc.stdout.readline())
+        # Idle connections are long-lived: measure once they have been idle a
+        # moment (Switchyard returns freed burst memory every 5 s), the same
+        # wait for every proxy.
+        time.sleep(IDLE_SETTLE_S)
         pids = p.pids()
         after = px.rss_kib(pids)
         proc.stdin.write("go\n")
@@ -459,7 +472,7 @@ def main():
         for n, p in procs.items():
             p.start()
             meta["versions"][n] = p.version()
-            run_wrk(f"http://127.0.0.1:{p.port}/", 20, 1)  # warm-up
+            warm_up(p)
         for rnd in range(rounds):
             for s in scen:
                 order = names[rnd % len(names):] + names[:rnd % len(names)]
@@ -470,7 +483,7 @@ def main():
                     if s.fresh:
                         p.stop()
                         p.start()
-                        run_wrk(f"http://127.0.0.1:{p.port}/", 20, 1)
+                        warm_up(p)
                     t0 = time.monotonic()
                     try:
                         r = s.run(p, work)

@@ -25,6 +25,7 @@
 #include "proc/master.h"
 #include "proc/runtime.h"
 #include "proc/worker.h"
+#include "proxy/ws_frame.h"
 
 #define SY_VERSION "0.1.0"
 #ifndef SY_PREFIX
@@ -325,6 +326,12 @@ int main(int argc, char **argv)
     sigset_t ctl;
     master_control_signals(&ctl);
     sigprocmask(SIG_BLOCK, &ctl, NULL);
+
+    /* Load OpenSSL's SHA-1 (the WebSocket accept key) before the workers
+     * fork: otherwise the first handshake in each worker reads openssl.cnf
+     * and loads providers, about 1 MiB each, under a client's request. */
+    char accept[29];
+    ws_accept_for_key("dGhlIHNhbXBsZSBub25jZQ==", 24, accept);
 
     struct gen_rt *rt = rt_create(gen);
     if (!rt)

@@ -42,6 +42,11 @@ unsigned h1_active_conns;
 void (*h1_accept_full)(void);
 static uint64_t h1_next_id = 1;
 
+uint64_t h1_next_session_id(void)
+{
+    return h1_next_id;
+}
+
 /* Every session, so shutdown can find idle ones. */
 static struct h1_session **all_sessions;
 static unsigned nall, capall;

@@ -60,6 +60,9 @@ void h1_set_timer(struct h1_session *s, uint64_t ms);
  */
 struct str h1_absolute_location(struct h1_session *s, struct str loc);
 
+/* The id the next client connection gets (ids count connections accepted). */
+uint64_t h1_next_session_id(void);
+
 /* Number of open client connections of this worker (tunnels not included). */
 extern unsigned h1_active_conns;
 
