@@ -25,7 +25,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check unit integration e2e install clean deps fuzz-smoke fuzz bench
+.PHONY: all run check unit integration e2e install clean deps fuzz-smoke fuzz bench scale
 
 all: $(BUILD)/switchyard
 
@@ -66,6 +66,12 @@ check: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
 	$(MAKE) e2e
+	$(MAKE) scale
+
+# 100,000 idle WebSockets through one Switchyard (bench/scale.py), alone:
+# it saturates both cores for about 30 s. SY_SCALE_CONNS=N to change N.
+scale: all bench-tools
+	BUILD=$(BUILD) $(PYTHON) -m pytest -q -s tests/scale
 
 # ---- fuzzing (clang-14 libFuzzer + ASan/UBSan), see fuzz/README.md
 FUZZ_CC    := clang-14
