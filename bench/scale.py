@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import proxies as px  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-BUILD = Path(os.environ.get("BUILD", REPO / "build"))
+BUILD = Path(os.environ.get("BUILD", REPO / "build")).resolve()
 
 PER_WORKER = 8000
 PER_BACKEND = 17000
@@ -48,6 +48,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def slab_kib() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                return int(line.split()[1])
+    return 0
 
 
 def main() -> int:
@@ -105,6 +113,7 @@ http {{
             time.sleep(0.05)  # polling the process table: no event to wait on
         base = px.rss_kib(px._pids_of(sy.pid))
         result["rss_kib_before"] = base
+        slab0 = slab_kib()
 
         # clients: each its own source addresses (127.0.0.2 + 3k .. +3k+2)
         t_open = time.monotonic()
@@ -137,6 +146,9 @@ http {{
         rss = px.rss_kib(pids)
         result["rss_kib_open"] = rss
         result["kib_per_conn"] = round((rss - base) / max(opened, 1), 2)
+        # Kernel memory (slab) for the 4 sockets of each connection: client,
+        # proxy's two, backend's; the whole machine's, so only indicative.
+        result["kernel_kib_per_conn_4_sockets"] = round((slab_kib() - slab0) / max(opened, 1), 2)
         result["proxy_processes"] = len(pids)
 
         # every connection says something and gets it back
@@ -181,7 +193,9 @@ http {{
             f"| proxy RSS, all open (master + workers) | {result.get('rss_kib_open', 0):,} KiB "
             f"({gb:.2f} GiB) |\n"
             f"| proxy RSS before | {result.get('rss_kib_before', 0):,} KiB |\n"
-            f"| per connection | {result.get('kib_per_conn')} KiB |\n")
+            f"| per connection | {result.get('kib_per_conn')} KiB |\n"
+            f"| kernel (slab) per connection, its 4 sockets | "
+            f"{result.get('kernel_kib_per_conn_4_sockets')} KiB |\n")
     return 0 if ok else 1
 
 
