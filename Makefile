@@ -67,6 +67,7 @@ check: deps
 	$(MAKE) integration
 	$(MAKE) e2e
 	$(MAKE) scale
+	$(MAKE) bench QUICK=1
 
 # 100,000 idle WebSockets through one Switchyard (bench/scale.py), alone:
 # it saturates both cores for about 30 s. SY_SCALE_CONNS=N to change N.
