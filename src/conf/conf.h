@@ -304,6 +304,11 @@ struct loc_conf {
     uint64_t websocket_ping_interval;   /* ms, 0 = off: keep-alive pings to both sides */
     uint64_t websocket_ping_timeout;    /* ms, 30s: a ping unanswered this long closes */
     struct str *websocket_upgrade_tokens; unsigned nwebsocket_upgrade_tokens; /* extra tokens */
+    /* websocket_origins: allowed Origin values of WebSocket upgrades, lower
+     * case ("same-origin", "null", "https://x.org", "https://(star).x.org");
+     * none = no check. websocket_origins_off: an explicit `off`. */
+    struct str *websocket_origins; unsigned nwebsocket_origins;
+    int websocket_origins_off;
 
     /* ---- added (recorded; defaults in comments, as nginx) ---- */
     int tcp_nopush;                     /* off */

@@ -27,6 +27,7 @@
 #include "conf/snapshot.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
@@ -2502,6 +2503,62 @@ static const char *set_upgrade_tokens(struct conf_parser *p, const struct direct
     return NULL;
 }
 
+/* An origin pattern: scheme://host[:port], host possibly "*.domain". */
+static int origin_pattern_valid(const char *v)
+{
+    const char *h;
+    if (strncasecmp(v, "https://", 8) == 0)
+        h = v + 8;
+    else if (strncasecmp(v, "http://", 7) == 0)
+        h = v + 7;
+    else
+        return 0;
+    if (h[0] == '*' && h[1] == '.')
+        h += 2;
+    const char *c = h;
+    while (isalnum((unsigned char)*c) || *c == '-' || *c == '.')
+        c++;
+    if (c == h)
+        return 0;
+    if (*c == ':') {
+        const char *d = ++c;
+        while (isdigit((unsigned char)*c))
+            c++;
+        if (c == d || c - d > 5)
+            return 0;
+    }
+    return *c == '\0';
+}
+
+/* websocket_origins off | same-origin | null | scheme://host[:port] ... */
+static const char *set_websocket_origins(struct conf_parser *p, const struct directive *d,
+                                         void *conf)
+{
+    (void)d;
+    struct loc_conf *lc = conf;
+    if (lc->nwebsocket_origins || lc->websocket_origins_off == 1)
+        return "is duplicate";
+    if (p->node->nargs == 1 && strcmp(p->node->args[0], "off") == 0) {
+        lc->websocket_origins_off = 1;
+        return NULL;
+    }
+    for (unsigned i = 0; i < p->node->nargs; i++) {
+        const char *v = p->node->args[i];
+        if (strcmp(v, "same-origin") != 0 && strcmp(v, "null") != 0 && !origin_pattern_valid(v))
+            return conf_err(p, "invalid origin \"%s\" in \"%s\" directive (expected "
+                               "same-origin, null or scheme://host[:port], host may be *.domain)",
+                            v, p->node->name);
+        char *low = arena_strdup(p->a, v);
+        struct str *s = PUSH(p, lc->websocket_origins, lc->nwebsocket_origins);
+        if (!low || !s)
+            return OOM(p);
+        for (char *c = low; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        *s = str_from_cstr(low);
+    }
+    return NULL;
+}
+
 static const char *set_proxy_redirect(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
@@ -3116,6 +3173,7 @@ static const struct directive directives[] = {
      NULL},
     {"websocket_ping_timeout", HSL, ARGS(1, 1), set_msec, LOC(websocket_ping_timeout), NULL},
     {"websocket_upgrade_tokens", HSL, ARGS(1, MANY), set_upgrade_tokens, LVL_LOC, 0, NULL},
+    {"websocket_origins", HSL, ARGS(1, MANY), set_websocket_origins, LVL_LOC, 0, NULL},
     {"proxy_cache", HSL, ARGS(1, 1), set_proxy_cache, LVL_NONE, 0, NULL},
     {"proxy_ssl_server_name", HSL, ARGS(1, 1), set_flag, LOC(proxy_ssl_server_name), NULL},
     {"proxy_ssl_name", HSL, ARGS(1, 1), set_tmpl_ptr, LOC(proxy_ssl_name), NULL},

@@ -45,6 +45,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->server_tokens = CONF_UNSET;
     c->sendfile = CONF_UNSET;
     c->tcp_nodelay = CONF_UNSET;
+    c->websocket_origins_off = CONF_UNSET;
     c->access_log_off = CONF_UNSET;
     c->disable_symlinks = CONF_UNSET;
     c->autoindex = CONF_UNSET;
@@ -333,6 +334,13 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_U64(websocket_ping_interval, 0);
     MERGE_U64(websocket_ping_timeout, 30000);
     MERGE_LIST(websocket_upgrade_tokens, nwebsocket_upgrade_tokens);
+    /* websocket_origins: inherited unless the level has its own list or `off` */
+    if (c->websocket_origins_off == CONF_UNSET) {
+        c->websocket_origins_off = 0;
+        MERGE_LIST(websocket_origins, nwebsocket_origins);
+        if (c->nwebsocket_origins == 0 && prev && prev->websocket_origins_off == 1)
+            c->websocket_origins_off = 1;
+    }
     if (c->proxy_next_upstream == 0)
         c->proxy_next_upstream =
             prev ? prev->proxy_next_upstream : (NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT);

@@ -709,6 +709,79 @@ static int location_sets_upgrade(const struct loc_conf *lc)
     return 0;
 }
 
+/* Origin and pattern compared as scheme://host[:port], case-insensitive, the
+ * scheme's default port omitted on either side. */
+static struct str origin_norm(struct str o, char *buf, size_t cap)
+{
+    if (o.len >= cap)
+        return STR_NULL;
+    for (size_t i = 0; i < o.len; i++)
+        buf[i] = (char)sy_tolower((unsigned char)o.p[i]);
+    size_t n = o.len;
+    if (n > 8 && memcmp(buf, "https://", 8) == 0 && n > 4 && memcmp(buf + n - 4, ":443", 4) == 0)
+        n -= 4;
+    else if (n > 7 && memcmp(buf, "http://", 7) == 0 && n > 3 && memcmp(buf + n - 3, ":80", 3) == 0)
+        n -= 3;
+    return (struct str){buf, n};
+}
+
+/* Does the WebSocket's Origin pass websocket_origins? No list: yes. No
+ * Origin header: yes (not a browser; Cross-Site WebSocket Hijacking needs
+ * a victim's browser, which always sends Origin). */
+static int origin_allowed(struct proxy *p, struct str origin)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    const struct loc_conf *lc = r->lc;
+    if (!lc->nwebsocket_origins || !origin.p)
+        return 1;
+    char ob[512], pb[512], sb[512];
+    struct str o = origin_norm(origin, ob, sizeof(ob));
+    if (!o.p)
+        return 0;
+    for (unsigned i = 0; i < lc->nwebsocket_origins; i++) {
+        struct str pat = lc->websocket_origins[i];
+        if (str_eq(pat, STR_LIT("null"))) {
+            if (str_eq(o, STR_LIT("null")))
+                return 1;
+            continue;
+        }
+        if (str_eq(pat, STR_LIT("same-origin"))) {
+            /* this request's own scheme and Host */
+            const char *scheme = tls_is(&s->c) ? "https://" : "http://";
+            size_t sl = strlen(scheme);
+            if (sl + r->info.host.len >= sizeof(sb))
+                continue;
+            memcpy(sb, scheme, sl);
+            memcpy(sb + sl, r->info.host.p, r->info.host.len);
+            char nb[512];
+            struct str self = origin_norm((struct str){sb, sl + r->info.host.len}, nb, sizeof(nb));
+            if (self.p && str_eq(o, self))
+                return 1;
+            continue;
+        }
+        struct str pn = origin_norm(pat, pb, sizeof(pb));
+        if (!pn.p)
+            continue;
+        const char *star = memchr(pn.p, '*', pn.len);
+        if (!star) {
+            if (str_eq(o, pn))
+                return 1;
+            continue;
+        }
+        /* scheme://(star).domain[:port]: same scheme and port, one or more labels
+         * before ".domain" */
+        size_t pre = (size_t)(star - pn.p);          /* "https://" */
+        struct str suf = {star + 1, pn.len - pre - 1}; /* ".domain[:port]" */
+        if (o.len > pre + suf.len && memcmp(o.p, pn.p, pre) == 0 &&
+            memcmp(o.p + o.len - suf.len, suf.p, suf.len) == 0 &&
+            !memchr(o.p + pre, ':', o.len - pre - suf.len) &&
+            !memchr(o.p + pre, '/', o.len - pre - suf.len))
+            return 1;
+    }
+    return 0;
+}
+
 /*
  * Decide whether the request asks for a protocol switch we pass on
  * (docs/websocket.md). Returns 0 (p->upgrade set or not), or -1 when the
@@ -752,6 +825,14 @@ static int classify_upgrade(struct proxy *p)
         }
         if (ws_accept_for_key(key.p, key.len, p->ws_accept) < 0) {
             upgrade_refused(p, 400, "client sent an invalid Sec-WebSocket-Key");
+            return -1;
+        }
+        struct str origin = req_header(r, "origin");
+        if (!origin_allowed(p, origin)) {
+            char why[400];
+            snprintf(why, sizeof(why), "origin \"%.*s\" is not allowed by websocket_origins",
+                     (int)(origin.len < 300 ? origin.len : 300), origin.p);
+            upgrade_refused(p, 403, why);
             return -1;
         }
         p->upgrade = UPG_WEBSOCKET;
@@ -1343,6 +1424,15 @@ static enum step send_response(struct proxy *p)
     enum step progress = STEP_IDLE;
     for (int i = 0; i < 16; i++) {
         if (p->rs.mode == RELAY_CHUNKED && relay_decode(&p->rs, p->ub) < 0) {
+            if (p->resp_head_off == 0 && r->bytes_sent == 0) {
+                /* Nothing reached the client yet: it gets a 502, not a
+                 * connection that closes without an answer. */
+                r->head_sent = 0;
+                r->nresp = 0;
+                r->up_headers = NULL;
+                r->nup_headers = 0;
+                return upstream_failed(p, 0, 502, "upstream sent invalid chunked response", 0);
+            }
             log_upstream(p, LOG_LVL_ERR, "upstream sent invalid chunked response while reading upstream", 0);
             h1_close(s, "bad upstream chunked");
             return STEP_STOP;
