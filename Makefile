@@ -25,7 +25,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check unit integration e2e install clean deps fuzz-smoke fuzz bench scale
+.PHONY: all run check unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize
 
 all: $(BUILD)/switchyard
 
@@ -60,14 +60,30 @@ integration: all
 e2e: all
 	$(PYTHON) -m pytest -q tests/e2e
 
+# With SANITIZE=... (e.g. make check SANITIZE=address,undefined) everything is
+# built with those sanitizers and the suites run against that build; the scale
+# test and the benchmark, meaningless under a sanitizer, are skipped. Without
+# it, the integration suite also runs once against an ASan+UBSan build.
 check: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
 	$(MAKE) e2e
+ifeq ($(SANITIZE),)
+	$(MAKE) sanitize
 	$(MAKE) scale
 	$(MAKE) bench QUICK=1
+endif
+
+# The integration suite against an ASan+UBSan build in $(BUILD)/sanitize:
+# any sanitizer report, leaks at exit included (LeakSanitizer), fails the
+# test that started the process.
+SAN_BUILD := $(BUILD)/sanitize
+sanitize:
+	$(MAKE) BUILD=$(SAN_BUILD) SANITIZE=address,undefined CFLAGS='-O1 -g' all
+	ASAN_OPTIONS=detect_leaks=1 SWITCHYARD_BIN=$(abspath $(SAN_BUILD))/switchyard \
+	    $(PYTHON) -m pytest -q -n $(JOBS) tests/integration
 
 # 100,000 idle WebSockets through one Switchyard (bench/scale.py), alone:
 # it saturates both cores for about 30 s. SY_SCALE_CONNS=N to change N.

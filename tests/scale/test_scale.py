@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BUILD = Path(os.environ.get("BUILD", REPO / "build"))
+BUILD = Path(os.environ.get("BUILD", REPO / "build")).resolve()
 
 
 def test_hundred_thousand_idle_websockets():
