@@ -303,6 +303,9 @@ struct loc_conf {
     uint64_t websocket_idle_timeout;    /* ms, 1h: an idle tunnel is closed with 1001 */
     uint64_t websocket_ping_interval;   /* ms, 0 = off: keep-alive pings to both sides */
     uint64_t websocket_ping_timeout;    /* ms, 30s: a ping unanswered this long closes */
+    uint64_t websocket_max_message_size; /* bytes, 0 = off: larger client messages close 1009 */
+    uint64_t websocket_message_rate;    /* client messages per 1000 s (milli-r/s), 0 = off */
+    uint64_t websocket_message_burst;   /* messages allowed above the rate */
     struct str *websocket_upgrade_tokens; unsigned nwebsocket_upgrade_tokens; /* extra tokens */
     /* websocket_origins: allowed Origin values of WebSocket upgrades, lower
      * case ("same-origin", "null", "https://x.org", "https://(star).x.org");

@@ -2530,6 +2530,64 @@ static int origin_pattern_valid(const char *v)
     return *c == '\0';
 }
 
+/* websocket_max_message_size off | size */
+static const char *set_ws_max_message(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    struct loc_conf *lc = conf;
+    if (lc->websocket_max_message_size != CONF_UNSET_U64)
+        return "is duplicate";
+    if (strcmp(p->node->args[0], "off") == 0) {
+        lc->websocket_max_message_size = 0;
+        return NULL;
+    }
+    uint64_t v;
+    if (str_to_size(arg(p, 0), &v) != 0 || v == 0)
+        return "invalid value";
+    lc->websocket_max_message_size = v;
+    return NULL;
+}
+
+/* websocket_message_rate off | Nr/s | Nr/m [burst=number] */
+static const char *set_ws_message_rate(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    struct loc_conf *lc = conf;
+    if (lc->websocket_message_rate != CONF_UNSET_U64)
+        return "is duplicate";
+    const char *v = p->node->args[0];
+    if (strcmp(v, "off") == 0) {
+        if (p->node->nargs > 1)
+            return conf_err(p, "invalid number of arguments in \"%s\" directive", p->node->name);
+        lc->websocket_message_rate = 0;
+        lc->websocket_message_burst = 0;
+        return NULL;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (end == v || errno || n == 0 || n > 1000000 ||
+        (strcmp(end, "r/s") != 0 && strcmp(end, "r/m") != 0))
+        return conf_err(p, "invalid rate \"%s\"", v);
+    /* milli-messages per second, as nginx stores limit_req rates */
+    uint64_t rate = strcmp(end, "r/s") == 0 ? n * 1000 : n * 1000 / 60;
+    if (rate == 0)
+        rate = 1;
+    uint64_t burst = (rate + 999) / 1000; /* default: one second's worth */
+    for (unsigned i = 1; i < p->node->nargs; i++) {
+        const char *a = p->node->args[i];
+        if (strncmp(a, "burst=", 6) != 0)
+            return conf_err(p, "invalid parameter \"%s\"", a);
+        n = strtoull(a + 6, &end, 10);
+        if (end == a + 6 || *end || n > 1000000)
+            return conf_err(p, "invalid burst value \"%s\"", a);
+        burst = n;
+    }
+    lc->websocket_message_rate = rate;
+    lc->websocket_message_burst = burst;
+    return NULL;
+}
+
 /* websocket_origins off | same-origin | null | scheme://host[:port] ... */
 static const char *set_websocket_origins(struct conf_parser *p, const struct directive *d,
                                          void *conf)
@@ -3174,6 +3232,8 @@ static const struct directive directives[] = {
     {"websocket_ping_timeout", HSL, ARGS(1, 1), set_msec, LOC(websocket_ping_timeout), NULL},
     {"websocket_upgrade_tokens", HSL, ARGS(1, MANY), set_upgrade_tokens, LVL_LOC, 0, NULL},
     {"websocket_origins", HSL, ARGS(1, MANY), set_websocket_origins, LVL_LOC, 0, NULL},
+    {"websocket_max_message_size", HSL, ARGS(1, 1), set_ws_max_message, LVL_LOC, 0, NULL},
+    {"websocket_message_rate", HSL, ARGS(1, 2), set_ws_message_rate, LVL_LOC, 0, NULL},
     {"proxy_cache", HSL, ARGS(1, 1), set_proxy_cache, LVL_NONE, 0, NULL},
     {"proxy_ssl_server_name", HSL, ARGS(1, 1), set_flag, LOC(proxy_ssl_server_name), NULL},
     {"proxy_ssl_name", HSL, ARGS(1, 1), set_tmpl_ptr, LOC(proxy_ssl_name), NULL},

@@ -93,6 +93,9 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->websocket_idle_timeout = CONF_UNSET_U64;
     c->websocket_ping_interval = CONF_UNSET_U64;
     c->websocket_ping_timeout = CONF_UNSET_U64;
+    c->websocket_max_message_size = CONF_UNSET_U64;
+    c->websocket_message_rate = CONF_UNSET_U64;
+    c->websocket_message_burst = CONF_UNSET_U64;
     return c;
 }
 
@@ -333,6 +336,11 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_U64(websocket_idle_timeout, 3600000);
     MERGE_U64(websocket_ping_interval, 0);
     MERGE_U64(websocket_ping_timeout, 30000);
+    MERGE_U64(websocket_max_message_size, 0);
+    if (c->websocket_message_rate == CONF_UNSET_U64) { /* rate and burst go together */
+        c->websocket_message_rate = prev ? prev->websocket_message_rate : 0;
+        c->websocket_message_burst = prev ? prev->websocket_message_burst : 0;
+    }
     MERGE_LIST(websocket_upgrade_tokens, nwebsocket_upgrade_tokens);
     /* websocket_origins: inherited unless the level has its own list or `off` */
     if (c->websocket_origins_off == CONF_UNSET) {

@@ -958,6 +958,9 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
         tp.idle_timeout = lc->proxy_send_timeout;
     tp.ping_interval = lc->websocket_ping_interval;
     tp.ping_timeout = lc->websocket_ping_timeout;
+    tp.max_message = lc->websocket_max_message_size;
+    tp.message_rate = lc->websocket_message_rate;
+    tp.message_burst = lc->websocket_message_burst;
     tp.conn_id = s->id;
     char ctx[1500];
     h1_log_ctx(s, ctx, sizeof(ctx));

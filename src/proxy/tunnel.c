@@ -62,14 +62,24 @@ struct tunnel_dir {
     unsigned bulk : 1;          /* reads fill whole buffers: use BUF_BIG_SIZE ones */
 };
 
+/* A token bucket over the client's WebSocket messages (websocket_message_rate). */
+struct tunnel_rate {
+    uint64_t rate;              /* milli-messages per second */
+    uint64_t cap;               /* bucket size, milli-messages (burst) */
+    uint64_t tokens;            /* milli-messages available */
+    uint64_t last_ms;           /* last refill */
+    uint32_t seen;              /* client messages already charged (wraps like the count) */
+};
+
 struct tunnel {
     struct conn end[2];         /* client, upstream */
     struct tunnel_dir dir[2];   /* dir[i]: from end[i] to end[1 - i] */
     struct timer timer;         /* idle / ping / linger deadline */
     struct posted post;
-    int websocket;
-    int closing;                /* Switchyard ended it: waiting for the frames to drain and FINs */
-    int ping_pending[2];        /* a ping to side i awaits its pong */
+    uint8_t websocket;
+    uint8_t closing;            /* Switchyard ended it: waiting for the frames to drain and FINs */
+    uint8_t ping_pending[2];    /* a ping to side i awaits its pong */
+    uint8_t dead;
     uint8_t ping_token[8];
     uint64_t ping_sent_ms;
     uint64_t start_ms, last_activity_ms, closing_since_ms;
@@ -80,7 +90,7 @@ struct tunnel {
     struct tunnel_log *logs;
     unsigned nlogs;
     struct tunnel *next, *prev; /* all tunnels of the worker */
-    int dead;
+    struct tunnel_rate *rate;   /* websocket_message_rate state; NULL = no limit */
 };
 
 unsigned tunnel_count;
@@ -147,6 +157,7 @@ static void tunnel_free(void *p)
     }
     free(t->logs);
     free(t->log_ctx);
+    free(t->rate);
     free(t);
 }
 
@@ -234,10 +245,30 @@ static int is_our_pong(struct tunnel *t, const uint8_t *frame, const struct ws_f
     return memcmp(payload, t->ping_token, sizeof(payload)) == 0;
 }
 
+/* Charge the client's new messages to its bucket; 0, or -1 when over the rate. */
+static int rate_charge(struct tunnel *t)
+{
+    struct tunnel_rate *r = t->rate;
+    uint64_t n = (uint32_t)(t->dir[SIDE_CLIENT].ws.messages - r->seen);
+    if (!n)
+        return 0;
+    r->seen += n;
+    uint64_t now = loop_now();
+    r->tokens += (now - r->last_ms) * r->rate / 1000;
+    if (r->tokens > r->cap)
+        r->tokens = r->cap;
+    r->last_ms = now;
+    if (r->tokens < n * 1000)
+        return -1;
+    r->tokens -= n * 1000;
+    return 0;
+}
+
 /*
  * Follow the frames in the unscanned part of dir `i`'s buffer: swallow our
  * pongs, note close frames, and compute how many bytes may be written.
- * Returns 0, or -1 on a protocol violation.
+ * Returns 0, -1 on a protocol violation (or a message over the size limit:
+ * d->ws.err says which), -2 when the client exceeds its message rate.
  */
 static int scan_frames(struct tunnel *t, int i)
 {
@@ -255,6 +286,8 @@ static int scan_frames(struct tunnel *t, int i)
         ssize_t r = ws_stream_feed(&d->ws, base + d->fed, have - d->fed, &ctl, &total);
         if (r < 0)
             return -1;
+        if (i == SIDE_CLIENT && t->rate && rate_charge(t) < 0)
+            return -2;
         d->fed += (size_t)r;
         if (d->fed >= have) {
             d->hold = have;
@@ -316,16 +349,35 @@ static int pump(struct tunnel *t, int i)
         }
         /* 1. Bytes waiting for the destination. */
         if (d->buf && buf_len(d->buf) > 0) {
-            if (t->websocket && !d->ws.err && scan_frames(t, i) < 0) {
-                sy_log(LOG_LVL_WARN, "*%llu %s sent an invalid WebSocket frame (%s)%s",
-                       (unsigned long long)t->conn_id, i == SIDE_CLIENT ? "client" : "upstream",
-                       ws_frame_error_str(d->ws.err), t->log_ctx ? t->log_ctx : "");
+            int sc;
+            if (t->websocket && !d->ws.err && (sc = scan_frames(t, i)) < 0) {
+                /* 1002 for a broken frame; 1009 / 1008 for a client over
+                 * websocket_max_message_size / websocket_message_rate. */
+                uint16_t code = 1002;
+                const char *why = "protocol error";
+                if (sc == -2) {
+                    code = 1008;
+                    why = "message rate exceeded";
+                    sy_log(LOG_LVL_WARN, "*%llu client exceeded websocket_message_rate%s",
+                           (unsigned long long)t->conn_id, t->log_ctx ? t->log_ctx : "");
+                } else if (d->ws.err == WS_FE_TOO_BIG) {
+                    code = 1009;
+                    why = "message too big";
+                    sy_log(LOG_LVL_WARN, "*%llu client sent a message over "
+                           "websocket_max_message_size (%llu bytes)%s",
+                           (unsigned long long)t->conn_id, (unsigned long long)d->ws.max_message,
+                           t->log_ctx ? t->log_ctx : "");
+                } else {
+                    sy_log(LOG_LVL_WARN, "*%llu %s sent an invalid WebSocket frame (%s)%s",
+                           (unsigned long long)t->conn_id, i == SIDE_CLIENT ? "client" : "upstream",
+                           ws_frame_error_str(d->ws.err), t->log_ctx ? t->log_ctx : "");
+                }
                 /* Nothing more from this side is relayed; close frames go out. */
                 buf_put(d->buf);
                 d->buf = NULL;
                 d->fed = d->hold = 0;
                 d->eof = 1;
-                tunnel_end(t, 1002, "protocol error", "protocol error");
+                tunnel_end(t, code, why, why);
                 return 1;
             }
             size_t n = t->websocket && !d->ws.err ? d->hold : buf_len(d->buf);
@@ -638,6 +690,14 @@ int tunnel_start(struct tunnel_params *tp)
     t->ping_interval = tp->websocket ? tp->ping_interval : 0;
     t->ping_timeout = tp->ping_timeout ? tp->ping_timeout : 30000;
     t->conn_id = tp->conn_id;
+    t->dir[SIDE_CLIENT].ws.max_message =
+        !tp->websocket ? 0 : tp->max_message > UINT32_MAX ? UINT32_MAX : (uint32_t)tp->max_message;
+    if (tp->websocket && tp->message_rate && (t->rate = calloc(1, sizeof(*t->rate)))) {
+        t->rate->rate = tp->message_rate;
+        t->rate->cap = (tp->message_burst ? tp->message_burst : 1) * 1000;
+        t->rate->tokens = t->rate->cap;
+        t->rate->last_ms = loop_now();
+    }
     t->log_ctx = tp->log_ctx;
     t->logs = tp->logs;
     t->nlogs = tp->nlogs;

@@ -38,6 +38,9 @@ struct tunnel_params {
     uint64_t idle_timeout;      /* ms; 0 = none */
     uint64_t ping_interval;     /* ms; 0 = no pings */
     uint64_t ping_timeout;      /* ms */
+    uint64_t max_message;       /* websocket_max_message_size for client messages; 0 = off */
+    uint64_t message_rate;      /* client messages per 1000 s; 0 = off */
+    uint64_t message_burst;
     uint64_t conn_id;           /* client connection number for log lines */
     char *log_ctx;              /* owned: ", client: ..., server: ..., request: ..." for error lines */
     struct tunnel_log *logs;    /* owned array */

@@ -64,6 +64,8 @@ const char *ws_frame_error_str(enum ws_frame_error e)
         return "masked server frame";
     case WS_FE_BAD_CONTINUATION:
         return "bad continuation frame";
+    case WS_FE_TOO_BIG:
+        return "message too big";
     }
     return "unknown frame error";
 }
@@ -162,28 +164,35 @@ static ssize_t stream_fail(struct ws_stream *st, enum ws_frame_error e)
 }
 
 /*
- * A header has been parsed in full: apply the fragmentation rules and make
- * it the current frame. Returns 0, or -1 on a continuation error.
+ * A header has been parsed in full: apply the fragmentation rules and the
+ * message size limit, and make it the current frame. Returns WS_FE_NONE, or
+ * the error that stops the stream.
  */
-static int stream_start_frame(struct ws_stream *st, const struct ws_frame_info *fi)
+static enum ws_frame_error stream_start_frame(struct ws_stream *st, const struct ws_frame_info *fi)
 {
     switch (fi->opcode) {
     case WS_OP_CONT:
         if (!st->in_message)
-            return -1;
+            return WS_FE_BAD_CONTINUATION;
         if (fi->fin)
             st->in_message = 0;
+        st->msg_len += fi->payload_len;
         break;
     case WS_OP_TEXT:
     case WS_OP_BINARY:
         if (st->in_message)
-            return -1;
+            return WS_FE_BAD_CONTINUATION;
         if (!fi->fin)
             st->in_message = 1;
+        st->msg_len = fi->payload_len;
+        st->messages++;
         break;
     default:
         break; /* control frames may sit between fragments */
     }
+    /* Checked at the header, before any byte of the payload is relayed. */
+    if (st->max_message && !(fi->opcode & 8) && st->msg_len > st->max_message)
+        return WS_FE_TOO_BIG;
     st->cur = *fi;
     st->payload_left = fi->payload_len;
     if (st->payload_left == 0)
@@ -251,8 +260,8 @@ static ssize_t stream_scan(struct ws_stream *st, const uint8_t *buf, size_t len,
                 pos = len;
                 break;
             }
-            if (stream_start_frame(st, &fi) < 0)
-                return stream_fail(st, WS_FE_BAD_CONTINUATION);
+            if ((err = stream_start_frame(st, &fi)) != WS_FE_NONE)
+                return stream_fail(st, err);
             pos += (size_t)rc;
             continue;
         }
@@ -282,8 +291,8 @@ static ssize_t stream_scan(struct ws_stream *st, const uint8_t *buf, size_t len,
         assert((size_t)rc > have);
         pos += (size_t)rc - have;
         st->hdr_have = 0;
-        if (stream_start_frame(st, &fi) < 0)
-            return stream_fail(st, WS_FE_BAD_CONTINUATION);
+        if ((err = stream_start_frame(st, &fi)) != WS_FE_NONE)
+            return stream_fail(st, err);
     }
     return (ssize_t)len;
 }

@@ -46,6 +46,7 @@ enum ws_frame_error {
     WS_FE_MASK_UNEXPECTED,  /* server-to-client frame masked */
     WS_FE_BAD_CONTINUATION, /* continuation without a started message, or a new
                                data frame while a fragmented message is open */
+    WS_FE_TOO_BIG,          /* a message larger than the stream's max_message */
 };
 
 /* Short lowercase phrase for logs ("reserved opcode"); never NULL. */
@@ -70,17 +71,21 @@ ssize_t ws_parse_header(const uint8_t *buf, size_t len, int from_client,
  * whether the stream is at a frame boundary.
  */
 struct ws_stream {
-    int from_client;        /* masking rule for this direction */
-    uint8_t hdr[WS_MAX_HEADER]; /* a header split across feeds */
-    uint8_t hdr_have;       /* bytes of hdr[] collected */
     uint64_t payload_left;  /* payload bytes of the current frame still to come */
-    int in_message;         /* inside a fragmented data message */
+    uint64_t frames;        /* complete frames seen (dropped ones included) */
+    uint64_t msg_len;       /* payload announced so far for the current message */
     struct ws_frame_info cur; /* header of the current frame (valid once parsed) */
     enum ws_frame_error err;/* set once the stream violated the protocol */
-    uint64_t frames;        /* complete frames seen (dropped ones included) */
+    uint32_t max_message;   /* a data message may carry at most this many payload
+                               bytes (all its fragments); 0 = no limit */
+    uint32_t messages;      /* data messages started (wraps; for rate limits) */
+    uint8_t hdr[WS_MAX_HEADER]; /* a header split across feeds */
+    uint8_t hdr_have;       /* bytes of hdr[] collected */
     uint8_t ctl_reported;   /* total length of the complete control frame just
                                reported at the current position (0: none); the
                                next feed passes over it instead of stopping */
+    uint8_t from_client;    /* masking rule for this direction */
+    uint8_t in_message;     /* inside a fragmented data message */
 };
 
 void ws_stream_init(struct ws_stream *st, int from_client);

@@ -237,7 +237,8 @@ function onWebSocket(ws, req, conn, rec) {
   ws.on('pong', (d) => { st.pongs++; emit({ ev: 'pong', conn, data: d.toString('latin1') }); });
   ws.on('close', (code, why) => {
     stats.open_ws--;
-    emit({ ev: 'ws_close', conn, code, reason: why.toString('utf8') });
+    emit({ ev: 'ws_close', conn, code, reason: why.toString('utf8'),
+           rx_bytes: st.rx_bytes, rx_msgs: st.rx_msgs });
   });
   ws.on('error', (e) => emit({ ev: 'ws_error', conn, error: String(e && e.message) }));
 }
