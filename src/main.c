@@ -348,6 +348,8 @@ int main(int argc, char **argv)
         sy_log_stderr(LOG_LVL_EMERG, "daemon() failed (%d: %s)", errno, strerror(errno));
         return 1;
     }
+    if (gen->main.daemon)
+        log_redirect_stderr();
     /* The pid file appears only once the sockets are bound. */
     if (write_pid(gen->main.pid_path) < 0)
         return 1;

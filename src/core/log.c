@@ -69,6 +69,12 @@ int log_open(const char *path, enum log_level level)
     return 0;
 }
 
+void log_redirect_stderr(void)
+{
+    if (!log_is_stderr && log_fd > 2)
+        dup2(log_fd, 2);
+}
+
 void log_reopen(void)
 {
     if (log_is_stderr || !log_path[0])

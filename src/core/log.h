@@ -27,6 +27,10 @@ int log_open_file(const char *path);
 void log_set_owner(uid_t uid, gid_t gid);
 /* Reopen the current error log file (SIGUSR1). */
 void log_reopen(void);
+
+/* A daemon's stderr goes to the error log (nginx does the same): stray
+ * writes land there, and the terminal or pipe that started it is let go. */
+void log_redirect_stderr(void);
 /* Current threshold. */
 enum log_level log_level_get(void);
 /* Whether messages currently go to stderr (startup, -t). */

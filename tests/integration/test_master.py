@@ -244,3 +244,55 @@ def test_sighup_with_broken_config_keeps_workers_and_configuration(master, tmp_p
     p.send_signal(signal.SIGHUP)
     wait_until(lambda: request(port, "GET", "/").text == "fixed", 10, "the fixed configuration")
     assert set(_proc_children(p.pid)) == kids
+
+
+def test_daemon_on_detaches_and_stops_with_s_quit(tmp_path):
+    """daemon on (the default): the command returns at once, the master runs
+    detached (its pid in the pid file), serves, and `-s quit` stops it."""
+    port = free_port()
+    (tmp_path / "logs").mkdir()
+    conf = tmp_path / "sy.conf"
+    conf.write_text(f"""
+worker_processes 2;
+pid {tmp_path}/sy.pid;
+events {{ }}
+http {{ access_log off; server {{ listen 127.0.0.1:{port}; location / {{ return 200 "up\\n"; }} }} }}
+""")
+    r = subprocess.run([str(BIN), "-p", f"{tmp_path}/", "-c", str(conf)], capture_output=True,
+                       timeout=10)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: (tmp_path / "sy.pid").exists(), 10, "the pid file")
+    master = int((tmp_path / "sy.pid").read_text())
+    try:
+        assert request(port, "GET", "/").text == "up\n"
+        wait_until(lambda: len(_proc_children(master)) == 2, 10, "two workers")
+        with open(f"/proc/{master}/stat") as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        assert ppid != os.getpid()  # detached from the command that started it
+    finally:
+        q = subprocess.run([str(BIN), "-p", f"{tmp_path}/", "-c", str(conf), "-s", "quit"],
+                           capture_output=True, timeout=10)
+        assert q.returncode == 0, q.stderr
+        wait_until(lambda: not os.path.exists(f"/proc/{master}"), 10, "the master to exit")
+    assert not (tmp_path / "sy.pid").exists()
+
+
+def test_sigterm_stops_at_once_with_connections_open(master, tmp_path):
+    """stop (SIGTERM): workers close everything now, even open keep-alive
+    connections, and the master exits 0."""
+    import socket
+    p, port = master("worker_processes 2;")
+    wait_until(lambda: len(_proc_children(p.pid)) == 2, 10, "two workers")
+    kids = _proc_children(p.pid)
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]
+    for c in conns:
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.recv(4096).startswith(b"HTTP/1.1 200")
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(5) == 0
+    for c in conns:
+        c.settimeout(5)
+        assert c.recv(100) == b""  # closed by the worker
+        c.close()
+    assert not [k for k in kids if os.path.exists(f"/proc/{k}")
+                and open(f"/proc/{k}/stat").read().split(")")[1].split()[0] != "Z"]
