@@ -17,8 +17,22 @@ struct deferred {
     void *arg;
 };
 
+/*
+ * Registrations: epoll's data is (generation << 32 | fd), and slots[fd] says
+ * which handle the fd belongs to now. Handing a socket to another handle (a
+ * connection becoming a tunnel) is then a store, not an epoll_ctl(MOD); the
+ * generation, bumped at every registration, keeps an event from an fd closed
+ * and reused within one batch away from the new owner.
+ */
+struct slot {
+    struct handle *h;
+    uint32_t gen;
+};
+
 static struct {
     int epfd;
+    struct slot *slots;
+    uint32_t nslots;
     uint64_t now;               /* monotonic ms */
     uint64_t wall;              /* realtime ms */
     struct timer **heap;        /* 0-based array; heap_idx is index + 1 */
@@ -69,36 +83,80 @@ void loop_destroy(void)
     free(L.defer);
     L.defer = NULL;
     L.ndefer = L.capdefer = 0;
+    free(L.slots);
+    L.slots = NULL;
+    L.nslots = 0;
+}
+
+static int slot_claim(struct handle *h, uint64_t *data)
+{
+    if (h->fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    uint32_t fd = (uint32_t)h->fd;
+    if (fd >= L.nslots) {
+        uint32_t n = L.nslots ? L.nslots : 1024;
+        while (n <= fd)
+            n *= 2;
+        struct slot *s = realloc(L.slots, n * sizeof(*s));
+        if (!s)
+            return -1;
+        memset(s + L.nslots, 0, (n - L.nslots) * sizeof(*s));
+        L.slots = s;
+        L.nslots = n;
+    }
+    L.slots[fd].gen++;
+    L.slots[fd].h = h;
+    *data = (uint64_t)L.slots[fd].gen << 32 | fd;
+    return 0;
+}
+
+static int add(struct handle *h, uint32_t events)
+{
+    uint64_t data;
+    if (slot_claim(h, &data) < 0)
+        return -1;
+    struct epoll_event ev = {.events = events, .data.u64 = data};
+    if (epoll_ctl(L.epfd, EPOLL_CTL_ADD, h->fd, &ev) < 0) {
+        L.slots[h->fd].h = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 int loop_add(struct handle *h)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = h};
-    return epoll_ctl(L.epfd, EPOLL_CTL_ADD, h->fd, &ev);
+    return add(h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
 }
 
 int loop_add_listener(struct handle *h)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = h};
-    return epoll_ctl(L.epfd, EPOLL_CTL_ADD, h->fd, &ev);
+    return add(h, EPOLLIN | EPOLLEXCLUSIVE);
 }
 
 int loop_add_input(struct handle *h)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = h};
-    return epoll_ctl(L.epfd, EPOLL_CTL_ADD, h->fd, &ev);
+    return add(h, EPOLLIN);
 }
 
 int loop_rebind(struct handle *h)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = h};
-    return epoll_ctl(L.epfd, EPOLL_CTL_MOD, h->fd, &ev);
+    if (h->fd < 0 || (uint32_t)h->fd >= L.nslots || !L.slots[h->fd].h) {
+        errno = EBADF;
+        return -1;
+    }
+    L.slots[h->fd].h = h; /* same registration, same generation: no syscall */
+    return 0;
 }
 
 void loop_del(struct handle *h)
 {
-    if (h->fd >= 0)
-        epoll_ctl(L.epfd, EPOLL_CTL_DEL, h->fd, NULL);
+    if (h->fd < 0)
+        return;
+    if ((uint32_t)h->fd < L.nslots && L.slots[h->fd].h == h)
+        L.slots[h->fd].h = NULL;
+    epoll_ctl(L.epfd, EPOLL_CTL_DEL, h->fd, NULL);
 }
 
 /* ---- timer heap ---- */
@@ -310,7 +368,10 @@ void loop_run_once(int max_wait_ms)
     int n = epoll_wait(L.epfd, evs, LOOP_MAX_EVENTS, next_timeout(max_wait_ms));
     loop_update_time();
     for (int i = 0; i < n; i++) {
-        struct handle *h = evs[i].data.ptr;
+        uint32_t fd = (uint32_t)evs[i].data.u64, gen = (uint32_t)(evs[i].data.u64 >> 32);
+        if (fd >= L.nslots || L.slots[fd].gen != gen || !L.slots[fd].h)
+            continue; /* unregistered, or the fd was closed and reused meanwhile */
+        struct handle *h = L.slots[fd].h;
         h->on_io(h, evs[i].events);
     }
     if (n < 0 && errno != EINTR) {

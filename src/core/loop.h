@@ -70,7 +70,8 @@ int loop_add(struct handle *h);
 int loop_add_listener(struct handle *h);
 /* Register for input only, level-triggered (signalfd and the like). */
 int loop_add_input(struct handle *h);
-/* Point an fd's registration at another handle (ownership moved). 0 or -1. */
+/* Point an fd's registration at another handle (ownership moved): a table
+ * store, no epoll_ctl. 0 or -1. */
 int loop_rebind(struct handle *h);
 
 /* Remove from epoll (closing the fd also does; use before handing an fd over). */
