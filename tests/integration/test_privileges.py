@@ -201,12 +201,14 @@ http {{
     m.p.send_signal(signal.SIGUSR1)
     wait_until(lambda: (logs / "access.log").exists() and (logs / "error.log").exists(), 10,
                "the new log files")
-    assert (logs / "access.log").stat().st_uid == NOBODY
 
     def reopened():  # the master and both workers say so (in the old or new file)
         text = (logs / "error.log.1").read_text() + (logs / "error.log").read_text()
         return text.count("reopening logs") >= 3
     wait_until(reopened, 10, "every process reopened its logs")
+    # created by the master as root and handed to the workers' user before the
+    # workers were told to reopen (the file may be seen between the two steps)
+    assert (logs / "access.log").stat().st_uid == NOBODY
     # every worker reopened: send requests on fresh connections until each
     # worker has written to the new file (bounded)
     workers = set(m.workers())
