@@ -46,7 +46,6 @@ def test_upstream_reset_mid_response(switchyard, raw_backend):
         assert head.startswith(b"HTTP/1.1 200"), out[:200]
         assert len(body) < 100000
         if baseline is None:
-            wait_until(lambda: sy.fd_count() > 0, 1, "fds")
             baseline = sy.fd_count()
     sy.wait_log(r"\[error\] .*(recv|readv)\(\) failed \(104: Connection reset by peer\) while "
                 r"reading upstream, client: 127\.0\.0\.1", timeout=5)
@@ -102,8 +101,39 @@ def test_access_log_on_a_full_disk(switchyard, origin):
 # --------------------------------------------------------------------------
 # 1 GiB against peers that do not read: memory stays bounded
 
-def rss_growth_bound_kb() -> int:
-    return 16 * 1024  # a few buffers and pages, far below what was in flight
+RSS_GROWTH_BOUND_KB = 16 * 1024  # a few buffers and pages, far below what was in flight
+CHUNK = bytes(range(256)) * 4096  # 1 MiB
+
+
+def gib_sha256() -> str:
+    """SHA-256 of 1 GiB made of CHUNK, as both tests send it."""
+    h = hashlib.sha256()
+    for _ in range(GiB // len(CHUNK)):
+        h.update(CHUNK)
+    return h.hexdigest()
+
+
+def read_body(sock: socket.socket, first: bytes, total: int) -> tuple[int, str]:
+    """Read until `total` body bytes (`first` already received): (count, sha256)."""
+    h = hashlib.sha256(first)
+    n = len(first)
+    while n < total:
+        c = sock.recv(1 << 20)
+        if not c:
+            break
+        h.update(c)
+        n += len(c)
+    return n, h.hexdigest()
+
+
+def wait_until_sender_stalls(sent: list, bound: float = 10.0):
+    """Sample the sender's progress until it stops moving (backpressure) or
+    `bound` seconds pass: there is no event for "blocked in send()"."""
+    prev = -1
+    deadline = time.monotonic() + bound
+    while sent[0] != prev and time.monotonic() < deadline:
+        prev = sent[0]
+        time.sleep(0.3)  # sampling interval
 
 
 @pytest.mark.switchyard_only  # nginx spools bodies to temporary files instead
@@ -117,25 +147,13 @@ def test_upload_of_1gib_to_a_stalled_upstream(switchyard, raw_backend):
         while b"\r\n\r\n" not in head:
             head += conn.recv(65536)
         release.wait(30)  # reads nothing until the test has measured
-        h = hashlib.sha256()
-        body = head.split(b"\r\n\r\n", 1)[1]
-        h.update(body)
-        n = len(body)
-        while n < GiB:
-            chunk = conn.recv(1 << 20)
-            if not chunk:
-                break
-            h.update(chunk)
-            n += len(chunk)
-        got["n"], got["sha"] = n, h.hexdigest()
+        got["n"], got["sha"] = read_body(conn, head.split(b"\r\n\r\n", 1)[1], GiB)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 
     b = raw_backend(stalled_then_reads)
     sy, p = start(switchyard, """client_max_body_size 0;
         server { listen 127.0.0.1:@P@; location / { proxy_pass http://@B@; } }""", B=b.addr)
     base = sy.rss_kb()
-    chunk = bytes(range(256)) * 4096  # 1 MiB
-    want = hashlib.sha256()
     s = socket.create_connection(("127.0.0.1", p), timeout=30)
     s.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
               % GiB)
@@ -143,34 +161,27 @@ def test_upload_of_1gib_to_a_stalled_upstream(switchyard, raw_backend):
 
     def pump():
         while sent[0] < GiB:
-            s.sendall(chunk)
-            sent[0] += len(chunk)
+            s.sendall(CHUNK)
+            sent[0] += len(CHUNK)
     t = threading.Thread(target=pump, daemon=True)
-    for _ in range(GiB // len(chunk)):
-        want.update(chunk)
     t.start()
     # the client is blocked once socket buffers and one proxy buffer are full
     wait_until(lambda: sent[0] > 0, 10, "the upload to start")
-    prev = -1
-    deadline = time.monotonic() + 10
-    while sent[0] != prev and time.monotonic() < deadline:  # until the sender stalls
-        prev = sent[0]
-        time.sleep(0.3)  # sampling the sender's progress
+    wait_until_sender_stalls(sent)
     assert sent[0] < 256 << 20, sent[0]  # backpressure: most of the GiB is still unsent
     growth = sy.rss_kb() - base
-    assert growth < rss_growth_bound_kb(), f"RSS grew {growth} KiB with {sent[0] >> 20} MiB sent"
+    assert growth < RSS_GROWTH_BOUND_KB, f"RSS grew {growth} KiB with {sent[0] >> 20} MiB sent"
     release.set()
     t.join(120)
     out = read_until_close(s, timeout=60)
     s.close()
     assert out.startswith(b"HTTP/1.1 200"), out[:200]
-    assert got["n"] == GiB and got["sha"] == want.hexdigest()
+    assert got["n"] == GiB and got["sha"] == gib_sha256()
 
 
 @pytest.mark.switchyard_only  # nginx spools the response to temporary files instead
 @pytest.mark.skipif(binary_is_sanitized(), reason="RSS is meaningless under a sanitizer")
 def test_client_reading_nothing_of_a_1gib_response(switchyard, raw_backend):
-    chunk = bytes(range(256)) * 4096  # 1 MiB
     sent = [0]
 
     def big(conn):
@@ -178,8 +189,8 @@ def test_client_reading_nothing_of_a_1gib_response(switchyard, raw_backend):
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % GiB)
         try:
             while sent[0] < GiB:
-                conn.sendall(chunk)
-                sent[0] += len(chunk)
+                conn.sendall(CHUNK)
+                sent[0] += len(CHUNK)
         except OSError:
             pass
 
@@ -191,31 +202,14 @@ def test_client_reading_nothing_of_a_1gib_response(switchyard, raw_backend):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
     s.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
     wait_until(lambda: sent[0] > 0, 10, "the response to start")
-    prev = -1
-    deadline = time.monotonic() + 10
-    while sent[0] != prev and time.monotonic() < deadline:  # until the backend stalls
-        prev = sent[0]
-        time.sleep(0.3)  # sampling the sender's progress
+    wait_until_sender_stalls(sent)
     assert sent[0] < 256 << 20, sent[0]
     growth = sy.rss_kb() - base
-    assert growth < rss_growth_bound_kb(), f"RSS grew {growth} KiB with {sent[0] >> 20} MiB sent"
+    assert growth < RSS_GROWTH_BOUND_KB, f"RSS grew {growth} KiB with {sent[0] >> 20} MiB sent"
     # now read it all: every byte arrives
-    h = hashlib.sha256()
-    n = 0
     data = b""
     while b"\r\n\r\n" not in data:
         data += s.recv(65536)
-    body = data.split(b"\r\n\r\n", 1)[1]
-    h.update(body)
-    n += len(body)
-    while n < GiB:
-        c = s.recv(1 << 20)
-        if not c:
-            break
-        h.update(c)
-        n += len(c)
+    n, sha = read_body(s, data.split(b"\r\n\r\n", 1)[1], GiB)
     s.close()
-    want = hashlib.sha256()
-    for _ in range(GiB // len(chunk)):
-        want.update(chunk)
-    assert n == GiB and h.hexdigest() == want.hexdigest()
+    assert n == GiB and sha == gib_sha256()
