@@ -25,15 +25,42 @@ void arena_init(struct arena *a, size_t block_size)
     a->total = 0;
 }
 
+/*
+ * Blocks of the default size are kept for reuse (up to ARENA_CACHE of them):
+ * a request arena takes one block per request, and glibc serves 4 KiB only
+ * from its slower bins, not its per-thread cache. Processes are single
+ * threaded, so the cache is a plain array.
+ */
+#define ARENA_CACHE_SIZE 4096
+#define ARENA_CACHE 64
+static struct arena_block *block_cache[ARENA_CACHE];
+static unsigned nblock_cache;
+
 static struct arena_block *block_new(struct arena *a, size_t size)
 {
-    struct arena_block *b = malloc(sizeof(*b) + size);
-    if (!b)
+    struct arena_block *b;
+    if (size == ARENA_CACHE_SIZE && nblock_cache > 0)
+        b = block_cache[--nblock_cache];
+    else if (!(b = malloc(sizeof(*b) + size)))
         return NULL;
     b->size = size;
     b->used = 0;
     a->total += size;
     return b;
+}
+
+static void block_free(struct arena_block *b)
+{
+    if (b->size == ARENA_CACHE_SIZE && nblock_cache < ARENA_CACHE)
+        block_cache[nblock_cache++] = b;
+    else
+        free(b);
+}
+
+void arena_cache_release(void)
+{
+    while (nblock_cache > 0)
+        free(block_cache[--nblock_cache]);
 }
 
 void *arena_alloc(struct arena *a, size_t n)
@@ -132,7 +159,7 @@ void arena_reset(struct arena *a)
             keep = b;
         } else {
             a->total -= b->size;
-            free(b);
+            block_free(b);
         }
         b = next;
     }
@@ -148,7 +175,7 @@ void arena_destroy(struct arena *a)
     struct arena_block *b = a->head;
     while (b) {
         struct arena_block *next = b->next;
-        free(b);
+        block_free(b);
         b = next;
     }
     a->head = NULL;

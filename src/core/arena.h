@@ -47,4 +47,7 @@ void arena_reset(struct arena *a);
 /* Free everything; the arena may be re-initialised. Accepts an empty arena. */
 void arena_destroy(struct arena *a);
 
+/* Return the cached free blocks (see arena.c) to malloc. */
+void arena_cache_release(void);
+
 #endif

@@ -79,8 +79,21 @@ void loop_del(struct handle *h);
 
 /* Arm `t` to fire `ms` from now (cancels nothing else). */
 void timer_set(struct timer *t, uint64_t ms);
-/* Disarm; safe when not armed. */
+/* Disarm and leave the heap; safe when not armed. Required before the memory
+ * holding `t` is freed. */
 void timer_cancel(struct timer *t);
+/*
+ * Disarm lazily: only a store. The heap entry stays until it pops (and is
+ * dropped, as `when` is 0) or the timer is re-armed at a deadline no earlier
+ * than the entry's (a store again). For timers re-armed on every request
+ * (a keep-alive connection's, a pooled upstream connection's) this takes the
+ * heap out of the per-request path. The owner must still timer_cancel()
+ * before freeing `t`.
+ */
+static inline void timer_stop(struct timer *t)
+{
+    t->when = 0;
+}
 static inline int timer_armed(const struct timer *t)
 {
     return t->when != 0;

@@ -70,6 +70,48 @@ static const unsigned char h1_cc[256] = {R64(0), R64(64), R64(128), R64(192)};
 #define IS(c, cls) (h1_cc[(unsigned char)(c)] & (cls))
 #define IS_OWS(c) ((c) == ' ' || (c) == '\t')
 
+/*
+ * Skip a run of field-value bytes (CC_VALUE) or request-target bytes
+ * (CC_TARGET): returns the first byte outside the class, or `end`. Both
+ * classes are ranges (>= 0x20 or > 0x20, minus DEL, plus HTAB for values),
+ * so SSE2 checks 16 bytes per step; header values (User-Agent, Cookie,
+ * Accept) are the longest runs in a request head.
+ */
+#ifdef __SSE2__
+#include <emmintrin.h>
+static inline const unsigned char *skip_range(const unsigned char *p, const unsigned char *end,
+                                              int value)
+{
+    const __m128i lo = _mm_set1_epi8(value ? 0x20 : 0x21);
+    const __m128i del = _mm_set1_epi8(0x7f);
+    const __m128i tab = _mm_set1_epi8('\t');
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i ok = _mm_cmpeq_epi8(_mm_max_epu8(v, lo), v); /* v >= lo, unsigned */
+        ok = _mm_andnot_si128(_mm_cmpeq_epi8(v, del), ok);
+        if (value)
+            ok = _mm_or_si128(ok, _mm_cmpeq_epi8(v, tab));
+        unsigned bad = (unsigned)_mm_movemask_epi8(ok) ^ 0xffffu;
+        if (bad)
+            return p + __builtin_ctz(bad);
+        p += 16;
+    }
+    const unsigned cls = value ? CC_VALUE : CC_TARGET;
+    while (p < end && IS(*p, cls))
+        p++;
+    return p;
+}
+#else
+static inline const unsigned char *skip_range(const unsigned char *p, const unsigned char *end,
+                                              int value)
+{
+    const unsigned cls = value ? CC_VALUE : CC_TARGET;
+    while (p < end && IS(*p, cls))
+        p++;
+    return p;
+}
+#endif
+
 /* Value of a hex digit already known to be one (CC_HEX). */
 static inline unsigned hex_val(unsigned char c)
 {
@@ -155,6 +197,82 @@ static int ci_eq_lower(const char *p, const char *lower, size_t n)
 }
 
 #define SLICE_IS(s, lit) ((s).len == sizeof(lit) - 1 && ci_eq_lower((s).p, (lit), sizeof(lit) - 1))
+
+/* ------------------------------------------------------------------------
+ * Well-known header names
+ * ------------------------------------------------------------------------ */
+
+unsigned h1_header_id(struct str n)
+{
+#define ID(lit, id) \
+    if (ci_eq_lower(n.p, lit, sizeof(lit) - 1)) \
+        return id;
+    /* dispatch on length, then on the first letter: one compare at most */
+    switch (n.len) {
+    case 2: ID("te", H1_H_TE) break;
+    case 4:
+        if ((n.p[0] | 0x20) == 'h') {
+            ID("host", H1_H_HOST)
+        } else {
+            ID("date", H1_H_DATE)
+        }
+        break;
+    case 5: ID("x-pad", H1_H_X_PAD) break;
+    case 6:
+        if ((n.p[0] | 0x20) == 's') {
+            ID("server", H1_H_SERVER)
+        } else {
+            ID("expect", H1_H_EXPECT)
+        }
+        break;
+    case 7:
+        if ((n.p[0] | 0x20) == 'u') {
+            ID("upgrade", H1_H_UPGRADE)
+        } else {
+            ID("trailer", H1_H_TRAILER)
+        }
+        break;
+    case 10:
+        if ((n.p[0] | 0x20) == 'c') {
+            ID("connection", H1_H_CONNECTION)
+        } else {
+            ID("keep-alive", H1_H_KEEP_ALIVE)
+        }
+        break;
+    case 14:
+        if ((n.p[0] | 0x20) == 'c') {
+            ID("content-length", H1_H_CONTENT_LENGTH)
+        } else {
+            ID("http2-settings", H1_H_HTTP2_SETTINGS)
+        }
+        break;
+    case 15:
+        if ((n.p[8] | 0x20) == 'e') {
+            ID("x-accel-expires", H1_H_X_ACCEL_EXPIRES)
+        } else {
+            ID("x-accel-charset", H1_H_X_ACCEL_CHARSET)
+        }
+        break;
+    case 16:
+        if ((n.p[0] | 0x20) == 'p') {
+            ID("proxy-connection", H1_H_PROXY_CONNECTION)
+        } else {
+            ID("x-accel-redirect", H1_H_X_ACCEL_REDIRECT)
+        }
+        break;
+    case 17:
+        if ((n.p[0] | 0x20) == 't') {
+            ID("transfer-encoding", H1_H_TRANSFER_ENCODING)
+        } else {
+            ID("x-accel-buffering", H1_H_X_ACCEL_BUFFERING)
+        }
+        break;
+    case 18: ID("x-accel-limit-rate", H1_H_X_ACCEL_LIMIT_RATE) break;
+    default: break;
+    }
+    return H1_H_OTHER;
+#undef ID
+}
 
 /* ------------------------------------------------------------------------
  * Authority validation (Host header, CONNECT and absolute-form targets)
@@ -266,6 +384,13 @@ static ssize_t parse_version(const unsigned char **pp, const unsigned char *end,
     static const char http[] = "HTTP/";
     const unsigned char *p = *pp;
 
+    /* The common case in one compare: "HTTP/1.1" or "HTTP/1.0" then term. */
+    if (end - p > 8 && memcmp(p, "HTTP/1.", 7) == 0 && (p[7] == '1' || p[7] == '0') &&
+        p[8] == term) {
+        *minor = p[7] - '0';
+        *pp = p + 8;
+        return 0;
+    }
     for (size_t i = 0; i < 5; i++, p++) {
         if (p == end)
             return -2;
@@ -365,14 +490,14 @@ static ssize_t parse_headers(const unsigned char *buf, const unsigned char *p,
         if (*p != ':')
             return fail(err, H1_E_BAD_HEADER_NAME);
         hdrs[n].name = (struct str){(const char *)name, (size_t)(p - name)};
+        hdrs[n].id = h1_header_id(hdrs[n].name);
         p++;
 
         /* OWS field-value OWS CRLF */
         while (p < end && IS_OWS(*p))
             p++;
         const unsigned char *value = p;
-        while (p < end && IS(*p, CC_VALUE))
-            p++;
+        p = skip_range(p, end, 1);
         if (p == end)
             return -2;
         if (*p != '\r') {
@@ -448,8 +573,7 @@ ssize_t h1_parse_request(const char *buf_, size_t len, struct h1_request *req, e
         return fail(err, H1_E_BAD_TARGET);
     if (*p == '*' && !(method.len == 7 && memcmp(method.p, "OPTIONS", 7) == 0))
         return fail(err, H1_E_BAD_TARGET);
-    while (p < end && IS(*p, CC_TARGET))
-        p++;
+    p = skip_range(p, end, 0);
     if (p == end)
         return -2;
     if (*p != ' ') {

@@ -22,10 +22,48 @@
 
 #include "core/str.h"
 
+/*
+ * Header names the proxy looks at on every message, recognised once by the
+ * parser (h1_header.id) so later checks are integer compares instead of
+ * case-insensitive string compares. Anything else is H1_H_OTHER.
+ */
+enum h1_hdr_id {
+    H1_H_OTHER = 0,
+    H1_H_HOST,
+    H1_H_CONNECTION,
+    H1_H_KEEP_ALIVE,
+    H1_H_PROXY_CONNECTION,
+    H1_H_TE,
+    H1_H_TRAILER,
+    H1_H_TRANSFER_ENCODING,
+    H1_H_UPGRADE,
+    H1_H_CONTENT_LENGTH,
+    H1_H_EXPECT,
+    H1_H_HTTP2_SETTINGS,
+    H1_H_DATE,
+    H1_H_SERVER,
+    H1_H_X_PAD,
+    H1_H_X_ACCEL_EXPIRES,
+    H1_H_X_ACCEL_REDIRECT,
+    H1_H_X_ACCEL_LIMIT_RATE,
+    H1_H_X_ACCEL_BUFFERING,
+    H1_H_X_ACCEL_CHARSET,
+};
+
 struct h1_header {
     struct str name;
     struct str value;
+    unsigned id;            /* enum h1_hdr_id of name, set by the parsers */
 };
+
+/* The id of a header name (case-insensitive); H1_H_OTHER when not listed. */
+unsigned h1_header_id(struct str name);
+
+/* Hop-by-hop headers (RFC 9110 §7.6.1 and the de-facto ones nginx drops). */
+static inline int h1_hop_by_hop(unsigned id)
+{
+    return id >= H1_H_CONNECTION && id <= H1_H_UPGRADE;
+}
 
 enum h1_error {
     H1_E_NONE = 0,

@@ -1076,7 +1076,7 @@ static int valid_host_lower(struct request *r, struct str in, struct str *out)
 static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t head_len)
 {
     struct request *r = &s->req;
-    memset(r, 0, sizeof(*r));
+    /* Already zero: the session was calloc'd and request_free() clears it. */
     arena_init(&r->arena, 4096);
     s->req_active = 1;
     r->rt = rt_ref(rt_current);
@@ -1116,6 +1116,7 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
             continue;
         r->headers[r->nheaders].name = rebase(pr->headers[i].name, from, head);
         r->headers[r->nheaders].value = rebase(pr->headers[i].value, from, head);
+        r->headers[r->nheaders].id = pr->headers[i].id;
         r->nheaders++;
     }
     const char *line_end = target.p + target.len + 9; /* " HTTP/1.x" */
@@ -1213,7 +1214,8 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
 
     /* keepalive_requests / keepalive_time are checked at the end; the idle
      * timer becomes the request's own deadlines. */
-    timer_cancel(&s->timer);
+    timer_stop(&s->timer);
+    s->head_timer = 0;
     route_request(s);
 }
 
@@ -1237,7 +1239,8 @@ static void head_error(struct h1_session *s, int status, const char *why)
     r->upstream_connect_ms = r->upstream_header_ms = r->upstream_response_ms = -1;
     r->minor = 1;
     s->requests++;
-    timer_cancel(&s->timer);
+    timer_stop(&s->timer);
+    s->head_timer = 0;
     /* Keep the first line for the logs ($request), then drop the input: the
      * rest cannot be parsed reliably. */
     if (s->in) {
@@ -1317,10 +1320,8 @@ static void read_head(struct h1_session *s)
             buf_compact(s->in);
         ssize_t n = conn_recv(&s->c, buf_tail(s->in), buf_room(s->in));
         if (n > 0) {
-            if (s->state == H1_S_IDLE) {
+            if (s->state == H1_S_IDLE)
                 s->state = H1_S_READ_HEAD;
-                h1_set_timer(s, lc ? lc->client_header_timeout : 60000);
-            }
             s->in->last += (uint32_t)n;
             continue;
         }
@@ -1341,7 +1342,13 @@ static void read_head(struct h1_session *s)
         h1_close(s, "read error");
         return;
     }
-    /* Waiting for more bytes. An empty buffer goes back to the pool. */
+    /* Waiting for more bytes. A head that started arriving has
+     * client_header_timeout from now on; armed only here, as most heads come
+     * whole in one read and would pay two heap operations for nothing. */
+    if (s->state == H1_S_READ_HEAD && !s->head_timer) {
+        s->head_timer = 1;
+        h1_set_timer(s, lc ? lc->client_header_timeout : 60000);
+    }
     if (s->in && buf_len(s->in) == 0) {
         buf_put(s->in);
         s->in = NULL;
@@ -1441,7 +1448,7 @@ static void finish_request(struct h1_session *s)
     uint64_t ka_timeout = lc ? lc->keepalive_timeout : 75000;
     int unread = (r->has_body && !r->body_done) || (s->in && buf_len(s->in) > 0);
     request_free(s);
-    timer_cancel(&s->timer);
+    timer_stop(&s->timer);
     if (!keep) {
         if (unread || (s->c.flags & CONN_F_READY_R)) {
             buf_put(s->in);

@@ -125,6 +125,7 @@ struct h1_session {
     uint64_t created_ms;        /* for keepalive_time */
     struct request req;         /* current request; valid in READ_HEAD..SEND */
     int req_active;             /* req is initialised (arena, rt ref) */
+    int head_timer;             /* client_header_timeout armed for the head being read */
 
     /* local response output */
     char *out_head;             /* head bytes (arena) */

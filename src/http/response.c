@@ -153,9 +153,18 @@ int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
         }
     }
 
+    /* An upstream's Server/Date passed with proxy_pass_header (or set by
+     * add_header) replace ours: found in the same pass that sizes the head. */
     size_t need = 128 + 64; /* status line, Server, Date, Connection */
-    for (unsigned i = 0; i < r->nresp; i++)
-        need += r->resp[i].name.len + r->resp[i].value.len + 4;
+    int has_server = 0, has_date = 0;
+    for (unsigned i = 0; i < r->nresp; i++) {
+        struct str n = r->resp[i].name;
+        need += n.len + r->resp[i].value.len + 4;
+        if (n.len == 6 && str_caseeq(n, STR_LIT("server")))
+            has_server = 1;
+        else if (n.len == 4 && str_caseeq(n, STR_LIT("date")))
+            has_date = 1;
+    }
     char *p = arena_alloc(&r->arena, need);
     if (!p)
         return -1;
@@ -172,14 +181,13 @@ int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
         o = put(p, o, reason);
     }
     o = put(p, o, "\r\n");
-    /* An upstream's Server/Date passed with proxy_pass_header replace ours. */
     int tokens = lc ? lc->server_tokens : 1;
-    if (!resp_get(r, "server").p) {
+    if (!has_server) {
         o = put(p, o, "Server: ");
         o = put(p, o, tokens ? SY_SERVER_FULL : SY_SERVER_NAME);
         o = put(p, o, "\r\n");
     }
-    if (!resp_get(r, "date").p) {
+    if (!has_date) {
         o = put(p, o, "Date: ");
         o = put(p, o, time_http_date());
         o = put(p, o, "\r\n");

@@ -21,12 +21,14 @@
 #include <unistd.h>
 
 #include "conf/snapshot.h"
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/net.h"
 #include "http/h1_server.h"
 #include "http/router.h"
+#include "proxy/proxy.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
 
@@ -363,6 +365,8 @@ static void on_trim(struct timer *t)
     uint64_t mark = h1_next_session_id() + bs.allocs;
     if (mark != trim_mark) {
         trim_mark = mark;
+        proxy_cache_release();
+        arena_cache_release();
         malloc_trim(0);
     }
     timer_set(t, TRIM_INTERVAL_MS);
@@ -492,6 +496,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     h1_close_all();
     tunnel_close_all();
     upconn_pool_drain();
+    proxy_cache_release();
     loop_run_once(0); /* run deferred frees */
     worker_close_listeners();
     close(sh.h.fd);
@@ -501,6 +506,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     rt_current = NULL;
     loop_destroy();
     buf_pool_drain();
+    arena_cache_release();
     router_thread_cleanup();
     return 0;
 }

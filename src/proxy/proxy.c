@@ -149,14 +149,16 @@ static void record_upstream_addr(struct proxy *p, const char *status)
             r->upstream_status = str_from_cstr(st);
     } else {
         r->upstream_addr = str_from_cstr(name);
-        r->upstream_status = str_from_cstr(arena_strdup(&r->arena, status));
+        size_t n = strlen(status);
+        char *st = arena_strndup(&r->arena, status, n);
+        r->upstream_status = (struct str){st, st ? n : 0};
     }
 }
 
 /* Release the upstream side: to the pool when reusable, else closed. */
 static void release_upstream(struct proxy *p, int reusable)
 {
-    timer_cancel(&p->utimer);
+    timer_stop(&p->utimer);
     buf_put(p->ub);
     p->ub = NULL;
     if (!p->uc)
@@ -171,12 +173,52 @@ static void release_upstream(struct proxy *p, int reusable)
         upconn_close(uc);
 }
 
+/*
+ * Finished proxy states are kept for the next request (up to PROXY_CACHE):
+ * a keep-alive request then costs no malloc/free for its state, and its
+ * upstream timer, only stopped (timer_stop), keeps its heap entry, so arming
+ * it again for the next request is a store. Released (timers cancelled) by
+ * proxy_cache_release().
+ */
+#define PROXY_CACHE 256
+static struct proxy *proxy_cache[PROXY_CACHE];
+static unsigned nproxy_cache;
+
+static struct proxy *proxy_alloc(void)
+{
+    if (nproxy_cache == 0) {
+        struct proxy *p = malloc(sizeof(*p));
+        if (p)
+            memset(p, 0, sizeof(*p));
+        return p;
+    }
+    struct proxy *p = proxy_cache[--nproxy_cache];
+    struct timer keep = p->utimer; /* the heap points at it: keep its place */
+    memset(p, 0, sizeof(*p));
+    p->utimer = keep;
+    return p;
+}
+
+void proxy_cache_release(void)
+{
+    while (nproxy_cache > 0) {
+        struct proxy *p = proxy_cache[--nproxy_cache];
+        timer_cancel(&p->utimer);
+        free(p);
+    }
+}
+
 static void proxy_free(struct proxy *p)
 {
     loop_unpost(&p->post);
-    timer_cancel(&p->utimer);
+    timer_stop(&p->utimer);
     release_upstream(p, 0);
     p->s->req.proxy = NULL;
+    if (nproxy_cache < PROXY_CACHE) {
+        proxy_cache[nproxy_cache++] = p;
+        return;
+    }
+    timer_cancel(&p->utimer);
     free(p);
 }
 
@@ -204,18 +246,6 @@ static size_t escape_uri(char *dst, struct str src)
     return o;
 }
 
-static int is_hop_by_hop(struct str name)
-{
-    static const struct str hop[] = {STR_LIT("connection"), STR_LIT("keep-alive"),
-                                     STR_LIT("proxy-connection"), STR_LIT("te"),
-                                     STR_LIT("trailer"), STR_LIT("transfer-encoding"),
-                                     STR_LIT("upgrade")};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (name.len == hop[i].len && str_caseeq(name, hop[i]))
-            return 1;
-    return 0;
-}
-
 /* Is `name` listed as a token in any Connection header of `h`? */
 static int named_in_connection(const struct h1_header *h, size_t n, struct str name)
 {
@@ -224,7 +254,7 @@ static int named_in_connection(const struct h1_header *h, size_t n, struct str n
         return 0;
     int copied = 0; /* the token is made only when a Connection header exists */
     for (size_t i = 0; i < n; i++) {
-        if (!str_caseeq_cstr(h[i].name, "connection"))
+        if (h[i].id != H1_H_CONNECTION)
             continue;
         if (!copied) {
             memcpy(tok, name.p, name.len);
@@ -304,26 +334,39 @@ struct strbuf {
     int oom;
 };
 
-static void sb_add(struct strbuf *b, const char *s, size_t n)
+/* Grow (double) and append; after a failure every later append lands here
+ * and does nothing (cap stays at len). */
+static void __attribute__((noinline)) sb_grow_add(struct strbuf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *np = arena_alloc(b->a, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        if (b->len)
-            memcpy(np, b->p, b->len);
-        b->p = np;
-        b->cap = cap;
+    size_t cap = b->cap ? b->cap * 2 : 1024;
+    while (cap < b->len + n)
+        cap *= 2;
+    char *np = arena_alloc(b->a, cap);
+    if (!np) {
+        b->oom = 1;
+        b->cap = b->len;
+        return;
     }
+    if (b->len)
+        memcpy(np, b->p, b->len);
+    b->p = np;
+    b->cap = cap;
     memcpy(b->p + b->len, s, n);
     b->len += n;
+}
+
+/* Inline: the upstream request head is a dozen appends per request, and
+ * short constant ones compile to plain stores. */
+static inline void sb_add(struct strbuf *b, const char *s, size_t n)
+{
+    if (__builtin_expect(b->p && b->cap - b->len >= n, 1)) {
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        return;
+    }
+    sb_grow_add(b, s, n);
 }
 
 static void sb_str(struct strbuf *b, struct str s)
@@ -433,9 +476,9 @@ static int build_request_head(struct proxy *p, struct str uri)
     if (lc->proxy_pass_request_headers) {
         for (size_t i = 0; i < r->nheaders; i++) {
             struct str n = r->headers[i].name;
-            if (is_hop_by_hop(n) || str_caseeq_cstr(n, "host") ||
-                str_caseeq_cstr(n, "content-length") || str_caseeq_cstr(n, "expect") ||
-                str_caseeq_cstr(n, "http2-settings"))
+            unsigned id = r->headers[i].id;
+            if (h1_hop_by_hop(id) || id == H1_H_HOST || id == H1_H_CONTENT_LENGTH ||
+                id == H1_H_EXPECT || id == H1_H_HTTP2_SETTINGS)
                 continue;
             if (named_in_connection(r->headers, r->nheaders, n))
                 continue;
@@ -638,19 +681,17 @@ static int connect_next(struct proxy *p)
 
 /* ------------------------------------------------------------ response head */
 
-static int header_hidden(const struct loc_conf *lc, struct str n)
+static int header_hidden(const struct loc_conf *lc, const struct h1_header *h)
 {
-    /* nginx never passes these from the upstream by default. */
-    static const char *const dflt[] = {"date", "server", "x-pad", "x-accel-expires",
-                                       "x-accel-redirect", "x-accel-limit-rate",
-                                       "x-accel-buffering", "x-accel-charset", NULL};
-    for (int i = 0; dflt[i]; i++)
-        if (str_caseeq_cstr(n, dflt[i])) {
-            for (unsigned k = 0; k < lc->nproxy_pass_headers; k++)
-                if (str_caseeq(lc->proxy_pass_headers[k], n))
-                    return 0;
-            return 1;
-        }
+    struct str n = h->name;
+    /* nginx never passes these from the upstream by default: Date, Server,
+     * X-Pad and the X-Accel-* family (consecutive ids). */
+    if (h->id >= H1_H_DATE && h->id <= H1_H_X_ACCEL_CHARSET) {
+        for (unsigned k = 0; k < lc->nproxy_pass_headers; k++)
+            if (str_caseeq(lc->proxy_pass_headers[k], n))
+                return 0;
+        return 1;
+    }
     for (unsigned k = 0; k < lc->nproxy_hide_headers; k++)
         if (str_caseeq(lc->proxy_hide_headers[k], n))
             return 1;
@@ -928,8 +969,8 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     r->keepalive = 0;
     for (size_t i = 0; i < nuh; i++) {
         struct str n = uh[i].name;
-        if (is_hop_by_hop(n) || named_in_connection(uh, nuh, n) || header_hidden(lc, n) ||
-            str_caseeq_cstr(n, "content-length"))
+        if (h1_hop_by_hop(uh[i].id) || named_in_connection(uh, nuh, n) ||
+            header_hidden(lc, &uh[i]) || uh[i].id == H1_H_CONTENT_LENGTH)
             continue;
         if (resp_add(r, n, uh[i].value) < 0)
             goto oom;
@@ -1107,8 +1148,9 @@ static enum step handle_response_head(struct proxy *p)
         const char *from = buf_head(p->ub);
         memcpy(head, from, (size_t)rc);
         for (size_t i = 0; i < resp.nheaders; i++) {
-            uh[i].name = (struct str){head + (resp.headers[i].name.p - from), resp.headers[i].name.len};
-            uh[i].value = (struct str){head + (resp.headers[i].value.p - from), resp.headers[i].value.len};
+            uh[i] = resp.headers[i];
+            uh[i].name.p = head + (resp.headers[i].name.p - from);
+            uh[i].value.p = head + (resp.headers[i].value.p - from);
         }
         r->up_headers = uh;
         r->nup_headers = resp.nheaders;
@@ -1162,11 +1204,11 @@ static enum step handle_response_head(struct proxy *p)
         }
         for (size_t i = 0; i < resp.nheaders; i++) {
             struct str n = uh[i].name;
-            if (is_hop_by_hop(n) || named_in_connection(uh, resp.nheaders, n))
+            if (h1_hop_by_hop(uh[i].id) || named_in_connection(uh, resp.nheaders, n))
                 continue;
-            if (str_caseeq_cstr(n, "content-length") && stream_unknown)
+            if (uh[i].id == H1_H_CONTENT_LENGTH && stream_unknown)
                 continue;
-            if (header_hidden(lc, n))
+            if (header_hidden(lc, &uh[i]))
                 continue;
             struct str v = uh[i].value;
             if (str_caseeq_cstr(n, "location")) {
@@ -1200,7 +1242,7 @@ static enum step handle_response_head(struct proxy *p)
         p->resp_head_off = 0;
         r->head_sent = 1;
         p->phase = PX_RESPONSE;
-        timer_cancel(&s->timer);
+        timer_stop(&s->timer);
         return STEP_PROGRESS;
     }
 }
@@ -1506,7 +1548,7 @@ static void response_complete(struct proxy *p)
         r->keepalive = 0;
     proxy_free(p);
     s->state = H1_S_SEND;
-    timer_cancel(&s->timer);
+    timer_stop(&s->timer);
     h1_request_done(s);
 }
 
@@ -1590,7 +1632,7 @@ static void connect_done(struct proxy *p, uint32_t events)
     }
     p->uc->c.flags &= ~CONN_F_CONNECTING;
     p->uc->c.flags |= CONN_F_READY_W;
-    timer_cancel(&p->utimer);
+    timer_stop(&p->utimer);
     r->upstream_connect_ms = (int64_t)(loop_now() - p->start_ms);
     p->phase = PX_EXCHANGE;
     proxy_run(p);
@@ -1704,7 +1746,7 @@ void proxy_start(struct h1_session *s)
 {
     struct request *r = &s->req;
     const struct proxy_pass *pp = r->lc->proxy_pass;
-    struct proxy *p = calloc(1, sizeof(*p));
+    struct proxy *p = proxy_alloc();
     if (!p) {
         h1_respond_status(s, 500);
         return;
@@ -1746,7 +1788,7 @@ void proxy_start(struct h1_session *s)
         h1_close(s, "out of memory");
         return;
     }
-    timer_cancel(&s->timer);
+    timer_stop(&s->timer);
     connect_next(p);
 }
 

@@ -23,4 +23,7 @@ void proxy_on_client(struct h1_session *s, int timed_out);
 /* The session is closing (client gone or error): release the upstream side. */
 void proxy_abort(struct h1_session *s);
 
+/* Free the cached proxy states (worker exit, memory trim). */
+void proxy_cache_release(void);
+
 #endif

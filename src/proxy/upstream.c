@@ -205,7 +205,7 @@ struct upconn *upconn_pool_get(const struct upstream_conf *u, const struct upstr
         if (tls_is(&uc->c) != !!tls)
             continue;
         pool_unlink(uc);
-        timer_cancel(&uc->idle_timer);
+        timer_stop(&uc->idle_timer);
         /* It was idle: assume writable; reads wait for the response. */
         uc->c.flags |= CONN_F_READY_W;
         return uc;

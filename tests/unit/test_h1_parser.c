@@ -831,10 +831,10 @@ static void test_analyze_untrimmed(void **state)
 {
     (void)state;
     struct h1_header hs[] = {
-        {STR_LIT("Transfer-Encoding"), STR_LIT(" \tchunked ")},
-        {STR_LIT("Host"), STR_LIT("  a.example:80\t")},
-        {STR_LIT("Upgrade"), STR_LIT(" websocket ")},
-        {STR_LIT("Expect"), STR_LIT("\t100-continue ")},
+        {STR_LIT("Transfer-Encoding"), STR_LIT(" \tchunked "), 0},
+        {STR_LIT("Host"), STR_LIT("  a.example:80\t"), 0},
+        {STR_LIT("Upgrade"), STR_LIT(" websocket "), 0},
+        {STR_LIT("Expect"), STR_LIT("\t100-continue "), 0},
     };
     struct h1_info info;
     enum h1_framing_error ferr;
@@ -844,7 +844,7 @@ static void test_analyze_untrimmed(void **state)
     assert_true(slice_is(info.host, "a.example:80"));
     assert_true(slice_is(info.upgrade, "websocket"));
 
-    struct h1_header cl[] = {{STR_LIT("content-length"), STR_LIT(" 12 ")}};
+    struct h1_header cl[] = {{STR_LIT("content-length"), STR_LIT(" 12 "), 0}};
     assert_int_equal(h1_analyze_headers(cl, 1, &info, &ferr), 0);
     assert_int_equal(info.content_length, 12);
 
@@ -853,6 +853,103 @@ static void test_analyze_untrimmed(void **state)
     assert_int_equal(h1_analyze_headers(NULL, 0, &info, &ferr), 0);
     assert_int_equal(info.flags, 0);
     assert_int_equal(ferr, H1_FE_NONE);
+}
+
+/* Well-known names get their id whatever their case; near misses do not. */
+static void test_header_ids(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        unsigned id;
+    } v[] = {
+        {"Host", H1_H_HOST}, {"date", H1_H_DATE}, {"TE", H1_H_TE}, {"x-pad", H1_H_X_PAD},
+        {"Server", H1_H_SERVER}, {"EXPECT", H1_H_EXPECT}, {"Upgrade", H1_H_UPGRADE},
+        {"Trailer", H1_H_TRAILER}, {"Connection", H1_H_CONNECTION},
+        {"Keep-Alive", H1_H_KEEP_ALIVE}, {"Content-Length", H1_H_CONTENT_LENGTH},
+        {"HTTP2-Settings", H1_H_HTTP2_SETTINGS}, {"X-Accel-Expires", H1_H_X_ACCEL_EXPIRES},
+        {"X-Accel-Charset", H1_H_X_ACCEL_CHARSET}, {"Proxy-Connection", H1_H_PROXY_CONNECTION},
+        {"X-Accel-Redirect", H1_H_X_ACCEL_REDIRECT},
+        {"Transfer-Encoding", H1_H_TRANSFER_ENCODING},
+        {"X-Accel-Buffering", H1_H_X_ACCEL_BUFFERING},
+        {"X-Accel-Limit-Rate", H1_H_X_ACCEL_LIMIT_RATE},
+        /* near misses: same length and first letter, or a prefix */
+        {"hosts", H1_H_OTHER}, {"hoST_", H1_H_OTHER}, {"data", H1_H_OTHER}, {"tf", H1_H_OTHER},
+        {"Content-Lengtx", H1_H_OTHER}, {"Content-Type", H1_H_OTHER}, {"X-Accel-Expirex", H1_H_OTHER},
+        {"Connectio", H1_H_OTHER}, {"", H1_H_OTHER}, {"Transfer-Encodinh", H1_H_OTHER},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        struct str n = {v[i].name, strlen(v[i].name)};
+        assert_int_equal(h1_header_id(n), v[i].id);
+    }
+    /* hop-by-hop is exactly the seven RFC 9110 / de-facto ones */
+    unsigned hop = 0;
+    for (unsigned id = 0; id <= H1_H_X_ACCEL_CHARSET; id++)
+        hop += (unsigned)h1_hop_by_hop(id);
+    assert_int_equal(hop, 7);
+    assert_true(h1_hop_by_hop(H1_H_TE) && h1_hop_by_hop(H1_H_PROXY_CONNECTION));
+    assert_false(h1_hop_by_hop(H1_H_HOST) || h1_hop_by_hop(H1_H_CONTENT_LENGTH));
+
+    /* the parsers fill the id of every header */
+    const char *req = "GET / HTTP/1.1\r\nhOsT: a\r\nX-Other: 1\r\ncontent-length: 0\r\n\r\n";
+    struct h1_header hs[8];
+    struct h1_request r = {.headers = hs, .nheaders = 8};
+    enum h1_error err;
+    assert_true(h1_parse_request(req, strlen(req), &r, &err) > 0);
+    assert_int_equal(r.nheaders, 3);
+    assert_int_equal(hs[0].id, H1_H_HOST);
+    assert_int_equal(hs[1].id, H1_H_OTHER);
+    assert_int_equal(hs[2].id, H1_H_CONTENT_LENGTH);
+    const char *resp = "HTTP/1.1 200 OK\r\nServer: x\r\nConnection: close\r\n\r\n";
+    struct h1_response rs = {.headers = hs, .nheaders = 8};
+    assert_true(h1_parse_response(resp, strlen(resp), &rs, &err) > 0);
+    assert_int_equal(hs[0].id, H1_H_SERVER);
+    assert_int_equal(hs[1].id, H1_H_CONNECTION);
+}
+
+/* Every byte value at every position of a long value or target (the
+ * parser checks 16 bytes at a time there): accepted exactly when the grammar
+ * allows it. */
+static void test_value_and_target_bytes(void **state)
+{
+    (void)state;
+    char buf[256];
+    struct h1_header hs[4];
+    enum h1_error err;
+    for (int b = 0; b < 256; b++) {
+        int value_ok = b == '\t' || (b >= 0x20 && b != 0x7f);
+        int target_ok = b > 0x20 && b != 0x7f;
+        for (int pos = 0; pos < 40; pos++) {
+            char run[41];
+            memset(run, 'a', 40);
+            run[40] = '\0';
+            run[pos] = (char)b;
+            int n = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nX: a");
+            memcpy(buf + n, run, 40);
+            n += 40;
+            n += snprintf(buf + n, sizeof(buf) - (size_t)n, "z\r\n\r\n");
+            struct h1_request r = {.headers = hs, .nheaders = 4};
+            ssize_t rc = h1_parse_request(buf, (size_t)n, &r, &err);
+            if (value_ok) {
+                assert_int_equal(rc, n);
+                assert_int_equal(hs[1].value.len, 42);
+            } else {
+                assert_int_equal(rc, -1);
+            }
+            n = snprintf(buf, sizeof(buf), "GET /");
+            memcpy(buf + n, run, 40);
+            n += 40;
+            n += snprintf(buf + n, sizeof(buf) - (size_t)n, " HTTP/1.1\r\nHost: h\r\n\r\n");
+            struct h1_request r2 = {.headers = hs, .nheaders = 4};
+            rc = h1_parse_request(buf, (size_t)n, &r2, &err);
+            if (target_ok) {
+                assert_int_equal(rc, n);
+                assert_int_equal(r2.target.len, 41);
+            } else {
+                assert_int_equal(rc, -1);
+            }
+        }
+    }
 }
 
 static void test_error_strings(void **state)
@@ -1313,6 +1410,8 @@ int main(void)
         cmocka_unit_test(test_chunked_limits),
         cmocka_unit_test(test_chunked_sticky_states),
         cmocka_unit_test(test_chunked_random_roundtrip),
+        cmocka_unit_test(test_header_ids),
+        cmocka_unit_test(test_value_and_target_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
