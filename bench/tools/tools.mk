@@ -26,7 +26,7 @@ ifeq ($(firstword $(MAKEFILE_LIST)),$(lastword $(MAKEFILE_LIST)))
 endif
 
 .PHONY: bench-tools
-bench-tools: $(BUILD)/bench/sy-backend $(BUILD)/bench/sy-load
+bench-tools: $(BUILD)/bench/sy-backend $(BUILD)/bench/sy-load $(BUILD)/bench/tls-conn-mem
 
 $(BT_OBJ)/%.o: $(BT_DIR)/%.c
 	@mkdir -p $(dir $@)
@@ -38,4 +38,8 @@ $(BUILD)/bench/sy-backend: $(BT_BACKEND_OBJS)
 $(BUILD)/bench/sy-load: $(BT_LOAD_OBJS)
 	$(BT_CC) $(BT_LDFLAGS) -o $@ $^ $(BT_LDLIBS)
 
--include $(BT_BACKEND_OBJS:.o=.d) $(BT_LOAD_OBJS:.o=.d)
+# OpenSSL's memory per idle server connection, by allocation site
+$(BUILD)/bench/tls-conn-mem: $(BT_OBJ)/tls-conn-mem.o
+	$(BT_CC) $(BT_LDFLAGS) -o $@ $^ $(BT_LDLIBS)
+
+-include $(BT_BACKEND_OBJS:.o=.d) $(BT_LOAD_OBJS:.o=.d) $(BT_OBJ)/tls-conn-mem.d
