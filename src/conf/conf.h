@@ -451,6 +451,8 @@ struct listen_conf {
     int backlog;                /* default 511 */
     int ssl;
     int http2;
+    int proxy_protocol;         /* every connection starts with a PROXY protocol header
+                                   (v1 or v2); like ssl, any listen on the address sets it */
     int ipv6only;               /* default on for [::] */
     const struct server_conf **servers; /* servers on this address, config order */
     unsigned nservers;

@@ -940,7 +940,7 @@ static const char *set_http(struct conf_parser *p, const struct directive *d, vo
 /* ----------------------------------------------------------------- listen */
 
 struct listen_opt {
-    int default_server, bind, set, ssl, http2, reuseport, deferred;
+    int default_server, bind, set, ssl, http2, proxy_protocol, reuseport, deferred;
     int backlog, rcvbuf, sndbuf, so_keepalive, keepidle, keepintvl, keepcnt, ipv6only, fastopen;
 };
 
@@ -1001,8 +1001,11 @@ static const char *add_listen(struct conf_parser *p, struct srv_build *sb,
         l->default_server_set = 1;
         l->default_server = sb->sc;
     }
+    /* Protocol options, not socket options: nginx ORs them over every
+     * listen of the address instead of calling a difference a duplicate. */
     l->ssl |= o->ssl;
     l->http2 |= o->http2;
+    l->proxy_protocol |= o->proxy_protocol;
     const struct server_conf **e = PUSH(p, l->servers, l->nservers);
     if (!e)
         return OOM(p);
@@ -1130,6 +1133,8 @@ static const char *set_listen(struct conf_parser *p, const struct directive *d, 
             o.ssl = 1;
         } else if (strcmp(v, "http2") == 0) {
             o.http2 = 1;
+        } else if (strcmp(v, "proxy_protocol") == 0) {
+            o.proxy_protocol = 1;
         } else if (starts_with(v, "ipv6only=o")) {
             if (strcmp(v + 10, "n") == 0)
                 o.ipv6only = 1;
