@@ -25,6 +25,7 @@
 #include "core/net.h"
 #include "http/access_log.h"
 #include "http/h1_proxy_protocol.h"
+#include "http/realip.h"
 #include "http/response.h"
 #include "http/static.h"
 #include "http/vars_eval.h"
@@ -129,7 +130,7 @@ void h1_set_timer(struct h1_session *s, uint64_t ms)
 void h1_log_ctx(struct h1_session *s, char *out, size_t cap)
 {
     char ip[64];
-    conn_peer_ip(&s->c, ip, sizeof(ip));
+    net_ip_str(&realip_client(s)->sa, ip, sizeof(ip)); /* the real client, as nginx */
     struct request *r = &s->req;
     int n = snprintf(out, cap, ", client: %s", ip);
     if (n < 0 || (size_t)n >= cap)
@@ -947,6 +948,9 @@ static void run_static(struct h1_session *s)
 static void run_handler(struct h1_session *s)
 {
     struct request *r = &s->req;
+    /* nginx's PREACCESS phase: realip with the location's settings (first
+     * in the phase, so access limits see the real client) */
+    realip_apply(s, r->lc);
     if (r->lc->proxy_pass) {
         proxy_start(s);
         return;
@@ -1016,6 +1020,8 @@ static void route_request(struct h1_session *s)
         h1_respond_status(s, 497);
         return;
     }
+    /* nginx's POST_READ phase: realip with the server's settings */
+    realip_apply(s, r->srv->lc);
     if (run_rewrite(s, r->srv->lc->rewrite) == RW_RESPONDED)
         return;
     find_location_and_run(s);

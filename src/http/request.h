@@ -95,6 +95,12 @@ struct request {
     int err_status_override;    /* status forced by error_page "=code" */
     int is_error_page;          /* serving an error page internally */
 
+    /* real IP (http/realip.c): once set, the request's client address
+     * ($remote_addr, logs, X-Forwarded-For); the connection's peer stays
+     * $realip_remote_addr. Reset with the request, as nginx restores it. */
+    union conn_addr realip;
+    int realip_set;
+
     /* timing */
     uint64_t start_wall_ms;     /* $msec at request start */
     uint64_t start_ms;          /* monotonic */
