@@ -1206,7 +1206,8 @@ static const char *set_real_ip_from(struct conf_parser *p, const struct directiv
     const char *v = p->node->args[0];
     struct realip_cidr c;
     memset(&c, 0, sizeof(c));
-    int rc = strcmp(v, "unix:") == 0 ? (c.family = AF_UNIX, 0) : realip_parse_cidr(v, &c);
+    c.family = AF_UNIX; /* "unix:" */
+    int rc = strcmp(v, "unix:") == 0 ? 0 : realip_parse_cidr(v, &c);
     if (rc == 1)
         conf_warn_here(p, "low address bits of %s are meaningless", v);
     if (rc >= 0) {

@@ -81,10 +81,10 @@ static void log_broken(struct h1_session *s, const unsigned char *b, size_t n,
            (unsigned long long)s->id, head, why, ctx);
 }
 
-/* Remove exactly `len` bytes (the header, already peeked) from the socket. */
-static int consume(struct h1_session *s, size_t len)
+/* Remove exactly `len` bytes (the header, already peeked into `sink`, which
+ * receives the same bytes again) from the socket. */
+static int consume(struct h1_session *s, unsigned char *sink, size_t len)
 {
-    unsigned char sink[PP_MAX_HEADER];
     ssize_t n;
     do
         n = recv(s->c.h.fd, sink, len, 0);
@@ -125,7 +125,9 @@ int h1_pp_read(struct h1_session *s)
     if (rc == PP_NEED_MORE) {
         /* The parser decides within PP_MAX_HEADER bytes; RDHUP: no more will come. */
         if ((size_t)n == sizeof(b) || (s->c.flags & CONN_F_RDHUP)) {
-            log_broken(s, b, (size_t)n, &pr, "connection closed before the header ended");
+            log_broken(s, b, (size_t)n, &pr,
+                       (size_t)n == sizeof(b) ? "header too long"
+                                              : "connection closed before the header ended");
             return -1;
         }
         s->c.flags &= ~CONN_F_READY_R;
@@ -135,13 +137,13 @@ int h1_pp_read(struct h1_session *s)
         log_broken(s, b, (size_t)n, &pr, pr.reason);
         return -1;
     }
-    if (consume(s, (size_t)rc) < 0) {
+    s->pp = pr.addrs;
+    if (consume(s, b, (size_t)rc) < 0) {
         log_ctx(s, ctx, sizeof(ctx));
         sy_log(LOG_LVL_INFO, "*%llu recv() failed (%d: %s) while reading PROXY protocol%s",
                (unsigned long long)s->id, errno, strerror(errno), ctx);
         return -1;
     }
-    s->pp = pr.addrs;
     /* Bytes may follow (the peek saw them), or may not: READY_R stays set
      * only when they did, or when the peer's FIN is pending (the next read
      * must see the end: no further edge will announce it). */
