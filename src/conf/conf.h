@@ -224,6 +224,22 @@ struct proxy_redirect {
     struct tmpl to;
 };
 
+/* ------------------------------------------------------------ real IP */
+
+/* A set_real_ip_from entry (ngx_cidr_t): an address with a prefix mask, or
+ * "unix:" (family AF_UNIX, matches every Unix-socket peer). */
+struct realip_cidr {
+    uint8_t family;             /* AF_INET, AF_INET6 or AF_UNIX */
+    uint8_t addr[16];           /* network order, already masked; IPv4 in the first 4 */
+    uint8_t mask[16];
+};
+
+/* loc_conf.real_ip_header: where the client address comes from */
+#define REALIP_HDR_X_REAL_IP       0 /* X-Real-IP (nginx's default) */
+#define REALIP_HDR_X_FORWARDED_FOR 1 /* X-Forwarded-For, right to left */
+#define REALIP_HDR_PROXY_PROTOCOL  2 /* the PROXY protocol header's source */
+#define REALIP_HDR_OTHER           3 /* any other header, named in real_ip_header_name */
+
 /* ------------------------------------------------------- location conf */
 
 /*
@@ -250,6 +266,12 @@ struct loc_conf {
     int server_tokens;                  /* on */
     int sendfile;                       /* off (nginx default); we always may use it */
     int tcp_nodelay;                    /* on */
+
+    /* real client address (ngx_http_realip_module; http/realip.c) */
+    struct realip_cidr *real_ip_from; unsigned nreal_ip_from; /* trusted peers; none: off */
+    int real_ip_header;                 /* REALIP_HDR_*; X-Real-IP */
+    struct str real_ip_header_name;     /* REALIP_HDR_OTHER: the header name as written */
+    int real_ip_recursive;              /* off */
 
     /* content */
     struct str default_type;            /* "text/plain" */
@@ -451,6 +473,8 @@ struct listen_conf {
     int backlog;                /* default 511 */
     int ssl;
     int http2;
+    int proxy_protocol;         /* every connection starts with a PROXY protocol header
+                                   (v1 or v2); like ssl, any listen on the address sets it */
     int ipv6only;               /* default on for [::] */
     const struct server_conf **servers; /* servers on this address, config order */
     unsigned nservers;

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http/realip.h"
 #include "http/router.h"
 
 const char conf_error_done[] = "";
@@ -940,7 +941,7 @@ static const char *set_http(struct conf_parser *p, const struct directive *d, vo
 /* ----------------------------------------------------------------- listen */
 
 struct listen_opt {
-    int default_server, bind, set, ssl, http2, reuseport, deferred;
+    int default_server, bind, set, ssl, http2, proxy_protocol, reuseport, deferred;
     int backlog, rcvbuf, sndbuf, so_keepalive, keepidle, keepintvl, keepcnt, ipv6only, fastopen;
 };
 
@@ -1001,8 +1002,11 @@ static const char *add_listen(struct conf_parser *p, struct srv_build *sb,
         l->default_server_set = 1;
         l->default_server = sb->sc;
     }
+    /* Protocol options, not socket options: nginx ORs them over every
+     * listen of the address instead of calling a difference a duplicate. */
     l->ssl |= o->ssl;
     l->http2 |= o->http2;
+    l->proxy_protocol |= o->proxy_protocol;
     const struct server_conf **e = PUSH(p, l->servers, l->nservers);
     if (!e)
         return OOM(p);
@@ -1130,6 +1134,8 @@ static const char *set_listen(struct conf_parser *p, const struct directive *d, 
             o.ssl = 1;
         } else if (strcmp(v, "http2") == 0) {
             o.http2 = 1;
+        } else if (strcmp(v, "proxy_protocol") == 0) {
+            o.proxy_protocol = 1;
         } else if (starts_with(v, "ipv6only=o")) {
             if (strcmp(v + 10, "n") == 0)
                 o.ipv6only = 1;
@@ -1186,6 +1192,73 @@ static const char *set_listen(struct conf_parser *p, const struct directive *d, 
     for (int i = 0; i < naddrs; i++)
         if ((rv = add_listen(p, sb, &addrs[i], &o)) != NULL)
             return rv;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ real IP */
+
+/* set_real_ip_from address | CIDR | unix: | host name (every address it
+ * resolves to, at load), as ngx_http_realip_from. */
+static const char *set_real_ip_from(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    struct loc_conf *lc = conf;
+    const char *v = p->node->args[0];
+    struct realip_cidr c;
+    memset(&c, 0, sizeof(c));
+    c.family = AF_UNIX; /* "unix:" */
+    int rc = strcmp(v, "unix:") == 0 ? 0 : realip_parse_cidr(v, &c);
+    if (rc == 1)
+        conf_warn_here(p, "low address bits of %s are meaningless", v);
+    if (rc >= 0) {
+        struct realip_cidr *e = PUSH(p, lc->real_ip_from, lc->nreal_ip_from);
+        if (!e)
+            return OOM(p);
+        *e = c;
+        return NULL;
+    }
+    /* Not an address: nginx resolves it as a host name (a bad CIDR such as
+     * "10.0.0.0/33" ends up here too, and so is "host not found"). */
+    struct sockaddr_storage *addrs = NULL;
+    int n = resolve(p, v, 0, &addrs);
+    if (n < 0)
+        return OOM(p);
+    if (n == 0)
+        return conf_err(p, "host not found in set_real_ip_from \"%s\"", v);
+    for (int i = 0; i < n; i++) {
+        struct realip_cidr *e = PUSH(p, lc->real_ip_from, lc->nreal_ip_from);
+        if (!e)
+            return OOM(p);
+        memset(e, 0, sizeof(*e));
+        e->family = (uint8_t)addrs[i].ss_family;
+        if (e->family == AF_INET)
+            memcpy(e->addr, &((struct sockaddr_in *)&addrs[i])->sin_addr, 4);
+        else
+            memcpy(e->addr, &((struct sockaddr_in6 *)&addrs[i])->sin6_addr, 16);
+        memset(e->mask, 0xff, e->family == AF_INET ? 4 : 16);
+    }
+    return NULL;
+}
+
+/* real_ip_header X-Real-IP | X-Forwarded-For | proxy_protocol | any other
+ * header name (nginx compares the three keywords case-sensitively). */
+static const char *set_real_ip_header(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    struct loc_conf *lc = conf;
+    if (lc->real_ip_header != CONF_UNSET)
+        return "is duplicate";
+    const char *v = p->node->args[0];
+    if (strcmp(v, "X-Real-IP") == 0) {
+        lc->real_ip_header = REALIP_HDR_X_REAL_IP;
+    } else if (strcmp(v, "X-Forwarded-For") == 0) {
+        lc->real_ip_header = REALIP_HDR_X_FORWARDED_FOR;
+    } else if (strcmp(v, "proxy_protocol") == 0) {
+        lc->real_ip_header = REALIP_HDR_PROXY_PROTOCOL;
+    } else {
+        lc->real_ip_header = REALIP_HDR_OTHER;
+        lc->real_ip_header_name = str_from_cstr(v);
+    }
     return NULL;
 }
 
@@ -3196,6 +3269,11 @@ static const struct directive directives[] = {
     {"autoindex", HSL, ARGS(1, 1), set_autoindex, LOC(autoindex), NULL},
     {"etag", HSL, ARGS(1, 1), set_flag, LOC(etag), NULL},
     {"if_modified_since", HSL, ARGS(1, 1), set_enum, LOC(if_modified_since), ims_values},
+
+    /* real client address (ngx_http_realip_module) */
+    {"set_real_ip_from", HSL, ARGS(1, 1), set_real_ip_from, LVL_LOC, 0, NULL},
+    {"real_ip_header", HSL, ARGS(1, 1), set_real_ip_header, LVL_LOC, 0, NULL},
+    {"real_ip_recursive", HSL, ARGS(1, 1), set_flag, LOC(real_ip_recursive), NULL},
 
     /* proxy */
     {"proxy_pass", CTX_LOCATION | CTX_LIF, ARGS(1, 1), set_proxy_pass, LVL_LOC, 0, NULL},

@@ -43,6 +43,8 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->large_client_header_buffers_num = CONF_UNSET;
     c->large_client_header_buffers_size = CONF_UNSET_U64;
     c->server_tokens = CONF_UNSET;
+    c->real_ip_header = CONF_UNSET;
+    c->real_ip_recursive = CONF_UNSET;
     c->sendfile = CONF_UNSET;
     c->tcp_nodelay = CONF_UNSET;
     c->websocket_origins_off = CONF_UNSET;
@@ -210,6 +212,14 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_INT(server_tokens, 1);
     MERGE_INT(sendfile, 0);
     MERGE_INT(tcp_nodelay, 1);
+    /* realip: the trusted list is inherited by levels without their own;
+     * the header (with its name) and recursion are scalars */
+    MERGE_LIST(real_ip_from, nreal_ip_from);
+    if (c->real_ip_header == CONF_UNSET) {
+        c->real_ip_header = prev ? prev->real_ip_header : REALIP_HDR_X_REAL_IP;
+        c->real_ip_header_name = prev ? prev->real_ip_header_name : STR_NULL;
+    }
+    MERGE_INT(real_ip_recursive, 0);
     MERGE_INT(tcp_nopush, 0);
 
     /* content */

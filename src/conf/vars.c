@@ -78,6 +78,12 @@ static const char *const builtin_names[VB__COUNT] = {
     [VB_SSL_PROTOCOL] = "ssl_protocol",
     [VB_SSL_CIPHER] = "ssl_cipher",
     [VB_SSL_SERVER_NAME] = "ssl_server_name",
+    [VB_PROXY_PROTOCOL_ADDR] = "proxy_protocol_addr",
+    [VB_PROXY_PROTOCOL_PORT] = "proxy_protocol_port",
+    [VB_PROXY_PROTOCOL_SERVER_ADDR] = "proxy_protocol_server_addr",
+    [VB_PROXY_PROTOCOL_SERVER_PORT] = "proxy_protocol_server_port",
+    [VB_REALIP_REMOTE_ADDR] = "realip_remote_addr",
+    [VB_REALIP_REMOTE_PORT] = "realip_remote_port",
 };
 
 /* Prefix families, longest-unique first ("sent_http_" is not "http_"). */

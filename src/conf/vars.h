@@ -49,6 +49,9 @@ enum var_builtin {
     VB_TUNNEL_CLOSE_REASON,
     /* TLS (later) */
     VB_SSL_PROTOCOL, VB_SSL_CIPHER, VB_SSL_SERVER_NAME,
+    /* PROXY protocol (listen ... proxy_protocol) and the realip module */
+    VB_PROXY_PROTOCOL_ADDR, VB_PROXY_PROTOCOL_PORT, VB_PROXY_PROTOCOL_SERVER_ADDR,
+    VB_PROXY_PROTOCOL_SERVER_PORT, VB_REALIP_REMOTE_ADDR, VB_REALIP_REMOTE_PORT,
     VB__COUNT
 };
 

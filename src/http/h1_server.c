@@ -24,6 +24,8 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "http/access_log.h"
+#include "http/h1_proxy_protocol.h"
+#include "http/realip.h"
 #include "http/response.h"
 #include "http/static.h"
 #include "http/vars_eval.h"
@@ -76,6 +78,7 @@ const char *h1_state_name(enum h1_state st)
     case H1_S_SEND: return "sending response to client";
     case H1_S_DISCARD_BODY: return "discarding request body";
     case H1_S_LINGER: return "lingering close";
+    case H1_S_PROXY_PROTOCOL: return "reading PROXY protocol";
     case H1_S_CLOSED: return "closed";
     }
     return "?";
@@ -127,7 +130,7 @@ void h1_set_timer(struct h1_session *s, uint64_t ms)
 void h1_log_ctx(struct h1_session *s, char *out, size_t cap)
 {
     char ip[64];
-    conn_peer_ip(&s->c, ip, sizeof(ip));
+    net_ip_str(&realip_client(s)->sa, ip, sizeof(ip)); /* the real client, as nginx */
     struct request *r = &s->req;
     int n = snprintf(out, cap, ", client: %s", ip);
     if (n < 0 || (size_t)n >= cap)
@@ -201,7 +204,12 @@ void h1_on_accept(struct handle *h, uint32_t events)
         s->post.cb = h1_on_post;
         s->created_ms = loop_now();
         const struct listen_conf *lsc = current_listen(s);
-        if ((lsc && lsc->ssl && tls_accept(&s->c, rt_current, lsc, s->id) < 0) ||
+        int pp = lsc && lsc->proxy_protocol;
+        /* With proxy_protocol the PROXY header comes first and TLS starts
+         * after it (run_proxy_protocol). */
+        if (pp)
+            s->state = H1_S_PROXY_PROTOCOL;
+        if ((!pp && lsc && lsc->ssl && tls_accept(&s->c, rt_current, lsc, s->id) < 0) ||
             loop_add(&s->c.h) < 0) {
             conn_close_fd(&s->c);
             free(s);
@@ -940,6 +948,9 @@ static void run_static(struct h1_session *s)
 static void run_handler(struct h1_session *s)
 {
     struct request *r = &s->req;
+    /* nginx's PREACCESS phase: realip with the location's settings (first
+     * in the phase, so access limits see the real client) */
+    realip_apply(s, r->lc);
     if (r->lc->proxy_pass) {
         proxy_start(s);
         return;
@@ -1009,6 +1020,8 @@ static void route_request(struct h1_session *s)
         h1_respond_status(s, 497);
         return;
     }
+    /* nginx's POST_READ phase: realip with the server's settings */
+    realip_apply(s, r->srv->lc);
     if (run_rewrite(s, r->srv->lc->rewrite) == RW_RESPONDED)
         return;
     find_location_and_run(s);
@@ -1474,11 +1487,38 @@ static void finish_request(struct h1_session *s)
         loop_post(&s->post);
 }
 
+/* ------------------------------------------------------------ PROXY protocol */
+
+/* Before anything else on a proxy_protocol listener: the PROXY header, then
+ * (ssl) the TLS transport, then the first request as on any connection. The
+ * timer armed at accept (client_header_timeout) keeps running: it bounds the
+ * header, the handshake and the first request head together, as in nginx. */
+static void run_proxy_protocol(struct h1_session *s)
+{
+    int rc = h1_pp_read(s);
+    if (rc == 0)
+        return;
+    if (rc < 0) {
+        h1_close(s, "bad PROXY protocol header");
+        return;
+    }
+    const struct listen_conf *lsc = current_listen(s);
+    if (lsc && lsc->ssl && tls_accept(&s->c, rt_current, lsc, s->id) < 0) {
+        h1_close(s, "TLS setup failed");
+        return;
+    }
+    s->state = H1_S_IDLE;
+    read_head(s);
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 void h1_run(struct h1_session *s)
 {
     switch (s->state) {
+    case H1_S_PROXY_PROTOCOL:
+        run_proxy_protocol(s);
+        break;
     case H1_S_IDLE:
     case H1_S_READ_HEAD:
         read_head(s);
@@ -1520,6 +1560,10 @@ static void h1_on_timer(struct timer *t)
     struct h1_session *s = container_of(t, struct h1_session, timer);
     char ctx[1500];
     switch (s->state) {
+    case H1_S_PROXY_PROTOCOL:
+        h1_pp_log_timeout(s);
+        h1_close(s, "PROXY protocol timeout");
+        return;
     case H1_S_IDLE:
         if (s->c.flags & CONN_F_HANDSHAKE) {
             const struct listen_conf *l = current_listen(s);
@@ -1557,7 +1601,7 @@ unsigned h1_shutdown_idle(void)
 {
     for (unsigned i = 0; i < nall;) {
         struct h1_session *s = all_sessions[i];
-        if (s->state == H1_S_IDLE) {
+        if (s->state == H1_S_IDLE || s->state == H1_S_PROXY_PROTOCOL) {
             h1_close(s, "shutdown");
             continue; /* sessions_del moved another entry into slot i */
         }

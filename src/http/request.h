@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/conn.h"
 #include "core/loop.h"
+#include "core/proxy_protocol.h"
 #include "http/h1_parser.h"
 #include "http/router.h"
 
@@ -34,6 +35,8 @@ enum h1_state {
     H1_S_SEND,          /* writing a locally generated response (head + memory/file body) */
     H1_S_DISCARD_BODY,  /* reading and dropping a request body before keep-alive */
     H1_S_LINGER,        /* response sent, waiting briefly for the client's FIN before close */
+    H1_S_PROXY_PROTOCOL,/* listen ... proxy_protocol: waiting for the PROXY header, which
+                           comes before anything else (TLS too); no buffer held */
     H1_S_CLOSED,        /* closed; freed at the end of the loop iteration */
 };
 
@@ -92,6 +95,12 @@ struct request {
     int err_status_override;    /* status forced by error_page "=code" */
     int is_error_page;          /* serving an error page internally */
 
+    /* real IP (http/realip.c): once set, the request's client address
+     * ($remote_addr, logs, X-Forwarded-For); the connection's peer stays
+     * $realip_remote_addr. Reset with the request, as nginx restores it. */
+    union conn_addr realip;
+    int realip_set;
+
     /* timing */
     uint64_t start_wall_ms;     /* $msec at request start */
     uint64_t start_ms;          /* monotonic */
@@ -137,6 +146,8 @@ struct h1_session {
     struct buf *out_buf;        /* file bytes read for TLS (no sendfile); NULL otherwise */
     struct sockaddr_storage local; /* our address ($server_addr), filled lazily */
     socklen_t locallen;
+    struct pp_addrs pp;         /* what the PROXY protocol header said (family 0: nothing,
+                                   or no proxy_protocol on the listener) */
 };
 
 #endif

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "http/h1_server.h"
+#include "http/realip.h"
 #include "proc/runtime.h"
 #include "proxy/tunnel.h"
 #include "tls/tls.h"
@@ -146,6 +147,21 @@ static struct str msec_str(struct arena *a, uint64_t ms)
     return p ? str_from_cstr(p) : STR_NULL;
 }
 
+/* "1.2.3.4" / "::1" of a client address, in the request arena. */
+static struct str addr_text(struct arena *a, const union conn_addr *ca)
+{
+    char tmp[64];
+    net_ip_str(&ca->sa, tmp, sizeof(tmp));
+    return arena_str(a, str_from_cstr(tmp));
+}
+
+/* Its port; "" when it has none (an X-Real-IP without a port), as nginx. */
+static struct str port_text(struct arena *a, const union conn_addr *ca)
+{
+    unsigned port = net_port(&ca->sa);
+    return port ? num_str(a, port) : STR_LIT("");
+}
+
 static void ensure_local(struct h1_session *s)
 {
     if (s->locallen == 0)
@@ -200,10 +216,28 @@ static struct str builtin(struct h1_session *s, unsigned id, int *found)
         return arena_str(a, str_from_cstr(tmp));
     case VB_REMOTE_ADDR:
     case VB_BINARY_REMOTE_ADDR:
-        conn_peer_ip(&s->c, tmp, sizeof(tmp));
-        return arena_str(a, str_from_cstr(tmp));
+        return addr_text(a, realip_client(s));
     case VB_REMOTE_PORT:
-        return num_str(a, conn_peer_port(&s->c));
+        return port_text(a, realip_client(s));
+    case VB_REALIP_REMOTE_ADDR:
+        return addr_text(a, &s->c.peer);
+    case VB_REALIP_REMOTE_PORT:
+        return port_text(a, &s->c.peer);
+    case VB_PROXY_PROTOCOL_ADDR:
+    case VB_PROXY_PROTOCOL_SERVER_ADDR:
+        /* Not found (empty; "-" in logs) without a PROXY header naming addresses. */
+        if (!pp_addr_text(&s->pp, id == VB_PROXY_PROTOCOL_SERVER_ADDR, tmp, sizeof(tmp))) {
+            *found = 0;
+            return STR_NULL;
+        }
+        return arena_str(a, str_from_cstr(tmp));
+    case VB_PROXY_PROTOCOL_PORT:
+    case VB_PROXY_PROTOCOL_SERVER_PORT:
+        if (!s->pp.family) {
+            *found = 0;
+            return STR_NULL;
+        }
+        return num_str(a, id == VB_PROXY_PROTOCOL_PORT ? s->pp.src_port : s->pp.dst_port);
     case VB_SERVER_ADDR:
         ensure_local(s);
         net_ip_str((struct sockaddr *)&s->local, tmp, sizeof(tmp));
@@ -266,7 +300,7 @@ static struct str builtin(struct h1_session *s, unsigned id, int *found)
     case VB_PROXY_ADD_X_FORWARDED_FOR: {
         int f;
         struct str xff = header_list_value(a, r->headers, r->nheaders, STR_LIT("x_forwarded_for"), &f);
-        conn_peer_ip(&s->c, tmp, sizeof(tmp));
+        net_ip_str(&realip_client(s)->sa, tmp, sizeof(tmp));
         if (!f)
             return arena_str(a, str_from_cstr(tmp));
         char *p = arena_printf(a, "%.*s, %s", (int)xff.len, xff.p, tmp);
