@@ -78,6 +78,8 @@ static const char *const builtin_names[VB__COUNT] = {
     [VB_SSL_PROTOCOL] = "ssl_protocol",
     [VB_SSL_CIPHER] = "ssl_cipher",
     [VB_SSL_SERVER_NAME] = "ssl_server_name",
+    [VB_LIMIT_REQ_STATUS] = "limit_req_status",
+    [VB_LIMIT_CONN_STATUS] = "limit_conn_status",
 };
 
 /* Prefix families, longest-unique first ("sent_http_" is not "http_"). */

@@ -49,6 +49,8 @@ enum var_builtin {
     VB_TUNNEL_CLOSE_REASON,
     /* TLS (later) */
     VB_SSL_PROTOCOL, VB_SSL_CIPHER, VB_SSL_SERVER_NAME,
+    /* limit_req / limit_conn results */
+    VB_LIMIT_REQ_STATUS, VB_LIMIT_CONN_STATUS,
     VB__COUNT
 };
 

@@ -24,6 +24,8 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "http/access_log.h"
+#include "http/limit_conn.h"
+#include "http/limit_req.h"
 #include "http/response.h"
 #include "http/static.h"
 #include "http/vars_eval.h"
@@ -76,6 +78,7 @@ const char *h1_state_name(enum h1_state st)
     case H1_S_SEND: return "sending response to client";
     case H1_S_DISCARD_BODY: return "discarding request body";
     case H1_S_LINGER: return "lingering close";
+    case H1_S_LIMIT_DELAY: return "delaying request (limit_req)";
     case H1_S_CLOSED: return "closed";
     }
     return "?";
@@ -241,6 +244,10 @@ static void request_free(struct h1_session *s)
     }
     buf_put(s->out_buf);
     s->out_buf = NULL;
+    /* Every way a request ends comes here: its limit_conn counts go back
+     * (unless a tunnel took them over). */
+    limit_conn_release(s->req.limit_conn);
+    s->req.limit_conn = NULL;
     arena_destroy(&s->req.arena);
     rt_release(s->req.rt);
     memset(&s->req, 0, sizeof(s->req));
@@ -940,6 +947,29 @@ static void run_static(struct h1_session *s)
 static void run_handler(struct h1_session *s)
 {
     struct request *r = &s->req;
+    /* nginx's preaccess phase: limit_req, then limit_conn, once per request
+     * (an internal redirect, an error page, comes back here and passes). */
+    if (r->lc->limit_reqs && !r->limit_req_status) {
+        uint64_t delay;
+        int st = limit_req_check(s, &delay);
+        if (st) {
+            h1_respond_status(s, st);
+            return;
+        }
+        if (delay) {
+            /* Held on the session timer; the worker serves others meanwhile. */
+            s->state = H1_S_LIMIT_DELAY;
+            h1_set_timer(s, delay);
+            return;
+        }
+    }
+    if (r->lc->limit_conns && !r->limit_conn_status) {
+        int st = limit_conn_check(s);
+        if (st) {
+            h1_respond_status(s, st);
+            return;
+        }
+    }
     if (r->lc->proxy_pass) {
         proxy_start(s);
         return;
@@ -1488,6 +1518,19 @@ void h1_run(struct h1_session *s)
     case H1_S_LINGER:
         run_linger(s);
         break;
+    case H1_S_LIMIT_DELAY:
+        /* Only a client that goes away matters now (nginx's test_reading);
+         * anything it sends waits in the socket. */
+        if (s->c.flags & (CONN_F_RDHUP | CONN_F_EOF | CONN_F_ERROR)) {
+            char ctx[1500];
+            h1_log_ctx(s, ctx, sizeof(ctx));
+            sy_log(LOG_LVL_INFO, "*%llu client prematurely closed connection while %s%s",
+                   (unsigned long long)s->id, h1_state_name(s->state), ctx);
+            s->req.status = 499;
+            access_log_write(s);
+            h1_close(s, "client closed during limit_req delay");
+        }
+        break;
     case H1_S_CLOSED:
         break;
     }
@@ -1538,6 +1581,11 @@ static void h1_on_timer(struct timer *t)
         sy_log(LOG_LVL_INFO, "*%llu client timed out (110: Connection timed out) while %s%s",
                (unsigned long long)s->id, h1_state_name(s->state), ctx);
         h1_close(s, "client timeout");
+        return;
+    case H1_S_LIMIT_DELAY:
+        /* The limit_req delay is over: on with the request. */
+        s->state = H1_S_READ_HEAD;
+        run_handler(s);
         return;
     case H1_S_LINGER:
     case H1_S_CLOSED:

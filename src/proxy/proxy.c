@@ -977,6 +977,8 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     }
     tp.client = &s->c;
     tp.upstream = &p->uc->c;
+    tp.limit_conn = r->limit_conn; /* the tunnel counts for limit_conn until it closes */
+    r->limit_conn = NULL;
     tp.from_client = s->in;
     tp.from_upstream = p->ub;
     tls_client_detach(&p->uc->c);
