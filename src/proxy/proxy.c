@@ -1772,6 +1772,24 @@ void proxy_on_client(struct h1_session *s, int timed_out)
         h1_close(s, "client timeout");
         return;
     }
+    struct request *r = &s->req;
+    if ((s->c.flags & CONN_F_RDHUP) && p->phase != PX_RESPONSE && r->body_done &&
+        !r->lc->proxy_ignore_client_abort) {
+        /* The client went away while the upstream has not answered yet
+         * (nginx's check_broken_connection): nobody will read the answer,
+         * so give up now rather than at proxy_read_timeout, and give back
+         * what the request holds (the upstream, limit_conn counts). */
+        char ctx[1500];
+        h1_log_ctx(s, ctx, sizeof(ctx));
+        sy_log(LOG_LVL_INFO, "*%llu epoll_wait() reported that client prematurely closed "
+               "connection, so upstream connection is closed too while %s%s",
+               (unsigned long long)s->id, p->phase == PX_CONNECT ? "connecting to upstream"
+               : "reading response header from upstream", ctx);
+        r->status = 499;
+        access_log_write(s);
+        h1_close(s, "client closed before the response");
+        return;
+    }
     proxy_run(p);
 }
 

@@ -109,19 +109,24 @@ class MasterProxy(harness.Switchyard):
     def wait_workers(self, n: int, timeout: float = 10.0):
         wait_until(lambda: len(self.workers()) == n, timeout, f"{n} workers")
 
-    def reload(self, new_conf_text: str, timeout: float = 10.0, probe=None):
+    def reload(self, new_conf_text: str, timeout: float = 10.0, wait_old: bool = True):
         """SIGHUP; return once the new configuration is live in every worker
-        (Switchyard: each worker logs it; nginx: the workers were replaced)."""
-        if IS_NGINX:
-            n = len(self.workers())
-            super().reload(new_conf_text, timeout, probe)
-            self.wait_workers(n)
-            return
+        (Switchyard: each worker logs it; nginx: as many new workers run, and
+        with `wait_old` the old ones have exited -- they linger while they
+        finish requests in progress)."""
         pids = self.workers()
         mark = self.log_mark()
         self.conf_text = new_conf_text
         self.conf_path.write_text(new_conf_text)
         self.proc.send_signal(signal.SIGHUP)
+        if IS_NGINX:
+            def replaced():
+                tail = self.error_log()[mark:]
+                assert "[emerg]" not in tail, tail
+                new = set(self.workers()) - set(pids)
+                return len(new) == len(pids) and (not wait_old or not set(self.workers()) & set(pids))
+            wait_until(replaced, timeout, "nginx workers to be replaced")
+            return
 
         def live():
             tail = self.error_log()[mark:]
