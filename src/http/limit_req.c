@@ -27,13 +27,12 @@
 /* A key not used for 60 s whose bucket has drained may be evicted. */
 #define LIMIT_REQ_IDLE_MS 60000
 
-enum lr_rc {
-    LR_DECLINED, /* no rule applied (every key empty) */
-    LR_AGAIN,    /* looked up, within the burst, nothing stored (not the last rule) */
-    LR_OK,       /* within the burst, new level stored */
-    LR_BUSY,     /* over the burst */
-    LR_ERROR,    /* the zone is full */
-};
+/* limit_req_check's summary before any rule ran. */
+#define LR_DECLINED 0
+#define LR_AGAIN LIMIT_REQ_AGAIN
+#define LR_OK LIMIT_REQ_OK
+#define LR_BUSY LIMIT_REQ_BUSY
+#define LR_ERROR LIMIT_REQ_ERROR
 
 const char *limit_status_name(unsigned st)
 {
@@ -108,9 +107,8 @@ static struct zone_node *new_node(struct shm_zone *z, uint32_t hash, const struc
     return n;
 }
 
-/* One rule's lookup, under the zone's lock (nginx's ngx_http_limit_req_lookup). */
-static enum lr_rc lookup(struct shm_zone *z, const struct limit_req_rule *rule,
-                         const struct zone_key *k, uint64_t now, int account, int64_t *ep)
+int limit_req_lookup(struct shm_zone *z, const struct limit_req_rule *rule,
+                     const struct zone_key *k, uint64_t now, int account, int64_t *ep)
 {
     uint64_t rate = rule->zone->rate;
     uint32_t hash = shm_zone_hash(z, k);
@@ -179,7 +177,7 @@ int limit_req_check(struct h1_session *s, uint64_t *delay_ms)
     if (!lk)
         return 500;
     uint64_t now = loop_now();
-    enum lr_rc rc = LR_DECLINED;
+    int rc = LR_DECLINED;
     int64_t excess = 0;
     const struct limit_req_rule *lim = NULL;
     unsigned n;
@@ -202,7 +200,7 @@ int limit_req_check(struct h1_session *s, uint64_t *delay_ms)
         shm_zone_make_key(key.p, key.len, &lk[n].key);
         if (shm_zone_lock(z) < 0)
             continue; /* logged; a broken lock limits nothing */
-        rc = lookup(z, rule, &lk[n].key, now, n == nrules - 1, &excess);
+        rc = limit_req_lookup(z, rule, &lk[n].key, now, n == nrules - 1, &excess);
         shm_zone_unlock(z);
         lk[n].z = z;
         lim = rule;

@@ -45,6 +45,28 @@ int64_t limit_req_elapsed(uint64_t now, uint64_t last);
 /* How long a request at `excess` waits: 0 when excess <= delay. */
 uint64_t limit_req_delay_ms(int64_t excess, uint64_t delay, uint64_t rate);
 
+struct shm_zone;
+struct zone_key;
+struct limit_req_rule;
+
+/* What one rule's lookup found. */
+enum limit_req_rc {
+    LIMIT_REQ_AGAIN = 1, /* within the burst, nothing stored (not the last rule) */
+    LIMIT_REQ_OK,        /* within the burst, the new level stored */
+    LIMIT_REQ_BUSY,      /* over the burst: *excess is the level it would reach */
+    LIMIT_REQ_ERROR,     /* the zone is full even after evicting its oldest key */
+};
+
+/*
+ * One rule's lookup of key `k` at time `now` (ms, monotonic), with the
+ * zone's lock held (nginx's ngx_http_limit_req_lookup): a new key starts at
+ * level 0 (evicting idle keys, or if the zone is full its least recently
+ * used one); an existing one moves as limit_req_excess says, stored only
+ * with `account` and within the burst. Returns enum limit_req_rc.
+ */
+int limit_req_lookup(struct shm_zone *z, const struct limit_req_rule *rule,
+                     const struct zone_key *k, uint64_t now, int account, int64_t *excess);
+
 /*
  * Apply the location's limit_req rules to the session's current request
  * (once: r->limit_req_status is set). Returns 0 to go on -- then *delay_ms
