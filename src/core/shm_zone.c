@@ -375,6 +375,19 @@ static void wipe(struct shm_zone *z)
     h->epoch++;
 }
 
+void shm_zone_reset_kind(unsigned kind)
+{
+    for (struct shm_zone *z = zones; z; z = z->next) {
+        if (z->kind != kind || z->refs == 0)
+            continue;
+        if (shm_zone_lock(z) < 0)
+            continue;
+        wipe(z);
+        shm_zone_unlock(z);
+        sy_log(LOG_LVL_NOTICE, "zone \"%s\" emptied: a worker process died", z->name);
+    }
+}
+
 int shm_zone_lock(struct shm_zone *z)
 {
     struct zone_hdr *h = hdr(z);

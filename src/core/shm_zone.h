@@ -137,6 +137,13 @@ void shm_zone_adopt(const void *msg, size_t len, const int *fds, unsigned nfds);
 /* Unpin adopted zones and unmap every zone nobody references. */
 void shm_zone_gc(void);
 
+/*
+ * Empty every zone of `kind` this process has (master: a worker died, and
+ * the limit_conn counts of its requests would never be given back). Node ids
+ * held by requests become void (epoch), so their releases do nothing.
+ */
+void shm_zone_reset_kind(unsigned kind);
+
 /* ------------------------------------------------------------ table */
 
 /*

@@ -300,6 +300,10 @@ static void reap(void)
             else
                 sy_log(LOG_LVL_ALERT, "worker process %d exited with code %d", (int)pid,
                        WEXITSTATUS(status));
+            /* The limit_conn counts of its requests would stay taken forever
+             * (nginx leaks them): start the counts afresh instead, briefly
+             * undercounting the other workers' requests in progress. */
+            shm_zone_reset_kind(SHM_ZONE_LIMIT_CONN);
             start_slot(i);
             break;
         }

@@ -17,8 +17,12 @@ The expectations were checked against nginx (SWITCHYARD_BIN=/usr/sbin/nginx).
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import signal
 import socket
+
+import pytest
 
 from backends import closed_port
 from harness import HttpConn, free_port, http_conf, wait_until
@@ -244,4 +248,35 @@ def test_count_held_across_a_reload_is_given_back(sy_workers, origin):
     eventually_status(p, "/new", 200)  # (nginx: an old worker may still accept a moment)
     assert get(p, "/x") == 503  # still counted after the reload
     s.close()
+    eventually_status(p, "/", 200)
+
+
+@pytest.mark.switchyard_only  # nginx leaks the counts of a worker that dies
+def test_counts_of_a_dead_worker_do_not_leak(sy_workers, origin):
+    p = free_port()
+    m = sy_workers(conf(p, origin.addr, """
+        location / { limit_conn addr 1; proxy_pass http://origin; }""",
+                        extra_main="worker_processes 2;"), 2)
+    a, b = m.workers()
+    with only_worker(m, a):
+        s = hold(p, "/hang")
+        wait_until(lambda: len(origin.requests) >= 1, 5, "the held request")
+    try:
+        assert get(p, "/x") == 503
+        mark = m.log_mark()
+        os.kill(a, signal.SIGKILL)  # a worker of the master this test started
+        m.wait_log(rf"worker process {a} exited on signal 9", since=mark)
+        m.wait_log(r'zone "addr" emptied: a worker process died', since=mark)
+        m.wait_workers(2)
+        eventually_status(p, "/", 200)
+    finally:
+        s.close()
+    # the other worker's counts still work after the reset
+    b_ = [w for w in m.workers() if w != a]
+    assert b in b_
+    with only_worker(m, b):
+        s2 = hold(p, "/hang")
+        wait_until(lambda: len(origin.requests) >= 3, 5, "the second held request")
+        assert get(p, "/y") == 503
+    s2.close()
     eventually_status(p, "/", 200)
