@@ -240,6 +240,37 @@ struct realip_cidr {
 #define REALIP_HDR_PROXY_PROTOCOL  2 /* the PROXY protocol header's source */
 #define REALIP_HDR_OTHER           3 /* any other header, named in real_ip_header_name */
 
+/* ---------------------------------------------------------------- limits */
+
+/* Kinds of limit zones (the same values as core/shm_zone.h's enum). */
+#define LIMIT_ZONE_REQ  1
+#define LIMIT_ZONE_CONN 2
+
+/* (added) One limit_req_zone / limit_conn_zone: the state lives in a shared
+ * memory zone the runtime attaches (proc/runtime.c, core/shm_zone.c). */
+struct limit_zone {
+    const char *name;
+    uint64_t size;              /* bytes; 0 while only referenced (not declared yet) */
+    unsigned kind;              /* LIMIT_ZONE_* */
+    struct tmpl key;            /* e.g. $binary_remote_addr; an empty value is not limited */
+    uint64_t rate;              /* limit_req: milli-requests per second (1r/m = 16) */
+    unsigned index;             /* slot in gen_rt.zones */
+    const char *file; unsigned line; /* the declaration, or the first reference */
+};
+
+/* (added) limit_req zone=name [burst=n] [nodelay | delay=n] */
+struct limit_req_rule {
+    const struct limit_zone *zone;
+    uint64_t burst;             /* milli-requests above the rate that are accepted */
+    uint64_t delay;             /* milli-requests served at once; UINT64_MAX = nodelay */
+};
+
+/* (added) limit_conn zone number */
+struct limit_conn_rule {
+    const struct limit_zone *zone;
+    unsigned conn;              /* requests in progress allowed per key */
+};
+
 /* ------------------------------------------------------- location conf */
 
 /*
@@ -366,6 +397,16 @@ struct loc_conf {
     int lingering_close;                /* LINGERING_CLOSE_*; default ON */
     uint64_t lingering_time;            /* ms, 30s: longest time to drain the client */
     uint64_t lingering_timeout;         /* ms, 5s: longest wait for more client bytes */
+    /* ---- added: limit_req / limit_conn (src/http/limit_req.c, limit_conn.c);
+       NULL lists = no limit, which is all the request path checks ---- */
+    struct limit_req_rule *limit_reqs; unsigned nlimit_reqs;
+    struct limit_conn_rule *limit_conns; unsigned nlimit_conns;
+    int limit_req_status;               /* 503 */
+    int limit_conn_status;              /* 503 */
+    int limit_req_log_level;            /* enum log_level, error (delays: one level lower) */
+    int limit_conn_log_level;           /* error */
+    int limit_req_dry_run;              /* off */
+    int limit_conn_dry_run;             /* off */
     /* ---- added: location ---- */
     int internal;                       /* off; `internal`: only internal redirects
                                            (error_page, try_files, rewrite) reach this
@@ -540,6 +581,7 @@ struct http_conf {
     struct upstream_conf **upstreams; unsigned nupstreams;
     struct log_format **log_formats; unsigned nlog_formats;
     struct loc_conf *lc;        /* http-level conf */
+    struct limit_zone **limit_zones; unsigned nlimit_zones; /* (added) declaration order */
 };
 
 /* (added) One configuration file as read at load (for -T and for workers). */

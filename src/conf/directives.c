@@ -39,6 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf/limits.h"
 #include "http/realip.h"
 #include "http/router.h"
 
@@ -697,6 +698,12 @@ static const char *set_bitmask(struct conf_parser *p, const struct directive *d,
 
 static const struct conf_enum on_off_build[] = {{"on", 1}, {"off", 0}, {"build", 2}, {NULL, 0}};
 static const struct conf_enum http_versions[] = {{"1.0", 0}, {"1.1", 1}, {NULL, 0}};
+/* limit_req_log_level / limit_conn_log_level */
+static const struct conf_enum limit_log_levels[] = {{"info", LOG_LVL_INFO},
+                                                    {"notice", LOG_LVL_NOTICE},
+                                                    {"warn", LOG_LVL_WARN},
+                                                    {"error", LOG_LVL_ERR},
+                                                    {NULL, 0}};
 static const struct conf_enum ims_values[] = {{"off", 0}, {"exact", 1}, {"before", 2}, {NULL, 0}};
 static const struct conf_enum lingering_close_values[] = {{"off", LINGERING_CLOSE_OFF},
                                                           {"on", LINGERING_CLOSE_ON},
@@ -3322,6 +3329,20 @@ static const struct directive directives[] = {
      ssl_protocol_values},
     {"proxy_ssl_session_reuse", HSL, ARGS(1, 1), set_flag, LOC(proxy_ssl_session_reuse), NULL},
 
+    /* limit_req / limit_conn: setters in src/conf/limits.c */
+    {"limit_req_zone", CTX_HTTP, ARGS(3, 3), limits_set_req_zone, LVL_NONE, 0, NULL},
+    {"limit_req", HSL, ARGS(1, 3), limits_set_req, LVL_LOC, 0, NULL},
+    {"limit_req_status", HSL, ARGS(1, 1), limits_set_status, LVL_LOC, 0, NULL},
+    {"limit_req_log_level", HSL, ARGS(1, 1), set_enum, LOC(limit_req_log_level),
+     limit_log_levels},
+    {"limit_req_dry_run", HSL, ARGS(1, 1), set_flag, LOC(limit_req_dry_run), NULL},
+    {"limit_conn_zone", CTX_HTTP, ARGS(2, 2), limits_set_conn_zone, LVL_NONE, 0, NULL},
+    {"limit_conn", HSL, ARGS(2, 2), limits_set_conn, LVL_LOC, 0, NULL},
+    {"limit_conn_status", HSL, ARGS(1, 1), limits_set_status, LVL_LOC, 0, NULL},
+    {"limit_conn_log_level", HSL, ARGS(1, 1), set_enum, LOC(limit_conn_log_level),
+     limit_log_levels},
+    {"limit_conn_dry_run", HSL, ARGS(1, 1), set_flag, LOC(limit_conn_dry_run), NULL},
+
     /* ssl: TLS listeners, contexts built by src/tls/tls.c */
     {"ssl_certificate", HS, ARGS(1, 1), set_ssl_cert, LVL_SSL, 0, NULL},
     {"ssl_certificate_key", HS, ARGS(1, 1), set_ssl_cert, LVL_SSL, 0, NULL},
@@ -3658,6 +3679,10 @@ static int http_finish(struct conf_parser *p)
 
     /* 1. upstreams (nginx: upstream init_main_conf) */
     if (resolve_passes(p) != 0)
+        return -1;
+
+    /* 1b. every zone named by limit_req / limit_conn was declared */
+    if (limits_finish(p) != 0)
         return -1;
 
     /* 2. merge every level (nginx: ngx_http_merge_servers) */

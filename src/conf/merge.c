@@ -96,6 +96,12 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->websocket_ping_interval = CONF_UNSET_U64;
     c->websocket_ping_timeout = CONF_UNSET_U64;
     c->websocket_max_message_size = CONF_UNSET_U64;
+    c->limit_req_status = CONF_UNSET;
+    c->limit_conn_status = CONF_UNSET;
+    c->limit_req_log_level = CONF_UNSET;
+    c->limit_conn_log_level = CONF_UNSET;
+    c->limit_req_dry_run = CONF_UNSET;
+    c->limit_conn_dry_run = CONF_UNSET;
     c->websocket_message_rate = CONF_UNSET_U64;
     c->websocket_message_burst = CONF_UNSET_U64;
     return c;
@@ -404,6 +410,15 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_INT(lingering_close, LINGERING_CLOSE_ON);
     MERGE_U64(lingering_time, 30000);
     MERGE_U64(lingering_timeout, 5000);
+    /* limit_req / limit_conn: a level with its own list replaces the inherited one */
+    MERGE_LIST(limit_reqs, nlimit_reqs);
+    MERGE_LIST(limit_conns, nlimit_conns);
+    MERGE_INT(limit_req_status, 503);
+    MERGE_INT(limit_conn_status, 503);
+    MERGE_INT(limit_req_log_level, LOG_LVL_ERR);
+    MERGE_INT(limit_conn_log_level, LOG_LVL_ERR);
+    MERGE_INT(limit_req_dry_run, 0);
+    MERGE_INT(limit_conn_dry_run, 0);
     MERGE_INT(internal, 0);
     return 0;
 

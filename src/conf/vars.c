@@ -84,6 +84,8 @@ static const char *const builtin_names[VB__COUNT] = {
     [VB_PROXY_PROTOCOL_SERVER_PORT] = "proxy_protocol_server_port",
     [VB_REALIP_REMOTE_ADDR] = "realip_remote_addr",
     [VB_REALIP_REMOTE_PORT] = "realip_remote_port",
+    [VB_LIMIT_REQ_STATUS] = "limit_req_status",
+    [VB_LIMIT_CONN_STATUS] = "limit_conn_status",
 };
 
 /* Prefix families, longest-unique first ("sent_http_" is not "http_"). */

@@ -52,6 +52,8 @@ enum var_builtin {
     /* PROXY protocol (listen ... proxy_protocol) and the realip module */
     VB_PROXY_PROTOCOL_ADDR, VB_PROXY_PROTOCOL_PORT, VB_PROXY_PROTOCOL_SERVER_ADDR,
     VB_PROXY_PROTOCOL_SERVER_PORT, VB_REALIP_REMOTE_ADDR, VB_REALIP_REMOTE_PORT,
+    /* limit_req / limit_conn results */
+    VB_LIMIT_REQ_STATUS, VB_LIMIT_CONN_STATUS,
     VB__COUNT
 };
 

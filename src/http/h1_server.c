@@ -25,6 +25,8 @@
 #include "core/net.h"
 #include "http/access_log.h"
 #include "http/h1_proxy_protocol.h"
+#include "http/limit_conn.h"
+#include "http/limit_req.h"
 #include "http/realip.h"
 #include "http/response.h"
 #include "http/static.h"
@@ -79,6 +81,7 @@ const char *h1_state_name(enum h1_state st)
     case H1_S_DISCARD_BODY: return "discarding request body";
     case H1_S_LINGER: return "lingering close";
     case H1_S_PROXY_PROTOCOL: return "reading PROXY protocol";
+    case H1_S_LIMIT_DELAY: return "delaying request (limit_req)";
     case H1_S_CLOSED: return "closed";
     }
     return "?";
@@ -249,6 +252,10 @@ static void request_free(struct h1_session *s)
     }
     buf_put(s->out_buf);
     s->out_buf = NULL;
+    /* Every way a request ends comes here: its limit_conn counts go back
+     * (unless a tunnel took them over). */
+    limit_conn_release(s->req.limit_conn);
+    s->req.limit_conn = NULL;
     arena_destroy(&s->req.arena);
     rt_release(s->req.rt);
     memset(&s->req, 0, sizeof(s->req));
@@ -951,6 +958,29 @@ static void run_handler(struct h1_session *s)
     /* nginx's PREACCESS phase: realip with the location's settings (first
      * in the phase, so access limits see the real client) */
     realip_apply(s, r->lc);
+    /* nginx's preaccess phase: limit_req, then limit_conn, once per request
+     * (an internal redirect, an error page, comes back here and passes). */
+    if (r->lc->limit_reqs && !r->limit_req_status) {
+        uint64_t delay;
+        int st = limit_req_check(s, &delay);
+        if (st) {
+            h1_respond_status(s, st);
+            return;
+        }
+        if (delay) {
+            /* Held on the session timer; the worker serves others meanwhile. */
+            s->state = H1_S_LIMIT_DELAY;
+            h1_set_timer(s, delay);
+            return;
+        }
+    }
+    if (r->lc->limit_conns && !r->limit_conn_status) {
+        int st = limit_conn_check(s);
+        if (st) {
+            h1_respond_status(s, st);
+            return;
+        }
+    }
     if (r->lc->proxy_pass) {
         proxy_start(s);
         return;
@@ -1535,6 +1565,19 @@ void h1_run(struct h1_session *s)
     case H1_S_LINGER:
         run_linger(s);
         break;
+    case H1_S_LIMIT_DELAY:
+        /* Only a client that goes away matters now (nginx's test_reading);
+         * anything it sends waits in the socket. */
+        if (s->c.flags & (CONN_F_RDHUP | CONN_F_EOF | CONN_F_ERROR)) {
+            char ctx[1500];
+            h1_log_ctx(s, ctx, sizeof(ctx));
+            sy_log(LOG_LVL_INFO, "*%llu client prematurely closed connection while %s%s",
+                   (unsigned long long)s->id, h1_state_name(s->state), ctx);
+            s->req.status = 499;
+            access_log_write(s);
+            h1_close(s, "client closed during limit_req delay");
+        }
+        break;
     case H1_S_CLOSED:
         break;
     }
@@ -1589,6 +1632,11 @@ static void h1_on_timer(struct timer *t)
         sy_log(LOG_LVL_INFO, "*%llu client timed out (110: Connection timed out) while %s%s",
                (unsigned long long)s->id, h1_state_name(s->state), ctx);
         h1_close(s, "client timeout");
+        return;
+    case H1_S_LIMIT_DELAY:
+        /* The limit_req delay is over: on with the request. */
+        s->state = H1_S_READ_HEAD;
+        run_handler(s);
         return;
     case H1_S_LINGER:
     case H1_S_CLOSED:

@@ -24,6 +24,7 @@
 
 struct proxy;
 struct gen_rt;
+struct limit_conn_holds;
 struct listener;
 
 #define H1_MAX_HEADERS 100
@@ -37,6 +38,7 @@ enum h1_state {
     H1_S_LINGER,        /* response sent, waiting briefly for the client's FIN before close */
     H1_S_PROXY_PROTOCOL,/* listen ... proxy_protocol: waiting for the PROXY header, which
                            comes before anything else (TLS too); no buffer held */
+    H1_S_LIMIT_DELAY,   /* request held on the session timer by limit_req (burst, no nodelay) */
     H1_S_CLOSED,        /* closed; freed at the end of the loop iteration */
 };
 
@@ -115,6 +117,12 @@ struct request {
     uint64_t upstream_response_length;
     struct h1_header *up_headers; /* upstream response headers (arena copy) */
     size_t nup_headers;
+
+    /* limit_req / limit_conn (http/limit_req.c, limit_conn.c) */
+    uint8_t limit_req_status;   /* enum limit_status; 0 = not checked ($limit_req_status) */
+    uint8_t limit_conn_status;  /* likewise, $limit_conn_status */
+    struct limit_conn_holds *limit_conn; /* counts this request holds (owned): released
+                                   when it ends, or handed to its tunnel */
 
     /* tunnel info for logging (WebSocket) */
     uint64_t tunnel_ms, tunnel_from_client, tunnel_from_upstream;

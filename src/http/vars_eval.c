@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "http/h1_server.h"
+#include "http/limit_req.h"
 #include "http/realip.h"
 #include "proc/runtime.h"
 #include "proxy/tunnel.h"
@@ -409,6 +410,16 @@ static struct str builtin(struct h1_session *s, unsigned id, int *found)
             return STR_NULL;
         }
         return str_from_cstr(r->tunnel_close_reason);
+    case VB_LIMIT_REQ_STATUS:
+    case VB_LIMIT_CONN_STATUS: {
+        const char *v = limit_status_name(id == VB_LIMIT_REQ_STATUS ? r->limit_req_status
+                                                                    : r->limit_conn_status);
+        if (!v) {
+            *found = 0;
+            return STR_NULL;
+        }
+        return str_from_cstr(v);
+    }
     case VB__COUNT:
         break;
     }

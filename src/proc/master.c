@@ -23,6 +23,7 @@
 
 #include "conf/snapshot.h"
 #include "core/log.h"
+#include "core/shm_zone.h"
 
 static volatile sig_atomic_t m_reload, m_reopen, m_quit, m_stop, m_child;
 
@@ -299,6 +300,10 @@ static void reap(void)
             else
                 sy_log(LOG_LVL_ALERT, "worker process %d exited with code %d", (int)pid,
                        WEXITSTATUS(status));
+            /* The limit_conn counts of its requests would stay taken forever
+             * (nginx leaks them): start the counts afresh instead, briefly
+             * undercounting the other workers' requests in progress. */
+            shm_zone_reset_kind(SHM_ZONE_LIMIT_CONN);
             start_slot(i);
             break;
         }
@@ -347,6 +352,7 @@ static void reload(void)
     if (!nrt) {
         if (snap >= 0)
             close(snap);
+        sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
         return;
     }
     nrt->gen->serial = M.rt->gen->serial + 1;
@@ -363,8 +369,11 @@ static void reload(void)
             retire_slot(i);
         /* The master opened the sockets of new `listen` lines (it may bind
          * privileged ports); each worker gets all of them with the order. */
+        /* The shared zones (limit_req/limit_conn) go first: the worker maps
+         * the new ones before it builds the new generation. */
         for (long i = 0; i < M.n && i < want; i++)
-            if (M.kids[i].pid > 0 && worker_send_reload(M.kids[i].ctl, snap) < 0)
+            if (M.kids[i].pid > 0 && (shm_zone_send(M.kids[i].ctl) < 0 ||
+                                      worker_send_reload(M.kids[i].ctl, snap) < 0))
                 sy_log(LOG_LVL_ALERT, "could not signal worker %d to reload (%d: %s)",
                        (int)M.kids[i].pid, errno, strerror(errno));
     }

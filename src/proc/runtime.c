@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/shm_zone.h"
 #include "tls/tls.h"
 
 struct gen_rt *rt_current;
@@ -96,6 +97,21 @@ struct gen_rt *rt_create(struct generation *gen)
             if (!(rt->logs[i] = log_file_get(gen->log_paths[i])))
                 goto fail;
     }
+    if (gen->http && gen->http->nlimit_zones) {
+        rt->zones = calloc(gen->http->nlimit_zones, sizeof(*rt->zones));
+        if (!rt->zones)
+            goto fail;
+        for (unsigned i = 0; i < gen->http->nlimit_zones; i++) {
+            const struct limit_zone *z = gen->http->limit_zones[i];
+            rt->zones[i] = shm_zone_attach(z->name, z->size, z->kind,
+                                           shm_zone_key_id(z->key.raw.p, z->key.raw.len));
+            if (!rt->zones[i]) {
+                rt->refs = 1;
+                rt_release(rt);
+                return NULL; /* logged */
+            }
+        }
+    }
     return rt;
 fail:
     sy_log(LOG_LVL_EMERG, "out of memory creating the configuration runtime");
@@ -125,6 +141,11 @@ void rt_release(struct gen_rt *rt)
         for (unsigned i = 0; i < rt->gen->nlog_paths; i++)
             log_file_put(rt->logs[i]);
         free(rt->logs);
+    }
+    if (rt->zones) {
+        for (unsigned i = 0; i < rt->gen->http->nlimit_zones; i++)
+            shm_zone_release(rt->zones[i]);
+        free(rt->zones);
     }
     gen_free(rt->gen);
     free(rt);

@@ -53,15 +53,21 @@ void log_file_put(struct log_file *lf);
 /* Reopen every open log file (SIGUSR1). */
 void log_files_reopen(void);
 
+struct shm_zone;
+
 struct gen_rt {
     struct generation *gen;     /* owned */
     unsigned refs;
     struct upstream_rt *ups;    /* [gen->http->nupstreams], owned */
     struct log_file **logs;     /* [gen->nlog_paths], one reference each */
+    struct shm_zone **zones;    /* [gen->http->nlimit_zones] limit_req/limit_conn zones,
+                                   one reference each (core/shm_zone.h) */
 };
 
 /*
- * Build the runtime for `gen` (takes ownership of gen): opens access logs.
+ * Build the runtime for `gen` (takes ownership of gen): opens access logs,
+ * attaches the shared zones of limit_req_zone / limit_conn_zone (creating
+ * them, or in a worker under a master, using those the master sent).
  * Returns NULL on failure (gen is freed, message logged).
  */
 struct gen_rt *rt_create(struct generation *gen);

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/net.h"
+#include "core/shm_zone.h"
 #include "http/h1_server.h"
 #include "http/router.h"
 #include "proxy/proxy.h"
@@ -241,6 +242,11 @@ static void on_ctl(struct handle *h, uint32_t events)
             fds = (int *)CMSG_DATA(c);
             nfds = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
         }
+    if (shm_zone_is_ctl_msg(&m, (size_t)r)) {
+        /* The master's shared zones, sent before a reload order. */
+        shm_zone_adopt(&m, (size_t)r, fds, nfds);
+        return;
+    }
     if (m.snap && nfds > 0) {
         /* The last fd is the snapshot of the configuration the master checked. */
         if (reload_snap >= 0)
@@ -396,6 +402,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
 {
     rt_current = rt;
     master_channel = opts->ctl_fd >= 0;
+    shm_zone_set_follower(master_channel);
     int64_t nofile = rt->gen->main.worker_rlimit_nofile;
     if (nofile != CONF_UNSET && nofile > 0) {
         struct rlimit rl = {.rlim_cur = (rlim_t)nofile, .rlim_max = (rlim_t)nofile};
@@ -454,6 +461,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
         if (pending.reload && !pending.graceful && !pending.fast) {
             pending.reload = 0;
             do_reload(opts);
+            shm_zone_gc(); /* zones no generation uses any more */
         }
         if (pending.fast)
             break;

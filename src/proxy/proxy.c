@@ -1018,6 +1018,8 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     }
     tp.client = &s->c;
     tp.upstream = &p->uc->c;
+    tp.limit_conn = r->limit_conn; /* the tunnel counts for limit_conn until it closes */
+    r->limit_conn = NULL;
     tp.from_client = s->in;
     tp.from_upstream = p->ub;
     tls_client_detach(&p->uc->c);
@@ -1810,6 +1812,24 @@ void proxy_on_client(struct h1_session *s, int timed_out)
         s->req.status = p->phase == PX_RESPONSE ? s->req.status : 408;
         access_log_write(s);
         h1_close(s, "client timeout");
+        return;
+    }
+    struct request *r = &s->req;
+    if ((s->c.flags & CONN_F_RDHUP) && p->phase != PX_RESPONSE && r->body_done &&
+        !r->lc->proxy_ignore_client_abort) {
+        /* The client went away while the upstream has not answered yet
+         * (nginx's check_broken_connection): nobody will read the answer,
+         * so give up now rather than at proxy_read_timeout, and give back
+         * what the request holds (the upstream, limit_conn counts). */
+        char ctx[1500];
+        h1_log_ctx(s, ctx, sizeof(ctx));
+        sy_log(LOG_LVL_INFO, "*%llu epoll_wait() reported that client prematurely closed "
+               "connection, so upstream connection is closed too while %s%s",
+               (unsigned long long)s->id, p->phase == PX_CONNECT ? "connecting to upstream"
+               : "reading response header from upstream", ctx);
+        r->status = 499;
+        access_log_write(s);
+        h1_close(s, "client closed before the response");
         return;
     }
     proxy_run(p);

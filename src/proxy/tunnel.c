@@ -34,6 +34,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "http/limit_conn.h"
 #include "proc/runtime.h"
 #include "proxy/ws_frame.h"
 
@@ -91,6 +92,7 @@ struct tunnel {
     unsigned nlogs;
     struct tunnel *next, *prev; /* all tunnels of the worker */
     struct tunnel_rate *rate;   /* websocket_message_rate state; NULL = no limit */
+    struct limit_conn_holds *limit_conn; /* the upgrade request's limit_conn counts (owned) */
 };
 
 unsigned tunnel_count;
@@ -186,6 +188,9 @@ static void tunnel_close(struct tunnel *t, const char *reason)
            (unsigned long long)t->dir[SIDE_CLIENT].bytes,
            (unsigned long long)t->dir[SIDE_UPSTREAM].bytes, t->log_ctx ? t->log_ctx : "");
     write_logs(t);
+    /* A tunnel counts for limit_conn as long as it lives. */
+    limit_conn_release(t->limit_conn);
+    t->limit_conn = NULL;
     if (t->prev)
         t->prev->next = t->next;
     else if (all_tunnels == t)
@@ -699,6 +704,7 @@ int tunnel_start(struct tunnel_params *tp)
         t->rate->last_ms = loop_now();
     }
     t->log_ctx = tp->log_ctx;
+    t->limit_conn = tp->limit_conn;
     t->logs = tp->logs;
     t->nlogs = tp->nlogs;
     t->start_ms = t->last_activity_ms = loop_now();
@@ -725,6 +731,7 @@ fail_nofd:
     }
     free(tp->logs);
     free(tp->log_ctx);
+    limit_conn_release(tp->limit_conn);
     return -1;
 }
 

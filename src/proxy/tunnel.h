@@ -15,6 +15,7 @@
 #include "core/conn.h"
 
 struct log_file;
+struct limit_conn_holds;
 
 /* An access-log line prepared at the switch; tunnel variables are filled in at the end. */
 struct tunnel_log {
@@ -45,6 +46,8 @@ struct tunnel_params {
     char *log_ctx;              /* owned: ", client: ..., server: ..., request: ..." for error lines */
     struct tunnel_log *logs;    /* owned array */
     unsigned nlogs;
+    struct limit_conn_holds *limit_conn; /* owned: the request's limit_conn counts, given
+                                   back when the tunnel closes (NULL: none) */
 };
 
 /*

@@ -753,3 +753,29 @@ def test_config_accepted_with_warning(sy_t):
         """, P=free_port())))
     assert rc == 0, out
     assert re.search(r"low address bits of 10\.0\.0\.1/8 are meaningless in \S+sy-t\.conf:\d+", out), out
+
+
+# --------------------------------------------------------------------------
+# limits see the real client
+
+def test_limit_req_keys_on_the_real_client(pp_port, origin):
+    """limit_req runs after realip (nginx's phase order): two clients behind
+    the same balancer have a bucket each, and the rejection log names the
+    client from the PROXY header. (A proxied location: `return` runs before
+    the limits, in nginx too.)"""
+    sy, p = pp_port(
+        server_extra="set_real_ip_from 127.0.0.1; real_ip_header proxy_protocol;",
+        body=f"location / {{ limit_req zone=one; proxy_pass http://{origin.addr}; }}",
+        extra_http="limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;")
+
+    def status(src: str) -> bytes:
+        raw = exchange(p, pp1(src=src) + b"GET / HTTP/1.1\r\nHost: pp.test\r\n"
+                       b"Connection: close\r\n\r\n")
+        return raw.split(b"\r\n", 1)[0]
+
+    assert status("192.0.2.1") == b"HTTP/1.1 200 OK"
+    assert status("192.0.2.2") == b"HTTP/1.1 200 OK"
+    mark = sy.log_mark()
+    assert status("192.0.2.1").startswith(b"HTTP/1.1 503")
+    sy.wait_log(r'limiting requests, excess: 1\.000 by zone "one", client: 192\.0\.2\.1,',
+                since=mark)

@@ -1,0 +1,194 @@
+"""Helpers for the limit_req / limit_conn tests (test_limit_req.py,
+test_limit_conn.py): raw requests from a chosen loopback source address,
+requests held open, and the proxy run as a master with several workers
+(Switchyard and nginx alike) with a way to force which worker accepts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness import IS_NGINX, _proc_children, read_until_close, wait_until
+
+# access log of every test: one line per request, limit variables included
+LOG_FORMAT = """\
+    log_format lim '$request_uri $status $limit_req_status $limit_conn_status';
+    access_log logs/lim.log lim;
+"""
+
+
+def lim_log(sy) -> list[list[str]]:
+    """The lines of logs/lim.log, split: [uri, status, req_status, conn_status]."""
+    try:
+        text = (sy.prefix / "logs" / "lim.log").read_text()
+    except FileNotFoundError:
+        return []
+    return [line.split() for line in text.splitlines() if line.strip()]
+
+
+def wait_lim_log(sy, n: int, timeout: float = 5.0) -> list[list[str]]:
+    """Wait until logs/lim.log has at least n lines; return them."""
+    wait_until(lambda: len(lim_log(sy)) >= n, timeout, f"{n} lines in lim.log")
+    return lim_log(sy)
+
+
+def _status(data: bytes) -> int:
+    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", data)
+    assert m, f"no status line in {data[:200]!r}"
+    return int(m.group(1))
+
+
+def get(port: int, path: str = "/", src: str = "127.0.0.1", headers=(),
+        timeout: float = 10.0) -> int:
+    """One GET on a fresh `Connection: close` connection from address `src`
+    (any 127/8 address); returns the status."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                  source_address=(src, 0)) as s:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers)
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n"
+                  .encode())
+        return _status(read_until_close(s, timeout))
+
+
+def get_timed(port: int, path: str = "/", src: str = "127.0.0.1") -> tuple[int, float]:
+    t0 = time.monotonic()
+    st = get(port, path, src)
+    return st, time.monotonic() - t0
+
+
+def hold(port: int, path: str, src: str = "127.0.0.1") -> socket.socket:
+    """Send a GET and leave its answer unread (the request stays in progress
+    while the upstream holds it). Close the socket to abort."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(src, 0))
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    return s
+
+
+def eventually_status(port: int, path: str, want: int, timeout: float = 5.0,
+                      src: str = "127.0.0.1") -> int:
+    """Repeat GET until it answers `want` (a released count may take the
+    server a moment to notice the client's close). Returns the tries."""
+    tries = 0
+
+    def ok():
+        nonlocal tries
+        tries += 1
+        return get(port, path, src) == want
+    wait_until(ok, timeout, f"GET {path} -> {want}", interval=0.02)
+    return tries
+
+
+# --------------------------------------------------------------------------
+# a master with several workers
+
+
+class MasterProxy(harness.Switchyard):
+    """The proxy run as `master_process on` with the configuration's
+    worker_processes: Switchyard or nginx (as root, like the harness)."""
+
+    def argv(self) -> list[str]:
+        g = "daemon off; master_process on;"
+        if IS_NGINX:
+            g += " user root;"
+        g += f" pid {self.pid_path}; error_log {self.error_log_path} notice;"
+        return [str(harness.BIN), "-p", f"{self.prefix}/", "-c", str(self.conf_path),
+                "-e", str(self.error_log_path), "-g", g]
+
+    def workers(self) -> list[int]:
+        return sorted(_proc_children(self.pid))
+
+    def wait_workers(self, n: int, timeout: float = 10.0):
+        wait_until(lambda: len(self.workers()) == n, timeout, f"{n} workers")
+
+    def reload(self, new_conf_text: str, timeout: float = 10.0, wait_old: bool = True):
+        """SIGHUP; return once the new configuration is live in every worker
+        (Switchyard: each worker logs it; nginx: as many new workers run, and
+        with `wait_old` the old ones have exited -- they linger while they
+        finish requests in progress)."""
+        pids = self.workers()
+        mark = self.log_mark()
+        self.conf_text = new_conf_text
+        self.conf_path.write_text(new_conf_text)
+        self.proc.send_signal(signal.SIGHUP)
+        if IS_NGINX:
+            def replaced():
+                tail = self.error_log()[mark:]
+                assert "[emerg]" not in tail, tail
+                new = set(self.workers()) - set(pids)
+                return len(new) == len(pids) and (not wait_old or not set(self.workers()) & set(pids))
+            wait_until(replaced, timeout, "nginx workers to be replaced")
+            return
+
+        def live():
+            tail = self.error_log()[mark:]
+            assert "[emerg]" not in tail and "reload failed" not in tail, tail
+            return all(re.search(rf"\] {p}#{p}: configuration generation \d+ is live", tail)
+                       for p in pids)
+        wait_until(live, timeout, "every worker on the new configuration")
+
+
+def proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def only_worker(m: MasterProxy, w: int):
+    """While inside, worker `w` is the only one accepting: the others are
+    stopped (SIGSTOP, by pid) and resumed on the way out. Which worker
+    accepts is otherwise the kernel's choice. Connect inside the block."""
+    others = [o for o in m.workers() if o != w]
+    try:
+        for o in others:
+            os.kill(o, signal.SIGSTOP)
+        wait_until(lambda: all(proc_state(o) == "T" for o in others), 5,
+                   "the other workers stopped")
+        yield
+    finally:
+        for o in others:
+            os.kill(o, signal.SIGCONT)
+        wait_until(lambda: all(proc_state(o) != "T" for o in others), 5, "workers resumed")
+
+
+def served_by(port: int, src: str = "127.0.0.1") -> int:
+    """The pid of the worker answering GET /pid (a `return 200 $pid` location)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10,
+                                  source_address=(src, 0)) as s:
+        s.sendall(b"GET /pid HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        data = read_until_close(s, 10)
+    assert _status(data) == 200, data
+    return int(data.rsplit(b"\r\n\r\n", 1)[1].strip())
+
+
+@pytest.fixture
+def sy_workers(tmp_path):
+    """Factory: sy_workers(conf_text) -> a started MasterProxy (the config
+    sets worker_processes); stopped with SIGQUIT at teardown."""
+    if not harness.BIN.exists():
+        pytest.skip(f"{harness.BIN} is not built")
+    started: list[MasterProxy] = []
+
+    def start(conf_text: str, workers: int) -> MasterProxy:
+        m = MasterProxy(tmp_path / f"m{len(started)}", conf_text)
+        started.append(m)
+        m.start()
+        m.wait_workers(workers)
+        return m
+
+    yield start
+    problems = []
+    for m in started:
+        problems += m.stop()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
