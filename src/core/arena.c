@@ -32,7 +32,7 @@ void arena_init(struct arena *a, size_t block_size)
  * threaded, so the cache is a plain array.
  */
 #define ARENA_CACHE_SIZE 4096
-#define ARENA_CACHE 64
+#define ARENA_CACHE 32
 static struct arena_block *block_cache[ARENA_CACHE];
 static unsigned nblock_cache;
 
@@ -168,6 +168,18 @@ void arena_reset(struct arena *a)
         keep->used = 0;
     }
     a->head = keep;
+}
+
+void arena_destroy_uncached(struct arena *a)
+{
+    struct arena_block *b = a->head;
+    while (b) {
+        struct arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+    a->total = 0;
 }
 
 void arena_destroy(struct arena *a)

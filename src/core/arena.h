@@ -47,6 +47,9 @@ void arena_reset(struct arena *a);
 /* Free everything; the arena may be re-initialised. Accepts an empty arena. */
 void arena_destroy(struct arena *a);
 
+/* arena_destroy, but every block goes back to malloc, none to the cache. */
+void arena_destroy_uncached(struct arena *a);
+
 /* Return the cached free blocks (see arena.c) to malloc. */
 void arena_cache_release(void);
 

@@ -180,7 +180,7 @@ static void release_upstream(struct proxy *p, int reusable)
  * it again for the next request is a store. Released (timers cancelled) by
  * proxy_cache_release().
  */
-#define PROXY_CACHE 256
+#define PROXY_CACHE 64
 static struct proxy *proxy_cache[PROXY_CACHE];
 static unsigned nproxy_cache;
 
@@ -208,18 +208,23 @@ void proxy_cache_release(void)
     }
 }
 
-static void proxy_free(struct proxy *p)
+static void proxy_free_to(struct proxy *p, int cache)
 {
     loop_unpost(&p->post);
     timer_stop(&p->utimer);
     release_upstream(p, 0);
     p->s->req.proxy = NULL;
-    if (nproxy_cache < PROXY_CACHE) {
+    if (cache && nproxy_cache < PROXY_CACHE) {
         proxy_cache[nproxy_cache++] = p;
         return;
     }
     timer_cancel(&p->utimer);
     free(p);
+}
+
+static void proxy_free(struct proxy *p)
+{
+    proxy_free_to(p, 1);
 }
 
 /* Percent-escape a decoded path for the upstream request line (nginx's
@@ -1034,7 +1039,11 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     uc->owner = NULL;
     upconn_close(uc);
     s->c.h.fd = -1;
-    proxy_free(p);
+    /* The caches serve request churn; a connection that became a tunnel
+     * gives its request memory back to malloc, so a crowd of idle tunnels
+     * opened in a burst leaves no cached state behind. */
+    proxy_free_to(p, 0);
+    arena_destroy_uncached(&s->req.arena);
     h1_close(s, "switched protocols");
     return STEP_STOP;
 oom:
