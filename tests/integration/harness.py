@@ -12,6 +12,7 @@ the process state); nothing sleeps to "let things settle".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -152,6 +153,35 @@ def _proc_children(pid: int) -> list[int]:
         if int(rest[1]) == pid:
             kids.append(int(d))
     return kids
+
+
+def proc_state(pid: int) -> str:
+    """The one-letter state of a process ("T" = stopped), "" when gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def only_worker(m, w: int):
+    """While inside, worker `w` of master `m` (anything with .workers()) is
+    the only one accepting connections. Which worker accepts is otherwise the
+    kernel's choice (an idle worker early in the socket's wait queue takes
+    nearly all); the other workers are stopped (SIGSTOP, by pid) and resumed
+    on the way out. Connect inside the block: a connection made before may
+    have woken a worker that is now stopped."""
+    others = [o for o in m.workers() if o != w]
+    try:
+        for o in others:
+            os.kill(o, signal.SIGSTOP)
+        wait_until(lambda: all(proc_state(o) == "T" for o in others), 5,
+                   "the other workers stopped")
+        yield
+    finally:
+        for o in others:
+            os.kill(o, signal.SIGCONT)
+        wait_until(lambda: all(proc_state(o) != "T" for o in others), 5, "workers resumed")
 
 
 def _vmrss_kb(pid: int) -> int:

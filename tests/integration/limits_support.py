@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness import IS_NGINX, _proc_children, read_until_close, wait_until
+# only_worker (harness) is used by the limit tests through this module
+from harness import IS_NGINX, _proc_children, only_worker, read_until_close, wait_until
 
 # access log of every test: one line per request, limit variables included
 LOG_FORMAT = """\
@@ -134,31 +135,6 @@ class MasterProxy(harness.Switchyard):
             return all(re.search(rf"\] {p}#{p}: configuration generation \d+ is live", tail)
                        for p in pids)
         wait_until(live, timeout, "every worker on the new configuration")
-
-
-def proc_state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return ""
-
-
-@contextlib.contextmanager
-def only_worker(m: MasterProxy, w: int):
-    """While inside, worker `w` is the only one accepting: the others are
-    stopped (SIGSTOP, by pid) and resumed on the way out. Which worker
-    accepts is otherwise the kernel's choice. Connect inside the block."""
-    others = [o for o in m.workers() if o != w]
-    try:
-        for o in others:
-            os.kill(o, signal.SIGSTOP)
-        wait_until(lambda: all(proc_state(o) == "T" for o in others), 5,
-                   "the other workers stopped")
-        yield
-    finally:
-        for o in others:
-            os.kill(o, signal.SIGCONT)
-        wait_until(lambda: all(proc_state(o) != "T" for o in others), 5, "workers resumed")
 
 
 def served_by(port: int, src: str = "127.0.0.1") -> int:

@@ -38,7 +38,7 @@ import pytest
 
 import harness
 from harness import (BIN, SANITIZER_MARKERS, HttpConn, _proc_children, _vmrss_kb, free_port,
-                     request, wait_until)
+                     only_worker, request, wait_until)
 from ws_fixtures import ws_connect
 
 pytestmark = pytest.mark.switchyard_only
@@ -274,33 +274,6 @@ def sy_master(tmp_path):
                 break
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
-
-
-def proc_state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return ""
-
-
-@contextlib.contextmanager
-def only_worker(m: Master, w: int):
-    """While inside, worker `w` is the only one accepting connections. Which
-    worker accepts is otherwise the kernel's choice (an idle worker early in
-    the socket's wait queue takes nearly all); the other workers are stopped
-    (SIGSTOP, by pid) and resumed on the way out. Connect inside the block: a
-    connection made before may have woken a worker that is now stopped."""
-    others = [o for o in m.workers() if o != w]
-    try:
-        for o in others:
-            os.kill(o, signal.SIGSTOP)
-        wait_until(lambda: all(proc_state(o) == "T" for o in others), 5,
-                   "the other workers stopped")
-        yield
-    finally:
-        for o in others:
-            os.kill(o, signal.SIGCONT)
-        wait_until(lambda: all(proc_state(o) != "T" for o in others), 5, "workers resumed")
 
 
 def pinned_connections(m: Master) -> dict[int, HttpConn]:
