@@ -53,11 +53,7 @@ int limit_conn_check(struct h1_session *s)
         if (key.len == 0)
             continue;
         if (key.len > LIMIT_CONN_KEY_MAX) {
-            char ctx[1500];
-            h1_log_ctx(s, ctx, sizeof(ctx));
-            sy_log(LOG_LVL_ERR, "*%llu the value of the \"%.*s\" key is more than %d bytes: "
-                   "\"%.*s...\"%s", (unsigned long long)s->id, (int)rule->zone->key.raw.len,
-                   rule->zone->key.raw.p, LIMIT_CONN_KEY_MAX, 64, key.p, ctx);
+            limit_log_long_key(s, rule->zone, LIMIT_CONN_KEY_MAX, &key);
             continue;
         }
         r->limit_conn_status = LIMIT_PASSED;

@@ -189,11 +189,7 @@ int limit_req_check(struct h1_session *s, uint64_t *delay_ms)
         if (key.len == 0)
             continue;
         if (key.len > LIMIT_REQ_KEY_MAX) {
-            char ctx[1500];
-            h1_log_ctx(s, ctx, sizeof(ctx));
-            sy_log(LOG_LVL_ERR, "*%llu the value of the \"%.*s\" key is more than %d bytes: "
-                   "\"%.*s...\"%s", (unsigned long long)s->id, (int)rule->zone->key.raw.len,
-                   rule->zone->key.raw.p, LIMIT_REQ_KEY_MAX, 64, key.p, ctx);
+            limit_log_long_key(s, rule->zone, LIMIT_REQ_KEY_MAX, &key);
             continue;
         }
         struct shm_zone *z = r->rt->zones[rule->zone->index];
@@ -250,4 +246,14 @@ int limit_req_check(struct h1_session *s, uint64_t *delay_ms)
     if (!dry)
         *delay_ms = max_delay;
     return 0;
+}
+
+void limit_log_long_key(struct h1_session *s, const struct limit_zone *z, int max,
+                        const struct str *key)
+{
+    char ctx[1500];
+    h1_log_ctx(s, ctx, sizeof(ctx));
+    sy_log(LOG_LVL_ERR, "*%llu the value of the \"%.*s\" key is more than %d bytes: "
+           "\"%.*s...\"%s", (unsigned long long)s->id, (int)z->key.raw.len, z->key.raw.p, max,
+           64, key->p, ctx);
 }

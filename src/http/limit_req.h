@@ -75,4 +75,11 @@ int limit_req_lookup(struct shm_zone *z, const struct limit_req_rule *rule,
  */
 int limit_req_check(struct h1_session *s, uint64_t *delay_ms);
 
+/* Log (error) that a key of `z` evaluated to more than `max` bytes and is not
+ * limited: nginx's "the value of the ... key is more than N bytes". */
+struct limit_zone;
+struct str;
+void limit_log_long_key(struct h1_session *s, const struct limit_zone *z, int max,
+                        const struct str *key);
+
 #endif

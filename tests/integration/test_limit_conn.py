@@ -280,3 +280,21 @@ def test_counts_of_a_dead_worker_do_not_leak(sy_workers, origin):
         assert get(p, "/y") == 503
     s2.close()
     eventually_status(p, "/", 200)
+
+
+def test_over_long_key_is_logged_and_not_limited(switchyard, origin):
+    """nginx: a limit_conn key over 255 bytes is not counted, with an error
+    line naming the key."""
+    p = free_port()
+    sy = switchyard(conf(p, origin.addr, """
+        location / { limit_conn byhdr 1; proxy_pass http://origin; }""",
+                         zones="    limit_conn_zone $http_x_key zone=byhdr:1m;\n"))
+    long_key = "k" * 300
+    with held(p, origin, 1, src="127.0.0.1"):
+        # the held request's key is empty (no header): not counted either;
+        # an over-long key passes even though the limit is 1
+        assert get(p, "/a", headers=(("X-Key", long_key),)) == 200
+        assert get(p, "/b", headers=(("X-Key", long_key),)) == 200
+    # nginx prints the whole value, Switchyard its first 64 bytes and "..."
+    sy.wait_log(r'\[error\] .*the value of the "\$http_x_key" key is more than 255 bytes: '
+                r'"k{64}')
