@@ -2896,7 +2896,6 @@ static const char *set_upstream(struct conf_parser *p, const struct directive *d
 static const char *set_ups_server(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
-    (void)conf;
     struct ups_build *ub = p->ub;
     const char *addr = p->node->args[0];
     if (starts_with(addr, "unix:"))
@@ -2926,6 +2925,9 @@ static const char *set_ups_server(struct conf_parser *p, const struct directive 
             if (str_to_msec(str_from_cstr(v + 13), &fail_timeout) != 0)
                 goto invalid;
         } else if (strcmp(v, "backup") == 0) {
+            enum upstream_balancer b = ((struct upstream_conf *)conf)->balancer;
+            if (b == UPS_BALANCE_IP_HASH || b == UPS_BALANCE_HASH || b == UPS_BALANCE_RANDOM)
+                return conf_err(p, "balancing method does not support parameter \"backup\"");
             backup = 1;
         } else if (strcmp(v, "down") == 0) {
             down = 1;

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/shm_zone.h"
+#include "proxy/balance.h"
 #include "tls/tls.h"
 
 struct gen_rt *rt_current;
@@ -134,6 +135,7 @@ void rt_release(struct gen_rt *rt)
                 for (unsigned j = 0; j < rt->gen->http->upstreams[i]->npeers; j++)
                     tls_session_free(rt->ups[i].peers[j].ssl_session);
             free(rt->ups[i].peers);
+            balance_rt_free(&rt->ups[i]);
         }
         free(rt->ups);
     }

@@ -19,14 +19,19 @@ struct peer_rt {
     int64_t effective_weight;
     unsigned fails;             /* failures within fail_timeout */
     uint64_t checked_ms;        /* when the failure window started */
-    unsigned conns;             /* active connections (least_conn later) */
+    unsigned *load;             /* this worker's active connections to the peer, shared by
+                                   every generation (upstream_peer_load); NULL until used */
     void *ssl_session;          /* SSL_SESSION * of the last TLS connection (owned), for
                                    proxy_ssl_session_reuse; NULL none */
     const void *ssl_session_ctx;/* the SSL_CTX it was made with */
 };
 
+struct ring_point;
 struct upstream_rt {
     struct peer_rt *peers;      /* [upstream->npeers] */
+    struct ring_point *ring;    /* hash ... consistent: the ring, built at first use */
+    unsigned nring;
+    uint64_t rng;               /* random: generator state */
 };
 
 /*

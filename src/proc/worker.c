@@ -504,6 +504,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     h1_close_all();
     tunnel_close_all();
     upconn_pool_drain();
+    upstream_loads_free();
     proxy_cache_release();
     loop_run_once(0); /* run deferred frees */
     worker_close_listeners();

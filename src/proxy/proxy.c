@@ -27,6 +27,7 @@
 #include "core/net.h"
 #include "http/access_log.h"
 #include "http/h1_server.h"
+#include "http/realip.h"
 #include "http/response.h"
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
@@ -62,6 +63,10 @@ struct proxy {
     int keepalive_ok;           /* upstream connection may go back to the pool */
     int sent_conn_close;        /* we asked the upstream to close */
     int https;                  /* TLS to the upstream (proxy_pass https://) */
+    unsigned *load;             /* the peer's active-connection count we hold (least_conn) */
+    struct str bal_key;         /* ip_hash / hash: the request's key, made at the first pick */
+    int bal_key_done;
+    unsigned char ip_key[16];   /* ip_hash: the bytes of bal_key */
 
     /* protocol switch (RFC 9110 §7.8) */
     enum { UPG_NONE = 0, UPG_WEBSOCKET, UPG_OTHER } upgrade;
@@ -159,6 +164,10 @@ static void record_upstream_addr(struct proxy *p, const char *status)
 static void release_upstream(struct proxy *p, int reusable)
 {
     timer_stop(&p->utimer);
+    if (p->load) {
+        (*p->load)--;
+        p->load = NULL;
+    }
     buf_put(p->ub);
     p->ub = NULL;
     if (!p->uc)
@@ -608,13 +617,44 @@ static int upstream_handshaking(const struct proxy *p)
     return p->uc && tls_is(&p->uc->c) && (p->uc->c.flags & CONN_F_HANDSHAKE);
 }
 
+/* The key of an ip_hash / hash group for this request: the client's
+ * network (first three octets of IPv4, all of IPv6; none for Unix sockets:
+ * round robin then) or the evaluated `hash` key. */
+static void make_balance_key(struct proxy *p)
+{
+    p->bal_key_done = 1;
+    p->bal_key = STR_NULL;
+    if (p->ups->balancer == UPS_BALANCE_IP_HASH) {
+        const union conn_addr *a = realip_client(p->s);
+        if (a->sa.sa_family == AF_INET) {
+            memcpy(p->ip_key, &a->in.sin_addr, 3);
+            p->bal_key = (struct str){(const char *)p->ip_key, 3};
+        } else if (a->sa.sa_family == AF_INET6) {
+            const unsigned char *b = a->in6.sin6_addr.s6_addr;
+            if (IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr)) {
+                memcpy(p->ip_key, b + 12, 3);
+                p->bal_key = (struct str){(const char *)p->ip_key, 3};
+            } else {
+                memcpy(p->ip_key, b, 16);
+                p->bal_key = (struct str){(const char *)p->ip_key, 16};
+            }
+        }
+    } else if (p->ups->balancer == UPS_BALANCE_HASH && p->ups->hash_key) {
+        struct str v;
+        if (tmpl_eval(p->s, p->ups->hash_key, &v) == 0)
+            p->bal_key = v;
+    }
+}
+
 /* Connect to the next peer; 0 on started, -1 when none is left (a 502 was sent). */
 static int connect_next(struct proxy *p)
 {
     struct h1_session *s = p->s;
     struct request *r = &s->req;
+    if (!p->bal_key_done)
+        make_balance_key(p);
     for (;;) {
-        int i = upstream_pick(p->ups, p->urt, p->tried);
+        int i = upstream_pick(p->ups, p->urt, p->bal_key, p->tried);
         if (i < 0) {
             if (p->tries == 0 || p->ups->npeers == 1) {
                 if (p->tries == 0)
@@ -628,6 +668,10 @@ static int connect_next(struct proxy *p)
             return -1;
         }
         p->peer = i;
+        if (p->load)
+            (*p->load)--;
+        if ((p->load = upstream_peer_load(p->ups, p->urt, (unsigned)i)))
+            (*p->load)++;
         if (i < 64)
             p->tried |= 1ULL << i;
         p->tries++;
@@ -1025,6 +1069,8 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     tp.upstream = &p->uc->c;
     tp.limit_conn = r->limit_conn; /* the tunnel counts for limit_conn until it closes */
     r->limit_conn = NULL;
+    tp.peer_load = p->load;        /* and for least_conn towards its server */
+    p->load = NULL;
     tp.from_client = s->in;
     tp.from_upstream = p->ub;
     tls_client_detach(&p->uc->c);

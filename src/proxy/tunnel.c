@@ -93,6 +93,7 @@ struct tunnel {
     struct tunnel *next, *prev; /* all tunnels of the worker */
     struct tunnel_rate *rate;   /* websocket_message_rate state; NULL = no limit */
     struct limit_conn_holds *limit_conn; /* the upgrade request's limit_conn counts (owned) */
+    unsigned *peer_load;        /* the upstream server's active-connection count we hold */
 };
 
 unsigned tunnel_count;
@@ -191,6 +192,10 @@ static void tunnel_close(struct tunnel *t, const char *reason)
     /* A tunnel counts for limit_conn as long as it lives. */
     limit_conn_release(t->limit_conn);
     t->limit_conn = NULL;
+    if (t->peer_load) {
+        (*t->peer_load)--;
+        t->peer_load = NULL;
+    }
     if (t->prev)
         t->prev->next = t->next;
     else if (all_tunnels == t)
@@ -705,6 +710,7 @@ int tunnel_start(struct tunnel_params *tp)
     }
     t->log_ctx = tp->log_ctx;
     t->limit_conn = tp->limit_conn;
+    t->peer_load = tp->peer_load;
     t->logs = tp->logs;
     t->nlogs = tp->nlogs;
     t->start_ms = t->last_activity_ms = loop_now();
@@ -732,6 +738,8 @@ fail_nofd:
     free(tp->logs);
     free(tp->log_ctx);
     limit_conn_release(tp->limit_conn);
+    if (tp->peer_load)
+        (*tp->peer_load)--;
     return -1;
 }
 

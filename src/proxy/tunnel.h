@@ -48,6 +48,8 @@ struct tunnel_params {
     unsigned nlogs;
     struct limit_conn_holds *limit_conn; /* owned: the request's limit_conn counts, given
                                    back when the tunnel closes (NULL: none) */
+    unsigned *peer_load;        /* the server's active-connection count (least_conn); the tunnel
+                                   holds one until it closes (or NULL) */
 };
 
 /*

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proxy/balance.h"
 #include "tls/tls.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -46,7 +47,7 @@ static struct pool_group *pool_group_of(const char *name, int create)
     return g;
 }
 
-static int peer_usable(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i)
+int upstream_peer_usable(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i)
 {
     const struct upstream_peer *pe = &u->peers[i];
     struct peer_rt *pr = &urt->peers[i];
@@ -72,7 +73,7 @@ static int pick_range(const struct upstream_conf *u, struct upstream_rt *urt, un
     for (unsigned i = from; i < to; i++) {
         if (i < 64 && (tried & (1ULL << i)))
             continue;
-        if (!peer_usable(u, urt, i))
+        if (!upstream_peer_usable(u, urt, i))
             continue;
         struct peer_rt *pr = &urt->peers[i];
         pr->current_weight += pr->effective_weight;
@@ -85,12 +86,76 @@ static int pick_range(const struct upstream_conf *u, struct upstream_rt *urt, un
     return best;
 }
 
-int upstream_pick(const struct upstream_conf *u, struct upstream_rt *urt, uint64_t tried)
+int upstream_pick(const struct upstream_conf *u, struct upstream_rt *urt, struct str key,
+                  uint64_t tried)
 {
+    if (u->balancer != UPS_BALANCE_ROUND_ROBIN) {
+        int b = balance_pick(u, urt, key, tried);
+        if (b >= 0)
+            return b;
+    }
     int i = pick_range(u, urt, 0, u->nprimary, tried);
     if (i >= 0)
         return i;
     return pick_range(u, urt, u->nprimary, u->npeers, tried);
+}
+
+/*
+ * Active connections per (group name, peer address) of this worker, for
+ * least_conn and random two. Keyed like the keep-alive pools, so the count
+ * survives reloads as the connections (and WebSocket tunnels) themselves
+ * do; entries live until exit, a handful per configured server.
+ */
+struct peer_load {
+    char *group;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    unsigned conns;
+    struct peer_load *next;
+};
+
+static struct peer_load *peer_loads;
+
+unsigned *upstream_peer_load(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i)
+{
+    struct peer_rt *pr = &urt->peers[i];
+    if (pr->load)
+        return pr->load;
+    const struct upstream_peer *pe = &u->peers[i];
+    struct peer_load *l;
+    for (l = peer_loads; l; l = l->next)
+        if (l->addrlen == pe->addrlen && memcmp(&l->addr, &pe->addr, pe->addrlen) == 0 &&
+            strcmp(l->group, u->name) == 0)
+            break;
+    if (!l) {
+        l = calloc(1, sizeof(*l));
+        if (!l || !(l->group = strdup(u->name))) {
+            free(l);
+            return NULL;
+        }
+        memcpy(&l->addr, &pe->addr, pe->addrlen);
+        l->addrlen = pe->addrlen;
+        l->next = peer_loads;
+        peer_loads = l;
+    }
+    pr->load = &l->conns;
+    return pr->load;
+}
+
+unsigned upstream_peer_conns(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i)
+{
+    unsigned *c = upstream_peer_load(u, urt, i);
+    return c ? *c : 0;
+}
+
+void upstream_loads_free(void)
+{
+    while (peer_loads) {
+        struct peer_load *l = peer_loads;
+        peer_loads = l->next;
+        free(l->group);
+        free(l);
+    }
 }
 
 void upstream_peer_failed(const struct upstream_conf *u, struct upstream_rt *urt, int i)

@@ -31,12 +31,29 @@ struct upconn {
 };
 
 /*
- * Pick a peer of `u` with smooth weighted round robin among live primaries,
- * then backups; skips peers whose bit is set in `tried` (peers >= 64 are
- * never skipped). Returns the peer index or -1 when none is usable
- * ("no live upstreams").
+ * Pick a peer of `u`: by the group's method (balance.h; `key` is the client
+ * address bytes for ip_hash, the evaluated key for hash), else -- and when
+ * the method finds nothing -- smooth weighted round robin among live
+ * primaries, then backups; skips peers whose bit is set in `tried` (peers
+ * >= 64 are never skipped). Returns the peer index or -1 when none is
+ * usable ("no live upstreams").
  */
-int upstream_pick(const struct upstream_conf *u, struct upstream_rt *urt, uint64_t tried);
+int upstream_pick(const struct upstream_conf *u, struct upstream_rt *urt, struct str key,
+                  uint64_t tried);
+
+/* Can peer `i` take a request now (not down, not within a failure window)? */
+int upstream_peer_usable(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i);
+
+/*
+ * This worker's count of active connections to peer `i` (requests in
+ * progress and WebSocket tunnels), for least_conn and random two: a counter
+ * the caller increments while it uses the peer and decrements after, shared
+ * by every generation naming the same group and address. NULL only when out
+ * of memory. upstream_peer_conns() reads it; upstream_loads_free() at exit.
+ */
+unsigned *upstream_peer_load(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i);
+unsigned upstream_peer_conns(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i);
+void upstream_loads_free(void);
 
 /* Record a failure / success of peer `i` (max_fails / fail_timeout accounting). */
 void upstream_peer_failed(const struct upstream_conf *u, struct upstream_rt *urt, int i);
