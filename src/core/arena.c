@@ -170,26 +170,27 @@ void arena_reset(struct arena *a)
     a->head = keep;
 }
 
-void arena_destroy_uncached(struct arena *a)
+static void destroy(struct arena *a, int cache)
 {
     struct arena_block *b = a->head;
     while (b) {
         struct arena_block *next = b->next;
-        free(b);
+        if (cache)
+            block_free(b);
+        else
+            free(b);
         b = next;
     }
     a->head = NULL;
     a->total = 0;
 }
 
+void arena_destroy_uncached(struct arena *a)
+{
+    destroy(a, 0);
+}
+
 void arena_destroy(struct arena *a)
 {
-    struct arena_block *b = a->head;
-    while (b) {
-        struct arena_block *next = b->next;
-        block_free(b);
-        b = next;
-    }
-    a->head = NULL;
-    a->total = 0;
+    destroy(a, 1);
 }

@@ -6,19 +6,14 @@ requests held open, and the proxy run as a master with several workers
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import signal
 import socket
-import time
-from pathlib import Path
 
 import pytest
 
 import harness
-# only_worker (harness) is used by the limit tests through this module
-from harness import IS_NGINX, _proc_children, only_worker, read_until_close, wait_until
+from harness import IS_NGINX, _proc_children, http_conf, read_until_close, wait_until
 
 # access log of every test: one line per request, limit variables included
 LOG_FORMAT = """\
@@ -58,12 +53,6 @@ def get(port: int, path: str = "/", src: str = "127.0.0.1", headers=(),
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n"
                   .encode())
         return _status(read_until_close(s, timeout))
-
-
-def get_timed(port: int, path: str = "/", src: str = "127.0.0.1") -> tuple[int, float]:
-    t0 = time.monotonic()
-    st = get(port, path, src)
-    return st, time.monotonic() - t0
 
 
 def hold(port: int, path: str, src: str = "127.0.0.1") -> socket.socket:
@@ -136,6 +125,23 @@ class MasterProxy(harness.Switchyard):
                        for p in pids)
         wait_until(live, timeout, "every worker on the new configuration")
 
+
+
+def limits_conf(port: int, origin_addr: str, locations: str, zones: str,
+                extra_main: str = "") -> str:
+    """A server `limits.test` on `port` with `locations` (plus /pid answering
+    the worker's pid), an upstream `origin` at `origin_addr`, the limit zones
+    and the access log of LOG_FORMAT."""
+    body = f"""
+    server {{
+        listen 127.0.0.1:{port};
+        server_name limits.test;
+        location /pid {{ return 200 "$pid"; }}
+{locations}
+    }}
+    upstream origin {{ server {origin_addr}; }}
+"""
+    return http_conf(body, extra_http=LOG_FORMAT + zones, extra_main=extra_main)
 
 def served_by(port: int, src: str = "127.0.0.1") -> int:
     """The pid of the worker answering GET /pid (a `return 200 $pid` location)."""

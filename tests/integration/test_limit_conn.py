@@ -25,9 +25,9 @@ import socket
 import pytest
 
 from backends import closed_port
-from harness import HttpConn, free_port, http_conf, wait_until
-from limits_support import (LOG_FORMAT, eventually_status, get, hold, only_worker, served_by,
-                            sy_workers, wait_lim_log)
+from harness import HttpConn, free_port, only_worker, wait_until
+from limits_support import (eventually_status, get, hold, limits_conf, served_by, sy_workers,
+                            wait_lim_log)
 from ws_fixtures import upgrade_request
 
 __all__ = ["sy_workers"]  # the fixture, used below
@@ -37,16 +37,7 @@ ZONE = "    limit_conn_zone $binary_remote_addr zone=addr:1m;\n"
 
 def conf(port: int, origin_addr: str, locations: str, zones: str = ZONE,
          extra_main: str = "") -> str:
-    body = f"""
-    server {{
-        listen 127.0.0.1:{port};
-        server_name limits.test;
-        location /pid {{ return 200 "$pid"; }}
-{locations}
-    }}
-    upstream origin {{ server {origin_addr}; }}
-"""
-    return http_conf(body, extra_http=LOG_FORMAT + zones, extra_main=extra_main)
+    return limits_conf(port, origin_addr, locations, zones, extra_main)
 
 
 @contextlib.contextmanager

@@ -24,24 +24,14 @@ import time
 import pytest
 
 import harness
-from harness import IS_NGINX, HttpConn, free_port, http_conf
-from limits_support import (LOG_FORMAT, get, get_timed, only_worker, served_by, sy_workers,
-                            wait_lim_log)
+from harness import IS_NGINX, HttpConn, free_port, http_conf, only_worker
+from limits_support import get, limits_conf, served_by, sy_workers, wait_lim_log
 
 __all__ = ["sy_workers"]  # the fixture, used below
 
 
 def conf(port: int, origin, locations: str, zones: str, extra_main: str = "") -> str:
-    body = f"""
-    server {{
-        listen 127.0.0.1:{port};
-        server_name limits.test;
-        location /pid {{ return 200 "$pid"; }}
-{locations}
-    }}
-    upstream origin {{ server {origin.addr}; }}
-"""
-    return http_conf(body, extra_http=LOG_FORMAT + zones, extra_main=extra_main)
+    return limits_conf(port, origin.addr, locations, zones, extra_main)
 
 
 ZONE_1M = "    limit_req_zone $binary_remote_addr zone=one:1m rate=1r/m;\n"

@@ -5,7 +5,6 @@ stops accepting — it does not accept and close — so other workers take the
 new connections, or they wait in the listen backlog until one closes; the
 worker says so once in the error log and resumes by itself.
 """
-import os
 import signal
 import socket
 import subprocess

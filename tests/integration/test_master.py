@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from harness import SANITIZER_MARKERS, BIN, IS_NGINX, _proc_children, free_port, request, wait_until
+from harness import SANITIZER_MARKERS, BIN, _proc_children, free_port, request, wait_until
 
 pytestmark = pytest.mark.switchyard_only
 

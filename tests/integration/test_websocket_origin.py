@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from harness import free_port, read_until_close, run_switchyard_t
+from harness import free_port, run_switchyard_t
 from ws_fixtures import upgrade_request, ws_conf
 
 pytestmark = pytest.mark.switchyard_only  # not an nginx directive
@@ -76,7 +76,7 @@ def test_no_origin_header_passes(sy_ws):
 def test_same_origin(sy_ws):
     sy, p, be = sy_ws("same-origin")
     assert handshake(p, "/ws/s", "http://chat.test", host="chat.test").startswith(b"HTTP/1.1 101 ")
-    assert handshake(p, f"/ws/s", f"http://chat.test:{p}",
+    assert handshake(p, "/ws/s", f"http://chat.test:{p}",
                      host=f"chat.test:{p}").startswith(b"HTTP/1.1 101 ")
     # another host, or https on a plain listener: refused
     assert handshake(p, "/ws/s", "http://other.test", host="chat.test").startswith(b"HTTP/1.1 403 ")
@@ -92,7 +92,7 @@ def test_null_origin_only_when_listed(sy_ws):
 def test_off_and_inheritance(switchyard, ws_backend):
     be = ws_backend("ws")
     p = free_port()
-    sy = switchyard(f"""
+    switchyard(f"""
 events {{ }}
 http {{
     access_log off;
