@@ -9,6 +9,9 @@
  *     incomplete input is incomplete too (the "restartable" property);
  *   - a prefix of a rejected input is never accepted;
  *   - returned fields obey the grammar (token method, trimmed values...);
+ *   - the head ends in an empty line, and every CR in it is followed by LF;
+ *   - the head with every lone LF made CRLF parses to the same fields (a
+ *     bare LF means exactly what CRLF means);
  *   - the header capacity is honoured exactly.
  */
 #include <stdint.h>
@@ -44,6 +47,52 @@ static ssize_t parse(const char *buf, size_t len, struct h1_request *req, struct
 {
     *req = (struct h1_request){.headers = hs, .nheaders = cap};
     return h1_parse_request(buf, len, req, err);
+}
+
+/* The head buf[0..len) ends in an empty line (LF or CRLF after a LF) and
+ * holds no CR that is not followed by LF. */
+static int line_ends_ok(const char *buf, size_t len)
+{
+    if (len < 2 || buf[len - 1] != '\n')
+        return 0;
+    if (buf[len - 2] != '\n' && !(len >= 3 && buf[len - 2] == '\r' && buf[len - 3] == '\n'))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == '\r' && (i + 1 == len || buf[i + 1] != '\n'))
+            return 0;
+    return 1;
+}
+
+/* Heap copy of buf[0..len) with every LF not preceded by CR made CRLF. */
+static char *to_crlf(const char *buf, size_t len, size_t *out_len)
+{
+    char *o = malloc(2 * len + 1);
+    CHECK(o != NULL);
+    size_t j = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r'))
+            o[j++] = '\r';
+        o[j++] = buf[i];
+    }
+    *out_len = j;
+    return o;
+}
+
+/* The CRLF form of an accepted head parses to the same fields. */
+static void check_crlf_form(const char *buf, size_t len, const struct h1_request *req)
+{
+    size_t clen;
+    char *canon = to_crlf(buf, len, &clen);
+    struct h1_header hs[MAXH];
+    struct h1_request r;
+    enum h1_error err;
+    CHECK(parse(canon, clen, &r, hs, MAXH, &err) == (ssize_t)clen);
+    CHECK(str_eq(r.method, req->method) && str_eq(r.target, req->target));
+    CHECK(r.minor_version == req->minor_version && r.nheaders == req->nheaders);
+    for (size_t i = 0; i < r.nheaders; i++)
+        CHECK(str_eq(hs[i].name, req->headers[i].name) &&
+              str_eq(hs[i].value, req->headers[i].value));
+    free(canon);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -88,7 +137,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 CHECK(c == '\t' || (c >= 0x20 && c != 0x7f));
             }
         }
-        CHECK(len >= 4 && memcmp(buf + len - 4, "\r\n\r\n", 4) == 0);
+        CHECK(line_ends_ok(buf, len));
+        check_crlf_form(buf, len, &req);
 
         /* every proper prefix is incomplete */
         CHECK(parse(buf, len - 1, &req2, hs2, MAXH, &err2) == -2);

@@ -5,7 +5,9 @@
  * Checks, besides memory safety: result range, slices inside the head, the
  * status range, the prefix properties (-2 for every proper prefix of an
  * accepted head, prefixes of incomplete input incomplete, prefixes of
- * rejected input never accepted) and the header capacity.
+ * rejected input never accepted), that no accepted head holds a CR without
+ * its LF, that the head with every lone LF made CRLF parses to the same
+ * fields, and the header capacity.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,6 +38,31 @@ static ssize_t parse(const char *buf, size_t len, struct h1_response *resp, stru
     return h1_parse_response(buf, len, resp, err);
 }
 
+/* The CRLF form of an accepted head (every lone LF made CRLF) parses to
+ * the same fields; no CR of the head lacks its LF. */
+static void check_line_ends(const char *buf, size_t len, const struct h1_response *resp)
+{
+    char *canon = malloc(2 * len + 1);
+    CHECK(canon != NULL);
+    size_t clen = 0;
+    for (size_t i = 0; i < len; i++) {
+        CHECK(buf[i] != '\r' || (i + 1 < len && buf[i + 1] == '\n'));
+        if (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r'))
+            canon[clen++] = '\r';
+        canon[clen++] = buf[i];
+    }
+    struct h1_header hs[MAXH];
+    struct h1_response r;
+    enum h1_error err;
+    CHECK(parse(canon, clen, &r, hs, MAXH, &err) == (ssize_t)clen);
+    CHECK(r.status == resp->status && r.minor_version == resp->minor_version);
+    CHECK(str_eq(r.reason, resp->reason) && r.nheaders == resp->nheaders);
+    for (size_t i = 0; i < r.nheaders; i++)
+        CHECK(str_eq(hs[i].name, resp->headers[i].name) &&
+              str_eq(hs[i].value, resp->headers[i].value));
+    free(canon);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *buf = (const char *)data;
@@ -63,6 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(hs[i].name.len > 0 && inside(hs[i].name, buf, len));
             CHECK(inside(hs[i].value, buf, len));
         }
+        CHECK(buf[len - 1] == '\n');
+        check_line_ends(buf, len, &resp);
         CHECK(parse(buf, len - 1, &resp2, hs2, MAXH, &err2) == -2);
         CHECK(parse(buf, split % len, &resp2, hs2, MAXH, &err2) == -2);
         CHECK(parse(buf, size, &resp2, hs2, resp.nheaders, &err2) == r);

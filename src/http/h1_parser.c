@@ -13,7 +13,15 @@
  * first looked at": no decision is deferred to a later call.
  *
  * Strictness choices (the ones that matter for request smuggling):
- *   - CRLF only; a bare CR or a bare LF anywhere in the head is an error.
+ *   - A head line ends in CRLF or in a lone LF (RFC 9112 §2.2 allows a
+ *     recipient to take LF as the terminator; nginx and HAProxy do, and simple
+ *     clients send it). A CR that is not followed by LF is an error anywhere.
+ *     The head sent on is rebuilt with CRLF, so the bare LF never travels.
+ *   - Chunked framing is CRLF only (size lines, the CRLF after the data,
+ *     trailer lines, the final empty line): RFC 9112 §7.1 has no such
+ *     allowance (erratum 7633), and nginx refuses a bare LF there since 1.29.4
+ *     because chunk framing is message framing: an intermediary in front of
+ *     us that reads a chunk line up to CRLF would see different chunks.
  *   - No obs-fold, no whitespace between a field name and its colon.
  *   - Only HTTP/1.0 and HTTP/1.1; HTTP/0.9 simple requests are refused.
  *   - Content-Length: one header, one plain decimal value; never with TE.
@@ -142,7 +150,7 @@ const char *h1_error_str(enum h1_error e)
     case H1_E_VERSION_NOT_SUPP:
         return "http version not supported";
     case H1_E_BAD_LINE_END:
-        return "bare cr or lf";
+        return "cr not followed by lf";
     case H1_E_BAD_HEADER_NAME:
         return "invalid header name";
     case H1_E_BAD_HEADER_VALUE:
@@ -371,12 +379,20 @@ static int scheme_prefix_ok(const unsigned char *p, size_t avail)
  * Shared pieces of the request and response heads
  * ------------------------------------------------------------------------ */
 
+/* Does `c` end a version? term is SP (status line) or LF, which stands
+ * for the line end of a request line: CR or LF. */
+static inline int version_end(unsigned char c, unsigned char term)
+{
+    return term == '\n' ? c == '\r' || c == '\n' : c == term;
+}
+
 /*
- * Parse "HTTP/D.D" at *pp followed by byte `term` (CR for a request line, SP
- * for a status line); the terminator is left unconsumed. Returns 0 with
- * *minor set, -2 when the input ends first, -1 with *err set otherwise.
- * A well-formed version whose major is 2..9 is "not supported" (505); all
- * other deviations, including major 0, are "bad version".
+ * Parse "HTTP/D.D" at *pp followed by `term`: the line end (term '\n': CR or
+ * LF, for a request line) or SP (a status line); the terminator is left
+ * unconsumed. Returns 0 with *minor set, -2 when the input ends first, -1
+ * with *err set otherwise. A well-formed version whose major is 2..9 is "not
+ * supported" (505); all other deviations, including major 0, are "bad
+ * version".
  */
 static ssize_t parse_version(const unsigned char **pp, const unsigned char *end, unsigned char term,
                              int *minor, enum h1_error *err)
@@ -386,7 +402,7 @@ static ssize_t parse_version(const unsigned char **pp, const unsigned char *end,
 
     /* The common case in one compare: "HTTP/1.1" or "HTTP/1.0" then term. */
     if (end - p > 8 && memcmp(p, "HTTP/1.", 7) == 0 && (p[7] == '1' || p[7] == '0') &&
-        p[8] == term) {
+        version_end(p[8], term)) {
         *minor = p[7] - '0';
         *pp = p + 8;
         return 0;
@@ -415,32 +431,34 @@ static ssize_t parse_version(const unsigned char **pp, const unsigned char *end,
     if (major != '1') {
         if (p == end)
             return -2;
-        return fail(err, *p == term ? H1_E_VERSION_NOT_SUPP : H1_E_BAD_VERSION);
+        return fail(err, version_end(*p, term) ? H1_E_VERSION_NOT_SUPP : H1_E_BAD_VERSION);
     }
     /* RFC 9110 §2.5: a higher minor version of a major we implement is
      * processed as the highest minor we implement (1.1). */
     if (p == end)
         return -2;
-    if (*p != term) {
-        /* "HTTP/1.1\n" is a line-ending error, "HTTP/1.10" a version one */
-        if (term == '\r' && *p == '\n')
-            return fail(err, H1_E_BAD_LINE_END);
-        return fail(err, H1_E_BAD_VERSION);
-    }
+    if (!version_end(*p, term))
+        return fail(err, H1_E_BAD_VERSION); /* "HTTP/1.10", "HTTP/1.1 " */
     *minor = mi == '0' ? 0 : 1;
     *pp = p;
     return 0;
 }
 
 /*
- * Consume the CRLF whose CR is at *pp (callers have seen the CR). Returns 0,
- * -2 if the input stops after the CR, or -1 (bad line end) when the CR is not
- * followed by LF.
+ * Consume the line end at *pp, which callers have seen is a CR or an LF: a
+ * lone LF, or CRLF. Returns 0, -2 if the input stops after a CR, or -1 (bad
+ * line end) when a CR is not followed by LF: a lone CR never ends a line,
+ * since parsers that take it for one and parsers that do not would split the
+ * head differently.
  */
-static inline ssize_t parse_crlf(const unsigned char **pp, const unsigned char *end,
-                                 enum h1_error *err)
+static inline ssize_t parse_eol(const unsigned char **pp, const unsigned char *end,
+                                enum h1_error *err)
 {
     const unsigned char *p = *pp;
+    if (*p == '\n') {
+        *pp = p + 1;
+        return 0;
+    }
     if (p + 1 == end)
         return -2;
     if (p[1] != '\n')
@@ -450,7 +468,8 @@ static inline ssize_t parse_crlf(const unsigned char **pp, const unsigned char *
 }
 
 /*
- * Parse header lines from p up to and including the empty line. Stores at
+ * Parse header lines from p up to and including the empty line (each line
+ * ending in CRLF or a lone LF, in any mix). Stores at
  * most `cap` headers in hdrs[] and their number in *count. Returns the head
  * length measured from `buf`, -2 or -1 (with *err).
  */
@@ -464,16 +483,14 @@ static ssize_t parse_headers(const unsigned char *buf, const unsigned char *p,
         if (p == end)
             return -2;
         unsigned char c = *p;
-        if (c == '\r') {
-            ssize_t r = parse_crlf(&p, end, err);
+        if (c == '\r' || c == '\n') {
+            ssize_t r = parse_eol(&p, end, err);
             if (r < 0)
                 return r;
             *count = n;
             return p - buf;
         }
         if (!IS(c, CC_TCHAR)) {
-            if (c == '\n')
-                return fail(err, H1_E_BAD_LINE_END);
             if (IS_OWS(c))
                 return fail(err, H1_E_OBS_FOLD);
             return fail(err, H1_E_BAD_HEADER_NAME);
@@ -500,16 +517,13 @@ static ssize_t parse_headers(const unsigned char *buf, const unsigned char *p,
         p = skip_range(p, end, 1);
         if (p == end)
             return -2;
-        if (*p != '\r') {
-            if (*p == '\n')
-                return fail(err, H1_E_BAD_LINE_END);
+        if (*p != '\r' && *p != '\n')
             return fail(err, H1_E_BAD_HEADER_VALUE);
-        }
         const unsigned char *vend = p;
         while (vend > value && IS_OWS(vend[-1]))
             vend--;
         hdrs[n].value = (struct str){(const char *)value, (size_t)(vend - value)};
-        ssize_t r = parse_crlf(&p, end, err);
+        ssize_t r = parse_eol(&p, end, err);
         if (r < 0)
             return r;
         n++;
@@ -533,18 +547,16 @@ ssize_t h1_parse_request(const char *buf_, size_t len, struct h1_request *req, e
     req->minor_version = -1;
     req->line_done = 0;
 
-    /* Skip a bounded number of empty lines sent before the request line. */
+    /* Skip a bounded number of empty lines (CRLF or LF) sent before the
+     * request line. */
     for (unsigned empty = 0;; empty++) {
         if (p == end)
             return -2;
-        if (*p != '\r') {
-            if (*p == '\n')
-                return fail(err, H1_E_BAD_LINE_END);
+        if (*p != '\r' && *p != '\n')
             break;
-        }
         if (empty == H1_MAX_LEADING_EMPTY)
             return fail(err, H1_E_BAD_METHOD);
-        if ((r = parse_crlf(&p, end, err)) < 0)
+        if ((r = parse_eol(&p, end, err)) < 0)
             return r;
     }
 
@@ -587,11 +599,11 @@ ssize_t h1_parse_request(const char *buf_, size_t len, struct h1_request *req, e
     struct str target = {(const char *)t, (size_t)(p - t)};
     p++;
 
-    /* HTTP-version CRLF */
+    /* HTTP-version (CR)LF */
     int minor;
-    if ((r = parse_version(&p, end, '\r', &minor, err)) < 0)
+    if ((r = parse_version(&p, end, '\n', &minor, err)) < 0)
         return r;
-    if ((r = parse_crlf(&p, end, err)) < 0)
+    if ((r = parse_eol(&p, end, err)) < 0)
         return r;
 
     req->method = method;
@@ -639,7 +651,7 @@ ssize_t h1_parse_response(const char *buf_, size_t len, struct h1_response *resp
         status = status * 10 + (*p - '0');
     }
 
-    /* [ SP reason-phrase ] CRLF; "HTTP/1.1 200\r\n" is accepted too */
+    /* [ SP reason-phrase ] (CR)LF; "HTTP/1.1 200\r\n" is accepted too */
     if (p == end)
         return -2;
     const unsigned char *reason = p;
@@ -650,13 +662,10 @@ ssize_t h1_parse_response(const char *buf_, size_t len, struct h1_response *resp
         if (p == end)
             return -2;
     }
-    if (*p != '\r') {
-        if (*p == '\n')
-            return fail(err, H1_E_BAD_LINE_END);
+    if (*p != '\r' && *p != '\n')
         return fail(err, H1_E_BAD_STATUS);
-    }
     struct str rs = {(const char *)reason, (size_t)(p - reason)};
-    if ((r = parse_crlf(&p, end, err)) < 0)
+    if ((r = parse_eol(&p, end, err)) < 0)
         return r;
 
     resp->minor_version = minor;
@@ -1027,7 +1036,7 @@ ssize_t h1_decode_chunked(struct h1_chunked *d, char *buf, size_t *len)
             else if (IS(c, CC_TCHAR))
                 d->state = CK_TR_NAME;
             else
-                goto bad; /* includes obs-fold and bare LF */
+                goto bad; /* includes obs-fold and bare LF (CRLF only here) */
             break;
         case CK_TR_NAME:
             if (c == ':')

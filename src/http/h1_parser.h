@@ -5,13 +5,18 @@
  * The parsers are restartable the simple way (picohttpparser's contract): the
  * caller passes the whole buffered head every time more bytes arrive, and the
  * parser returns
- *      > 0  the length of the complete head, final CRLF included;
+ *      > 0  the length of the complete head, its final empty line included;
  *       -2  incomplete: call again with more bytes;
  *       -1  invalid: `*err` says why (the caller maps it to a status).
  * For any prefix of a valid head the result is -2, never -1.
  *
  * Every name/value is a slice into the caller's buffer: valid only while that
  * buffer is not moved. Header values are trimmed of surrounding SP/HTAB.
+ *
+ * Line ends in a head (request or status line, header lines, the empty line
+ * that ends the head, empty lines before a request line) are CRLF or a lone
+ * LF, mixed freely (RFC 9112 §2.2, as nginx); a CR not followed by LF is
+ * invalid. Chunked framing (h1_decode_chunked) takes CRLF only.
  */
 #ifndef SY_HTTP_H1_PARSER_H
 #define SY_HTTP_H1_PARSER_H
@@ -71,7 +76,7 @@ enum h1_error {
     H1_E_BAD_TARGET,        /* empty target, control byte/space in it, bad form */
     H1_E_BAD_VERSION,       /* not "HTTP/1.0" or "HTTP/1.1" (HTTP/0.9 included) */
     H1_E_VERSION_NOT_SUPP,  /* well-formed "HTTP/x.y" with another major (505) */
-    H1_E_BAD_LINE_END,      /* bare CR or bare LF where CRLF is required */
+    H1_E_BAD_LINE_END,      /* a CR not followed by LF (a lone LF ends a line) */
     H1_E_BAD_HEADER_NAME,   /* empty name, non-token byte, space before colon */
     H1_E_BAD_HEADER_VALUE,  /* NUL, CR, LF or other control byte in a value */
     H1_E_OBS_FOLD,          /* line folding (a header line starting with SP/HTAB) */
@@ -101,8 +106,9 @@ struct h1_response {
 };
 
 /*
- * Parse a request head from buf[0..len). Leading empty lines (CRLF) before the
- * request line are skipped as RFC 9112 §2.2 allows; they count in the result.
+ * Parse a request head from buf[0..len). Up to 8 leading empty lines (CRLF or
+ * LF) before the request line are skipped as RFC 9112 §2.2 allows; they count
+ * in the result.
  * Methods must be tokens; targets may not contain bytes <= 0x20 or 0x7f.
  * `nheaders` is written only on success (> 0): after -2 or -1 it still holds
  * the capacity, so the caller can call again without resetting it. method,
@@ -112,8 +118,8 @@ ssize_t h1_parse_request(const char *buf, size_t len, struct h1_request *req, en
 
 /*
  * Parse a response head ("HTTP/1.1 200 OK\r\n..."): same contract, including
- * `nheaders` being written only on success. The reason phrase may be empty
- * ("HTTP/1.1 200\r\n"); it is not trimmed.
+ * `nheaders` being written only on success and lone LFs ending lines. The
+ * reason phrase may be empty ("HTTP/1.1 200\r\n"); it is not trimmed.
  */
 ssize_t h1_parse_response(const char *buf, size_t len, struct h1_response *resp,
                           enum h1_error *err);
@@ -171,7 +177,10 @@ int h1_analyze_headers(const struct h1_header *headers, size_t n, struct h1_info
  *       -2   more input needed (everything given was consumed);
  *       -1   invalid chunked encoding.
  * Chunk sizes over 2^62, more than 16 hex digits, extensions longer than 4096
- * bytes or trailers longer than 16384 bytes in total are invalid.
+ * bytes or trailers longer than 16384 bytes in total are invalid. Every line
+ * of the framing (size lines, the end of each chunk's data, trailer lines,
+ * the final empty line) must end in CRLF: a bare LF is invalid here, unlike
+ * in a head (RFC 9112 §7.1; nginx since 1.29.4).
  * Trailer fields are validated like header lines and then discarded.
  * After -1 every later call returns -1; after completion every later call
  * returns all its input as leftover (*len = 0, result = input length).

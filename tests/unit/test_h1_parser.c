@@ -2,7 +2,8 @@
  * test_h1_parser.c - table-driven tests for http/h1_parser.c.
  *
  * Every valid head is fed at every split point (each proper prefix must give
- * -2, the whole head its length with the same fields); every invalid head must
+ * -2, the whole head its length with the same fields), and again with every
+ * lone LF turned into CRLF (same fields); every invalid head must
  * give -1 with the expected reason, and once a prefix is rejected every longer
  * prefix is too. Chunked bodies are decoded in one call, byte by byte, at
  * every two-way split and at random splits, and must decode identically.
@@ -104,6 +105,24 @@ static const struct req_vec req_valid[] = {
     {RAW("!#$%&'*+-.^_`|~09azAZ /~!$&'()*+,;=:@[]{}\"\\^` HTTP/1.1\r\n\r\n"),
      "!#$%&'*+-.^_`|~09azAZ", "/~!$&'()*+,;=:@[]{}\"\\^`", 1, 0, {{0}}},
     {RAW("get / HTTP/1.1\r\n\r\n"), "get", "/", 1, 0, {{0}}},
+    /* a lone LF ends any head line (RFC 9112 §2.2, as nginx), mixed freely with CRLF */
+    {RAW("GET / HTTP/1.0\nHost: localhost\n\n"), "GET", "/", 0, 1, {{"Host", "localhost"}}},
+    {RAW("GET / HTTP/1.1\n\n"), "GET", "/", 1, 0, {{0}}},
+    {RAW("GET / HTTP/1.1\nHost: a\r\n\r\n"), "GET", "/", 1, 1, {{"Host", "a"}}},
+    {RAW("GET / HTTP/1.1\r\nHost: a\n\r\n"), "GET", "/", 1, 1, {{"Host", "a"}}},
+    {RAW("GET / HTTP/1.1\r\nHost: a\r\n\n"), "GET", "/", 1, 1, {{"Host", "a"}}},
+    {RAW("GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n"), "GET", "/", 1, 2,
+     {{"Host", "a"}, {"X", "b"}}},
+    {RAW("GET / HTTP/1.1\n\r\n"), "GET", "/", 1, 0, {{0}}},
+    {RAW("GET / HTTP/1.1\r\n\n"), "GET", "/", 1, 0, {{0}}},
+    {RAW("\nGET / HTTP/1.1\r\n\r\n"), "GET", "/", 1, 0, {{0}}},
+    {RAW("\r\n\nGET / HTTP/1.1\n\n"), "GET", "/", 1, 0, {{0}}},
+    {RAW("\n\r\n\n\r\n\n\r\n\n\r\nGET / HTTP/1.1\n\n"), "GET", "/", 1, 0, {{0}}},
+    {RAW("POST /p?q HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\n\n"), "POST", "/p?q", 1, 2,
+     {{"Host", "h"}, {"Transfer-Encoding", "chunked"}}},
+    {RAW("GET / HTTP/1.9\n\n"), "GET", "/", 1, 0, {{0}}},
+    {RAW("GET / HTTP/1.1\nA:b\nB:  \t c  d \t \nC:\nD: \t \n\n"), "GET", "/", 1, 4,
+     {{"A", "b"}, {"B", "c  d"}, {"C", ""}, {"D", ""}}},
     /* OWS handling: leading and trailing SP/HTAB trimmed, inner kept */
     {RAW("GET / HTTP/1.1\r\nA:b\r\nB:  \t c  d \t \r\nC:\r\nD: \t \r\n\r\n"), "GET", "/", 1, 4,
      {{"A", "b"}, {"B", "c  d"}, {"C", ""}, {"D", ""}}},
@@ -127,16 +146,38 @@ static const struct req_vec req_valid[] = {
 };
 /* clang-format on */
 
-/* Where the request line ends (after its CRLF), skipping leading CRLFs. */
+/* Where the request line ends (after its LF), skipping leading empty lines. */
 static size_t req_line_end(const char *raw, size_t len)
 {
     size_t i = 0;
-    while (i + 1 < len && raw[i] == '\r' && raw[i + 1] == '\n')
-        i += 2;
-    for (; i + 1 < len; i++)
-        if (raw[i] == '\r' && raw[i + 1] == '\n')
-            return i + 2;
+    for (;;) {
+        if (i < len && raw[i] == '\n')
+            i++;
+        else if (i + 1 < len && raw[i] == '\r' && raw[i + 1] == '\n')
+            i += 2;
+        else
+            break;
+    }
+    for (; i < len; i++)
+        if (raw[i] == '\n')
+            return i + 1;
     return len;
+}
+
+/* Copy of raw[0..len) with every LF not preceded by CR turned into CRLF:
+ * the canonical form of a head, which must parse to the same fields. */
+static char *to_crlf(const char *raw, size_t len, size_t *out_len)
+{
+    char *o = malloc(2 * len + 1);
+    assert_non_null(o);
+    size_t j = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r'))
+            o[j++] = '\r';
+        o[j++] = raw[i];
+    }
+    *out_len = j;
+    return o;
 }
 
 static void check_req_fields(const struct req_vec *v, const struct h1_request *req, size_t idx)
@@ -187,6 +228,20 @@ static void test_request_valid(void **state)
             free(buf);
         }
 
+        /* The same head with CRLF everywhere means exactly the same. */
+        size_t clen;
+        char *canon = to_crlf(v->raw, v->len, &clen);
+        {
+            struct h1_header hs[MAXH];
+            struct h1_request req = {.headers = hs, .nheaders = MAXH};
+            enum h1_error err;
+            if (h1_parse_request(canon, clen, &req, &err) != (ssize_t)clen)
+                fail_msg("vector %zu: CRLF form (%s) rejected: %s", idx, esc(canon, clen),
+                         h1_error_str(err));
+            check_req_fields(v, &req, idx);
+        }
+        free(canon);
+
         /* Bytes after the head (a body, a pipelined request) are not part of it. */
         char tail[512];
         assert_true(v->len + 9 <= sizeof(tail));
@@ -208,22 +263,44 @@ struct bad_vec {
 
 /* clang-format off */
 static const struct bad_vec req_invalid[] = {
-    /* line endings */
-    {RAW("GET / HTTP/1.1\nHost: a\r\n\r\n"), H1_E_BAD_LINE_END},
+    /* line endings: a CR not followed by LF, wherever it is (a lone LF is fine) */
     {RAW("GET / HTTP/1.1\rHost: a\r\n\r\n"), H1_E_BAD_LINE_END},
     {RAW("GET / HTTP/1.1\r\r\nHost: a\r\n\r\n"), H1_E_BAD_LINE_END},
-    {RAW("GET / HTTP/1.1\r\nHost: a\n\r\n"), H1_E_BAD_LINE_END},
-    {RAW("GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n"), H1_E_BAD_LINE_END},
     {RAW("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n"), H1_E_BAD_LINE_END},
     {RAW("GET / HTTP/1.1\r\nHost: a\r\r\n\r\n"), H1_E_BAD_LINE_END},
-    {RAW("GET / HTTP/1.1\r\nHost: a\r\n\n"), H1_E_BAD_LINE_END},
     {RAW("GET / HTTP/1.1\r\nHost: a\r\n\r\r\n"), H1_E_BAD_LINE_END},
     {RAW("GET / HTTP/1.1\r\nHost: a\r\n\rX"), H1_E_BAD_LINE_END},
-    {RAW("GET / HTTP/1.1\r\n\n"), H1_E_BAD_LINE_END},
-    {RAW("\nGET / HTTP/1.1\r\n\r\n"), H1_E_BAD_LINE_END},
     {RAW("\r\rGET / HTTP/1.1\r\n\r\n"), H1_E_BAD_LINE_END},
-    {RAW("\r\n\nGET / HTTP/1.1\r\n\r\n"), H1_E_BAD_LINE_END},
+    {RAW("\rGET / HTTP/1.1\r\n\r\n"), H1_E_BAD_LINE_END},
+    {RAW("\n\rGET / HTTP/1.1\n\n"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\rX: a\n\n"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\n\rX: a\n\n"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\nHost: a\rX: b\n\n"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\nHost: a\r\r\n\n"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\nHost: a\n\r\r"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\nHost: a\n\rX"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\nX: a\r \n\n"), H1_E_BAD_LINE_END},
     {RAW("\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n\r\n"), H1_E_BAD_METHOD},
+    {RAW("\n\n\n\n\n\n\n\n\nGET / HTTP/1.1\n\n"), H1_E_BAD_METHOD},
+    {RAW("\n\r\n\n\r\n\n\r\n\n\r\n\nGET / HTTP/1.1\r\n\r\n"), H1_E_BAD_METHOD},
+    /* everything else stays refused when lines end in a lone LF */
+    {RAW("GET / HTTP/1.1\nX: a\n b\n\n"), H1_E_OBS_FOLD},
+    {RAW("GET / HTTP/1.1\nX: a\n\tb\n\n"), H1_E_OBS_FOLD},
+    {RAW("GET / HTTP/1.1\n Host: a\n\n"), H1_E_OBS_FOLD},
+    {RAW("GET / HTTP/1.1\nHost: a\n \n\n"), H1_E_OBS_FOLD},
+    {RAW("GET / HTTP/1.1\nHost : a\n\n"), H1_E_BAD_HEADER_NAME},
+    {RAW("GET / HTTP/1.1\nTransfer-Encoding\t: chunked\n\n"), H1_E_BAD_HEADER_NAME},
+    {RAW("GET / HTTP/1.1\nHost\n\n"), H1_E_BAD_HEADER_NAME},
+    {RAW("GET / HTTP/1.1\n: a\n\n"), H1_E_BAD_HEADER_NAME},
+    {RAW("GET / HTTP/1.1\nX: a\0\n\n"), H1_E_BAD_HEADER_VALUE},
+    {RAW("GET / HTTP/1.1\nX: a\x0b\n\n"), H1_E_BAD_HEADER_VALUE},
+    {RAW("GET /\n\n"), H1_E_BAD_VERSION},
+    {RAW("GET / HTTP/1.10\n\n"), H1_E_BAD_VERSION},
+    {RAW("GET / HTTP/1.1 \n\n"), H1_E_BAD_VERSION},
+    {RAW("GET / HTTP/1.\n\n"), H1_E_BAD_VERSION},
+    {RAW("GET / HTTP/2.0\n\n"), H1_E_VERSION_NOT_SUPP},
+    {RAW("GET\n\n"), H1_E_BAD_METHOD},
+    {RAW("GET /a\nb HTTP/1.1\n\n"), H1_E_BAD_VERSION},
     /* obs-fold and whitespace at line start */
     {RAW("GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n"), H1_E_OBS_FOLD},
     {RAW("GET / HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n"), H1_E_OBS_FOLD},
@@ -322,7 +399,6 @@ static const struct bad_vec req_invalid[] = {
     {RAW("GET / HTTP/2.0\r\n\r\n"), H1_E_VERSION_NOT_SUPP},
     {RAW("GET / HTTP/3.0\r\n\r\n"), H1_E_VERSION_NOT_SUPP},
     {RAW("GET / HTTP/9.9\r\n\r\n"), H1_E_VERSION_NOT_SUPP},
-    {RAW("GET / HTTP/1.1\n\r\n"), H1_E_BAD_LINE_END},
     {RAW("GET / HTTP/1.1\r\r\n"), H1_E_BAD_LINE_END},
 };
 /* clang-format on */
@@ -333,11 +409,15 @@ static const struct bad_vec req_invalid[] = {
  */
 /* clang-format off */
 static const struct bad_vec req_early[] = {
-    {RAW("\n"), H1_E_BAD_LINE_END},
+    {RAW("\n"), H1_E_NONE},
+    {RAW("\r\n\n\r"), H1_E_NONE},
     {RAW("\r\r"), H1_E_BAD_LINE_END},
+    {RAW("\n\r\r"), H1_E_BAD_LINE_END},
+    {RAW("\n\n\n\n\n\n\n\n\n"), H1_E_BAD_METHOD},
     {RAW(" "), H1_E_BAD_METHOD},
     {RAW("G@"), H1_E_BAD_METHOD},
     {RAW("GET\r"), H1_E_BAD_METHOD},
+    {RAW("GET\n"), H1_E_BAD_METHOD},
     {RAW("GET \x01"), H1_E_BAD_TARGET},
     {RAW("GET  "), H1_E_BAD_TARGET},
     {RAW("GET x"), H1_E_BAD_TARGET},
@@ -354,14 +434,25 @@ static const struct bad_vec req_early[] = {
     {RAW("CONNECT \x7f"), H1_E_BAD_TARGET},
     {RAW("GET /a\x7f"), H1_E_BAD_TARGET},
     {RAW("GET /\r"), H1_E_BAD_VERSION},
+    {RAW("GET /\n"), H1_E_BAD_VERSION},
     {RAW("GET / h"), H1_E_BAD_VERSION},
     {RAW("GET / HTTP/0"), H1_E_BAD_VERSION},
     {RAW("GET / HTTP/1,"), H1_E_BAD_VERSION},
     {RAW("GET / HTTP/1.x"), H1_E_BAD_VERSION},
     {RAW("GET / HTTP/1.1 "), H1_E_BAD_VERSION},
-    {RAW("GET / HTTP/1.1\n"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\n"), H1_E_NONE},
+    {RAW("GET / HTTP/1.1\r"), H1_E_NONE},
     {RAW("GET / HTTP/1.1\rX"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\r\r"), H1_E_BAD_LINE_END},
     {RAW("GET / HTTP/2.0\r"), H1_E_VERSION_NOT_SUPP},
+    {RAW("GET / HTTP/2.0\n"), H1_E_VERSION_NOT_SUPP},
+    {RAW("GET / HTTP/1.1\n "), H1_E_OBS_FOLD},
+    {RAW("GET / HTTP/1.1\nX: a\n\t"), H1_E_OBS_FOLD},
+    {RAW("GET / HTTP/1.1\nHost "), H1_E_BAD_HEADER_NAME},
+    {RAW("GET / HTTP/1.1\nHost\n"), H1_E_BAD_HEADER_NAME},
+    {RAW("GET / HTTP/1.1\nX: a\rb"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\n\rX"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\nX: a\n\r\r"), H1_E_BAD_LINE_END},
     {RAW("GET / HTTP/1.1\r\n "), H1_E_OBS_FOLD},
     {RAW("GET / HTTP/1.1\r\n\t"), H1_E_OBS_FOLD},
     {RAW("GET / HTTP/1.1\r\nHost "), H1_E_BAD_HEADER_NAME},
@@ -369,8 +460,8 @@ static const struct bad_vec req_early[] = {
     {RAW("GET / HTTP/1.1\r\nX: a\0"), H1_E_BAD_HEADER_VALUE},
     {RAW("GET / HTTP/1.1\r\nX:\x01"), H1_E_BAD_HEADER_VALUE},
     {RAW("GET / HTTP/1.1\r\nX: a\rb"), H1_E_BAD_LINE_END},
-    {RAW("GET / HTTP/1.1\r\nX: a\n"), H1_E_BAD_LINE_END},
-    {RAW("GET / HTTP/1.1\r\n\n"), H1_E_BAD_LINE_END},
+    {RAW("GET / HTTP/1.1\r\nX: a\n"), H1_E_NONE},
+    {RAW("GET / HTTP/1.1\r\nX: a\n\r"), H1_E_NONE},
     {RAW("GET / HTTP/1.1\r\n\rX"), H1_E_BAD_LINE_END},
 };
 /* clang-format on */
@@ -436,28 +527,34 @@ static void test_request_early_reject(void **state)
     }
 }
 
+/* Up to 8 empty lines, CRLF (style 0), LF (1) or alternating (2), may
+ * precede the request line; a 9th is refused. */
 static void test_request_leading_empty_lines(void **state)
 {
     (void)state;
     char buf[64];
-    for (int n = 0; n <= 10; n++) {
-        size_t len = 0;
-        for (int i = 0; i < n; i++) {
-            buf[len++] = '\r';
-            buf[len++] = '\n';
-        }
-        memcpy(buf + len, "GET / HTTP/1.1\r\n\r\n", 18);
-        len += 18;
-        struct h1_request req = {.headers = NULL, .nheaders = 0};
-        enum h1_error err;
-        ssize_t r = h1_parse_request(buf, len, &req, &err);
-        if (n <= 8) {
-            assert_int_equal(r, (ssize_t)len); /* they count in the result */
-            assert_true(slice_is(req.method, "GET"));
-            assert_ptr_equal(req.method.p, buf + 2 * n);
-        } else {
-            assert_int_equal(r, -1);
-            assert_int_equal(err, H1_E_BAD_METHOD);
+    for (int style = 0; style < 3; style++) {
+        for (int n = 0; n <= 10; n++) {
+            size_t len = 0;
+            for (int i = 0; i < n; i++) {
+                if (style == 0 || (style == 2 && i % 2))
+                    buf[len++] = '\r';
+                buf[len++] = '\n';
+            }
+            size_t lead = len;
+            memcpy(buf + len, "GET / HTTP/1.1\r\n\r\n", 18);
+            len += 18;
+            struct h1_request req = {.headers = NULL, .nheaders = 0};
+            enum h1_error err;
+            ssize_t r = h1_parse_request(buf, len, &req, &err);
+            if (n <= 8) {
+                assert_int_equal(r, (ssize_t)len); /* they count in the result */
+                assert_true(slice_is(req.method, "GET"));
+                assert_ptr_equal(req.method.p, buf + lead);
+            } else {
+                assert_int_equal(r, -1);
+                assert_int_equal(err, H1_E_BAD_METHOD);
+            }
         }
     }
 }
@@ -510,6 +607,13 @@ static void test_request_line_done(void **state)
     assert_int_equal(req.line_done, 1);
     assert_int_equal(h1_parse_request(RAW("GET / HTTP/1.x\r\n\r\n"), &req, &err), -1);
     assert_int_equal(req.line_done, 0);
+    /* a lone LF completes the line as CRLF does */
+    assert_int_equal(h1_parse_request(RAW("GET / HTTP/1.1"), &req, &err), -2);
+    assert_int_equal(req.line_done, 0);
+    assert_int_equal(h1_parse_request(RAW("GET /y HTTP/1.1\nX-Big: aaaa"), &req, &err), -2);
+    assert_int_equal(req.line_done, 1);
+    assert_true(slice_is(req.target, "/y"));
+    assert_int_equal(req.minor_version, 1);
 }
 
 /* RFC 9110 §2.5: HTTP/1.2..1.9 are processed as HTTP/1.1. */
@@ -556,6 +660,13 @@ static const struct resp_vec resp_valid[] = {
       {"Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="}}},
     {RAW("HTTP/1.1 302 Found\r\nLocation: /x\r\nSet-Cookie: a=b\r\nSet-Cookie: c=d\r\n\r\n"), 1,
      302, "Found", 3, {{"Location", "/x"}, {"Set-Cookie", "a=b"}, {"Set-Cookie", "c=d"}}},
+    /* a lone LF ends status and header lines too (nginx: ngx_http_parse_status_line) */
+    {RAW("HTTP/1.1 200 OK\nContent-Length: 5\n\n"), 1, 200, "OK", 1, {{"Content-Length", "5"}}},
+    {RAW("HTTP/1.1 200\n\n"), 1, 200, "", 0, {{0}}},
+    {RAW("HTTP/1.1 204 \n\n"), 1, 204, "", 0, {{0}}},
+    {RAW("HTTP/1.0 404 Not Found\n\r\n"), 0, 404, "Not Found", 0, {{0}}},
+    {RAW("HTTP/1.1 200 OK\r\nX: y\nZ:  w \r\n\n"), 1, 200, "OK", 2, {{"X", "y"}, {"Z", "w"}}},
+    {RAW("HTTP/1.1 200 OK\r\nX: y\r\n\n"), 1, 200, "OK", 1, {{"X", "y"}}},
 };
 /* clang-format on */
 
@@ -573,11 +684,16 @@ static const struct bad_vec resp_invalid[] = {
     {RAW("HTTP/1.1 200 O\0K\r\n\r\n"), H1_E_BAD_STATUS},
     {RAW("HTTP/1.1 200 OK\x7f\r\n\r\n"), H1_E_BAD_STATUS},
     {RAW("HTTP/1.1 \r\n\r\n"), H1_E_BAD_STATUS},
-    {RAW("HTTP/1.1 200 OK\n\r\n"), H1_E_BAD_LINE_END},
-    {RAW("HTTP/1.1 200\n\r\n"), H1_E_BAD_LINE_END},
     {RAW("HTTP/1.1 200 OK\rX: y\r\n\r\n"), H1_E_BAD_LINE_END},
-    {RAW("HTTP/1.1 200 OK\r\nX: y\n\r\n"), H1_E_BAD_LINE_END},
-    {RAW("HTTP/1.1 200 OK\r\nX: y\r\n\n"), H1_E_BAD_LINE_END},
+    {RAW("HTTP/1.1 200 OK\r\r\n\r\n"), H1_E_BAD_LINE_END},
+    {RAW("HTTP/1.1 200\r\r\n\n"), H1_E_BAD_LINE_END},
+    {RAW("HTTP/1.1 200 OK\nX: y\rZ: w\n\n"), H1_E_BAD_LINE_END},
+    {RAW("HTTP/1.1 200 OK\nX: y\n\rX"), H1_E_BAD_LINE_END},
+    {RAW("HTTP/1.1 200 OK\nX: y\n z\n\n"), H1_E_OBS_FOLD},
+    {RAW("HTTP/1.1 200 OK\nX : y\n\n"), H1_E_BAD_HEADER_NAME},
+    {RAW("HTTP/1.1 20\n\n"), H1_E_BAD_STATUS},
+    {RAW("HTTP/1.1\n\n"), H1_E_BAD_VERSION},
+    {RAW("\nHTTP/1.1 200 OK\n\n"), H1_E_BAD_VERSION},
     {RAW("HTTP/0.9 200 OK\r\n\r\n"), H1_E_BAD_VERSION},
     {RAW("http/1.1 200 OK\r\n\r\n"), H1_E_BAD_VERSION},
     {RAW("\r\nHTTP/1.1 200 OK\r\n\r\n"), H1_E_BAD_VERSION},
@@ -594,35 +710,42 @@ static const struct bad_vec resp_invalid[] = {
 };
 /* clang-format on */
 
+/* Every split point of each vector, and of its CRLF form (same fields). */
 static void test_response_valid(void **state)
 {
     (void)state;
     for (size_t idx = 0; idx < sizeof(resp_valid) / sizeof(resp_valid[0]); idx++) {
         const struct resp_vec *v = &resp_valid[idx];
-        for (size_t k = 0; k <= v->len; k++) {
-            char *buf = dup_exact(v->raw, k);
-            struct h1_header hs[MAXH];
-            struct h1_response resp = {.headers = hs, .nheaders = MAXH};
-            enum h1_error err;
-            ssize_t r = h1_parse_response(buf, k, &resp, &err);
-            if (k < v->len) {
-                if (r != -2)
-                    fail_msg("resp %zu: prefix %zu gave %zd (%s)", idx, k, r, h1_error_str(err));
-                assert_int_equal(resp.nheaders, MAXH);
-            } else {
-                if (r != (ssize_t)v->len)
-                    fail_msg("resp %zu (%s): gave %zd (%s)", idx, esc(v->raw, v->len), r,
-                             h1_error_str(err));
-                assert_int_equal(resp.minor_version, v->minor);
-                assert_int_equal(resp.status, v->status);
-                assert_true(slice_is(resp.reason, v->reason));
-                assert_int_equal(resp.nheaders, v->nh);
-                for (size_t i = 0; i < v->nh; i++) {
-                    assert_true(slice_is(hs[i].name, v->h[i].name));
-                    assert_true(slice_is(hs[i].value, v->h[i].value));
+        for (int form = 0; form < 2; form++) {
+            size_t len = v->len;
+            char *raw = form ? to_crlf(v->raw, v->len, &len) : dup_exact(v->raw, v->len);
+            for (size_t k = 0; k <= len; k++) {
+                char *buf = dup_exact(raw, k);
+                struct h1_header hs[MAXH];
+                struct h1_response resp = {.headers = hs, .nheaders = MAXH};
+                enum h1_error err;
+                ssize_t r = h1_parse_response(buf, k, &resp, &err);
+                if (k < len) {
+                    if (r != -2)
+                        fail_msg("resp %zu/%d: prefix %zu gave %zd (%s)", idx, form, k, r,
+                                 h1_error_str(err));
+                    assert_int_equal(resp.nheaders, MAXH);
+                } else {
+                    if (r != (ssize_t)len)
+                        fail_msg("resp %zu (%s): gave %zd (%s)", idx, esc(raw, len), r,
+                                 h1_error_str(err));
+                    assert_int_equal(resp.minor_version, v->minor);
+                    assert_int_equal(resp.status, v->status);
+                    assert_true(slice_is(resp.reason, v->reason));
+                    assert_int_equal(resp.nheaders, v->nh);
+                    for (size_t i = 0; i < v->nh; i++) {
+                        assert_true(slice_is(hs[i].name, v->h[i].name));
+                        assert_true(slice_is(hs[i].value, v->h[i].value));
+                    }
                 }
+                free(buf);
             }
-            free(buf);
+            free(raw);
         }
     }
 }
@@ -1046,6 +1169,15 @@ static const struct ck_vec ck_vecs[] = {
     {RAW("5\r\nhello\r\n0\n\r\n"), CK_BAD, NULL, 0, NULL},
     {RAW("5\r\nhello\r\n0\r\n\n"), CK_BAD, NULL, 0, NULL},
     {RAW("5\r\nhello\r\n0\r\n\rX"), CK_BAD, NULL, 0, NULL},
+    /* a bare LF never ends a framing line, though it may end a head's
+     * (RFC 9112 §7.1 and erratum 7633; nginx >= 1.29.4) */
+    {RAW("5\nhello\n0\n\n"), CK_BAD, NULL, 0, NULL},
+    {RAW("0\n\r\n"), CK_BAD, NULL, 0, NULL},
+    {RAW("0\r\n\n"), CK_BAD, NULL, 0, NULL},
+    {RAW("0;x\n\r\n"), CK_BAD, NULL, 0, NULL},
+    {RAW("5;a=\"b\"\nhello\r\n0\r\n\r\n"), CK_BAD, NULL, 0, NULL},
+    {RAW("5\r\nhello\r\n0\r\nX: a\r\n\n"), CK_BAD, NULL, 0, NULL},
+    {RAW("5\r\nhello\r\n0\r\nX: a\nY: b\r\n\r\n"), CK_BAD, NULL, 0, NULL},
     {RAW("3\r\nhello\r\n0\r\n\r\n"), CK_BAD, NULL, 0, NULL}, /* body longer than its size */
     /* extensions */
     {RAW("5;\r\nhello\r\n0\r\n\r\n"), CK_BAD, NULL, 0, NULL},
