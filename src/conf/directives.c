@@ -2501,8 +2501,7 @@ static const char *set_ignored_enum(struct conf_parser *p, const struct directiv
 }
 
 /* Names of d->post, ignored (proxy_ignore_headers): nginx's bitmask checks. */
-static const char *set_ignored_bitmask(struct conf_parser *p, const struct directive *d,
-                                       void *conf)
+static const char *set_ignored_bitmask(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)conf;
     unsigned seen = 0;
@@ -2620,8 +2619,7 @@ static const char *set_max_ranges(struct conf_parser *p, const struct directive 
 }
 
 /* worker_priority [-+]N (nginx ngx_set_priority), applied by each worker. */
-static const char *set_worker_priority(struct conf_parser *p, const struct directive *d,
-                                       void *conf)
+static const char *set_worker_priority(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
     struct main_conf *m = conf;
@@ -3497,8 +3495,7 @@ static const struct directive directives[] = {
     {"lingering_close", HSL, ARGS(1, 1), set_enum, LOC(lingering_close), lingering_close_values},
     {"lingering_time", HSL, ARGS(1, 1), set_msec, LOC(lingering_time), NULL},
     {"lingering_timeout", HSL, ARGS(1, 1), set_msec, LOC(lingering_timeout), NULL},
-    {"chunked_transfer_encoding", HSL, ARGS(1, 1), set_flag, LOC(chunked_transfer_encoding),
-     NULL},
+    {"chunked_transfer_encoding", HSL, ARGS(1, 1), set_flag, LOC(chunked_transfer_encoding), NULL},
 
     /* accepted for compatibility, no effect (docs/directives.md says why) */
     {"types_hash_max_size", HSL, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},

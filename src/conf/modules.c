@@ -26,8 +26,8 @@ static const struct conf_module modules[] = {
     {"http_log_module", "ngx_http_log_module", DEF | BUILT, PROBE_HTTP, "access_log off;", "", ""},
     {"http_headers_module", "ngx_http_headers_module", DEF | BUILT, PROBE_LOCATION,
      "add_header X-Probe 1;", "add_trailer add_header_inherit add_trailer_inherit", "expires"},
-    {"http_index_module", "ngx_http_index_module", DEF | BUILT, PROBE_LOCATION,
-     "index index.html;", "", ""},
+    {"http_index_module", "ngx_http_index_module", DEF | BUILT, PROBE_LOCATION, "index index.html;",
+     "", ""},
     {"pcre-jit", "PCRE JIT", BUILT, PROBE_MAIN, "pcre_jit on;", "", ""},
 
     /* Built in, with nginx's configure switch when it has one. */
@@ -61,8 +61,8 @@ static const struct conf_module modules[] = {
      PROBE_UPSTREAM, "ip_hash;", "", ""},
     {"http_upstream_least_conn_module", "ngx_http_upstream_least_conn_module", DEF | BUILT,
      PROBE_UPSTREAM, "least_conn;", "", ""},
-    {"http_upstream_random_module", "ngx_http_upstream_random_module", DEF | BUILT,
-     PROBE_UPSTREAM, "random;", "", ""},
+    {"http_upstream_random_module", "ngx_http_upstream_random_module", DEF | BUILT, PROBE_UPSTREAM,
+     "random;", "", ""},
     {"http_upstream_keepalive_module", "ngx_http_upstream_keepalive_module", DEF | BUILT,
      PROBE_UPSTREAM, "keepalive 8;", "", ""},
 
@@ -90,12 +90,13 @@ static const struct conf_module modules[] = {
     /* `autoindex off` is accepted (the directive table): only the listing is missing. */
     {"http_autoindex_module", "ngx_http_autoindex_module", DEF, PROBE_LOCATION, "autoindex on;",
      "autoindex_exact_size autoindex_format autoindex_localtime", ""},
-    {"http_geo_module", "ngx_http_geo_module", DEF, PROBE_HTTP, "geo $probe { default 0; }",
-     "geo", ""},
+    {"http_geo_module", "ngx_http_geo_module", DEF, PROBE_HTTP, "geo $probe { default 0; }", "geo",
+     ""},
     {"http_split_clients_module", "ngx_http_split_clients_module", DEF, PROBE_HTTP,
      "split_clients $uri $probe { * a; }", "split_clients", ""},
     {"http_referer_module", "ngx_http_referer_module", DEF, PROBE_LOCATION,
-     "valid_referers none;", "valid_referers referer_hash_bucket_size referer_hash_max_size", ""},
+     "valid_referers none example.com;",
+     "valid_referers referer_hash_bucket_size referer_hash_max_size", ""},
     {"http_fastcgi_module", "ngx_http_fastcgi_module", DEF, PROBE_LOCATION,
      "fastcgi_pass 127.0.0.1:9;",
      "fastcgi_bind fastcgi_buffer_size fastcgi_buffering fastcgi_buffers "
@@ -173,8 +174,8 @@ static const struct conf_module modules[] = {
      "ancient_browser ancient_browser_value modern_browser modern_browser_value", ""},
     {"http_upstream_zone_module", "ngx_http_upstream_zone_module", DEF, PROBE_UPSTREAM,
      "zone probe 64k;", "zone", ""},
-    {"http_upstream_least_time_module", "ngx_http_upstream_least_time_module", DEF,
-     PROBE_UPSTREAM, "least_time header;", "least_time", ""},
+    {"http_upstream_least_time_module", "ngx_http_upstream_least_time_module", DEF, PROBE_UPSTREAM,
+     "least_time header;", "least_time", ""},
     {"http_upstream_sticky_module", "ngx_http_upstream_sticky_module", DEF, PROBE_UPSTREAM,
      "sticky cookie probe;", "sticky", ""},
     {"http-cache", "ngx_http_proxy_module's cache", DEF, PROBE_HTTP,
@@ -185,8 +186,7 @@ static const struct conf_module modules[] = {
      "proxy_cache_revalidate proxy_cache_use_stale proxy_cache_valid proxy_no_cache"},
 
     /* nginx builds these only on request; Switchyard does not have them (-V: nothing). */
-    {"http_v2_module", "ngx_http_v2_module", 0, PROBE_HTTP,
-     "http2_max_concurrent_streams 16;",
+    {"http_v2_module", "ngx_http_v2_module", 0, PROBE_HTTP, "http2_max_concurrent_streams 16;",
      "http2 http2_body_preread_size http2_chunk_size http2_idle_timeout "
      "http2_max_concurrent_pushes http2_max_concurrent_streams http2_max_field_size "
      "http2_max_header_size http2_max_requests http2_pool_size http2_push http2_push_preload "
@@ -204,12 +204,11 @@ static const struct conf_module modules[] = {
      "create_full_put_path dav_access dav_methods min_delete_depth", ""},
     {"http_flv_module", "ngx_http_flv_module", 0, PROBE_LOCATION, "flv;", "flv", ""},
     {"http_mp4_module", "ngx_http_mp4_module", 0, PROBE_LOCATION, "mp4;",
-     "mp4 mp4_buffer_size mp4_max_buffer_size mp4_start_key_frame",
-     ""},
+     "mp4 mp4_buffer_size mp4_max_buffer_size mp4_start_key_frame", ""},
     {"http_gunzip_module", "ngx_http_gunzip_module", 0, PROBE_LOCATION, "gunzip on;",
      "gunzip gunzip_buffers", ""},
-    {"http_gzip_static_module", "ngx_http_gzip_static_module", 0, PROBE_LOCATION,
-     "gzip_static on;", "", "gzip_static"},
+    {"http_gzip_static_module", "ngx_http_gzip_static_module", 0, PROBE_LOCATION, "gzip_static on;",
+     "", "gzip_static"},
     {"http_auth_request_module", "ngx_http_auth_request_module", 0, PROBE_LOCATION,
      "auth_request /auth;", "auth_request auth_request_set", ""},
     {"http_random_index_module", "ngx_http_random_index_module", 0, PROBE_LOCATION,
@@ -235,8 +234,7 @@ static const struct conf_module modules[] = {
     {"http_geoip_module", "ngx_http_geoip_module", 0, PROBE_HTTP, "geoip_proxy 127.0.0.1;",
      "geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive", ""},
     {"mail", "ngx_mail_module", 0, PROBE_MAIN, "mail { }", "mail", ""},
-    {"stream", "ngx_stream_module", 0, PROBE_MAIN, "stream { }", "stream",
-     ""},
+    {"stream", "ngx_stream_module", 0, PROBE_MAIN, "stream { }", "stream", ""},
 };
 
 const struct conf_module *conf_module_at(unsigned i)

@@ -1492,7 +1492,8 @@ static void test_accepted_directives(void **state)
                 " proxy_ignore_headers X-Accel-Redirect set-cookie; proxy_max_temp_file_size 0;\n"
                 " proxy_temp_file_write_size 16k; proxy_force_ranges off;\n"
                 " client_body_temp_path tmp/body 1 2; proxy_temp_path tmp/proxy/ 1 2;\n"
-                " fastcgi_temp_path tmp/fcgi; uwsgi_temp_path tmp/uwsgi 2; scgi_temp_path tmp/scgi;\n"
+                " fastcgi_temp_path tmp/fcgi; uwsgi_temp_path tmp/uwsgi 2;\n"
+                " scgi_temp_path tmp/scgi;\n"
                 " server { server_name s; types_hash_max_size 1024; log_not_found on;\n"
                 "  open_file_cache off; open_log_file_cache off;\n"
                 "  location / { types_hash_max_size 512; log_not_found off; output_buffers 1 4k;\n"
@@ -2188,7 +2189,8 @@ static const struct {
      "\"proxy_temp_path\" directive is duplicate in <C>:2"},
     {"events {} http { proxy_temp_path a 1 2;\n client_body_temp_path a/ 2 2; }\n",
      "the same path name \"<D>a\" in <C>:1 has the different levels than in <C>:2"},
-    {"events {} http { scgi_temp_path a 11; }\n", "\"scgi_temp_path\" directive invalid value in <C>:1"},
+    {"events {} http { scgi_temp_path a 11; }\n",
+     "\"scgi_temp_path\" directive invalid value in <C>:1"},
     {"events {} http { uwsgi_temp_path a 5 6; }\n",
      "\"uwsgi_temp_path\" directive invalid value in <C>:1"},
     {"events {} http { fastcgi_temp_path a 0; }\n",
@@ -2199,7 +2201,8 @@ static const struct {
      "invalid number of arguments in \"proxy_temp_path\" directive in <C>:1"},
     {"events {} http { server { location / { if ($uri) { proxy_temp_path a; } } } }\n",
      "\"proxy_temp_path\" directive is not allowed here in <C>:1"},
-    {"proxy_temp_path a; events {}\n", "\"proxy_temp_path\" directive is not allowed here in <C>:1"},
+    {"proxy_temp_path a; events {}\n",
+     "\"proxy_temp_path\" directive is not allowed here in <C>:1"},
     /* accepted for compatibility: nginx's argument checks */
     {"events {} http { connection_pool_size 100; }\n",
      "the pool size must be no less than 112 in <C>:1"},
