@@ -3017,7 +3017,8 @@ static const char *set_proxy_cache(struct conf_parser *p, const struct directive
     (void)d;
     (void)conf;
     if (strcmp(p->node->args[0], "off") != 0)
-        return conf_err(p, "\"proxy_cache\" is not supported (only \"proxy_cache off\")");
+        return conf_err(p, "\"proxy_cache\" is not supported (only \"proxy_cache off\"): the "
+                           "proxy cache is planned for a later compatibility release");
     return NULL;
 }
 

@@ -2065,7 +2065,8 @@ static const struct {
     {"events {} http { server { server_name *; } }\n", "server name \"*\" is invalid in <C>:1"},
     {"events {} http { autoindex on; }\n", "\"autoindex on\" is not supported in <C>:1"},
     {"events {} http { proxy_cache zone; }\n",
-     "\"proxy_cache\" is not supported (only \"proxy_cache off\") in <C>:1"},
+     "\"proxy_cache\" is not supported (only \"proxy_cache off\"): the proxy cache is planned "
+     "for a later compatibility release in <C>:1"},
     {"events {} http { server { listen 80 ssl; ssl_certificate /x; } }\n",
      "no \"ssl_certificate_key\" is defined for certificate \"/x\" in <C>:1"},
     {"events {} http { limit_req zone=x; }\n", "unknown limit_req_zone \"x\" in <C>:1"},
