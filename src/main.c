@@ -19,7 +19,11 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+
 #include "conf/conf.h"
+#include "conf/modules.h"
 #include "conf/notes.h"
 #include "core/log.h"
 #include "proc/master.h"
@@ -31,21 +35,6 @@
 #ifndef SY_PREFIX
 #define SY_PREFIX "/usr/local/switchyard/"
 #endif
-
-/* Modules nginx builds by default that Switchyard does not implement: tools
- * parsing `-V` must not believe they are there. */
-static const char *const without_modules[] = {
-    "http_charset_module", "http_gzip_module", "http_ssi_module", "http_userid_module",
-    "http_access_module", "http_auth_basic_module", "http_mirror_module",
-    "http_autoindex_module", "http_geo_module", "http_split_clients_module",
-    "http_referer_module", "http_rewrite_module_regex_only", "http_fastcgi_module",
-    "http_uwsgi_module", "http_scgi_module", "http_grpc_module", "http_memcached_module",
-    "http_limit_conn_module", "http_limit_req_module", "http_empty_gif_module",
-    "http_browser_module", "http_upstream_hash_module", "http_upstream_ip_hash_module",
-    "http_upstream_least_conn_module", "http_upstream_random_module",
-    "http_upstream_zone_module", "http-cache", "mail_pop3_module", "mail_imap_module",
-    "mail_smtp_module", "stream_limit_conn_module", NULL,
-};
 
 struct options {
     const char *prefix;
@@ -123,6 +112,13 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/*
+ * -v / -V, in nginx's form (tools such as nginx-tests' Test::Nginx read it):
+ * the compiler, the OpenSSL built with and run with, SNI, and configure
+ * arguments generated from the module table (src/conf/modules.c), so that
+ * `--without-X` is printed exactly for the modules nginx has by default and
+ * Switchyard does not.
+ */
 static void print_version(int full)
 {
     fprintf(stderr, "switchyard version: switchyard/" SY_VERSION "\n");
@@ -131,11 +127,19 @@ static void print_version(int full)
 #ifdef __VERSION__
     fprintf(stderr, "built by gcc " __VERSION__ "\n");
 #endif
-    /* Only honest flags: what exists is --with, what nginx would have is --without. */
-    fprintf(stderr,
-            "configure arguments: --prefix=" SY_PREFIX " --with-pcre --with-http_ssl_module");
-    for (int i = 0; without_modules[i]; i++)
-        fprintf(stderr, " --without-%s", without_modules[i]);
+    const char *running = OpenSSL_version(OPENSSL_VERSION);
+    if (strcmp(running, OPENSSL_VERSION_TEXT) == 0)
+        fprintf(stderr, "built with " OPENSSL_VERSION_TEXT "\n");
+    else
+        fprintf(stderr, "built with " OPENSSL_VERSION_TEXT " (running with %s)\n", running);
+    fprintf(stderr, "TLS SNI support enabled\n");
+    fprintf(stderr, "configure arguments: --prefix=" SY_PREFIX);
+    const struct conf_module *m;
+    for (unsigned i = 0; (m = conf_module_at(i)) != NULL; i++) {
+        const char *sw = conf_module_switch(m);
+        if (sw)
+            fprintf(stderr, " %s%s", sw, m->name);
+    }
     fprintf(stderr, "\n");
 }
 

@@ -397,6 +397,10 @@ struct loc_conf {
     int lingering_close;                /* LINGERING_CLOSE_*; default ON */
     uint64_t lingering_time;            /* ms, 30s: longest time to drain the client */
     uint64_t lingering_timeout;         /* ms, 5s: longest wait for more client bytes */
+    /* ---- added: compatibility (docs/directives.md) ---- */
+    int chunked_transfer_encoding;      /* on; off: an HTTP/1.1 response of unknown length is
+                                           close-delimited instead of chunked */
+    int proxy_socket_keepalive;         /* off; on: SO_KEEPALIVE on upstream sockets */
     /* ---- added: limit_req / limit_conn (src/http/limit_req.c, limit_conn.c);
        NULL lists = no limit, which is all the request path checks ---- */
     struct limit_req_rule *limit_reqs; unsigned nlimit_reqs;
@@ -573,6 +577,8 @@ struct main_conf {
                                                                one limiting mask, if given */
     int multi_accept;                   /* off */
     int accept_mutex;                   /* off */
+    int worker_priority;                /* 0 = leave; else setpriority() in each worker */
+    uint64_t worker_rlimit_core;        /* CONF_UNSET_U64 = leave; else RLIMIT_CORE */
 };
 
 struct http_conf {

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "conf/limits.h"
+#include "conf/modules.h"
 #include "http/realip.h"
 #include "http/router.h"
 
@@ -129,6 +130,14 @@ struct pending_pass {
     int no_port;
 };
 
+/* A *_temp_path as nginx records it (ngx_path_t): for the "different levels" check. */
+struct temp_path {
+    const char *name; /* full path, without a trailing '/' */
+    unsigned level[3];
+    const char *file;
+    unsigned line;
+};
+
 struct http_build {
     struct http_conf *hc;
     struct ssl_conf *ssl;
@@ -142,6 +151,8 @@ struct http_build {
     unsigned npasses;
     struct upstream_conf **implicit;
     unsigned nimplicit;
+    struct temp_path *temp_paths;
+    unsigned ntemp_paths;
 };
 
 /* Push a zeroed element onto an arena array whose capacity is implicit:
@@ -723,6 +734,14 @@ static const struct conf_enum next_upstream_values[] = {
     {"non_idempotent", NEXT_UPSTREAM_NON_IDEMPOTENT},
     {"off", NEXT_UPSTREAM_OFF},
     {NULL, 0},
+};
+static const struct conf_enum debug_points_values[] = {{"stop", 0}, {"abort", 1}, {NULL, 0}};
+static const struct conf_enum satisfy_values[] = {{"all", 0}, {"any", 1}, {NULL, 0}};
+/* proxy_ignore_headers: nginx's names (ngx_http_upstream_ignore_headers_masks) */
+static const struct conf_enum ignore_headers_values[] = {
+    {"X-Accel-Redirect", 0x001}, {"X-Accel-Expires", 0x002}, {"X-Accel-Limit-Rate", 0x004},
+    {"X-Accel-Buffering", 0x008}, {"X-Accel-Charset", 0x010}, {"Expires", 0x020},
+    {"Cache-Control", 0x040}, {"Set-Cookie", 0x080}, {"Vary", 0x100}, {NULL, 0},
 };
 static const struct conf_enum ssl_protocol_values[] = {
     {"SSLv2", SSL_PROTO_SSLv2},
@@ -2385,12 +2404,13 @@ static const char *set_ignored_bufs(struct conf_parser *p, const struct directiv
     return set_bufs(p, &num, &size);
 }
 
-/* send_lowat SIZE: Linux has no SO_SNDLOWAT for TCP; nginx warns the same there. */
+/* send_lowat / proxy_send_lowat SIZE: Linux has no SO_SNDLOWAT for TCP; nginx
+ * warns the same there. */
 static const char *set_send_lowat(struct conf_parser *p, const struct directive *d, void *conf)
 {
     const char *rv = set_ignored_size(p, d, conf);
     if (!rv)
-        conf_warn_here(p, "\"send_lowat\" is not supported, ignored");
+        conf_warn_here(p, "\"%s\" is not supported, ignored", d->name);
     return rv;
 }
 
@@ -2437,6 +2457,236 @@ static const char *set_cache_off_only(struct conf_parser *p, const struct direct
         cache = 1;
     }
     return cache ? "is not supported except \"off\"" : NULL;
+}
+
+/* Any argument, kept nowhere, no duplicate check (env: one per variable). */
+static const char *set_ignored_any(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)p;
+    (void)d;
+    (void)conf;
+    return NULL;
+}
+
+/* A string, ignored (lock_file, working_directory): nginx's str slot checks. */
+static const char *set_ignored_str(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    (void)conf;
+    return given_before_in_block(p) ? "is duplicate" : NULL;
+}
+
+/* A time, ignored (timer_resolution, accept_mutex_delay, auth_delay). */
+static const char *set_ignored_msec(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    (void)conf;
+    if (given_before_in_block(p))
+        return "is duplicate";
+    uint64_t v;
+    return str_to_msec(arg(p, 0), &v) != 0 ? "invalid value" : NULL;
+}
+
+/* One name of d->post, ignored (debug_points, satisfy). */
+static const char *set_ignored_enum(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)conf;
+    if (given_before_in_block(p))
+        return "is duplicate";
+    const char *v = p->node->args[0];
+    for (const struct conf_enum *e = d->post; e->name; e++)
+        if (strcasecmp(v, e->name) == 0)
+            return NULL;
+    return conf_err(p, "invalid value \"%s\"", v);
+}
+
+/* Names of d->post, ignored (proxy_ignore_headers): nginx's bitmask checks. */
+static const char *set_ignored_bitmask(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)conf;
+    unsigned seen = 0;
+    for (unsigned i = 0; i < p->node->nargs; i++) {
+        const char *v = p->node->args[i];
+        const struct conf_enum *e;
+        for (e = d->post; e->name; e++)
+            if (strcasecmp(v, e->name) == 0)
+                break;
+        if (!e->name)
+            return conf_err(p, "invalid value \"%s\"", v);
+        if (seen & e->value)
+            conf_warn_here(p, "duplicate value \"%s\"", v);
+        seen |= e->value;
+    }
+    return NULL;
+}
+
+/* on|off where only "off" is what Switchyard does (recursive_error_pages, proxy_force_ranges). */
+static const char *set_flag_off_only(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    const char *rv = set_ignored_flag(p, d, conf);
+    if (rv)
+        return rv;
+    return strcasecmp(p->node->args[0], "on") == 0 ? "is not supported except \"off\"" : NULL;
+}
+
+/* A directive nginx on Linux (or without --with-debug) also ignores with a warning. */
+static const char *set_warn_ignored(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)conf;
+    conf_warn_here(p, "\"%s\" is not supported, ignored", d->name);
+    return NULL;
+}
+
+/* ssl_engine: OpenSSL's default providers are used; said once, as a warning. */
+static const char *set_ssl_engine(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    const char *rv = set_ignored_str(p, d, conf);
+    if (!rv)
+        conf_warn_here(p, "\"ssl_engine\" is not supported, ignored: OpenSSL's default "
+                          "implementation is used");
+    return rv;
+}
+
+/* connection_pool_size / request_pool_size: nginx's bounds (64-bit build), then dropped. */
+static const char *set_pool_size(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    const char *rv = set_ignored_size(p, d, conf);
+    if (rv)
+        return rv;
+    uint64_t v;
+    str_to_size(arg(p, 0), &v);
+    if (v < 112)
+        return conf_err(p, "the pool size must be no less than 112");
+    if (v % 16)
+        return conf_err(p, "the pool size must be a multiple of 16");
+    return NULL;
+}
+
+/* directio size | off, ignored. */
+static const char *set_directio(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    if (given_before_in_block(p))
+        return "is duplicate";
+    if (strcmp(p->node->args[0], "off") == 0)
+        return NULL;
+    return set_ignored_size(p, d, conf);
+}
+
+/* aio on | off | threads[=pool], ignored: static files are sent with sendfile(2). */
+static const char *set_aio(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    (void)conf;
+    if (given_before_in_block(p))
+        return "is duplicate";
+    const char *v = p->node->args[0];
+    if (strcmp(v, "off") == 0 || strcmp(v, "on") == 0 || strcmp(v, "threads") == 0 ||
+        (starts_with(v, "threads=") && v[8]))
+        return NULL;
+    return "invalid value";
+}
+
+/* thread_pool name threads=N [max_queue=N]: nginx's checks; no thread is started. */
+static const char *set_thread_pool(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)conf;
+    for (const struct conf_node *n = p->block_first; n && n != p->node; n = n->next)
+        if (strcmp(n->name, "thread_pool") == 0 && n->nargs > 0 &&
+            strcmp(n->args[0], p->node->args[0]) == 0)
+            return conf_err(p, "duplicate thread pool \"%s\"", p->node->args[0]);
+    int threads = 0;
+    for (unsigned i = 1; i < p->node->nargs; i++) {
+        const char *v = p->node->args[i];
+        if (starts_with(v, "threads=")) {
+            if (atoi_s(str_from_cstr(v + 8)) <= 0)
+                return conf_err(p, "invalid threads value \"%s\"", v);
+            threads = 1;
+        } else if (starts_with(v, "max_queue=")) {
+            if (atoi_s(str_from_cstr(v + 10)) < 0)
+                return conf_err(p, "invalid max_queue value \"%s\"", v);
+        }
+    }
+    return threads ? NULL : conf_err(p, "\"%s\" must have \"threads\" parameter", d->name);
+}
+
+/* max_ranges N: N >= 1 is what Switchyard does (several ranges get the whole file). */
+static const char *set_max_ranges(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    const char *rv = set_ignored_num(p, d, conf);
+    if (rv)
+        return rv;
+    return atoi_s(arg(p, 0)) == 0 ? "is not supported with 0 (ranges are always served)" : NULL;
+}
+
+/* worker_priority [-+]N (nginx ngx_set_priority), applied by each worker. */
+static const char *set_worker_priority(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    struct main_conf *m = conf;
+    if (m->worker_priority != 0)
+        return "is duplicate";
+    const char *v = p->node->args[0];
+    int minus = v[0] == '-';
+    if (v[0] == '-' || v[0] == '+')
+        v++;
+    int64_t n = atoi_s(str_from_cstr(v));
+    if (n < 0 || n > INT_MAX)
+        return "invalid number";
+    m->worker_priority = minus ? -(int)n : (int)n;
+    return NULL;
+}
+
+/*
+ * client_body_temp_path / proxy_temp_path / fastcgi_temp_path /
+ * uwsgi_temp_path / scgi_temp_path: path [level1 [level2 [level3]]], checked
+ * as nginx's ngx_conf_set_path_slot and ngx_add_path check them. Switchyard
+ * streams bodies and never writes a temporary file, so the directory is
+ * neither created nor used.
+ */
+static const char *set_temp_path(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    (void)conf;
+    if (given_before_in_block(p))
+        return "is duplicate";
+    struct temp_path t;
+    memset(&t, 0, sizeof(t));
+    char *name = arena_strdup(p->a, p->node->args[0]);
+    if (!name)
+        return OOM(p);
+    size_t len = strlen(name);
+    if (len > 1 && name[len - 1] == '/')
+        name[len - 1] = '\0';
+    t.name = conf_full_path(p, name);
+    if (!t.name)
+        return OOM(p);
+    unsigned total = 0;
+    for (unsigned i = 1; i < p->node->nargs; i++) {
+        int64_t level = atoi_s(arg(p, i));
+        if (level <= 0 || level > 10)
+            return "invalid value";
+        t.level[i - 1] = (unsigned)level;
+        total += (unsigned)level;
+    }
+    if (total > 10)
+        return "invalid value";
+    t.file = p->node->file;
+    t.line = node_line(p->node);
+    struct http_build *hb = p->hb;
+    for (unsigned i = 0; i < hb->ntemp_paths; i++) {
+        const struct temp_path *o = &hb->temp_paths[i];
+        if (strcmp(o->name, t.name) != 0)
+            continue;
+        if (memcmp(o->level, t.level, sizeof(t.level)) != 0)
+            return conf_err(p, "the same path name \"%s\" in %s:%u has the different levels than",
+                            o->name, o->file, o->line);
+        return NULL;
+    }
+    struct temp_path *e = PUSH(p, hb->temp_paths, hb->ntemp_paths);
+    if (!e)
+        return OOM(p);
+    *e = t;
+    return NULL;
 }
 
 /* ------------------------------------------------------------ proxy */
@@ -2767,7 +3017,8 @@ static const char *set_proxy_cache(struct conf_parser *p, const struct directive
     (void)d;
     (void)conf;
     if (strcmp(p->node->args[0], "off") != 0)
-        return conf_err(p, "\"proxy_cache\" is not supported (only \"proxy_cache off\")");
+        return conf_err(p, "\"proxy_cache\" is not supported (only \"proxy_cache off\"): the "
+                           "proxy cache is planned for a later compatibility release");
     return NULL;
 }
 
@@ -3185,6 +3436,8 @@ static const struct directive directives[] = {
     {"daemon", CTX_MAIN, ARGS(1, 1), set_flag, MAIN(daemon), NULL},
     {"master_process", CTX_MAIN, ARGS(1, 1), set_flag, MAIN(master_process), NULL},
     {"user", CTX_MAIN, ARGS(1, 2), set_user, LVL_MAIN, 0, NULL},
+    {"worker_priority", CTX_MAIN, ARGS(1, 1), set_worker_priority, LVL_MAIN, 0, NULL},
+    {"worker_rlimit_core", CTX_MAIN, ARGS(1, 1), set_size, MAIN(worker_rlimit_core), NULL},
     {"events", CTX_MAIN, ARGS(0, 0) | D_BLOCK, set_events, LVL_NONE, 0, NULL},
     {"http", CTX_MAIN, ARGS(0, 0) | D_BLOCK, set_http, LVL_NONE, 0, NULL},
 
@@ -3193,6 +3446,10 @@ static const struct directive directives[] = {
     {"use", CTX_EVENTS, ARGS(1, 1), set_use, LVL_NONE, 0, NULL},
     {"multi_accept", CTX_EVENTS, ARGS(1, 1), set_flag, MAIN(multi_accept), NULL},
     {"accept_mutex", CTX_EVENTS, ARGS(1, 1), set_flag, MAIN(accept_mutex), NULL},
+    {"accept_mutex_delay", CTX_EVENTS, ARGS(1, 1), set_ignored_msec, LVL_NONE, 0, NULL},
+    {"debug_connection", CTX_EVENTS, ARGS(1, 1), set_warn_ignored, LVL_NONE, 0, NULL},
+    {"epoll_events", CTX_EVENTS, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"worker_aio_requests", CTX_EVENTS, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
 
     /* http structure */
     {"server", CTX_HTTP, ARGS(0, 0) | D_BLOCK, set_server, LVL_NONE, 0, NULL},
@@ -3239,6 +3496,7 @@ static const struct directive directives[] = {
     {"lingering_close", HSL, ARGS(1, 1), set_enum, LOC(lingering_close), lingering_close_values},
     {"lingering_time", HSL, ARGS(1, 1), set_msec, LOC(lingering_time), NULL},
     {"lingering_timeout", HSL, ARGS(1, 1), set_msec, LOC(lingering_timeout), NULL},
+    {"chunked_transfer_encoding", HSL, ARGS(1, 1), set_flag, LOC(chunked_transfer_encoding), NULL},
 
     /* accepted for compatibility, no effect (docs/directives.md says why) */
     {"types_hash_max_size", HSL, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
@@ -3252,7 +3510,6 @@ static const struct directive directives[] = {
     {"proxy_headers_hash_max_size", HSL, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
     {"proxy_headers_hash_bucket_size", HSL, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
     {"reset_timedout_connection", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
-    {"chunked_transfer_encoding", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
     {"msie_padding", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
     {"log_not_found", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
     {"log_subrequest", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
@@ -3263,6 +3520,50 @@ static const struct directive directives[] = {
     {"output_buffers", HSL, ARGS(2, 2), set_ignored_bufs, LVL_NONE, 0, NULL},
     {"postpone_output", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
     {"send_lowat", HSL, ARGS(1, 1), set_send_lowat, LVL_NONE, 0, NULL},
+    {"connection_pool_size", HS, ARGS(1, 1), set_pool_size, LVL_NONE, 0, NULL},
+    {"request_pool_size", HS, ARGS(1, 1), set_pool_size, LVL_NONE, 0, NULL},
+    {"sendfile_max_chunk", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
+    {"aio", HSL, ARGS(1, 1), set_aio, LVL_NONE, 0, NULL},
+    {"aio_write", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"directio", HSL, ARGS(1, 1), set_directio, LVL_NONE, 0, NULL},
+    {"directio_alignment", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
+    {"read_ahead", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
+    {"open_file_cache_errors", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"open_file_cache_events", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"open_file_cache_min_uses", HSL, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
+    {"open_file_cache_valid", HSL, ARGS(1, 1), set_ignored_msec, LVL_NONE, 0, NULL},
+    {"msie_refresh", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"max_ranges", HSL, ARGS(1, 1), set_max_ranges, LVL_NONE, 0, NULL},
+    {"recursive_error_pages", HSL, ARGS(1, 1), set_flag_off_only, LVL_NONE, 0, NULL},
+    {"satisfy", HSL, ARGS(1, 1), set_ignored_enum, LVL_NONE, 0, satisfy_values},
+    {"auth_delay", HSL, ARGS(1, 1), set_ignored_msec, LVL_NONE, 0, NULL},
+    {"subrequest_output_buffer_size", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
+    {"rewrite_log", CTX_HTTP | CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF, ARGS(1, 1),
+     set_ignored_flag, LVL_NONE, 0, NULL},
+    {"uninitialized_variable_warn", CTX_HTTP | CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF,
+     ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"proxy_ignore_headers", HSL, ARGS(1, MANY), set_ignored_bitmask, LVL_NONE, 0,
+     ignore_headers_values},
+    {"proxy_max_temp_file_size", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
+    {"proxy_temp_file_write_size", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
+    {"proxy_send_lowat", HSL, ARGS(1, 1), set_send_lowat, LVL_NONE, 0, NULL},
+    {"proxy_force_ranges", HSL, ARGS(1, 1), set_flag_off_only, LVL_NONE, 0, NULL},
+    /* temporary files: checked, never used (bodies are streamed) */
+    {"client_body_temp_path", HSL, ARGS(1, 4), set_temp_path, LVL_NONE, 0, NULL},
+    {"proxy_temp_path", HSL, ARGS(1, 4), set_temp_path, LVL_NONE, 0, NULL},
+    {"fastcgi_temp_path", HSL, ARGS(1, 4), set_temp_path, LVL_NONE, 0, NULL},
+    {"uwsgi_temp_path", HSL, ARGS(1, 4), set_temp_path, LVL_NONE, 0, NULL},
+    {"scgi_temp_path", HSL, ARGS(1, 4), set_temp_path, LVL_NONE, 0, NULL},
+    /* main and events level */
+    {"env", CTX_MAIN, ARGS(1, 1), set_ignored_any, LVL_NONE, 0, NULL},
+    {"lock_file", CTX_MAIN, ARGS(1, 1), set_ignored_str, LVL_NONE, 0, NULL},
+    {"working_directory", CTX_MAIN, ARGS(1, 1), set_ignored_str, LVL_NONE, 0, NULL},
+    {"pcre_jit", CTX_MAIN, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
+    {"thread_pool", CTX_MAIN, ARGS(2, 3), set_thread_pool, LVL_NONE, 0, NULL},
+    {"timer_resolution", CTX_MAIN, ARGS(1, 1), set_ignored_msec, LVL_NONE, 0, NULL},
+    {"debug_points", CTX_MAIN, ARGS(1, 1), set_ignored_enum, LVL_NONE, 0, debug_points_values},
+    {"ssl_engine", CTX_MAIN, ARGS(1, 1), set_ssl_engine, LVL_NONE, 0, NULL},
+    {"ssl_object_cache_inheritable", CTX_MAIN, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
 
     /* content */
     {"default_type", HSL, ARGS(1, 1), set_slice, LOC(default_type), NULL},
@@ -3311,6 +3612,7 @@ static const struct directive directives[] = {
     {"proxy_next_upstream_timeout", HSL, ARGS(1, 1), set_msec, LOC(proxy_next_upstream_timeout),
      NULL},
     {"proxy_ignore_client_abort", HSL, ARGS(1, 1), set_flag, LOC(proxy_ignore_client_abort), NULL},
+    {"proxy_socket_keepalive", HSL, ARGS(1, 1), set_flag, LOC(proxy_socket_keepalive), NULL},
     /* Switchyard's WebSocket directives (docs/websocket.md) */
     {"websocket_auto", HSL, ARGS(1, 1), set_flag, LOC(websocket_auto), NULL},
     {"websocket_idle_timeout", HSL, ARGS(1, 1), set_msec, LOC(websocket_idle_timeout), NULL},
@@ -3376,6 +3678,35 @@ static const struct directive directives[] = {
 
 /* ------------------------------------------------------------ dispatch */
 
+/*
+ * A name the table does not have: an nginx directive Switchyard lacks is
+ * explained (which module, what to do); anything else is nginx's
+ * "unknown directive", as for a typo.
+ */
+static int unknown_directive(struct conf_parser *p, const struct conf_node *n)
+{
+    const char *file = n->file;
+    unsigned line = node_line(n);
+    if (strcmp(n->name, "load_module") == 0)
+        return conf_err_at(p, file, line,
+                           "\"load_module\" is not supported: Switchyard has no dynamic modules, "
+                           "what it implements is built in (\"switchyard -V\" lists it); remove "
+                           "this line, or the \"include\" that read it,");
+    if (strcmp(n->name, "ssl") == 0)
+        return conf_err_at(p, file, line,
+                           "the obsolete \"ssl\" directive is not supported, use the \"listen "
+                           "... ssl\" directive instead");
+    int planned = 0;
+    const struct conf_module *m = conf_module_lacking(n->name, &planned);
+    if (m)
+        return conf_err_at(p, file, line,
+                           "nginx directive \"%s\" is not implemented yet (%s%s); remove it to "
+                           "run this configuration",
+                           n->name, m->label,
+                           planned ? ", planned for a later compatibility release" : "");
+    return conf_err_at(p, file, line, "unknown directive \"%s\"", n->name);
+}
+
 static int run_directive(struct conf_parser *p, const struct conf_node *n, unsigned ctx)
 {
     p->node = n;
@@ -3394,7 +3725,7 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
         }
     }
     if (!found)
-        return conf_err_at(p, n->file, node_line(n), "unknown directive \"%s\"", n->name);
+        return unknown_directive(p, n);
     if (!d)
         return conf_err_at(p, n->file, node_line(n), "\"%s\" directive is not allowed here",
                            n->name);
@@ -3784,6 +4115,7 @@ static void main_conf_unset(struct main_conf *m)
     m->error_log_level = LOG_LVL_ERR;
     m->multi_accept = CONF_UNSET;
     m->accept_mutex = CONF_UNSET;
+    m->worker_rlimit_core = CONF_UNSET_U64;
 }
 
 static int main_conf_finish(struct conf_parser *p)

@@ -90,6 +90,8 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->lingering_close = CONF_UNSET;
     c->lingering_time = CONF_UNSET_U64;
     c->lingering_timeout = CONF_UNSET_U64;
+    c->chunked_transfer_encoding = CONF_UNSET;
+    c->proxy_socket_keepalive = CONF_UNSET;
     c->internal = CONF_UNSET;
     c->websocket_auto = CONF_UNSET;
     c->websocket_idle_timeout = CONF_UNSET_U64;
@@ -410,6 +412,8 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_INT(lingering_close, LINGERING_CLOSE_ON);
     MERGE_U64(lingering_time, 30000);
     MERGE_U64(lingering_timeout, 5000);
+    MERGE_INT(chunked_transfer_encoding, 1);
+    MERGE_INT(proxy_socket_keepalive, 0);
     /* limit_req / limit_conn: a level with its own list replaces the inherited one */
     MERGE_LIST(limit_reqs, nlimit_reqs);
     MERGE_LIST(limit_conns, nlimit_conns);

@@ -39,7 +39,6 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define H1_MAX_INTERNAL_REDIRECTS 10
-#define H1_LINGER_MS 5000
 #define H1_READ_BUDGET 16
 
 unsigned h1_active_conns;
@@ -287,30 +286,45 @@ void h1_close(struct h1_session *s, const char *reason)
 
 /* Close after the response, reading what the client still sends for a
  * moment so the kernel does not answer it with a RST that could destroy the
- * response before the client read it (nginx's lingering close). */
-static void close_lingering(struct h1_session *s)
+ * response before the client read it (nginx's lingering close): at most
+ * lingering_time in all, lingering_timeout for each wait. */
+static void close_lingering(struct h1_session *s, uint64_t time_ms, uint64_t timeout_ms)
 {
     s->c.xprt->shutdown_wr(&s->c);
     s->state = H1_S_LINGER;
-    h1_set_timer(s, H1_LINGER_MS);
+    s->linger_deadline = loop_now() + time_ms;
+    s->linger_timeout = timeout_ms;
+    h1_set_timer(s, timeout_ms < time_ms ? timeout_ms : time_ms);
     loop_post(&s->post);
 }
 
 static void run_linger(struct h1_session *s)
 {
     char sink[4096];
+    int got = 0;
     for (int i = 0; i < 64; i++) {
         if (!(s->c.flags & CONN_F_READY_R))
-            return;
+            break;
         ssize_t n = conn_recv(&s->c, sink, sizeof(sink));
         if (n == SY_AGAIN)
-            return;
+            break;
         if (n <= 0) {
             h1_close(s, "linger done");
             return;
         }
+        got = 1;
     }
-    loop_post(&s->post);
+    uint64_t now = loop_now();
+    if (now >= s->linger_deadline) {
+        h1_close(s, "lingering time over");
+        return;
+    }
+    if (got) {
+        uint64_t left = s->linger_deadline - now;
+        h1_set_timer(s, s->linger_timeout < left ? s->linger_timeout : left);
+    }
+    if (s->c.flags & CONN_F_READY_R)
+        loop_post(&s->post);
 }
 
 /* ------------------------------------------------------------ local responses */
@@ -1140,8 +1154,9 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
     r->lc = r->srv->lc;
 
     /* Copy the head into the arena so the input buffer can be released.
-     * Header names with '_' are dropped unless underscores_in_headers (nginx:
-     * they would alias "-" names in $http_* variables and upstream headers). */
+     * Header names with '_' are invalid unless underscores_in_headers (nginx:
+     * they would alias "-" names in $http_* variables and upstream headers),
+     * and invalid headers are dropped unless ignore_invalid_headers is off. */
     const char *from = buf_head(s->in);
     char *head = arena_alloc(&r->arena, (size_t)head_len);
     r->headers = arena_alloc(&r->arena, (pr->nheaders ? pr->nheaders : 1) * sizeof(struct h1_header));
@@ -1154,7 +1169,7 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
     struct str target = rebase(pr->target, from, head);
     r->nheaders = 0;
     for (size_t i = 0; i < pr->nheaders; i++) {
-        if (!r->lc->underscores_in_headers &&
+        if (!r->lc->underscores_in_headers && r->lc->ignore_invalid_headers &&
             memchr(pr->headers[i].name.p, '_', pr->headers[i].name.len))
             continue;
         r->headers[r->nheaders].name = rebase(pr->headers[i].name, from, head);
@@ -1490,13 +1505,17 @@ static void finish_request(struct h1_session *s)
     }
     uint64_t ka_timeout = lc ? lc->keepalive_timeout : 75000;
     int unread = (r->has_body && !r->body_done) || (s->in && buf_len(s->in) > 0);
+    int linger = lc ? lc->lingering_close : LINGERING_CLOSE_ON;
+    uint64_t linger_time = lc ? lc->lingering_time : 30000;
+    uint64_t linger_timeout = lc ? lc->lingering_timeout : 5000;
     request_free(s);
     timer_stop(&s->timer);
     if (!keep) {
-        if (unread || (s->c.flags & CONN_F_READY_R)) {
+        if (linger == LINGERING_CLOSE_ALWAYS ||
+            (linger == LINGERING_CLOSE_ON && (unread || (s->c.flags & CONN_F_READY_R)))) {
             buf_put(s->in);
             s->in = NULL;
-            close_lingering(s);
+            close_lingering(s, linger_time, linger_timeout);
         } else {
             h1_close(s, "no keep-alive");
         }

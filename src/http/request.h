@@ -143,6 +143,8 @@ struct h1_session {
     struct request req;         /* current request; valid in READ_HEAD..SEND */
     int req_active;             /* req is initialised (arena, rt ref) */
     int head_timer;             /* client_header_timeout armed for the head being read */
+    uint64_t linger_deadline;   /* H1_S_LINGER: loop time when lingering_time is over */
+    uint64_t linger_timeout;    /* H1_S_LINGER: lingering_timeout, the wait for each read */
 
     /* local response output */
     char *out_head;             /* head bytes (arena) */

@@ -398,6 +398,22 @@ static void on_signal(struct handle *h, uint32_t events)
     }
 }
 
+/* worker_rlimit_core and worker_priority, as nginx's ngx_worker_process_init:
+ * a failure is logged and the worker goes on. */
+static void worker_apply_limits(const struct main_conf *m)
+{
+    if (m->worker_rlimit_core != CONF_UNSET_U64) {
+        struct rlimit rl = {.rlim_cur = (rlim_t)m->worker_rlimit_core,
+                            .rlim_max = (rlim_t)m->worker_rlimit_core};
+        if (setrlimit(RLIMIT_CORE, &rl) < 0)
+            sy_log(LOG_LVL_ALERT, "setrlimit(RLIMIT_CORE, %llu) failed (%d: %s)",
+                   (unsigned long long)m->worker_rlimit_core, errno, strerror(errno));
+    }
+    if (m->worker_priority != 0 && setpriority(PRIO_PROCESS, 0, m->worker_priority) < 0)
+        sy_log(LOG_LVL_ALERT, "setpriority(%d) failed (%d: %s)", m->worker_priority, errno,
+               strerror(errno));
+}
+
 int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
 {
     rt_current = rt;
@@ -419,6 +435,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
                        (long long)nofile, (unsigned long long)rl.rlim_cur);
         }
     }
+    worker_apply_limits(&rt->gen->main);
     if (loop_init() < 0) {
         sy_log(LOG_LVL_EMERG, "epoll_create1() failed (%d: %s)", errno, strerror(errno));
         return 1;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -698,6 +699,12 @@ static int connect_next(struct proxy *p)
                                            "connect() failed while connecting to upstream", e);
             return st == STEP_STOP ? -1 : 0;
         }
+        if (r->lc->proxy_socket_keepalive == 1) {
+            int one = 1;
+            if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0)
+                sy_log(LOG_LVL_ALERT, "setsockopt(SO_KEEPALIVE) failed, ignored (%d: %s)", errno,
+                       strerror(errno));
+        }
         uc = upconn_new(fd, (const struct sockaddr *)&pe->addr, pe->addrlen);
         if (!uc) {
             close(fd);
@@ -1254,7 +1261,8 @@ static enum step handle_response_head(struct proxy *p)
         r->status = r->err_status_override > 0 ? r->err_status_override : status;
         int stream_unknown = p->rs.mode == RELAY_CHUNKED || p->rs.mode == RELAY_EOF;
         if (stream_unknown) {
-            if (r->minor == 1)
+            /* chunked_transfer_encoding off: close-delimited, as nginx's chunked filter. */
+            if (r->minor == 1 && lc->chunked_transfer_encoding)
                 p->rs.chunked_out = 1;
             else
                 r->keepalive = 0;

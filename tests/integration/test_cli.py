@@ -74,24 +74,133 @@ def test_version():
 
 
 def test_version_and_configure_arguments():
+    # nginx's form, line by line: tools (nginx-tests' Test::Nginx) read it.
     r = run(["-V"])
     assert r.returncode == 0
+    assert r.out == ""
     lines = r.err.splitlines()
     assert re.fullmatch(rf"{PRODUCT} version: {PRODUCT}/\d+\.\d+\.\d+", lines[0]), r.err
-    assert any(ln.startswith("configure arguments:") for ln in lines), r.err
+    rest = lines[1:]
+    if rest and rest[0].startswith("built by "):
+        rest = rest[1:]
+    assert len(rest) == 3, r.err
+    assert re.fullmatch(r"built with OpenSSL \d+\.\d+\.\d+\S* .+?"
+                        r"(?: \(running with OpenSSL \d+\.\d+\.\d+\S* .+\))?", rest[0]), r.err
+    assert rest[1] == "TLS SNI support enabled"
+    assert rest[2].startswith("configure arguments: --"), r.err
 
 
 @pytest.mark.switchyard_only
 def test_configure_arguments_are_honest():
     r = run(["-V"])
     (args,) = [ln for ln in r.err.splitlines() if ln.startswith("configure arguments:")]
-    flags = args.split()
-    for module in ("http_gzip_module", "http_fastcgi_module", "http_uwsgi_module",
-                   "http_scgi_module", "http_grpc_module", "http_memcached_module",
-                   "http_ssi_module"):
-        assert f"--without-{module}" in flags, args
-    # TLS listeners exist (src/tls): -V says so, as nginx built with ssl does.
-    assert "--with-http_ssl_module" in flags, args
+    flags = args.split()[2:]
+    without = sorted(f[len("--without-"):] for f in flags if f.startswith("--without-"))
+    assert without == sorted([
+        "http_charset_module", "http_gzip_module", "http_ssi_module", "http_userid_module",
+        "http_access_module", "http_auth_basic_module", "http_mirror_module",
+        "http_autoindex_module", "http_geo_module", "http_split_clients_module",
+        "http_referer_module", "http_fastcgi_module", "http_uwsgi_module", "http_scgi_module",
+        "http_grpc_module", "http_memcached_module", "http_tunnel_module",
+        "http_empty_gif_module", "http_browser_module", "http_upstream_zone_module",
+        "http_upstream_least_time_module", "http_upstream_sticky_module", "http-cache"]), args
+    with_ = sorted(f for f in flags if f.startswith("--with-"))
+    assert with_ == ["--with-http_realip_module", "--with-http_ssl_module", "--with-pcre-jit"]
+    assert [f for f in flags if not f.startswith("--with")] == ["--prefix=" + f for f in
+                                                               [flags[0][len("--prefix="):]]]
+
+
+# nginx-tests' Test::Nginx::has_module (lib/Test/Nginx.pm): the regex it
+# matches against `-V`, and a directive of that feature with where it goes.
+# has_module must say yes exactly when `-t` accepts the directive.
+HAS_MODULE = [
+    ("charset", r"(?s)^(?!.*--without-http_charset_module)", "http", "charset utf-8;"),
+    ("gzip", r"(?s)^(?!.*--without-http_gzip_module)", "http", "gzip on;"),
+    ("ssi", r"(?s)^(?!.*--without-http_ssi_module)", "http", "ssi on;"),
+    ("mirror", r"(?s)^(?!.*--without-http_mirror_module)", "location", "mirror /m;"),
+    ("userid", r"(?s)^(?!.*--without-http_userid_module)", "http", "userid on;"),
+    ("access", r"(?s)^(?!.*--without-http_access_module)", "location", "deny all;"),
+    ("auth_basic", r"(?s)^(?!.*--without-http_auth_basic_module)", "location", "auth_basic x;"),
+    ("autoindex", r"(?s)^(?!.*--without-http_autoindex_module)", "location", "autoindex on;"),
+    ("geo", r"(?s)^(?!.*--without-http_geo_module)", "http", "geo $g { default 0; }"),
+    ("map", r"(?s)^(?!.*--without-http_map_module)", "http", "map $uri $m { default 1; }"),
+    ("referer", r"(?s)^(?!.*--without-http_referer_module)", "location",
+     "valid_referers none example.com;"),
+    ("rewrite", r"(?s)^(?!.*--without-http_rewrite_module)", "location", "rewrite ^/a /b;"),
+    ("proxy", r"(?s)^(?!.*--without-http_proxy_module)", "location",
+     "proxy_pass http://127.0.0.1:9;"),
+    ("fastcgi", r"(?s)^(?!.*--without-http_fastcgi_module)", "location",
+     "fastcgi_pass 127.0.0.1:9;"),
+    ("uwsgi", r"(?s)^(?!.*--without-http_uwsgi_module)", "location", "uwsgi_pass 127.0.0.1:9;"),
+    ("scgi", r"(?s)^(?!.*--without-http_scgi_module)", "location", "scgi_pass 127.0.0.1:9;"),
+    ("grpc", r"(?s)^(?!.*--without-http_grpc_module)", "location", "grpc_pass 127.0.0.1:9;"),
+    ("memcached", r"(?s)^(?!.*--without-http_memcached_module)", "location",
+     "set $memcached_key k; memcached_pass 127.0.0.1:9;"),
+    ("limit_conn", r"(?s)^(?!.*--without-http_limit_conn_module)", "http",
+     "limit_conn_zone $binary_remote_addr zone=c:1m;"),
+    ("limit_req", r"(?s)^(?!.*--without-http_limit_req_module)", "http",
+     "limit_req_zone $binary_remote_addr zone=r:1m rate=1r/s;"),
+    ("empty_gif", r"(?s)^(?!.*--without-http_empty_gif_module)", "location", "empty_gif;"),
+    ("browser", r"(?s)^(?!.*--without-http_browser_module)", "http", "modern_browser msie 6.0;"),
+    ("upstream_hash", r"(?s)^(?!.*--without-http_upstream_hash_module)", "upstream", "hash $uri;"),
+    ("upstream_ip_hash", r"(?s)^(?!.*--without-http_upstream_ip_hash_module)", "upstream",
+     "ip_hash;"),
+    ("upstream_least_conn", r"(?s)^(?!.*--without-http_upstream_least_conn_mod)", "upstream",
+     "least_conn;"),
+    ("upstream_random", r"(?s)^(?!.*--without-http_upstream_random_module)", "upstream",
+     "random;"),
+    ("upstream_keepalive", r"(?s)^(?!.*--without-http_upstream_keepalive_modu)", "upstream",
+     "keepalive 8;"),
+    ("upstream_zone", r"(?s)^(?!.*--without-http_upstream_zone_module)", "upstream",
+     "zone z 64k;"),
+    ("cache", r"(?s)^(?!.*--without-http-cache)", "http", "proxy_cache_path cache keys_zone=c:1m;"),
+    ("split_clients", r"(?s)^(?!.*--without-http_split_clients_module)", "http",
+     "split_clients $uri $s { * a; }"),
+    ("http", r"(?s)^(?!.*--without-http(?!\S))", "main", "http { }"),
+    ("pcre", r"(?s)^(?!.*--without-pcre)", "server", "location ~ ^/a { }"),
+    ("realip", r"--with-http_realip_module", "http", "set_real_ip_from 127.0.0.1;"),
+    ("sub", r"--with-http_sub_module", "location", "sub_filter a b;"),
+    ("auth_request", r"--with-http_auth_request_module", "location", "auth_request /a;"),
+    ("flv", r"--with-http_flv_module", "location", "flv;"),
+    ("http_ssl", r"http_ssl", "http", "ssl_session_timeout 5m;"),
+    ("http_v2", r"http_v2", "http", "http2_max_concurrent_streams 16;"),
+    # default modules of nginx releases newer than Debian's 1.22
+    ("upstream_least_time", r"(?s)^(?!.*--without-http_upstream_least_time_mod)", "upstream",
+     "least_time header;"),
+    ("upstream_sticky", r"(?s)^(?!.*--without-http_upstream_sticky)", "upstream",
+     "sticky cookie s;"),
+    ("tunnel", r"(?s)^(?!.*--without-http_tunnel_module)", "location", "tunnel_pass;"),
+]
+NEWER_THAN_1_22 = {"upstream_least_time", "upstream_sticky", "tunnel"}
+
+
+def probe_conf(where: str, directive: str) -> str:
+    if where == "main":
+        return f"events {{}}\n{directive}\n"
+    if where == "http":
+        return f"events {{}}\nhttp {{\n{directive}\n}}\n"
+    if where == "server":
+        return f"events {{}}\nhttp {{ server {{\n{directive}\n}} }}\n"
+    if where == "upstream":
+        return f"events {{}}\nhttp {{ upstream u {{\n{directive}\nserver 127.0.0.1:9; }} }}\n"
+    return f"events {{}}\nhttp {{ server {{ location / {{\n{directive}\n}} }} }}\n"
+
+
+@pytest.mark.parametrize("feature,regex,where,directive", HAS_MODULE,
+                         ids=[h[0] for h in HAS_MODULE])
+def test_has_module_agrees_with_t(tmp_path, feature, regex, where, directive):
+    if IS_NGINX and feature in NEWER_THAN_1_22:
+        pytest.skip("not a module of nginx 1.22")
+    v = run(["-V"])
+    has = re.search(regex, v.stdout.decode() + v.stderr.decode()) is not None
+    conf = write_conf(tmp_path, probe_conf(where, directive))
+    r = run_t(tmp_path, conf)
+    assert (r.returncode == 0) == has, (feature, has, r.err)
+
+
+def test_has_module_sni():
+    v = run(["-V"])
+    assert re.search(r"TLS SNI support enabled", v.err)
 
 
 @pytest.mark.parametrize("flag", ["-h", "-?"])

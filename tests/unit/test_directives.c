@@ -27,6 +27,7 @@
 
 #include "conf/conf.h"
 #include "conf/directives.h"
+#include "conf/modules.h"
 
 struct fx {
     char dir[64];
@@ -208,6 +209,8 @@ static void test_main_defaults(void **state)
     assert_string_equal(g->conf_path, f->conf);
     assert_int_equal(g->main.multi_accept, 0);
     assert_int_equal(g->main.accept_mutex, 0);
+    assert_int_equal(g->main.worker_priority, 0);
+    assert_true(g->main.worker_rlimit_core == CONF_UNSET_U64);
 }
 
 static void test_main_directives(void **state)
@@ -222,6 +225,8 @@ static void test_main_directives(void **state)
                                    "pid run/sy.pid;\n"
                                    "daemon off;\n"
                                    "master_process off;\n"
+                                   "worker_priority -5;\n"
+                                   "worker_rlimit_core 64m;\n"
                                    "events { worker_connections 4096; use epoll; multi_accept on; "
                                    "accept_mutex on; }\n");
     assert_int_equal(g->main.worker_processes, 0);
@@ -239,6 +244,10 @@ static void test_main_directives(void **state)
     assert_int_equal(g->main.worker_connections, 4096);
     assert_int_equal(g->main.multi_accept, 1);
     assert_int_equal(g->main.accept_mutex, 1);
+    assert_int_equal(g->main.worker_priority, -5);
+    assert_true(g->main.worker_rlimit_core == 64u << 20);
+    g = load(f, "worker_priority +3; events {}");
+    assert_int_equal(g->main.worker_priority, 3);
 
     g = load(f, "worker_processes 3; worker_cpu_affinity auto 1111; events {}");
     assert_int_equal(g->main.worker_processes, 3);
@@ -1473,15 +1482,60 @@ static void test_accepted_directives(void **state)
                 " client_body_in_file_only off; client_body_in_single_buffer on;\n"
                 " output_buffers 2 32k; postpone_output 1460; send_lowat 0;\n"
                 " keepalive_disable msie6 safari;\n"
+                " connection_pool_size 512; request_pool_size 4k; sendfile_max_chunk 2m;\n"
+                " aio threads=pool; aio_write on; directio 4m; directio_alignment 512;\n"
+                " read_ahead 0; open_file_cache_errors on; open_file_cache_events on;\n"
+                " open_file_cache_min_uses 2; open_file_cache_valid 60s; msie_refresh on;\n"
+                " max_ranges 1; recursive_error_pages off; satisfy any; auth_delay 1s;\n"
+                " subrequest_output_buffer_size 8k; rewrite_log on;\n"
+                " uninitialized_variable_warn off;\n"
+                " proxy_ignore_headers X-Accel-Redirect set-cookie; proxy_max_temp_file_size 0;\n"
+                " proxy_temp_file_write_size 16k; proxy_force_ranges off;\n"
+                " client_body_temp_path tmp/body 1 2; proxy_temp_path tmp/proxy/ 1 2;\n"
+                " fastcgi_temp_path tmp/fcgi; uwsgi_temp_path tmp/uwsgi 2;\n"
+                " scgi_temp_path tmp/scgi;\n"
                 " server { server_name s; types_hash_max_size 1024; log_not_found on;\n"
                 "  open_file_cache off; open_log_file_cache off;\n"
                 "  location / { types_hash_max_size 512; log_not_found off; output_buffers 1 4k;\n"
-                "   if ($uri) { return 200; } } } }\n");
+                "   proxy_temp_path tmp/proxy 1 2; client_body_temp_path tmp/other;\n"
+                "   if ($uri) { rewrite_log off; return 200; } } } }\n");
     assert_non_null(g);
     /* send_lowat: nginx on Linux warns the same way */
-    char want[256];
+    char want[512];
     expand(f, "\"send_lowat\" is not supported, ignored in <C>:11\n", want, sizeof(want));
     assert_string_equal(f->warn, want);
+
+    /* main and events level */
+    g = load(f, "env FOO; env BAR=1; lock_file logs/x.lock; working_directory /tmp;\n"
+                "pcre_jit on; thread_pool pool threads=4 max_queue=100; thread_pool b threads=1;\n"
+                "timer_resolution 100ms; debug_points abort; ssl_object_cache_inheritable off;\n"
+                "events { accept_mutex_delay 500ms; epoll_events 512; worker_aio_requests 32; }\n");
+    assert_non_null(g);
+    assert_string_equal(f->warn, "");
+    /* nginx built without --with-debug (and nginx with an unknown engine) says so too */
+    g = load(f, "ssl_engine qat;\nevents { debug_connection 10.0.0.0/8; }\n"
+                "http { proxy_send_lowat 1k; }\n");
+    assert_non_null(g);
+    expand(f,
+           "\"ssl_engine\" is not supported, ignored: OpenSSL's default implementation is used "
+           "in <C>:1\n"
+           "\"debug_connection\" is not supported, ignored in <C>:2\n"
+           "\"proxy_send_lowat\" is not supported, ignored in <C>:3\n",
+           want, sizeof(want));
+    assert_string_equal(f->warn, want);
+
+    /* implemented: chunked_transfer_encoding, proxy_socket_keepalive */
+    g = load(f, "events {} http { chunked_transfer_encoding off; proxy_socket_keepalive on;\n"
+                " server { server_name a; location / { chunked_transfer_encoding on; } } }\n");
+    assert_int_equal(g->http->lc->chunked_transfer_encoding, 0);
+    assert_int_equal(g->http->lc->proxy_socket_keepalive, 1);
+    const struct server_conf *sa = server_named(g, "a");
+    assert_int_equal(sa->lc->chunked_transfer_encoding, 0);
+    assert_int_equal(loc(sa, "/")->lc->chunked_transfer_encoding, 1);
+    assert_int_equal(loc(sa, "/")->lc->proxy_socket_keepalive, 1);
+    g = load(f, "events {} http { server { } }\n");
+    assert_int_equal(g->http->lc->chunked_transfer_encoding, 1);
+    assert_int_equal(g->http->lc->proxy_socket_keepalive, 0);
     /* the same directive in nested blocks is no duplicate; included files join the block */
     put(f, "inc.conf", "types_hash_max_size 1;\n");
     assert_null(try_load(f, "events {} http { types_hash_max_size 2;\n include inc.conf; }\n"));
@@ -1729,6 +1783,140 @@ static void test_docs_complete(void **state)
             fail_msg("docs/directives.md does not document %s", prefixes[i]);
 }
 
+/* ============================================================== module table */
+
+/* A configuration holding module `m`'s probe directive where it belongs. */
+static void probe_conf(const struct conf_module *m, char *out, size_t cap)
+{
+    switch (m->probe_ctx) {
+    case PROBE_MAIN:
+        snprintf(out, cap, "events {}\n%s\n", m->probe);
+        break;
+    case PROBE_HTTP:
+        snprintf(out, cap, "events {}\nhttp {\n%s\n}\n", m->probe);
+        break;
+    case PROBE_LOCATION:
+        snprintf(out, cap, "events {}\nhttp { server { location / {\n%s\n} } }\n", m->probe);
+        break;
+    case PROBE_UPSTREAM:
+        snprintf(out, cap, "events {}\nhttp { upstream u {\n%s\nserver 127.0.0.1:9; } }\n",
+                 m->probe);
+        break;
+    }
+}
+
+static int in_directive_table(const char *name)
+{
+    struct conf_directive_info d;
+    for (unsigned i = 0; conf_directive_at(i, &d); i++)
+        if (strcmp(d.name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Each word of `list`: not in the directive table, and looked up as lacking in `m`. */
+static void check_lacking_words(const struct conf_module *m, const char *list, int planned)
+{
+    char word[64];
+    for (const char *s = list; *s;) {
+        size_t len = strcspn(s, " ");
+        assert_true(len > 0 && len < sizeof(word));
+        memcpy(word, s, len);
+        word[len] = '\0';
+        if (in_directive_table(word))
+            fail_msg("\"%s\" is listed as lacking in %s (src/conf/modules.c) but the directive "
+                     "table has it",
+                     word, m->name);
+        int pl = -1;
+        const struct conf_module *got = conf_module_lacking(word, &pl);
+        if (got != m || pl != planned)
+            fail_msg("\"%s\" of %s is found in %s (planned %d)", word, m->name,
+                     got ? got->name : "no module", pl);
+        s += len;
+        s += *s == ' ';
+    }
+}
+
+/*
+ * What -V claims (src/conf/modules.c) is what -t does: every module claimed
+ * built has its probe directive accepted, every module claimed absent has it
+ * refused with the "not implemented" message, and no directive listed as
+ * lacking is in the directive table. Adding a directive family without
+ * updating the module table fails here.
+ */
+static void test_module_table(void **state)
+{
+    struct fx *f = *state;
+    const struct conf_module *m;
+    unsigned n = 0;
+    for (unsigned i = 0; (m = conf_module_at(i)) != NULL; i++, n++) {
+        char conf[512];
+        probe_conf(m, conf, sizeof(conf));
+        int built = (m->flags & CONF_MOD_BUILT) != 0;
+        struct generation *g = try_load(f, conf);
+        if (built && !g)
+            fail_msg("%s is claimed built, but its probe \"%s\" fails: %s", m->name, m->probe,
+                     f->err);
+        if (!built && g)
+            fail_msg("%s is claimed absent, but its probe \"%s\" loads: update "
+                     "src/conf/modules.c",
+                     m->name, m->probe);
+        check_lacking_words(m, m->lacking, 0);
+        check_lacking_words(m, m->planned, 1);
+        if (built)
+            continue;
+        char name[64];
+        size_t len = strcspn(m->probe, " ;{");
+        assert_true(len < sizeof(name));
+        memcpy(name, m->probe, len);
+        name[len] = '\0';
+        int planned;
+        if (conf_module_lacking(name, &planned) != m) {
+            /* accepted in its neutral form only (autoindex off) */
+            assert_true(in_directive_table(name));
+            continue;
+        }
+        char want[256];
+        snprintf(want, sizeof(want), "nginx directive \"%s\" is not implemented yet (%s", name,
+                 m->label);
+        if (strncmp(f->err, want, strlen(want)) != 0)
+            fail_msg("%s: want \"%s...\", got: %s", m->name, want, f->err);
+    }
+    assert_true(n > 50);
+
+    /* the modules nginx builds by default are all in the table, so -V can say
+     * --without- for each one Switchyard lacks (nginx's auto/options) */
+    static const char *const nginx_defaults[] = {
+        "http_charset_module", "http_gzip_module", "http_ssi_module", "http_userid_module",
+        "http_access_module", "http_auth_basic_module", "http_mirror_module",
+        "http_autoindex_module", "http_geo_module", "http_map_module",
+        "http_split_clients_module", "http_referer_module", "http_rewrite_module",
+        "http_proxy_module", "http_fastcgi_module", "http_uwsgi_module", "http_scgi_module",
+        "http_grpc_module", "http_tunnel_module", "http_memcached_module",
+        "http_limit_conn_module", "http_limit_req_module", "http_empty_gif_module",
+        "http_browser_module", "http_upstream_hash_module", "http_upstream_ip_hash_module",
+        "http_upstream_least_conn_module", "http_upstream_least_time_module",
+        "http_upstream_random_module", "http_upstream_keepalive_module",
+        "http_upstream_zone_module", "http_upstream_sticky_module", "http-cache"};
+    for (size_t k = 0; k < sizeof(nginx_defaults) / sizeof(nginx_defaults[0]); k++) {
+        const struct conf_module *found = NULL;
+        for (unsigned i = 0; (m = conf_module_at(i)) != NULL; i++)
+            if (strcmp(m->name, nginx_defaults[k]) == 0)
+                found = m;
+        if (!found || !(found->flags & CONF_MOD_NGINX_DEFAULT))
+            fail_msg("%s: missing from the module table, or not marked as nginx's default",
+                     nginx_defaults[k]);
+        const char *sw = conf_module_switch(found);
+        if (found->flags & CONF_MOD_BUILT)
+            assert_null(sw);
+        else
+            assert_string_equal(sw, "--without-");
+    }
+    for (unsigned i = 0; (m = conf_module_at(i)) != NULL; i++)
+        if (strcmp(m->name, "http_ssl_module") == 0 || strcmp(m->name, "http_realip_module") == 0)
+            assert_string_equal(conf_module_switch(m), "--with-");
+}
+
 /* ============================================================== errors */
 
 static const struct {
@@ -1877,7 +2065,8 @@ static const struct {
     {"events {} http { server { server_name *; } }\n", "server name \"*\" is invalid in <C>:1"},
     {"events {} http { autoindex on; }\n", "\"autoindex on\" is not supported in <C>:1"},
     {"events {} http { proxy_cache zone; }\n",
-     "\"proxy_cache\" is not supported (only \"proxy_cache off\") in <C>:1"},
+     "\"proxy_cache\" is not supported (only \"proxy_cache off\"): the proxy cache is planned "
+     "for a later compatibility release in <C>:1"},
     {"events {} http { server { listen 80 ssl; ssl_certificate /x; } }\n",
      "no \"ssl_certificate_key\" is defined for certificate \"/x\" in <C>:1"},
     {"events {} http { limit_req zone=x; }\n", "unknown limit_req_zone \"x\" in <C>:1"},
@@ -1971,9 +2160,87 @@ static const struct {
      "\"open_log_file_cache\" directive is not supported except \"off\" in <C>:1"},
     {"events {} http { open_log_file_cache max=10 bar; }\n",
      "invalid \"open_log_file_cache\" parameter \"bar\" in <C>:1"},
-    {"events {} http { gzip on; }\n", "unknown directive \"gzip\" in <C>:1"},
+    /* nginx directives Switchyard lacks: explained, not "unknown" (src/conf/modules.c) */
+    {"events {} http { gzip on; }\n",
+     "nginx directive \"gzip\" is not implemented yet (ngx_http_gzip_module, planned for a "
+     "later compatibility release); remove it to run this configuration in <C>:1"},
     {"events {} http { server { location / { limit_except GET { deny all; } } } }\n",
-     "unknown directive \"limit_except\" in <C>:1"},
+     "nginx directive \"limit_except\" is not implemented yet (ngx_http_core_module); remove it "
+     "to run this configuration in <C>:1"},
+    {"events {} http { server { location / {\n fastcgi_pass 127.0.0.1:9000; } } }\n",
+     "nginx directive \"fastcgi_pass\" is not implemented yet (ngx_http_fastcgi_module); remove "
+     "it to run this configuration in <C>:2"},
+    {"events {} http { proxy_cache_path /tmp/c keys_zone=c:1m; }\n",
+     "nginx directive \"proxy_cache_path\" is not implemented yet (ngx_http_proxy_module's "
+     "cache, planned for a later compatibility release); remove it to run this configuration in "
+     "<C>:1"},
+    {"events {} stream { }\n",
+     "nginx directive \"stream\" is not implemented yet (ngx_stream_module); remove it to run "
+     "this configuration in <C>:1"},
+    {"load_module modules/ngx_http_echo_module.so;\nevents {}\n",
+     "\"load_module\" is not supported: Switchyard has no dynamic modules, what it implements is "
+     "built in (\"switchyard -V\" lists it); remove this line, or the \"include\" that read it, "
+     "in <C>:1"},
+    {"events {} http { server { ssl on; } }\n",
+     "the obsolete \"ssl\" directive is not supported, use the \"listen ... ssl\" directive "
+     "instead in <C>:1"},
+    {"events {} http { gzipp on; }\n", "unknown directive \"gzipp\" in <C>:1"},
+    /* *_temp_path: nginx's checks (ngx_conf_set_path_slot, ngx_add_path) */
+    {"events {} http { proxy_temp_path a 1 2;\n proxy_temp_path b; }\n",
+     "\"proxy_temp_path\" directive is duplicate in <C>:2"},
+    {"events {} http { proxy_temp_path a 1 2;\n client_body_temp_path a/ 2 2; }\n",
+     "the same path name \"<D>a\" in <C>:1 has the different levels than in <C>:2"},
+    {"events {} http { scgi_temp_path a 11; }\n",
+     "\"scgi_temp_path\" directive invalid value in <C>:1"},
+    {"events {} http { uwsgi_temp_path a 5 6; }\n",
+     "\"uwsgi_temp_path\" directive invalid value in <C>:1"},
+    {"events {} http { fastcgi_temp_path a 0; }\n",
+     "\"fastcgi_temp_path\" directive invalid value in <C>:1"},
+    {"events {} http { client_body_temp_path a x; }\n",
+     "\"client_body_temp_path\" directive invalid value in <C>:1"},
+    {"events {} http { proxy_temp_path a 1 2 3 4; }\n",
+     "invalid number of arguments in \"proxy_temp_path\" directive in <C>:1"},
+    {"events {} http { server { location / { if ($uri) { proxy_temp_path a; } } } }\n",
+     "\"proxy_temp_path\" directive is not allowed here in <C>:1"},
+    {"proxy_temp_path a; events {}\n",
+     "\"proxy_temp_path\" directive is not allowed here in <C>:1"},
+    /* accepted for compatibility: nginx's argument checks */
+    {"events {} http { connection_pool_size 100; }\n",
+     "the pool size must be no less than 112 in <C>:1"},
+    {"events {} http { request_pool_size 120; }\n",
+     "the pool size must be a multiple of 16 in <C>:1"},
+    {"events {} http { server { location / { connection_pool_size 512; } } }\n",
+     "\"connection_pool_size\" directive is not allowed here in <C>:1"},
+    {"thread_pool x threads=0; events {}\n", "invalid threads value \"threads=0\" in <C>:1"},
+    {"thread_pool x max_queue=1; events {}\n",
+     "\"thread_pool\" must have \"threads\" parameter in <C>:1"},
+    {"thread_pool d threads=1;\nthread_pool d threads=2; events {}\n",
+     "duplicate thread pool \"d\" in <C>:2"},
+    {"worker_priority x; events {}\n", "\"worker_priority\" directive invalid number in <C>:1"},
+    {"worker_priority 1; worker_priority 2; events {}\n",
+     "\"worker_priority\" directive is duplicate in <C>:1"},
+    {"lock_file a; lock_file b; events {}\n", "\"lock_file\" directive is duplicate in <C>:1"},
+    {"debug_points stop; debug_points x; events {}\n",
+     "\"debug_points\" directive is duplicate in <C>:1"},
+    {"debug_points x; events {}\n", "invalid value \"x\" in <C>:1"},
+    {"timer_resolution x; events {}\n", "\"timer_resolution\" directive invalid value in <C>:1"},
+    {"events { accept_mutex_delay x; }\n",
+     "\"accept_mutex_delay\" directive invalid value in <C>:1"},
+    {"events {} http { aio maybe; }\n", "\"aio\" directive invalid value in <C>:1"},
+    {"events {} http { directio x; }\n", "\"directio\" directive invalid value in <C>:1"},
+    {"events {} http { satisfy some; }\n", "invalid value \"some\" in <C>:1"},
+    {"events {} http { proxy_ignore_headers Server; }\n", "invalid value \"Server\" in <C>:1"},
+    {"events {} http { recursive_error_pages on; }\n",
+     "\"recursive_error_pages\" directive is not supported except \"off\" in <C>:1"},
+    {"events {} http { proxy_force_ranges on; }\n",
+     "\"proxy_force_ranges\" directive is not supported except \"off\" in <C>:1"},
+    {"events {} http { max_ranges 0; }\n",
+     "\"max_ranges\" directive is not supported with 0 (ranges are always served) in <C>:1"},
+    {"events {} http { chunked_transfer_encoding maybe; }\n",
+     "invalid value \"maybe\" in \"chunked_transfer_encoding\" directive, it must be \"on\" or "
+     "\"off\" in <C>:1"},
+    {"events {} http { server { if ($uri) { rewrite_log on; rewrite_log off; } } }\n",
+     "\"rewrite_log\" directive is duplicate in <C>:1"},
 };
 
 static void test_errors(void **state)
@@ -2040,6 +2307,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_every_file_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_docs_complete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_module_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
     };
