@@ -1079,16 +1079,73 @@ static size_t escape_into(char *dst, struct str v, enum tmpl_escape esc)
     return o;
 }
 
-/* In a tunnel's log line prepared at the switch, a tunnel variable is a
- * mark the tunnel replaces when it ends (tunnel.h). NULL for other vars. */
-static const char *tunnel_mark(const struct request *r, const struct var_ref *v)
+/* A mark (tunnel.h) in the request arena: TUNNEL_MARK, `letter`, `base`, ';'. */
+static struct str mark(struct arena *a, char letter, uint64_t base)
 {
-    static const char marks[4][2] = {{TUNNEL_MARK, 'd'}, {TUNNEL_MARK, 'c'},
-                                     {TUNNEL_MARK, 'u'}, {TUNNEL_MARK, 'r'}};
-    if (!r->log_marks || v->kind != VAR_BUILTIN || v->id < VB_TUNNEL_DURATION ||
-        v->id > VB_TUNNEL_CLOSE_REASON)
-        return NULL;
-    return marks[v->id - VB_TUNNEL_DURATION];
+    char *p = arena_printf(a, "%c%c%llu;", TUNNEL_MARK, letter, (unsigned long long)base);
+    return p ? str_from_cstr(p) : STR_NULL;
+}
+
+/* An $upstream_* list whose last try's value the tunnel gives: the list of
+ * the tries before it, then the mark. */
+static struct str upstream_list_mark(struct request *r, enum upstream_field field, char letter,
+                                     uint64_t base)
+{
+    struct str head = STR_LIT("");
+    unsigned n = r->nup_tries;
+    if (n > 1 && upstream_list(&r->arena, r->up_tries, n - 1, field, -1, &head) < 0)
+        return STR_NULL;
+    struct str m = mark(&r->arena, letter, base);
+    const char *sep = n > 1 && r->up_tries[n - 2].peer ? ", " : "";
+    char *p = arena_printf(&r->arena, "%.*s%s%.*s", (int)head.len, head.p, sep, (int)m.len, m.p);
+    return p ? str_from_cstr(p) : STR_NULL;
+}
+
+/*
+ * In a tunnel's log line prepared at the switch, the value of a variable
+ * that is only known when the tunnel ends, as a mark (tunnel.h); STR_NULL
+ * for the others, evaluated now.
+ */
+static struct str tunnel_mark(struct h1_session *s, const struct var_ref *v)
+{
+    struct request *r = &s->req;
+    if (!r->log_marks || v->kind != VAR_BUILTIN)
+        return STR_NULL;
+    struct arena *a = &r->arena;
+    struct upstream_try *t = upstream_try_last(r);
+    switch (v->id) {
+    case VB_TUNNEL_DURATION:
+        return mark(a, 'd', 0);
+    case VB_TUNNEL_BYTES_FROM_CLIENT:
+        return mark(a, 'c', 0);
+    case VB_TUNNEL_BYTES_FROM_UPSTREAM:
+        return mark(a, 'u', 0);
+    case VB_TUNNEL_CLOSE_REASON:
+        return mark(a, 'r', 0);
+    case VB_REQUEST_TIME:
+        return mark(a, 'T', r->start_wall_ms);
+    case VB_CONNECTION_TIME:
+        return mark(a, 'K', s->created_ms);
+    case VB_BYTES_SENT:
+        return mark(a, 'B', r->bytes_sent);
+    case VB_BODY_BYTES_SENT:
+        return mark(a, 'b', r->body_bytes_sent);
+    case VB_REQUEST_COMPLETION:
+        return mark(a, 'C', 0);
+    case VB_MSEC:
+        return mark(a, 'M', 0);
+    case VB_TIME_LOCAL:
+        return mark(a, 'L', 0);
+    case VB_TIME_ISO8601:
+        return mark(a, 'I', 0);
+    case VB_UPSTREAM_RESPONSE_TIME:
+        return t ? upstream_list_mark(r, UF_RESPONSE_TIME, 'R', t->start_ms) : STR_NULL;
+    case VB_UPSTREAM_BYTES_RECEIVED:
+        return t ? upstream_list_mark(r, UF_BYTES_RECEIVED, 'X', t->bytes_received) : STR_NULL;
+    case VB_UPSTREAM_BYTES_SENT:
+        return t ? upstream_list_mark(r, UF_BYTES_SENT, 'S', t->bytes_sent) : STR_NULL;
+    }
+    return STR_NULL;
 }
 
 int tmpl_eval_esc(struct h1_session *s, const struct tmpl *t, enum tmpl_escape esc,
@@ -1119,10 +1176,10 @@ int tmpl_eval_esc(struct h1_session *s, const struct tmpl *t, enum tmpl_escape e
         const struct var_ref *v = t->segs[i].var;
         if (!v)
             continue;
-        const char *mark = tunnel_mark(r, v);
-        if (mark) {
-            vals[i] = (struct str){mark, 2};
-            total += 2;
+        struct str m = tunnel_mark(s, v);
+        if (m.p) {
+            vals[i] = m;
+            total += m.len;
             continue;
         }
         int found;

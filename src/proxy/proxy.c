@@ -1052,7 +1052,16 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     tp.log_ctx = malloc(cl);
     if (tp.log_ctx)
         snprintf(tp.log_ctx, cl, "%s, upstream: \"%s\"", ctx, peer);
-    upstream_try_end(r); /* the tunnel's log line is made now */
+    /* The tunnel's log line is made now: count what the tunnel writes
+     * first (the 101 head, bytes that came with either head), the rest
+     * it adds when it ends (tunnel.h). */
+    uint64_t early_up = p->ub ? buf_len(p->ub) : 0, early_client = s->in ? buf_len(s->in) : 0;
+    r->bytes_sent += head_len + early_up;
+    r->body_bytes_sent += early_up;
+    struct upstream_try *ut = upstream_try_last(r);
+    if (ut)
+        ut->bytes_sent += early_client;
+    upstream_try_end(r);
     if (prepare_tunnel_logs(p, &tp) < 0) {
         free(tp.log_ctx);
         free(tp.prefix_to_client);

@@ -7,16 +7,21 @@ $upstream_bytes_sent / $upstream_bytes_received / $upstream_response_length
 counted per try (head included in bytes received, body only in the response
 length, chunk framing counted as received); $upstream_cache_status (no cache:
 "-"), $upstream_trailer_* and $sent_trailer_* (never found);
-$upstream_http_* / $upstream_cookie_*. Every expectation holds under nginx
-(SWITCHYARD_BIN=/usr/sbin/nginx)."""
+$upstream_http_* / $upstream_cookie_*; and a WebSocket tunnel's line,
+written when it ends with the values of that moment. Every expectation holds
+under nginx (SWITCHYARD_BIN=/usr/sbin/nginx)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 
 from backends import RawBackend, blackhole_port, closed_port, read_request_head
-from harness import HttpConn, fill, free_port, http_conf, request, wait_until
+from harness import IS_NGINX, HttpConn, fill, free_port, http_conf, request, wait_until
+from ws_fixtures import run, ws_backend, ws_conf, ws_connect
+
+__all__ = ["ws_backend"]  # the fixture, used below
 
 FIELDS = ["addr", "status", "ct", "ht", "rt", "len", "recv", "sent", "cache", "trailer",
           "strailer", "uh", "uc", "s"]
@@ -208,3 +213,37 @@ def test_not_proxied_every_upstream_variable_is_a_dash(switchyard):
     assert request(p, "GET", "/").status == 200
     (rec,) = log_records(sy, 1)
     assert all(rec[k] == "-" for k in FIELDS if k != "s"), rec
+
+
+def test_websocket_tunnel_logged_with_its_end_values(switchyard, ws_backend):
+    """An upgraded request is logged when its tunnel ends, and like nginx the
+    line has the values of that moment: the whole duration in $request_time
+    and $upstream_response_time, the relayed bytes in $bytes_sent and
+    $upstream_bytes_*, $request_completion OK."""
+    be = ws_backend("ws")
+    p = free_port()
+    fmt = ("log_format t '$status|$request_completion|$request_time|$bytes_sent|"
+           "$upstream_status|$upstream_response_time|$upstream_bytes_received|"
+           "$upstream_bytes_sent|$upstream_response_length|$connection_time';")
+    sy = switchyard(ws_conf("second" if IS_NGINX else "first", be.addr, p,
+                            server_extra="access_log logs/t.log t;", http_extra=fmt))
+    hold_s = 0.3
+
+    async def talk():
+        async with ws_connect(p, "/ws/x") as ws:
+            await ws.send("a" * 1000)
+            assert await ws.recv() == "a" * 1000
+            await asyncio.sleep(hold_s)  # the tunnel stays open a known time: measured
+
+    run(talk(), 20)
+    path = sy.prefix / "logs" / "t.log"
+    line = wait_until(lambda: path.read_text() if path.exists() and path.read_text() else None,
+                      5, "the tunnel's log line")
+    (status, done, rt, sent, ust, urt, urecv, usent, ulen, ct) = line.strip().split("|")
+    assert (status, done, ust, ulen) == ("101", "OK", "101", "0"), line
+    for v in (rt, urt, ct):
+        assert hold_s <= float(v) < 10, line
+    # the 1000-byte message each way plus the close frames, on top of the heads:
+    # from the upstream 2+2+1000 and 2+2, from the client (masked) 2+2+4+1000 and 2+4+2
+    assert int(urecv) >= 1008 + 50 and int(sent) >= 1008 + 50, line
+    assert int(usent) >= 1016 + 50, line
