@@ -324,6 +324,18 @@ const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, 
 
 const struct var_ref *var_define_set(struct var_registry *reg, struct arena *a, struct str name)
 {
+    if (str_caseeq(name, STR_LIT("args"))) {
+        /* nginx's changeable $args: a setter ref outside the registry */
+        struct var_ref *v = arena_calloc(a, sizeof(*v));
+        if (!v)
+            return NULL;
+        v->kind = VAR_SET;
+        v->id = VAR_SET_BUILTIN | VB_ARGS;
+        v->name = v->full = STR_LIT("args");
+        v->file = reg->cur_file;
+        v->line = reg->cur_line;
+        return v;
+    }
     int created;
     struct var_ref *v = define_slot(reg, a, name, &created);
     if (!v)

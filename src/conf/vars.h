@@ -137,8 +137,11 @@ const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, 
  * (added) when the name cannot be assigned -- a builtin, a map variable or a
  * capture; the loader reports nginx's `the duplicate "x" variable` -- or on
  * allocation failure. A prefix form ($http_x, $arg_x, ...) becomes the set
- * variable, as in nginx.
+ * variable, as in nginx. The builtin nginx lets `set` change, $args, gives a
+ * ref of its own (not registered: reading $args stays the builtin) whose id
+ * is VAR_SET_BUILTIN | VB_ARGS: assigning it changes the request's arguments.
  */
+#define VAR_SET_BUILTIN 0x80000000u
 const struct var_ref *var_define_set(struct var_registry *reg, struct arena *a, struct str name);
 
 /*

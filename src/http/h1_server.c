@@ -844,6 +844,10 @@ static enum rw_result run_rewrite(struct h1_session *s, const struct rw_op *op)
                 h1_close(s, "out of memory");
                 return RW_RESPONDED;
             }
+            if (op->u.set.var_index & VAR_SET_BUILTIN) {
+                var_set_builtin(s, op->u.set.var_index & ~VAR_SET_BUILTIN, v);
+                break;
+            }
             unsigned nslots = r->rt->gen->vars.nset_slots;
             if (!r->set_vals) {
                 r->set_vals = arena_calloc(&r->arena, (nslots ? nslots : 1) * sizeof(struct str));

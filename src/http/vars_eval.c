@@ -1040,6 +1040,17 @@ struct str var_value(struct h1_session *s, const struct var_ref *v, int *found)
     return STR_NULL;
 }
 
+void var_set_builtin(struct h1_session *s, unsigned id, struct str v)
+{
+    struct request *r = &s->req;
+    if (id == VB_ARGS) {
+        /* An empty value leaves no arguments: no "?" on the proxied URI
+         * (nginx adds one only for a non-empty $args). */
+        r->args = v.len ? v : STR_NULL;
+        r->uri_changed = 1;
+    }
+}
+
 /* Escape a log value the way nginx does (escape=default / json). */
 static size_t escape_into(char *dst, struct str v, enum tmpl_escape esc)
 {

@@ -67,6 +67,13 @@ int upstream_list(struct arena *a, const struct upstream_try *t, unsigned n,
  */
 int basic_auth_user(struct arena *a, struct str value, struct str *user);
 
+/*
+ * `set` on a builtin nginx lets it change (conf/vars.h VAR_SET_BUILTIN):
+ * `id` without the flag. $args: the request's arguments become `v` (the
+ * proxied URI is then rebuilt from $uri and them, as nginx).
+ */
+void var_set_builtin(struct h1_session *s, unsigned id, struct str v);
+
 /* Find a request header (case-insensitive); NULL slice when absent. */
 struct str req_header(const struct request *r, const char *name);
 

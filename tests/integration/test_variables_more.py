@@ -7,7 +7,7 @@ short limit_conn key), $remote_user (Basic credentials decoded), $pipe,
 $request_completion, $connection_time, $request_id (one value per
 request), $hostname, $pid, $nginx_version, $tcpinfo_*, $limit_rate, $http2,
 $document_root / $realpath_root / $request_filename (root, alias, symbolic
-links, the default root), $is_args, $server_name and $host written as the first server_name, $sent_http_* made
+links, the default root), $is_args, `set $args`, $server_name and $host written as the first server_name, $sent_http_* made
 by the head writer, `escape=json` and `escape=none` writing nothing for a
 missing value, and an unknown variable refused by `-t` with file:line.
 
@@ -341,6 +341,25 @@ def test_request_completion_empty_when_the_client_went_away(switchyard, origin):
     line = wait_until(lambda: path.read_text() if path.exists() and path.read_text() else None,
                       5, "the log line")
     assert line == "499|\n"
+
+
+# --------------------------------------------------------------------------
+# set $args
+
+
+def test_set_args_changes_the_arguments_and_the_proxied_uri(switchyard, origin):
+    p = free_port()
+    switchyard(http_conf(fill("""
+        server { listen 127.0.0.1:@P@;
+            location /sa/ { set $args "x=1&$args"; return 200 "$args|$is_args|$arg_x|$request_uri"; }
+            location /sp/ { set $args "a=b"; proxy_pass http://@O@; }
+            location /se/ { set $args ""; proxy_pass http://@O@; } }""", P=p, O=origin.addr)))
+    assert request(p, "GET", "/sa/t?y=2").text == "x=1&y=2|?|1|/sa/t?y=2"
+    assert request(p, "GET", "/sp/path?q=1").status == 200
+    assert origin.requests[-1]["target"] == "/sp/path?a=b"
+    # emptied: no "?" at all
+    assert request(p, "GET", "/se/path?q=1").status == 200
+    assert origin.requests[-1]["target"] == "/se/path"
 
 
 # --------------------------------------------------------------------------

@@ -200,6 +200,15 @@ static void test_definitions(void **state)
     assert_int_equal(f->reg.nset_slots, 2);
     /* builtins are not assignable; prefix forms become set variables (nginx) */
     assert_null(var_define_set(&f->reg, &f->a, STR_LIT("host")));
+    assert_null(var_define_set(&f->reg, &f->a, STR_LIT("limit_rate")));
+    /* $args is changeable: a setter ref apart, reading $args stays the builtin */
+    const struct var_ref *sa = var_define_set(&f->reg, &f->a, STR_LIT("Args"));
+    assert_non_null(sa);
+    assert_int_equal(sa->id, VAR_SET_BUILTIN | VB_ARGS);
+    const char *aerr;
+    const struct var_ref *ra = lookup(f, "args", &aerr);
+    assert_int_equal(ra->kind, VAR_BUILTIN);
+    assert_ptr_not_equal(ra, sa);
     assert_null(var_define_set(&f->reg, &f->a, STR_LIT("1")));
     const struct var_ref *h = lookup(f, "http_x", &err);
     assert_int_equal(h->kind, VAR_HTTP);
