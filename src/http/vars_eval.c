@@ -2,7 +2,12 @@
  * vars_eval.c - variable values and template evaluation for a request.
  *
  * Values are computed on demand (nothing is precomputed per request): most
- * requests touch only the few variables their templates name.
+ * requests touch only the few variables their templates name. The builtins
+ * are answered by families (request, connection, response and upstreams,
+ * TLS, process), each a switch that declines the ids it does not know. The
+ * upstream tries behind $upstream_* are recorded here too, for the proxy.
+ * A tunnel's log line is evaluated at the switch with the values only known
+ * at its end left as marks (proxy/tunnel.h).
  */
 #include "http/vars_eval.h"
 
@@ -31,7 +36,6 @@
 #include "proc/runtime.h"
 #include "proxy/tunnel.h"
 #include "tls/tls.h"
-
 #include "core/version.h"
 
 struct str req_header(const struct request *r, const char *name)

@@ -109,10 +109,10 @@ static void tunnel_run(struct tunnel *t);
 /* ------------------------------------------------------------ ending */
 
 /* "s.mmm" of `ms` milliseconds into `out`. */
-static int fmt_msec(char *out, size_t cap, uint64_t ms)
+static void fmt_msec(char *out, size_t cap, uint64_t ms)
 {
-    return snprintf(out, cap, "%llu.%03llu", (unsigned long long)(ms / 1000),
-                    (unsigned long long)(ms % 1000));
+    snprintf(out, cap, "%llu.%03llu", (unsigned long long)(ms / 1000),
+             (unsigned long long)(ms % 1000));
 }
 
 /* The value of mark `letter` with `base` (tunnel.h) as the tunnel ends. */
