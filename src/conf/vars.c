@@ -86,6 +86,45 @@ static const char *const builtin_names[VB__COUNT] = {
     [VB_REALIP_REMOTE_PORT] = "realip_remote_port",
     [VB_LIMIT_REQ_STATUS] = "limit_req_status",
     [VB_LIMIT_CONN_STATUS] = "limit_conn_status",
+    [VB_UPSTREAM_BYTES_RECEIVED] = "upstream_bytes_received",
+    [VB_UPSTREAM_BYTES_SENT] = "upstream_bytes_sent",
+    [VB_UPSTREAM_CACHE_STATUS] = "upstream_cache_status",
+    [VB_UPSTREAM_CACHE_LAST_MODIFIED] = "upstream_cache_last_modified",
+    [VB_UPSTREAM_CACHE_ETAG] = "upstream_cache_etag",
+    [VB_CONNECTION_TIME] = "connection_time",
+    [VB_SSL_SESSION_REUSED] = "ssl_session_reused",
+    [VB_SSL_EARLY_DATA] = "ssl_early_data",
+    [VB_SSL_CIPHERS] = "ssl_ciphers",
+    [VB_SSL_CURVE] = "ssl_curve",
+    [VB_SSL_CURVES] = "ssl_curves",
+    [VB_SSL_SESSION_ID] = "ssl_session_id",
+    [VB_SSL_ALPN_PROTOCOL] = "ssl_alpn_protocol",
+    [VB_SSL_CLIENT_VERIFY] = "ssl_client_verify",
+    [VB_SSL_CLIENT_CERT] = "ssl_client_cert",
+    [VB_SSL_CLIENT_RAW_CERT] = "ssl_client_raw_cert",
+    [VB_SSL_CLIENT_ESCAPED_CERT] = "ssl_client_escaped_cert",
+    [VB_SSL_CLIENT_S_DN] = "ssl_client_s_dn",
+    [VB_SSL_CLIENT_I_DN] = "ssl_client_i_dn",
+    [VB_SSL_CLIENT_S_DN_LEGACY] = "ssl_client_s_dn_legacy",
+    [VB_SSL_CLIENT_I_DN_LEGACY] = "ssl_client_i_dn_legacy",
+    [VB_SSL_CLIENT_SERIAL] = "ssl_client_serial",
+    [VB_SSL_CLIENT_FINGERPRINT] = "ssl_client_fingerprint",
+    [VB_SSL_CLIENT_V_START] = "ssl_client_v_start",
+    [VB_SSL_CLIENT_V_END] = "ssl_client_v_end",
+    [VB_SSL_CLIENT_V_REMAIN] = "ssl_client_v_remain",
+    [VB_PIPE] = "pipe",
+    [VB_REQUEST_COMPLETION] = "request_completion",
+    [VB_REQUEST_BODY_FILE] = "request_body_file",
+    [VB_LIMIT_RATE] = "limit_rate",
+    [VB_TCPINFO_RTT] = "tcpinfo_rtt",
+    [VB_TCPINFO_RTTVAR] = "tcpinfo_rttvar",
+    [VB_TCPINFO_SND_CWND] = "tcpinfo_snd_cwnd",
+    [VB_TCPINFO_RCV_SPACE] = "tcpinfo_rcv_space",
+    [VB_REQUEST_PORT] = "request_port",
+    [VB_IS_REQUEST_PORT] = "is_request_port",
+    [VB_HTTP2] = "http2",
+    [VB_HTTP3] = "http3",
+    [VB_SWITCHYARD_VERSION] = "switchyard_version",
 };
 
 /* Prefix families, longest-unique first ("sent_http_" is not "http_"). */
@@ -99,6 +138,8 @@ static const struct {
     {"sent_http_", VAR_SENT_HTTP},
     {"upstream_http_", VAR_UPSTREAM_HTTP},
     {"upstream_cookie_", VAR_UPSTREAM_COOKIE},
+    {"upstream_trailer_", VAR_UPSTREAM_TRAILER},
+    {"sent_trailer_", VAR_SENT_TRAILER},
 };
 
 const char *var_builtin_name(enum var_builtin id)
@@ -111,7 +152,8 @@ const char *var_builtin_name(enum var_builtin id)
 static int is_prefix_kind(enum var_kind k)
 {
     return k == VAR_HTTP || k == VAR_ARG || k == VAR_COOKIE || k == VAR_SENT_HTTP ||
-           k == VAR_UPSTREAM_HTTP || k == VAR_UPSTREAM_COOKIE;
+           k == VAR_UPSTREAM_HTTP || k == VAR_UPSTREAM_COOKIE || k == VAR_UPSTREAM_TRAILER ||
+           k == VAR_SENT_TRAILER;
 }
 
 /*
@@ -282,6 +324,18 @@ const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, 
 
 const struct var_ref *var_define_set(struct var_registry *reg, struct arena *a, struct str name)
 {
+    if (str_caseeq(name, STR_LIT("args"))) {
+        /* nginx's changeable $args: a setter ref outside the registry */
+        struct var_ref *v = arena_calloc(a, sizeof(*v));
+        if (!v)
+            return NULL;
+        v->kind = VAR_SET;
+        v->id = VAR_SET_BUILTIN | VB_ARGS;
+        v->name = v->full = STR_LIT("args");
+        v->file = reg->cur_file;
+        v->line = reg->cur_line;
+        return v;
+    }
     int created;
     struct var_ref *v = define_slot(reg, a, name, &created);
     if (!v)

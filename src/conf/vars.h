@@ -25,6 +25,8 @@ enum var_kind {
     VAR_SENT_HTTP,      /* $sent_http_NAME: response header sent to the client */
     VAR_UPSTREAM_HTTP,  /* $upstream_http_NAME: response header from upstream */
     VAR_UPSTREAM_COOKIE,/* $upstream_cookie_NAME */
+    VAR_UPSTREAM_TRAILER,/* $upstream_trailer_NAME: trailers are not kept, never found */
+    VAR_SENT_TRAILER,   /* $sent_trailer_NAME: no add_trailer, never found */
     VAR_MAP,            /* defined by map{}; `map` points at it */
     VAR_SET,            /* user variable assigned by `set`; id = slot */
     VAR_CAPTURE,        /* $1..$9 from the last regex match; id = number */
@@ -54,6 +56,18 @@ enum var_builtin {
     VB_PROXY_PROTOCOL_SERVER_PORT, VB_REALIP_REMOTE_ADDR, VB_REALIP_REMOTE_PORT,
     /* limit_req / limit_conn results */
     VB_LIMIT_REQ_STATUS, VB_LIMIT_CONN_STATUS,
+    /* issue 12: the rest of nginx's variables */
+    VB_UPSTREAM_BYTES_RECEIVED, VB_UPSTREAM_BYTES_SENT, VB_UPSTREAM_CACHE_STATUS,
+    VB_UPSTREAM_CACHE_LAST_MODIFIED, VB_UPSTREAM_CACHE_ETAG, VB_CONNECTION_TIME,
+    VB_SSL_SESSION_REUSED, VB_SSL_EARLY_DATA, VB_SSL_CIPHERS, VB_SSL_CURVE, VB_SSL_CURVES,
+    VB_SSL_SESSION_ID, VB_SSL_ALPN_PROTOCOL, VB_SSL_CLIENT_VERIFY, VB_SSL_CLIENT_CERT,
+    VB_SSL_CLIENT_RAW_CERT, VB_SSL_CLIENT_ESCAPED_CERT, VB_SSL_CLIENT_S_DN, VB_SSL_CLIENT_I_DN,
+    VB_SSL_CLIENT_S_DN_LEGACY, VB_SSL_CLIENT_I_DN_LEGACY, VB_SSL_CLIENT_SERIAL,
+    VB_SSL_CLIENT_FINGERPRINT, VB_SSL_CLIENT_V_START, VB_SSL_CLIENT_V_END,
+    VB_SSL_CLIENT_V_REMAIN, VB_PIPE, VB_REQUEST_COMPLETION, VB_REQUEST_BODY_FILE,
+    VB_LIMIT_RATE, VB_TCPINFO_RTT, VB_TCPINFO_RTTVAR, VB_TCPINFO_SND_CWND,
+    VB_TCPINFO_RCV_SPACE, VB_REQUEST_PORT, VB_IS_REQUEST_PORT, VB_HTTP2, VB_HTTP3,
+    VB_SWITCHYARD_VERSION,
     VB__COUNT
 };
 
@@ -123,8 +137,11 @@ const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, 
  * (added) when the name cannot be assigned -- a builtin, a map variable or a
  * capture; the loader reports nginx's `the duplicate "x" variable` -- or on
  * allocation failure. A prefix form ($http_x, $arg_x, ...) becomes the set
- * variable, as in nginx.
+ * variable, as in nginx. The builtin nginx lets `set` change, $args, gives a
+ * ref of its own (not registered: reading $args stays the builtin) whose id
+ * is VAR_SET_BUILTIN | VB_ARGS: assigning it changes the request's arguments.
  */
+#define VAR_SET_BUILTIN 0x80000000u
 const struct var_ref *var_define_set(struct var_registry *reg, struct arena *a, struct str name);
 
 /*

@@ -858,6 +858,10 @@ static enum rw_result run_rewrite(struct h1_session *s, const struct rw_op *op)
                 h1_close(s, "out of memory");
                 return RW_RESPONDED;
             }
+            if (op->u.set.var_index & VAR_SET_BUILTIN) {
+                var_set_builtin(s, op->u.set.var_index & ~VAR_SET_BUILTIN, v);
+                break;
+            }
             unsigned nslots = r->rt->gen->vars.nset_slots;
             if (!r->set_vals) {
                 r->set_vals = arena_calloc(&r->arena, (nslots ? nslots : 1) * sizeof(struct str));
@@ -1141,8 +1145,9 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
     s->listen = r->listen;
     r->start_wall_ms = loop_wall_ms();
     r->start_ms = loop_now();
-    r->upstream_connect_ms = r->upstream_header_ms = r->upstream_response_ms = -1;
     r->head_len = (uint64_t)head_len;
+    r->pipelined = s->pipelined_next;
+    s->pipelined_next = 0;
     r->minor = pr->minor_version;
     r->keepalive = 0;
     s->requests++;
@@ -1294,7 +1299,6 @@ static void head_error(struct h1_session *s, int status, const char *why)
     r->srv = r->listen->default_server;
     r->lc = r->srv->lc;
     r->start_wall_ms = loop_wall_ms();
-    r->upstream_connect_ms = r->upstream_header_ms = r->upstream_response_ms = -1;
     r->minor = 1;
     s->requests++;
     timer_stop(&s->timer);
@@ -1477,6 +1481,7 @@ static void run_discard(struct h1_session *s)
 void h1_request_done(struct h1_session *s)
 {
     struct request *r = &s->req;
+    r->completed = 1; /* $request_completion */
     access_log_write(s);
     if (s->out_fd >= 0) {
         close(s->out_fd);
@@ -1523,6 +1528,7 @@ static void finish_request(struct h1_session *s)
     }
     if (s->in && buf_len(s->in) > 0) {
         /* Pipelined request already buffered: parse it on the next turn. */
+        s->pipelined_next = 1;
         s->state = H1_S_READ_HEAD;
         h1_set_timer(s, ka_timeout);
         loop_post(&s->post);

@@ -49,6 +49,24 @@ struct resp_header {
     struct str name, value;
 };
 
+/*
+ * One attempt to get the response from an upstream server: what nginx keeps
+ * per try for the $upstream_* variables (ngx_http_upstream_state_t). A try
+ * with peer NULL separates two proxied passes of one request (an internal
+ * redirect to another proxied location), written " : " in the lists.
+ */
+struct upstream_try {
+    const char *peer;           /* "127.0.0.1:9000"; the group name when none was live */
+    int status;                 /* response status, or 502/504 for a failure; 0 = none */
+    uint64_t start_ms;          /* monotonic, when the try began */
+    int64_t connect_ms;         /* -1 until connected (TLS handshake included) */
+    int64_t header_ms;          /* -1 until the response head was parsed */
+    int64_t response_ms;        /* -1 until the try ended */
+    uint64_t bytes_sent;        /* to the upstream ($upstream_bytes_sent) */
+    uint64_t bytes_received;    /* from the upstream, head included */
+    uint64_t head_bytes;        /* of those, the response head(s) */
+};
+
 struct request {
     struct arena arena;         /* everything below that is not in the session */
     struct gen_rt *rt;          /* generation reference held for the request's life */
@@ -93,6 +111,10 @@ struct request {
     int uri_rewritten;          /* changed by `rewrite` in the current location */
     int log_marks;              /* evaluating a tunnel's log line: tunnel variables become marks */
     struct str request_body;    /* $request_body: set when the whole body was buffered */
+    int pipelined;              /* $pipe: the head was already buffered when the previous
+                                   request on the connection ended */
+    int completed;              /* $request_completion: the response was sent in full */
+    char *request_id;           /* $request_id, made on first use (32 hex digits) */
     int error_page_done;        /* error_page applied once (recursive_error_pages off) */
     int err_status_override;    /* status forced by error_page "=code" */
     int is_error_page;          /* serving an error page internally */
@@ -111,10 +133,9 @@ struct request {
     struct proxy *proxy;        /* set while proxying */
     struct str proxy_host;      /* $proxy_host / $proxy_port of the proxied request */
     struct str proxy_port;
-    struct str upstream_addr;   /* "127.0.0.1:9000" (", "-joined on retries) */
-    struct str upstream_status;
-    int64_t upstream_connect_ms, upstream_header_ms, upstream_response_ms; /* -1 unknown */
-    uint64_t upstream_response_length;
+    struct upstream_try *up_tries; /* every upstream attempt, in order ($upstream_*;
+                                   see vars_eval.h); arena array */
+    unsigned nup_tries, cap_up_tries;
     struct h1_header *up_headers; /* upstream response headers (arena copy) */
     size_t nup_headers;
 
@@ -158,6 +179,7 @@ struct h1_session {
     socklen_t locallen;
     struct pp_addrs pp;         /* what the PROXY protocol header said (family 0: nothing,
                                    or no proxy_protocol on the listener) */
+    int pipelined_next;         /* the next request's head is already buffered ($pipe) */
 };
 
 #endif

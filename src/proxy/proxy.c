@@ -126,39 +126,22 @@ static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, 
                loc);
 }
 
-/* An HTTP status as text ($upstream_status), without printf: per response. */
-static void fmt_status(char st[8], int status)
+/* The status of the current upstream try ($upstream_status): the
+ * upstream's, or the 502/504 a failure gives. */
+static void try_status(struct proxy *p, int status)
 {
-    if (status < 100 || status > 999) {
-        snprintf(st, 8, "%d", status);
-        return;
-    }
-    st[0] = (char)('0' + status / 100);
-    st[1] = (char)('0' + status / 10 % 10);
-    st[2] = (char)('0' + status % 10);
-    st[3] = '\0';
+    struct upstream_try *t = upstream_try_last(&p->s->req);
+    if (t)
+        t->status = status;
 }
 
-static void record_upstream_addr(struct proxy *p, const char *status)
+/* The try is connected: $upstream_connect_time (TLS handshake included, as
+ * nginx takes it when the request starts being sent). */
+static void try_connected(struct proxy *p)
 {
-    struct request *r = &p->s->req;
-    r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
-    const char *name = p->peer >= 0 ? p->ups->peers[p->peer].name : "";
-    if (r->upstream_addr.len) {
-        char *a = arena_printf(&r->arena, "%.*s, %s", (int)r->upstream_addr.len,
-                               r->upstream_addr.p, name);
-        char *st = arena_printf(&r->arena, "%.*s, %s", (int)r->upstream_status.len,
-                                r->upstream_status.p, status);
-        if (a)
-            r->upstream_addr = str_from_cstr(a);
-        if (st)
-            r->upstream_status = str_from_cstr(st);
-    } else {
-        r->upstream_addr = str_from_cstr(name);
-        size_t n = strlen(status);
-        char *st = arena_strndup(&r->arena, status, n);
-        r->upstream_status = (struct str){st, st ? n : 0};
-    }
+    struct upstream_try *t = upstream_try_last(&p->s->req);
+    if (t && t->connect_ms < 0)
+        t->connect_ms = (int64_t)(loop_now() - t->start_ms);
 }
 
 /* Release the upstream side: to the pool when reusable, else closed. */
@@ -220,6 +203,7 @@ void proxy_cache_release(void)
 
 static void proxy_free_to(struct proxy *p, int cache)
 {
+    upstream_try_end(&p->s->req);
     loop_unpost(&p->post);
     timer_stop(&p->utimer);
     release_upstream(p, 0);
@@ -545,9 +529,7 @@ static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int stat
     log_upstream(p, LOG_LVL_ERR, what, err);
     if (p->peer >= 0 && (reason_flag & (NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT)))
         upstream_peer_failed(p->ups, p->urt, p->peer);
-    char st[8];
-    fmt_status(st, status);
-    record_upstream_addr(p, st);
+    try_status(p, status);
     release_upstream(p, 0);
     p->fail_status = status;
 
@@ -569,7 +551,6 @@ static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int stat
             return STEP_PROGRESS;
         return STEP_STOP;
     }
-    r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
     proxy_free(p);
     s->state = H1_S_SEND; /* h1_respond_status takes over from here */
     h1_respond_status(s, status);
@@ -647,6 +628,13 @@ static void make_balance_key(struct proxy *p)
     }
 }
 
+/* Every peer of the group was tried for this request. */
+static int all_tried(const struct proxy *p)
+{
+    uint64_t all = p->ups->npeers >= 64 ? ~0ULL : ((1ULL << p->ups->npeers) - 1);
+    return (p->tried & all) == all;
+}
+
 /* Connect to the next peer; 0 on started, -1 when none is left (a 502 was sent). */
 static int connect_next(struct proxy *p)
 {
@@ -657,10 +645,13 @@ static int connect_next(struct proxy *p)
     for (;;) {
         int i = upstream_pick(p->ups, p->urt, p->bal_key, p->tried);
         if (i < 0) {
-            if (p->tries == 0 || p->ups->npeers == 1) {
-                if (p->tries == 0)
-                    log_upstream(p, LOG_LVL_ERR, "no live upstreams while connecting to upstream",
-                                 0);
+            if (p->tries == 0)
+                log_upstream(p, LOG_LVL_ERR, "no live upstreams while connecting to upstream", 0);
+            if (p->tries == 0 || !all_tried(p)) {
+                /* nginx's try for "no live upstreams": the group's name, 502 */
+                struct upstream_try *t = upstream_try_begin(r, p->ups->name);
+                if (t)
+                    t->status = 502;
             }
             int status = p->fail_status ? p->fail_status : 502;
             proxy_free(p);
@@ -678,13 +669,14 @@ static int connect_next(struct proxy *p)
         p->tries++;
         p->start_ms = loop_now();
         const struct upstream_peer *pe = &p->ups->peers[i];
+        upstream_try_begin(r, pe->name);
         struct upconn *uc = upconn_pool_get(p->ups, pe, p->https);
         if (uc) {
             uc->owner = p;
             p->uc = uc;
             p->reused = 1;
             p->phase = PX_EXCHANGE;
-            r->upstream_connect_ms = 0;
+            try_connected(p);
             loop_post(&p->post);
             return 0;
         }
@@ -728,7 +720,8 @@ static int connect_next(struct proxy *p)
             timer_set(&p->utimer, r->lc->proxy_connect_timeout);
         } else {
             p->phase = PX_EXCHANGE;
-            r->upstream_connect_ms = 0;
+            if (!p->https)
+                try_connected(p);
             loop_post(&p->post);
         }
         return 0;
@@ -1066,7 +1059,16 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     tp.log_ctx = malloc(cl);
     if (tp.log_ctx)
         snprintf(tp.log_ctx, cl, "%s, upstream: \"%s\"", ctx, peer);
-    r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
+    /* The tunnel's log line is made now: count what the tunnel writes
+     * first (the 101 head, bytes that came with either head), the rest
+     * it adds when it ends (tunnel.h). */
+    uint64_t early_up = p->ub ? buf_len(p->ub) : 0, early_client = s->in ? buf_len(s->in) : 0;
+    r->bytes_sent += head_len + early_up;
+    r->body_bytes_sent += early_up;
+    struct upstream_try *ut = upstream_try_last(r);
+    if (ut)
+        ut->bytes_sent += early_client;
+    upstream_try_end(r);
     if (prepare_tunnel_logs(p, &tp) < 0) {
         free(tp.log_ctx);
         free(tp.prefix_to_client);
@@ -1133,6 +1135,9 @@ static enum step handle_response_head(struct proxy *p)
                      h1_error_str(err));
             return upstream_failed(p, NEXT_UPSTREAM_INVALID_HEADER, 502, what, 0);
         }
+        struct upstream_try *ut = upstream_try_last(r);
+        if (ut)
+            ut->head_bytes += (uint64_t)rc;
         if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
             buf_consume(p->ub, (size_t)rc); /* interim response: skip */
             if (buf_len(p->ub) == 0)
@@ -1153,9 +1158,10 @@ static enum step handle_response_head(struct proxy *p)
             return upstream_failed(p, NEXT_UPSTREAM_INVALID_HEADER, 502, what, 0);
         }
         int status = resp.status;
-        r->upstream_header_ms = (int64_t)(loop_now() - p->start_ms);
+        if (ut)
+            ut->header_ms = (int64_t)(loop_now() - ut->start_ms);
         if (status == 101) {
-            record_upstream_addr(p, "101");
+            try_status(p, 101);
             buf_consume(p->ub, (size_t)rc);
             return switch_protocols(p, resp.headers, resp.nheaders);
         }
@@ -1180,9 +1186,7 @@ static enum step handle_response_head(struct proxy *p)
         if (flag && (lc->proxy_next_upstream & flag) && !p->body_started) {
             uint64_t tried_all = p->ups->npeers >= 64 ? ~0ULL : ((1ULL << p->ups->npeers) - 1);
             if ((p->tried & tried_all) != tried_all) {
-                char st[8];
-                fmt_status(st, status);
-                record_upstream_addr(p, st);
+                try_status(p, status);
                 if (p->peer >= 0)
                     upstream_peer_failed(p->ups, p->urt, p->peer);
                 release_upstream(p, 0);
@@ -1196,9 +1200,7 @@ static enum step handle_response_head(struct proxy *p)
             }
         }
 
-        char st[8];
-        fmt_status(st, status);
-        record_upstream_addr(p, st);
+        try_status(p, status);
         if (p->peer >= 0)
             upstream_peer_ok(p->ups, p->urt, p->peer);
 
@@ -1225,7 +1227,6 @@ static enum step handle_response_head(struct proxy *p)
             for (unsigned i = 0; i < lc->nerror_pages; i++)
                 for (unsigned k = 0; k < lc->error_pages[i].ncodes; k++)
                     if (lc->error_pages[i].codes[k] == status) {
-                        r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
                         proxy_free(p);
                         s->state = H1_S_SEND;
                         h1_respond_status(s, status);
@@ -1419,7 +1420,9 @@ static enum step send_request(struct proxy *p)
             if (upstream_handshaking(p))
                 return upstream_tls_failed(p);
             if (p->reused && !p->body_started && p->tries <= 1) {
-                /* A pooled connection the upstream closed meanwhile: retry once fresh. */
+                /* A pooled connection the upstream closed meanwhile: retry once
+                 * fresh (a failed try of its own in $upstream_*, as nginx). */
+                try_status(p, 502);
                 release_upstream(p, 0);
                 p->tried = 0;
                 p->tries = 0;
@@ -1432,6 +1435,10 @@ static enum step send_request(struct proxy *p)
                                    "writev() failed while sending request to upstream",
                                    uc->last_errno);
         }
+        struct upstream_try *t = upstream_try_last(r);
+        if (t)
+            t->bytes_sent += (uint64_t)w;
+        try_connected(p);
         size_t hw = p->req_head_len - p->req_head_off;
         if ((size_t)w < hw) {
             p->req_head_off += (size_t)w;
@@ -1474,7 +1481,9 @@ static enum step read_upstream(struct proxy *p)
         if (p->phase == PX_RESPONSE && room == BUF_SIZE && (size_t)n == room)
             p->bulk = 1;
         p->ub->last += (uint32_t)n;
-        r->upstream_response_length += (uint64_t)n;
+        struct upstream_try *t = upstream_try_last(r);
+        if (t)
+            t->bytes_received += (uint64_t)n;
         timer_set(&p->utimer, r->lc->proxy_read_timeout);
         return STEP_PROGRESS;
     }
@@ -1491,6 +1500,7 @@ static enum step read_upstream(struct proxy *p)
         if (p->phase == PX_EXCHANGE) {
             if (p->reused && !p->body_started && p->tries <= 1 && (!p->ub || buf_len(p->ub) == 0)) {
                 /* Keep-alive race: the upstream closed the idle connection as we reused it. */
+                try_status(p, 502);
                 release_upstream(p, 0);
                 p->tried = 0;
                 p->tries = 0;
@@ -1602,7 +1612,6 @@ static void response_complete(struct proxy *p)
 {
     struct h1_session *s = p->s;
     struct request *r = &s->req;
-    r->upstream_response_ms = (int64_t)(loop_now() - p->start_ms);
     int extra = p->ub && buf_len(p->ub) > 0;
     if (extra)
         log_upstream(p, LOG_LVL_WARN, "upstream sent more data than specified in \"Content-Length\" header while reading upstream", 0);
@@ -1686,7 +1695,6 @@ static void proxy_run(struct proxy *p)
 
 static void connect_done(struct proxy *p, uint32_t events)
 {
-    struct request *r = &p->s->req;
     /* Writable without an error or hang-up: the connect succeeded; only a
      * failure needs getsockopt(SO_ERROR) to say why (nginx asks every time). */
     int err = events & (EPOLLERR_BIT | EPOLLHUP_BIT) ? net_connect_result(p->uc->c.h.fd) : 0;
@@ -1698,7 +1706,8 @@ static void connect_done(struct proxy *p, uint32_t events)
     p->uc->c.flags &= ~CONN_F_CONNECTING;
     p->uc->c.flags |= CONN_F_READY_W;
     timer_stop(&p->utimer);
-    r->upstream_connect_ms = (int64_t)(loop_now() - p->start_ms);
+    if (!p->https)
+        try_connected(p); /* TLS: once the handshake is done */
     p->phase = PX_EXCHANGE;
     proxy_run(p);
 }
@@ -1824,6 +1833,7 @@ void proxy_start(struct h1_session *s)
     p->start_ms = loop_now();
     r->proxy = p;
     s->state = H1_S_PROXY;
+    upstream_pass_begin(r); /* " : " after an earlier proxied pass */
 
     struct str uri = STR_NULL;
     int dyn_has_uri = 0;

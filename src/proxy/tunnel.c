@@ -108,43 +108,104 @@ static void tunnel_run(struct tunnel *t);
 
 /* ------------------------------------------------------------ ending */
 
+/* "s.mmm" of `ms` milliseconds into `out`. */
+static void fmt_msec(char *out, size_t cap, uint64_t ms)
+{
+    snprintf(out, cap, "%llu.%03llu", (unsigned long long)(ms / 1000),
+             (unsigned long long)(ms % 1000));
+}
+
+/* The value of mark `letter` with `base` (tunnel.h) as the tunnel ends. */
+static void mark_value(const struct tunnel *t, char letter, uint64_t base, char *out, size_t cap)
+{
+    uint64_t now = loop_now(), wall = loop_wall_ms();
+    uint64_t from_client = t->dir[SIDE_CLIENT].bytes, from_upstream = t->dir[SIDE_UPSTREAM].bytes;
+    switch (letter) {
+    case 'd':
+        fmt_msec(out, cap, now - t->start_ms);
+        return;
+    case 'c':
+    case 'u':
+        snprintf(out, cap, "%llu", (unsigned long long)(letter == 'c' ? from_client : from_upstream));
+        return;
+    case 'r':
+        snprintf(out, cap, "%s", t->close_reason ? t->close_reason : "-");
+        return;
+    case 'T':
+        fmt_msec(out, cap, wall > base ? wall - base : 0);
+        return;
+    case 'K':
+    case 'R':
+        fmt_msec(out, cap, now > base ? now - base : 0);
+        return;
+    case 'B':
+    case 'b':
+    case 'X':
+        snprintf(out, cap, "%llu", (unsigned long long)(base + from_upstream));
+        return;
+    case 'S':
+        snprintf(out, cap, "%llu", (unsigned long long)(base + from_client));
+        return;
+    case 'C':
+        snprintf(out, cap, "OK");
+        return;
+    case 'M':
+        fmt_msec(out, cap, wall);
+        return;
+    case 'L':
+        snprintf(out, cap, "%s", time_local());
+        return;
+    case 'I':
+        snprintf(out, cap, "%s", time_iso8601());
+        return;
+    }
+    snprintf(out, cap, "-");
+}
+
+/* Copy a prepared line with its marks replaced (and a '\n'); malloc'd. */
+static char *fill_line(const struct tunnel *t, const struct tunnel_log *tl, size_t *outlen)
+{
+    size_t nmarks = 0;
+    for (size_t k = 0; k < tl->len; k++)
+        nmarks += tl->line[k] == TUNNEL_MARK;
+    size_t cap = tl->len + nmarks * 64 + 2;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t k = 0; k < tl->len; k++) {
+        if (tl->line[k] != TUNNEL_MARK || k + 1 >= tl->len) {
+            out[o++] = tl->line[k];
+            continue;
+        }
+        char letter = tl->line[++k];
+        uint64_t base = 0;
+        while (k + 1 < tl->len && tl->line[k + 1] >= '0' && tl->line[k + 1] <= '9')
+            base = base * 10 + (uint64_t)(tl->line[++k] - '0');
+        if (k + 1 < tl->len && tl->line[k + 1] == ';')
+            k++;
+        char v[64];
+        mark_value(t, letter, base, v, sizeof(v));
+        size_t vl = strlen(v);
+        memcpy(out + o, v, vl);
+        o += vl;
+    }
+    out[o++] = '\n';
+    *outlen = o;
+    return out;
+}
+
 static void write_logs(struct tunnel *t)
 {
-    if (!t->nlogs)
-        return;
-    uint64_t dur = loop_now() - t->start_ms;
-    char vals[4][48];
-    snprintf(vals[0], sizeof(vals[0]), "%llu.%03llu", (unsigned long long)(dur / 1000),
-             (unsigned long long)(dur % 1000));
-    snprintf(vals[1], sizeof(vals[1]), "%llu", (unsigned long long)t->dir[SIDE_CLIENT].bytes);
-    snprintf(vals[2], sizeof(vals[2]), "%llu", (unsigned long long)t->dir[SIDE_UPSTREAM].bytes);
-    snprintf(vals[3], sizeof(vals[3]), "%s", t->close_reason ? t->close_reason : "-");
     for (unsigned i = 0; i < t->nlogs; i++) {
         struct tunnel_log *tl = &t->logs[i];
         if (!tl->lf || tl->lf->fd < 0)
             continue;
-        size_t cap = tl->len + 4 * 48 + 2;
-        char *out = malloc(cap);
+        size_t n;
+        char *out = fill_line(t, tl, &n);
         if (!out)
             continue;
-        size_t o = 0;
-        for (size_t k = 0; k < tl->len; k++) {
-            if (tl->line[k] == TUNNEL_MARK && k + 1 < tl->len) {
-                char id = tl->line[++k];
-                const char *v = id == 'd' ? vals[0] : id == 'c' ? vals[1] : id == 'u' ? vals[2] : vals[3];
-                size_t vl = strlen(v);
-                if (o + vl + 2 > cap)
-                    break;
-                memcpy(out + o, v, vl);
-                o += vl;
-                continue;
-            }
-            if (o + 2 > cap)
-                break;
-            out[o++] = tl->line[k];
-        }
-        out[o++] = '\n';
-        if (write(tl->lf->fd, out, o) < 0) {
+        if (write(tl->lf->fd, out, n) < 0) {
             /* a full disk loses the line, never the traffic */
         }
         free(out);

@@ -20,12 +20,26 @@ struct limit_conn_holds;
 /* An access-log line prepared at the switch; tunnel variables are filled in at the end. */
 struct tunnel_log {
     struct log_file *lf;        /* one reference, owned */
-    char *line;                 /* owned; contains TUNNEL_MARK + id bytes where tunnel vars go */
+    char *line;                 /* owned; contains marks (TUNNEL_MARK) where end values go */
     size_t len;
 };
 
-/* Marker byte in a prepared log line, followed by one of 'd' (duration),
- * 'c' (bytes from client), 'u' (bytes from upstream), 'r' (close reason). */
+/*
+ * A tunnel's access-log line is made at the switch (101) and written when
+ * the tunnel ends. Where a value is only known then, the line holds a mark:
+ * TUNNEL_MARK, a letter, an optional decimal base and ';'. The letters:
+ *   'd' $tunnel_duration, 'c' $tunnel_bytes_from_client,
+ *   'u' $tunnel_bytes_from_upstream, 'r' $tunnel_close_reason;
+ * and, as nginx logs an upgraded request when it ends:
+ *   'T' $request_time (base: the request's start, wall-clock ms),
+ *   'K' $connection_time (base: the connection's start, loop ms),
+ *   'R' the last try's $upstream_response_time (base: its start, loop ms),
+ *   'B' $bytes_sent, 'b' $body_bytes_sent, 'X' the last try's
+ *       $upstream_bytes_received (base + bytes from the upstream),
+ *   'S' the last try's $upstream_bytes_sent (base + bytes from the client),
+ *   'C' $request_completion, 'M' $msec, 'L' $time_local, 'I' $time_iso8601.
+ * Made by http/vars_eval.c, filled in by tunnel.c.
+ */
 #define TUNNEL_MARK '\001'
 
 struct tunnel_params {

@@ -33,6 +33,7 @@
 
 #include "conf/conf.h"
 #include "conf/snapshot.h"
+#include "core/arena.h"
 #include "core/log.h"
 #include "http/router.h"
 #include "proc/runtime.h"
@@ -1314,4 +1315,143 @@ const char *tls_server_name(const struct conn *c)
 {
     SSL *ssl = open_ssl(c);
     return ssl ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+}
+
+/* ------------------------------------------------------------ $ssl_* facts */
+
+static const char hexdig[] = "0123456789abcdef";
+
+/* A group (curve) by name as nginx prints it: the short name of a known nid,
+ * OpenSSL's name for a provider group, else "0x" and its code. */
+static const char *group_name(SSL *ssl, int nid, char tmp[8])
+{
+    if (!(nid & TLSEXT_nid_unknown)) {
+        const char *sn = OBJ_nid2sn(nid);
+        if (sn)
+            return sn;
+    }
+    const char *name = SSL_group_to_name(ssl, nid);
+    if (name)
+        return name;
+    snprintf(tmp, 8, "0x%04x", (unsigned)(nid & 0xffff));
+    return tmp;
+}
+
+/* The client's cipher list: names of the ciphers OpenSSL knows, "0x" and
+ * the code of the others, ':'-separated (nginx's $ssl_ciphers). */
+static struct str client_ciphers(SSL *ssl, struct arena *a)
+{
+    const unsigned char *raw;
+    int bytes = (int)SSL_get0_raw_cipherlist(ssl, NULL);
+    int total = (int)SSL_get0_raw_cipherlist(ssl, &raw);
+    if (bytes <= 0 || total <= 0)
+        return STR_LIT("");
+    int n = total / bytes;
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        const SSL_CIPHER *c = SSL_CIPHER_find(ssl, raw + i * bytes);
+        len += (c ? strlen(SSL_CIPHER_get_name(c)) : 2 + 2 * (size_t)bytes) + 1;
+    }
+    char *p = arena_alloc(a, len);
+    if (!p)
+        return STR_LIT("");
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        const unsigned char *code = raw + i * bytes;
+        const SSL_CIPHER *c = SSL_CIPHER_find(ssl, code);
+        if (c) {
+            const char *name = SSL_CIPHER_get_name(c);
+            memcpy(p + o, name, strlen(name));
+            o += strlen(name);
+        } else {
+            p[o++] = '0';
+            p[o++] = 'x';
+            for (int k = 0; k < bytes; k++) {
+                p[o++] = hexdig[code[k] >> 4];
+                p[o++] = hexdig[code[k] & 15];
+            }
+        }
+        p[o++] = ':';
+    }
+    return (struct str){p, o - 1};
+}
+
+/* The client's supported groups, ':'-separated (nginx's $ssl_curves). */
+static struct str client_curves(SSL *ssl, struct arena *a)
+{
+    int n = (int)SSL_get1_curves(ssl, NULL);
+    if (n <= 0)
+        return STR_LIT("");
+    int *nids = arena_alloc(a, (size_t)n * sizeof(*nids));
+    if (!nids)
+        return STR_LIT("");
+    n = (int)SSL_get1_curves(ssl, nids);
+    size_t len = 0;
+    char tmp[8];
+    for (int i = 0; i < n; i++)
+        len += strlen(group_name(ssl, nids[i], tmp)) + 1;
+    char *p = arena_alloc(a, len);
+    if (!p || n <= 0)
+        return STR_LIT("");
+    size_t o = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = group_name(ssl, nids[i], tmp);
+        memcpy(p + o, name, strlen(name));
+        o += strlen(name);
+        p[o++] = ':';
+    }
+    return (struct str){p, o - 1};
+}
+
+static struct str session_id(SSL *ssl, struct arena *a)
+{
+    SSL_SESSION *sess = SSL_get0_session(ssl);
+    unsigned int len = 0;
+    const unsigned char *id = sess ? SSL_SESSION_get_id(sess, &len) : NULL;
+    if (!id || len == 0)
+        return STR_LIT("");
+    char *p = arena_alloc(a, 2 * (size_t)len);
+    if (!p)
+        return STR_LIT("");
+    for (unsigned i = 0; i < len; i++) {
+        p[2 * i] = hexdig[id[i] >> 4];
+        p[2 * i + 1] = hexdig[id[i] & 15];
+    }
+    return (struct str){p, 2 * (size_t)len};
+}
+
+struct str tls_info(const struct conn *c, enum tls_info what, struct arena *a)
+{
+    SSL *ssl = open_ssl(c);
+    if (!ssl)
+        return STR_NULL;
+    switch (what) {
+    case TLS_I_CIPHERS:
+        return client_ciphers(ssl, a);
+    case TLS_I_CURVE: {
+        int nid = SSL_get_negotiated_group(ssl);
+        if (nid == NID_undef)
+            return STR_LIT("");
+        char tmp[8];
+        return arena_str(a, str_from_cstr(group_name(ssl, nid, tmp)));
+    }
+    case TLS_I_CURVES:
+        return client_curves(ssl, a);
+    case TLS_I_SESSION_ID:
+        return session_id(ssl, a);
+    case TLS_I_SESSION_REUSED:
+        return SSL_session_reused(ssl) ? STR_LIT("r") : STR_LIT(".");
+    case TLS_I_EARLY_DATA:
+        /* nginx (OpenSSL): "1" while the handshake is not finished, i.e. a
+         * request read from TLS 1.3 early data. Switchyard does not accept
+         * early data, so the handshake is always finished here. */
+        return SSL_is_init_finished(ssl) ? STR_LIT("") : STR_LIT("1");
+    case TLS_I_ALPN: {
+        const unsigned char *data = NULL;
+        unsigned int len = 0;
+        SSL_get0_alpn_selected(ssl, &data, &len);
+        return len ? arena_str(a, (struct str){(const char *)data, len}) : STR_LIT("");
+    }
+    }
+    return STR_LIT("");
 }

@@ -39,6 +39,9 @@
 #include <stdint.h>
 
 #include "core/conn.h"
+#include "core/str.h"
+
+struct arena;
 
 struct generation;
 struct gen_rt;
@@ -108,5 +111,24 @@ static inline int tls_is(const struct conn *c)
 const char *tls_protocol(const struct conn *c);     /* "TLSv1.3" */
 const char *tls_cipher(const struct conn *c);       /* "TLS_AES_256_GCM_SHA384" */
 const char *tls_server_name(const struct conn *c);  /* SNI host name */
+
+/* The other facts nginx's $ssl_* variables give (see tls_info()). */
+enum tls_info {
+    TLS_I_CIPHERS,              /* the client's cipher list, ':'-separated ($ssl_ciphers) */
+    TLS_I_CURVE,                /* the negotiated group ("X25519") */
+    TLS_I_CURVES,               /* the client's supported groups, ':'-separated */
+    TLS_I_SESSION_ID,           /* session id, lower-case hex */
+    TLS_I_SESSION_REUSED,       /* "r" when the session was resumed, else "." */
+    TLS_I_EARLY_DATA,           /* "1" while in TLS 1.3 early data, else empty */
+    TLS_I_ALPN,                 /* the protocol chosen by ALPN ("http/1.1") */
+};
+
+/*
+ * The value of `what` for an established TLS connection, in nginx's format,
+ * allocated in `a` when it is not static. The slice is empty when there is
+ * no such value (nginx: the variable is "not found"), and .p is NULL when
+ * `c` is not an established TLS connection.
+ */
+struct str tls_info(const struct conn *c, enum tls_info what, struct arena *a);
 
 #endif

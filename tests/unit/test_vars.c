@@ -1,7 +1,9 @@
 /*
  * test_vars.c - conf/vars.c: builtin names, the registry (lookup, prefix
  * forms, captures, set/map/named-capture definitions, forward references)
- * and tmpl_compile (literals, $name, ${name}, $1..$9, errors).
+ * and tmpl_compile (literals, $name, ${name}, $1..$9, errors); and the pure
+ * helpers of http/vars_eval.c: the $upstream_* lists (upstream_list) and
+ * the $remote_user decoder (basic_auth_user).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 
 #include "conf/vars.h"
 #include "core/arena.h"
+#include "http/vars_eval.h"
 
 struct fx {
     struct arena a;
@@ -101,6 +104,13 @@ static void test_lookup_kinds(void **state)
         {"sent_http_content_type", VAR_SENT_HTTP, "content_type", 0},
         {"upstream_http_location", VAR_UPSTREAM_HTTP, "location", 0},
         {"upstream_cookie_x", VAR_UPSTREAM_COOKIE, "x", 0},
+        {"upstream_trailer_grpc_status", VAR_UPSTREAM_TRAILER, "grpc_status", 0},
+        {"sent_trailer_x", VAR_SENT_TRAILER, "x", 0},
+        {"upstream_bytes_received", VAR_BUILTIN, "upstream_bytes_received",
+         VB_UPSTREAM_BYTES_RECEIVED},
+        {"upstream_cache_status", VAR_BUILTIN, "upstream_cache_status", VB_UPSTREAM_CACHE_STATUS},
+        {"ssl_client_verify", VAR_BUILTIN, "ssl_client_verify", VB_SSL_CLIENT_VERIFY},
+        {"binary_remote_addr", VAR_BUILTIN, "binary_remote_addr", VB_BINARY_REMOTE_ADDR},
         {"1", VAR_CAPTURE, "1", 1},
         {"9", VAR_CAPTURE, "9", 9},
         {"Host", VAR_BUILTIN, "host", VB_HOST},
@@ -128,6 +138,12 @@ static void test_lookup_unknown(void **state)
     const char *err;
     assert_null(lookup(f, "foo", &err));
     assert_string_equal(err, "unknown \"foo\" variable");
+    /* near misses and nginx variables Switchyard does not have */
+    static const char *const unknown[] = {"upstream_byte_sent", "ssl_client_foo",
+                                          "proxy_protocol_tlv_aws_vpce_id", "gzip_ratio",
+                                          "ssl_sigalg", "upstream_trailer"};
+    for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+        assert_null(lookup(f, unknown[i], &err));
     assert_null(lookup(f, "0", &err));
     assert_string_equal(err, "unknown \"0\" variable");
     assert_null(var_first_unresolved(&f->reg));
@@ -184,6 +200,15 @@ static void test_definitions(void **state)
     assert_int_equal(f->reg.nset_slots, 2);
     /* builtins are not assignable; prefix forms become set variables (nginx) */
     assert_null(var_define_set(&f->reg, &f->a, STR_LIT("host")));
+    assert_null(var_define_set(&f->reg, &f->a, STR_LIT("limit_rate")));
+    /* $args is changeable: a setter ref apart, reading $args stays the builtin */
+    const struct var_ref *sa = var_define_set(&f->reg, &f->a, STR_LIT("Args"));
+    assert_non_null(sa);
+    assert_int_equal(sa->id, VAR_SET_BUILTIN | VB_ARGS);
+    const char *aerr;
+    const struct var_ref *ra = lookup(f, "args", &aerr);
+    assert_int_equal(ra->kind, VAR_BUILTIN);
+    assert_ptr_not_equal(ra, sa);
     assert_null(var_define_set(&f->reg, &f->a, STR_LIT("1")));
     const struct var_ref *h = lookup(f, "http_x", &err);
     assert_int_equal(h->kind, VAR_HTTP);
@@ -303,6 +328,77 @@ static void test_tmpl_shares_refs(void **state)
     assert_int_equal(f->reg.nrefs, 2);
 }
 
+/* --------------------------------------------------------------- $upstream_* lists */
+
+static struct upstream_try try_of(const char *peer, int status, int64_t ct, int64_t ht, int64_t rt,
+                                  uint64_t sent, uint64_t recv, uint64_t head)
+{
+    struct upstream_try t = {peer, status, 1000, ct, ht, rt, sent, recv, head};
+    return t;
+}
+
+static void assert_list(struct fx *f, const struct upstream_try *t, unsigned n,
+                        enum upstream_field field, int64_t open_ms, const char *want)
+{
+    struct str out;
+    assert_int_equal(upstream_list(&f->a, t, n, field, open_ms, &out), 0);
+    assert_str(out, want);
+}
+
+static void test_upstream_lists(void **state)
+{
+    struct fx *f = *state;
+    struct str out;
+    assert_int_equal(upstream_list(&f->a, NULL, 0, UF_ADDR, -1, &out), -1); /* not found */
+
+    /* a refused try, then one that answered; a second pass after " : " */
+    struct upstream_try t[4];
+    t[0] = try_of("127.0.0.1:1", 502, -1, -1, 0, 0, 0, 0);
+    t[1] = try_of("127.0.0.1:2", 200, 1, 12, 1234, 80, 150, 100);
+    t[2] = try_of(NULL, 0, -1, -1, 0, 0, 0, 0);
+    t[3] = try_of("backend", 0, -1, -1, -1, 0, 0, 0);
+    assert_list(f, t, 4, UF_ADDR, -1, "127.0.0.1:1, 127.0.0.1:2 : backend");
+    assert_list(f, t, 4, UF_STATUS, -1, "502, 200 : -");
+    assert_list(f, t, 4, UF_CONNECT_TIME, -1, "-, 0.001 : -");
+    assert_list(f, t, 4, UF_HEADER_TIME, -1, "-, 0.012 : -");
+    assert_list(f, t, 4, UF_RESPONSE_TIME, -1, "0.000, 1.234 : -");
+    /* the last try still running: the time so far */
+    assert_list(f, t, 4, UF_RESPONSE_TIME, 3500, "0.000, 1.234 : 2.500");
+    assert_list(f, t, 4, UF_BYTES_SENT, -1, "0, 80 : 0");
+    assert_list(f, t, 4, UF_BYTES_RECEIVED, -1, "0, 150 : 0");
+    /* the body: what came after the head, once a head was read */
+    assert_list(f, t, 4, UF_RESPONSE_LENGTH, -1, "0, 50 : 0");
+    assert_list(f, t, 2, UF_ADDR, -1, "127.0.0.1:1, 127.0.0.1:2");
+    /* a separator last (a pass that made no try) prints nothing after " : " */
+    assert_list(f, t, 3, UF_STATUS, -1, "502, 200 : ");
+}
+
+static void test_basic_auth_user(void **state)
+{
+    struct fx *f = *state;
+    static const struct {
+        const char *header, *user; /* NULL: not found */
+    } cases[] = {
+        {"Basic dXNlcjpwYXNz", "user"},     {"BASIC dXNlcjpwYXNz", "user"},
+        {"Basic   dXNlcjpwYXNz", "user"},   {"Basic dTpw", "u"},
+        {"Basic dTp3eA", "u"},              {"Basic dTp3eA==", "u"},
+        {"Basic dXNlcjo=", "user"},         {"Basic OnBhc3M=", NULL},
+        {"Basic dXNlcg==", NULL},           {"Basic !!!!", NULL},
+        {"Basic d", NULL},                  {"Basic ", NULL},
+        {"Bearer dXNlcjpwYXNz", NULL},      {"Basic", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct str user;
+        int rc = basic_auth_user(&f->a, str_from_cstr(cases[i].header), &user);
+        if (!cases[i].user) {
+            assert_int_equal(rc, -1);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_str(user, cases[i].user);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +410,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tmpl_compile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tmpl_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tmpl_shares_refs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upstream_lists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_basic_auth_user, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
