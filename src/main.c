@@ -26,12 +26,12 @@
 #include "conf/modules.h"
 #include "conf/notes.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "proc/master.h"
 #include "proc/runtime.h"
 #include "proc/worker.h"
 #include "proxy/ws_frame.h"
 
-#define SY_VERSION "0.1.0"
 #ifndef SY_PREFIX
 #define SY_PREFIX "/usr/local/switchyard/"
 #endif
@@ -122,6 +122,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 static void print_version(int full)
 {
     fprintf(stderr, "switchyard version: switchyard/" SY_VERSION "\n");
+    /* The nginx release whose configuration language this build follows, in
+     * nginx's own words: tools that drive nginx (certbot's nginx plugin,
+     * nginx-tests' Test::Nginx has_version) find their version here. */
+    fprintf(stderr, "nginx version: nginx/" SY_NGINX_COMPAT_VERSION
+                    " (compatible; switchyard/" SY_VERSION ")\n");
     if (!full)
         return;
 #ifdef __VERSION__

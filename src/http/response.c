@@ -8,10 +8,11 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/version.h"
 #include "http/vars_eval.h"
 
 #define SY_SERVER_NAME "switchyard"
-#define SY_SERVER_FULL "switchyard/0.1.0"
+#define SY_SERVER_FULL "switchyard/" SY_VERSION
 
 const char *http_reason(int status)
 {

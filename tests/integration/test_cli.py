@@ -69,7 +69,14 @@ def failed_re(conf: Path) -> str:
 def test_version():
     r = run(["-v"])
     assert r.returncode == 0
-    assert re.fullmatch(rf"{PRODUCT} version: {PRODUCT}/\d+\.\d+\.\d+\n", r.err), r.err
+    if IS_NGINX:
+        assert re.fullmatch(r"nginx version: nginx/\d+\.\d+\.\d+\n", r.err), r.err
+    else:
+        # its own version, then the nginx release whose language it follows
+        # (the form certbot's nginx plugin and Test::Nginx's has_version read)
+        assert re.fullmatch(rf"{PRODUCT} version: {PRODUCT}/(\d+\.\d+\.\d+)\n"
+                            r"nginx version: nginx/\d+\.\d+\.\d+ "
+                            rf"\(compatible; {PRODUCT}/\1\)\n", r.err), r.err
     assert r.out == ""
 
 
@@ -81,6 +88,9 @@ def test_version_and_configure_arguments():
     lines = r.err.splitlines()
     assert re.fullmatch(rf"{PRODUCT} version: {PRODUCT}/\d+\.\d+\.\d+", lines[0]), r.err
     rest = lines[1:]
+    if not IS_NGINX:
+        assert re.fullmatch(r"nginx version: nginx/\d+\.\d+\.\d+ .*", rest[0]), r.err
+        rest = rest[1:]
     if rest and rest[0].startswith("built by "):
         rest = rest[1:]
     assert len(rest) == 3, r.err
