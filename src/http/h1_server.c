@@ -29,6 +29,7 @@
 #include "http/limit_req.h"
 #include "http/realip.h"
 #include "http/response.h"
+#include "http/rewrite_eval.h"
 #include "http/static.h"
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
@@ -777,52 +778,23 @@ static enum rw_result do_rewrite(struct h1_session *s, const struct rw_op *op)
     struct request *r = &s->req;
     if (!regex_match(s, op->u.rewrite.re, r->uri))
         return RW_CONTINUE;
-    struct str repl;
-    if (tmpl_eval(s, &op->u.rewrite.replacement, &repl) < 0) {
+    int flag = op->u.rewrite.flag;
+    int redirect = rw_is_url(op->u.rewrite.replacement.raw) || flag == RW_FLAG_REDIRECT ||
+                   flag == RW_FLAG_PERMANENT;
+    struct rw_eval ev;
+    if (rw_eval_replacement(s, &op->u.rewrite.replacement, redirect, &ev) < 0) {
         h1_close(s, "out of memory");
         return RW_RESPONDED;
     }
-    int is_url = (repl.len > 7 && strncasecmp(repl.p, "http://", 7) == 0) ||
-                 (repl.len > 8 && strncasecmp(repl.p, "https://", 8) == 0);
-    int flag = op->u.rewrite.flag;
-    /* Arguments: new ones from the replacement, then the old ones, unless the
-     * replacement ends with '?'. */
-    struct str path = repl, nargs = STR_NULL;
-    int drop_old = 0;
-    for (size_t i = 0; i < repl.len; i++)
-        if (repl.p[i] == '?') {
-            path.len = i;
-            nargs = (struct str){repl.p + i + 1, repl.len - i - 1};
-            if (nargs.len == 0)
-                drop_old = 1;
-            break;
-        }
-    struct str args = nargs;
-    if (!drop_old && r->args.p && r->args.len) {
-        if (nargs.len) {
-            char *a = arena_printf(&r->arena, "%.*s&%.*s", (int)nargs.len, nargs.p,
-                                   (int)r->args.len, r->args.p);
-            if (a)
-                args = str_from_cstr(a);
-        } else {
-            args = r->args;
-        }
-    }
-    if (is_url || flag == RW_FLAG_REDIRECT || flag == RW_FLAG_PERMANENT) {
-        struct str loc = is_url ? path : h1_absolute_location(s, path);
-        if (args.len) {
-            char *l = arena_printf(&r->arena, "%.*s?%.*s", (int)loc.len, loc.p, (int)args.len,
-                                   args.p);
-            if (l)
-                loc = str_from_cstr(l);
-        }
-        if (resp_add(r, STR_LIT("Location"), loc) < 0) {
+    if (redirect) {
+        if (resp_add(r, STR_LIT("Location"), h1_absolute_location(s, ev.uri)) < 0) {
             h1_close(s, "out of memory");
             return RW_RESPONDED;
         }
         send_standard_page(s, flag == RW_FLAG_PERMANENT ? 301 : 302);
         return RW_RESPONDED;
     }
+    struct str path = ev.uri, args = ev.args;
     r->uri = path;
     r->args = args.len ? args : STR_NULL;
     r->uri_changed = 1;

@@ -1,0 +1,138 @@
+"""Rewrite, return and redirect results as nginx makes them (nginx-tests
+rewrite.t, rewrite_unescape.t, http_absolute_redirect.t): captures re-escaped
+in redirects and arguments, the trailing '?' that drops the request's
+arguments, and -- beyond nginx -- no generated response header that can
+carry CR, LF or NUL (header injection)."""
+
+import pytest
+
+from harness import IS_NGINX, fill, free_port, http_conf, raw_request
+
+
+def start(switchyard, body, **kw):
+    p = free_port()
+    sy = switchyard(http_conf(fill(body, P=p, **kw)))
+    return sy, p
+
+
+def raw_get(port, target, version="1.0", host="localhost"):
+    """The raw response head (bytes, up to the blank line) of a GET."""
+    data = raw_request(port, f"GET {target} HTTP/{version}\r\nHost: {host}\r\n"
+                             "Connection: close\r\n\r\n".encode())
+    head, _, _ = data.partition(b"\r\n\r\n")
+    return head
+
+
+def head_lines(head):
+    """Header lines of a raw head split on CRLF only, so a bare CR or LF
+    inside a value stays visible in that value."""
+    return head.split(b"\r\n")
+
+
+def location(head):
+    locs = [ln[len(b"Location: "):] for ln in head_lines(head)
+            if ln.lower().startswith(b"location: ")]
+    assert len(locs) == 1, head
+    return locs[0]
+
+
+def assert_no_injection(head):
+    for ln in head_lines(head)[1:]:
+        assert b"\r" not in ln and b"\n" not in ln and b"\0" not in ln, head
+        assert not ln.lower().startswith(b"set-cookie"), head
+
+
+REWRITES = """
+server {
+    listen 127.0.0.1:@P@;
+    server_name localhost;
+    location /t5 { rewrite ^/t5/([^/]+)$ http://example.com/$1 redirect; }
+    location /t6 { rewrite ^/t6/([^/]+)$ /x/$1 permanent; }
+    location /t8 { rewrite ^/t8/([^/]+)$ /final?q=$1 redirect; }
+    location /t4 { rewrite ^(.*) http://example.com$1 redirect; }
+    location /capture { rewrite ^(.*) $1?c=d; return 200 "uri:$uri args:$args"; }
+    location /capturedup { rewrite ^(.*) $1?c=$1; return 200 "uri:$uri args:$args"; }
+    location /plain { rewrite ^/plain/(.*) /got/$1; return 200 "uri:$uri args:$args"; }
+    location /no { rewrite ^ http://example.com/?c=d? redirect; }
+    location /add { rewrite ^ http://example.com/?c=d redirect; }
+    location /simple { rewrite ^ http://example.com/ redirect; }
+    location /unesc { rewrite ^ $arg_r? redirect; }
+}
+"""
+
+
+def test_capture_crlf_escaped_in_absolute_redirect(switchyard):
+    sy, p = start(switchyard, REWRITES)
+    head = raw_get(p, "/t5/x%0d%0aSet-Cookie:%20evil=1")
+    assert head.startswith(b"HTTP/1.1 302 ")
+    assert_no_injection(head)
+    assert location(head) == b"http://example.com/x%0D%0ASet-Cookie:%20evil=1"
+
+
+def test_capture_crlf_escaped_in_relative_permanent_redirect(switchyard):
+    sy, p = start(switchyard, REWRITES)
+    head = raw_get(p, "/t6/x%0d%0aSet-Cookie:%20evil=1")
+    assert head.startswith(b"HTTP/1.1 301 ")
+    assert_no_injection(head)
+    assert location(head).endswith(b"/x/x%0D%0ASet-Cookie:%20evil=1")
+
+
+def test_capture_crlf_escaped_in_redirect_args(switchyard):
+    sy, p = start(switchyard, REWRITES)
+    head = raw_get(p, "/t8/x%0d%0aSet-Cookie:%20evil=1")
+    assert_no_injection(head)
+    assert location(head).endswith(b"/final?q=x%0D%0ASet-Cookie:%20evil=1")
+
+
+def test_whole_uri_capture_bare_cr_escaped(switchyard):
+    sy, p = start(switchyard, REWRITES)
+    head = raw_get(p, "/t4/a%0db")
+    assert_no_injection(head)
+    assert location(head) == b"http://example.com/t4/a%0Db"
+
+
+def test_redirect_unescapes_printable_escapes_only(switchyard):
+    # %41 ('A') and %2F are decoded in a redirect, %20 and %25 are kept
+    sy, p = start(switchyard, REWRITES)
+    head = raw_get(p, "/t5/%41%20%25b")
+    assert location(head) == b"http://example.com/A%20%25b"
+
+
+def test_capture_unescaped_uri_copied_raw(switchyard):
+    # no escapes in the request: nginx copies captures as they are
+    sy, p = start(switchyard, REWRITES)
+    assert location(raw_get(p, "/t5/abc")) == b"http://example.com/abc"
+
+
+def test_captures_in_args_reescaped(switchyard):
+    # nginx-tests rewrite.t 'escape with added args'
+    sy, p = start(switchyard, REWRITES)
+    data = raw_request(p, b"GET /capture/%25?a=b HTTP/1.0\r\nHost: localhost\r\n\r\n")
+    assert data.endswith(b"uri:/capture/% args:c=d&a=b")
+    data = raw_request(p, b"GET /capturedup/%25?a=b HTTP/1.0\r\nHost: localhost\r\n\r\n")
+    assert data.endswith(b"uri:/capturedup/% args:c=/capturedup/%25&a=b")
+
+
+def test_capture_in_internal_uri_stays_decoded(switchyard):
+    sy, p = start(switchyard, REWRITES)
+    data = raw_request(p, b"GET /plain/a%20b?x=1 HTTP/1.0\r\nHost: localhost\r\n\r\n")
+    assert data.endswith(b"uri:/got/a b args:x=1")
+
+
+def test_trailing_question_mark_drops_request_args(switchyard):
+    # nginx-tests rewrite.t 'no args with args', 'add args with args'
+    sy, p = start(switchyard, REWRITES)
+    assert location(raw_get(p, "/no?a=b")) == b"http://example.com/?c=d"
+    assert location(raw_get(p, "/add?a=b")) == b"http://example.com/?c=d&a=b"
+    assert location(raw_get(p, "/add")) == b"http://example.com/?c=d"
+    assert location(raw_get(p, "/simple?a=b")) == b"http://example.com/?a=b"
+
+
+def test_redirect_to_escaped_argument(switchyard):
+    # nginx-tests rewrite_unescape.t
+    sy, p = start(switchyard, REWRITES)
+    head = raw_get(p, "/unesc?r=http%3A%2F%2Fexample.com%2F%3Ffrom")
+    assert location(head) == b"http://example.com/?from"
+    head = raw_get(p, "/unesc?r=http%3A%2F%2Fexample.com%0D%0AX:%20y")
+    assert_no_injection(head)
+    assert location(head) == b"http://example.com%0D%0AX:%20y"
