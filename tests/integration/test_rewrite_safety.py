@@ -136,3 +136,56 @@ def test_redirect_to_escaped_argument(switchyard):
     head = raw_get(p, "/unesc?r=http%3A%2F%2Fexample.com%0D%0AX:%20y")
     assert_no_injection(head)
     assert location(head) == b"http://example.com%0D%0AX:%20y"
+
+
+# --------------------------------------------------------------------------
+# Beyond nginx: no generated header value carries CR, LF or NUL. nginx itself
+# sends a raw CR LF for each of these (docs/differences.md).
+
+INJECTABLE = """
+server {
+    listen 127.0.0.1:@P@;
+    server_name localhost;
+    location /ret { return 302 http://example.com$uri; }
+    location /hdr { add_header X-Uri $uri; return 200 "ok"; }
+    location /arg { add_header X-Arg "$arg_a"; return 200 "ok"; }
+    location /rw { rewrite ^ http://example.com$uri redirect; }
+}
+"""
+
+
+@pytest.mark.switchyard_only
+def test_return_with_uri_cannot_inject_headers(switchyard):
+    sy, p = start(switchyard, INJECTABLE)
+    head = raw_get(p, "/ret/x%0d%0aSet-Cookie:%20evil=1")
+    assert head.startswith(b"HTTP/1.1 302 ")
+    assert_no_injection(head)
+    assert location(head) == b"http://example.com/ret/x%0D%0ASet-Cookie: evil=1"
+    sy.wait_log(r'\[error\] .*response header "Location" had CR, LF or NUL')
+
+
+@pytest.mark.switchyard_only
+def test_add_header_with_uri_cannot_inject_headers(switchyard):
+    sy, p = start(switchyard, INJECTABLE)
+    head = raw_get(p, "/hdr/x%0d%0aSet-Cookie:%20evil=1")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert_no_injection(head)
+    assert b"X-Uri: /hdr/x  Set-Cookie: evil=1" in head_lines(head)
+    sy.wait_log(r'\[error\] .*response header "X-Uri" had CR, LF or NUL')
+
+
+@pytest.mark.switchyard_only
+def test_uri_variable_in_rewrite_redirect_is_encoded(switchyard):
+    # $uri is not a capture, so nginx copies it decoded into the redirect
+    sy, p = start(switchyard, INJECTABLE)
+    head = raw_get(p, "/rw/x%0d%0aSet-Cookie:%20evil=1")
+    assert_no_injection(head)
+    assert location(head) == b"http://example.com/rw/x%0D%0ASet-Cookie: evil=1"
+
+
+def test_raw_argument_in_add_header_is_safe(switchyard):
+    # $arg_* is not decoded: %0d%0a stays text, in nginx too
+    sy, p = start(switchyard, INJECTABLE)
+    head = raw_get(p, "/arg?a=x%0d%0aSet-Cookie:%20evil=1")
+    assert_no_injection(head)
+    assert b"X-Arg: x%0d%0aSet-Cookie:%20evil=1" in head_lines(head)
