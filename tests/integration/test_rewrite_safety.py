@@ -189,3 +189,43 @@ def test_raw_argument_in_add_header_is_safe(switchyard):
     head = raw_get(p, "/arg?a=x%0d%0aSet-Cookie:%20evil=1")
     assert_no_injection(head)
     assert b"X-Arg: x%0d%0aSet-Cookie:%20evil=1" in head_lines(head)
+
+
+# --------------------------------------------------------------------------
+# Directory redirects: the path is percent-escaped as nginx escapes a URI
+# (nginx-tests http_absolute_redirect.t 'directory escaped')
+
+def dir_server(switchyard, tmp_path, absolute="on"):
+    root = tmp_path / "www"
+    for name in ("dir sp", 'q"#%<>?\\^`{|}', "nl\nx", "plain"):
+        (root / name).mkdir(parents=True)
+    return start(switchyard, """
+server {
+    listen 127.0.0.1:@P@;
+    server_name localhost;
+    absolute_redirect @A@;
+    location / { root @R@; }
+}
+""", R=root, A=absolute)
+
+
+def test_directory_redirect_escapes_space(switchyard, tmp_path):
+    sy, p = dir_server(switchyard, tmp_path)
+    assert location(raw_get(p, "/dir%20sp")) == f"http://localhost:{p}/dir%20sp/".encode()
+    assert location(raw_get(p, "/dir%20sp?a=b")) == \
+        f"http://localhost:{p}/dir%20sp/?a=b".encode()
+    assert location(raw_get(p, "/plain")) == f"http://localhost:{p}/plain/".encode()
+
+
+def test_directory_redirect_escapes_strict_set(switchyard, tmp_path):
+    sy, p = dir_server(switchyard, tmp_path, absolute="off")
+    target = "/q%22%23%25%3C%3E%3F%5C%5E%60%7B%7C%7D"
+    assert location(raw_get(p, target)) == (target + "/").encode()
+
+
+def test_directory_redirect_never_carries_raw_lf(switchyard, tmp_path):
+    sy, p = dir_server(switchyard, tmp_path, absolute="off")
+    head = raw_get(p, "/nl%0ax")
+    assert head.startswith(b"HTTP/1.1 301 ")
+    assert_no_injection(head)
+    assert location(head) == b"/nl%0Ax/"
