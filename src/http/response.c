@@ -36,6 +36,7 @@ const char *http_reason(int status)
     case 404: return "Not Found";
     case 405: return "Not Allowed";
     case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
     case 408: return "Request Time-out";
     case 409: return "Conflict";
     case 410: return "Gone";
@@ -222,10 +223,10 @@ int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
     p[o++] = (char)('0' + st / 100);
     p[o++] = (char)('0' + st / 10 % 10);
     p[o++] = (char)('0' + st % 10);
-    if (*reason) {
-        p[o++] = ' ';
-        o = put(p, o, reason);
-    }
+    /* The SP after the code is there even with no reason phrase (RFC 9112
+     * status-line; nginx writes "306 " too). */
+    p[o++] = ' ';
+    o = put(p, o, reason);
     o = put(p, o, "\r\n");
     int tokens = lc ? lc->server_tokens : 1;
     if (!has_server) {

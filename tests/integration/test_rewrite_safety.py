@@ -229,3 +229,24 @@ def test_directory_redirect_never_carries_raw_lf(switchyard, tmp_path):
     assert head.startswith(b"HTTP/1.1 301 ")
     assert_no_injection(head)
     assert location(head) == b"/nl%0Ax/"
+
+
+# --------------------------------------------------------------------------
+# Status lines: "HTTP/1.1 306 " keeps its SP with no reason phrase
+# (nginx-tests rewrite.t 'return 306'); the phrases are nginx's
+
+STATUS_LINES = [
+    (200, b"OK"), (203, b""), (205, b""), (302, b"Moved Temporarily"), (305, b""),
+    (306, b""), (417, b""), (418, b""),
+    (422, b""), (429, b"Too Many Requests"), (506, b""), (599, b""),
+]
+
+
+def test_status_line_without_reason_keeps_space(switchyard):
+    locs = "\n".join(f"location = /s{c} {{ return {c} \"t\"; }}" for c, _ in STATUS_LINES)
+    sy, p = start(switchyard, "server { listen 127.0.0.1:@P@; server_name localhost; @L@ }",
+                  L=locs)
+    for code, reason in STATUS_LINES:
+        head = raw_get(p, f"/s{code}")
+        first = head_lines(head)[0]
+        assert first == b"HTTP/1.1 %d " % code + reason, first
