@@ -538,6 +538,18 @@ struct str h1_absolute_location(struct h1_session *s, struct str loc)
     return p ? str_from_cstr(p) : loc;
 }
 
+/* Set the response's Location, replacing one set before (an error page
+ * reached from a redirect gets one Location, as nginx's clear_location). */
+static int set_location(struct request *r, struct str value)
+{
+    for (unsigned i = 0; i < r->nresp; i++)
+        if (str_caseeq(r->resp[i].name, STR_LIT("location"))) {
+            r->resp[i].value = value;
+            return 0;
+        }
+    return resp_add(r, STR_LIT("Location"), value);
+}
+
 static void send_standard_page(struct h1_session *s, int status)
 {
     struct request *r = &s->req;
@@ -550,6 +562,8 @@ static void send_standard_page(struct h1_session *s, int status)
         return;
     }
     r->status = status == 494 || status == 497 ? 400 : status;
+    /* This page is the answer: no earlier error_page status applies to it. */
+    r->err_status_override = 0;
     if (status == 494 || status == 497)
         r->keepalive = 0;
     if (resp_add(r, STR_LIT("Content-Type"), STR_LIT("text/html")) < 0) {
@@ -632,6 +646,10 @@ void h1_respond_status(struct h1_session *s, int status)
         return;
     }
     r->status = status;
+    /* nginx's r->err_status: the status an error-page target's own answer is
+     * sent with, unless that target answers with an error or redirect of its
+     * own (which comes back here and replaces it). */
+    r->err_status_override = status;
     if (lc && !r->error_page_done) {
         for (unsigned i = 0; i < lc->nerror_pages; i++) {
             const struct error_page *ep = &lc->error_pages[i];
@@ -657,7 +675,7 @@ void h1_respond_status(struct h1_session *s, int status)
                                    (target.len > 8 && memcmp(target.p, "https://", 8) == 0))) {
                 int code = ep->override >= 301 && ep->override <= 308 ? ep->override : 302;
                 r->err_status_override = 0;
-                if (resp_add(r, STR_LIT("Location"), target) < 0) {
+                if (set_location(r, target) < 0) {
                     h1_close(s, "out of memory");
                     return;
                 }
@@ -744,6 +762,10 @@ static void do_return(struct h1_session *s, const struct rw_return *ret)
             return;
         }
         r->status = code;
+        if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {
+            h1_respond_status(s, code); /* error_page applies, as in nginx */
+            return;
+        }
         if (code >= 300 && code < 400) {
             send_standard_page(s, code);
             return;
@@ -757,11 +779,11 @@ static void do_return(struct h1_session *s, const struct rw_return *ret)
         return;
     }
     if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {
-        if (resp_add(r, STR_LIT("Location"), h1_absolute_location(s, text)) < 0) {
+        if (set_location(r, h1_absolute_location(s, text)) < 0) {
             h1_close(s, "out of memory");
             return;
         }
-        send_standard_page(s, code);
+        h1_respond_status(s, code); /* error_page applies, as in nginx */
         return;
     }
     r->status = code;
@@ -787,11 +809,11 @@ static enum rw_result do_rewrite(struct h1_session *s, const struct rw_op *op)
         return RW_RESPONDED;
     }
     if (redirect) {
-        if (resp_add(r, STR_LIT("Location"), h1_absolute_location(s, ev.uri)) < 0) {
+        if (set_location(r, h1_absolute_location(s, ev.uri)) < 0) {
             h1_close(s, "out of memory");
             return RW_RESPONDED;
         }
-        send_standard_page(s, flag == RW_FLAG_PERMANENT ? 301 : 302);
+        h1_respond_status(s, flag == RW_FLAG_PERMANENT ? 301 : 302);
         return RW_RESPONDED;
     }
     struct str path = ev.uri, args = ev.args;
@@ -923,8 +945,8 @@ static void run_static(struct h1_session *s)
             if (p)
                 loc = str_from_cstr(p);
         }
-        resp_add(r, STR_LIT("Location"), h1_absolute_location(s, loc));
-        send_standard_page(s, 301);
+        set_location(r, h1_absolute_location(s, loc));
+        h1_respond_status(s, 301);
         return;
     }
     case STATIC_INTERNAL:

@@ -4,6 +4,8 @@ in redirects and arguments, the trailing '?' that drops the request's
 arguments, and -- beyond nginx -- no generated response header that can
 carry CR, LF or NUL (header injection)."""
 
+import re
+
 import pytest
 
 from harness import IS_NGINX, fill, free_port, http_conf, raw_request
@@ -250,3 +252,90 @@ def test_status_line_without_reason_keeps_space(switchyard):
         head = raw_get(p, f"/s{code}")
         first = head_lines(head)[0]
         assert first == b"HTTP/1.1 %d " % code + reason, first
+
+
+# --------------------------------------------------------------------------
+# error_page with `return` (nginx-tests rewrite.t): a redirect made by
+# return/rewrite goes through error_page; the status an error-page target
+# answers with is what the client sees when it is itself an error or a
+# redirect, else the original error status.
+
+ERROR_PAGES = """
+server {
+    listen 127.0.0.1:@P@;
+    server_name localhost;
+    location / { rewrite ^ http://example.com/ redirect; }
+    location /return204 { return 204; }
+    location /return200 { return 200; }
+    location /return405 { return 405; }
+    location /error404return405 { error_page 404 /return405; return 404; }
+    location /error405return204 { error_page 405 /return204; return 405; }
+    location /error405return200 { error_page 405 /return200; return 405; }
+    location /return200text { return 200 "text"; }
+    location /return302text { return 302 "text"; }
+    location /error405return200text { error_page 405 /return200text; return 405; }
+    location /error302return200text { error_page 302 /return200text; return 302 "text"; }
+    location /error405return302text { error_page 405 /return302text; return 405; }
+    location /error405rewrite { error_page 405 /; return 405; }
+    location /error405directory { error_page 405 /directory; return 405; }
+    location /directory { root @R@; }
+    location /rwredirect { error_page 302 /return200text; rewrite ^ http://example.com/x redirect; }
+}
+"""
+
+
+def err_server(switchyard, tmp_path):
+    (tmp_path / "directory").mkdir()
+    return start(switchyard, ERROR_PAGES, R=tmp_path)
+
+
+def full(p, target):
+    return raw_request(p, f"GET {target} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+
+
+def test_error_page_target_status_wins_when_error(switchyard, tmp_path):
+    sy, p = err_server(switchyard, tmp_path)
+    assert full(p, "/error404return405").startswith(b"HTTP/1.1 405 ")
+    r = full(p, "/error405return302text")
+    assert r.startswith(b"HTTP/1.1 302 ") and b"\r\nLocation: text\r\n" in r
+    r = full(p, "/error405rewrite")
+    assert r.startswith(b"HTTP/1.1 302 ") and b"\r\nLocation: http://example.com/\r\n" in r
+    r = full(p, "/error405directory")
+    assert r.startswith(b"HTTP/1.1 301 ")
+    assert re.search(rb"\r\nLocation: http://[^\r\n]*/directory/\r\n", r)
+
+
+def test_error_page_target_success_keeps_error_status(switchyard, tmp_path):
+    sy, p = err_server(switchyard, tmp_path)
+    r = raw_request(p, b"GET /error405return204 HTTP/1.1\r\nHost: localhost\r\n"
+                       b"Connection: close\r\n\r\n")
+    assert r.startswith(b"HTTP/1.1 405 ")
+    assert re.search(rb"\r\nContent-Length: 0\r\n|\r\n0\r\n", r)
+    r = full(p, "/error405return200")
+    assert r.startswith(b"HTTP/1.1 405 ") and b"body" not in r
+    r = full(p, "/error405return200text")
+    assert r.startswith(b"HTTP/1.1 405 ") and r.endswith(b"\r\n\r\ntext")
+
+
+def test_error_page_applies_to_return_redirect(switchyard, tmp_path):
+    sy, p = err_server(switchyard, tmp_path)
+    r = full(p, "/error302return200text")
+    assert r.startswith(b"HTTP/1.1 302 ")
+    assert b"\r\nLocation: text\r\n" in r and r.endswith(b"\r\n\r\ntext")
+    r = full(p, "/rwredirect")
+    assert r.startswith(b"HTTP/1.1 302 ")
+    assert b"\r\nLocation: http://example.com/x\r\n" in r and r.endswith(b"\r\n\r\ntext")
+
+
+def test_error_page_url_replaces_redirect_location(switchyard):
+    sy, p = start(switchyard, """
+server {
+    listen 127.0.0.1:@P@;
+    server_name localhost;
+    location /r { error_page 302 http://example.com/err; return 302 http://example.com/first; }
+}
+""")
+    r = full(p, "/r")
+    assert r.startswith(b"HTTP/1.1 302 ")
+    assert r.count(b"\r\nLocation: ") == 1
+    assert b"\r\nLocation: http://example.com/err\r\n" in r
