@@ -1108,6 +1108,8 @@ static int valid_host_lower(struct request *r, struct str in, struct str *out)
             return -1;
     if (len && in.p[len - 1] == '.')
         len--;
+    if (len == 0) /* "", ".", ":80": nginx's "invalid host" */
+        return -1;
     char *p = arena_alloc(&r->arena, len + 1);
     if (!p)
         return -1;
@@ -1218,6 +1220,15 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
         return;
     }
     r->request_uri = path;
+    /* The Host header is checked even when the request line names the host
+     * (nginx's ngx_http_process_host), then the request line's host wins. */
+    if (host.p && (r->info.flags & H1_F_HAS_HOST)) {
+        struct str unused;
+        if (valid_host_lower(r, r->info.host, &unused) < 0) {
+            bad_request(s, 400, "invalid host in \"Host\" header");
+            return;
+        }
+    }
     if (!host.p && (r->info.flags & H1_F_HAS_HOST))
         host = r->info.host;
     if (!host.p && r->minor == 1) {

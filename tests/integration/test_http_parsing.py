@@ -313,3 +313,44 @@ def test_head_split_across_many_writes(small, origin):
             c.send(req[i:i + 10])
         r = c.read_response()
     assert r.status == 200 and r.json()["target"] == "/steady"
+
+
+# ---------------------------------------------------------------- Host
+# nginx-tests http_host.t (nginx 1.22's ngx_http_validate_host): an empty host,
+# "." and ".." are 400; one trailing dot, a stray ':' and the port are
+# dropped from $host, which is lower-cased.
+
+@pytest.fixture
+def echo(switchyard):
+    p = free_port()
+    switchyard(http_conf(fill("""server { listen 127.0.0.1:@P@; server_name localhost;
+        location / { return 200 "host=$host args=$args uri=$uri"; } }""", P=p)))
+    return p
+
+
+@pytest.mark.parametrize("req", [
+    pytest.param(b"GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n", id="empty-host-11"),
+    pytest.param(b"GET / HTTP/1.0\r\nHost: \r\n\r\n", id="empty-host-10"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: .\r\nConnection: close\r\n\r\n", id="dot"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: .:80\r\nConnection: close\r\n\r\n", id="dot-port"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: a..b\r\nConnection: close\r\n\r\n", id="dot-dot"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: ..\r\nConnection: close\r\n\r\n", id="only-dots"),
+    pytest.param(b"GET http://./ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", id="absolute-dot"),
+    pytest.param(b"GET http://x/ HTTP/1.1\r\nHost: .\r\nConnection: close\r\n\r\n",
+                 id="absolute-with-bad-header"),
+])
+def test_invalid_host_is_400(echo, req):
+    assert status_of(raw_request(echo, req)) == 400
+
+
+@pytest.mark.parametrize("host,want", [
+    ("l", "l"), ("L", "l"), ("abcd-ef.g02.xyz:", "abcd-ef.g02.xyz"),
+    ("www.abcd-ef.g02.xyz.", "www.abcd-ef.g02.xyz"), ("abcd-ef.g02.xyz.:88", "abcd-ef.g02.xyz"),
+    ("AbC-d93.0.34ZhGt-s.nk.Ru:88", "abc-d93.0.34zhgt-s.nk.ru"), ("123.40.56.78:", "123.40.56.78"),
+])
+def test_host_normalised(echo, host, want):
+    out = raw_request(echo, f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+    assert status_of(out) == 200
+    assert out.endswith(f"host={want} args= uri=/".encode())
+    out = raw_request(echo, f"GET http://{host}/ HTTP/1.0\r\n\r\n".encode())
+    assert out.endswith(f"host={want} args= uri=/".encode())
