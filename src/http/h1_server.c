@@ -1205,13 +1205,14 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
                             (target.len >= 8 && strncasecmp(target.p, "https://", 8) == 0))) {
         size_t skip = target.p[4] == ':' ? 7 : 8;
         size_t k = skip;
-        while (k < target.len && target.p[k] != '/' && target.p[k] != '?')
+        while (k < target.len && target.p[k] != '/' && target.p[k] != '?' && target.p[k] != '#')
             k++;
         host = (struct str){target.p + skip, k - skip};
         path = (struct str){target.p + k, target.len - k};
         if (path.len == 0)
             path = STR_LIT("/");
-        if (host.len == 0) {
+        /* nginx: a fragment right after the authority is an invalid request */
+        if (host.len == 0 || (k < target.len && target.p[k] == '#')) {
             bad_request(s, 400, "invalid host in request line");
             return;
         }
@@ -1241,13 +1242,23 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
     }
 
     /* Path and query, then the normalised $uri. */
+    /* A fragment ends the path and the arguments (nginx: "/p?a#f" has $args
+     * "a", "/p#f?a" none); $request_uri keeps it. */
     struct str qpath = path;
-    for (size_t k = 0; k < path.len; k++)
-        if (path.p[k] == '?') {
+    for (size_t k = 0; k < path.len; k++) {
+        if (path.p[k] == '#') {
             qpath.len = k;
-            r->args = (struct str){path.p + k + 1, path.len - k - 1};
             break;
         }
+        if (path.p[k] == '?') {
+            qpath.len = k;
+            size_t e = k + 1;
+            while (e < path.len && path.p[e] != '#')
+                e++;
+            r->args = (struct str){path.p + k + 1, e - k - 1};
+            break;
+        }
+    }
     char *norm = arena_alloc(&r->arena, qpath.len + 2);
     if (!norm) {
         h1_close(s, "out of memory");

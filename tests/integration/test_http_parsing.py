@@ -354,3 +354,26 @@ def test_host_normalised(echo, host, want):
     assert out.endswith(f"host={want} args= uri=/".encode())
     out = raw_request(echo, f"GET http://{host}/ HTTP/1.0\r\n\r\n".encode())
     assert out.endswith(f"host={want} args= uri=/".encode())
+
+
+# ---------------------------------------------------------------- fragments
+# nginx-tests http_uri.t: a fragment is no part of $uri nor $args
+
+@pytest.mark.parametrize("target,want", [
+    ("http://localhost?args#frag", "args=args uri=/"),
+    ("http://localhost:8080?args#frag", "args=args uri=/"),
+    ("http://localhost?args", "args=args uri=/"),
+    ("/foo/bar/.#frag", "args= uri=/foo/bar/"),
+    ("/foo/bar/..#frag", "args= uri=/foo/"),
+    ("/p?a=1#frag", "args=a=1 uri=/p"),
+    ("/p#frag?a=1", "args= uri=/p"),
+])
+def test_fragment_not_in_uri_or_args(echo, target, want):
+    out = raw_request(echo, f"GET {target} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+    assert status_of(out) == 200
+    assert out.endswith(want.encode())
+
+
+def test_fragment_right_after_authority_is_400(echo):
+    out = raw_request(echo, b"GET http://localhost#frag HTTP/1.0\r\n\r\n")
+    assert status_of(out) == 400
