@@ -1191,6 +1191,15 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
             return;
         }
     }
+    /* CONNECT (authority-form; the parser took nothing else) is recognised
+     * and refused: 405 as current nginx without proxy_connect, and the
+     * connection closes, so no tunnel bytes are read as a next request. */
+    if (str_eq(r->method, STR_LIT("CONNECT"))) {
+        sy_log(LOG_LVL_INFO, "client sent CONNECT method");
+        r->keepalive = 0;
+        h1_respond_status(s, 405);
+        return;
+    }
     if (str_eq(r->method, STR_LIT("TRACE"))) {
         r->keepalive = 0;
         h1_respond_status(s, 405);

@@ -58,7 +58,6 @@ def status_of(out: bytes) -> int:
     pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n: empty\r\nConnection: close\r\n\r\n", id="empty-name"),
     pytest.param(b"GET / HTTP/1.1\r\nX-N: a\x00b\r\n" + H + b"\r\n", id="nul-in-value"),
     pytest.param(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", id="h2-preface"),
-    pytest.param(b"CONNECT example.com:443 HTTP/1.1\r\n" + H + b"\r\n", id="connect"),
     pytest.param(b"OPTIONS * HTTP/1.1\r\n" + H + b"\r\n", id="options-asterisk"),
     pytest.param(b"GET /.. HTTP/1.1\r\n" + H + b"\r\n", id="dotdot-above-root"),
     # request bodies
@@ -377,3 +376,32 @@ def test_fragment_not_in_uri_or_args(echo, target, want):
 def test_fragment_right_after_authority_is_400(echo):
     out = raw_request(echo, b"GET http://localhost#frag HTTP/1.0\r\n\r\n")
     assert status_of(out) == 400
+
+
+# ---------------------------------------------------------------- CONNECT
+# Current nginx parses the authority-form and refuses CONNECT with 405 (its
+# "client sent CONNECT method"), and refuses CONNECT with any other target
+# form as a bad request. nginx 1.22 did the opposite: it could not parse
+# "host:port" (400) and answered 405 to "CONNECT / HTTP/1.1". Switchyard
+# follows current nginx (docs/differences.md).
+
+@pytest.mark.parametrize("req", [
+    pytest.param(b"CONNECT localhost:8080 HTTP/1.1\r\nHost: localhost\r\n\r\n", id="with-host"),
+    pytest.param(b"CONNECT example.com:443 HTTP/1.1\r\n\r\n", id="no-host"),
+    pytest.param(b"CONNECT 127.0.0.1:80 HTTP/1.0\r\n\r\n", id="http10"),
+])
+def test_connect_authority_form_is_405(port, origin, req):
+    out = raw_request(port, req)
+    assert status_of(out) == (400 if IS_NGINX else 405)
+    assert b"Connection: close" in out.split(b"\r\n\r\n")[0]
+    assert origin.connections == 0
+
+
+@pytest.mark.parametrize("req", [
+    pytest.param(b"CONNECT / HTTP/1.1\r\n" + H + b"\r\n", id="origin-form"),
+    pytest.param(b"CONNECT http://x/ HTTP/1.1\r\n" + H + b"\r\n", id="absolute-form"),
+])
+def test_connect_other_forms_are_400(port, origin, req):
+    out = raw_request(port, req)
+    assert status_of(out) == (405 if IS_NGINX else 400)
+    assert origin.connections == 0
