@@ -996,6 +996,30 @@ static void run_handler(struct h1_session *s)
     run_static(s);
 }
 
+/* nginx's auto_redirect: "/dir" for a proxied "location /dir/" is a 301 to
+ * "/dir/" (escaped, with the arguments). */
+static void auto_redirect_to_slash(struct h1_session *s)
+{
+    struct request *r = &s->req;
+    size_t len;
+    char *loc = static_dir_location(&r->arena, r->uri, &len);
+    if (!loc) {
+        h1_close(s, "out of memory");
+        return;
+    }
+    struct str target = {loc, len};
+    if (r->args.len) {
+        char *p = arena_printf(&r->arena, "%s?%.*s", loc, (int)r->args.len, r->args.p);
+        if (p)
+            target = str_from_cstr(p);
+    }
+    if (set_location(r, h1_absolute_location(s, target)) < 0) {
+        h1_close(s, "out of memory");
+        return;
+    }
+    h1_respond_status(s, 301);
+}
+
 static void find_location_and_run(struct h1_session *s)
 {
     struct request *r = &s->req;
@@ -1007,7 +1031,8 @@ static void find_location_and_run(struct h1_session *s)
             send_standard_page(s, 500);
             return;
         }
-        r->loc = router_find_location(r->srv, r->uri, &r->caps);
+        int auto_redirect;
+        r->loc = router_find_location_ex(r->srv, r->uri, &r->caps, &auto_redirect);
         r->lc = r->loc ? r->loc->lc : r->srv->lc;
         r->uri_rewritten = 0;
         uint64_t max = r->lc->client_max_body_size;
@@ -1026,6 +1051,10 @@ static void find_location_and_run(struct h1_session *s)
         if (r->lc->internal && !r->uri_changed) {
             /* An `internal` location serves only internal redirects. */
             h1_respond_status(s, 404);
+            return;
+        }
+        if (auto_redirect) {
+            auto_redirect_to_slash(s);
             return;
         }
         struct str before = r->uri;

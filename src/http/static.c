@@ -134,9 +134,7 @@ static int esc_uri_byte(unsigned char c)
     return c <= 0x20 || c >= 0x7f || strchr("\"#%<>?\\^`{|}", c) != NULL;
 }
 
-/* `uri` percent-escaped as nginx escapes a URI it puts into a Location, then
- * "/" (a directory redirect). NUL-terminated, in arena `a`; NULL when out of memory. */
-static char *escaped_dir_location(struct arena *a, struct str uri, size_t *len)
+char *static_dir_location(struct arena *a, struct str uri, size_t *len)
 {
     char *p = arena_alloc(a, 3 * uri.len + 2);
     if (!p)
@@ -847,7 +845,7 @@ static int static_file(const struct st_req *r, struct static_result *out)
         close(fd);
         /* the session adds scheme/host (absolute_redirect) and "?args" */
         size_t loclen;
-        char *loc = escaped_dir_location(r->a, r->uri, &loclen);
+        char *loc = static_dir_location(r->a, r->uri, &loclen);
         if (!loc)
             return ST_ERR;
         out->action = STATIC_REDIRECT;

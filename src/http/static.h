@@ -83,4 +83,12 @@ struct static_result {
  */
 int static_handle(const struct static_input *in, struct static_result *out, struct arena *a);
 
+/*
+ * `uri` percent-escaped as nginx escapes a URI it puts into a Location
+ * (NGX_ESCAPE_URI: controls, space, " # % < > ? \ ^ ` { | }, DEL, 8-bit),
+ * then "/": the target of a directory redirect. NUL-terminated, in arena
+ * `a`, length in *len; NULL when out of memory.
+ */
+char *static_dir_location(struct arena *a, struct str uri, size_t *len);
+
 #endif

@@ -339,3 +339,46 @@ server {
     assert r.startswith(b"HTTP/1.1 302 ")
     assert r.count(b"\r\nLocation: ") == 1
     assert b"\r\nLocation: http://example.com/err\r\n" in r
+
+
+# --------------------------------------------------------------------------
+# proxy_pass auto-redirect: "/auto" for a proxied "location /auto/" is a 301
+# to "/auto/", escaped (nginx-tests http_absolute_redirect.t 'auto escaped')
+
+AUTO = """
+server {
+    listen 127.0.0.1:@P@;
+    server_name localhost;
+    absolute_redirect off;
+    location / { return 200 "root"; }
+    location /auto/ { proxy_pass http://127.0.0.1:1; }
+    location "/auto sp/" { proxy_pass http://127.0.0.1:1; }
+    location '/auto "#%<>?\\^`{|}/' { proxy_pass http://127.0.0.1:1; }
+    location /both/ { proxy_pass http://127.0.0.1:1; }
+    location /both { return 200 "both"; }
+    location = /ex/ { proxy_pass http://127.0.0.1:1; }
+    location /plain/ { return 200 "plain"; }
+}
+"""
+
+
+def test_proxy_location_auto_redirect(switchyard):
+    sy, p = start(switchyard, AUTO)
+    head = raw_get(p, "/auto")
+    assert head.startswith(b"HTTP/1.1 301 ") and location(head) == b"/auto/"
+    assert location(raw_get(p, "/auto?a=b")) == b"/auto/?a=b"
+    assert location(raw_get(p, "/auto%20sp")) == b"/auto%20sp/"
+    assert location(raw_get(p, "/auto%20sp?a=b")) == b"/auto%20sp/?a=b"
+    assert location(raw_get(p, "/ex")) == b"/ex/"
+
+
+def test_proxy_location_auto_redirect_escaped_strict(switchyard):
+    sy, p = start(switchyard, AUTO)
+    target = "/auto%20%22%23%25%3C%3E%3F%5C%5E%60%7B%7C%7D"
+    assert location(raw_get(p, target)) == (target + "/").encode()
+
+
+def test_no_auto_redirect_when_uri_has_a_location_or_no_proxy(switchyard):
+    sy, p = start(switchyard, AUTO)
+    assert raw_request(p, b"GET /both HTTP/1.0\r\n\r\n").endswith(b"\r\n\r\nboth")
+    assert raw_request(p, b"GET /plain HTTP/1.0\r\n\r\n").endswith(b"\r\n\r\nroot")
