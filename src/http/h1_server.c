@@ -29,6 +29,7 @@
 #include "http/limit_req.h"
 #include "http/realip.h"
 #include "http/response.h"
+#include "http/rewrite_eval.h"
 #include "http/static.h"
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
@@ -537,6 +538,18 @@ struct str h1_absolute_location(struct h1_session *s, struct str loc)
     return p ? str_from_cstr(p) : loc;
 }
 
+/* Set the response's Location, replacing one set before (an error page
+ * reached from a redirect gets one Location, as nginx's clear_location). */
+static int set_location(struct request *r, struct str value)
+{
+    for (unsigned i = 0; i < r->nresp; i++)
+        if (str_caseeq(r->resp[i].name, STR_LIT("location"))) {
+            r->resp[i].value = value;
+            return 0;
+        }
+    return resp_add(r, STR_LIT("Location"), value);
+}
+
 static void send_standard_page(struct h1_session *s, int status)
 {
     struct request *r = &s->req;
@@ -549,6 +562,8 @@ static void send_standard_page(struct h1_session *s, int status)
         return;
     }
     r->status = status == 494 || status == 497 ? 400 : status;
+    /* This page is the answer: no earlier error_page status applies to it. */
+    r->err_status_override = 0;
     if (status == 494 || status == 497)
         r->keepalive = 0;
     if (resp_add(r, STR_LIT("Content-Type"), STR_LIT("text/html")) < 0) {
@@ -631,6 +646,10 @@ void h1_respond_status(struct h1_session *s, int status)
         return;
     }
     r->status = status;
+    /* nginx's r->err_status: the status an error-page target's own answer is
+     * sent with, unless that target answers with an error or redirect of its
+     * own (which comes back here and replaces it). */
+    r->err_status_override = status;
     if (lc && !r->error_page_done) {
         for (unsigned i = 0; i < lc->nerror_pages; i++) {
             const struct error_page *ep = &lc->error_pages[i];
@@ -656,7 +675,7 @@ void h1_respond_status(struct h1_session *s, int status)
                                    (target.len > 8 && memcmp(target.p, "https://", 8) == 0))) {
                 int code = ep->override >= 301 && ep->override <= 308 ? ep->override : 302;
                 r->err_status_override = 0;
-                if (resp_add(r, STR_LIT("Location"), target) < 0) {
+                if (set_location(r, target) < 0) {
                     h1_close(s, "out of memory");
                     return;
                 }
@@ -743,6 +762,10 @@ static void do_return(struct h1_session *s, const struct rw_return *ret)
             return;
         }
         r->status = code;
+        if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {
+            h1_respond_status(s, code); /* error_page applies, as in nginx */
+            return;
+        }
         if (code >= 300 && code < 400) {
             send_standard_page(s, code);
             return;
@@ -756,11 +779,11 @@ static void do_return(struct h1_session *s, const struct rw_return *ret)
         return;
     }
     if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {
-        if (resp_add(r, STR_LIT("Location"), h1_absolute_location(s, text)) < 0) {
+        if (set_location(r, h1_absolute_location(s, text)) < 0) {
             h1_close(s, "out of memory");
             return;
         }
-        send_standard_page(s, code);
+        h1_respond_status(s, code); /* error_page applies, as in nginx */
         return;
     }
     r->status = code;
@@ -777,52 +800,23 @@ static enum rw_result do_rewrite(struct h1_session *s, const struct rw_op *op)
     struct request *r = &s->req;
     if (!regex_match(s, op->u.rewrite.re, r->uri))
         return RW_CONTINUE;
-    struct str repl;
-    if (tmpl_eval(s, &op->u.rewrite.replacement, &repl) < 0) {
+    int flag = op->u.rewrite.flag;
+    int redirect = rw_is_url(op->u.rewrite.replacement.raw) || flag == RW_FLAG_REDIRECT ||
+                   flag == RW_FLAG_PERMANENT;
+    struct rw_eval ev;
+    if (rw_eval_replacement(s, &op->u.rewrite.replacement, redirect, &ev) < 0) {
         h1_close(s, "out of memory");
         return RW_RESPONDED;
     }
-    int is_url = (repl.len > 7 && strncasecmp(repl.p, "http://", 7) == 0) ||
-                 (repl.len > 8 && strncasecmp(repl.p, "https://", 8) == 0);
-    int flag = op->u.rewrite.flag;
-    /* Arguments: new ones from the replacement, then the old ones, unless the
-     * replacement ends with '?'. */
-    struct str path = repl, nargs = STR_NULL;
-    int drop_old = 0;
-    for (size_t i = 0; i < repl.len; i++)
-        if (repl.p[i] == '?') {
-            path.len = i;
-            nargs = (struct str){repl.p + i + 1, repl.len - i - 1};
-            if (nargs.len == 0)
-                drop_old = 1;
-            break;
-        }
-    struct str args = nargs;
-    if (!drop_old && r->args.p && r->args.len) {
-        if (nargs.len) {
-            char *a = arena_printf(&r->arena, "%.*s&%.*s", (int)nargs.len, nargs.p,
-                                   (int)r->args.len, r->args.p);
-            if (a)
-                args = str_from_cstr(a);
-        } else {
-            args = r->args;
-        }
-    }
-    if (is_url || flag == RW_FLAG_REDIRECT || flag == RW_FLAG_PERMANENT) {
-        struct str loc = is_url ? path : h1_absolute_location(s, path);
-        if (args.len) {
-            char *l = arena_printf(&r->arena, "%.*s?%.*s", (int)loc.len, loc.p, (int)args.len,
-                                   args.p);
-            if (l)
-                loc = str_from_cstr(l);
-        }
-        if (resp_add(r, STR_LIT("Location"), loc) < 0) {
+    if (redirect) {
+        if (set_location(r, h1_absolute_location(s, ev.uri)) < 0) {
             h1_close(s, "out of memory");
             return RW_RESPONDED;
         }
-        send_standard_page(s, flag == RW_FLAG_PERMANENT ? 301 : 302);
+        h1_respond_status(s, flag == RW_FLAG_PERMANENT ? 301 : 302);
         return RW_RESPONDED;
     }
+    struct str path = ev.uri, args = ev.args;
     r->uri = path;
     r->args = args.len ? args : STR_NULL;
     r->uri_changed = 1;
@@ -955,8 +949,8 @@ static void run_static(struct h1_session *s)
             if (p)
                 loc = str_from_cstr(p);
         }
-        resp_add(r, STR_LIT("Location"), h1_absolute_location(s, loc));
-        send_standard_page(s, 301);
+        set_location(r, h1_absolute_location(s, loc));
+        h1_respond_status(s, 301);
         return;
     }
     case STATIC_INTERNAL:
@@ -1006,6 +1000,30 @@ static void run_handler(struct h1_session *s)
     run_static(s);
 }
 
+/* nginx's auto_redirect: "/dir" for a proxied "location /dir/" is a 301 to
+ * "/dir/" (escaped, with the arguments). */
+static void auto_redirect_to_slash(struct h1_session *s)
+{
+    struct request *r = &s->req;
+    size_t len;
+    char *loc = static_dir_location(&r->arena, r->uri, &len);
+    if (!loc) {
+        h1_close(s, "out of memory");
+        return;
+    }
+    struct str target = {loc, len};
+    if (r->args.len) {
+        char *p = arena_printf(&r->arena, "%s?%.*s", loc, (int)r->args.len, r->args.p);
+        if (p)
+            target = str_from_cstr(p);
+    }
+    if (set_location(r, h1_absolute_location(s, target)) < 0) {
+        h1_close(s, "out of memory");
+        return;
+    }
+    h1_respond_status(s, 301);
+}
+
 static void find_location_and_run(struct h1_session *s)
 {
     struct request *r = &s->req;
@@ -1017,7 +1035,8 @@ static void find_location_and_run(struct h1_session *s)
             send_standard_page(s, 500);
             return;
         }
-        r->loc = router_find_location(r->srv, r->uri, &r->caps);
+        int auto_redirect;
+        r->loc = router_find_location_ex(r->srv, r->uri, &r->caps, &auto_redirect);
         r->lc = r->loc ? r->loc->lc : r->srv->lc;
         r->uri_rewritten = 0;
         uint64_t max = r->lc->client_max_body_size;
@@ -1036,6 +1055,10 @@ static void find_location_and_run(struct h1_session *s)
         if (r->lc->internal && !r->uri_changed) {
             /* An `internal` location serves only internal redirects. */
             h1_respond_status(s, 404);
+            return;
+        }
+        if (auto_redirect) {
+            auto_redirect_to_slash(s);
             return;
         }
         struct str before = r->uri;
@@ -1118,6 +1141,8 @@ static int valid_host_lower(struct request *r, struct str in, struct str *out)
             return -1;
     if (len && in.p[len - 1] == '.')
         len--;
+    if (len == 0) /* "", ".", ":80": nginx's "invalid host" */
+        return -1;
     char *p = arena_alloc(&r->arena, len + 1);
     if (!p)
         return -1;
@@ -1200,6 +1225,15 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
             return;
         }
     }
+    /* CONNECT (authority-form; the parser took nothing else) is recognised
+     * and refused: 405 as current nginx without proxy_connect, and the
+     * connection closes, so no tunnel bytes are read as a next request. */
+    if (str_eq(r->method, STR_LIT("CONNECT"))) {
+        sy_log(LOG_LVL_INFO, "client sent CONNECT method");
+        r->keepalive = 0;
+        h1_respond_status(s, 405);
+        return;
+    }
     if (str_eq(r->method, STR_LIT("TRACE"))) {
         r->keepalive = 0;
         h1_respond_status(s, 405);
@@ -1214,13 +1248,14 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
                             (target.len >= 8 && strncasecmp(target.p, "https://", 8) == 0))) {
         size_t skip = target.p[4] == ':' ? 7 : 8;
         size_t k = skip;
-        while (k < target.len && target.p[k] != '/' && target.p[k] != '?')
+        while (k < target.len && target.p[k] != '/' && target.p[k] != '?' && target.p[k] != '#')
             k++;
         host = (struct str){target.p + skip, k - skip};
         path = (struct str){target.p + k, target.len - k};
         if (path.len == 0)
             path = STR_LIT("/");
-        if (host.len == 0) {
+        /* nginx: a fragment right after the authority is an invalid request */
+        if (host.len == 0 || (k < target.len && target.p[k] == '#')) {
             bad_request(s, 400, "invalid host in request line");
             return;
         }
@@ -1229,6 +1264,15 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
         return;
     }
     r->request_uri = path;
+    /* The Host header is checked even when the request line names the host
+     * (nginx's ngx_http_process_host), then the request line's host wins. */
+    if (host.p && (r->info.flags & H1_F_HAS_HOST)) {
+        struct str unused;
+        if (valid_host_lower(r, r->info.host, &unused) < 0) {
+            bad_request(s, 400, "invalid host in \"Host\" header");
+            return;
+        }
+    }
     if (!host.p && (r->info.flags & H1_F_HAS_HOST))
         host = r->info.host;
     if (!host.p && r->minor == 1) {
@@ -1241,13 +1285,23 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
     }
 
     /* Path and query, then the normalised $uri. */
+    /* A fragment ends the path and the arguments (nginx: "/p?a#f" has $args
+     * "a", "/p#f?a" none); $request_uri keeps it. */
     struct str qpath = path;
-    for (size_t k = 0; k < path.len; k++)
-        if (path.p[k] == '?') {
+    for (size_t k = 0; k < path.len; k++) {
+        if (path.p[k] == '#') {
             qpath.len = k;
-            r->args = (struct str){path.p + k + 1, path.len - k - 1};
             break;
         }
+        if (path.p[k] == '?') {
+            qpath.len = k;
+            size_t e = k + 1;
+            while (e < path.len && path.p[e] != '#')
+                e++;
+            r->args = (struct str){path.p + k + 1, e - k - 1};
+            break;
+        }
+    }
     char *norm = arena_alloc(&r->arena, qpath.len + 2);
     if (!norm) {
         h1_close(s, "out of memory");

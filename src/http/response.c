@@ -37,6 +37,7 @@ const char *http_reason(int status)
     case 404: return "Not Found";
     case 405: return "Not Allowed";
     case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
     case 408: return "Request Time-out";
     case 409: return "Conflict";
     case 410: return "Gone";
@@ -112,6 +113,51 @@ static int add_header_applies(int status)
     }
 }
 
+/*
+ * No response header may carry CR, LF or NUL: a value built from the request
+ * ($uri is decoded, captures, an upstream's header) would otherwise let a
+ * client inject headers or split the response. nginx does not check this
+ * (`return 302 http://x$uri;` and `add_header X $uri;` are injectable there).
+ * Here, at the one place heads are written, a Location gets such bytes
+ * percent-encoded (it stays a usable URL); any other value gets each replaced
+ * by SP, as RFC 9110 section 5.5 allows a recipient. Logged at "error".
+ */
+static int unsafe_byte(unsigned char c)
+{
+    return c == '\r' || c == '\n' || c == '\0';
+}
+
+static void sanitize_header(struct request *r, struct resp_header *h)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < h->value.len; i++)
+        bad += unsafe_byte((unsigned char)h->value.p[i]);
+    if (!bad)
+        return;
+    int is_location = str_caseeq(h->name, STR_LIT("location"));
+    char *v = arena_alloc(&r->arena, h->value.len + 2 * bad + 1);
+    if (!v) {
+        h->value = STR_NULL; /* never send the unsafe bytes */
+        return;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < h->value.len; i++) {
+        unsigned char c = (unsigned char)h->value.p[i];
+        if (!unsafe_byte(c)) {
+            v[o++] = (char)c;
+        } else if (is_location) {
+            v[o++] = '%';
+            v[o++] = "0123456789ABCDEF"[c >> 4];
+            v[o++] = "0123456789ABCDEF"[c & 15];
+        } else {
+            v[o++] = ' ';
+        }
+    }
+    sy_log(LOG_LVL_ERR, "response header \"%.*s\" had CR, LF or NUL in its value, %s",
+           (int)h->name.len, h->name.p, is_location ? "percent-encoded" : "replaced by spaces");
+    h->value = (struct str){v, o};
+}
+
 /* Append C string `s` at p[o]; returns the new length (room is reserved). */
 static size_t put(char *p, size_t o, const char *s)
 {
@@ -159,6 +205,7 @@ int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
     size_t need = 128 + 64; /* status line, Server, Date, Connection */
     int has_server = 0, has_date = 0;
     for (unsigned i = 0; i < r->nresp; i++) {
+        sanitize_header(r, &r->resp[i]);
         struct str n = r->resp[i].name;
         need += n.len + r->resp[i].value.len + 4;
         if (n.len == 6 && str_caseeq(n, STR_LIT("server")))
@@ -177,10 +224,10 @@ int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
     p[o++] = (char)('0' + st / 100);
     p[o++] = (char)('0' + st / 10 % 10);
     p[o++] = (char)('0' + st % 10);
-    if (*reason) {
-        p[o++] = ' ';
-        o = put(p, o, reason);
-    }
+    /* The SP after the code is there even with no reason phrase (RFC 9112
+     * status-line; nginx writes "306 " too). */
+    p[o++] = ' ';
+    o = put(p, o, reason);
     o = put(p, o, "\r\n");
     int tokens = lc ? lc->server_tokens : 1;
     if (!has_server) {

@@ -222,7 +222,8 @@ enum loc_found {
  * order, a match being followed by a search of its own nested locations.
  */
 static enum loc_found find_loc(const struct location *locs, unsigned n, struct str uri,
-                               const struct location **best, struct regex_caps *caps)
+                               const struct location **best, struct regex_caps *caps,
+                               int *auto_redirect)
 {
     const struct location *longest = NULL;
 
@@ -241,6 +242,23 @@ static enum loc_found find_loc(const struct location *locs, unsigned n, struct s
         }
     }
 
+    /* nginx's auto_redirect: "/dir" names no location but a prefix or exact
+     * "/dir/" with proxy_pass exists at this level -> that location, flagged
+     * for a 301 to "/dir/" (before any regex is tried). */
+    if (auto_redirect && (longest == NULL || longest->pattern.len != uri.len)) {
+        for (unsigned i = 0; i < n; i++) {
+            const struct location *l = &locs[i];
+            if ((l->match == LOC_EXACT || l->match == LOC_PREFIX ||
+                 l->match == LOC_PREFIX_NOREGEX) &&
+                l->pattern.len == uri.len + 1 && l->pattern.p[uri.len] == '/' &&
+                l->lc && l->lc->proxy_pass && memcmp(l->pattern.p, uri.p, uri.len) == 0) {
+                *best = l;
+                *auto_redirect = 1;
+                return LF_DONE;
+            }
+        }
+    }
+
     enum loc_found rc = LF_NONE;
     int noregex = 0;
     if (longest != NULL) {
@@ -248,7 +266,8 @@ static enum loc_found find_loc(const struct location *locs, unsigned n, struct s
         rc = LF_PREFIX;
         noregex = longest->match == LOC_PREFIX_NOREGEX;
         if (longest->nchildren &&
-            find_loc(longest->children, longest->nchildren, uri, best, caps) == LF_DONE)
+            find_loc(longest->children, longest->nchildren, uri, best, caps, auto_redirect) ==
+                LF_DONE)
             return LF_DONE;
     }
 
@@ -259,7 +278,7 @@ static enum loc_found find_loc(const struct location *locs, unsigned n, struct s
                 router_regex_match(l->re, uri, caps)) {
                 *best = l;
                 if (l->nchildren)
-                    find_loc(l->children, l->nchildren, uri, best, caps);
+                    find_loc(l->children, l->nchildren, uri, best, caps, NULL);
                 return LF_DONE;
             }
         }
@@ -270,10 +289,18 @@ static enum loc_found find_loc(const struct location *locs, unsigned n, struct s
 const struct location *router_find_location(const struct server_conf *s, struct str uri,
                                             struct regex_caps *caps)
 {
+    return router_find_location_ex(s, uri, caps, NULL);
+}
+
+const struct location *router_find_location_ex(const struct server_conf *s, struct str uri,
+                                               struct regex_caps *caps, int *auto_redirect)
+{
     const struct location *best = NULL;
+    if (auto_redirect)
+        *auto_redirect = 0;
     if (s == NULL)
         return NULL;
-    find_loc(s->locations, s->nlocations, uri, &best, caps);
+    find_loc(s->locations, s->nlocations, uri, &best, caps, auto_redirect);
     return best;
 }
 

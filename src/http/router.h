@@ -67,6 +67,15 @@ const struct server_conf *router_find_server(const struct listen_conf *l, struct
 const struct location *router_find_location(const struct server_conf *s, struct str uri,
                                             struct regex_caps *caps);
 
+/*
+ * router_find_location(), and nginx's auto_redirect: when `uri` ("/dir") has
+ * no location of its own but a prefix or exact location "/dir/" with
+ * proxy_pass exists, that location is returned and *auto_redirect set to 1:
+ * the caller answers 301 to "/dir/". `auto_redirect` may be NULL (no check).
+ */
+const struct location *router_find_location_ex(const struct server_conf *s, struct str uri,
+                                               struct regex_caps *caps, int *auto_redirect);
+
 /* Named location "@name" (name given without '@'; a leading '@' is also
  * accepted); NULL if none. */
 const struct location *router_find_named(const struct server_conf *s, struct str name);

@@ -127,6 +127,35 @@ static char *join3(struct arena *a, struct str x, struct str y, struct str z, si
     return p;
 }
 
+/* nginx's NGX_ESCAPE_URI set: controls, space, DEL, non-ASCII and
+ * " # % < > ? \ ^ ` { | } */
+static int esc_uri_byte(unsigned char c)
+{
+    return c <= 0x20 || c >= 0x7f || strchr("\"#%<>?\\^`{|}", c) != NULL;
+}
+
+char *static_dir_location(struct arena *a, struct str uri, size_t *len)
+{
+    char *p = arena_alloc(a, 3 * uri.len + 2);
+    if (!p)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < uri.len; i++) {
+        unsigned char c = (unsigned char)uri.p[i];
+        if (esc_uri_byte(c)) {
+            p[o++] = '%';
+            p[o++] = "0123456789ABCDEF"[c >> 4];
+            p[o++] = "0123456789ABCDEF"[c & 15];
+        } else {
+            p[o++] = (char)c;
+        }
+    }
+    p[o++] = '/';
+    p[o] = '\0';
+    *len = o;
+    return p;
+}
+
 static struct str str_slice(struct str s, size_t from)
 {
     return from >= s.len ? (struct str){s.p ? s.p + s.len : NULL, 0}
@@ -815,12 +844,13 @@ static int static_file(const struct st_req *r, struct static_result *out)
     if (S_ISDIR(st.st_mode)) {
         close(fd);
         /* the session adds scheme/host (absolute_redirect) and "?args" */
-        char *loc = join3(r->a, r->uri, STR_LIT("/"), STR_NULL, NULL);
+        size_t loclen;
+        char *loc = static_dir_location(r->a, r->uri, &loclen);
         if (!loc)
             return ST_ERR;
         out->action = STATIC_REDIRECT;
         out->status = 301;
-        out->location = (struct str){loc, r->uri.len + 1};
+        out->location = (struct str){loc, loclen};
         return ST_DONE;
     }
     if (!S_ISREG(st.st_mode)) {

@@ -62,7 +62,7 @@ struct static_result {
     int args_replace;           /* STATIC_INTERNAL: 1 = set the request's $args to `args`, even
                                    when empty (try_files fallback, as nginx); 0 = keep the
                                    current $args (index redirect) */
-    struct str location;        /* STATIC_REDIRECT: URI with '/' appended (arena) */
+    struct str location;        /* STATIC_REDIRECT: URI percent-escaped (as nginx) with '/' appended (arena) */
     /* header values (arena-allocated; empty when not applicable) */
     struct str last_modified;   /* "Wed, 21 Oct 2015 07:28:00 GMT" */
     struct str etag;            /* "\"<mtime hex>-<size hex>\"" like nginx */
@@ -82,5 +82,13 @@ struct static_result {
  * (the session adds scheme/host and "?args").
  */
 int static_handle(const struct static_input *in, struct static_result *out, struct arena *a);
+
+/*
+ * `uri` percent-escaped as nginx escapes a URI it puts into a Location
+ * (NGX_ESCAPE_URI: controls, space, " # % < > ? \ ^ ` { | }, DEL, 8-bit),
+ * then "/": the target of a directory redirect. NUL-terminated, in arena
+ * `a`, length in *len; NULL when out of memory.
+ */
+char *static_dir_location(struct arena *a, struct str uri, size_t *len);
 
 #endif

@@ -58,7 +58,6 @@ def status_of(out: bytes) -> int:
     pytest.param(b"GET / HTTP/1.1\r\nHost: x\r\n: empty\r\nConnection: close\r\n\r\n", id="empty-name"),
     pytest.param(b"GET / HTTP/1.1\r\nX-N: a\x00b\r\n" + H + b"\r\n", id="nul-in-value"),
     pytest.param(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", id="h2-preface"),
-    pytest.param(b"CONNECT example.com:443 HTTP/1.1\r\n" + H + b"\r\n", id="connect"),
     pytest.param(b"OPTIONS * HTTP/1.1\r\n" + H + b"\r\n", id="options-asterisk"),
     pytest.param(b"GET /.. HTTP/1.1\r\n" + H + b"\r\n", id="dotdot-above-root"),
     # request bodies
@@ -313,3 +312,96 @@ def test_head_split_across_many_writes(small, origin):
             c.send(req[i:i + 10])
         r = c.read_response()
     assert r.status == 200 and r.json()["target"] == "/steady"
+
+
+# ---------------------------------------------------------------- Host
+# nginx-tests http_host.t (nginx 1.22's ngx_http_validate_host): an empty host,
+# "." and ".." are 400; one trailing dot, a stray ':' and the port are
+# dropped from $host, which is lower-cased.
+
+@pytest.fixture
+def echo(switchyard):
+    p = free_port()
+    switchyard(http_conf(fill("""server { listen 127.0.0.1:@P@; server_name localhost;
+        location / { return 200 "host=$host args=$args uri=$uri"; } }""", P=p)))
+    return p
+
+
+@pytest.mark.parametrize("req", [
+    pytest.param(b"GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n", id="empty-host-11"),
+    pytest.param(b"GET / HTTP/1.0\r\nHost: \r\n\r\n", id="empty-host-10"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: .\r\nConnection: close\r\n\r\n", id="dot"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: .:80\r\nConnection: close\r\n\r\n", id="dot-port"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: a..b\r\nConnection: close\r\n\r\n", id="dot-dot"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: ..\r\nConnection: close\r\n\r\n", id="only-dots"),
+    pytest.param(b"GET http://./ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", id="absolute-dot"),
+    pytest.param(b"GET http://x/ HTTP/1.1\r\nHost: .\r\nConnection: close\r\n\r\n",
+                 id="absolute-with-bad-header"),
+])
+def test_invalid_host_is_400(echo, req):
+    assert status_of(raw_request(echo, req)) == 400
+
+
+@pytest.mark.parametrize("host,want", [
+    ("l", "l"), ("L", "l"), ("abcd-ef.g02.xyz:", "abcd-ef.g02.xyz"),
+    ("www.abcd-ef.g02.xyz.", "www.abcd-ef.g02.xyz"), ("abcd-ef.g02.xyz.:88", "abcd-ef.g02.xyz"),
+    ("AbC-d93.0.34ZhGt-s.nk.Ru:88", "abc-d93.0.34zhgt-s.nk.ru"), ("123.40.56.78:", "123.40.56.78"),
+])
+def test_host_normalised(echo, host, want):
+    out = raw_request(echo, f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+    assert status_of(out) == 200
+    assert out.endswith(f"host={want} args= uri=/".encode())
+    out = raw_request(echo, f"GET http://{host}/ HTTP/1.0\r\n\r\n".encode())
+    assert out.endswith(f"host={want} args= uri=/".encode())
+
+
+# ---------------------------------------------------------------- fragments
+# nginx-tests http_uri.t: a fragment is no part of $uri nor $args
+
+@pytest.mark.parametrize("target,want", [
+    ("http://localhost?args#frag", "args=args uri=/"),
+    ("http://localhost:8080?args#frag", "args=args uri=/"),
+    ("http://localhost?args", "args=args uri=/"),
+    ("/foo/bar/.#frag", "args= uri=/foo/bar/"),
+    ("/foo/bar/..#frag", "args= uri=/foo/"),
+    ("/p?a=1#frag", "args=a=1 uri=/p"),
+    ("/p#frag?a=1", "args= uri=/p"),
+])
+def test_fragment_not_in_uri_or_args(echo, target, want):
+    out = raw_request(echo, f"GET {target} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+    assert status_of(out) == 200
+    assert out.endswith(want.encode())
+
+
+def test_fragment_right_after_authority_is_400(echo):
+    out = raw_request(echo, b"GET http://localhost#frag HTTP/1.0\r\n\r\n")
+    assert status_of(out) == 400
+
+
+# ---------------------------------------------------------------- CONNECT
+# Current nginx parses the authority-form and refuses CONNECT with 405 (its
+# "client sent CONNECT method"), and refuses CONNECT with any other target
+# form as a bad request. nginx 1.22 did the opposite: it could not parse
+# "host:port" (400) and answered 405 to "CONNECT / HTTP/1.1". Switchyard
+# follows current nginx (docs/differences.md).
+
+@pytest.mark.parametrize("req", [
+    pytest.param(b"CONNECT localhost:8080 HTTP/1.1\r\nHost: localhost\r\n\r\n", id="with-host"),
+    pytest.param(b"CONNECT example.com:443 HTTP/1.1\r\n\r\n", id="no-host"),
+    pytest.param(b"CONNECT 127.0.0.1:80 HTTP/1.0\r\n\r\n", id="http10"),
+])
+def test_connect_authority_form_is_405(port, origin, req):
+    out = raw_request(port, req)
+    assert status_of(out) == (400 if IS_NGINX else 405)
+    assert b"Connection: close" in out.split(b"\r\n\r\n")[0]
+    assert origin.connections == 0
+
+
+@pytest.mark.parametrize("req", [
+    pytest.param(b"CONNECT / HTTP/1.1\r\n" + H + b"\r\n", id="origin-form"),
+    pytest.param(b"CONNECT http://x/ HTTP/1.1\r\n" + H + b"\r\n", id="absolute-form"),
+])
+def test_connect_other_forms_are_400(port, origin, req):
+    out = raw_request(port, req)
+    assert status_of(out) == (405 if IS_NGINX else 400)
+    assert origin.connections == 0
