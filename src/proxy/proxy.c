@@ -52,7 +52,6 @@ struct proxy {
     const struct upstream_conf *ups;
     struct upstream_rt *urt;
     int peer;                   /* index in ups->peers */
-    int fail_status;            /* status of the last failed attempt (502/504) */
     uint64_t tried;             /* peers tried (bitmap) */
     unsigned tries;
     uint64_t first_start_ms;    /* for proxy_next_upstream_timeout */
@@ -79,6 +78,7 @@ struct proxy {
     size_t req_head_len, req_head_off;
     struct relay rq;
     int body_started;           /* a body byte was sent upstream: no retry */
+    int request_sent;           /* this try started sending (nginx's u->request_sent) */
     int continue_sent;          /* "100 Continue" answered to the client */
 
     /* response direction */
@@ -519,38 +519,74 @@ static int build_request_head(struct proxy *p, struct str uri)
 
 enum step { STEP_IDLE = 0, STEP_PROGRESS = 1, STEP_STOP = 2 };
 
+/* A POST, LOCK or PATCH whose sending began: it may have had effects, so
+ * it is retried only with `proxy_next_upstream non_idempotent` (nginx). */
+static int non_idempotent_sent(const struct proxy *p)
+{
+    const struct request *r = &p->s->req;
+    return p->request_sent && (str_eq(r->method, STR_LIT("POST")) ||
+                               str_eq(r->method, STR_LIT("LOCK")) ||
+                               str_eq(r->method, STR_LIT("PATCH")));
+}
+
+/* nginx's u->peer.tries: one try per server of the group that is not
+ * `down` (backups included), at most proxy_next_upstream_tries. */
+static unsigned tries_allowed(const struct proxy *p)
+{
+    unsigned t = 0;
+    for (unsigned i = 0; i < p->ups->npeers; i++)
+        t += !p->ups->peers[i].down;
+    unsigned lim = (unsigned)p->s->req.lc->proxy_next_upstream_tries;
+    return lim && t > lim ? lim : t;
+}
+
+/*
+ * May the request go on to the next server after a try that ended with
+ * `flag` (nginx's ngx_http_upstream_next / ngx_http_upstream_test_next)?
+ * Tries left, `flag` listed in proxy_next_upstream -- and `non_idempotent`
+ * too for a POST, LOCK or PATCH that was sent --, proxy_next_upstream_timeout
+ * not passed, and (Switchyard streams request bodies) no body byte sent.
+ */
+static int may_retry(const struct proxy *p, unsigned flag)
+{
+    const struct request *r = &p->s->req;
+    const struct loc_conf *lc = r->lc;
+    if (!flag || p->body_started || p->rq.mode == RELAY_CHUNKED)
+        return 0;
+    unsigned mask = flag;
+    if (non_idempotent_sent(p))
+        mask |= NEXT_UPSTREAM_NON_IDEMPOTENT;
+    return p->tries < tries_allowed(p) && (lc->proxy_next_upstream & mask) == mask &&
+           !(lc->proxy_next_upstream_timeout &&
+             loop_now() - p->first_start_ms >= lc->proxy_next_upstream_timeout);
+}
+
+/* Start the next try after a failed one. STEP_PROGRESS, or STEP_STOP when
+ * no server was left ("no live upstreams": a 502 was sent). */
+static enum step retry_next(struct proxy *p)
+{
+    struct request *r = &p->s->req;
+    release_upstream(p, 0);
+    p->phase = PX_CONNECT;
+    p->req_head_off = 0;
+    if (p->rq.mode == RELAY_LENGTH)
+        p->rq.left = r->info.content_length;
+    return connect_next(p) == 0 ? STEP_PROGRESS : STEP_STOP;
+}
+
 /* The upstream failed before the client saw any response byte. */
 static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int status,
                                  const char *what, int err)
 {
     struct h1_session *s = p->s;
-    struct request *r = &s->req;
-    const struct loc_conf *lc = r->lc;
     log_upstream(p, LOG_LVL_ERR, what, err);
-    if (p->peer >= 0 && (reason_flag & (NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT)))
+    /* nginx counts every failed try against the server (max_fails) */
+    if (p->peer >= 0 && reason_flag)
         upstream_peer_failed(p->ups, p->urt, p->peer);
     try_status(p, status);
+    if (may_retry(p, reason_flag))
+        return retry_next(p);
     release_upstream(p, 0);
-    p->fail_status = status;
-
-    int idempotent = !(str_eq(r->method, STR_LIT("POST")) || str_eq(r->method, STR_LIT("LOCK")) ||
-                       str_eq(r->method, STR_LIT("PATCH")));
-    int can_retry = (lc->proxy_next_upstream & reason_flag) && !p->body_started &&
-                    (idempotent || (lc->proxy_next_upstream & NEXT_UPSTREAM_NON_IDEMPOTENT) ||
-                     !p->req_head_off) &&
-                    (lc->proxy_next_upstream_tries == 0 ||
-                     p->tries < (unsigned)lc->proxy_next_upstream_tries) &&
-                    (lc->proxy_next_upstream_timeout == 0 ||
-                     loop_now() - p->first_start_ms < lc->proxy_next_upstream_timeout);
-    if (can_retry && p->rq.mode != RELAY_CHUNKED) {
-        p->phase = PX_CONNECT;
-        p->req_head_off = 0;
-        if (p->rq.mode == RELAY_LENGTH)
-            p->rq.left = r->info.content_length;
-        if (connect_next(p) == 0)
-            return STEP_PROGRESS;
-        return STEP_STOP;
-    }
     proxy_free(p);
     s->state = H1_S_SEND; /* h1_respond_status takes over from here */
     h1_respond_status(s, status);
@@ -628,13 +664,6 @@ static void make_balance_key(struct proxy *p)
     }
 }
 
-/* Every peer of the group was tried for this request. */
-static int all_tried(const struct proxy *p)
-{
-    uint64_t all = p->ups->npeers >= 64 ? ~0ULL : ((1ULL << p->ups->npeers) - 1);
-    return (p->tried & all) == all;
-}
-
 /* Connect to the next peer; 0 on started, -1 when none is left (a 502 was sent). */
 static int connect_next(struct proxy *p)
 {
@@ -645,18 +674,16 @@ static int connect_next(struct proxy *p)
     for (;;) {
         int i = upstream_pick(p->ups, p->urt, p->bal_key, p->tried);
         if (i < 0) {
-            if (p->tries == 0)
-                log_upstream(p, LOG_LVL_ERR, "no live upstreams while connecting to upstream", 0);
-            if (p->tries == 0 || !all_tried(p)) {
-                /* nginx's try for "no live upstreams": the group's name, 502 */
-                struct upstream_try *t = upstream_try_begin(r, p->ups->name);
-                if (t)
-                    t->status = 502;
-            }
-            int status = p->fail_status ? p->fail_status : 502;
+            /* nginx: "no live upstreams", a try named after the group, 502
+             * (whatever earlier tries ended with) */
+            p->peer = -1;
+            log_upstream(p, LOG_LVL_ERR, "no live upstreams while connecting to upstream", 0);
+            struct upstream_try *t = upstream_try_begin(r, p->ups->name);
+            if (t)
+                t->status = 502;
             proxy_free(p);
             s->state = H1_S_SEND;
-            h1_respond_status(s, status);
+            h1_respond_status(s, 502);
             return -1;
         }
         p->peer = i;
@@ -667,6 +694,7 @@ static int connect_next(struct proxy *p)
         if (i < 64)
             p->tried |= 1ULL << i;
         p->tries++;
+        p->request_sent = 0;
         p->start_ms = loop_now();
         const struct upstream_peer *pe = &p->ups->peers[i];
         upstream_try_begin(r, pe->name);
@@ -1183,22 +1211,17 @@ static enum step handle_response_head(struct proxy *p)
                         : status == 404 ? NEXT_UPSTREAM_HTTP_404
                         : status == 429 ? NEXT_UPSTREAM_HTTP_429
                                         : 0;
-        if (flag && (lc->proxy_next_upstream & flag) && !p->body_started) {
-            uint64_t tried_all = p->ups->npeers >= 64 ? ~0ULL : ((1ULL << p->ups->npeers) - 1);
-            if ((p->tried & tried_all) != tried_all) {
-                try_status(p, status);
-                if (p->peer >= 0)
-                    upstream_peer_failed(p->ups, p->urt, p->peer);
-                release_upstream(p, 0);
-                p->phase = PX_CONNECT;
-                p->req_head_off = 0;
-                if (p->rq.mode == RELAY_LENGTH)
-                    p->rq.left = r->info.content_length;
-                if (connect_next(p) < 0)
-                    return STEP_STOP;
-                return STEP_PROGRESS;
-            }
+        if (may_retry(p, flag)) {
+            try_status(p, status);
+            /* http_403 / http_404 are never failures of the server (nginx) */
+            if (flag == NEXT_UPSTREAM_HTTP_403 || flag == NEXT_UPSTREAM_HTTP_404)
+                upstream_peer_ok(p->ups, p->urt, p->peer);
+            else
+                upstream_peer_failed(p->ups, p->urt, p->peer);
+            return retry_next(p);
         }
+        /* Otherwise (no tries left, POST, ...) this response is the answer,
+         * as nginx passes the last one on. */
 
         try_status(p, status);
         if (p->peer >= 0)
@@ -1411,6 +1434,7 @@ static enum step send_request(struct proxy *p)
         }
         if (!(uc->flags & CONN_F_READY_W))
             return progress;
+        p->request_sent = 1;
         ssize_t w = conn_writev(uc, iov, n);
         if (w == SY_AGAIN) {
             timer_set(&p->utimer, r->lc->proxy_send_timeout);
@@ -1498,8 +1522,12 @@ static enum step read_upstream(struct proxy *p)
         return upstream_tls_failed(p);
     if (n == 0) {
         if (p->phase == PX_EXCHANGE) {
-            if (p->reused && !p->body_started && p->tries <= 1 && (!p->ub || buf_len(p->ub) == 0)) {
-                /* Keep-alive race: the upstream closed the idle connection as we reused it. */
+            if (p->reused && !p->body_started && p->tries <= 1 && (!p->ub || buf_len(p->ub) == 0) &&
+                (!non_idempotent_sent(p) ||
+                 (r->lc->proxy_next_upstream & NEXT_UPSTREAM_NON_IDEMPOTENT))) {
+                /* Keep-alive race: the upstream closed the idle connection as
+                 * we reused it (a POST was sent, so it is not retried unless
+                 * non_idempotent allows). */
                 try_status(p, 502);
                 release_upstream(p, 0);
                 p->tried = 0;
