@@ -175,3 +175,29 @@ def test_bad_proxy_pass_fails_t(bad, needle, tmp_path):
     code, out = run_switchyard_t(conf, tmp_path)
     assert code == 1
     assert needle in out
+
+
+# $upstream_cookie_NAME: nginx-tests proxy_upstream_cookie.t (None: the
+# variable is empty, so add_header adds nothing)
+UPSTREAM_COOKIES = [
+    ("tc=", None), ("tc=;", None), ("tc= ;", None), ("tc =   ; Domain=example.com;", None),
+    ("tc=x", "x"), ("tc=,", ","), ("tc\t=\tcontent     ;", None),
+    ('tc="content"', '"content"'), ("tc=content", "content"),
+    ("tc=con  tent; Domain=example.com", "con  tent"), ("tc = content", "content"),
+    ("tc=1.2.3", "1.2.3"), ("tc==abc", "=abc"), ("tc==;abc", "="), ("=tc=content", None),
+    ("tc=first,tc=second", "first,tc=second"), ("tc=first;tc=second", "first"),
+    ("TC=upper", "upper"),
+]
+
+
+@pytest.mark.parametrize("cookie,expected", UPSTREAM_COOKIES)
+def test_upstream_cookie_parsing(switchyard, origin, cookie, expected):
+    import urllib.parse
+    p = free_port()
+    switchyard(http_conf(fill("""server { listen 127.0.0.1:@P@; location / {
+        add_header X-Upstream-Cookie $upstream_cookie_tc; proxy_pass http://@O@; } }""",
+                              P=p, O=origin.addr)))
+    q = urllib.parse.urlencode({"Set-Cookie": cookie})
+    r = request(p, "GET", f"/set-header?{q}")
+    assert r.status == 200
+    assert r.header("X-Upstream-Cookie") == expected
