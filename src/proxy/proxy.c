@@ -30,6 +30,7 @@
 #include "http/h1_server.h"
 #include "http/realip.h"
 #include "http/response.h"
+#include "http/router.h"
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
 #include "proxy/relay.h"
@@ -786,8 +787,18 @@ static struct str apply_redirect(struct proxy *p, struct str v)
     for (unsigned i = 0; i < lc->nproxy_redirects; i++) {
         const struct proxy_redirect *pr = &lc->proxy_redirects[i];
         struct str from, to;
-        if (pr->re)
-            continue; /* regex forms are not applied yet */
+        if (pr->re) {
+            /* "~regex" / "~*regex": a match replaces the whole value with the
+             * replacement, where $1.. are this match's captures (nginx's
+             * ngx_http_proxy_rewrite_regex; they stay the request's captures) */
+            struct regex_caps caps;
+            if (!router_regex_match(pr->re, v, &caps))
+                continue;
+            r->caps = caps;
+            if (tmpl_eval(s, &pr->to, &to) < 0)
+                continue;
+            return to;
+        }
         if (tmpl_eval(s, &pr->from, &from) < 0 || tmpl_eval(s, &pr->to, &to) < 0)
             continue;
         if (from.len && v.len >= from.len && memcmp(v.p, from.p, from.len) == 0) {

@@ -201,3 +201,21 @@ def test_upstream_cookie_parsing(switchyard, origin, cookie, expected):
     r = request(p, "GET", f"/set-header?{q}")
     assert r.status == 200
     assert r.header("X-Upstream-Cookie") == expected
+
+
+def test_proxy_redirect_regex_with_captures(switchyard, origin):
+    """proxy_redirect ~regex / ~*regex (case-insensitive): a match replaces
+    the whole Location with the replacement, $1.. being its captures."""
+    import urllib.parse
+    p = free_port()
+    switchyard(http_conf(fill(r"""server { listen 127.0.0.1:@P@;
+        location /ci/ { proxy_redirect ~*^HTTP://OTHER\.test/(\w+)/(.*)$ http://new.test/$2/$1;
+                        proxy_pass http://@O@/; }
+        location /cs/ { proxy_redirect ~^HTTP://OTHER\.test/(\w+)/(.*)$ http://new.test/$2/$1;
+                        proxy_pass http://@O@/; } }""", P=p, O=origin.addr)))
+    q = urllib.parse.urlencode({"Location": "http://other.test/abc/d/e"})
+    r = request(p, "GET", f"/ci/set-header?{q}")
+    assert r.header("Location") == "http://new.test/d/e/abc"
+    # "~" is case-sensitive: no match, the Location is passed unchanged
+    r = request(p, "GET", f"/cs/set-header?{q}")
+    assert r.header("Location") == "http://other.test/abc/d/e"
