@@ -1261,6 +1261,11 @@ static enum step handle_response_head(struct proxy *p)
             for (unsigned i = 0; i < lc->nerror_pages; i++)
                 for (unsigned k = 0; k < lc->error_pages[i].ncodes; k++)
                     if (lc->error_pages[i].codes[k] == status) {
+                        /* nginx keeps the upstream's WWW-Authenticate
+                         * header(s) on an intercepted 401, no other header */
+                        for (size_t h = 0; status == 401 && h < resp.nheaders; h++)
+                            if (str_caseeq_cstr(uh[h].name, "www-authenticate"))
+                                resp_add(r, uh[h].name, uh[h].value);
                         proxy_free(p);
                         s->state = H1_S_SEND;
                         h1_respond_status(s, status);

@@ -229,3 +229,35 @@ def test_hash_empty_key_is_round_robin(switchyard, origin, origin2):
     # a key still sticks to one server
     ports = {request(p, "GET", f"/y{i}?k=abc").header("X-Origin-Port") for i in range(4)}
     assert len(ports) == 1
+
+
+# --------------------------------------------------------------------------
+# proxy_intercept_errors
+
+def test_intercepted_401_keeps_www_authenticate(switchyard, raw_backend):
+    """nginx-tests proxy_intercept_errors.t: an intercepted 401 keeps the
+    upstream's WWW-Authenticate header(s) (all of them since nginx 1.23; the
+    first one in 1.22); other upstream headers, and those of other
+    intercepted statuses, are dropped."""
+    def answer(conn):
+        head = read_request_head(conn)
+        status = b"500 Internal Server Error" if b"/500" in head.split(b"\r\n")[0] else b"401 No"
+        conn.sendall(b"HTTP/1.1 " + status + b"\r\nWWW-Authenticate: Basic realm=foo\r\n"
+                     b"WWW-Authenticate: Bearer\r\nX-Other: 1\r\n"
+                     b"Content-Length: 4\r\nConnection: close\r\n\r\nauth")
+
+    b = raw_backend(answer)
+    sy, p = start(switchyard, """server { listen 127.0.0.1:@P@;
+        location / { proxy_pass http://@B@; proxy_intercept_errors on;
+                     error_page 401 500 /intercepted; }
+        location = /intercepted { return 200 "intercepted"; } }""", B=b.addr)
+    r = request(p, "GET", "/auth")
+    assert r.status == 401 and r.text == "intercepted"
+    wa = r.header_all("WWW-Authenticate")
+    assert wa[0] == "Basic realm=foo"
+    if not IS_NGINX:
+        assert wa == ["Basic realm=foo", "Bearer"]
+    assert not r.has_header("X-Other")
+    r = request(p, "GET", "/500")
+    assert r.status == 500 and r.text == "intercepted"
+    assert not r.has_header("WWW-Authenticate") and not r.has_header("X-Other")
