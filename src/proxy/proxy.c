@@ -1860,6 +1860,22 @@ static int resolve_dynamic(struct proxy *p, struct str *uri, int *has_uri)
     return 0;
 }
 
+/* nginx reads every proxied request's body first (ngx_http_test_expect) and
+ * so answers "Expect: 100-continue" of an HTTP/1.1 request even when there is
+ * no body to wait for (Content-Length: 0); with a body the 100 is sent when
+ * the body is wanted (proxy_run). */
+static void send_continue_for_empty_body(struct proxy *p)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    if (r->has_body || !(r->info.flags & H1_F_EXPECT_CONTINUE) || r->minor != 1)
+        return;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (conn_send(&s->c, cont, sizeof(cont) - 1) != (ssize_t)(sizeof(cont) - 1))
+        r->keepalive = 0;
+    p->continue_sent = 1;
+}
+
 void proxy_start(struct h1_session *s)
 {
     struct request *r = &s->req;
@@ -1908,6 +1924,7 @@ void proxy_start(struct h1_session *s)
         return;
     }
     timer_stop(&s->timer);
+    send_continue_for_empty_body(p);
     connect_next(p);
 }
 

@@ -219,3 +219,20 @@ def test_proxy_redirect_regex_with_captures(switchyard, origin):
     # "~" is case-sensitive: no match, the Location is passed unchanged
     r = request(p, "GET", f"/cs/set-header?{q}")
     assert r.header("Location") == "http://other.test/abc/d/e"
+
+
+@pytest.mark.parametrize("expect", ["100-continue", "100-Continue"])
+def test_expect_continue_with_empty_body_gets_100(switchyard, origin, expect):
+    """nginx-tests http_expect_100_continue.t: a proxied HTTP/1.1 request
+    with Expect: 100-continue and Content-Length: 0 gets the interim 100
+    before the response; an HTTP/1.0 one does not."""
+    from harness import raw_request
+    p = free_port()
+    switchyard(http_conf(fill("server { listen 127.0.0.1:@P@; location / { proxy_pass http://@O@; } }",
+                              P=p, O=origin.addr)))
+    req = ("POST /e HTTP/{v}\r\nHost: localhost\r\nExpect: " + expect +
+           "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    out = raw_request(p, req.format(v="1.1").encode())
+    assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ")
+    out = raw_request(p, req.format(v="1.0").encode())
+    assert out.startswith(b"HTTP/1.1 200 ") and b" 100 " not in out.split(b"\r\n")[0]
