@@ -396,6 +396,33 @@ static int value_safe(struct str v)
     return 1;
 }
 
+static int location_sets_upgrade(const struct loc_conf *lc);
+
+/*
+ * Does `proxy_set_header Connection ...` ask for "close" on this request
+ * (nginx then sends it and the upstream closes: the keepalive connection is
+ * not reused, nginx-tests proxy_ssl_keepalive.t)? Not in a location that
+ * also sets Upgrade: there the line is the WebSocket idiom, whose "close"
+ * for ordinary requests Switchyard deliberately does not send
+ * (docs/websocket.md).
+ */
+static int connection_close_asked(struct proxy *p)
+{
+    const struct loc_conf *lc = p->s->req.lc;
+    if (location_sets_upgrade(lc))
+        return 0;
+    for (unsigned i = 0; i < lc->nproxy_set_headers; i++) {
+        const struct header_tmpl *h = &lc->proxy_set_headers[i];
+        if (!str_caseeq_cstr(h->name, "connection"))
+            continue;
+        struct str v;
+        if (tmpl_eval(p->s, &h->value, &v) < 0)
+            return 0;
+        return str_has_token(v, "close");
+    }
+    return 0;
+}
+
 static int build_request_head(struct proxy *p, struct str uri)
 {
     struct h1_session *s = p->s;
@@ -441,9 +468,9 @@ static int build_request_head(struct proxy *p, struct str uri)
     if (p->upgrade) {
         sb_header(&b, STR_LIT("Upgrade"), p->upgrade_token);
         sb_header(&b, STR_LIT("Connection"), STR_LIT("upgrade"));
-    } else if (!pool) {
+    } else if (!pool || connection_close_asked(p)) {
         sb_header(&b, STR_LIT("Connection"), STR_LIT("close"));
-        p->sent_conn_close = 1;
+        p->sent_conn_close = 1; /* the connection is not pooled afterwards */
     }
     for (unsigned i = 0; i < lc->nproxy_set_headers; i++) {
         const struct header_tmpl *h = &lc->proxy_set_headers[i];

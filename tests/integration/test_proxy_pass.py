@@ -236,3 +236,21 @@ def test_expect_continue_with_empty_body_gets_100(switchyard, origin, expect):
     assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ")
     out = raw_request(p, req.format(v="1.0").encode())
     assert out.startswith(b"HTTP/1.1 200 ") and b" 100 " not in out.split(b"\r\n")[0]
+
+
+def test_proxy_set_header_connection_close_ends_keepalive(switchyard, origin):
+    """nginx-tests proxy_ssl_keepalive.t: a request sent with
+    `Connection: close` (proxy_set_header) does not leave its upstream
+    connection for reuse; an empty value keeps the keepalive pool working."""
+    p = free_port()
+    switchyard(http_conf(fill("""upstream u { server @O@; keepalive 1; }
+        server { listen 127.0.0.1:@P@; proxy_http_version 1.1;
+            location / { proxy_pass http://u; proxy_set_header Connection $arg_c; } }""",
+                              P=p, O=origin.addr)))
+    first = request(p, "GET", "/a").header("X-Origin-Conn")
+    assert request(p, "GET", "/b").header("X-Origin-Conn") == first
+    assert request(p, "GET", "/c?c=close").header("X-Origin-Conn") == first
+    hdrs = {k.lower(): v for k, v in origin.last_request()["headers"]}
+    assert hdrs.get("connection") == "close"
+    after = request(p, "GET", "/d").header("X-Origin-Conn")
+    assert after != first
