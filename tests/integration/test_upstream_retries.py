@@ -261,3 +261,52 @@ def test_intercepted_401_keeps_www_authenticate(switchyard, raw_backend):
     r = request(p, "GET", "/500")
     assert r.status == 500 and r.text == "intercepted"
     assert not r.has_header("WWW-Authenticate") and not r.has_header("X-Other")
+
+
+def test_websocket_tunnel_counts_toward_max_conns(switchyard, ws_backend, origin):
+    """An upgraded connection holds its server's slot for its whole life
+    (as nginx): with max_conns=1 the next request goes to the backup until
+    the tunnel closes."""
+    from ws_fixtures import RawWs, upgrade_request
+    be = ws_backend()
+    sy, p = start(switchyard, """upstream u { server @W@ max_conns=1; server @O@ backup; }
+        server { listen 127.0.0.1:@P@; location / {
+            proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade"; proxy_pass http://u; } }""",
+                  W=be.addr, O=origin.addr)
+    ws = RawWs(p)
+    try:
+        ws.send(upgrade_request("/ws"))
+        status, _, _ = ws.read_head()
+        assert status == 101
+        r = request(p, "GET", "/plain")
+        assert r.header("X-Origin-Port") == str(origin.port)
+    finally:
+        ws.close()
+    # the tunnel is gone: the primary takes requests again
+    wait_until(lambda: request(p, "GET", "/plain").header("X-Origin-Port") is None,
+               5, "the WebSocket server back in use")
+
+
+def test_next_upstream_timeout_ends_the_tries(switchyard, origin, raw_backend):
+    """After proxy_next_upstream_timeout the listed status is the answer."""
+    holder = {}
+
+    def slow_503(conn):
+        read_request_head(conn)
+        holder["b"].stopping.wait(0.4)  # an upstream slower than the timeout
+        conn.sendall(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy")
+
+    b = holder["b"] = raw_backend(slow_503)
+    sy, p = start(switchyard, """upstream u { server @B@ max_fails=0; server @O@ max_fails=0; }
+        server { listen 127.0.0.1:@P@;
+            location /t/ { proxy_next_upstream http_503; proxy_next_upstream_timeout 200ms;
+                           proxy_pass http://u; }
+            location /n/ { proxy_next_upstream http_503; proxy_pass http://u; } }""",
+                  B=b.addr, O=origin.addr)
+    r = request(p, "GET", "/t/x")
+    if r.status == 200:  # round robin started at the origin this time
+        r = request(p, "GET", "/t/y")
+    assert r.status == 503 and r.text == "busy"
+    # without the timeout the slow 503 moves on to the origin
+    assert [request(p, "GET", f"/n/{i}").status for i in range(2)] == [200, 200]
