@@ -149,6 +149,32 @@ static struct str find_cookie(struct str cookies, struct str name, int *found)
     return STR_NULL;
 }
 
+/*
+ * The value of cookie `name` in one Set-Cookie header, nginx's
+ * ngx_http_parse_set_cookie_lines: the header starts with the name
+ * (any case), then spaces, '=', spaces; the value runs to the first ';'
+ * (commas and trailing spaces included: "tc=a,tc=b" gives "a,tc=b"). A tab
+ * or anything else before '=' makes the header not match.
+ */
+static struct str set_cookie_value(struct str h, struct str name, int *found)
+{
+    *found = 0;
+    if (name.len >= h.len || strncasecmp(h.p, name.p, name.len) != 0)
+        return STR_NULL;
+    size_t i = name.len;
+    while (i < h.len && h.p[i] == ' ')
+        i++;
+    if (i == h.len || h.p[i++] != '=')
+        return STR_NULL;
+    while (i < h.len && h.p[i] == ' ')
+        i++;
+    size_t start = i;
+    while (i < h.len && h.p[i] != ';')
+        i++;
+    *found = 1;
+    return (struct str){h.p + start, i - start};
+}
+
 static struct str num_str(struct arena *a, uint64_t v)
 {
     char *p = arena_printf(a, "%llu", (unsigned long long)v);
@@ -1003,11 +1029,7 @@ struct str var_value(struct h1_session *s, const struct var_ref *v, int *found)
         for (size_t i = 0; i < r->nup_headers; i++) {
             if (!str_caseeq_cstr(r->up_headers[i].name, "set-cookie"))
                 continue;
-            struct str c = r->up_headers[i].value;
-            size_t semi = 0;
-            while (semi < c.len && c.p[semi] != ';')
-                semi++;
-            struct str val = find_cookie((struct str){c.p, semi}, v->name, found);
+            struct str val = set_cookie_value(r->up_headers[i].value, v->name, found);
             if (*found)
                 return val;
         }

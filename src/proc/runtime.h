@@ -17,8 +17,9 @@
 struct peer_rt {
     int64_t current_weight;     /* smooth weighted round robin state */
     int64_t effective_weight;
-    unsigned fails;             /* failures within fail_timeout */
-    uint64_t checked_ms;        /* when the failure window started */
+    unsigned fails;             /* failures counted (nginx's peer->fails) */
+    uint64_t accessed_ms;       /* last failure (nginx's peer->accessed) */
+    uint64_t checked_ms;        /* last failure or fail_timeout probe (peer->checked) */
     unsigned *load;             /* this worker's active connections to the peer, shared by
                                    every generation (upstream_peer_load); NULL until used */
     void *ssl_session;          /* SSL_SESSION * of the last TLS connection (owned), for

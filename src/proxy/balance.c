@@ -232,6 +232,8 @@ int balance_pick(const struct upstream_conf *u, struct upstream_rt *urt, struct 
     case UPS_BALANCE_IP_HASH:
         return key.len ? pick_hash(u, urt, key, tried) : -1;
     case UPS_BALANCE_HASH:
+        if (key.len == 0)
+            return -1; /* an empty key: round robin, as nginx */
         return u->hash_consistent ? pick_consistent(u, urt, key, tried)
                                   : pick_hash(u, urt, key, tried);
     case UPS_BALANCE_LEAST_CONN:

@@ -17,7 +17,8 @@
  * These methods use the primary servers; when the chosen server is down,
  * failed or already tried for this request, they probe others (up to 20
  * picks), then fall back to weighted round robin over every server.
- * The key of a hash method is computed once per request (balance_key).
+ * The key of a hash method is computed once per request (balance_key); an
+ * empty key (`hash $arg_x` without the argument) means round robin, as nginx.
  */
 #ifndef SY_PROXY_BALANCE_H
 #define SY_PROXY_BALANCE_H

@@ -30,6 +30,7 @@
 #include "http/h1_server.h"
 #include "http/realip.h"
 #include "http/response.h"
+#include "http/router.h"
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
 #include "proxy/relay.h"
@@ -52,7 +53,6 @@ struct proxy {
     const struct upstream_conf *ups;
     struct upstream_rt *urt;
     int peer;                   /* index in ups->peers */
-    int fail_status;            /* status of the last failed attempt (502/504) */
     uint64_t tried;             /* peers tried (bitmap) */
     unsigned tries;
     uint64_t first_start_ms;    /* for proxy_next_upstream_timeout */
@@ -79,6 +79,7 @@ struct proxy {
     size_t req_head_len, req_head_off;
     struct relay rq;
     int body_started;           /* a body byte was sent upstream: no retry */
+    int request_sent;           /* this try started sending (nginx's u->request_sent) */
     int continue_sent;          /* "100 Continue" answered to the client */
 
     /* response direction */
@@ -395,6 +396,33 @@ static int value_safe(struct str v)
     return 1;
 }
 
+static int location_sets_upgrade(const struct loc_conf *lc);
+
+/*
+ * Does `proxy_set_header Connection ...` ask for "close" on this request
+ * (nginx then sends it and the upstream closes: the keepalive connection is
+ * not reused, nginx-tests proxy_ssl_keepalive.t)? Not in a location that
+ * also sets Upgrade: there the line is the WebSocket idiom, whose "close"
+ * for ordinary requests Switchyard deliberately does not send
+ * (docs/websocket.md).
+ */
+static int connection_close_asked(struct proxy *p)
+{
+    const struct loc_conf *lc = p->s->req.lc;
+    if (location_sets_upgrade(lc))
+        return 0;
+    for (unsigned i = 0; i < lc->nproxy_set_headers; i++) {
+        const struct header_tmpl *h = &lc->proxy_set_headers[i];
+        if (!str_caseeq_cstr(h->name, "connection"))
+            continue;
+        struct str v;
+        if (tmpl_eval(p->s, &h->value, &v) < 0)
+            return 0;
+        return str_has_token(v, "close");
+    }
+    return 0;
+}
+
 static int build_request_head(struct proxy *p, struct str uri)
 {
     struct h1_session *s = p->s;
@@ -440,9 +468,9 @@ static int build_request_head(struct proxy *p, struct str uri)
     if (p->upgrade) {
         sb_header(&b, STR_LIT("Upgrade"), p->upgrade_token);
         sb_header(&b, STR_LIT("Connection"), STR_LIT("upgrade"));
-    } else if (!pool) {
+    } else if (!pool || connection_close_asked(p)) {
         sb_header(&b, STR_LIT("Connection"), STR_LIT("close"));
-        p->sent_conn_close = 1;
+        p->sent_conn_close = 1; /* the connection is not pooled afterwards */
     }
     for (unsigned i = 0; i < lc->nproxy_set_headers; i++) {
         const struct header_tmpl *h = &lc->proxy_set_headers[i];
@@ -519,38 +547,74 @@ static int build_request_head(struct proxy *p, struct str uri)
 
 enum step { STEP_IDLE = 0, STEP_PROGRESS = 1, STEP_STOP = 2 };
 
+/* A POST, LOCK or PATCH whose sending began: it may have had effects, so
+ * it is retried only with `proxy_next_upstream non_idempotent` (nginx). */
+static int non_idempotent_sent(const struct proxy *p)
+{
+    const struct request *r = &p->s->req;
+    return p->request_sent && (str_eq(r->method, STR_LIT("POST")) ||
+                               str_eq(r->method, STR_LIT("LOCK")) ||
+                               str_eq(r->method, STR_LIT("PATCH")));
+}
+
+/* nginx's u->peer.tries: one try per server of the group that is not
+ * `down` (backups included), at most proxy_next_upstream_tries. */
+static unsigned tries_allowed(const struct proxy *p)
+{
+    unsigned t = 0;
+    for (unsigned i = 0; i < p->ups->npeers; i++)
+        t += !p->ups->peers[i].down;
+    unsigned lim = (unsigned)p->s->req.lc->proxy_next_upstream_tries;
+    return lim && t > lim ? lim : t;
+}
+
+/*
+ * May the request go on to the next server after a try that ended with
+ * `flag` (nginx's ngx_http_upstream_next / ngx_http_upstream_test_next)?
+ * Tries left, `flag` listed in proxy_next_upstream -- and `non_idempotent`
+ * too for a POST, LOCK or PATCH that was sent --, proxy_next_upstream_timeout
+ * not passed, and (Switchyard streams request bodies) no body byte sent.
+ */
+static int may_retry(const struct proxy *p, unsigned flag)
+{
+    const struct request *r = &p->s->req;
+    const struct loc_conf *lc = r->lc;
+    if (!flag || p->body_started || p->rq.mode == RELAY_CHUNKED)
+        return 0;
+    unsigned mask = flag;
+    if (non_idempotent_sent(p))
+        mask |= NEXT_UPSTREAM_NON_IDEMPOTENT;
+    return p->tries < tries_allowed(p) && (lc->proxy_next_upstream & mask) == mask &&
+           !(lc->proxy_next_upstream_timeout &&
+             loop_now() - p->first_start_ms >= lc->proxy_next_upstream_timeout);
+}
+
+/* Start the next try after a failed one. STEP_PROGRESS, or STEP_STOP when
+ * no server was left ("no live upstreams": a 502 was sent). */
+static enum step retry_next(struct proxy *p)
+{
+    struct request *r = &p->s->req;
+    release_upstream(p, 0);
+    p->phase = PX_CONNECT;
+    p->req_head_off = 0;
+    if (p->rq.mode == RELAY_LENGTH)
+        p->rq.left = r->info.content_length;
+    return connect_next(p) == 0 ? STEP_PROGRESS : STEP_STOP;
+}
+
 /* The upstream failed before the client saw any response byte. */
 static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int status,
                                  const char *what, int err)
 {
     struct h1_session *s = p->s;
-    struct request *r = &s->req;
-    const struct loc_conf *lc = r->lc;
     log_upstream(p, LOG_LVL_ERR, what, err);
-    if (p->peer >= 0 && (reason_flag & (NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT)))
+    /* nginx counts every failed try against the server (max_fails) */
+    if (p->peer >= 0 && reason_flag)
         upstream_peer_failed(p->ups, p->urt, p->peer);
     try_status(p, status);
+    if (may_retry(p, reason_flag))
+        return retry_next(p);
     release_upstream(p, 0);
-    p->fail_status = status;
-
-    int idempotent = !(str_eq(r->method, STR_LIT("POST")) || str_eq(r->method, STR_LIT("LOCK")) ||
-                       str_eq(r->method, STR_LIT("PATCH")));
-    int can_retry = (lc->proxy_next_upstream & reason_flag) && !p->body_started &&
-                    (idempotent || (lc->proxy_next_upstream & NEXT_UPSTREAM_NON_IDEMPOTENT) ||
-                     !p->req_head_off) &&
-                    (lc->proxy_next_upstream_tries == 0 ||
-                     p->tries < (unsigned)lc->proxy_next_upstream_tries) &&
-                    (lc->proxy_next_upstream_timeout == 0 ||
-                     loop_now() - p->first_start_ms < lc->proxy_next_upstream_timeout);
-    if (can_retry && p->rq.mode != RELAY_CHUNKED) {
-        p->phase = PX_CONNECT;
-        p->req_head_off = 0;
-        if (p->rq.mode == RELAY_LENGTH)
-            p->rq.left = r->info.content_length;
-        if (connect_next(p) == 0)
-            return STEP_PROGRESS;
-        return STEP_STOP;
-    }
     proxy_free(p);
     s->state = H1_S_SEND; /* h1_respond_status takes over from here */
     h1_respond_status(s, status);
@@ -628,13 +692,6 @@ static void make_balance_key(struct proxy *p)
     }
 }
 
-/* Every peer of the group was tried for this request. */
-static int all_tried(const struct proxy *p)
-{
-    uint64_t all = p->ups->npeers >= 64 ? ~0ULL : ((1ULL << p->ups->npeers) - 1);
-    return (p->tried & all) == all;
-}
-
 /* Connect to the next peer; 0 on started, -1 when none is left (a 502 was sent). */
 static int connect_next(struct proxy *p)
 {
@@ -645,18 +702,16 @@ static int connect_next(struct proxy *p)
     for (;;) {
         int i = upstream_pick(p->ups, p->urt, p->bal_key, p->tried);
         if (i < 0) {
-            if (p->tries == 0)
-                log_upstream(p, LOG_LVL_ERR, "no live upstreams while connecting to upstream", 0);
-            if (p->tries == 0 || !all_tried(p)) {
-                /* nginx's try for "no live upstreams": the group's name, 502 */
-                struct upstream_try *t = upstream_try_begin(r, p->ups->name);
-                if (t)
-                    t->status = 502;
-            }
-            int status = p->fail_status ? p->fail_status : 502;
+            /* nginx: "no live upstreams", a try named after the group, 502
+             * (whatever earlier tries ended with) */
+            p->peer = -1;
+            log_upstream(p, LOG_LVL_ERR, "no live upstreams while connecting to upstream", 0);
+            struct upstream_try *t = upstream_try_begin(r, p->ups->name);
+            if (t)
+                t->status = 502;
             proxy_free(p);
             s->state = H1_S_SEND;
-            h1_respond_status(s, status);
+            h1_respond_status(s, 502);
             return -1;
         }
         p->peer = i;
@@ -667,6 +722,7 @@ static int connect_next(struct proxy *p)
         if (i < 64)
             p->tried |= 1ULL << i;
         p->tries++;
+        p->request_sent = 0;
         p->start_ms = loop_now();
         const struct upstream_peer *pe = &p->ups->peers[i];
         upstream_try_begin(r, pe->name);
@@ -758,8 +814,18 @@ static struct str apply_redirect(struct proxy *p, struct str v)
     for (unsigned i = 0; i < lc->nproxy_redirects; i++) {
         const struct proxy_redirect *pr = &lc->proxy_redirects[i];
         struct str from, to;
-        if (pr->re)
-            continue; /* regex forms are not applied yet */
+        if (pr->re) {
+            /* "~regex" / "~*regex": a match replaces the whole value with the
+             * replacement, where $1.. are this match's captures (nginx's
+             * ngx_http_proxy_rewrite_regex; they stay the request's captures) */
+            struct regex_caps caps;
+            if (!router_regex_match(pr->re, v, &caps))
+                continue;
+            r->caps = caps;
+            if (tmpl_eval(s, &pr->to, &to) < 0)
+                continue;
+            return to;
+        }
         if (tmpl_eval(s, &pr->from, &from) < 0 || tmpl_eval(s, &pr->to, &to) < 0)
             continue;
         if (from.len && v.len >= from.len && memcmp(v.p, from.p, from.len) == 0) {
@@ -1183,22 +1249,17 @@ static enum step handle_response_head(struct proxy *p)
                         : status == 404 ? NEXT_UPSTREAM_HTTP_404
                         : status == 429 ? NEXT_UPSTREAM_HTTP_429
                                         : 0;
-        if (flag && (lc->proxy_next_upstream & flag) && !p->body_started) {
-            uint64_t tried_all = p->ups->npeers >= 64 ? ~0ULL : ((1ULL << p->ups->npeers) - 1);
-            if ((p->tried & tried_all) != tried_all) {
-                try_status(p, status);
-                if (p->peer >= 0)
-                    upstream_peer_failed(p->ups, p->urt, p->peer);
-                release_upstream(p, 0);
-                p->phase = PX_CONNECT;
-                p->req_head_off = 0;
-                if (p->rq.mode == RELAY_LENGTH)
-                    p->rq.left = r->info.content_length;
-                if (connect_next(p) < 0)
-                    return STEP_STOP;
-                return STEP_PROGRESS;
-            }
+        if (may_retry(p, flag)) {
+            try_status(p, status);
+            /* http_403 / http_404 are never failures of the server (nginx) */
+            if (flag == NEXT_UPSTREAM_HTTP_403 || flag == NEXT_UPSTREAM_HTTP_404)
+                upstream_peer_ok(p->ups, p->urt, p->peer);
+            else
+                upstream_peer_failed(p->ups, p->urt, p->peer);
+            return retry_next(p);
         }
+        /* Otherwise (no tries left, POST, ...) this response is the answer,
+         * as nginx passes the last one on. */
 
         try_status(p, status);
         if (p->peer >= 0)
@@ -1227,6 +1288,11 @@ static enum step handle_response_head(struct proxy *p)
             for (unsigned i = 0; i < lc->nerror_pages; i++)
                 for (unsigned k = 0; k < lc->error_pages[i].ncodes; k++)
                     if (lc->error_pages[i].codes[k] == status) {
+                        /* nginx keeps the upstream's WWW-Authenticate
+                         * header(s) on an intercepted 401, no other header */
+                        for (size_t h = 0; status == 401 && h < resp.nheaders; h++)
+                            if (str_caseeq_cstr(uh[h].name, "www-authenticate"))
+                                resp_add(r, uh[h].name, uh[h].value);
                         proxy_free(p);
                         s->state = H1_S_SEND;
                         h1_respond_status(s, status);
@@ -1411,6 +1477,7 @@ static enum step send_request(struct proxy *p)
         }
         if (!(uc->flags & CONN_F_READY_W))
             return progress;
+        p->request_sent = 1;
         ssize_t w = conn_writev(uc, iov, n);
         if (w == SY_AGAIN) {
             timer_set(&p->utimer, r->lc->proxy_send_timeout);
@@ -1498,8 +1565,12 @@ static enum step read_upstream(struct proxy *p)
         return upstream_tls_failed(p);
     if (n == 0) {
         if (p->phase == PX_EXCHANGE) {
-            if (p->reused && !p->body_started && p->tries <= 1 && (!p->ub || buf_len(p->ub) == 0)) {
-                /* Keep-alive race: the upstream closed the idle connection as we reused it. */
+            if (p->reused && !p->body_started && p->tries <= 1 && (!p->ub || buf_len(p->ub) == 0) &&
+                (!non_idempotent_sent(p) ||
+                 (r->lc->proxy_next_upstream & NEXT_UPSTREAM_NON_IDEMPOTENT))) {
+                /* Keep-alive race: the upstream closed the idle connection as
+                 * we reused it (a POST was sent, so it is not retried unless
+                 * non_idempotent allows). */
                 try_status(p, 502);
                 release_upstream(p, 0);
                 p->tried = 0;
@@ -1816,6 +1887,22 @@ static int resolve_dynamic(struct proxy *p, struct str *uri, int *has_uri)
     return 0;
 }
 
+/* nginx reads every proxied request's body first (ngx_http_test_expect) and
+ * so answers "Expect: 100-continue" of an HTTP/1.1 request even when there is
+ * no body to wait for (Content-Length: 0); with a body the 100 is sent when
+ * the body is wanted (proxy_run). */
+static void send_continue_for_empty_body(struct proxy *p)
+{
+    struct h1_session *s = p->s;
+    struct request *r = &s->req;
+    if (r->has_body || !(r->info.flags & H1_F_EXPECT_CONTINUE) || r->minor != 1)
+        return;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (conn_send(&s->c, cont, sizeof(cont) - 1) != (ssize_t)(sizeof(cont) - 1))
+        r->keepalive = 0;
+    p->continue_sent = 1;
+}
+
 void proxy_start(struct h1_session *s)
 {
     struct request *r = &s->req;
@@ -1864,6 +1951,7 @@ void proxy_start(struct h1_session *s)
         return;
     }
     timer_stop(&s->timer);
+    send_continue_for_empty_body(p);
     connect_next(p);
 }
 

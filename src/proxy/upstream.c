@@ -53,15 +53,18 @@ int upstream_peer_usable(const struct upstream_conf *u, struct upstream_rt *urt,
     struct peer_rt *pr = &urt->peers[i];
     if (pe->down)
         return 0;
+    /* max_conns: this worker's connections (no shared zone), as nginx without `zone`. */
+    if (pe->max_conns && upstream_peer_conns(u, urt, i) >= pe->max_conns)
+        return 0;
     /* nginx never marks the only server of a group down: there is no alternative. */
     if (u->npeers == 1)
         return 1;
-    if (pe->max_fails && pr->fails >= pe->max_fails) {
-        if (loop_now() - pr->checked_ms <= pe->fail_timeout)
-            return 0;
-        /* fail_timeout passed: give it another chance (nginx lets one request probe). */
-        pr->fails = 0;
-    }
+    /* Failed max_fails times: out until fail_timeout after the last failure
+     * (or the last probe); the counter is reset only by a success after
+     * such a probe (upstream_peer_ok), as nginx's peer->checked/accessed. */
+    if (pe->max_fails && pr->fails >= pe->max_fails &&
+        loop_now() - pr->checked_ms <= pe->fail_timeout)
+        return 0;
     return 1;
 }
 
@@ -78,6 +81,9 @@ static int pick_range(const struct upstream_conf *u, struct upstream_rt *urt, un
         struct peer_rt *pr = &urt->peers[i];
         pr->current_weight += pr->effective_weight;
         total += pr->effective_weight;
+        /* a weight lowered by failures recovers by one per pick */
+        if (pr->effective_weight < u->peers[i].weight)
+            pr->effective_weight++;
         if (best < 0 || pr->current_weight > urt->peers[best].current_weight)
             best = (int)i;
     }
@@ -86,18 +92,30 @@ static int pick_range(const struct upstream_conf *u, struct upstream_rt *urt, un
     return best;
 }
 
+/* The chosen peer: a probe after fail_timeout opens a new window (nginx sets
+ * peer->checked), so a success now resets its failure count. */
+static int chosen(const struct upstream_conf *u, struct upstream_rt *urt, int i)
+{
+    if (i >= 0) {
+        struct peer_rt *pr = &urt->peers[i];
+        if (loop_now() - pr->checked_ms > u->peers[i].fail_timeout)
+            pr->checked_ms = loop_now();
+    }
+    return i;
+}
+
 int upstream_pick(const struct upstream_conf *u, struct upstream_rt *urt, struct str key,
                   uint64_t tried)
 {
     if (u->balancer != UPS_BALANCE_ROUND_ROBIN) {
         int b = balance_pick(u, urt, key, tried);
         if (b >= 0)
-            return b;
+            return chosen(u, urt, b);
     }
     int i = pick_range(u, urt, 0, u->nprimary, tried);
     if (i >= 0)
-        return i;
-    return pick_range(u, urt, u->nprimary, u->npeers, tried);
+        return chosen(u, urt, i);
+    return chosen(u, urt, pick_range(u, urt, u->nprimary, u->npeers, tried));
 }
 
 /*
@@ -160,23 +178,31 @@ void upstream_loads_free(void)
 
 void upstream_peer_failed(const struct upstream_conf *u, struct upstream_rt *urt, int i)
 {
+    /* nginx does not count failures of the only server of a group */
+    if (u->npeers == 1)
+        return;
     struct peer_rt *pr = &urt->peers[i];
-    (void)u;
-    if (pr->fails == 0)
-        pr->checked_ms = loop_now();
+    const struct upstream_peer *pe = &u->peers[i];
     pr->fails++;
-    if (u->peers[i].max_fails && pr->fails >= u->peers[i].max_fails) {
-        pr->checked_ms = loop_now();
-        if (u->npeers > 1 || !u->implicit)
+    pr->accessed_ms = pr->checked_ms = loop_now();
+    if (pe->max_fails) {
+        /* nginx lowers the weight by weight/max_fails per failure; picks restore it */
+        pr->effective_weight -= pe->weight / pe->max_fails;
+        if (pr->fails >= pe->max_fails)
             sy_log(LOG_LVL_WARN, "upstream server temporarily disabled while connecting to upstream, upstream: \"%s\"",
-                   u->peers[i].name);
+                   pe->name);
     }
+    if (pr->effective_weight < 0)
+        pr->effective_weight = 0;
 }
 
 void upstream_peer_ok(const struct upstream_conf *u, struct upstream_rt *urt, int i)
 {
     (void)u;
-    urt->peers[i].fails = 0;
+    struct peer_rt *pr = &urt->peers[i];
+    /* reset only after a probe that followed fail_timeout (nginx: accessed < checked) */
+    if (pr->accessed_ms < pr->checked_ms)
+        pr->fails = 0;
 }
 
 /* ---- upstream connection objects ---- */

@@ -41,7 +41,8 @@ struct upconn {
 int upstream_pick(const struct upstream_conf *u, struct upstream_rt *urt, struct str key,
                   uint64_t tried);
 
-/* Can peer `i` take a request now (not down, not within a failure window)? */
+/* Can peer `i` take a request now (not down, not disabled by max_fails within
+ * fail_timeout, fewer than max_conns connections of this worker)? */
 int upstream_peer_usable(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i);
 
 /*
@@ -55,7 +56,12 @@ unsigned *upstream_peer_load(const struct upstream_conf *u, struct upstream_rt *
 unsigned upstream_peer_conns(const struct upstream_conf *u, struct upstream_rt *urt, unsigned i);
 void upstream_loads_free(void);
 
-/* Record a failure / success of peer `i` (max_fails / fail_timeout accounting). */
+/*
+ * Record a failure / a non-failure of peer `i`, nginx's max_fails accounting:
+ * a failure counts and lowers the effective weight by weight/max_fails; the
+ * count is cleared only by a success after fail_timeout passed since the last
+ * failure (not by every success). http_403/http_404 retries are non-failures.
+ */
 void upstream_peer_failed(const struct upstream_conf *u, struct upstream_rt *urt, int i);
 void upstream_peer_ok(const struct upstream_conf *u, struct upstream_rt *urt, int i);
 

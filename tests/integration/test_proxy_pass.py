@@ -175,3 +175,82 @@ def test_bad_proxy_pass_fails_t(bad, needle, tmp_path):
     code, out = run_switchyard_t(conf, tmp_path)
     assert code == 1
     assert needle in out
+
+
+# $upstream_cookie_NAME: nginx-tests proxy_upstream_cookie.t (None: the
+# variable is empty, so add_header adds nothing)
+UPSTREAM_COOKIES = [
+    ("tc=", None), ("tc=;", None), ("tc= ;", None), ("tc =   ; Domain=example.com;", None),
+    ("tc=x", "x"), ("tc=,", ","), ("tc\t=\tcontent     ;", None),
+    ('tc="content"', '"content"'), ("tc=content", "content"),
+    ("tc=con  tent; Domain=example.com", "con  tent"), ("tc = content", "content"),
+    ("tc=1.2.3", "1.2.3"), ("tc==abc", "=abc"), ("tc==;abc", "="), ("=tc=content", None),
+    ("tc=first,tc=second", "first,tc=second"), ("tc=first;tc=second", "first"),
+    ("TC=upper", "upper"),
+]
+
+
+@pytest.mark.parametrize("cookie,expected", UPSTREAM_COOKIES)
+def test_upstream_cookie_parsing(switchyard, origin, cookie, expected):
+    import urllib.parse
+    p = free_port()
+    switchyard(http_conf(fill("""server { listen 127.0.0.1:@P@; location / {
+        add_header X-Upstream-Cookie $upstream_cookie_tc; proxy_pass http://@O@; } }""",
+                              P=p, O=origin.addr)))
+    q = urllib.parse.urlencode({"Set-Cookie": cookie})
+    r = request(p, "GET", f"/set-header?{q}")
+    assert r.status == 200
+    assert r.header("X-Upstream-Cookie") == expected
+
+
+def test_proxy_redirect_regex_with_captures(switchyard, origin):
+    """proxy_redirect ~regex / ~*regex (case-insensitive): a match replaces
+    the whole Location with the replacement, $1.. being its captures."""
+    import urllib.parse
+    p = free_port()
+    switchyard(http_conf(fill(r"""server { listen 127.0.0.1:@P@;
+        location /ci/ { proxy_redirect ~*^HTTP://OTHER\.test/(\w+)/(.*)$ http://new.test/$2/$1;
+                        proxy_pass http://@O@/; }
+        location /cs/ { proxy_redirect ~^HTTP://OTHER\.test/(\w+)/(.*)$ http://new.test/$2/$1;
+                        proxy_pass http://@O@/; } }""", P=p, O=origin.addr)))
+    q = urllib.parse.urlencode({"Location": "http://other.test/abc/d/e"})
+    r = request(p, "GET", f"/ci/set-header?{q}")
+    assert r.header("Location") == "http://new.test/d/e/abc"
+    # "~" is case-sensitive: no match, the Location is passed unchanged
+    r = request(p, "GET", f"/cs/set-header?{q}")
+    assert r.header("Location") == "http://other.test/abc/d/e"
+
+
+@pytest.mark.parametrize("expect", ["100-continue", "100-Continue"])
+def test_expect_continue_with_empty_body_gets_100(switchyard, origin, expect):
+    """nginx-tests http_expect_100_continue.t: a proxied HTTP/1.1 request
+    with Expect: 100-continue and Content-Length: 0 gets the interim 100
+    before the response; an HTTP/1.0 one does not."""
+    from harness import raw_request
+    p = free_port()
+    switchyard(http_conf(fill("server { listen 127.0.0.1:@P@; location / { proxy_pass http://@O@; } }",
+                              P=p, O=origin.addr)))
+    req = ("POST /e HTTP/{v}\r\nHost: localhost\r\nExpect: " + expect +
+           "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    out = raw_request(p, req.format(v="1.1").encode())
+    assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 ")
+    out = raw_request(p, req.format(v="1.0").encode())
+    assert out.startswith(b"HTTP/1.1 200 ") and b" 100 " not in out.split(b"\r\n")[0]
+
+
+def test_proxy_set_header_connection_close_ends_keepalive(switchyard, origin):
+    """nginx-tests proxy_ssl_keepalive.t: a request sent with
+    `Connection: close` (proxy_set_header) does not leave its upstream
+    connection for reuse; an empty value keeps the keepalive pool working."""
+    p = free_port()
+    switchyard(http_conf(fill("""upstream u { server @O@; keepalive 1; }
+        server { listen 127.0.0.1:@P@; proxy_http_version 1.1;
+            location / { proxy_pass http://u; proxy_set_header Connection $arg_c; } }""",
+                              P=p, O=origin.addr)))
+    first = request(p, "GET", "/a").header("X-Origin-Conn")
+    assert request(p, "GET", "/b").header("X-Origin-Conn") == first
+    assert request(p, "GET", "/c?c=close").header("X-Origin-Conn") == first
+    hdrs = {k.lower(): v for k, v in origin.last_request()["headers"]}
+    assert hdrs.get("connection") == "close"
+    after = request(p, "GET", "/d").header("X-Origin-Conn")
+    assert after != first

@@ -162,6 +162,72 @@ static void test_least_conn(void **state)
     upstream_loads_free();
 }
 
+static void test_empty_hash_key_is_round_robin(void **state)
+{
+    (void)state;
+    for (int consistent = 0; consistent < 2; consistent++) {
+        struct group g;
+        group_init(&g, 3, UPS_BALANCE_HASH, consistent);
+        assert_true(pick(&g, "k", 0) >= 0);
+        assert_int_equal(pick(&g, "", 0), -1); /* the caller's round robin decides */
+        /* and that spreads the requests */
+        unsigned seen = 0;
+        for (int k = 0; k < 3; k++)
+            seen |= 1u << upstream_pick(&g.u, &g.urt, STR_NULL, 0);
+        assert_int_equal(seen, 7);
+        balance_rt_free(&g.urt);
+    }
+}
+
+static void test_max_conns_and_backup(void **state)
+{
+    (void)state;
+    struct group g;
+    group_init(&g, 2, UPS_BALANCE_ROUND_ROBIN, 0);
+    g.u.name = "maxconns";
+    g.u.nprimary = 1; /* peer 1 is a backup */
+    g.peers[0].max_conns = 1;
+    unsigned *load0 = upstream_peer_load(&g.u, &g.urt, 0);
+    assert_non_null(load0);
+    assert_int_equal(upstream_pick(&g.u, &g.urt, STR_NULL, 0), 0);
+    *load0 = 1; /* full: the backup takes the request */
+    assert_false(upstream_peer_usable(&g.u, &g.urt, 0));
+    assert_int_equal(upstream_pick(&g.u, &g.urt, STR_NULL, 0), 1);
+    g.peers[1].max_conns = 2;
+    *upstream_peer_load(&g.u, &g.urt, 1) = 2; /* everything full: no live upstreams */
+    assert_int_equal(upstream_pick(&g.u, &g.urt, STR_NULL, 0), -1);
+    *load0 = 0;
+    assert_int_equal(upstream_pick(&g.u, &g.urt, STR_NULL, 0), 0);
+    *upstream_peer_load(&g.u, &g.urt, 1) = 0;
+    upstream_loads_free();
+}
+
+static void test_max_fails_not_cleared_by_success(void **state)
+{
+    (void)state;
+    struct group g;
+    group_init(&g, 2, UPS_BALANCE_ROUND_ROBIN, 0);
+    g.peers[0].max_fails = 3;
+    g.peers[0].fail_timeout = 60000;
+    g.peers[0].weight = 3;
+    g.prt[0].effective_weight = 3;
+    /* a success before the first failure */
+    upstream_peer_ok(&g.u, &g.urt, 0);
+    for (int k = 0; k < 2; k++) {
+        upstream_peer_failed(&g.u, &g.urt, 0);
+        upstream_peer_ok(&g.u, &g.urt, 0); /* within fail_timeout: the count stays */
+    }
+    assert_int_equal(g.prt[0].fails, 2);
+    /* weight/max_fails off per failure */
+    assert_int_equal(g.prt[0].effective_weight, 1);
+    assert_true(upstream_peer_usable(&g.u, &g.urt, 0));
+    upstream_peer_failed(&g.u, &g.urt, 0);
+    assert_false(upstream_peer_usable(&g.u, &g.urt, 0));
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(upstream_pick(&g.u, &g.urt, STR_NULL, 0), 1);
+    upstream_loads_free();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +236,9 @@ int main(void)
         cmocka_unit_test(test_consistent_ring_moves_only_removed_keys),
         cmocka_unit_test(test_probes_past_unusable_servers),
         cmocka_unit_test(test_least_conn),
+        cmocka_unit_test(test_empty_hash_key_is_round_robin),
+        cmocka_unit_test(test_max_conns_and_backup),
+        cmocka_unit_test(test_max_fails_not_cleared_by_success),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
