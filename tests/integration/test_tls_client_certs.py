@@ -1,0 +1,303 @@
+"""Client certificates (mTLS) and the other ssl_* directives beyond the basics:
+ssl_verify_client (on / optional / optional_no_ca), ssl_client_certificate,
+ssl_trusted_certificate, ssl_verify_depth, ssl_crl, the $ssl_client_*
+variables, nginx's 400 pages for 495 / 496 and error_page 495 / 496, the 421
+of an SNI / Host mismatch; ssl_reject_handshake; ssl_session_ticket_key,
+ssl_password_file, ssl_conf_command, ssl_buffer_size; and the upstream side:
+proxy_ssl_certificate, proxy_ssl_certificate_key, proxy_ssl_password_file,
+proxy_ssl_crl.
+
+Certificates are made at test time (tls_pki.py); clients are Python's ssl
+module, `openssl s_client` and curl. Every test here also runs against nginx
+(SWITCHYARD_BIN=/usr/sbin/nginx): nginx 1.22's default ssl_protocols lack
+TLSv1.3, so the configs name both versions there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import ssl
+import subprocess
+import urllib.parse
+
+import pytest
+
+import harness
+from harness import IS_NGINX, free_port, http_conf
+from tls_pki import ClientPki, Pki
+
+NGINX_TLS = "ssl_protocols TLSv1.2 TLSv1.3;\n" if IS_NGINX else ""
+VARS = ('return 200 "verify=$ssl_client_verify|s=$ssl_client_s_dn|i=$ssl_client_i_dn|'
+        'serial=$ssl_client_serial|fp=$ssl_client_fingerprint|srv=$server_name\\n";')
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def cp(tmp_path_factory):
+    return ClientPki(tmp_path_factory.mktemp("cpki"))
+
+
+def conf(*servers: str, extra_http: str = "") -> str:
+    return http_conf("\n".join(servers), extra_http=NGINX_TLS + extra_http)
+
+
+def server(port: int, name: str, pair, extra: str = "", body: str = "",
+           listen_extra: str = "") -> str:
+    crt, key = pair
+    return (f"server {{\n    listen 127.0.0.1:{port} ssl{listen_extra};\n"
+            f"    server_name {name};\n    ssl_certificate {crt};\n"
+            f"    ssl_certificate_key {key};\n    {extra}\n"
+            f"    {body or 'location / { ' + VARS + ' }'}\n}}\n")
+
+
+def client_ctx(pki, cert=None, *, tls12: bool = False) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(pki.ca))
+    if cert:
+        ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def get(port: int, ctx: ssl.SSLContext, name: str, path: str = "/", host: str | None = None,
+        session=None):
+    """One request over TLS; returns (status, body, ssl socket's session, reused)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname=name, session=session) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host or name}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (ssl.SSLEOFError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            data += chunk
+        sess, reused = s.session, s.session_reused
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head else 0
+    return status, body.decode(errors="replace"), sess, reused
+
+
+def openssl_x509(path, *opts: str) -> str:
+    r = subprocess.run(["openssl", "x509", "-in", str(path), "-noout", *opts],
+                       capture_output=True, timeout=20, check=True)
+    return r.stdout.decode().strip()
+
+
+def fields(body: str) -> dict:
+    return dict(kv.split("=", 1) for kv in body.strip().split("|"))
+
+
+# --------------------------------------------------------------------------
+# ssl_verify_client
+
+
+def test_verify_on(switchyard, pki, cp):
+    p = free_port()
+    switchyard(conf(server(p, "a.test", pki.cert("a.test"),
+                           f"ssl_verify_client on; ssl_client_certificate {cp.ca};")))
+    st, body, _, _ = get(p, client_ctx(pki, cp.good), "a.test")
+    assert st == 200, body
+    v = fields(body)
+    assert v["verify"] == "SUCCESS"
+    assert v["s"] == "O=Switchyard Test,CN=client1"  # `openssl ca` put CN first
+    assert v["i"] == "CN=Switchyard Client CA,O=Switchyard Test"
+    assert v["serial"] == openssl_x509(cp.good[0], "-serial").split("=", 1)[1]
+    der = ssl.PEM_cert_to_DER_cert(cp.good[0].read_text())
+    assert v["fp"] == hashlib.sha1(der).hexdigest()
+
+    st, body, _, _ = get(p, client_ctx(pki), "a.test")
+    assert st == 400
+    assert "<title>400 No required SSL certificate was sent</title>" in body
+    assert "<center>No required SSL certificate was sent</center>" in body
+
+    st, body, _, _ = get(p, client_ctx(pki, cp.stranger), "a.test")
+    assert st == 400
+    assert "<title>400 The SSL certificate error</title>" in body
+
+
+class InfoSwitchyard(harness.Switchyard):
+    """The proxy with its error log at info, where nginx logs these."""
+
+    def argv(self):
+        a = super().argv()
+        i = a.index("-g")
+        a[i + 1] = a[i + 1].replace(" notice;", " info;")
+        return a
+
+
+def test_verify_failures_are_logged(tmp_path, pki, cp):
+    p = free_port()
+    sy = InfoSwitchyard(tmp_path / "info", conf(server(
+        p, "a.test", pki.cert("a.test"), f"ssl_verify_client on; ssl_client_certificate {cp.ca};")))
+    sy.start()
+    try:
+        get(p, client_ctx(pki, cp.stranger), "a.test")
+        sy.wait_log(r"\[info\] .*client SSL certificate verify error: \(21:unable to verify the "
+                    r"first certificate\) while reading client request headers, client: 127\.0\.0\.1")
+        get(p, client_ctx(pki), "a.test")
+        sy.wait_log(r"\[info\] .*client sent no required SSL certificate while reading client "
+                    r"request headers")
+        sy.wait_access_log(r'(?s)"GET / HTTP/1.1" 400 .*"GET / HTTP/1.1" 400 ')
+    finally:
+        problems = sy.stop()
+    assert not problems, problems
+
+
+def test_verify_optional(switchyard, pki, cp):
+    p = free_port()
+    # (nginx 1.22 needs ssl_client_certificate; 1.25+ also takes ssl_trusted_certificate)
+    ca = "ssl_client_certificate" if IS_NGINX else "ssl_trusted_certificate"
+    switchyard(conf(server(p, "a.test", pki.cert("a.test"),
+                           f"ssl_verify_client optional; {ca} {cp.ca};")))
+    st, body, _, _ = get(p, client_ctx(pki), "a.test")
+    assert st == 200 and fields(body)["verify"] == "NONE", body
+    assert fields(body)["s"] == ""
+    st, body, _, _ = get(p, client_ctx(pki, cp.good), "a.test")
+    assert st == 200 and fields(body)["verify"] == "SUCCESS", body
+    st, body, _, _ = get(p, client_ctx(pki, cp.self_signed), "a.test")
+    assert st == 400 and "The SSL certificate error" in body
+
+
+def test_verify_optional_no_ca(switchyard, pki, cp):
+    p = free_port()
+    switchyard(conf(server(p, "a.test", pki.cert("a.test"), "ssl_verify_client optional_no_ca;")))
+    st, body, _, _ = get(p, client_ctx(pki, cp.self_signed), "a.test")
+    assert st == 200, body
+    v = fields(body)
+    assert v["verify"].startswith("FAILED:self") and "signed certificate" in v["verify"], v
+    assert v["s"] == "CN=selfie"
+    st, body, _, _ = get(p, client_ctx(pki, cp.good), "a.test")
+    assert st == 200 and fields(body)["verify"].startswith("FAILED:unable to"), body
+    st, body, _, _ = get(p, client_ctx(pki), "a.test")
+    assert st == 200 and fields(body)["verify"] == "NONE", body
+
+
+def test_crl_revokes(switchyard, pki, cp):
+    p = free_port()
+    switchyard(conf(server(p, "a.test", pki.cert("a.test"),
+                           f"ssl_verify_client optional; ssl_client_certificate {cp.ca}; "
+                           f"ssl_crl {cp.crl};", body="location / { " + VARS + " }\n"
+                           "    error_page 495 /why;\n"
+                           "    location = /why { return 403 \"$ssl_client_verify\\n\"; }")))
+    st, body, _, _ = get(p, client_ctx(pki, cp.good), "a.test")
+    assert st == 200 and fields(body)["verify"] == "SUCCESS", body
+    st, body, _, _ = get(p, client_ctx(pki, cp.revoked), "a.test")
+    assert (st, body) == (400, "FAILED:certificate revoked\n")  # error_page 495: 400
+
+
+def test_error_page_495_496(switchyard, pki, cp):
+    p = free_port()
+    body = ("location / { " + VARS + " }\n"
+            "    error_page 496 /nocert;\n"
+            "    error_page 495 = /badcert;\n"
+            "    location = /nocert { return 200 \"please send a certificate\\n\"; }\n"
+            "    location = /badcert { return 200 \"bad certificate\\n\"; }")
+    switchyard(conf(server(p, "a.test", pki.cert("a.test"),
+                           f"ssl_verify_client on; ssl_client_certificate {cp.ca};", body=body)))
+    st, text, _, _ = get(p, client_ctx(pki), "a.test")
+    assert (st, text) == (400, "please send a certificate\n")  # 496 answers 400 (nginx)
+    st, text, _, _ = get(p, client_ctx(pki, cp.stranger), "a.test")
+    assert (st, text) == (200, "bad certificate\n")
+
+
+def test_certificate_variables(switchyard, pki, cp):
+    p = free_port()
+    body = ('location = /raw { return 200 "$ssl_client_raw_cert"; }\n'
+            '    location = /cert { return 200 "$ssl_client_cert"; }\n'
+            '    location = /esc { return 200 "$ssl_client_escaped_cert"; }\n'
+            '    location = /legacy { return 200 "$ssl_client_s_dn_legacy|$ssl_client_i_dn_legacy"; }\n'
+            '    location = /dates { return 200 "$ssl_client_v_start|$ssl_client_v_end|'
+            '$ssl_client_v_remain"; }')
+    switchyard(conf(server(p, "a.test", pki.cert("a.test"),
+                           f"ssl_verify_client on; ssl_client_certificate {cp.ca};", body=body)))
+    ctx = client_ctx(pki, cp.good)
+    pem = cp.good[0].read_text()
+    pem = pem[pem.index("-----BEGIN"):]
+    assert get(p, ctx, "a.test", "/raw")[1] == pem
+    assert get(p, ctx, "a.test", "/cert")[1] == pem[:-1].replace("\n", "\n\t")
+    assert get(p, ctx, "a.test", "/esc")[1] == urllib.parse.quote(pem, safe="-._~")
+    assert get(p, ctx, "a.test", "/legacy")[1] == \
+        "/CN=client1/O=Switchyard Test|/O=Switchyard Test/CN=Switchyard Client CA"
+    start, end, remain = get(p, ctx, "a.test", "/dates")[1].split("|")
+    assert start == openssl_x509(cp.good[0], "-startdate").split("=", 1)[1]
+    assert end == openssl_x509(cp.good[0], "-enddate").split("=", 1)[1]
+    assert remain in ("29", "30"), remain
+
+
+def test_sni_server_settings_apply(switchyard, pki, cp):
+    """Two servers on one address: only b.test asks for a certificate (its
+    settings follow SNI); a request whose Host names b.test over a connection
+    negotiated for a.test gets nginx's 421."""
+    p = free_port()
+    switchyard(conf(server(p, "a.test", pki.cert("a.test")),
+                    server(p, "b.test", pki.cert("b.test"),
+                           f"ssl_verify_client on; ssl_client_certificate {cp.ca};")))
+    st, body, _, _ = get(p, client_ctx(pki), "a.test")
+    assert st == 200 and fields(body)["verify"] == "NONE", body
+    st, body, _, _ = get(p, client_ctx(pki), "b.test")
+    assert st == 400 and "No required SSL certificate" in body
+    st, body, _, _ = get(p, client_ctx(pki, cp.good), "b.test")
+    assert st == 200 and fields(body)["srv"] == "b.test", body
+    st, body, _, _ = get(p, client_ctx(pki, cp.good), "a.test", host="b.test")
+    assert st == 421, body
+
+
+def test_verify_without_ca_is_a_config_error(sy_t, pki):
+    crt, key = pki.cert("a.test")
+    rc, out = sy_t(conf(f"server {{ listen 127.0.0.1:{free_port()} ssl; server_name a.test;\n"
+                        f"ssl_certificate {crt}; ssl_certificate_key {key};\n"
+                        "ssl_verify_client on; }"))
+    assert rc != 0
+    if IS_NGINX:  # 1.22's wording; 1.25+ also accepts ssl_trusted_certificate
+        assert "no ssl_client_certificate for ssl_verify_client" in out, out
+    else:
+        assert "[emerg] no ssl_client_certificate or ssl_trusted_certificate for " \
+               "ssl_verify_client" in out, out
+
+
+def test_bad_client_ca_file_is_a_config_error(sy_t, pki, tmp_path):
+    crt, key = pki.cert("a.test")
+    rc, out = sy_t(conf(f"server {{ listen 127.0.0.1:{free_port()} ssl; server_name a.test;\n"
+                        f"ssl_certificate {crt}; ssl_certificate_key {key};\n"
+                        f"ssl_verify_client on; ssl_client_certificate {tmp_path}/none.pem; }}"))
+    assert rc != 0
+    assert f'SSL_CTX_load_verify_locations("{tmp_path}/none.pem") failed' in out, out
+
+
+# --------------------------------------------------------------------------
+# ssl_reject_handshake
+
+
+def test_reject_handshake(switchyard, pki):
+    p = free_port()
+    default = (f"server {{ listen 127.0.0.1:{p} ssl default_server; "
+               "ssl_reject_handshake on; }")
+    switchyard(conf(default, server(p, "a.test", pki.cert("a.test"))))
+    st, body, _, _ = get(p, client_ctx(pki), "a.test")
+    assert st == 200 and fields(body)["srv"] == "a.test"
+    ctx = client_ctx(pki)
+    ctx.check_hostname = False
+    for name in ("unknown.test", None):
+        with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME|unrecognized name"):
+            raw = socket.create_connection(("127.0.0.1", p), timeout=10)
+            with ctx.wrap_socket(raw, server_hostname=name):
+                pass
+
+
+def test_reject_handshake_needs_no_certificate(sy_t, pki):
+    p = free_port()
+    rc, out = sy_t(conf(f"server {{ listen 127.0.0.1:{p} ssl; ssl_reject_handshake on; }}"))
+    assert rc == 0, out
+    rc, out = sy_t(conf(f"server {{ listen 127.0.0.1:{p} ssl; ssl_reject_handshake off; }}"))
+    assert rc != 0 and 'no "ssl_certificate" is defined for the "listen ... ssl" directive' in out
