@@ -3,8 +3,10 @@
  * transport with the same interface as plain sockets (struct xprt_ops).
  *
  * Contexts. tls_gen_load() builds one SSL_CTX per server{} that has
- * certificates (nginx's ssl_* directives: several certificate/key pairs,
- * protocols, ciphers, session cache and tickets, dhparam), when the
+ * certificates or ssl_reject_handshake (nginx's ssl_* directives: several
+ * certificate/key pairs with ssl_password_file, protocols, ciphers, session
+ * cache, tickets and ssl_session_ticket_key, dhparam, client certificate
+ * verification, ssl_conf_command), when the
  * configuration is loaded, so `-t` reads and checks every certificate. They
  * belong to the generation and are freed with it (gen_free); a connection
  * holds its own OpenSSL reference to the context it uses, so a reload never
@@ -17,7 +19,10 @@
  * nginx's "plain HTTP request was sent to HTTPS port". The handshake runs
  * inside the first recv/writev calls; SNI (a client-hello callback) picks the
  * server{} by the router's server_name rules on the listen address and
- * switches to its context; ALPN offers http/1.1. While the handshake runs the
+ * switches to its context (verify mode and depth too, and ssl_buffer_size),
+ * or refuses the handshake for ssl_reject_handshake; ALPN offers http/1.1.
+ * Client certificates never fail the handshake: tls_request_check() applies
+ * nginx's rules to each request. While the handshake runs the
  * connection holds a reference to the generation it was accepted on (the
  * SNI lookup needs its listen and servers); it drops it when the handshake
  * ends, so an established TLS connection (a WebSocket tunnel) references no

@@ -301,3 +301,195 @@ def test_reject_handshake_needs_no_certificate(sy_t, pki):
     assert rc == 0, out
     rc, out = sy_t(conf(f"server {{ listen 127.0.0.1:{p} ssl; ssl_reject_handshake off; }}"))
     assert rc != 0 and 'no "ssl_certificate" is defined for the "listen ... ssl" directive' in out
+
+
+# --------------------------------------------------------------------------
+# ssl_session_ticket_key, ssl_password_file, ssl_conf_command, ssl_buffer_size
+
+
+def test_session_ticket_keys_shared_and_rotated(switchyard, pki, tmp_path):
+    """Three instances: the second lists a new key first and the first one's
+    key second (rotation), the third only another key. A TLS 1.2 ticket from
+    the first resumes on the second, not on the third."""
+    key80, key48 = tmp_path / "t80.key", tmp_path / "t48.key"
+    key80.write_bytes(os.urandom(80))
+    key48.write_bytes(os.urandom(48))
+    p1, p2, p3 = free_port(), free_port(), free_port()
+    a = pki.cert("a.test")
+    switchyard(conf(server(p1, "a.test", a, f"ssl_session_ticket_key {key80};")))
+    switchyard(conf(server(p2, "a.test", a, f"ssl_session_ticket_key {key48};\n"
+                                            f"    ssl_session_ticket_key {key80};")))
+    switchyard(conf(server(p3, "a.test", a, f"ssl_session_ticket_key {key48};")))
+    ctx = client_ctx(pki, tls12=True)
+    st, _, sess, reused = get(p1, ctx, "a.test")
+    assert st == 200 and not reused and sess.has_ticket
+    st, _, sess2, reused = get(p2, ctx, "a.test", session=sess)
+    assert st == 200 and reused
+    st, _, _, reused = get(p3, ctx, "a.test", session=sess)
+    assert st == 200 and not reused
+    # the second instance's own tickets (its first key) resume on the third
+    st, _, sess3, reused = get(p2, ctx, "a.test")
+    st, _, _, reused = get(p3, ctx, "a.test", session=sess3)
+    assert st == 200 and reused
+
+
+def test_session_ticket_key_size_is_checked(sy_t, pki, tmp_path):
+    bad = tmp_path / "bad.key"
+    bad.write_bytes(os.urandom(32))
+    rc, out = sy_t(conf(server(free_port(), "a.test", pki.cert("a.test"),
+                               f"ssl_session_ticket_key {bad};")))
+    assert rc != 0 and f'"{bad}" must be 48 or 80 bytes' in out, out
+
+
+def encrypted_key(pki, tmp_path, password: str):
+    out = tmp_path / "enc.key"
+    subprocess.run(["openssl", "pkey", "-in", str(pki.cert("a.test")[1]), "-aes256",
+                    "-passout", f"pass:{password}", "-out", str(out)], check=True, timeout=20)
+    return out
+
+
+def test_password_file(switchyard, sy_t, pki, tmp_path):
+    key = encrypted_key(pki, tmp_path, "right one")
+    pw = tmp_path / "pw"
+    pw.write_text("wrong\n\nright one\r\n")
+    p = free_port()
+    pair = (pki.cert("a.test")[0], key)
+    switchyard(conf(server(p, "a.test", pair, f"ssl_password_file {pw};")))
+    st, body, _, _ = get(p, client_ctx(pki), "a.test")
+    assert st == 200 and fields(body)["srv"] == "a.test"
+
+    bad = tmp_path / "bad-pw"
+    bad.write_text("wrong\n")
+    rc, out = sy_t(conf(server(free_port(), "a.test", pair, f"ssl_password_file {bad};")))
+    assert rc != 0 and f'cannot load certificate key "{key}": PEM_read_bio_PrivateKey() ' \
+                       'failed' in out, out
+    rc, out = sy_t(conf(server(free_port(), "a.test", pair,
+                               f"ssl_password_file {tmp_path}/none;")))
+    assert rc != 0 and f'open() "{tmp_path}/none" failed (2: No such file or directory)' in out
+
+
+def test_conf_command(switchyard, sy_t, pki):
+    p = free_port()
+    switchyard(conf(server(p, "a.test", pki.cert("a.test"),
+                           "ssl_conf_command Ciphersuites TLS_CHACHA20_POLY1305_SHA256;",
+                           body='location / { return 200 "$ssl_protocol $ssl_cipher"; }')))
+    ctx = client_ctx(pki)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    assert get(p, ctx, "a.test")[1] == "TLSv1.3 TLS_CHACHA20_POLY1305_SHA256"
+    rc, out = sy_t(conf(server(free_port(), "a.test", pki.cert("a.test"),
+                               "ssl_conf_command NoSuchCommand x;")))
+    assert rc != 0 and 'SSL_CONF_cmd("NoSuchCommand", "x") failed' in out, out
+
+
+def record_sizes(port: int, ctx: ssl.SSLContext, name: str, path: str) -> list[int]:
+    """The lengths of the TLS records the server sends after the handshake,
+    read off the wire (the client is an ssl.SSLObject over memory BIOs)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=name)
+    wire = b""
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            sock.sendall(out.read())
+            data = sock.recv(65536)
+            assert data, "closed during the handshake"
+            wire += data
+            inc.write(data)
+    start = len(wire)
+    obj.write(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
+    sock.sendall(out.read())
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            break
+        wire += data
+    sock.close()
+    # records from the first one that starts at or after the handshake's end
+    sizes, i = [], 0
+    while i + 5 <= len(wire):
+        n = int.from_bytes(wire[i + 3:i + 5], "big")
+        if i >= start and wire[i] == 0x17:
+            sizes.append(n)
+        i += 5 + n
+    return sizes
+
+
+def test_buffer_size(switchyard, pki, tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "big").write_bytes(os.urandom(100_000))
+    p1, p2 = free_port(), free_port()
+    body = f"location / {{ root {root}; }}"
+    switchyard(conf(server(p1, "a.test", pki.cert("a.test"), "ssl_buffer_size 4k;", body=body),
+                    server(p2, "a.test", pki.cert("a.test"), "", body=body)))
+    ctx = client_ctx(pki)
+    small = record_sizes(p1, ctx, "a.test", "/big")
+    assert sum(small) > 100_000 and max(small) <= 4096 + 256, small
+    assert len(small) >= 100_000 // 4096
+    default = record_sizes(p2, ctx, "a.test", "/big")
+    assert max(default) > 16000, default
+
+
+# --------------------------------------------------------------------------
+# proxy_ssl_certificate, proxy_ssl_certificate_key, proxy_ssl_password_file, proxy_ssl_crl
+
+
+def test_proxy_client_certificate(switchyard, pki, cp, tmp_path):
+    up, front = free_port(), free_port()
+    pw = tmp_path / "pw"
+    pw.write_text(ClientPki.PASSWORD + "\n")
+    upstream = server(up, "a.test", pki.cert("a.test"),
+                      f"ssl_verify_client on; ssl_client_certificate {cp.ca};",
+                      body='location / { return 200 "$ssl_client_verify $ssl_client_s_dn"; }')
+    frontend = (f"server {{ listen 127.0.0.1:{front};\n"
+                f"  location /with {{ proxy_pass https://127.0.0.1:{up};\n"
+                f"    proxy_ssl_certificate {cp.good[0]};\n"
+                f"    proxy_ssl_certificate_key {cp.good_enc_key};\n"
+                f"    proxy_ssl_password_file {pw}; }}\n"
+                f"  location /plain {{ proxy_pass https://127.0.0.1:{up};\n"
+                f"    proxy_ssl_certificate {cp.good[0]};\n"
+                f"    proxy_ssl_certificate_key {cp.good[1]}; }}\n"
+                # (nginx would resume the session /with made, certificate included:
+                # its sessions are per upstream server, Switchyard's also per context)
+                f"  location /without {{ proxy_pass https://127.0.0.1:{up};\n"
+                f"    proxy_ssl_session_reuse off; }}\n}}\n")
+    switchyard(conf(upstream, frontend))
+    with harness.HttpConn(front) as c:
+        r = c.request("GET", "/with")
+        assert (r.status, r.text) == (200, "SUCCESS O=Switchyard Test,CN=client1")
+        r = c.request("GET", "/plain")
+        assert (r.status, r.text) == (200, "SUCCESS O=Switchyard Test,CN=client1")
+        r = c.request("GET", "/without")
+        assert r.status == 400 and "No required SSL certificate was sent" in r.text
+
+
+def test_proxy_certificate_without_key_is_a_config_error(sy_t, cp):
+    rc, out = sy_t(conf(f"server {{ listen 127.0.0.1:{free_port()}; location / {{ "
+                        f"proxy_pass https://127.0.0.1:9; proxy_ssl_certificate {cp.good[0]}; }} }}"))
+    assert rc != 0
+    assert f'no "proxy_ssl_certificate_key" is defined for certificate "{cp.good[0]}"' in out, out
+
+
+def test_proxy_crl(switchyard, pki):
+    crt, key, crl = pki.revoked_server()
+    good_up, bad_up, front = free_port(), free_port(), free_port()
+    ok = 'location / { return 200 "ok"; }'
+    loc = ("proxy_ssl_verify on; proxy_ssl_trusted_certificate {ca}; proxy_ssl_crl {crl}; "
+           "proxy_ssl_server_name on; proxy_ssl_name {name};")
+    frontend = (f"server {{ listen 127.0.0.1:{front};\n"
+                f"  location /good {{ proxy_pass https://127.0.0.1:{good_up}; "
+                + loc.format(ca=pki.ca, crl=crl, name="a.test") + " }\n"
+                f"  location /bad {{ proxy_pass https://127.0.0.1:{bad_up}; "
+                + loc.format(ca=pki.ca, crl=crl, name="r.test") + " }\n}\n")
+    sy = switchyard(conf(server(good_up, "a.test", pki.cert("a.test"), body=ok),
+                         server(bad_up, "r.test", (crt, key), body=ok), frontend))
+    with harness.HttpConn(front) as c:
+        r = c.request("GET", "/good")
+        assert (r.status, r.text) == (200, "ok")
+        r = c.request("GET", "/bad")
+        assert r.status == 502
+    sy.wait_log(r"upstream SSL certificate verify error: \(23:certificate revoked\) while SSL "
+                r"handshaking to upstream")

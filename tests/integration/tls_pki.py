@@ -75,6 +75,19 @@ class Pki:
     def cert(self, name: str, kind: str = "rsa") -> tuple[Path, Path]:
         return self.certs[(name, kind)]
 
+    def revoked_server(self) -> tuple[Path, Path, Path]:
+        """(crt, key, crl): a leaf for r.test, revoked, and the root's CRL
+        saying so (made on first use)."""
+        crl = self.d / "crl.pem"
+        if not crl.exists():
+            self.certs[("r.test", "rsa")] = self._leaf("r.test", "rsa")
+            self._ossl("ca", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key",
+                       "-revoke", "r-rsa.crt")
+            self._ossl("ca", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key",
+                       "-gencrl", "-out", "crl.pem")
+        crt, key = self.certs[("r.test", "rsa")]
+        return crt, key, crl
+
     # -- openssl
 
     def _ossl(self, *args):
