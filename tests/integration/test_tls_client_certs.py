@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
@@ -493,3 +496,68 @@ def test_proxy_crl(switchyard, pki):
         assert r.status == 502
     sy.wait_log(r"upstream SSL certificate verify error: \(23:certificate revoked\) while SSL "
                 r"handshaking to upstream")
+
+
+# --------------------------------------------------------------------------
+# root-only files and unprivileged workers
+
+
+@pytest.mark.switchyard_only  # the harness runs nginx with `user root`
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_reload_hands_root_only_tls_files_to_workers(pki, cp, tmp_path):
+    """Workers run as nobody; the client CA, CRL, ticket key, password file and
+    encrypted key are root-only. A reload that turns on client certificates
+    works: the master reads the files and hands the bytes to the workers."""
+    d = Path(tempfile.mkdtemp(prefix="sy-mtls-", dir="/tmp"))
+    proc = None
+    try:
+        d.chmod(0o755)
+        (d / "logs").mkdir(mode=0o755)
+        keys = d / "keys"
+        keys.mkdir(mode=0o700)
+        shutil.copy(pki.cert("a.test")[0], keys / "site.crt")
+        shutil.copy(encrypted_key(pki, tmp_path, "pass phrase"), keys / "site.key")
+        (keys / "pw").write_text("pass phrase\n")
+        (keys / "ticket.key").write_bytes(os.urandom(80))
+        shutil.copy(cp.ca, keys / "ca.pem")
+        shutil.copy(cp.crl, keys / "crl.pem")
+        for f in keys.iterdir():
+            f.chmod(0o600)
+        port = free_port()
+
+        def text(verify: bool) -> str:
+            v = ("ssl_verify_client on; ssl_client_certificate keys/ca.pem; "
+                 "ssl_crl keys/crl.pem;") if verify else ""
+            return (f"user nobody nogroup; worker_processes 1;\n"
+                    f"error_log logs/error.log notice;\nevents {{ }}\nhttp {{\n"
+                    f"  access_log logs/access.log;\n"
+                    f"  server {{ listen 127.0.0.1:{port} ssl; server_name a.test;\n"
+                    f"    ssl_certificate keys/site.crt; ssl_certificate_key keys/site.key;\n"
+                    f"    ssl_password_file keys/pw; ssl_session_ticket_key keys/ticket.key;\n"
+                    f"    {v}\n"
+                    f'    location / {{ return 200 "$ssl_client_verify"; }} }}\n}}\n')
+
+        (d / "sy.conf").write_text(text(False))
+        proc = subprocess.Popen([str(harness.BIN), "-p", f"{d}/", "-c", str(d / "sy.conf"),
+                                 "-g", f"daemon off; pid {d}/sy.pid;"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        harness.wait_until(lambda: harness.port_open(port), 10, "the TLS port")
+        assert get(port, client_ctx(pki), "a.test")[:2] == (200, "NONE")
+        (d / "sy.conf").write_text(text(True))
+        proc.send_signal(signal.SIGHUP)
+        harness.wait_until(lambda: get(port, client_ctx(pki), "a.test")[0] == 400, 10,
+                           "the reloaded configuration asking for certificates")
+        assert get(port, client_ctx(pki, cp.good), "a.test")[:2] == (200, "SUCCESS")
+        assert get(port, client_ctx(pki, cp.revoked), "a.test")[0] == 400
+        log = (d / "logs" / "error.log").read_text(errors="replace")
+        assert "[emerg]" not in log and "Permission denied" not in log, log
+    finally:
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGQUIT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
