@@ -561,3 +561,23 @@ def test_reload_hands_root_only_tls_files_to_workers(pki, cp, tmp_path):
                 proc.kill()
                 proc.wait()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_verify_depth(switchyard, pki, cp):
+    """A client certificate signed by an intermediate (sent along) passes with
+    the default ssl_verify_depth 1 (OpenSSL counts the CAs above the leaf that
+    are not trusted); ssl_verify_depth 0 refuses it."""
+    p1, p2 = free_port(), free_port()
+    switchyard(conf(server(p1, "a.test", pki.cert("a.test"),
+                           f"ssl_verify_client optional; ssl_client_certificate {cp.ca}; "
+                           "ssl_verify_depth 0;"),
+                    server(p2, "a.test", pki.cert("a.test"),
+                           f"ssl_verify_client optional; ssl_client_certificate {cp.ca};")))
+    st, body, _, _ = get(p1, client_ctx(pki, cp.chained), "a.test")
+    assert st == 400 and "The SSL certificate error" in body
+    st, body, _, _ = get(p1, client_ctx(pki, cp.good), "a.test")
+    assert st == 200 and fields(body)["verify"] == "SUCCESS", body
+    st, body, _, _ = get(p2, client_ctx(pki, cp.chained), "a.test")
+    assert st == 200, body
+    v = fields(body)
+    assert v["verify"] == "SUCCESS" and v["i"] == "CN=Switchyard Client Intermediate"

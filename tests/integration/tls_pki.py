@@ -14,6 +14,7 @@ and Python's ssl module all trust `ca.crt`.
     cp.good, cp.revoked           # (crt, key) signed by the client CA
     cp.stranger                   # signed by another CA
     cp.self_signed                # its own issuer
+    cp.chained                    # (leaf + intermediate, key): a chain of depth 2
     cp.good_enc_key               # cp.good's key encrypted with ClientPki.PASSWORD
 """
 
@@ -156,6 +157,16 @@ class ClientPki:
         self._ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "self.key",
                    "-out", "self.crt", "-subj", "/CN=selfie", "-days", "30")
         self.self_signed = (self.d / "self.crt", self.d / "self.key")
+        # an intermediate client CA and a client it signs (file: leaf + intermediate)
+        self._ossl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "cinter.key",
+                   "-out", "cinter.csr", "-subj", "/CN=Switchyard Client Intermediate",
+                   "-addext", "basicConstraints=critical,CA:TRUE",
+                   "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self._ossl("ca", "-batch", "-config", "ca.cnf", "-cert", "cca.crt", "-keyfile", "cca.key",
+                   "-in", "cinter.csr", "-out", "cinter.crt", "-notext", "-days", "30")
+        leaf, key = self._client("client3", "cinter")
+        self.chained = (self.d / "client3-chain.crt", key)
+        self.chained[0].write_bytes(leaf.read_bytes() + (self.d / "cinter.crt").read_bytes())
         self.good_enc_key = self.d / "client1-enc.key"
         self._ossl("pkey", "-in", "client1.key", "-aes256", "-passout",
                    f"pass:{self.PASSWORD}", "-out", "client1-enc.key")
