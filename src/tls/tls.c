@@ -990,6 +990,10 @@ static int cli_certificate(struct load *ld, SSL_CTX *ctx, const struct loc_conf 
         return load_fail(ld, pp->file, pp->line, 0,
                          "no \"proxy_ssl_certificate_key\" is defined for certificate \"%s\"",
                          cert);
+    if (cert[0] == '$' || lc->proxy_ssl_certificate_key[0] == '$')
+        return load_fail(ld, pp->file, pp->line, 0,
+                         "variables in \"proxy_ssl_certificate\" and "
+                         "\"proxy_ssl_certificate_key\" are not supported");
     struct conf_where w = {pp->file, pp->line};
     struct pwlist pw = {NULL, 0};
     if (lc->proxy_ssl_password_file &&

@@ -581,3 +581,13 @@ def test_verify_depth(switchyard, pki, cp):
     assert st == 200, body
     v = fields(body)
     assert v["verify"] == "SUCCESS" and v["i"] == "CN=Switchyard Client Intermediate"
+
+
+@pytest.mark.switchyard_only  # nginx 1.21+ loads them per request
+def test_proxy_certificate_variables_are_refused(sy_t):
+    rc, out = sy_t(conf(f"server {{ listen 127.0.0.1:{free_port()}; location / {{ "
+                        "proxy_pass https://127.0.0.1:9; proxy_ssl_certificate $host.crt; "
+                        "proxy_ssl_certificate_key $host.key; } }"))
+    assert rc != 0
+    assert 'variables in "proxy_ssl_certificate" and "proxy_ssl_certificate_key" are not ' \
+           'supported' in out, out
