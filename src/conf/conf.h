@@ -382,6 +382,9 @@ struct loc_conf {
     const char *proxy_ssl_certificate_key; /* NULL */
     const char *proxy_ssl_password_file; /* NULL */
     const char *proxy_ssl_crl;          /* NULL; checked with proxy_ssl_verify */
+    const char *proxy_ssl_ciphers;      /* "DEFAULT" (TLS 1.2 and below) */
+    int proxy_ssl_verify_depth;         /* 1 */
+    const char **proxy_ssl_conf_commands; unsigned nproxy_ssl_conf_commands; /* name, value, ... */
     struct str *resolvers; unsigned nresolvers; /* resolver address[:port] words as given */
     uint64_t resolver_valid;            /* valid=TIME in ms; 0 = use the DNS TTL */
     int resolver_ipv4;                  /* on */

@@ -3110,6 +3110,23 @@ static const char *set_ssl_password_file(struct conf_parser *p, const struct dir
     return NULL;
 }
 
+/* proxy_ssl_conf_command name value (repeatable, in order). */
+static const char *set_proxy_ssl_conf_command(struct conf_parser *p, const struct directive *d,
+                                              void *conf)
+{
+    (void)d;
+    struct loc_conf *lc = conf;
+    const char **name = PUSH(p, lc->proxy_ssl_conf_commands, lc->nproxy_ssl_conf_commands);
+    if (!name)
+        return OOM(p);
+    const char **value = PUSH(p, lc->proxy_ssl_conf_commands, lc->nproxy_ssl_conf_commands);
+    if (!value)
+        return OOM(p);
+    lc->proxy_ssl_conf_commands[lc->nproxy_ssl_conf_commands - 2] = p->node->args[0];
+    *value = p->node->args[1];
+    return NULL;
+}
+
 /* ssl_conf_command name value (repeatable; applied in order with SSL_CONF_cmd). */
 static const char *set_ssl_conf_command(struct conf_parser *p, const struct directive *d,
                                         void *conf)
@@ -3726,6 +3743,9 @@ static const struct directive directives[] = {
     {"proxy_ssl_password_file", HSL, ARGS(1, 1), set_conf_path, LOC(proxy_ssl_password_file),
      NULL},
     {"proxy_ssl_crl", HSL, ARGS(1, 1), set_conf_path, LOC(proxy_ssl_crl), NULL},
+    {"proxy_ssl_ciphers", HSL, ARGS(1, 1), set_str, LOC(proxy_ssl_ciphers), NULL},
+    {"proxy_ssl_verify_depth", HSL, ARGS(1, 1), set_int_num, LOC(proxy_ssl_verify_depth), NULL},
+    {"proxy_ssl_conf_command", HSL, ARGS(2, 2), set_proxy_ssl_conf_command, LVL_LOC, 0, NULL},
 
     /* limit_req / limit_conn: setters in src/conf/limits.c */
     {"limit_req_zone", CTX_HTTP, ARGS(3, 3), limits_set_req_zone, LVL_NONE, 0, NULL},

@@ -77,6 +77,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->proxy_ssl_verify = CONF_UNSET;
     c->proxy_ssl_protocols = 0;
     c->proxy_ssl_session_reuse = CONF_UNSET;
+    c->proxy_ssl_verify_depth = CONF_UNSET;
     c->resolver_valid = CONF_UNSET_U64;
     c->resolver_ipv4 = CONF_UNSET;
     c->resolver_ipv6 = CONF_UNSET;
@@ -387,6 +388,11 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_PTR(proxy_ssl_certificate_key);
     MERGE_PTR(proxy_ssl_password_file);
     MERGE_PTR(proxy_ssl_crl);
+    MERGE_PTR(proxy_ssl_ciphers);
+    if (!c->proxy_ssl_ciphers)
+        c->proxy_ssl_ciphers = "DEFAULT";
+    MERGE_INT(proxy_ssl_verify_depth, 1);
+    MERGE_LIST(proxy_ssl_conf_commands, nproxy_ssl_conf_commands);
     if (c->nresolvers == 0 && prev) {
         c->resolvers = prev->resolvers;
         c->nresolvers = prev->nresolvers;

@@ -45,7 +45,6 @@ static const struct conf_module modules[] = {
      "proxy_pass http://127.0.0.1:9;",
      "proxy_bind proxy_cookie_domain proxy_cookie_flags proxy_cookie_path proxy_limit_rate "
      "proxy_pass_trailers proxy_socket_rcvbuf proxy_socket_sndbuf proxy_ssl_certificate_cache "
-     "proxy_ssl_ciphers proxy_ssl_conf_command proxy_ssl_verify_depth "
      "proxy_store proxy_store_access",
      ""},
     {"http_limit_conn_module", "ngx_http_limit_conn_module", DEF | BUILT, PROBE_HTTP,

@@ -59,6 +59,10 @@ struct tls_cli {
     const char *crl;               /* proxy_ssl_crl, with verify (borrowed) */
     const char *cert, *key;        /* proxy_ssl_certificate / _key (borrowed) */
     const char *pwfile;            /* proxy_ssl_password_file (borrowed) */
+    const char *ciphers;           /* proxy_ssl_ciphers (borrowed) */
+    int depth;                     /* proxy_ssl_verify_depth */
+    const char **cmds;             /* proxy_ssl_conf_command pairs (borrowed) */
+    unsigned ncmds;
     SSL_CTX *ctx;                  /* owned (one reference) */
 };
 
@@ -798,21 +802,24 @@ static int set_ticket_keys(struct load *ld, SSL_CTX *ctx, const struct ssl_conf 
     return 0;
 }
 
-/* ssl_conf_command: OpenSSL's SSL_CONF_cmd(), in order, last (nginx). */
-static int conf_commands(struct load *ld, SSL_CTX *ctx, const struct ssl_conf *s)
+/* ssl_conf_command / proxy_ssl_conf_command: OpenSSL's SSL_CONF_cmd(), in
+ * order, after everything else (nginx). `cmds` holds n/2 name, value pairs;
+ * `at` says where each was written (NULL: `dflt`). */
+static int conf_commands(struct load *ld, SSL_CTX *ctx, const char *const *cmds, unsigned n,
+                         const struct conf_where *at, const struct conf_where *dflt, int server)
 {
     SSL_CONF_CTX *cc = SSL_CONF_CTX_new();
     if (!cc)
         return load_fail(ld, NULL, 0, 1, "SSL_CONF_CTX_new() failed");
-    SSL_CONF_CTX_set_flags(cc, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_SERVER |
-                                   SSL_CONF_FLAG_CERTIFICATE);
+    SSL_CONF_CTX_set_flags(cc, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_CERTIFICATE |
+                                   (server ? SSL_CONF_FLAG_SERVER : SSL_CONF_FLAG_CLIENT));
     SSL_CONF_CTX_set_ssl_ctx(cc, ctx);
-    for (unsigned i = 0; i + 1 < s->nconf_commands; i += 2) {
-        const struct conf_where *w = &s->conf_command_at[i / 2];
-        if (SSL_CONF_cmd(cc, s->conf_commands[i], s->conf_commands[i + 1]) <= 0) {
+    for (unsigned i = 0; i + 1 < n; i += 2) {
+        const struct conf_where *w = at ? &at[i / 2] : dflt;
+        if (SSL_CONF_cmd(cc, cmds[i], cmds[i + 1]) <= 0) {
             SSL_CONF_CTX_free(cc);
             return load_fail(ld, w->file, w->line, 1, "SSL_CONF_cmd(\"%s\", \"%s\") failed",
-                             s->conf_commands[i], s->conf_commands[i + 1]);
+                             cmds[i], cmds[i + 1]);
         }
     }
     int ok = SSL_CONF_CTX_finish(cc);
@@ -932,7 +939,8 @@ static SSL_CTX *build_ctx(struct load *ld, const struct server_conf *sc)
     SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
-    if (s->nconf_commands && conf_commands(ld, ctx, s) != 0)
+    if (s->nconf_commands && conf_commands(ld, ctx, s->conf_commands, s->nconf_commands,
+                                           s->conf_command_at, NULL, 1) != 0)
         goto fail;
     return ctx;
 fail:
@@ -977,7 +985,9 @@ static int cli_same(const struct tls_cli *t, const struct loc_conf *lc)
     return t->protocols == protos && t->verify == verify && same_str(t->ca, ca) &&
            same_str(t->crl, crl) && same_str(t->cert, cert) &&
            same_str(t->key, cert ? lc->proxy_ssl_certificate_key : NULL) &&
-           same_str(t->pwfile, cert ? lc->proxy_ssl_password_file : NULL);
+           same_str(t->pwfile, cert ? lc->proxy_ssl_password_file : NULL) &&
+           same_str(t->ciphers, lc->proxy_ssl_ciphers) && t->depth == lc->proxy_ssl_verify_depth &&
+           t->cmds == lc->proxy_ssl_conf_commands && t->ncmds == lc->nproxy_ssl_conf_commands;
 }
 
 /* proxy_ssl_certificate / _key / proxy_ssl_password_file (nginx's
@@ -1049,7 +1059,7 @@ static SSL_CTX *build_cli_ctx(struct load *ld, const struct loc_conf *lc)
             goto fail;
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_keep_going);
-        SSL_CTX_set_verify_depth(ctx, 1); /* nginx's proxy_ssl_verify_depth default */
+        SSL_CTX_set_verify_depth(ctx, lc->proxy_ssl_verify_depth);
         if (load_ca_file(ctx, lc->proxy_ssl_trusted_certificate) != 0) {
             load_fail(ld, pp->file, pp->line, 1, "SSL_CTX_load_verify_locations(\"%s\") failed",
                       lc->proxy_ssl_trusted_certificate);
@@ -1059,6 +1069,16 @@ static SSL_CTX *build_cli_ctx(struct load *ld, const struct loc_conf *lc)
             goto fail;
     }
     if (lc->proxy_ssl_certificate && cli_certificate(ld, ctx, lc) != 0)
+        goto fail;
+    if (SSL_CTX_set_cipher_list(ctx, lc->proxy_ssl_ciphers) != 1) {
+        load_fail(ld, pp->file, pp->line, 1, "SSL_CTX_set_cipher_list(\"%s\") failed",
+                  lc->proxy_ssl_ciphers);
+        goto fail;
+    }
+    struct conf_where here = {pp->file, pp->line};
+    if (lc->nproxy_ssl_conf_commands &&
+        conf_commands(ld, ctx, lc->proxy_ssl_conf_commands, lc->nproxy_ssl_conf_commands, NULL,
+                      &here, 0) != 0)
         goto fail;
     return ctx;
 fail:
@@ -1094,6 +1114,10 @@ static int cli_add(struct load *ld, struct tls_gen *tg, const struct loc_conf *l
     t->cert = lc->proxy_ssl_certificate;
     t->key = t->cert ? lc->proxy_ssl_certificate_key : NULL;
     t->pwfile = t->cert ? lc->proxy_ssl_password_file : NULL;
+    t->ciphers = lc->proxy_ssl_ciphers;
+    t->depth = lc->proxy_ssl_verify_depth;
+    t->cmds = lc->proxy_ssl_conf_commands;
+    t->ncmds = lc->nproxy_ssl_conf_commands;
     t->ctx = ctx;
     return 0;
 }

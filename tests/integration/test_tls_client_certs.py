@@ -591,3 +591,52 @@ def test_proxy_certificate_variables_are_refused(sy_t):
     assert rc != 0
     assert 'variables in "proxy_ssl_certificate" and "proxy_ssl_certificate_key" are not ' \
            'supported' in out, out
+
+
+# --------------------------------------------------------------------------
+# proxy_ssl_verify_depth, proxy_ssl_ciphers, proxy_ssl_conf_command
+
+
+def test_proxy_verify_depth(switchyard, pki):
+    """The upstream sends its certificate and an intermediate: the default
+    proxy_ssl_verify_depth 1 accepts it, 0 does not."""
+    up, front = free_port(), free_port()
+    # (no session reuse: nginx would resume /one's session on /zero unchecked)
+    verify = (f"proxy_ssl_verify on; proxy_ssl_trusted_certificate {pki.ca}; "
+              "proxy_ssl_name d.test; proxy_ssl_session_reuse off;")
+    frontend = (f"server {{ listen 127.0.0.1:{front};\n"
+                f"  location /one {{ proxy_pass https://127.0.0.1:{up}; {verify} }}\n"
+                f"  location /zero {{ proxy_pass https://127.0.0.1:{up}; {verify} "
+                "proxy_ssl_verify_depth 0; }\n}\n")
+    sy = switchyard(conf(server(up, "d.test", pki.chain_cert,
+                                body='location / { return 200 "ok"; }'), frontend))
+    with harness.HttpConn(front) as c:
+        r = c.request("GET", "/one")
+        assert (r.status, r.text) == (200, "ok")
+        r = c.request("GET", "/zero")
+        assert r.status == 502
+    sy.wait_log(r"upstream SSL certificate verify error: \(20:unable to get local issuer "
+                r"certificate\) while SSL handshaking to upstream")
+
+
+def test_proxy_ciphers_and_conf_command(switchyard, sy_t, pki):
+    up, front = free_port(), free_port()
+    upstream = server(up, "a.test", pki.cert("a.test"),
+                      body='location / { return 200 "$ssl_protocol $ssl_cipher"; }')
+    frontend = (f"server {{ listen 127.0.0.1:{front};\n"
+                f"  location /c12 {{ proxy_pass https://127.0.0.1:{up}; "
+                "proxy_ssl_protocols TLSv1.2; proxy_ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256;\n"
+                # (nginx would resume /c12's TLS 1.2 session on /c13)
+                "    proxy_ssl_session_reuse off; }\n"
+                f"  location /c13 {{ proxy_pass https://127.0.0.1:{up}; "
+                "proxy_ssl_conf_command Ciphersuites TLS_CHACHA20_POLY1305_SHA256;\n"
+                "    proxy_ssl_protocols TLSv1.2 TLSv1.3; }\n}\n")  # (nginx 1.22: no 1.3 by default)
+    switchyard(conf(upstream, frontend))
+    with harness.HttpConn(front) as c:
+        r = c.request("GET", "/c12")
+        assert (r.status, r.text) == (200, "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256")
+        r = c.request("GET", "/c13")
+        assert (r.status, r.text) == (200, "TLSv1.3 TLS_CHACHA20_POLY1305_SHA256")
+    rc, out = sy_t(conf(f"server {{ listen 127.0.0.1:{free_port()}; location / {{ "
+                        "proxy_pass https://127.0.0.1:9; proxy_ssl_conf_command Bogus 1; } }"))
+    assert rc != 0 and 'SSL_CONF_cmd("Bogus", "1") failed' in out, out

@@ -1239,7 +1239,9 @@ static void test_ssl_client_verify_recorded(void **state)
                                    "ssl_reject_handshake on; location / { proxy_pass "
                                    "https://127.0.0.1:9443; proxy_ssl_certificate c.pem; "
                                    "proxy_ssl_certificate_key c.key; proxy_ssl_password_file "
-                                   "pw; proxy_ssl_crl crl.pem; } }\n"
+                                   "pw; proxy_ssl_crl crl.pem; proxy_ssl_ciphers HIGH; "
+                                   "proxy_ssl_verify_depth 2; proxy_ssl_conf_command "
+                                   "Options -SessionTicket; } }\n"
                                    "}\n");
     const struct ssl_conf *a = server_named(g, "a")->ssl;
     assert_int_equal(a->verify_client, SSL_VERIFY_CLIENT_OPTIONAL);
@@ -1264,6 +1266,13 @@ static void test_ssl_client_verify_recorded(void **state)
     assert_path(f, lc->proxy_ssl_certificate_key, "<D>c.key");
     assert_path(f, lc->proxy_ssl_password_file, "<D>pw");
     assert_path(f, lc->proxy_ssl_crl, "<D>crl.pem");
+    assert_string_equal(lc->proxy_ssl_ciphers, "HIGH");
+    assert_int_equal(lc->proxy_ssl_verify_depth, 2);
+    assert_int_equal(lc->nproxy_ssl_conf_commands, 2);
+    assert_string_equal(lc->proxy_ssl_conf_commands[1], "-SessionTicket");
+    const struct loc_conf *la = server_named(g, "a")->lc;
+    assert_string_equal(la->proxy_ssl_ciphers, "DEFAULT");
+    assert_int_equal(la->proxy_ssl_verify_depth, 1);
 }
 
 static void test_misc_proxy_directives(void **state)
