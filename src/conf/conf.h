@@ -378,6 +378,13 @@ struct loc_conf {
     const char *proxy_ssl_trusted_certificate; /* NULL; conf-prefix-joined */
     unsigned proxy_ssl_protocols;       /* SSL_PROTO_*; TLSv1.2|TLSv1.3 */
     int proxy_ssl_session_reuse;        /* on */
+    const char *proxy_ssl_certificate;  /* NULL; client certificate for upstreams */
+    const char *proxy_ssl_certificate_key; /* NULL */
+    const char *proxy_ssl_password_file; /* NULL */
+    const char *proxy_ssl_crl;          /* NULL; checked with proxy_ssl_verify */
+    const char *proxy_ssl_ciphers;      /* "DEFAULT" (TLS 1.2 and below) */
+    int proxy_ssl_verify_depth;         /* 1 */
+    const char **proxy_ssl_conf_commands; unsigned nproxy_ssl_conf_commands; /* name, value, ... */
     struct str *resolvers; unsigned nresolvers; /* resolver address[:port] words as given */
     uint64_t resolver_valid;            /* valid=TIME in ms; 0 = use the DNS TTL */
     int resolver_ipv4;                  /* on */
@@ -495,8 +502,27 @@ struct ssl_conf {
     int stapling;               /* off (accepted; OCSP stapling is not implemented) */
     int stapling_verify;        /* off (likewise) */
     const char *ecdh_curve;     /* "auto" (OpenSSL's default groups) */
-    const char *trusted_certificate; /* NULL; loaded and checked, used by nothing yet */
+    const char *trusted_certificate; /* NULL; CAs for client certificates (not sent as names) */
+    struct conf_where verify_at;  /* where ssl_verify_client was set (messages) */
+    int verify_client;          /* SSL_VERIFY_CLIENT_*: off */
+    int verify_depth;           /* 1 */
+    const char *client_certificate; /* NULL; CAs for client certificates, names sent */
+    const char *crl;            /* NULL; PEM CRLs checked for client certificates */
+    int reject_handshake;       /* off */
+    const char **ticket_keys; unsigned nticket_keys; /* ssl_session_ticket_key files; first encrypts */
+    struct conf_where *ticket_key_at; /* [nticket_keys] */
+    const char *password_file;  /* NULL; ssl_password_file */
+    struct conf_where password_file_at;
+    uint64_t buffer_size;       /* 16k: the most bytes per SSL_write (record size) */
+    const char **conf_commands; unsigned nconf_commands; /* name, value, name, value, ... */
+    struct conf_where *conf_command_at; /* [nconf_commands / 2] */
 };
+
+/* ssl_verify_client values (nginx's numbering) */
+#define SSL_VERIFY_CLIENT_OFF 0
+#define SSL_VERIFY_CLIENT_ON 1
+#define SSL_VERIFY_CLIENT_OPTIONAL 2
+#define SSL_VERIFY_CLIENT_OPTIONAL_NO_CA 3
 
 struct server_conf {
     struct server_name *names; unsigned nnames;

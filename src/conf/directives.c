@@ -3044,6 +3044,111 @@ static const char *set_ssl_cert(struct conf_parser *p, const struct directive *d
     return NULL;
 }
 
+static const struct conf_enum ssl_verify_values[] = {
+    {"off", SSL_VERIFY_CLIENT_OFF},
+    {"on", SSL_VERIFY_CLIENT_ON},
+    {"optional", SSL_VERIFY_CLIENT_OPTIONAL},
+    {"optional_no_ca", SSL_VERIFY_CLIENT_OPTIONAL_NO_CA},
+    {NULL, 0},
+};
+
+/* ssl_verify_client: nginx's enum, remembering where it was written. */
+static const char *set_ssl_verify(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    struct ssl_conf *s = conf;
+    const char *err = set_enum(p, d, conf);
+    if (!err) {
+        s->verify_at.file = p->node->file;
+        s->verify_at.line = node_line(p->node);
+    }
+    return err;
+}
+
+/* int field, a non-negative number (ssl_verify_depth). */
+static const char *set_int_num(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    int *f = FIELD(conf, d, int);
+    if (*f != CONF_UNSET)
+        return "is duplicate";
+    int64_t v = atoi_s(arg(p, 0));
+    if (v < 0 || v > INT_MAX)
+        return "invalid number";
+    *f = (int)v;
+    return NULL;
+}
+
+/* ssl_session_ticket_key file (repeatable: the first encrypts, all decrypt). */
+static const char *set_ssl_ticket_key(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    struct ssl_conf *s = conf;
+    const char *path = conf_dir_path(p, p->node->args[0]);
+    unsigned n = s->nticket_keys;
+    struct conf_where *w = PUSH(p, s->ticket_key_at, n);
+    const char **e = PUSH(p, s->ticket_keys, s->nticket_keys);
+    if (!path || !e || !w)
+        return OOM(p);
+    *e = path;
+    w->file = p->node->file;
+    w->line = node_line(p->node);
+    return NULL;
+}
+
+/* ssl_password_file file (read when the keys are loaded). */
+static const char *set_ssl_password_file(struct conf_parser *p, const struct directive *d,
+                                         void *conf)
+{
+    (void)d;
+    struct ssl_conf *s = conf;
+    if (s->password_file)
+        return "is duplicate";
+    s->password_file = conf_dir_path(p, p->node->args[0]);
+    if (!s->password_file)
+        return OOM(p);
+    s->password_file_at.file = p->node->file;
+    s->password_file_at.line = node_line(p->node);
+    return NULL;
+}
+
+/* proxy_ssl_conf_command name value (repeatable, in order). */
+static const char *set_proxy_ssl_conf_command(struct conf_parser *p, const struct directive *d,
+                                              void *conf)
+{
+    (void)d;
+    struct loc_conf *lc = conf;
+    const char **name = PUSH(p, lc->proxy_ssl_conf_commands, lc->nproxy_ssl_conf_commands);
+    if (!name)
+        return OOM(p);
+    const char **value = PUSH(p, lc->proxy_ssl_conf_commands, lc->nproxy_ssl_conf_commands);
+    if (!value)
+        return OOM(p);
+    lc->proxy_ssl_conf_commands[lc->nproxy_ssl_conf_commands - 2] = p->node->args[0];
+    *value = p->node->args[1];
+    return NULL;
+}
+
+/* ssl_conf_command name value (repeatable; applied in order with SSL_CONF_cmd). */
+static const char *set_ssl_conf_command(struct conf_parser *p, const struct directive *d,
+                                        void *conf)
+{
+    (void)d;
+    struct ssl_conf *s = conf;
+    unsigned n = s->nconf_commands / 2;
+    struct conf_where *w = PUSH(p, s->conf_command_at, n);
+    const char **name = PUSH(p, s->conf_commands, s->nconf_commands);
+    if (!w || !name)
+        return OOM(p);
+    const char **value = PUSH(p, s->conf_commands, s->nconf_commands);
+    if (!value)
+        return OOM(p);
+    name = &s->conf_commands[s->nconf_commands - 2];
+    *name = p->node->args[0];
+    *value = p->node->args[1];
+    w->file = p->node->file;
+    w->line = node_line(p->node);
+    return NULL;
+}
+
 static const char *set_ssl_session_cache(struct conf_parser *p, const struct directive *d,
                                          void *conf)
 {
@@ -3632,6 +3737,15 @@ static const struct directive directives[] = {
     {"proxy_ssl_protocols", HSL, ARGS(1, MANY), set_bitmask, LOC(proxy_ssl_protocols),
      ssl_protocol_values},
     {"proxy_ssl_session_reuse", HSL, ARGS(1, 1), set_flag, LOC(proxy_ssl_session_reuse), NULL},
+    {"proxy_ssl_certificate", HSL, ARGS(1, 1), set_conf_path, LOC(proxy_ssl_certificate), NULL},
+    {"proxy_ssl_certificate_key", HSL, ARGS(1, 1), set_conf_path, LOC(proxy_ssl_certificate_key),
+     NULL},
+    {"proxy_ssl_password_file", HSL, ARGS(1, 1), set_conf_path, LOC(proxy_ssl_password_file),
+     NULL},
+    {"proxy_ssl_crl", HSL, ARGS(1, 1), set_conf_path, LOC(proxy_ssl_crl), NULL},
+    {"proxy_ssl_ciphers", HSL, ARGS(1, 1), set_str, LOC(proxy_ssl_ciphers), NULL},
+    {"proxy_ssl_verify_depth", HSL, ARGS(1, 1), set_int_num, LOC(proxy_ssl_verify_depth), NULL},
+    {"proxy_ssl_conf_command", HSL, ARGS(2, 2), set_proxy_ssl_conf_command, LVL_LOC, 0, NULL},
 
     /* limit_req / limit_conn: setters in src/conf/limits.c */
     {"limit_req_zone", CTX_HTTP, ARGS(3, 3), limits_set_req_zone, LVL_NONE, 0, NULL},
@@ -3661,6 +3775,15 @@ static const struct directive directives[] = {
     {"ssl_stapling_verify", HS, ARGS(1, 1), set_flag, SSL(stapling_verify), NULL},
     {"ssl_ecdh_curve", HS, ARGS(1, 1), set_str, SSL(ecdh_curve), NULL},
     {"ssl_trusted_certificate", HS, ARGS(1, 1), set_conf_path, SSL(trusted_certificate), NULL},
+    {"ssl_verify_client", HS, ARGS(1, 1), set_ssl_verify, SSL(verify_client), ssl_verify_values},
+    {"ssl_verify_depth", HS, ARGS(1, 1), set_int_num, SSL(verify_depth), NULL},
+    {"ssl_client_certificate", HS, ARGS(1, 1), set_conf_path, SSL(client_certificate), NULL},
+    {"ssl_crl", HS, ARGS(1, 1), set_conf_path, SSL(crl), NULL},
+    {"ssl_reject_handshake", HS, ARGS(1, 1), set_flag, SSL(reject_handshake), NULL},
+    {"ssl_session_ticket_key", HS, ARGS(1, 1), set_ssl_ticket_key, LVL_SSL, 0, NULL},
+    {"ssl_password_file", HS, ARGS(1, 1), set_ssl_password_file, LVL_SSL, 0, NULL},
+    {"ssl_buffer_size", HS, ARGS(1, 1), set_size, SSL(buffer_size), NULL},
+    {"ssl_conf_command", HS, ARGS(2, 2), set_ssl_conf_command, LVL_SSL, 0, NULL},
 
     /* upstream */
     {"server", CTX_UPSTREAM, ARGS(1, MANY), set_ups_server, LVL_UPS, 0, NULL},
@@ -4005,6 +4128,21 @@ static int check_server_names(struct conf_parser *p, struct listen_conf *l)
     return 0;
 }
 
+/* nginx's ngx_http_ssl_merge_srv_conf: verifying client certificates needs CAs
+ * (except optional_no_ca); checked for servers that do TLS. */
+static int check_ssl_verify(struct conf_parser *p, const struct ssl_conf *s)
+{
+    if (!s->ncertificates && !s->reject_handshake)
+        return 0;
+    if (s->verify_client != SSL_VERIFY_CLIENT_OFF &&
+        s->verify_client != SSL_VERIFY_CLIENT_OPTIONAL_NO_CA && !s->client_certificate &&
+        !s->trusted_certificate)
+        return conf_err_at(p, s->verify_at.file, s->verify_at.line,
+                           "no ssl_client_certificate or ssl_trusted_certificate for "
+                           "ssl_verify_client");
+    return 0;
+}
+
 static int http_finish(struct conf_parser *p)
 {
     struct http_build *hb = p->hb;
@@ -4033,6 +4171,8 @@ static int http_finish(struct conf_parser *p)
             return conf_err_at(p, sc->file, sc->line,
                                "no \"ssl_certificate_key\" is defined for certificate \"%s\"",
                                sb->ssl->certificates[sb->ssl->ncertificate_keys]);
+        if (check_ssl_verify(p, sb->ssl) != 0)
+            return -1;
         if (check_duplicate_locations(p, sb->locs, sb->nlocs) != 0)
             return -1;
         if (flatten_locations(p, sb->locs, sb->nlocs, &sc->locations, &sc->nlocations) != 0 ||
@@ -4051,7 +4191,7 @@ static int http_finish(struct conf_parser *p)
         if (!l->ssl)
             continue;
         for (unsigned s = 0; s < l->nservers; s++)
-            if (l->servers[s]->ssl->ncertificates == 0)
+            if (l->servers[s]->ssl->ncertificates == 0 && !l->servers[s]->ssl->reject_handshake)
                 return conf_err_at(p, l->servers[s]->file, l->servers[s]->line,
                                    "no \"ssl_certificate\" is defined for the \"listen ... ssl\" "
                                    "directive");

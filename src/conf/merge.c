@@ -77,6 +77,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->proxy_ssl_verify = CONF_UNSET;
     c->proxy_ssl_protocols = 0;
     c->proxy_ssl_session_reuse = CONF_UNSET;
+    c->proxy_ssl_verify_depth = CONF_UNSET;
     c->resolver_valid = CONF_UNSET_U64;
     c->resolver_ipv4 = CONF_UNSET;
     c->resolver_ipv6 = CONF_UNSET;
@@ -383,6 +384,15 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
         c->proxy_ssl_protocols =
             prev ? prev->proxy_ssl_protocols : (SSL_PROTO_TLSv1_2 | SSL_PROTO_TLSv1_3);
     MERGE_INT(proxy_ssl_session_reuse, 1);
+    MERGE_PTR(proxy_ssl_certificate);
+    MERGE_PTR(proxy_ssl_certificate_key);
+    MERGE_PTR(proxy_ssl_password_file);
+    MERGE_PTR(proxy_ssl_crl);
+    MERGE_PTR(proxy_ssl_ciphers);
+    if (!c->proxy_ssl_ciphers)
+        c->proxy_ssl_ciphers = "DEFAULT";
+    MERGE_INT(proxy_ssl_verify_depth, 1);
+    MERGE_LIST(proxy_ssl_conf_commands, nproxy_ssl_conf_commands);
     if (c->nresolvers == 0 && prev) {
         c->resolvers = prev->resolvers;
         c->nresolvers = prev->nresolvers;
@@ -441,6 +451,10 @@ void ssl_conf_init(struct ssl_conf *s)
     s->session_tickets = CONF_UNSET;
     s->stapling = CONF_UNSET;
     s->stapling_verify = CONF_UNSET;
+    s->verify_client = CONF_UNSET;
+    s->verify_depth = CONF_UNSET;
+    s->reject_handshake = CONF_UNSET;
+    s->buffer_size = CONF_UNSET_U64;
 }
 
 void ssl_conf_merge(struct ssl_conf *c, const struct ssl_conf *prev)
@@ -480,4 +494,25 @@ void ssl_conf_merge(struct ssl_conf *c, const struct ssl_conf *prev)
     if (!c->ecdh_curve)
         c->ecdh_curve = "auto";
     MERGE_PTR(trusted_certificate);
+    if (c->verify_client == CONF_UNSET && prev)
+        c->verify_at = prev->verify_at;
+    MERGE_INT(verify_client, SSL_VERIFY_CLIENT_OFF);
+    MERGE_INT(verify_depth, 1);
+    MERGE_PTR(client_certificate);
+    MERGE_PTR(crl);
+    MERGE_INT(reject_handshake, 0);
+    if (c->nticket_keys == 0 && prev) {
+        c->ticket_keys = prev->ticket_keys;
+        c->ticket_key_at = prev->ticket_key_at;
+        c->nticket_keys = prev->nticket_keys;
+    }
+    if (!c->password_file && prev)
+        c->password_file_at = prev->password_file_at;
+    MERGE_PTR(password_file);
+    MERGE_U64(buffer_size, 16384);
+    if (c->nconf_commands == 0 && prev) {
+        c->conf_commands = prev->conf_commands;
+        c->conf_command_at = prev->conf_command_at;
+        c->nconf_commands = prev->nconf_commands;
+    }
 }

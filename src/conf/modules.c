@@ -32,10 +32,8 @@ static const struct conf_module modules[] = {
 
     /* Built in, with nginx's configure switch when it has one. */
     {"http_ssl_module", "ngx_http_ssl_module", BUILT, PROBE_HTTP, "ssl_session_timeout 5m;",
-     "ssl_buffer_size ssl_certificate_cache ssl_certificate_compression ssl_client_certificate "
-     "ssl_conf_command ssl_crl ssl_early_data ssl_ech_file ssl_ocsp ssl_ocsp_cache "
-     "ssl_ocsp_responder ssl_password_file ssl_reject_handshake ssl_session_ticket_key "
-     "ssl_stapling_file ssl_stapling_responder ssl_verify_client ssl_verify_depth",
+     "ssl_certificate_cache ssl_certificate_compression ssl_early_data ssl_ech_file ssl_ocsp "
+     "ssl_ocsp_cache ssl_ocsp_responder ssl_stapling_file ssl_stapling_responder",
      ""},
     {"http_realip_module", "ngx_http_realip_module", BUILT, PROBE_HTTP,
      "set_real_ip_from 127.0.0.1;", "", ""},
@@ -46,9 +44,7 @@ static const struct conf_module modules[] = {
     {"http_proxy_module", "ngx_http_proxy_module", DEF | BUILT, PROBE_LOCATION,
      "proxy_pass http://127.0.0.1:9;",
      "proxy_bind proxy_cookie_domain proxy_cookie_flags proxy_cookie_path proxy_limit_rate "
-     "proxy_pass_trailers proxy_socket_rcvbuf proxy_socket_sndbuf proxy_ssl_certificate "
-     "proxy_ssl_certificate_cache proxy_ssl_certificate_key proxy_ssl_ciphers "
-     "proxy_ssl_conf_command proxy_ssl_crl proxy_ssl_password_file proxy_ssl_verify_depth "
+     "proxy_pass_trailers proxy_socket_rcvbuf proxy_socket_sndbuf proxy_ssl_certificate_cache "
      "proxy_store proxy_store_access",
      ""},
     {"http_limit_conn_module", "ngx_http_limit_conn_module", DEF | BUILT, PROBE_HTTP,

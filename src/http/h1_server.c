@@ -561,10 +561,11 @@ static void send_standard_page(struct h1_session *s, int status)
         h1_close(s, "out of memory");
         return;
     }
-    r->status = status == 494 || status == 497 ? 400 : status;
+    int bad = status == 494 || status == 495 || status == 496 || status == 497;
+    r->status = bad ? 400 : status;
     /* This page is the answer: no earlier error_page status applies to it. */
     r->err_status_override = 0;
-    if (status == 494 || status == 497)
+    if (bad)
         r->keepalive = 0;
     if (resp_add(r, STR_LIT("Content-Type"), STR_LIT("text/html")) < 0) {
         h1_close(s, "out of memory");
@@ -665,7 +666,10 @@ void h1_respond_status(struct h1_session *s, int status)
                 h1_close(s, "out of memory");
                 return;
             }
-            r->err_status_override = ep->override < 0 ? status : ep->override;
+            /* nginx: 494-497 without "=code" answer 400 */
+            r->err_status_override = ep->override >= 0              ? ep->override
+                                     : status >= 494 && status <= 497 ? 400
+                                                                      : status;
             if (target.len && target.p[0] == '@') {
                 r->is_error_page = 1;
                 named_redirect(s, (struct str){target.p + 1, target.len - 1});
@@ -1072,6 +1076,25 @@ static void find_location_and_run(struct h1_session *s)
     run_handler(s);
 }
 
+/* ssl_verify_client: nginx's 421 / 495 / 496 (answered as 400, error_page
+ * 495 and 496 apply). Returns 1 when the request was answered. */
+static int tls_check_request(struct h1_session *s)
+{
+    struct request *r = &s->req;
+    char why[300];
+    int status = tls_request_check(&s->c, r->srv, r->host, why, sizeof(why));
+    if (!status)
+        return 0;
+    char ctx[1500];
+    h1_log_ctx(s, ctx, sizeof(ctx));
+    sy_log(LOG_LVL_INFO, "*%llu %s while reading client request headers%s",
+           (unsigned long long)s->id, why, ctx);
+    if (status != 421)
+        r->keepalive = 0;
+    h1_respond_status(s, status);
+    return 1;
+}
+
 static void route_request(struct h1_session *s)
 {
     struct request *r = &s->req;
@@ -1091,6 +1114,8 @@ static void route_request(struct h1_session *s)
         h1_respond_status(s, 497);
         return;
     }
+    if (tls_is(&s->c) && tls_check_request(s))
+        return;
     /* nginx's POST_READ phase: realip with the server's settings */
     realip_apply(s, r->srv->lc);
     if (run_rewrite(s, r->srv->lc->rewrite) == RW_RESPONDED)

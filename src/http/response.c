@@ -282,13 +282,17 @@ const char *resp_error_page(int status, int server_tokens, size_t *len)
                      "</body>\r\n</html>\r\n",
                      status, reason, status, reason,
                      server_tokens ? SY_SERVER_FULL : SY_SERVER_NAME);
-    if (status == 497) /* nginx's NGX_HTTP_TO_HTTPS */
+    /* nginx's NGX_HTTPS_CERT_ERROR, NGX_HTTPS_NO_CERT, NGX_HTTP_TO_HTTPS */
+    const char *why = status == 495   ? "The SSL certificate error"
+                      : status == 496 ? "No required SSL certificate was sent"
+                      : status == 497 ? "The plain HTTP request was sent to HTTPS port"
+                                      : NULL;
+    if (why)
         n = snprintf(page, sizeof(page),
-                     "<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port"
-                     "</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n"
-                     "<center>The plain HTTP request was sent to HTTPS port</center>\r\n"
+                     "<html>\r\n<head><title>400 %s</title></head>\r\n<body>\r\n"
+                     "<center><h1>400 Bad Request</h1></center>\r\n<center>%s</center>\r\n"
                      "<hr><center>%s</center>\r\n</body>\r\n</html>\r\n",
-                     server_tokens ? SY_SERVER_FULL : SY_SERVER_NAME);
+                     why, why, server_tokens ? SY_SERVER_FULL : SY_SERVER_NAME);
     if (status == 494 || status == 431) {
         n = snprintf(page, sizeof(page),
                      "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>"

@@ -736,9 +736,6 @@ static struct str tls_var(struct h1_session *s, unsigned id, int *found)
         return v.len ? v : none(found);
     }
     case VB_SSL_CLIENT_VERIFY:
-        /* No client certificate is ever requested (no ssl_verify_client):
-         * nginx's value for a TLS connection without one. */
-        return tls_protocol(&s->c) ? STR_LIT("NONE") : none(found);
     case VB_SSL_CLIENT_CERT:
     case VB_SSL_CLIENT_RAW_CERT:
     case VB_SSL_CLIENT_ESCAPED_CERT:
@@ -750,8 +747,25 @@ static struct str tls_var(struct h1_session *s, unsigned id, int *found)
     case VB_SSL_CLIENT_FINGERPRINT:
     case VB_SSL_CLIENT_V_START:
     case VB_SSL_CLIENT_V_END:
-    case VB_SSL_CLIENT_V_REMAIN:
-        return none(found); /* no client certificate */
+    case VB_SSL_CLIENT_V_REMAIN: {
+        static const enum tls_client certs[] = {
+            [VB_SSL_CLIENT_VERIFY] = TLS_C_VERIFY,
+            [VB_SSL_CLIENT_CERT] = TLS_C_CERT,
+            [VB_SSL_CLIENT_RAW_CERT] = TLS_C_RAW_CERT,
+            [VB_SSL_CLIENT_ESCAPED_CERT] = TLS_C_ESCAPED_CERT,
+            [VB_SSL_CLIENT_S_DN] = TLS_C_S_DN,
+            [VB_SSL_CLIENT_I_DN] = TLS_C_I_DN,
+            [VB_SSL_CLIENT_S_DN_LEGACY] = TLS_C_S_DN_LEGACY,
+            [VB_SSL_CLIENT_I_DN_LEGACY] = TLS_C_I_DN_LEGACY,
+            [VB_SSL_CLIENT_SERIAL] = TLS_C_SERIAL,
+            [VB_SSL_CLIENT_FINGERPRINT] = TLS_C_FINGERPRINT,
+            [VB_SSL_CLIENT_V_START] = TLS_C_V_START,
+            [VB_SSL_CLIENT_V_END] = TLS_C_V_END,
+            [VB_SSL_CLIENT_V_REMAIN] = TLS_C_V_REMAIN,
+        };
+        struct str v = tls_client_cert(&s->c, certs[id], a); /* empty: not found (nginx) */
+        return v.len ? v : none(found);
+    }
     }
     *found = -1;
     return STR_NULL;

@@ -21,11 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -53,7 +56,29 @@ struct tls_cli {
     unsigned protocols;            /* proxy_ssl_protocols */
     int verify;                    /* proxy_ssl_verify */
     const char *ca;                /* proxy_ssl_trusted_certificate (borrowed) */
+    const char *crl;               /* proxy_ssl_crl, with verify (borrowed) */
+    const char *cert, *key;        /* proxy_ssl_certificate / _key (borrowed) */
+    const char *pwfile;            /* proxy_ssl_password_file (borrowed) */
+    const char *ciphers;           /* proxy_ssl_ciphers (borrowed) */
+    int depth;                     /* proxy_ssl_verify_depth */
+    const char **cmds;             /* proxy_ssl_conf_command pairs (borrowed) */
+    unsigned ncmds;
     SSL_CTX *ctx;                  /* owned (one reference) */
+};
+
+/* ssl_session_ticket_key: one key file (nginx's layout: 48 bytes = name,
+ * AES-128 key, HMAC key; 80 bytes = name, HMAC key, AES-256 key). */
+struct tkey {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+    unsigned size;                 /* 48 or 80 */
+};
+
+/* The keys of one SSL_CTX (its ex_data, freed with the context). */
+struct tkeys {
+    unsigned n;
+    struct tkey k[];
 };
 
 struct tls_gen {
@@ -86,7 +111,14 @@ struct tls_conn {
     char *err;                        /* owned: why the handshake failed (for the log) */
     struct peer_rt *peer;             /* session cache slot, valid while rt is held */
     SSL_SESSION *pending;             /* owned: a session received before verification */
+    /* server side */
+    SSL_CTX *sess_ctx;                /* the first context: sessions and ticket keys (borrowed) */
+    unsigned bufsize;                 /* ssl_buffer_size of the chosen server */
+    unsigned char rejected;           /* ssl_reject_handshake refused it */
+    unsigned char sni_named;          /* SNI named a server (nginx: hc->ssl_servername) */
 };
+
+static int tkeys_index = -1;
 
 /* ------------------------------------------------------------ messages */
 
@@ -231,7 +263,25 @@ static int sni_host(const unsigned char *p, size_t len, char host[256])
     return 0;
 }
 
-/* SNI: choose the server{} as for Host, switch to its context. */
+/* Does `srv` have `host` (lower case) as an exact server_name? */
+static int has_exact_name(const struct server_conf *srv, const char *host, size_t len)
+{
+    for (unsigned i = 0; i < srv->nnames; i++)
+        if (srv->names[i].kind == SN_EXACT && srv->names[i].name.len == len &&
+            strncasecmp(srv->names[i].name.p, host, len) == 0)
+            return 1;
+    return 0;
+}
+
+static unsigned buf_size(const struct ssl_conf *s)
+{
+    if (s->buffer_size == 0 || s->buffer_size > TLS_COALESCE)
+        return TLS_COALESCE;
+    return (unsigned)s->buffer_size;
+}
+
+/* SNI: choose the server{} as for Host, switch to its context; refuse the
+ * handshake when that server says ssl_reject_handshake. */
 static int on_client_hello(SSL *ssl, int *al, void *arg)
 {
     (void)arg;
@@ -249,15 +299,24 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
             return SSL_CLIENT_HELLO_ERROR;
         }
     }
-    if (hlen == 0)
-        return SSL_CLIENT_HELLO_SUCCESS; /* no name: the default server */
-    struct regex_caps caps;
-    memset(&caps, 0, sizeof(caps));
-    const struct server_conf *srv =
-        router_find_server(tc->listen, (struct str){host, (size_t)hlen}, &caps);
+    const struct server_conf *srv = tc->listen->default_server;
+    if (hlen > 0) {
+        struct regex_caps caps;
+        memset(&caps, 0, sizeof(caps));
+        srv = router_find_server(tc->listen, (struct str){host, (size_t)hlen}, &caps);
+        tc->sni_named = srv && (srv != tc->listen->default_server ||
+                                has_exact_name(srv, host, (size_t)hlen));
+    }
+    if (srv && srv->ssl->reject_handshake) {
+        /* nginx: the chosen server refuses handshakes (unknown names) */
+        tc->rejected = 1;
+        *al = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
     const struct tls_srv *ts = srv ? srv_find(tc->tg, srv) : NULL;
     if (!ts || ts->ctx == SSL_get_SSL_CTX(ssl))
         return SSL_CLIENT_HELLO_SUCCESS;
+    tc->bufsize = buf_size(srv->ssl);
     /* SSL_set_SSL_CTX moves certificates and the session id context; what
      * SSL_new copied from the first context is set again here. */
     if (!SSL_set_SSL_CTX(ssl, ts->ctx)) {
@@ -267,6 +326,8 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
     uint64_t opts = SSL_CTX_get_options(ts->ctx);
     SSL_clear_options(ssl, SSL_get_options(ssl) & ~opts);
     SSL_set_options(ssl, opts);
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ts->ctx), SSL_CTX_get_verify_callback(ts->ctx));
+    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ts->ctx));
     if (SSL_set_cipher_list(ssl, srv->ssl->ciphers) != 1) {
         *al = SSL_AD_INTERNAL_ERROR;
         return SSL_CLIENT_HELLO_ERROR;
@@ -300,15 +361,20 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* Encrypted keys need ssl_password_file (not supported): fail instead of
- * prompting on a terminal. */
-static int no_password(char *buf, int size, int rwflag, void *u)
+/* The passphrase for an encrypted key: `u` is the one being tried (a C
+ * string), or NULL without ssl_password_file: fail instead of prompting on a
+ * terminal. */
+static int give_password(char *buf, int size, int rwflag, void *u)
 {
-    (void)buf;
-    (void)size;
     (void)rwflag;
-    (void)u;
-    return 0;
+    const char *pw = u;
+    if (!pw)
+        return 0;
+    size_t n = strlen(pw);
+    if (n > (size_t)size)
+        n = (size_t)size;
+    memcpy(buf, pw, n);
+    return (int)n;
 }
 
 /* ------------------------------------------------------------ contexts */
@@ -344,9 +410,14 @@ static void close_pem(BIO *b, char *hold)
     free(hold);
 }
 
-/* Every certificate (and CRL) of the PEM bundle `path` into ctx's store, as
- * SSL_CTX_load_verify_locations(ctx, path, NULL) would. 0 or -1. */
-static int load_ca_file(SSL_CTX *ctx, const char *path)
+#define PEM_CERTS 1 /* certificates into the store */
+#define PEM_CRLS 2  /* CRLs into the store */
+#define PEM_NAMES 4 /* certificates' subjects into the client CA list */
+
+/* The certificates and CRLs of the PEM bundle `path` into ctx (`what`:
+ * PEM_*): SSL_CTX_load_verify_locations(ctx, path, NULL) is
+ * PEM_CERTS | PEM_CRLS. Fails when nothing was found. 0 or -1. */
+static int load_pem_objs(SSL_CTX *ctx, const char *path, unsigned what)
 {
     char *hold;
     BIO *b = open_pem(path, &hold);
@@ -360,9 +431,13 @@ static int load_ca_file(SSL_CTX *ctx, const char *path)
     int count = 0, ok = 1;
     for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
         X509_INFO *xi = sk_X509_INFO_value(infos, i);
-        if (xi->x509 && (ok = X509_STORE_add_cert(store, xi->x509)) == 1)
+        if (xi->x509 && (what & PEM_CERTS) && (ok = X509_STORE_add_cert(store, xi->x509)) == 1)
             count++;
-        if (ok == 1 && xi->crl && (ok = X509_STORE_add_crl(store, xi->crl)) == 1)
+        if (ok == 1 && xi->x509 && (what & PEM_NAMES) &&
+            (ok = SSL_CTX_add_client_CA(ctx, xi->x509)) == 1)
+            count++;
+        if (ok == 1 && xi->crl && (what & PEM_CRLS) &&
+            (ok = X509_STORE_add_crl(store, xi->crl)) == 1)
             count++;
         if (ok != 1)
             break;
@@ -371,6 +446,23 @@ static int load_ca_file(SSL_CTX *ctx, const char *path)
     if (ok == 1 && count == 0)
         ERR_raise(ERR_LIB_X509, X509_R_NO_CERTIFICATE_OR_CRL_FOUND);
     return ok == 1 && count > 0 ? 0 : -1;
+}
+
+static int load_ca_file(SSL_CTX *ctx, const char *path)
+{
+    return load_pem_objs(ctx, path, PEM_CERTS | PEM_CRLS);
+}
+
+/* ssl_crl / proxy_ssl_crl: the CRLs, and the store checks every certificate
+ * of a chain against them (nginx's ngx_ssl_crl). */
+static int load_crl(struct load *ld, SSL_CTX *ctx, const char *path, const char *file,
+                    unsigned line)
+{
+    if (load_pem_objs(ctx, path, PEM_CRLS) != 0)
+        return load_fail(ld, file, line, 1, "X509_LOOKUP_load_file(\"%s\") failed", path);
+    X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx),
+                         X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    return 0;
 }
 
 static void warn_validity(struct load *ld, X509 *x, const char *path, const struct conf_where *w)
@@ -396,10 +488,82 @@ static void warn_validity(struct load *ld, X509 *x, const char *path, const stru
     load_warn(ld, w->file, w->line, "certificate \"%s\" %s %s", path, what, when);
 }
 
+/* ssl_password_file: the passphrases, one a line (nginx: CR LF or LF ends a
+ * line, empty lines are skipped; an empty file is one empty passphrase). */
+struct pwlist {
+    char **v;
+    unsigned n;
+};
+
+static void pw_free(struct pwlist *pw)
+{
+    for (unsigned i = 0; i < pw->n; i++) {
+        OPENSSL_cleanse(pw->v[i], strlen(pw->v[i]));
+        free(pw->v[i]);
+    }
+    free(pw->v);
+    pw->v = NULL;
+    pw->n = 0;
+}
+
+static int pw_read(struct load *ld, struct pwlist *pw, const char *path, const struct conf_where *w)
+{
+    memset(pw, 0, sizeof(*pw));
+    char *buf;
+    size_t len;
+    const char *what;
+    if (snap_read_file(path, 1u << 20, &buf, &len, &what) != 0) {
+        int e = errno;
+        load_fail(ld, w->file, w->line, 0, "%s \"%s\" failed (%d: %s)", what, path, e,
+                  strerror(e));
+        return -1;
+    }
+    size_t i = 0;
+    while (i <= len) {
+        size_t j = i;
+        while (j < len && buf[j] != '\n')
+            j++;
+        if (j == len && j == i)
+            break;
+        size_t l = j - i;
+        if (l && buf[i + l - 1] == '\r')
+            l--;
+        if (l) {
+            char **nv = realloc(pw->v, (pw->n + 1) * sizeof(*nv));
+            char *one = nv ? strndup(buf + i, l) : NULL;
+            if (nv)
+                pw->v = nv;
+            if (!one) {
+                OPENSSL_cleanse(buf, len);
+                free(buf);
+                pw_free(pw);
+                snprintf(ld->err, ld->errlen, "out of memory");
+                return -1;
+            }
+            pw->v[pw->n++] = one;
+        }
+        i = j + 1;
+    }
+    OPENSSL_cleanse(buf, len);
+    free(buf);
+    if (pw->n == 0) {
+        pw->v = calloc(1, sizeof(*pw->v));
+        if (!pw->v || !(pw->v[0] = strdup(""))) {
+            free(pw->v);
+            pw->v = NULL;
+            snprintf(ld->err, ld->errlen, "out of memory");
+            return -1;
+        }
+        pw->n = 1;
+    }
+    return 0;
+}
+
 /* Certificate `cert` (with its chain) and key `key` into ctx. Also hashes the
  * certificate into `md` (session id context). */
 static int load_pair(struct load *ld, SSL_CTX *ctx, const char *cert, const struct conf_where *cw,
-                     const char *key, const struct conf_where *kw, EVP_MD_CTX *md)
+                     const char *key, const struct conf_where *kw, EVP_MD_CTX *md,
+                     const struct pwlist *pw)
 {
     if (cert[0] == '$' || key[0] == '$')
         return load_fail(ld, cert[0] == '$' ? cw->file : kw->file,
@@ -427,7 +591,7 @@ static int load_pair(struct load *ld, SSL_CTX *ctx, const char *cert, const stru
     warn_validity(ld, x, cert, cw);
     unsigned char *der = NULL;
     int dlen = i2d_X509(x, &der);
-    if (dlen > 0)
+    if (dlen > 0 && md)
         EVP_DigestUpdate(md, der, (size_t)dlen);
     OPENSSL_free(der);
     /* The rest of the file is the chain (intermediates), for this certificate. */
@@ -460,7 +624,15 @@ static int load_pair(struct load *ld, SSL_CTX *ctx, const char *cert, const stru
         return load_fail(ld, kw->file, kw->line, 1,
                          "cannot load certificate key \"%s\": BIO_new_file() failed", key);
     }
-    EVP_PKEY *pk = PEM_read_bio_PrivateKey(b, NULL, no_password, NULL);
+    /* Each passphrase of ssl_password_file in turn (nginx), else none. */
+    EVP_PKEY *pk = NULL;
+    for (unsigned i = 0; i < (pw && pw->n ? pw->n : 1) && !pk; i++) {
+        if (i > 0) {
+            ERR_clear_error();
+            (void)BIO_reset(b);
+        }
+        pk = PEM_read_bio_PrivateKey(b, NULL, give_password, pw && pw->n ? pw->v[i] : NULL);
+    }
     close_pem(b, hold);
     if (!pk) {
         X509_free(x);
@@ -523,9 +695,169 @@ static void set_session_cache(SSL_CTX *ctx, const struct ssl_conf *s)
     SSL_CTX_set_timeout(ctx, (long)(s->session_timeout / 1000));
 }
 
+static int verify_keep_going(int ok, X509_STORE_CTX *x);
+
+static void tkeys_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    struct tkeys *k = ptr;
+    if (k) {
+        OPENSSL_cleanse(k, sizeof(*k) + k->n * sizeof(k->k[0]));
+        free(k);
+    }
+}
+
+/*
+ * Session tickets with the ssl_session_ticket_key keys (nginx's
+ * ngx_ssl_ticket_key_callback): the first key encrypts; any key decrypts; a
+ * ticket of another key, or any TLS 1.3 ticket, is renewed. OpenSSL calls this
+ * on the connection's first context (the listen's default server).
+ */
+static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
+                         EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx, int enc)
+{
+    struct tls_conn *tc = SSL_get_app_data(ssl);
+    const struct tkeys *keys =
+        tc && tc->sess_ctx ? SSL_CTX_get_ex_data(tc->sess_ctx, tkeys_index) : NULL;
+    if (!keys || keys->n == 0)
+        return enc ? -1 : 0;
+    unsigned i = 0;
+    if (enc) {
+        if (RAND_bytes(iv, 16) != 1)
+            return -1;
+        memcpy(name, keys->k[0].name, 16);
+    } else {
+        while (i < keys->n && memcmp(name, keys->k[i].name, 16) != 0)
+            i++;
+        if (i == keys->n)
+            return 0; /* unknown key: a full handshake */
+    }
+    const struct tkey *k = &keys->k[i];
+    const EVP_CIPHER *cipher = k->size == 48 ? EVP_aes_128_cbc() : EVP_aes_256_cbc();
+    size_t hlen = k->size == 48 ? 16 : 32;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, hlen),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (EVP_MAC_CTX_set_params(hctx, params) != 1)
+        return -1;
+    if (enc)
+        return EVP_EncryptInit_ex(ectx, cipher, NULL, k->aes, iv) == 1 ? 1 : -1;
+    if (EVP_DecryptInit_ex(ectx, cipher, NULL, k->aes, iv) != 1)
+        return -1;
+    return SSL_version(ssl) == TLS1_3_VERSION || i != 0 ? 2 : 1;
+}
+
+/* ssl_session_ticket_key files into ctx (48 or 80 bytes each). */
+static int set_ticket_keys(struct load *ld, SSL_CTX *ctx, const struct ssl_conf *s)
+{
+    struct tkeys *keys = calloc(1, sizeof(*keys) + s->nticket_keys * sizeof(keys->k[0]));
+    if (!keys) {
+        snprintf(ld->err, ld->errlen, "out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < s->nticket_keys; i++) {
+        const char *path = s->ticket_keys[i];
+        const struct conf_where *w = &s->ticket_key_at[i];
+        char *buf;
+        size_t len;
+        const char *what;
+        if (snap_read_file(path, 4096, &buf, &len, &what) != 0) {
+            int e = errno;
+            tkeys_free(NULL, keys, NULL, 0, 0, NULL);
+            return load_fail(ld, w->file, w->line, 0, "%s \"%s\" failed (%d: %s)", what, path,
+                             e, strerror(e));
+        }
+        struct tkey *k = &keys->k[keys->n];
+        if (len == 48) {
+            memcpy(k->name, buf, 16);
+            memcpy(k->aes, buf + 16, 16);
+            memcpy(k->hmac, buf + 32, 16);
+        } else if (len == 80) {
+            memcpy(k->name, buf, 16);
+            memcpy(k->hmac, buf + 16, 32);
+            memcpy(k->aes, buf + 48, 32);
+        }
+        OPENSSL_cleanse(buf, len);
+        free(buf);
+        if (len != 48 && len != 80) {
+            tkeys_free(NULL, keys, NULL, 0, 0, NULL);
+            return load_fail(ld, w->file, w->line, 0, "\"%s\" must be 48 or 80 bytes", path);
+        }
+        k->size = (unsigned)len;
+        keys->n++;
+    }
+    if (tkeys_index < 0)
+        tkeys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tkeys_free);
+    if (tkeys_index < 0 || SSL_CTX_set_ex_data(ctx, tkeys_index, keys) != 1) {
+        tkeys_free(NULL, keys, NULL, 0, 0, NULL);
+        return load_fail(ld, NULL, 0, 1, "SSL_CTX_set_ex_data() failed");
+    }
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket_key);
+    return 0;
+}
+
+/* ssl_conf_command / proxy_ssl_conf_command: OpenSSL's SSL_CONF_cmd(), in
+ * order, after everything else (nginx). `cmds` holds n/2 name, value pairs;
+ * `at` says where each was written (NULL: `dflt`). */
+static int conf_commands(struct load *ld, SSL_CTX *ctx, const char *const *cmds, unsigned n,
+                         const struct conf_where *at, const struct conf_where *dflt, int server)
+{
+    SSL_CONF_CTX *cc = SSL_CONF_CTX_new();
+    if (!cc)
+        return load_fail(ld, NULL, 0, 1, "SSL_CONF_CTX_new() failed");
+    SSL_CONF_CTX_set_flags(cc, SSL_CONF_FLAG_FILE | SSL_CONF_FLAG_CERTIFICATE |
+                                   (server ? SSL_CONF_FLAG_SERVER : SSL_CONF_FLAG_CLIENT));
+    SSL_CONF_CTX_set_ssl_ctx(cc, ctx);
+    for (unsigned i = 0; i + 1 < n; i += 2) {
+        const struct conf_where *w = at ? &at[i / 2] : dflt;
+        if (SSL_CONF_cmd(cc, cmds[i], cmds[i + 1]) <= 0) {
+            SSL_CONF_CTX_free(cc);
+            return load_fail(ld, w->file, w->line, 1, "SSL_CONF_cmd(\"%s\", \"%s\") failed",
+                             cmds[i], cmds[i + 1]);
+        }
+    }
+    int ok = SSL_CONF_CTX_finish(cc);
+    SSL_CONF_CTX_free(cc);
+    return ok == 1 ? 0 : load_fail(ld, NULL, 0, 1, "SSL_CONF_finish() failed");
+}
+
+/* ssl_verify_client, ssl_verify_depth, ssl_client_certificate,
+ * ssl_trusted_certificate, ssl_crl (nginx's ngx_ssl_client_certificate,
+ * ngx_ssl_trusted_certificate, ngx_ssl_crl). The handshake never fails on
+ * the certificate: the request is checked (tls_request_check). */
+static int set_client_verify(struct load *ld, SSL_CTX *ctx, const struct server_conf *sc)
+{
+    const struct ssl_conf *s = sc->ssl;
+    SSL_CTX_set_verify(ctx, s->verify_client ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+                       verify_keep_going);
+    SSL_CTX_set_verify_depth(ctx, s->verify_depth);
+    const char *cc = s->client_certificate;
+    if (s->verify_client && cc) {
+        if (load_pem_objs(ctx, cc, PEM_CERTS | PEM_CRLS) != 0)
+            return load_fail(ld, sc->file, sc->line, 1,
+                             "SSL_CTX_load_verify_locations(\"%s\") failed", cc);
+        if (load_pem_objs(ctx, cc, PEM_NAMES) != 0)
+            return load_fail(ld, sc->file, sc->line, 1, "SSL_load_client_CA_file(\"%s\") failed",
+                             cc);
+    }
+    if (s->trusted_certificate && load_ca_file(ctx, s->trusted_certificate) != 0)
+        return load_fail(ld, sc->file, sc->line, 1,
+                         "SSL_CTX_load_verify_locations(\"%s\") failed", s->trusted_certificate);
+    if (s->crl && load_crl(ld, ctx, s->crl, sc->file, sc->line) != 0)
+        return -1;
+    return 0;
+}
+
 static SSL_CTX *build_ctx(struct load *ld, const struct server_conf *sc)
 {
     const struct ssl_conf *s = sc->ssl;
+    struct pwlist pw = {NULL, 0};
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -559,13 +891,24 @@ static SSL_CTX *build_ctx(struct load *ld, const struct server_conf *sc)
                   s->ciphers);
         goto fail;
     }
+    if (s->password_file && s->ncertificates &&
+        pw_read(ld, &pw, s->password_file, &s->password_file_at) != 0)
+        goto fail;
     for (unsigned i = 0; i < s->ncertificates && i < s->ncertificate_keys; i++) {
         static const struct conf_where nowhere = {NULL, 0};
         const struct conf_where *cw = s->certificate_at ? &s->certificate_at[i] : &nowhere;
         const struct conf_where *kw = s->certificate_key_at ? &s->certificate_key_at[i] : &nowhere;
-        if (load_pair(ld, ctx, s->certificates[i], cw, s->certificate_keys[i], kw, md) != 0)
+        if (load_pair(ld, ctx, s->certificates[i], cw, s->certificate_keys[i], kw, md, &pw) != 0)
             goto fail;
     }
+    pw_free(&pw);
+    /* A session made under other client-certificate rules does not resume here. */
+    EVP_DigestUpdate(md, &s->verify_client, sizeof(s->verify_client));
+    EVP_DigestUpdate(md, &s->verify_depth, sizeof(s->verify_depth));
+    if (s->client_certificate)
+        EVP_DigestUpdate(md, s->client_certificate, strlen(s->client_certificate) + 1);
+    if (s->trusted_certificate)
+        EVP_DigestUpdate(md, s->trusted_certificate, strlen(s->trusted_certificate) + 1);
     /* Sessions resume only on a server with the same certificates. */
     unsigned char sid[EVP_MAX_MD_SIZE];
     unsigned sidlen = 0;
@@ -587,21 +930,21 @@ static SSL_CTX *build_ctx(struct load *ld, const struct server_conf *sc)
                   s->ecdh_curve);
         goto fail;
     }
-    /* Read (and so checked) as nginx does; nothing verifies with it yet
-     * (no client certificates, no OCSP stapling). */
-    if (s->trusted_certificate &&
-        load_ca_file(ctx, s->trusted_certificate) != 0) {
-        load_fail(ld, sc->file, sc->line, 1, "SSL_CTX_load_verify_locations(\"%s\") failed",
-                  s->trusted_certificate);
+    if (set_client_verify(ld, ctx, sc) != 0)
         goto fail;
-    }
     if (s->stapling == 1)
         load_warn(ld, sc->file, sc->line, "\"ssl_stapling\" ignored, not supported");
+    if (s->nticket_keys && set_ticket_keys(ld, ctx, s) != 0)
+        goto fail;
     SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+    if (s->nconf_commands && conf_commands(ld, ctx, s->conf_commands, s->nconf_commands,
+                                           s->conf_command_at, NULL, 1) != 0)
+        goto fail;
     return ctx;
 fail:
+    pw_free(&pw);
     EVP_MD_CTX_free(md);
     SSL_CTX_free(ctx);
     return NULL;
@@ -627,13 +970,48 @@ static int verify_keep_going(int ok, X509_STORE_CTX *x)
     return 1;
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
 static int cli_same(const struct tls_cli *t, const struct loc_conf *lc)
 {
     unsigned protos = lc->proxy_ssl_protocols;
     int verify = lc->proxy_ssl_verify == 1;
     const char *ca = verify ? lc->proxy_ssl_trusted_certificate : NULL;
-    return t->protocols == protos && t->verify == verify &&
-           ((!t->ca && !ca) || (t->ca && ca && strcmp(t->ca, ca) == 0));
+    const char *crl = verify ? lc->proxy_ssl_crl : NULL;
+    const char *cert = lc->proxy_ssl_certificate;
+    return t->protocols == protos && t->verify == verify && same_str(t->ca, ca) &&
+           same_str(t->crl, crl) && same_str(t->cert, cert) &&
+           same_str(t->key, cert ? lc->proxy_ssl_certificate_key : NULL) &&
+           same_str(t->pwfile, cert ? lc->proxy_ssl_password_file : NULL) &&
+           same_str(t->ciphers, lc->proxy_ssl_ciphers) && t->depth == lc->proxy_ssl_verify_depth &&
+           t->cmds == lc->proxy_ssl_conf_commands && t->ncmds == lc->nproxy_ssl_conf_commands;
+}
+
+/* proxy_ssl_certificate / _key / proxy_ssl_password_file (nginx's
+ * ngx_http_proxy_set_ssl): the certificate offered to upstreams that ask. */
+static int cli_certificate(struct load *ld, SSL_CTX *ctx, const struct loc_conf *lc)
+{
+    const struct proxy_pass *pp = lc->proxy_pass;
+    const char *cert = lc->proxy_ssl_certificate;
+    if (!lc->proxy_ssl_certificate_key)
+        return load_fail(ld, pp->file, pp->line, 0,
+                         "no \"proxy_ssl_certificate_key\" is defined for certificate \"%s\"",
+                         cert);
+    if (cert[0] == '$' || lc->proxy_ssl_certificate_key[0] == '$')
+        return load_fail(ld, pp->file, pp->line, 0,
+                         "variables in \"proxy_ssl_certificate\" and "
+                         "\"proxy_ssl_certificate_key\" are not supported");
+    struct conf_where w = {pp->file, pp->line};
+    struct pwlist pw = {NULL, 0};
+    if (lc->proxy_ssl_password_file &&
+        pw_read(ld, &pw, lc->proxy_ssl_password_file, &w) != 0)
+        return -1;
+    int rc = load_pair(ld, ctx, cert, &w, lc->proxy_ssl_certificate_key, &w, NULL, &pw);
+    pw_free(&pw);
+    return rc;
 }
 
 static const struct tls_cli *cli_find(const struct tls_gen *tg, const struct loc_conf *lc)
@@ -681,13 +1059,27 @@ static SSL_CTX *build_cli_ctx(struct load *ld, const struct loc_conf *lc)
             goto fail;
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_keep_going);
-        SSL_CTX_set_verify_depth(ctx, 1); /* nginx's proxy_ssl_verify_depth default */
+        SSL_CTX_set_verify_depth(ctx, lc->proxy_ssl_verify_depth);
         if (load_ca_file(ctx, lc->proxy_ssl_trusted_certificate) != 0) {
             load_fail(ld, pp->file, pp->line, 1, "SSL_CTX_load_verify_locations(\"%s\") failed",
                       lc->proxy_ssl_trusted_certificate);
             goto fail;
         }
+        if (lc->proxy_ssl_crl && load_crl(ld, ctx, lc->proxy_ssl_crl, pp->file, pp->line) != 0)
+            goto fail;
     }
+    if (lc->proxy_ssl_certificate && cli_certificate(ld, ctx, lc) != 0)
+        goto fail;
+    if (SSL_CTX_set_cipher_list(ctx, lc->proxy_ssl_ciphers) != 1) {
+        load_fail(ld, pp->file, pp->line, 1, "SSL_CTX_set_cipher_list(\"%s\") failed",
+                  lc->proxy_ssl_ciphers);
+        goto fail;
+    }
+    struct conf_where here = {pp->file, pp->line};
+    if (lc->nproxy_ssl_conf_commands &&
+        conf_commands(ld, ctx, lc->proxy_ssl_conf_commands, lc->nproxy_ssl_conf_commands, NULL,
+                      &here, 0) != 0)
+        goto fail;
     return ctx;
 fail:
     SSL_CTX_free(ctx);
@@ -718,6 +1110,14 @@ static int cli_add(struct load *ld, struct tls_gen *tg, const struct loc_conf *l
     t->protocols = lc->proxy_ssl_protocols;
     t->verify = lc->proxy_ssl_verify == 1;
     t->ca = t->verify ? lc->proxy_ssl_trusted_certificate : NULL;
+    t->crl = t->verify ? lc->proxy_ssl_crl : NULL;
+    t->cert = lc->proxy_ssl_certificate;
+    t->key = t->cert ? lc->proxy_ssl_certificate_key : NULL;
+    t->pwfile = t->cert ? lc->proxy_ssl_password_file : NULL;
+    t->ciphers = lc->proxy_ssl_ciphers;
+    t->depth = lc->proxy_ssl_verify_depth;
+    t->cmds = lc->proxy_ssl_conf_commands;
+    t->ncmds = lc->nproxy_ssl_conf_commands;
     t->ctx = ctx;
     return 0;
 }
@@ -764,7 +1164,8 @@ int tls_gen_load(struct generation *g, char *err, size_t errlen, char *warn, siz
     const struct http_conf *hc = g->http;
     unsigned n = 0;
     for (unsigned i = 0; i < hc->nservers; i++)
-        if (hc->servers[i]->ssl && hc->servers[i]->ssl->ncertificates)
+        if (hc->servers[i]->ssl && (hc->servers[i]->ssl->ncertificates ||
+                                     hc->servers[i]->ssl->reject_handshake == 1))
             n++;
     struct tls_gen *tg = calloc(1, sizeof(*tg));
     if (!tg || !(tg->srvs = calloc(n ? n : 1, sizeof(*tg->srvs)))) {
@@ -782,7 +1183,7 @@ int tls_gen_load(struct generation *g, char *err, size_t errlen, char *warn, siz
     }
     for (unsigned i = 0; i < hc->nservers; i++) {
         const struct server_conf *sc = hc->servers[i];
-        if (!sc->ssl || !sc->ssl->ncertificates)
+        if (!sc->ssl || (!sc->ssl->ncertificates && sc->ssl->reject_handshake != 1))
             continue;
         SSL_CTX *ctx = build_ctx(&ld, sc);
         if (!ctx)
@@ -896,6 +1297,11 @@ static ssize_t handshake_failed(struct conn *c, struct tls_conn *tc, int e, int 
     }
     char es[1024], msg[1100];
     ssl_errs(es, sizeof(es));
+    if (tc->rejected) { /* ssl_reject_handshake, worded as nginx */
+        log_hs_error(c, tc, "handshake rejected", 0);
+        c->last_errno = EPROTO;
+        return SY_ERR;
+    }
     snprintf(msg, sizeof(msg), "SSL_do_handshake() failed (SSL:%s)", es);
     log_hs_error(c, tc, msg, 0);
     c->last_errno = EPROTO;
@@ -1096,15 +1502,20 @@ static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int iovcnt)
     /* One SSL_write: the first iovec, or the iovecs gathered up to one record.
      * A retry after WANT_WRITE sees the same iovecs and so passes the same
      * bytes (OpenSSL's rule; the buffer may move: ACCEPT_MOVING_WRITE_BUFFER). */
+    /* At most ssl_buffer_size bytes a write (server side), so records are
+     * no larger (nginx's ssl_buffer_size). */
+    size_t cap = !tc->client && tc->bufsize ? tc->bufsize : TLS_COALESCE;
     const void *p;
     size_t len;
-    if (iovcnt == 1 || iov[0].iov_len >= TLS_COALESCE) {
+    if (iovcnt == 1 || iov[0].iov_len >= cap) {
         p = iov[0].iov_base;
         len = iov[0].iov_len;
+        if (cap < TLS_COALESCE && len > cap)
+            len = cap;
     } else {
         len = 0;
-        for (int i = 0; i < iovcnt && len < TLS_COALESCE; i++) {
-            size_t take = iov[i].iov_len < TLS_COALESCE - len ? iov[i].iov_len : TLS_COALESCE - len;
+        for (int i = 0; i < iovcnt && len < cap; i++) {
+            size_t take = iov[i].iov_len < cap - len ? iov[i].iov_len : cap - len;
             memcpy(gather + len, iov[i].iov_base, take);
             len += take;
         }
@@ -1214,6 +1625,8 @@ int tls_accept(struct conn *c, struct gen_rt *rt, const struct listen_conf *l, u
     tc->tg = tg;
     tc->id = id;
     tc->state = TLS_ST_DETECT;
+    tc->sess_ctx = ts->ctx;
+    tc->bufsize = buf_size(l->default_server->ssl);
     c->xprt = &xprt_tls;
     c->xprt_ctx = tc;
     c->flags |= CONN_F_HANDSHAKE;
@@ -1454,4 +1867,212 @@ struct str tls_info(const struct conn *c, enum tls_info what, struct arena *a)
     }
     }
     return STR_LIT("");
+}
+
+/* ------------------------------------------------------------ client certificates */
+
+/* What BIO `b` holds, copied into `a` (empty on failure); frees `b`. */
+static struct str bio_take(BIO *b, int ok, struct arena *a)
+{
+    struct str v = STR_LIT("");
+    char *data = NULL;
+    long n = b && ok ? BIO_get_mem_data(b, &data) : 0;
+    if (n > 0 && data)
+        v = arena_str(a, (struct str){data, (size_t)n});
+    BIO_free(b);
+    return v;
+}
+
+/* nginx's NGX_ESCAPE_URI_COMPONENT: all but ALPHA, DIGIT, "-", ".", "_", "~". */
+static struct str uri_component(struct str in, struct arena *a)
+{
+    static const char up[] = "0123456789ABCDEF";
+    char *p = arena_alloc(a, in.len * 3 + 1);
+    if (!p)
+        return STR_LIT("");
+    size_t o = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        unsigned char ch = (unsigned char)in.p[i];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+            p[o++] = (char)ch;
+        } else {
+            p[o++] = '%';
+            p[o++] = up[ch >> 4];
+            p[o++] = up[ch & 15];
+        }
+    }
+    return (struct str){p, o};
+}
+
+/* $ssl_client_cert (deprecated in nginx): the PEM without its last newline,
+ * every other line break followed by a tab. */
+static struct str tabbed(struct str pem, struct arena *a)
+{
+    if (pem.len == 0)
+        return pem;
+    size_t n = pem.len - 1, extra = 0;
+    for (size_t i = 0; i < n; i++)
+        extra += pem.p[i] == '\n';
+    char *p = arena_alloc(a, n + extra + 1);
+    if (!p)
+        return STR_LIT("");
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        p[o++] = pem.p[i];
+        if (pem.p[i] == '\n')
+            p[o++] = '\t';
+    }
+    return (struct str){p, o};
+}
+
+static struct str cert_time(const ASN1_TIME *t, struct arena *a)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    return bio_take(b, b && ASN1_TIME_print(b, t) == 1, a);
+}
+
+static struct str cert_value(SSL *ssl, X509 *x, enum tls_client what, struct arena *a)
+{
+    BIO *b;
+    switch (what) {
+    case TLS_C_VERIFY: {
+        long rc = SSL_get_verify_result(ssl);
+        if (rc == X509_V_OK)
+            return STR_LIT("SUCCESS");
+        const char *why = X509_verify_cert_error_string(rc);
+        char *p = arena_printf(a, "FAILED:%s", why);
+        return p ? str_from_cstr(p) : STR_LIT("");
+    }
+    case TLS_C_RAW_CERT:
+    case TLS_C_CERT:
+    case TLS_C_ESCAPED_CERT: {
+        b = BIO_new(BIO_s_mem());
+        struct str pem = bio_take(b, b && PEM_write_bio_X509(b, x) == 1, a);
+        return what == TLS_C_RAW_CERT ? pem
+               : what == TLS_C_CERT   ? tabbed(pem, a)
+                                      : uri_component(pem, a);
+    }
+    case TLS_C_S_DN:
+    case TLS_C_I_DN:
+        b = BIO_new(BIO_s_mem());
+        return bio_take(b,
+                        b && X509_NAME_print_ex(b,
+                                                what == TLS_C_S_DN ? X509_get_subject_name(x)
+                                                                   : X509_get_issuer_name(x),
+                                                0, XN_FLAG_RFC2253) >= 0,
+                        a);
+    case TLS_C_S_DN_LEGACY:
+    case TLS_C_I_DN_LEGACY: {
+        char *one = X509_NAME_oneline(what == TLS_C_S_DN_LEGACY ? X509_get_subject_name(x)
+                                                                : X509_get_issuer_name(x),
+                                      NULL, 0);
+        struct str v = one ? arena_str(a, str_from_cstr(one)) : STR_LIT("");
+        OPENSSL_free(one);
+        return v;
+    }
+    case TLS_C_SERIAL:
+        b = BIO_new(BIO_s_mem());
+        return bio_take(b, b && i2a_ASN1_INTEGER(b, X509_get_serialNumber(x)) >= 0, a);
+    case TLS_C_FINGERPRINT: {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        if (X509_digest(x, EVP_sha1(), md, &n) != 1)
+            return STR_LIT("");
+        char *p = arena_alloc(a, 2 * (size_t)n);
+        if (!p)
+            return STR_LIT("");
+        for (unsigned i = 0; i < n; i++) {
+            p[2 * i] = hexdig[md[i] >> 4];
+            p[2 * i + 1] = hexdig[md[i] & 15];
+        }
+        return (struct str){p, 2 * (size_t)n};
+    }
+    case TLS_C_V_START:
+        return cert_time(X509_get0_notBefore(x), a);
+    case TLS_C_V_END:
+        return cert_time(X509_get0_notAfter(x), a);
+    case TLS_C_V_REMAIN: {
+        struct tm tm;
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
+            return STR_LIT("");
+        time_t end = timegm(&tm), now = time(NULL);
+        if (end < now + 86400)
+            return STR_LIT("0");
+        char *p = arena_printf(a, "%lld", (long long)((end - now) / 86400));
+        return p ? str_from_cstr(p) : STR_LIT("");
+    }
+    }
+    return STR_LIT("");
+}
+
+struct str tls_client_cert(const struct conn *c, enum tls_client what, struct arena *a)
+{
+    SSL *ssl = open_ssl(c);
+    if (!ssl)
+        return STR_NULL;
+    X509 *x = SSL_get0_peer_certificate(ssl);
+    if (!x)
+        return what == TLS_C_VERIFY ? STR_LIT("NONE") : STR_LIT("");
+    struct str v = cert_value(ssl, x, what, a);
+    ERR_clear_error();
+    return v;
+}
+
+/* nginx's ngx_ssl_verify_error_optional: the errors optional_no_ca lets pass. */
+static int verify_error_optional(long rc)
+{
+    return rc == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+           rc == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+           rc == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+           rc == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+           rc == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE;
+}
+
+/* The session of a refused certificate must not resume (nginx:
+ * ngx_ssl_remove_cached_session). */
+static void forget_session(const struct tls_conn *tc)
+{
+    SSL_SESSION *sess = SSL_get0_session(tc->ssl);
+    if (sess && tc->sess_ctx)
+        SSL_CTX_remove_session(tc->sess_ctx, sess);
+}
+
+int tls_request_check(const struct conn *c, const struct server_conf *srv, struct str host,
+                      char *why, size_t len)
+{
+    SSL *ssl = open_ssl(c);
+    if (!ssl || !srv || !srv->ssl)
+        return 0;
+    const struct tls_conn *tc = c->xprt_ctx;
+    const struct ssl_conf *s = srv->ssl;
+    if (!s->verify_client)
+        return 0;
+    /* nginx's ngx_http_set_virtual_server: the SNI name chose a server, the
+     * Host header another one that checks certificates. */
+    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (tc->sni_named && sni) {
+        size_t n = strlen(sni);
+        if (n && sni[n - 1] == '.')
+            n--;
+        if (n != host.len || strncasecmp(sni, host.p, n) != 0) {
+            snprintf(why, len, "client attempted to request the server name different from "
+                               "the one that was negotiated");
+            return 421;
+        }
+    }
+    long rc = SSL_get_verify_result(ssl);
+    if (rc != X509_V_OK &&
+        (s->verify_client != SSL_VERIFY_CLIENT_OPTIONAL_NO_CA || !verify_error_optional(rc))) {
+        snprintf(why, len, "client SSL certificate verify error: (%ld:%s)", rc,
+                 X509_verify_cert_error_string(rc));
+        forget_session(tc);
+        return 495;
+    }
+    if (s->verify_client == SSL_VERIFY_CLIENT_ON && !SSL_get0_peer_certificate(ssl)) {
+        snprintf(why, len, "client sent no required SSL certificate");
+        forget_session(tc);
+        return 496;
+    }
+    return 0;
 }

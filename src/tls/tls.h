@@ -3,8 +3,10 @@
  * transport with the same interface as plain sockets (struct xprt_ops).
  *
  * Contexts. tls_gen_load() builds one SSL_CTX per server{} that has
- * certificates (nginx's ssl_* directives: several certificate/key pairs,
- * protocols, ciphers, session cache and tickets, dhparam), when the
+ * certificates or ssl_reject_handshake (nginx's ssl_* directives: several
+ * certificate/key pairs with ssl_password_file, protocols, ciphers, session
+ * cache, tickets and ssl_session_ticket_key, dhparam, client certificate
+ * verification, ssl_conf_command), when the
  * configuration is loaded, so `-t` reads and checks every certificate. They
  * belong to the generation and are freed with it (gen_free); a connection
  * holds its own OpenSSL reference to the context it uses, so a reload never
@@ -17,7 +19,10 @@
  * nginx's "plain HTTP request was sent to HTTPS port". The handshake runs
  * inside the first recv/writev calls; SNI (a client-hello callback) picks the
  * server{} by the router's server_name rules on the listen address and
- * switches to its context; ALPN offers http/1.1. While the handshake runs the
+ * switches to its context (verify mode and depth too, and ssl_buffer_size),
+ * or refuses the handshake for ssl_reject_handshake; ALPN offers http/1.1.
+ * Client certificates never fail the handshake: tls_request_check() applies
+ * nginx's rules to each request. While the handshake runs the
  * connection holds a reference to the generation it was accepted on (the
  * SNI lookup needs its listen and servers); it drops it when the handshake
  * ends, so an established TLS connection (a WebSocket tunnel) references no
@@ -48,6 +53,7 @@ struct gen_rt;
 struct loc_conf;
 struct peer_rt;
 struct listen_conf;
+struct server_conf;
 struct tls_gen;
 
 extern const struct xprt_ops xprt_tls;
@@ -130,5 +136,41 @@ enum tls_info {
  * `c` is not an established TLS connection.
  */
 struct str tls_info(const struct conn *c, enum tls_info what, struct arena *a);
+
+/* The client certificate facts of nginx's $ssl_client_* variables. */
+enum tls_client {
+    TLS_C_VERIFY,        /* SUCCESS, FAILED:<reason>, NONE */
+    TLS_C_CERT,          /* PEM, lines after the first prefixed by a tab */
+    TLS_C_RAW_CERT,      /* PEM */
+    TLS_C_ESCAPED_CERT,  /* PEM, URI-component escaped */
+    TLS_C_S_DN,          /* subject, RFC 2253 */
+    TLS_C_I_DN,          /* issuer, RFC 2253 */
+    TLS_C_S_DN_LEGACY,   /* subject, "/CN=..." */
+    TLS_C_I_DN_LEGACY,   /* issuer, "/CN=..." */
+    TLS_C_SERIAL,        /* upper-case hex */
+    TLS_C_FINGERPRINT,   /* SHA-1 of the DER, lower-case hex */
+    TLS_C_V_START,       /* "Jan  1 00:00:00 2026 GMT" */
+    TLS_C_V_END,
+    TLS_C_V_REMAIN,      /* whole days left, "0" within the last day or after */
+};
+
+/*
+ * The value of `what` for the client certificate of an established TLS
+ * connection (allocated in `a`). Without a certificate: "NONE" for
+ * TLS_C_VERIFY, else an empty slice ("not found"); .p is NULL when `c` is not
+ * an established TLS connection.
+ */
+struct str tls_client_cert(const struct conn *c, enum tls_client what, struct arena *a);
+
+/*
+ * nginx's checks of a request on a TLS connection whose server `srv` (chosen
+ * by Host) has ssl_verify_client: 421 when the SNI name chose a server and
+ * `host` (lower case, no port) names another; 495 when the certificate failed
+ * verification (optional_no_ca lets an unknown issuer pass); 496 when `on`
+ * and none was sent. Returns 0 (go on) or the status, with the line to log at
+ * info in `why`.
+ */
+int tls_request_check(const struct conn *c, const struct server_conf *srv, struct str host,
+                      char *why, size_t len);
 
 #endif

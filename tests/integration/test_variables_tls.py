@@ -4,9 +4,10 @@ $ssl_early_data, $ssl_server_name, $ssl_alpn_protocol and the
 $ssl_client_* family) with values nginx gives, through `openssl s_client`
 with fixed cipher and group lists, so every value is known exactly:
 TLS 1.3 and 1.2, a resumed session, no SNI, and a plain listener where
-they are all missing ("-" in the access log). No client certificate is ever
-requested, so $ssl_client_verify is NONE and the certificate variables are
-missing, as in nginx without ssl_verify_client. Checked against nginx."""
+they are all missing ("-" in the access log). These configs request no
+client certificate, so $ssl_client_verify is NONE and the certificate
+variables are missing, as in nginx without ssl_verify_client (the values with
+one: test_tls_client_certs.py). Checked against nginx."""
 
 from __future__ import annotations
 

@@ -1225,6 +1225,56 @@ static void test_ssl_recorded(void **state)
     assert_true(lc->proxy_pass->https);
 }
 
+static void test_ssl_client_verify_recorded(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http {\n"
+                                   " ssl_verify_client optional; ssl_client_certificate ca.pem;\n"
+                                   " ssl_verify_depth 3; ssl_crl crl.pem;\n"
+                                   " ssl_session_ticket_key k1; ssl_session_ticket_key k2;\n"
+                                   " ssl_password_file pw; ssl_buffer_size 4k;\n"
+                                   " ssl_conf_command Options -SessionTicket;\n"
+                                   " server { server_name a; }\n"
+                                   " server { server_name b; ssl_verify_client off; "
+                                   "ssl_reject_handshake on; location / { proxy_pass "
+                                   "https://127.0.0.1:9443; proxy_ssl_certificate c.pem; "
+                                   "proxy_ssl_certificate_key c.key; proxy_ssl_password_file "
+                                   "pw; proxy_ssl_crl crl.pem; proxy_ssl_ciphers HIGH; "
+                                   "proxy_ssl_verify_depth 2; proxy_ssl_conf_command "
+                                   "Options -SessionTicket; } }\n"
+                                   "}\n");
+    const struct ssl_conf *a = server_named(g, "a")->ssl;
+    assert_int_equal(a->verify_client, SSL_VERIFY_CLIENT_OPTIONAL);
+    assert_path(f, a->client_certificate, "<D>ca.pem");
+    assert_int_equal(a->verify_depth, 3);
+    assert_path(f, a->crl, "<D>crl.pem");
+    assert_int_equal(a->nticket_keys, 2);
+    assert_path(f, a->ticket_keys[1], "<D>k2");
+    assert_path(f, a->password_file, "<D>pw");
+    assert_true(a->buffer_size == 4096);
+    assert_int_equal(a->nconf_commands, 2);
+    assert_string_equal(a->conf_commands[0], "Options");
+    assert_string_equal(a->conf_commands[1], "-SessionTicket");
+    assert_int_equal(a->reject_handshake, 0);
+
+    const struct ssl_conf *b = server_named(g, "b")->ssl;
+    assert_int_equal(b->verify_client, SSL_VERIFY_CLIENT_OFF);
+    assert_int_equal(b->reject_handshake, 1);
+    assert_int_equal(b->verify_depth, 3);
+    const struct loc_conf *lc = loc(server_named(g, "b"), "/")->lc;
+    assert_path(f, lc->proxy_ssl_certificate, "<D>c.pem");
+    assert_path(f, lc->proxy_ssl_certificate_key, "<D>c.key");
+    assert_path(f, lc->proxy_ssl_password_file, "<D>pw");
+    assert_path(f, lc->proxy_ssl_crl, "<D>crl.pem");
+    assert_string_equal(lc->proxy_ssl_ciphers, "HIGH");
+    assert_int_equal(lc->proxy_ssl_verify_depth, 2);
+    assert_int_equal(lc->nproxy_ssl_conf_commands, 2);
+    assert_string_equal(lc->proxy_ssl_conf_commands[1], "-SessionTicket");
+    const struct loc_conf *la = server_named(g, "a")->lc;
+    assert_string_equal(la->proxy_ssl_ciphers, "DEFAULT");
+    assert_int_equal(la->proxy_ssl_verify_depth, 1);
+}
+
 static void test_misc_proxy_directives(void **state)
 {
     struct fx *f = *state;
@@ -2298,6 +2348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_static_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ssl_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ssl_client_verify_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misc_proxy_directives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regexes_recorded, setup, teardown),

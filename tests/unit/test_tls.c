@@ -307,6 +307,50 @@ static void test_transport(void **state)
     pair_close(&pp);
 }
 
+/* ssl_verify_client optional_no_ca with a self-signed client certificate:
+ * the handshake succeeds, the facts are nginx's, the request passes; and
+ * ssl_buffer_size caps each write. */
+static void test_client_certificate_and_buffer_size(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http { access_log off;\n"
+                                   "server { listen 127.0.0.1:8443 ssl; server_name t.test;\n"
+                                   "  ssl_certificate %s/t.crt; ssl_certificate_key %s/t.key;\n"
+                                   "  ssl_verify_client optional_no_ca; ssl_buffer_size 1k; }\n"
+                                   "}\n");
+    assert_non_null(g);
+    struct pair pp;
+    pair_open(&pp, g, "t.test");
+    char path[256];
+    snprintf(path, sizeof(path), "%s/u.crt", f->dir);
+    assert_int_equal(SSL_use_certificate_file(pp.cl, path, SSL_FILETYPE_PEM), 1);
+    snprintf(path, sizeof(path), "%s/u.key", f->dir);
+    assert_int_equal(SSL_use_PrivateKey_file(pp.cl, path, SSL_FILETYPE_PEM), 1);
+    handshake(&pp);
+
+    struct arena a;
+    arena_init(&a, 4096);
+    struct str v = tls_client_cert(&pp.c, TLS_C_VERIFY, &a);
+    assert_true(v.len > 7 && memcmp(v.p, "FAILED:", 7) == 0);
+    v = tls_client_cert(&pp.c, TLS_C_S_DN, &a);
+    assert_true(str_eq(v, STR_LIT("CN=u.test")));
+    v = tls_client_cert(&pp.c, TLS_C_SERIAL, &a);
+    assert_true(str_eq(v, STR_LIT("01")));
+    v = tls_client_cert(&pp.c, TLS_C_FINGERPRINT, &a);
+    assert_int_equal(v.len, 40);
+    char why[200];
+    assert_int_equal(tls_request_check(&pp.c, g->http->servers[0], STR_LIT("t.test"), why,
+                                       sizeof(why)),
+                     0);
+    arena_destroy(&a);
+
+    static char big[10000];
+    struct iovec iov = {big, sizeof(big)};
+    note(&pp.c);
+    assert_int_equal(conn_writev(&pp.c, &iov, 1), 1024);
+    pair_close(&pp);
+}
+
 static void test_plain_bytes_on_tls_listener(void **state)
 {
     struct fx *f = *state;
@@ -375,6 +419,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_errors_and_warnings),
         cmocka_unit_test(test_transport),
+        cmocka_unit_test(test_client_certificate_and_buffer_size),
         cmocka_unit_test(test_plain_bytes_on_tls_listener),
         cmocka_unit_test(test_garbage_handshake_is_an_error),
         cmocka_unit_test(test_note_events_wakes_the_blocked_side),
