@@ -383,3 +383,21 @@ def test_keepalive_pings_answered_by_unmasked_and_masked_pongs(switchyard, raw_b
             assert (op, masked, payload) == (OP_TEXT, True, b"reply")
             break
     assert not re.search(r"not answered|invalid WebSocket frame", sy.error_log())
+
+
+@pytest.mark.switchyard_only
+def test_broken_framing_still_closes_with_1002(switchyard, raw_backend):
+    """Masking is not judged, framing still is: an unmasked frame with a
+    reserved opcode closes both sides with 1002 (docs/differences.md)."""
+    sy, c, conn = open_tunnel(switchyard, raw_backend, "/ws/broken", kind="first")
+    with c:
+        ok = frame(OP_TEXT, b"fine", mask=False)
+        c.send(ok)
+        assert conn.wait_rx(len(ok)) == ok
+        c.send(bytes([0x83, 0x00]))  # opcode 3 is reserved
+        fin, op, masked, payload, _ = read_raw_frame(c)
+        assert (op, masked, payload[:2]) == (OP_CLOSE, False, (1002).to_bytes(2, "big"))
+        close = conn.wait_frame(lambda f: f[1] == OP_CLOSE)
+        assert close[2] and close[3][:2] == (1002).to_bytes(2, "big")
+        assert len(conn.rx) == close[4]  # the broken frame was not relayed
+    sy.wait_log(r"\[warn\] .*client sent an invalid WebSocket frame \(reserved opcode\)")
