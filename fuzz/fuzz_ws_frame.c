@@ -1,14 +1,17 @@
 /*
  * fuzz_ws_frame.c - libFuzzer target for proxy/ws_frame.c.
  *
- * Input: byte 0 holds options (bit 0: client-to-server direction, the rest
- * seeds the splits), the remaining bytes are one direction of a WebSocket
- * stream (they double as key, ping payload and close reason).
+ * Input: byte 0 holds options (bit 1: mask the built frames; it and the
+ * other bits seed the splits), the remaining bytes are one direction of a
+ * WebSocket stream (they double as key, ping payload and close reason).
+ * Either direction alike: frames are followed whatever their MASK bit.
  *
  * Checked properties:
  *   - ws_parse_header(): result range, fields consistent with the bytes
- *     (minimal length encoding, masking rule, control frame limits), and the
- *     prefix property: a prefix gives 0 or the same error as the whole.
+ *     (minimal length encoding, control frame limits; fi.masked is the MASK
+ *     bit and the header holds the 4-byte key iff it is set), the prefix
+ *     property (a prefix gives 0 or the same error as the whole), and that
+ *     flipping the MASK bit only moves the end of the header by 4 bytes.
  *   - ws_stream_feed(): a tunnel model feeds the stream whole, split in two,
  *     at random cuts and byte by byte, dropping (ws_stream_skip) or re-feeding
  *     reported control frames. Every run must report the same control frames
@@ -74,7 +77,7 @@ static void add_report(struct outcome *o, size_t off, size_t total, uint8_t op)
 }
 
 /* The frame sequence walked directly over the whole buffer. */
-static void reference(const uint8_t *d, size_t n, int from_client, struct outcome *o)
+static void reference(const uint8_t *d, size_t n, struct outcome *o)
 {
     size_t pos = 0;
     int in_msg = 0;
@@ -83,7 +86,7 @@ static void reference(const uint8_t *d, size_t n, int from_client, struct outcom
         struct ws_frame_info fi;
         enum ws_frame_error err = WS_FE_NONE;
         int control = (d[pos] & 0x08) != 0;
-        ssize_t rc = ws_parse_header(d + pos, n - pos, from_client, &fi, &err);
+        ssize_t rc = ws_parse_header(d + pos, n - pos, &fi, &err);
         if (rc < 0) {
             o->err = err;
             break;
@@ -129,13 +132,13 @@ static void reference(const uint8_t *d, size_t n, int from_client, struct outcom
  * size); an incomplete control frame is held until more bytes arrive; a
  * complete one is dropped (`skip`) or fed again.
  */
-static void run(const uint8_t *d, size_t size, int from_client, const size_t *cuts, size_t ncuts,
-                int skip, struct outcome *o)
+static void run(const uint8_t *d, size_t size, const size_t *cuts, size_t ncuts, int skip,
+                struct outcome *o)
 {
     struct ws_stream st;
     size_t start = 0, avail = 0, next = 0;
 
-    ws_stream_init(&st, from_client);
+    ws_stream_init(&st);
     for (;;) {
         int reported = 0;
         if (start < avail) {
@@ -168,7 +171,7 @@ static void run(const uint8_t *d, size_t size, int from_client, const size_t *cu
                     /* the header reported is the one at that offset */
                     struct ws_frame_info again;
                     enum ws_frame_error e;
-                    CHECK(ws_parse_header(d + start, tot, from_client, &again, &e) ==
+                    CHECK(ws_parse_header(d + start, tot, &again, &e) ==
                           (ssize_t)ctl.header_len);
                     CHECK(again.fin == ctl.fin && again.rsv == ctl.rsv &&
                           again.opcode == ctl.opcode && again.masked == ctl.masked &&
@@ -201,13 +204,12 @@ static void run(const uint8_t *d, size_t size, int from_client, const size_t *cu
 }
 
 /* Account the stream with ws_stream_pass() in pieces ending at cuts[]. */
-static void run_pass(const uint8_t *d, int from_client, const size_t *cuts, size_t ncuts,
-                     const struct outcome *want)
+static void run_pass(const uint8_t *d, const size_t *cuts, size_t ncuts, const struct outcome *want)
 {
     struct ws_stream st;
     size_t pos = 0;
     ssize_t r = 0;
-    ws_stream_init(&st, from_client);
+    ws_stream_init(&st);
     for (size_t i = 0; i < ncuts && r >= 0; i++) {
         r = ws_stream_pass(&st, d + pos, cuts[i] - pos);
         CHECK(r == -1 || (size_t)r == cuts[i] - pos);
@@ -239,15 +241,54 @@ static void same(const struct outcome *a, const struct outcome *b)
     }
 }
 
-static void check_header(const uint8_t *s, size_t n, int from_client)
+/*
+ * The MASK bit is reported, not judged: the same bytes with the bit flipped
+ * give the same verdict, with the header 4 bytes longer (the key now follows
+ * the length) or shorter. `rc`/`fi`/`err` are the verdict on s[0..n).
+ */
+static void check_mask_flip(const uint8_t *s, size_t n, ssize_t rc, const struct ws_frame_info *fi,
+                            enum ws_frame_error err)
+{
+    /* A header is at most 14 bytes, so 18 decide any verdict, flipped too. */
+    uint8_t f[WS_MAX_HEADER + 4];
+    size_t m = n < sizeof(f) ? n : sizeof(f);
+    if (m < 2)
+        return;
+    memcpy(f, s, m);
+    f[1] ^= 0x80;
+    struct ws_frame_info ff;
+    enum ws_frame_error fe = WS_FE_NONE;
+    ssize_t rf = ws_parse_header(f, m, &ff, &fe);
+    if (rc < 0) {
+        CHECK(rf == -1 && fe == err);
+    } else if (rc == 0) {
+        /* only dropping the key can complete a header that needed more */
+        CHECK(rf == 0 || (rf > 0 && (s[1] & 0x80) && (size_t)rf + 4 > n));
+    } else {
+        size_t want = fi->masked ? (size_t)rc - 4 : (size_t)rc + 4;
+        if (want > m) {
+            CHECK(rf == 0);
+            return;
+        }
+        CHECK(rf == (ssize_t)want && ff.header_len == want);
+        CHECK(ff.masked == !fi->masked && ff.fin == fi->fin && ff.rsv == fi->rsv &&
+              ff.opcode == fi->opcode && ff.payload_len == fi->payload_len);
+        if (ff.masked)
+            CHECK(memcmp(ff.mask, f + want - 4, 4) == 0);
+    }
+}
+
+static void check_header(const uint8_t *s, size_t n)
 {
     struct ws_frame_info fi;
     enum ws_frame_error err = WS_FE_NONE;
-    ssize_t rc = ws_parse_header(s, n, from_client, &fi, &err);
+    ssize_t rc = ws_parse_header(s, n, &fi, &err);
     CHECK(rc == -1 || rc == 0 || (rc >= 2 && rc <= WS_MAX_HEADER && (size_t)rc <= n));
     if (rc > 0) {
         CHECK(fi.header_len == rc);
-        CHECK(fi.masked == (from_client != 0));
+        CHECK(fi.masked == (s[1] >> 7));
+        if (fi.masked)
+            CHECK(memcmp(fi.mask, s + rc - 4, 4) == 0);
         CHECK(fi.rsv <= 7 && fi.rsv == ((s[0] >> 4) & 7));
         CHECK(fi.opcode <= 2 || (fi.opcode >= 8 && fi.opcode <= 10));
         CHECK(fi.payload_len < (1ull << 63));
@@ -266,7 +307,7 @@ static void check_header(const uint8_t *s, size_t n, int from_client)
         struct ws_frame_info pf;
         enum ws_frame_error pe = WS_FE_NONE;
         memcpy(pre, s, k);
-        ssize_t r = ws_parse_header(pre, k, from_client, &pf, &pe);
+        ssize_t r = ws_parse_header(pre, k, &pf, &pe);
         if (rc > 0) {
             CHECK(r == ((ssize_t)k < rc ? 0 : rc));
         } else if (rc == 0) {
@@ -277,6 +318,7 @@ static void check_header(const uint8_t *s, size_t n, int from_client)
             rejected |= r == -1;
         }
     }
+    check_mask_flip(s, n, rc, &fi, err);
 }
 
 static void check_build(const uint8_t *s, size_t n, uint8_t opt)
@@ -290,7 +332,7 @@ static void check_build(const uint8_t *s, size_t n, uint8_t opt)
     size_t flen = ws_build_ping(out, s, n, mask);
     size_t want = n > WS_MAX_CONTROL_PAYLOAD ? WS_MAX_CONTROL_PAYLOAD : n;
     CHECK(flen == (mask ? 6 : 2) + want);
-    CHECK(ws_parse_header(out, flen, mask != NULL, &fi, &err) == (mask ? 6 : 2));
+    CHECK(ws_parse_header(out, flen, &fi, &err) == (mask ? 6 : 2));
     CHECK(fi.fin && fi.opcode == WS_OP_PING && fi.payload_len == want);
     ws_mask_bytes(out + fi.header_len, want, fi.mask, 0);
     CHECK(want == 0 || memcmp(out + fi.header_len, s, want) == 0);
@@ -303,7 +345,7 @@ static void check_build(const uint8_t *s, size_t n, uint8_t opt)
     size_t rlen = strlen(reason);
     uint16_t code = n >= 2 ? (uint16_t)(s[0] << 8 | s[1]) : 1000;
     flen = ws_build_close(out, code, reason, mask);
-    CHECK(ws_parse_header(out, flen, mask != NULL, &fi, &err) == (mask ? 6 : 2));
+    CHECK(ws_parse_header(out, flen, &fi, &err) == (mask ? 6 : 2));
     CHECK(fi.fin && fi.opcode == WS_OP_CLOSE && fi.header_len + fi.payload_len == flen);
     ws_mask_bytes(out + fi.header_len, (size_t)fi.payload_len, fi.mask, 0);
     const uint8_t *pl = out + fi.header_len;
@@ -371,18 +413,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     uint8_t opt = data[0];
-    int from_client = opt & 1;
     const uint8_t *s = data + 1;
     size_t n = size - 1;
 
-    check_header(s, n, from_client);
+    check_header(s, n);
     check_build(s, n, opt);
     check_mask_and_key(s, n);
 
     struct outcome want, got;
     outcome_init(&want, n);
     outcome_init(&got, n);
-    reference(s, n, from_client, &want);
+    reference(s, n, &want);
 
     size_t *cuts = malloc((n + 1) * sizeof(*cuts));
     CHECK(cuts != NULL);
@@ -394,7 +435,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* whole */
         cuts[0] = n;
         outcome_reset(&got);
-        run(s, n, from_client, cuts, n ? 1 : 0, skip, &got);
+        run(s, n, cuts, n ? 1 : 0, skip, &got);
         same(&want, &got);
 
         /* two pieces */
@@ -402,7 +443,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cuts[0] = 1 + (size_t)(x % (n - 1));
             cuts[1] = n;
             outcome_reset(&got);
-            run(s, n, from_client, cuts, 2, skip, &got);
+            run(s, n, cuts, 2, skip, &got);
             same(&want, &got);
         }
 
@@ -418,17 +459,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cuts[k++] = pos;
         }
         outcome_reset(&got);
-        run(s, n, from_client, cuts, k, skip, &got);
+        run(s, n, cuts, k, skip, &got);
         same(&want, &got);
         if (skip)
-            run_pass(s, from_client, cuts, k, &want);
+            run_pass(s, cuts, k, &want);
 
         /* byte by byte */
         if (n <= 4096) {
             for (size_t i = 0; i < n; i++)
                 cuts[i] = i + 1;
             outcome_reset(&got);
-            run(s, n, from_client, cuts, n, skip, &got);
+            run(s, n, cuts, n, skip, &got);
             same(&want, &got);
         }
     }

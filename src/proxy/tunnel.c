@@ -11,7 +11,9 @@
  * holds none.
  *
  * For WebSocket tunnels each direction follows frame boundaries (headers
- * only; payloads are neither unmasked nor copied) so Switchyard can:
+ * only; payloads are neither unmasked nor copied; frames are relayed whatever
+ * their MASK bit, as nginx does: masking is the endpoints' rule, RFC 6455
+ * §5.1) so Switchyard can:
  *   - send its own pings between two frames and swallow the matching pongs;
  *   - end the tunnel with a close frame (1001 going away, 1011 error) instead
  *     of a bare TCP close that browsers report as 1006.
@@ -742,8 +744,8 @@ int tunnel_start(struct tunnel_params *tp)
         if (t->end[i].xprt != &xprt_plain)
             t->end[i].flags |= CONN_F_READY_R;
     }
-    ws_stream_init(&t->dir[SIDE_CLIENT].ws, 1);
-    ws_stream_init(&t->dir[SIDE_UPSTREAM].ws, 0);
+    ws_stream_init(&t->dir[SIDE_CLIENT].ws);
+    ws_stream_init(&t->dir[SIDE_UPSTREAM].ws);
     t->dir[SIDE_UPSTREAM].prefix = tp->prefix_to_client;
     t->dir[SIDE_UPSTREAM].prefix_len = tp->prefix_len;
     t->dir[SIDE_CLIENT].buf = tp->from_client;

@@ -10,7 +10,8 @@
  * an invalid header is either "need more" (0) or rejected with the same
  * reason the whole header would get. The order of checks follows the bytes:
  *   byte 0: reserved opcode, then fragmented control frame;
- *   byte 1: masking rule for the direction, then control payload > 125;
+ *   byte 1: control payload > 125 (the MASK bit only says whether a key
+ *           follows the length: masking is the endpoints' rule, §5.1);
  *   byte 2: MSB of a 64-bit length;
  *   length: non-minimal 16-bit or 64-bit encoding.
  *
@@ -58,10 +59,6 @@ const char *ws_frame_error_str(enum ws_frame_error e)
         return "fragmented control frame";
     case WS_FE_BAD_LENGTH:
         return "bad payload length encoding";
-    case WS_FE_MASK_EXPECTED:
-        return "unmasked client frame";
-    case WS_FE_MASK_UNEXPECTED:
-        return "masked server frame";
     case WS_FE_BAD_CONTINUATION:
         return "bad continuation frame";
     case WS_FE_TOO_BIG:
@@ -87,7 +84,7 @@ static ssize_t parse_fail(enum ws_frame_error *err, enum ws_frame_error e)
     return -1;
 }
 
-ssize_t ws_parse_header(const uint8_t *buf, size_t len, int from_client, struct ws_frame_info *fi,
+ssize_t ws_parse_header(const uint8_t *buf, size_t len, struct ws_frame_info *fi,
                         enum ws_frame_error *err)
 {
     if (len < 1)
@@ -106,10 +103,6 @@ ssize_t ws_parse_header(const uint8_t *buf, size_t len, int from_client, struct 
     unsigned b1 = buf[1];
     int masked = (b1 & WS_B1_MASK) != 0;
     unsigned len7 = b1 & WS_B1_LEN;
-    if (from_client && !masked)
-        return parse_fail(err, WS_FE_MASK_EXPECTED);
-    if (!from_client && masked)
-        return parse_fail(err, WS_FE_MASK_UNEXPECTED);
     if (opcode_is_control(op) && len7 > WS_MAX_CONTROL_PAYLOAD)
         return parse_fail(err, WS_FE_CONTROL_TOO_LONG);
 
@@ -151,10 +144,9 @@ ssize_t ws_parse_header(const uint8_t *buf, size_t len, int from_client, struct 
  * Stream tracking
  * ------------------------------------------------------------------------ */
 
-void ws_stream_init(struct ws_stream *st, int from_client)
+void ws_stream_init(struct ws_stream *st)
 {
     memset(st, 0, sizeof(*st));
-    st->from_client = from_client != 0;
 }
 
 static ssize_t stream_fail(struct ws_stream *st, enum ws_frame_error e)
@@ -236,7 +228,7 @@ static ssize_t stream_scan(struct ws_stream *st, const uint8_t *buf, size_t len,
         if (st->hdr_have == 0) {
             /* A frame starts at buf[pos]. */
             size_t avail = len - pos;
-            ssize_t rc = ws_parse_header(buf + pos, avail, st->from_client, &fi, &err);
+            ssize_t rc = ws_parse_header(buf + pos, avail, &fi, &err);
             if (rc < 0)
                 return stream_fail(st, err);
             if (stop && opcode_is_control(buf[pos] & WS_B0_OPCODE) &&
@@ -278,7 +270,7 @@ static ssize_t stream_scan(struct ws_stream *st, const uint8_t *buf, size_t len,
             take = WS_MAX_HEADER - have;
         memcpy(tmp, st->hdr, have);
         memcpy(tmp + have, buf + pos, take);
-        ssize_t rc = ws_parse_header(tmp, have + take, st->from_client, &fi, &err);
+        ssize_t rc = ws_parse_header(tmp, have + take, &fi, &err);
         if (rc < 0)
             return stream_fail(st, err);
         if (rc == 0) {

@@ -42,8 +42,6 @@ enum ws_frame_error {
     WS_FE_CONTROL_TOO_LONG, /* control frame with payload > 125 */
     WS_FE_CONTROL_FRAGMENTED, /* control frame without FIN */
     WS_FE_BAD_LENGTH,       /* non-minimal length encoding or 64-bit length with MSB set */
-    WS_FE_MASK_EXPECTED,    /* client-to-server frame not masked */
-    WS_FE_MASK_UNEXPECTED,  /* server-to-client frame masked */
     WS_FE_BAD_CONTINUATION, /* continuation without a started message, or a new
                                data frame while a fragmented message is open */
     WS_FE_TOO_BIG,          /* a message larger than the stream's max_message */
@@ -55,15 +53,18 @@ const char *ws_frame_error_str(enum ws_frame_error e);
 /*
  * Parse one frame header from buf[0..len). Returns the header length (> 0)
  * and fills *fi; 0 when more bytes are needed; -1 when invalid (*err set).
- * `from_client` selects the masking rule (client frames must be masked,
- * server frames must not be). Fragmentation rules are checked by ws_stream.
+ * The MASK bit is reported, never judged: fi->masked is the bit, and the
+ * header includes the 4-byte key (fi->mask) iff it is set, whichever side
+ * sent the frame. Requiring client frames to be masked and server frames not
+ * is the endpoints' rule (RFC 6455 §5.1); a relay passes the frames on as
+ * they are, as nginx does. Fragmentation rules are checked by ws_stream.
  * RSV bits are reported in fi->rsv, never rejected (extensions use them).
  * Each byte is checked as soon as it is present, so a prefix of an invalid
  * header gives 0 or -1 with the same *err as the whole header. *fi is only
  * written when the result is > 0.
  */
-ssize_t ws_parse_header(const uint8_t *buf, size_t len, int from_client,
-                        struct ws_frame_info *fi, enum ws_frame_error *err);
+ssize_t ws_parse_header(const uint8_t *buf, size_t len, struct ws_frame_info *fi,
+                        enum ws_frame_error *err);
 
 /*
  * Following one direction of a tunnel. Feed every relayed byte range in order
@@ -84,11 +85,11 @@ struct ws_stream {
     uint8_t ctl_reported;   /* total length of the complete control frame just
                                reported at the current position (0: none); the
                                next feed passes over it instead of stopping */
-    uint8_t from_client;    /* masking rule for this direction */
     uint8_t in_message;     /* inside a fragmented data message */
 };
 
-void ws_stream_init(struct ws_stream *st, int from_client);
+/* Start following a stream at a frame boundary; either direction alike. */
+void ws_stream_init(struct ws_stream *st);
 
 /* True when the bytes fed so far end exactly at a frame boundary. */
 static inline int ws_stream_at_boundary(const struct ws_stream *st)
