@@ -357,10 +357,15 @@ static int scan_frames(struct tunnel *t, int i)
         struct ws_frame_info ctl;
         size_t total = 0;
         ssize_t r = ws_stream_feed(&d->ws, base + d->fed, have - d->fed, &ctl, &total);
-        if (r < 0)
+        if (r < 0) {
+            /* What precedes the offending frame is still relayed. */
+            d->hold = d->fed + d->ws.err_off;
             return -1;
-        if (i == SIDE_CLIENT && t->rate && rate_charge(t) < 0)
+        }
+        if (i == SIDE_CLIENT && t->rate && rate_charge(t) < 0) {
+            d->hold = d->fed;
             return -2;
+        }
         d->fed += (size_t)r;
         if (d->fed >= have) {
             d->hold = have;
@@ -445,13 +450,18 @@ static int pump(struct tunnel *t, int i)
                            (unsigned long long)t->conn_id, i == SIDE_CLIENT ? "client" : "upstream",
                            ws_frame_error_str(d->ws.err), t->log_ctx ? t->log_ctx : "");
                 }
-                /* Nothing more from this side is relayed; close frames go out. */
-                buf_put(d->buf);
-                d->buf = NULL;
-                d->fed = d->hold = 0;
+                /* The frames before the offending one are relayed, nothing
+                 * after it; then the close frames go out. */
+                d->buf->last = d->buf->pos + (uint32_t)d->hold;
+                d->fed = d->hold;
+                if (d->hold == 0) {
+                    buf_put(d->buf);
+                    d->buf = NULL;
+                }
                 d->eof = 1;
                 tunnel_end(t, code, why, why);
-                return 1;
+                progress = 1;
+                continue;
             }
             size_t n = t->websocket && !d->ws.err ? d->hold : buf_len(d->buf);
             if (n == 0 && buf_len(d->buf) > 0 && !d->eof) {

@@ -149,9 +149,10 @@ void ws_stream_init(struct ws_stream *st)
     memset(st, 0, sizeof(*st));
 }
 
-static ssize_t stream_fail(struct ws_stream *st, enum ws_frame_error e)
+static ssize_t stream_fail(struct ws_stream *st, enum ws_frame_error e, size_t at)
 {
     st->err = e;
+    st->err_off = at;
     return -1;
 }
 
@@ -230,7 +231,7 @@ static ssize_t stream_scan(struct ws_stream *st, const uint8_t *buf, size_t len,
             size_t avail = len - pos;
             ssize_t rc = ws_parse_header(buf + pos, avail, &fi, &err);
             if (rc < 0)
-                return stream_fail(st, err);
+                return stream_fail(st, err, pos);
             if (stop && opcode_is_control(buf[pos] & WS_B0_OPCODE) &&
                 !(pass_reported && pos == 0)) {
                 /* Stop here: complete -> report it, incomplete -> ask for more. */
@@ -253,7 +254,7 @@ static ssize_t stream_scan(struct ws_stream *st, const uint8_t *buf, size_t len,
                 break;
             }
             if ((err = stream_start_frame(st, &fi)) != WS_FE_NONE)
-                return stream_fail(st, err);
+                return stream_fail(st, err, pos);
             pos += (size_t)rc;
             continue;
         }
@@ -271,8 +272,10 @@ static ssize_t stream_scan(struct ws_stream *st, const uint8_t *buf, size_t len,
         memcpy(tmp, st->hdr, have);
         memcpy(tmp + have, buf + pos, take);
         ssize_t rc = ws_parse_header(tmp, have + take, &fi, &err);
+        /* This frame began in an earlier range: what can still be held back
+         * starts here. */
         if (rc < 0)
-            return stream_fail(st, err);
+            return stream_fail(st, err, pos);
         if (rc == 0) {
             assert(have + take < WS_MAX_HEADER && pos + take == len);
             memcpy(st->hdr + have, buf + pos, take);
@@ -281,10 +284,11 @@ static ssize_t stream_scan(struct ws_stream *st, const uint8_t *buf, size_t len,
             continue;
         }
         assert((size_t)rc > have);
+        size_t piece = pos;
         pos += (size_t)rc - have;
         st->hdr_have = 0;
         if ((err = stream_start_frame(st, &fi)) != WS_FE_NONE)
-            return stream_fail(st, err);
+            return stream_fail(st, err, piece);
     }
     return (ssize_t)len;
 }

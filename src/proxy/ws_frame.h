@@ -77,6 +77,10 @@ struct ws_stream {
     uint64_t msg_len;       /* payload announced so far for the current message */
     struct ws_frame_info cur; /* header of the current frame (valid once parsed) */
     enum ws_frame_error err;/* set once the stream violated the protocol */
+    size_t err_off;         /* with err: offset, in the range whose feed failed, of
+                               the offending frame's first byte there (bytes before
+                               it are whole frames, or the end of one, and may
+                               still be relayed) */
     uint32_t max_message;   /* a data message may carry at most this many payload
                                bytes (all its fragments); 0 = no limit */
     uint32_t messages;      /* data messages started (wraps; for rate limits) */
@@ -123,8 +127,9 @@ static inline int ws_stream_at_boundary(const struct ws_stream *st)
  *     then passed over like data, without a report.
  * `ctl` may be NULL. Works with any split of the byte stream: the same
  * frames are reported at the same stream positions.
- * On a protocol violation returns -1 (st->err set); the error is sticky, every
- * later call returns -1.
+ * On a protocol violation returns -1 (st->err set, st->err_off where the
+ * offending frame starts in buf); the error is sticky, every later call
+ * returns -1.
  */
 ssize_t ws_stream_feed(struct ws_stream *st, const uint8_t *buf, size_t len,
                        struct ws_frame_info *ctl, size_t *ctl_total);

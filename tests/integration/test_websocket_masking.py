@@ -401,3 +401,21 @@ def test_broken_framing_still_closes_with_1002(switchyard, raw_backend):
         assert close[2] and close[3][:2] == (1002).to_bytes(2, "big")
         assert len(conn.rx) == close[4]  # the broken frame was not relayed
     sy.wait_log(r"\[warn\] .*client sent an invalid WebSocket frame \(reserved opcode\)")
+
+
+@pytest.mark.switchyard_only
+def test_frames_before_a_broken_one_in_the_same_read_are_relayed(switchyard, raw_backend):
+    """Whole frames that arrived with a broken one are not lost: the upstream
+    gets them, then Switchyard's close frame at a frame boundary, and nothing
+    of the broken frame."""
+    sy, c, conn = open_tunnel(switchyard, raw_backend, "/ws/broken", kind="first")
+    with c:
+        good = frame(OP_TEXT, b"one", mask=False) + frame(OP_BIN, b"\x00" * 300, mask=True)
+        c.send(good + bytes([0x83, 0x00]) + frame(OP_TEXT, b"after", mask=False))
+        fin, op, masked, payload, _ = read_raw_frame(c)
+        assert (op, payload[:2]) == (OP_CLOSE, (1002).to_bytes(2, "big"))
+        close = conn.wait_frame(lambda f: f[1] == OP_CLOSE)
+        assert conn.rx[:len(good)] == good
+        assert [f[1] for f in conn.frames] == [OP_TEXT, OP_BIN, OP_CLOSE]
+        assert len(conn.rx) == close[4]
+    sy.wait_log(r"\[warn\] .*client sent an invalid WebSocket frame \(reserved opcode\)")
