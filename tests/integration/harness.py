@@ -163,6 +163,16 @@ def proc_state(pid: int) -> str:
         return ""
 
 
+def proc_uid(pid: int) -> int | None:
+    """The effective uid a process runs as (the owner of /proc/PID), None
+    when gone. A forked worker runs as its parent's user until it has
+    switched users itself, so wait for the uid rather than read it once."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
 @contextlib.contextmanager
 def only_worker(m, w: int):
     """While inside, worker `w` of master `m` (anything with .workers()) is
