@@ -76,14 +76,16 @@ ifeq ($(SANITIZE),)
 	$(MAKE) bench QUICK=1
 endif
 
-# The integration suite against an ASan+UBSan build in $(BUILD)/sanitize:
-# any sanitizer report, leaks at exit included (LeakSanitizer), fails the
-# test that started the process.
+# The unit tests and the integration suite against an ASan+UBSan build in
+# $(BUILD)/sanitize (unit test binaries in $(BUILD)/sanitize/tests/): any
+# sanitizer report, leaks at exit included (LeakSanitizer), fails the unit
+# test binary, or the integration test that started the process.
 SAN_BUILD := $(BUILD)/sanitize
+SAN_MAKE  := $(MAKE) BUILD=$(SAN_BUILD) SANITIZE=address,undefined CFLAGS='-O1 -g'
+SAN_ENV   := ASAN_OPTIONS=detect_leaks=1 SWITCHYARD_BIN=$(abspath $(SAN_BUILD))/switchyard
 sanitize:
-	$(MAKE) BUILD=$(SAN_BUILD) SANITIZE=address,undefined CFLAGS='-O1 -g' all
-	ASAN_OPTIONS=detect_leaks=1 SWITCHYARD_BIN=$(abspath $(SAN_BUILD))/switchyard \
-	    $(PYTHON) -m pytest -q -n $(JOBS) tests/integration
+	ASAN_OPTIONS=detect_leaks=1 $(SAN_MAKE) all unit
+	$(SAN_ENV) $(PYTHON) -m pytest -q -n $(JOBS) tests/integration
 
 # 100,000 idle WebSockets through one Switchyard (bench/scale.py), alone:
 # it saturates both cores for about 30 s. SY_SCALE_CONNS=N to change N.
@@ -153,4 +155,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(UNIT_BINS:=.d)
