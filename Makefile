@@ -25,7 +25,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize
+.PHONY: all run check unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize stress
 
 all: $(BUILD)/switchyard
 
@@ -86,6 +86,21 @@ SAN_ENV   := ASAN_OPTIONS=detect_leaks=1 SWITCHYARD_BIN=$(abspath $(SAN_BUILD))/
 sanitize:
 	ASAN_OPTIONS=detect_leaks=1 $(SAN_MAKE) all unit
 	$(SAN_ENV) $(PYTHON) -m pytest -q -n $(JOBS) tests/integration
+
+# The integration suite N times in a row (pytest -n $(JOBS) each time), then
+# every test that failed at least once with its count (tests/stress.py); logs
+# of each run in $(BUILD)/stress/. Fails if any test failed. With SANITIZE=...
+# it runs against a sanitizer build in $(BUILD)/sanitize, as `sanitize` does.
+N ?= 10
+STRESS := $(PYTHON) tests/stress.py --runs $(N) --jobs $(JOBS) --out $(BUILD)/stress tests/integration
+ifneq ($(SANITIZE),)
+stress:
+	$(MAKE) BUILD=$(SAN_BUILD) SANITIZE=$(SANITIZE) CFLAGS='-O1 -g' all
+	$(SAN_ENV) $(STRESS)
+else
+stress: all
+	$(STRESS)
+endif
 
 # 100,000 idle WebSockets through one Switchyard (bench/scale.py), alone:
 # it saturates both cores for about 30 s. SY_SCALE_CONNS=N to change N.
