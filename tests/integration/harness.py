@@ -163,6 +163,28 @@ def proc_state(pid: int) -> str:
         return ""
 
 
+def read_pid_file(path: Path) -> int | None:
+    """The pid in a pid file once it is completely written, else None (the
+    file is created empty and the number written after: nginx and Switchyard
+    alike)."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return None
+    m = re.fullmatch(r"(\d+)\n", text)
+    return int(m.group(1)) if m else None
+
+
+def wait_pid_file(path: Path, timeout: float = START_TIMEOUT) -> int:
+    """Wait (bounded) until the pid file at `path` holds a whole pid; return it."""
+    return wait_until(lambda: read_pid_file(path), timeout, f"a pid in {path}")
+
+
+def proc_alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    return proc_state(pid) not in ("", "Z")
+
+
 def proc_uid(pid: int) -> int | None:
     """The effective uid a process runs as (the owner of /proc/PID), None
     when gone. A forked worker runs as its parent's user until it has
@@ -278,6 +300,12 @@ class Switchyard:
                     f"--- error.log:\n{self.error_log()}"
                 )
             time.sleep(0.01)
+        # The sockets listen a moment before the pid file is written: a test
+        # that goes on to `-s reload` (which reads the pid file) must not see
+        # it missing or empty.
+        if f"pid {self.pid_path};" in " ".join(self.argv()):
+            wait_until(lambda: self.proc.poll() is not None or read_pid_file(self.pid_path),
+                       max(0.1, deadline - time.monotonic()), f"the pid file {self.pid_path}")
 
     @property
     def pid(self) -> int:
