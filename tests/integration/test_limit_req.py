@@ -24,8 +24,9 @@ import time
 import pytest
 
 import harness
-from harness import IS_NGINX, HttpConn, free_port, http_conf, only_worker
-from limits_support import get, limits_conf, served_by, sy_workers, wait_lim_log
+from harness import IS_NGINX, free_port, http_conf, only_worker
+from limits_support import (get, limits_conf, served_by, simultaneous_gets, sy_workers,
+                            wait_lim_log)
 
 __all__ = ["sy_workers"]  # the fixture, used below
 
@@ -89,20 +90,9 @@ def test_burst_without_nodelay_is_delayed_by_excess_over_rate(switchyard, origin
     mark = sy.log_mark()
     # four requests at the same moment: excess 0, 1, 2, 3 (x1000) -> waits of
     # about 0, 100, 200, 300 ms at 10 r/s
-    done: dict[int, float] = {}
-    statuses: dict[int, int] = {}
-    t0 = time.monotonic()
-
-    def one(i):
-        statuses[i] = get(p, f"/{i}")
-        done[i] = time.monotonic() - t0
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert sorted(statuses.values()) == [200] * 4, statuses
-    times = sorted(done.values())
+    answers = simultaneous_gets(p, [f"/{i}" for i in range(4)])
+    assert [st for st, _ in answers] == [200] * 4, answers
+    times = sorted(t for _, t in answers)
     # the k-th one to finish waited at least ~k * 100 ms (minus clock slack),
     # and not absurdly more
     for k, t in enumerate(times):
@@ -119,18 +109,18 @@ def test_delay_parameter_serves_the_first_excess_at_once(switchyard, origin):
     sy = switchyard(conf(p, origin, """
         location / { limit_req zone=ten burst=4 delay=2; proxy_pass http://origin; }""",
                          "    limit_req_zone $binary_remote_addr zone=ten:1m rate=10r/s;\n"))
-    took = []
-    with HttpConn(p) as c:
-        for i in range(4):
-            t0 = time.monotonic()
-            r = c.request("GET", f"/{i}")
-            took.append(time.monotonic() - t0)
-            assert r.status == 200
-    # excess 0, 1, 2 (<= delay=2): at once; then 3 -> (3-2)/10 s = 100 ms
-    assert max(took[:3]) < 0.08, took
-    assert 0.07 <= took[3] < 2.0, took
+    # four at the same moment (one after the other, the excess of the later
+    # ones would depend on how fast this client is): excess 0, 1, 2 (<=
+    # delay=2) pass at once, 3 waits (3-2)/10 s = 100 ms
+    answers = simultaneous_gets(p, [f"/{i}" for i in range(4)])
+    assert [st for st, _ in answers] == [200] * 4, answers
     lines = wait_lim_log(sy, 4)
-    assert [x[2] for x in lines] == ["PASSED"] * 3 + ["DELAYED"], lines
+    assert sorted(x[2] for x in lines) == ["DELAYED"] + ["PASSED"] * 3, lines
+    # the delayed one did wait (how fast the others came depends on the load;
+    # that they were not held is what PASSED says)
+    delayed = [t for (_, t), line in zip(answers, sorted(lines, key=lambda x: int(x[0][1:])))
+               if line[2] == "DELAYED"]
+    assert 0.07 <= delayed[0] < 2.0, answers
 
 
 def test_dry_run_passes_but_logs(switchyard, origin):
