@@ -13,9 +13,12 @@ the process state); nothing sleeps to "let things settle".
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -63,11 +66,62 @@ class HarnessError(AssertionError):
 # ports and waiting
 
 
+# free_port() hands out ports below the kernel's ephemeral range: a port
+# taken from bind(("127.0.0.1", 0)) and released again was, under -n 4, soon
+# handed by the kernel to another test's backend (bind port 0) or used as the
+# source port of a connection, and the proxy started on it failed to bind
+# while the harness saw a foreign listener "ready" on the port. Below the
+# ephemeral range the kernel hands out nothing by itself; between test
+# processes (xdist workers, and the suites of other checkouts on the same
+# machine) a port is reserved by a lock on its byte of one shared file, held
+# as long as the process that took it lives.
+PORT_LOCK_FILE = Path(tempfile.gettempdir()) / "switchyard-test-ports.lock"
+_port_lock_fd: int | None = None
+_rng = random.SystemRandom()  # not the `random` module's state, which plugins may seed alike
+_ports_taken: set[int] = set()  # by this process (its own locks do not stop it)
+
+
+def _port_range() -> tuple[int, int]:
+    """[lo, hi) of the ports free_port() picks from: below ip_local_port_range."""
+    try:
+        ephemeral_lo = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_lo = 32768
+    hi = min(ephemeral_lo, 32768)
+    return (max(1024, hi - 20000), hi)
+
+
+def _bindable(port: int) -> bool:
+    for family, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.bind((addr, port))
+        except OSError as e:
+            if family == socket.AF_INET6 and e.errno == errno.EADDRNOTAVAIL:
+                continue  # no IPv6 loopback here
+            return False
+    return True
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 (and ::1) that nothing is bound to and that no
+    other test process will be given; it stays reserved for this process."""
+    global _port_lock_fd
+    if _port_lock_fd is None:
+        _port_lock_fd = os.open(PORT_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    lo, hi = _port_range()
+    for _ in range(1000):
+        port = _rng.randrange(lo, hi)
+        if port in _ports_taken:
+            continue
+        try:  # one byte per port; released when this process exits
+            fcntl.lockf(_port_lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+        except OSError:
+            continue  # another process holds it
+        _ports_taken.add(port)  # returned or not: in use by something else
+        if _bindable(port):
+            return port
+    raise HarnessError(f"no free port in [{lo}, {hi}) after 1000 tries")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -302,10 +356,16 @@ class Switchyard:
             time.sleep(0.01)
         # The sockets listen a moment before the pid file is written: a test
         # that goes on to `-s reload` (which reads the pid file) must not see
-        # it missing or empty.
+        # it missing or empty. And a port that accepts may be another
+        # process's: the pid file says that this one got past bind().
         if f"pid {self.pid_path};" in " ".join(self.argv()):
             wait_until(lambda: self.proc.poll() is not None or read_pid_file(self.pid_path),
                        max(0.1, deadline - time.monotonic()), f"the pid file {self.pid_path}")
+        if self.proc.poll() is not None:
+            raise HarnessError(
+                f"{PRODUCT} exited with {self.proc.returncode} during start-up\n"
+                f"--- stderr:\n{self.stderr()}\n--- error.log:\n{self.error_log()}"
+            )
 
     @property
     def pid(self) -> int:
