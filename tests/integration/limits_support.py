@@ -39,6 +39,13 @@ def wait_lim_log(sy, n: int, timeout: float = 5.0) -> list[list[str]]:
     return lim_log(sy)
 
 
+def excess_re(n: int) -> str:
+    """A regex for the `excess: X.XXX` logged by a 1r/m bucket when n
+    requests are in it: n.000 at once, then it drains 0.001 per 60 ms, so a
+    request that comes a little later (a loaded machine) logs (n-1).9xx."""
+    return rf"(?:{n}\.000|{n - 1}\.9\d\d)"
+
+
 def _status(data: bytes) -> int:
     m = re.match(rb"HTTP/1\.[01] (\d{3}) ", data)
     assert m, f"no status line in {data[:200]!r}"
@@ -57,7 +64,8 @@ def get(port: int, path: str = "/", src: str = "127.0.0.1", headers=(),
         return _status(read_until_close(s, timeout))
 
 
-def simultaneous_gets(port: int, paths: list[str], timeout: float = 10.0) -> list[tuple[int, float]]:
+def simultaneous_gets(port: int, paths: list[str],
+                      timeout: float = 10.0) -> list[tuple[int, float]]:
     """GET each of `paths` on its own `Connection: close` connection, all
     sent at the same moment (connected first, then written back to back), so
     that the server sees them together however slow this client is. Returns
