@@ -193,6 +193,10 @@ def listen_ports(conf_text: str) -> list[int]:
 
 
 def _proc_children(pid: int) -> list[int]:
+    """The live children of `pid`. A child that died is left out at once,
+    although it stays listed as a zombie until its parent reaps it: a master
+    that replaces a killed worker would otherwise show the dead one and then,
+    for a moment, none."""
     kids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -202,11 +206,22 @@ def _proc_children(pid: int) -> list[int]:
                 stat = f.read()
         except OSError:
             continue
-        # field 4 is the ppid; the comm field (2) may hold spaces, so split after ')'
+        # field 3 is the state, 4 the ppid; the comm field (2) may hold
+        # spaces, so split after the last ')'
         rest = stat.rsplit(")", 1)[1].split()
-        if int(rest[1]) == pid:
+        if int(rest[1]) == pid and rest[0] not in ("Z", "X"):
             kids.append(int(d))
     return kids
+
+
+def wait_replaced(workers, victim: int, n: int, timeout: float = 10.0) -> list[int]:
+    """Wait until `workers()` lists `n` processes and `victim` is not one of
+    them; return that list. One reading per check: two readings of a master
+    that is reaping and forking may disagree."""
+    def check():
+        ws = list(workers())
+        return ws if len(ws) == n and victim not in ws else None
+    return wait_until(check, timeout, f"{n} workers, {victim} replaced")
 
 
 def proc_state(pid: int) -> str:

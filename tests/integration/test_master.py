@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from harness import (SANITIZER_MARKERS, BIN, _proc_children, free_port, only_worker, proc_alive,
-                     proc_uid, read_pid_file, request, wait_pid_file, wait_until)
+                     proc_uid, read_pid_file, request, wait_pid_file, wait_replaced,
+                     wait_until)
 
 pytestmark = pytest.mark.switchyard_only
 
@@ -86,8 +87,7 @@ def test_killed_worker_is_replaced(master, tmp_path):
     wait_until(lambda: len(_proc_children(p.pid)) == 1, 10, "one worker")
     (old,) = _proc_children(p.pid)
     os.kill(old, signal.SIGKILL)
-    wait_until(lambda: _proc_children(p.pid) and old not in _proc_children(p.pid), 10,
-               "a new worker")
+    wait_replaced(lambda: _proc_children(p.pid), old, 1)
     wait_until(lambda: request(port, "GET", "/").status == 200, 10, "service after the restart")  # socket kept by the master
     # after start-up the master logs to the configured error_log (logs/error.log)
     wait_until(lambda: f"worker process {old} exited on signal 9"
@@ -138,8 +138,7 @@ def test_reload_adds_a_listen_port_for_every_worker(master, tmp_path):
     # a worker replacing a dead one starts with the reloaded configuration
     victim = sorted(kids)[0]
     os.kill(victim, signal.SIGKILL)
-    wait_until(lambda: len(_proc_children(p.pid)) == 2 and victim not in _proc_children(p.pid),
-               10, "the replacement worker")
+    wait_replaced(lambda: _proc_children(p.pid), victim, 2)
     for _ in range(50):
         assert request(port2, "GET", "/v2").status == 200
 
@@ -180,9 +179,7 @@ def test_worker_cpu_affinity(master, affinity):
     assert "-" in cpus_allowed(p.pid) or "," in cpus_allowed(p.pid)  # not the master
     on_cpu1 = next(k for k in kids if cpus_allowed(k) == "1")
     os.kill(on_cpu1, signal.SIGKILL)
-    wait_until(lambda: len(_proc_children(p.pid)) == 2 and on_cpu1 not in _proc_children(p.pid),
-               10, "the replacement worker")
-    (new,) = set(_proc_children(p.pid)) - set(kids)
+    (new,) = set(wait_replaced(lambda: _proc_children(p.pid), on_cpu1, 2)) - set(kids)
     wait_until(lambda: cpus_allowed(new) == "1", 5, "the replacement on CPU 1")
     assert request(port, "GET", "/").status == 200
 
