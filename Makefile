@@ -25,7 +25,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize
+.PHONY: all run check unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize stress
 
 all: $(BUILD)/switchyard
 
@@ -76,14 +76,31 @@ ifeq ($(SANITIZE),)
 	$(MAKE) bench QUICK=1
 endif
 
-# The integration suite against an ASan+UBSan build in $(BUILD)/sanitize:
-# any sanitizer report, leaks at exit included (LeakSanitizer), fails the
-# test that started the process.
+# The unit tests and the integration suite against an ASan+UBSan build in
+# $(BUILD)/sanitize (unit test binaries in $(BUILD)/sanitize/tests/): any
+# sanitizer report, leaks at exit included (LeakSanitizer), fails the unit
+# test binary, or the integration test that started the process.
 SAN_BUILD := $(BUILD)/sanitize
+SAN_MAKE  := $(MAKE) BUILD=$(SAN_BUILD) SANITIZE=address,undefined CFLAGS='-O1 -g'
+SAN_ENV   := ASAN_OPTIONS=detect_leaks=1 SWITCHYARD_BIN=$(abspath $(SAN_BUILD))/switchyard
 sanitize:
-	$(MAKE) BUILD=$(SAN_BUILD) SANITIZE=address,undefined CFLAGS='-O1 -g' all
-	ASAN_OPTIONS=detect_leaks=1 SWITCHYARD_BIN=$(abspath $(SAN_BUILD))/switchyard \
-	    $(PYTHON) -m pytest -q -n $(JOBS) tests/integration
+	ASAN_OPTIONS=detect_leaks=1 $(SAN_MAKE) all unit
+	$(SAN_ENV) $(PYTHON) -m pytest -q -n $(JOBS) tests/integration
+
+# The integration suite N times in a row (pytest -n $(JOBS) each time), then
+# every test that failed at least once with its count (tests/stress.py); logs
+# of each run in $(BUILD)/stress/. Fails if any test failed. With SANITIZE=...
+# it runs against a sanitizer build in $(BUILD)/sanitize, as `sanitize` does.
+N ?= 10
+STRESS := $(PYTHON) tests/stress.py --runs $(N) --jobs $(JOBS) --out $(BUILD)/stress tests/integration
+ifneq ($(SANITIZE),)
+stress:
+	$(MAKE) BUILD=$(SAN_BUILD) SANITIZE=$(SANITIZE) CFLAGS='-O1 -g' all
+	$(SAN_ENV) $(STRESS)
+else
+stress: all
+	$(STRESS)
+endif
 
 # 100,000 idle WebSockets through one Switchyard (bench/scale.py), alone:
 # it saturates both cores for about 30 s. SY_SCALE_CONNS=N to change N.
@@ -153,4 +170,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(UNIT_BINS:=.d)

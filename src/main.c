@@ -342,26 +342,26 @@ int main(int argc, char **argv)
     char accept[29];
     ws_accept_for_key("dGhlIHNhbXBsZSBub25jZQ==", 24, accept);
 
-    struct gen_rt *rt = rt_create(gen);
+    struct gen_rt *rt = rt_create(gen); /* frees gen if it fails */
     if (!rt)
-        return 1;
+        goto start_failed;
     gen->serial = 1;
     if (worker_open_listeners(rt) < 0)
-        return 1;
+        goto start_failed;
     if (log_open(gen->main.error_log_path, gen->main.error_log_level) < 0) {
         sy_log_stderr(LOG_LVL_EMERG, "open() \"%s\" failed (%d: %s)", gen->main.error_log_path,
                       errno, strerror(errno));
-        return 1;
+        goto start_failed;
     }
     if (gen->main.daemon && daemonize() < 0) {
         sy_log_stderr(LOG_LVL_EMERG, "daemon() failed (%d: %s)", errno, strerror(errno));
-        return 1;
+        goto start_failed;
     }
     if (gen->main.daemon)
         log_redirect_stderr();
     /* The pid file appears only once the sockets are bound. */
     if (write_pid(gen->main.pid_path) < 0)
-        return 1;
+        goto start_failed;
     char *pid_path = strdup(gen->main.pid_path);
     struct worker_opts wo = {.prefix = prefix, .conf_path = conf, .g_directives = o.g, .ctl_fd = -1};
     sy_log(LOG_LVL_NOTICE, "switchyard/" SY_VERSION " started");
@@ -377,4 +377,11 @@ int main(int argc, char **argv)
     free(prefix);
     free(conf);
     return rc;
+
+start_failed:
+    /* (a failed bind() ends here: LeakSanitizer checks this exit too) */
+    rt_release(rt);
+    free(prefix);
+    free(conf);
+    return 1;
 }

@@ -175,7 +175,9 @@ def test_websocket_over_wss_in_chromium(stack, browser_home, tmp_path, kind):
         len(f"message {i}") for i in range(100)) + (1 << 20)
     assert res["close"]["code"] == 1000
 
-    # the upgrade request as the backend parsed it
+    # the upgrade request as the backend parsed it (its events reach the test
+    # through a reader thread: wait for the one that must be there)
+    be.wait_event("request", url="/ws")
     ups = [e for e in be.requests() if e["upgrade"]]
     assert [e["url"] for e in ups] == ["/ws"], ups
     h = headers_of(ups[0])

@@ -13,9 +13,12 @@ the process state); nothing sleeps to "let things settle".
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -63,11 +66,62 @@ class HarnessError(AssertionError):
 # ports and waiting
 
 
+# free_port() hands out ports below the kernel's ephemeral range: a port
+# taken from bind(("127.0.0.1", 0)) and released again was, under -n 4, soon
+# handed by the kernel to another test's backend (bind port 0) or used as the
+# source port of a connection, and the proxy started on it failed to bind
+# while the harness saw a foreign listener "ready" on the port. Below the
+# ephemeral range the kernel hands out nothing by itself; between test
+# processes (xdist workers, and the suites of other checkouts on the same
+# machine) a port is reserved by a lock on its byte of one shared file, held
+# as long as the process that took it lives.
+PORT_LOCK_FILE = Path(tempfile.gettempdir()) / "switchyard-test-ports.lock"
+_port_lock_fd: int | None = None
+_rng = random.SystemRandom()  # not the `random` module's state, which plugins may seed alike
+_ports_taken: set[int] = set()  # by this process (its own locks do not stop it)
+
+
+def _port_range() -> tuple[int, int]:
+    """[lo, hi) of the ports free_port() picks from: below ip_local_port_range."""
+    try:
+        ephemeral_lo = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_lo = 32768
+    hi = min(ephemeral_lo, 32768)
+    return (max(1024, hi - 20000), hi)
+
+
+def _bindable(port: int) -> bool:
+    for family, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.bind((addr, port))
+        except OSError as e:
+            if family == socket.AF_INET6 and e.errno == errno.EADDRNOTAVAIL:
+                continue  # no IPv6 loopback here
+            return False
+    return True
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 (and ::1) that nothing is bound to and that no
+    other test process will be given; it stays reserved for this process."""
+    global _port_lock_fd
+    if _port_lock_fd is None:
+        _port_lock_fd = os.open(PORT_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    lo, hi = _port_range()
+    for _ in range(1000):
+        port = _rng.randrange(lo, hi)
+        if port in _ports_taken:
+            continue
+        try:  # one byte per port; released when this process exits
+            fcntl.lockf(_port_lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+        except OSError:
+            continue  # another process holds it
+        _ports_taken.add(port)  # returned or not: in use by something else
+        if _bindable(port):
+            return port
+    raise HarnessError(f"no free port in [{lo}, {hi}) after 1000 tries")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -139,6 +193,10 @@ def listen_ports(conf_text: str) -> list[int]:
 
 
 def _proc_children(pid: int) -> list[int]:
+    """The live children of `pid`. A child that died is left out at once,
+    although it stays listed as a zombie until its parent reaps it: a master
+    that replaces a killed worker would otherwise show the dead one and then,
+    for a moment, none."""
     kids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -148,11 +206,22 @@ def _proc_children(pid: int) -> list[int]:
                 stat = f.read()
         except OSError:
             continue
-        # field 4 is the ppid; the comm field (2) may hold spaces, so split after ')'
+        # field 3 is the state, 4 the ppid; the comm field (2) may hold
+        # spaces, so split after the last ')'
         rest = stat.rsplit(")", 1)[1].split()
-        if int(rest[1]) == pid:
+        if int(rest[1]) == pid and rest[0] not in ("Z", "X"):
             kids.append(int(d))
     return kids
+
+
+def wait_replaced(workers, victim: int, n: int, timeout: float = 10.0) -> list[int]:
+    """Wait until `workers()` lists `n` processes and `victim` is not one of
+    them; return that list. One reading per check: two readings of a master
+    that is reaping and forking may disagree."""
+    def check():
+        ws = list(workers())
+        return ws if len(ws) == n and victim not in ws else None
+    return wait_until(check, timeout, f"{n} workers, {victim} replaced")
 
 
 def proc_state(pid: int) -> str:
@@ -161,6 +230,38 @@ def proc_state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return ""
+
+
+def read_pid_file(path: Path) -> int | None:
+    """The pid in a pid file once it is completely written, else None (the
+    file is created empty and the number written after: nginx and Switchyard
+    alike)."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return None
+    m = re.fullmatch(r"(\d+)\n", text)
+    return int(m.group(1)) if m else None
+
+
+def wait_pid_file(path: Path, timeout: float = START_TIMEOUT) -> int:
+    """Wait (bounded) until the pid file at `path` holds a whole pid; return it."""
+    return wait_until(lambda: read_pid_file(path), timeout, f"a pid in {path}")
+
+
+def proc_alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    return proc_state(pid) not in ("", "Z")
+
+
+def proc_uid(pid: int) -> int | None:
+    """The effective uid a process runs as (the owner of /proc/PID), None
+    when gone. A forked worker runs as its parent's user until it has
+    switched users itself, so wait for the uid rather than read it once."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
 
 
 @contextlib.contextmanager
@@ -268,6 +369,18 @@ class Switchyard:
                     f"--- error.log:\n{self.error_log()}"
                 )
             time.sleep(0.01)
+        # The sockets listen a moment before the pid file is written: a test
+        # that goes on to `-s reload` (which reads the pid file) must not see
+        # it missing or empty. And a port that accepts may be another
+        # process's: the pid file says that this one got past bind().
+        if f"pid {self.pid_path};" in " ".join(self.argv()):
+            wait_until(lambda: self.proc.poll() is not None or read_pid_file(self.pid_path),
+                       max(0.1, deadline - time.monotonic()), f"the pid file {self.pid_path}")
+        if self.proc.poll() is not None:
+            raise HarnessError(
+                f"{PRODUCT} exited with {self.proc.returncode} during start-up\n"
+                f"--- stderr:\n{self.stderr()}\n--- error.log:\n{self.error_log()}"
+            )
 
     @property
     def pid(self) -> int:

@@ -7,8 +7,10 @@ requests held open, and the proxy run as a master with several workers
 from __future__ import annotations
 
 import re
+import selectors
 import signal
 import socket
+import time
 
 import pytest
 
@@ -37,6 +39,13 @@ def wait_lim_log(sy, n: int, timeout: float = 5.0) -> list[list[str]]:
     return lim_log(sy)
 
 
+def excess_re(n: int) -> str:
+    """A regex for the `excess: X.XXX` logged by a 1r/m bucket when n
+    requests are in it: n.000 at once, then it drains 0.001 per 60 ms, so a
+    request that comes a little later (a loaded machine) logs (n-1).9xx."""
+    return rf"(?:{n}\.000|{n - 1}\.9\d\d)"
+
+
 def _status(data: bytes) -> int:
     m = re.match(rb"HTTP/1\.[01] (\d{3}) ", data)
     assert m, f"no status line in {data[:200]!r}"
@@ -53,6 +62,48 @@ def get(port: int, path: str = "/", src: str = "127.0.0.1", headers=(),
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n"
                   .encode())
         return _status(read_until_close(s, timeout))
+
+
+def simultaneous_gets(port: int, paths: list[str],
+                      timeout: float = 10.0) -> list[tuple[int, float]]:
+    """GET each of `paths` on its own `Connection: close` connection, all
+    sent at the same moment (connected first, then written back to back), so
+    that the server sees them together however slow this client is. Returns
+    [(status, seconds from the sending to the end of that answer)] in the
+    order of `paths`."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=timeout) for _ in paths]
+    try:
+        reqs = [f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                .encode() for path in paths]
+        t0 = time.monotonic()
+        for s, req in zip(socks, reqs):
+            s.sendall(req)
+        data = [b""] * len(socks)
+        took = [0.0] * len(socks)
+        deadline = t0 + timeout
+        with selectors.DefaultSelector() as sel:
+            for i, s in enumerate(socks):
+                s.setblocking(False)
+                sel.register(s, selectors.EVENT_READ, i)
+            while sel.get_map() and time.monotonic() < deadline:
+                for key, _ in sel.select(max(0.0, deadline - time.monotonic())):
+                    i = key.data
+                    try:
+                        chunk = key.fileobj.recv(65536)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except ConnectionResetError:
+                        chunk = b""
+                    if chunk:
+                        data[i] += chunk
+                    else:
+                        took[i] = time.monotonic() - t0
+                        sel.unregister(key.fileobj)
+            assert not sel.get_map(), f"answers still open after {timeout}s"
+        return [(_status(d), t) for d, t in zip(data, took)]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def hold(port: int, path: str, src: str = "127.0.0.1") -> socket.socket:

@@ -1,11 +1,9 @@
 """The configurations shipped in conf/ (the demo and the seed's examples) pass
 `switchyard -t`, and -t explains what Switchyard does where nginx would break
 WebSockets or upstream keep-alive."""
-from pathlib import Path
-
 import pytest
 
-from harness import IS_NGINX, REPO, run_switchyard_t
+from harness import REPO, run_switchyard_t
 
 EXAMPLES = sorted((REPO / "conf" / "examples").glob("*.conf"))
 

@@ -5,6 +5,9 @@ raw backend runs scripted handlers, and closed_port() refuses connections."""
 
 import hashlib
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +23,22 @@ def test_free_port_is_bindable():
         s.bind(("127.0.0.1", p))
         s.listen(1)
         assert harness.port_open(p)
+
+
+def test_free_port_is_never_given_to_another_process_or_by_the_kernel():
+    """Ports reserved by this process are not handed to another test process
+    (xdist worker), and they lie below the range the kernel picks ports
+    from for bind(port 0) and for connect()."""
+    mine = {free_port() for _ in range(200)}
+    assert len(mine) == 200
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    assert max(mine) < lo
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import harness; "
+            "print(' '.join(str(harness.free_port()) for _ in range(500)))")
+    out = subprocess.run([sys.executable, "-c", code, str(Path(harness.__file__).parent)],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    theirs = {int(x) for x in out.split()}
+    assert len(theirs) == 500 and not (theirs & mine)
 
 
 def test_closed_port_refuses():

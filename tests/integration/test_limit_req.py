@@ -2,6 +2,7 @@
 
 - beyond the burst a request is rejected with limit_req_status (503), an
   error line `limiting requests, excess: 1.000 by zone "one", client: ...`
+  (0.9xx when the second request came more than 60 ms after the first)
   and its status in the access log;
 - within the burst a request is delayed (held on a timer) by excess / rate,
   `nodelay` serves the burst at once, `delay=N` the first N at once;
@@ -24,8 +25,9 @@ import time
 import pytest
 
 import harness
-from harness import IS_NGINX, HttpConn, free_port, http_conf, only_worker
-from limits_support import get, limits_conf, served_by, sy_workers, wait_lim_log
+from harness import IS_NGINX, free_port, http_conf, only_worker
+from limits_support import (excess_re, get, limits_conf, served_by, simultaneous_gets,
+                            sy_workers, wait_lim_log)
 
 __all__ = ["sy_workers"]  # the fixture, used below
 
@@ -45,9 +47,9 @@ def test_rejects_beyond_burst_with_status_log_line_and_access_log(switchyard, or
     mark = sy.log_mark()
     assert get(p, "/b") == 503
     assert get(p, "/c") == 503
-    sy.wait_log(r'\[error\] \d+#\d+: \*\d+ limiting requests, excess: 1\.000 by zone "one", '
-                r'client: 127\.0\.0\.1, server: limits\.test, request: "GET /b HTTP/1\.1", '
-                r'host: "localhost"', since=mark)
+    sy.wait_log(r'\[error\] \d+#\d+: \*\d+ limiting requests, excess: ' + excess_re(1)
+                + r' by zone "one", client: 127\.0\.0\.1, server: limits\.test, '
+                r'request: "GET /b HTTP/1\.1", host: "localhost"', since=mark)
     lines = wait_lim_log(sy, 3)
     assert lines[:3] == [["/a", "200", "PASSED", "-"], ["/b", "503", "REJECTED", "-"],
                          ["/c", "503", "REJECTED", "-"]], lines
@@ -62,7 +64,7 @@ def test_custom_status_and_log_level(switchyard, origin):
                      proxy_pass http://origin; }""", ZONE_1M))
     assert get(p, "/") == 200
     assert get(p, "/") == 429
-    sy.wait_log(r'\[warn\] .*limiting requests, excess: 1\.000 by zone "one"')
+    sy.wait_log(r'\[warn\] .*limiting requests, excess: ' + excess_re(1) + ' by zone "one"')
     assert "[error]" not in sy.error_log()
 
 
@@ -89,20 +91,9 @@ def test_burst_without_nodelay_is_delayed_by_excess_over_rate(switchyard, origin
     mark = sy.log_mark()
     # four requests at the same moment: excess 0, 1, 2, 3 (x1000) -> waits of
     # about 0, 100, 200, 300 ms at 10 r/s
-    done: dict[int, float] = {}
-    statuses: dict[int, int] = {}
-    t0 = time.monotonic()
-
-    def one(i):
-        statuses[i] = get(p, f"/{i}")
-        done[i] = time.monotonic() - t0
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert sorted(statuses.values()) == [200] * 4, statuses
-    times = sorted(done.values())
+    answers = simultaneous_gets(p, [f"/{i}" for i in range(4)])
+    assert [st for st, _ in answers] == [200] * 4, answers
+    times = sorted(t for _, t in answers)
     # the k-th one to finish waited at least ~k * 100 ms (minus clock slack),
     # and not absurdly more
     for k, t in enumerate(times):
@@ -119,18 +110,18 @@ def test_delay_parameter_serves_the_first_excess_at_once(switchyard, origin):
     sy = switchyard(conf(p, origin, """
         location / { limit_req zone=ten burst=4 delay=2; proxy_pass http://origin; }""",
                          "    limit_req_zone $binary_remote_addr zone=ten:1m rate=10r/s;\n"))
-    took = []
-    with HttpConn(p) as c:
-        for i in range(4):
-            t0 = time.monotonic()
-            r = c.request("GET", f"/{i}")
-            took.append(time.monotonic() - t0)
-            assert r.status == 200
-    # excess 0, 1, 2 (<= delay=2): at once; then 3 -> (3-2)/10 s = 100 ms
-    assert max(took[:3]) < 0.08, took
-    assert 0.07 <= took[3] < 2.0, took
+    # four at the same moment (one after the other, the excess of the later
+    # ones would depend on how fast this client is): excess 0, 1, 2 (<=
+    # delay=2) pass at once, 3 waits (3-2)/10 s = 100 ms
+    answers = simultaneous_gets(p, [f"/{i}" for i in range(4)])
+    assert [st for st, _ in answers] == [200] * 4, answers
     lines = wait_lim_log(sy, 4)
-    assert [x[2] for x in lines] == ["PASSED"] * 3 + ["DELAYED"], lines
+    assert sorted(x[2] for x in lines) == ["DELAYED"] + ["PASSED"] * 3, lines
+    # the delayed one did wait (how fast the others came depends on the load;
+    # that they were not held is what PASSED says)
+    delayed = [t for (_, t), line in zip(answers, sorted(lines, key=lambda x: int(x[0][1:])))
+               if line[2] == "DELAYED"]
+    assert 0.07 <= delayed[0] < 2.0, answers
 
 
 def test_dry_run_passes_but_logs(switchyard, origin):
@@ -139,7 +130,7 @@ def test_dry_run_passes_but_logs(switchyard, origin):
         location / { limit_req zone=one; limit_req_dry_run on; proxy_pass http://origin; }""",
                          ZONE_1M))
     assert [get(p, "/") for _ in range(3)] == [200, 200, 200]
-    sy.wait_log(r'limiting requests, dry run, excess: 1\.000 by zone "one"')
+    sy.wait_log(r'limiting requests, dry run, excess: ' + excess_re(1) + ' by zone "one"')
     lines = wait_lim_log(sy, 3)
     assert [x[2] for x in lines] == ["PASSED", "REJECTED_DRY_RUN", "REJECTED_DRY_RUN"], lines
     assert len(origin.requests) == 3
@@ -183,7 +174,8 @@ def test_several_limit_req_all_apply_and_inherit(switchyard, origin):
     assert get(p, "/", src="127.0.0.2") == 200
     mark = sy.log_mark()
     assert get(p, "/", src="127.0.0.3") == 503
-    sy.wait_log(r'limiting requests, excess: 2\.000 by zone "perserver"', since=mark)
+    sy.wait_log(r'limiting requests, excess: ' + excess_re(2) + ' by zone "perserver"',
+                since=mark)
     # a location with its own limit_req replaces the inherited ones
     assert [get(p, "/own") for _ in range(3)] == [200, 200, 200]
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import SANITIZER_MARKERS, BIN, _proc_children, free_port, request, wait_until
+from harness import (SANITIZER_MARKERS, BIN, _proc_children, free_port, proc_uid, request,
+                     wait_until)
 from tls_pki import Pki
 
 pytestmark = [pytest.mark.switchyard_only,
@@ -139,7 +140,9 @@ def test_reload_loads_a_root_only_key_for_unprivileged_workers(master, prefix, p
     m = master(prefix, tls_conf(port))
     wait_until(lambda: len(m.workers()) == 2, 10, "two workers")
     workers = set(m.workers())
-    assert all(os.stat(f"/proc/{w}").st_uid == NOBODY for w in workers)
+    # a worker appears as root and switches to `user` a moment later
+    wait_until(lambda: all(proc_uid(w) == NOBODY for w in workers), 10,
+               "both workers running as nobody")
     assert served_cn(port, pki.ca)[0] == "a.test"
     # the certificate is renewed (here: another name) and the server reloaded
     install_key_pair(prefix, *pki.cert("b.test"))

@@ -37,7 +37,7 @@ import pytest
 
 import harness
 from harness import (BIN, SANITIZER_MARKERS, HttpConn, _proc_children, _vmrss_kb, free_port,
-                     only_worker, request, wait_until)
+                     only_worker, proc_alive, request, wait_until)
 from ws_fixtures import ws_connect
 
 pytestmark = pytest.mark.switchyard_only
@@ -64,15 +64,6 @@ http {{
     }}
 }}
 """
-
-
-def is_live(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class Master:
@@ -259,7 +250,7 @@ def sy_master(tmp_path):
                 m.proc.kill()
                 m.proc.wait(5)
             for k in kids:  # the master waits for its workers before it exits
-                if is_live(k):
+                if proc_alive(k):
                     problems.append(f"worker {k} outlived its master")
                     try:
                         os.kill(k, signal.SIGKILL)
@@ -641,7 +632,7 @@ def test_quit_sends_1001_in_master_mode(sy_master, ws_backend):
     assert codes == [1001] * n, codes
     rc = m.proc.wait(10)
     assert rc == 0
-    assert not [w for w in workers if is_live(w)]
+    assert not [w for w in workers if proc_alive(w)]
     log = m.error_log()[mark:]
     for w in workers:
         assert f"{w}#{w}: gracefully shutting down" in log, log
@@ -709,9 +700,7 @@ def test_reopen_switches_log_files_in_master_mode(sy_master):
     # files from the master, not the ones renamed away
     victim = workers[0]
     os.kill(victim, signal.SIGKILL)
-    wait_until(lambda: len(m.workers()) == 2 and victim not in m.workers(), 10,
-               "the replacement worker")
-    (fresh,) = set(m.workers()) - set(workers)
+    (fresh,) = set(harness.wait_replaced(m.workers, victim, 2)) - set(workers)
     conns = pinned_connections(m)
     try:
         r = conns[fresh].request("GET", "/respawned")
@@ -800,8 +789,8 @@ def test_graceful_quit_finishes_in_flight_request_in_master_mode(sy_master, slow
         m.wait_each_worker("gracefully shutting down", mark, pids=workers)
         # the idle worker is done; the busy one (and the master) wait for the
         # request in flight
-        wait_until(lambda: not is_live(idle), 10, "the idle worker to exit")
-        assert m.proc.poll() is None and is_live(busy)
+        wait_until(lambda: not proc_alive(idle), 10, "the idle worker to exit")
+        assert m.proc.poll() is None and proc_alive(busy)
         # a new connection is refused: nobody holds the listening socket
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
@@ -812,6 +801,6 @@ def test_graceful_quit_finishes_in_flight_request_in_master_mode(sy_master, slow
         if inflight is not None:
             inflight.close()
     assert m.proc.wait(10) == 0
-    assert not [w for w in workers if is_live(w)]
+    assert not [w for w in workers if proc_alive(w)]
     log = m.error_log()[mark:]
     assert "[alert]" not in log and "[emerg]" not in log, log

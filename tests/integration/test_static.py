@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from harness import HttpConn, build_request, fill, free_port, http_conf, raw_request, request
+from harness import HttpConn, fill, free_port, http_conf, raw_request, request
 
 MTIME = 1445412480  # Wed, 21 Oct 2015 07:28:00 GMT = 0x56273e80
 MTIME_HTTP = "Wed, 21 Oct 2015 07:28:00 GMT"

@@ -339,6 +339,8 @@ def test_map_idiom_ordinary_requests_reuse_upstream_connections(switchyard, ws_b
 
     for _ in range(2):
         assert run(ws_round(), 15)
+    # the backend's events reach the test through a reader thread: wait for both
+    wait_until(lambda: len(be.find("ws_open")) == 2, 5, "the backend's two ws_open events")
     ws_conns = {e["conn"] for e in be.find("ws_open")}
     assert len(ws_conns) == 2
 

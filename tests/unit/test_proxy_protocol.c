@@ -42,7 +42,8 @@ static size_t v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const uint8_t *body
     out[13] = fam;
     out[14] = (uint8_t)(blen >> 8);
     out[15] = (uint8_t)blen;
-    memcpy(out + 16, body, blen);
+    if (blen) /* body may be NULL then: memcpy from NULL is undefined even for 0 bytes */
+        memcpy(out + 16, body, blen);
     return 16 + blen;
 }
 
