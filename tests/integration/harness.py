@@ -47,9 +47,10 @@ def binary_is_sanitized() -> bool:
         return False
 
 # Directives nginx needs to run as root from a throw-away prefix (its compiled-in
-# temp paths live under /var/lib/nginx). Switchyard has no temp files and would
-# reject these, so they are only added under nginx.
-NGINX_ONLY_HTTP = """\
+# temp paths live under /var/lib/nginx). Every config gets them, as every
+# nginx-tests config does (TEST_GLOBALS_HTTP): Switchyard checks and accepts
+# them (it writes no temporary files), so the whole suite runs with them.
+TEMP_PATHS_HTTP = """\
     client_body_temp_path client_body_temp;
     proxy_temp_path proxy_temp;
     fastcgi_temp_path fastcgi_temp;
@@ -158,13 +159,13 @@ def fill(template: str, **values) -> str:
 def http_conf(body: str, *, extra_main: str = "", extra_http: str = "") -> str:
     """A complete config: `extra_main`, an events block and an http block
     holding an access log in logs/, `extra_http` and `body`."""
-    nginx_only = NGINX_ONLY_HTTP if IS_NGINX else ""
+    temp_paths = TEMP_PATHS_HTTP
     return (
         f"{extra_main}\n"
         "events { worker_connections 1024; }\n"
         "http {\n"
         "    access_log logs/access.log;\n"
-        f"{nginx_only}"
+        f"{temp_paths}"
         f"{extra_http}\n"
         f"{body}\n"
         "}\n"

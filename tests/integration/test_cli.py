@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness import (BIN, IS_NGINX, NGINX_ONLY_HTTP, PRODUCT, HttpConn, fill, free_port,
+from harness import (BIN, IS_NGINX, TEMP_PATHS_HTTP, PRODUCT, HttpConn, fill, free_port,
                      port_open, request, wait_until)
 
 pytestmark = pytest.mark.skipif(not BIN.exists(), reason=f"{BIN} is not built")
 
 # nginx's temp-path directives (Switchyard has no temp files), all on the
 # `http {` line so the line numbers in a config are the same for both.
-HTTP_OPEN = "http {" + (" " + " ".join(NGINX_ONLY_HTTP.split()) if IS_NGINX else "")
+HTTP_OPEN = "http { " + " ".join(TEMP_PATHS_HTTP.split())
 
 
 def run(args, cwd=None, timeout=30.0):
