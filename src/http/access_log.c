@@ -11,7 +11,7 @@
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
 
-void access_log_write(struct h1_session *s)
+void access_log_write(struct client_stream *s)
 {
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;

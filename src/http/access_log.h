@@ -4,7 +4,7 @@
 #ifndef SY_HTTP_ACCESS_LOG_H
 #define SY_HTTP_ACCESS_LOG_H
 
-#include "http/request.h"
+#include "http/stream.h"
 
 /*
  * Write one line per access_log of the request's location, formatted with
@@ -12,6 +12,6 @@
  * each, so nothing is held in memory and nothing is lost on exit; a full disk
  * loses the line, never blocks traffic.
  */
-void access_log_write(struct h1_session *s);
+void access_log_write(struct client_stream *s);
 
 #endif

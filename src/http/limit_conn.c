@@ -12,7 +12,7 @@
 
 #include "core/log.h"
 #include "core/shm_zone.h"
-#include "http/h1_server.h"
+#include "http/stream.h"
 #include "http/limit_req.h"
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
@@ -38,7 +38,7 @@ void limit_conn_release(struct limit_conn_holds *h)
     free(h);
 }
 
-int limit_conn_check(struct h1_session *s)
+int limit_conn_check(struct client_stream *s)
 {
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
@@ -81,12 +81,12 @@ int limit_conn_check(struct h1_session *s)
             int dry = lc->limit_conn_dry_run;
             if (full) {
                 sy_log(LOG_LVL_ALERT, "*%llu could not allocate node in limit_conn zone \"%s\"",
-                       (unsigned long long)s->id, rule->zone->name);
+                       (unsigned long long)s->conn->id, rule->zone->name);
             } else if ((enum log_level)lc->limit_conn_log_level <= log_level_get()) {
                 char ctx[1500];
-                h1_log_ctx(s, ctx, sizeof(ctx));
+                stream_log_ctx(s, ctx, sizeof(ctx));
                 sy_log((enum log_level)lc->limit_conn_log_level,
-                       "*%llu limiting connections%s by zone \"%s\"%s", (unsigned long long)s->id,
+                       "*%llu limiting connections%s by zone \"%s\"%s", (unsigned long long)s->conn->id,
                        dry ? ", dry run," : "", rule->zone->name, ctx);
             }
             /* nginx gives back what this request took from earlier rules */

@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-struct h1_session;
+struct client_stream;
 struct shm_zone;
 
 /* The counts a request (or tunnel) holds. */
@@ -31,7 +31,7 @@ struct limit_conn_holds {
  * (once: r->limit_conn_status is set). Returns 0 to go on (the counts taken
  * are in r->limit_conn), or the status to answer with.
  */
-int limit_conn_check(struct h1_session *s);
+int limit_conn_check(struct client_stream *s);
 
 /* Give every count back and free `h`. Accepts NULL. */
 void limit_conn_release(struct limit_conn_holds *h);

@@ -17,7 +17,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/shm_zone.h"
-#include "http/h1_server.h"
+#include "http/stream.h"
 #include "http/vars_eval.h"
 #include "proc/runtime.h"
 
@@ -155,19 +155,19 @@ struct looked {
     struct zone_key key;
 };
 
-static void log_line(struct h1_session *s, enum log_level lvl, const char *what, int dry_run,
+static void log_line(struct client_stream *s, enum log_level lvl, const char *what, int dry_run,
                      int64_t excess, const char *comma, const struct limit_zone *zone)
 {
     if (lvl > log_level_get())
         return;
     char ctx[1500];
-    h1_log_ctx(s, ctx, sizeof(ctx));
-    sy_log(lvl, "*%llu %s%s, excess: %llu.%03llu%s by zone \"%s\"%s", (unsigned long long)s->id,
+    stream_log_ctx(s, ctx, sizeof(ctx));
+    sy_log(lvl, "*%llu %s%s, excess: %llu.%03llu%s by zone \"%s\"%s", (unsigned long long)s->conn->id,
            what, dry_run ? ", dry run" : "", (unsigned long long)(excess / 1000),
            (unsigned long long)(excess % 1000), comma, zone->name, ctx);
 }
 
-int limit_req_check(struct h1_session *s, uint64_t *delay_ms)
+int limit_req_check(struct client_stream *s, uint64_t *delay_ms)
 {
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
@@ -212,7 +212,7 @@ int limit_req_check(struct h1_session *s, uint64_t *delay_ms)
                      "", lim->zone);
         else
             sy_log(LOG_LVL_ALERT, "*%llu could not allocate node in limit_req zone \"%s\"",
-                   (unsigned long long)s->id, lim->zone->name);
+                   (unsigned long long)s->conn->id, lim->zone->name);
         r->limit_req_status = dry ? LIMIT_REJECTED_DRY_RUN : LIMIT_REJECTED;
         return dry ? 0 : lc->limit_req_status;
     }
@@ -248,12 +248,12 @@ int limit_req_check(struct h1_session *s, uint64_t *delay_ms)
     return 0;
 }
 
-void limit_log_long_key(struct h1_session *s, const struct limit_zone *z, int max,
+void limit_log_long_key(struct client_stream *s, const struct limit_zone *z, int max,
                         const struct str *key)
 {
     char ctx[1500];
-    h1_log_ctx(s, ctx, sizeof(ctx));
+    stream_log_ctx(s, ctx, sizeof(ctx));
     sy_log(LOG_LVL_ERR, "*%llu the value of the \"%.*s\" key is more than %d bytes: "
-           "\"%.*s...\"%s", (unsigned long long)s->id, (int)z->key.raw.len, z->key.raw.p, max,
+           "\"%.*s...\"%s", (unsigned long long)s->conn->id, (int)z->key.raw.len, z->key.raw.p, max,
            64, key->p, ctx);
 }

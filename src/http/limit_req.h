@@ -17,7 +17,7 @@
 
 #include <stdint.h>
 
-struct h1_session;
+struct client_stream;
 
 /* $limit_req_status / $limit_conn_status values (0 = no limit applied). */
 enum limit_status {
@@ -73,13 +73,13 @@ int limit_req_lookup(struct shm_zone *z, const struct limit_req_rule *rule,
  * is how long to hold the request first (0: none) -- or the status to answer
  * with (limit_req_status, or 500). Logs as nginx does.
  */
-int limit_req_check(struct h1_session *s, uint64_t *delay_ms);
+int limit_req_check(struct client_stream *s, uint64_t *delay_ms);
 
 /* Log (error) that a key of `z` evaluated to more than `max` bytes and is not
  * limited: nginx's "the value of the ... key is more than N bytes". */
 struct limit_zone;
 struct str;
-void limit_log_long_key(struct h1_session *s, const struct limit_zone *z, int max,
+void limit_log_long_key(struct client_stream *s, const struct limit_zone *z, int max,
                         const struct str *key);
 
 #endif

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "http/request.h"
+#include "http/stream.h"
 
 /* ------------------------------------------------------------ pure helpers */
 
@@ -199,10 +199,10 @@ static struct str first_header(const struct request *r, struct str name)
 }
 
 /* The PROXY protocol source, when the peer is trusted. */
-static enum realip_rc from_proxy_protocol(const struct h1_session *s, const struct loc_conf *lc,
+static enum realip_rc from_proxy_protocol(const struct client_stream *s, const struct loc_conf *lc,
                                           union conn_addr *addr)
 {
-    const struct pp_addrs *pp = &s->pp;
+    const struct pp_addrs *pp = &s->conn->pp;
     if (pp->family != AF_INET && pp->family != AF_INET6)
         return REALIP_DECLINED;
     if (!realip_trusted(lc->real_ip_from, lc->nreal_ip_from, addr))
@@ -220,12 +220,12 @@ static enum realip_rc from_proxy_protocol(const struct h1_session *s, const stru
     return REALIP_OK;
 }
 
-void realip_apply(struct h1_session *s, const struct loc_conf *lc)
+void realip_apply(struct client_stream *s, const struct loc_conf *lc)
 {
     struct request *r = &s->req;
     if (r->realip_set || !lc || lc->nreal_ip_from == 0)
         return;
-    union conn_addr addr = s->c.peer;
+    union conn_addr addr = s->conn->c.peer;
     enum realip_rc rc = REALIP_DECLINED;
     struct str v;
     switch (lc->real_ip_header) {
@@ -249,7 +249,7 @@ void realip_apply(struct h1_session *s, const struct loc_conf *lc)
     r->realip_set = 1;
 }
 
-const union conn_addr *realip_client(const struct h1_session *s)
+const union conn_addr *realip_client(const struct client_stream *s)
 {
-    return s->req_active && s->req.realip_set ? &s->req.realip : &s->c.peer;
+    return s->req_active && s->req.realip_set ? &s->req.realip : &s->conn->c.peer;
 }

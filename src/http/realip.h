@@ -18,7 +18,7 @@
 #include "core/conn.h"
 #include "core/str.h"
 
-struct h1_session;
+struct client_stream;
 
 /*
  * Apply the realip settings of `lc` to the session's current request. Called
@@ -27,10 +27,10 @@ struct h1_session;
  * the location's conf before its handler (PREACCESS). Once an address was
  * set, later calls do nothing (internal redirects included).
  */
-void realip_apply(struct h1_session *s, const struct loc_conf *lc);
+void realip_apply(struct client_stream *s, const struct loc_conf *lc);
 
 /* The current request's client address: the real one once set, else the peer. */
-const union conn_addr *realip_client(const struct h1_session *s);
+const union conn_addr *realip_client(const struct client_stream *s);
 
 /* ---- pure helpers (unit-tested) ---- */
 

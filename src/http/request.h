@@ -1,11 +1,8 @@
 /*
- * request.h - one HTTP request and the client connection (session) carrying
- * it. The session owns the client socket, its input buffer and the request;
- * the request owns its arena and a reference to the generation it started on.
- *
- * Both structs are shared by the HTTP/1 session code (h1_server.c), the
- * response writer (response.c), variables (vars_eval.c), static files and the
- * proxy handler, which together form the "request" layer.
+ * request.h - one HTTP request, whatever protocol carried it. A client
+ * stream (stream.h) owns it; the request owns its arena and a reference to
+ * the generation it started on. Variables, limits, the access log, static
+ * files and the proxy handler read and fill it.
  */
 #ifndef SY_HTTP_REQUEST_H
 #define SY_HTTP_REQUEST_H
@@ -29,20 +26,6 @@ struct listener;
 
 #define H1_MAX_HEADERS 100
 
-enum h1_state {
-    H1_S_IDLE = 0,      /* waiting for the first byte of a request; no buffer held */
-    H1_S_READ_HEAD,     /* reading/parsing a request head */
-    H1_S_PROXY,         /* the proxy handler drives the connection */
-    H1_S_SEND,          /* writing a locally generated response (head + memory/file body) */
-    H1_S_DISCARD_BODY,  /* reading and dropping a request body before keep-alive */
-    H1_S_LINGER,        /* response sent, waiting briefly for the client's FIN before close */
-    H1_S_PROXY_PROTOCOL,/* listen ... proxy_protocol: waiting for the PROXY header, which
-                           comes before anything else (TLS too); no buffer held */
-    H1_S_LIMIT_DELAY,   /* request held on the session timer by limit_req (burst, no nodelay) */
-    H1_S_CLOSED,        /* closed; freed at the end of the loop iteration */
-};
-
-const char *h1_state_name(enum h1_state s);
 
 /* Response being assembled for the client (local responses and proxied heads alike). */
 struct resp_header {
@@ -118,6 +101,8 @@ struct request {
     int error_page_done;        /* error_page applied once (recursive_error_pages off) */
     int err_status_override;    /* status forced by error_page "=code" */
     int is_error_page;          /* serving an error page internally */
+    int head_parsed;            /* a request head was accepted: its end is logged */
+    int logged;                 /* the access log line was written (exactly once) */
 
     /* real IP (http/realip.c): once set, the request's client address
      * ($remote_addr, logs, X-Forwarded-For); the connection's peer stays
@@ -148,38 +133,6 @@ struct request {
     /* tunnel info for logging (WebSocket) */
     uint64_t tunnel_ms, tunnel_from_client, tunnel_from_upstream;
     const char *tunnel_close_reason;
-};
-
-struct h1_session {
-    struct conn c;              /* the client socket */
-    enum h1_state state;
-    struct buf *in;             /* client input; NULL while idle */
-    struct timer timer;         /* client-side deadline of the current state */
-    struct posted post;         /* re-run the state machine (pipelining, fairness) */
-    const struct listen_conf *listen; /* from the current generation at accept */
-    struct listener *lst;       /* the listening socket (runtime) */
-    uint64_t id;                /* $connection */
-    unsigned requests;          /* $connection_requests */
-    uint64_t created_ms;        /* for keepalive_time */
-    struct request req;         /* current request; valid in READ_HEAD..SEND */
-    int req_active;             /* req is initialised (arena, rt ref) */
-    int head_timer;             /* client_header_timeout armed for the head being read */
-    uint64_t linger_deadline;   /* H1_S_LINGER: loop time when lingering_time is over */
-    uint64_t linger_timeout;    /* H1_S_LINGER: lingering_timeout, the wait for each read */
-
-    /* local response output */
-    char *out_head;             /* head bytes (arena) */
-    size_t out_head_len, out_head_off;
-    const char *out_body;       /* memory body (arena or static) */
-    size_t out_body_len, out_body_off;
-    int out_fd;                 /* file body (-1 none), owned */
-    off_t out_file_off, out_file_left;
-    struct buf *out_buf;        /* file bytes read for TLS (no sendfile); NULL otherwise */
-    struct sockaddr_storage local; /* our address ($server_addr), filled lazily */
-    socklen_t locallen;
-    struct pp_addrs pp;         /* what the PROXY protocol header said (family 0: nothing,
-                                   or no proxy_protocol on the listener) */
-    int pipelined_next;         /* the next request's head is already buffered ($pipe) */
 };
 
 #endif

@@ -166,7 +166,7 @@ static size_t put(char *p, size_t o, const char *s)
     return o + n;
 }
 
-int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
+int resp_build_head(struct client_stream *s, char **out, size_t *outlen)
 {
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
@@ -175,8 +175,8 @@ int resp_build_head(struct h1_session *s, char **out, size_t *outlen)
     /* Keep-alive limits decide the Connection header of this very response. */
     if (r->keepalive && lc) {
         if (lc->keepalive_timeout == 0 ||
-            (lc->keepalive_requests >= 0 && s->requests >= (unsigned)lc->keepalive_requests) ||
-            loop_now() - s->created_ms > lc->keepalive_time)
+            (lc->keepalive_requests >= 0 && s->conn->requests >= (unsigned)lc->keepalive_requests) ||
+            loop_now() - s->conn->created_ms > lc->keepalive_time)
             r->keepalive = 0;
     }
     if (sy_quit)

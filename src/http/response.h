@@ -4,7 +4,7 @@
 #ifndef SY_HTTP_RESPONSE_H
 #define SY_HTTP_RESPONSE_H
 
-#include "http/request.h"
+#include "http/stream.h"
 
 /* Reason phrase for a status ("Not Found"); "" when unknown. */
 const char *http_reason(int status);
@@ -19,7 +19,7 @@ struct str resp_get(const struct request *r, const char *name);
  * resp_add(), add_header directives of the location (always-flag aware),
  * Connection/Keep-Alive. Allocated in the request arena. 0 or -1.
  */
-int resp_build_head(struct h1_session *s, char **out, size_t *outlen);
+int resp_build_head(struct client_stream *s, char **out, size_t *outlen);
 
 /* The standard error page body for `status` (static), and its length. */
 const char *resp_error_page(int status, int server_tokens, size_t *len);

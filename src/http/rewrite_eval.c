@@ -114,7 +114,7 @@ static void put_value(char *buf, size_t *o, struct str v, int esc)
     }
 }
 
-int rw_eval_replacement(struct h1_session *s, const struct tmpl *t, int redirect,
+int rw_eval_replacement(struct client_stream *s, const struct tmpl *t, int redirect,
                         struct rw_eval *out)
 {
     struct request *r = &s->req;

@@ -7,7 +7,7 @@
 #ifndef SY_HTTP_REWRITE_EVAL_H
 #define SY_HTTP_REWRITE_EVAL_H
 
-#include "http/request.h"
+#include "http/stream.h"
 
 struct rw_eval {
     struct str uri;     /* internal rewrite: the new $uri; redirect: the whole target,
@@ -30,7 +30,7 @@ int rw_is_url(struct str raw);
  * request's arguments are added unless `t` ends with '?'. 0, or -1 on
  * allocation failure.
  */
-int rw_eval_replacement(struct h1_session *s, const struct tmpl *t, int redirect,
+int rw_eval_replacement(struct client_stream *s, const struct tmpl *t, int redirect,
                         struct rw_eval *out);
 
 #endif

@@ -30,7 +30,7 @@
 
 #include "core/log.h"
 #include "core/net.h"
-#include "http/h1_server.h"
+#include "http/stream.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
 #include "proc/runtime.h"
@@ -221,10 +221,10 @@ static struct str binary_addr(struct arena *a, const union conn_addr *ca)
     return addr_text(a, ca);
 }
 
-static void ensure_local(struct h1_session *s)
+static void ensure_local(struct client_stream *s)
 {
-    if (s->locallen == 0)
-        net_local_addr(s->c.h.fd, &s->local, &s->locallen);
+    if (s->conn->locallen == 0)
+        net_local_addr(s->conn->c.h.fd, &s->conn->local, &s->conn->locallen);
 }
 
 static struct str capture(const struct request *r, unsigned n, int *found)
@@ -385,7 +385,7 @@ int upstream_list(struct arena *a, const struct upstream_try *t, unsigned n,
     return 0;
 }
 
-static struct str upstream_var(struct h1_session *s, enum upstream_field field, int *found)
+static struct str upstream_var(struct client_stream *s, enum upstream_field field, int *found)
 {
     struct request *r = &s->req;
     /* Proxying still runs (a log line written as the client goes away):
@@ -483,7 +483,7 @@ static struct str first_server_name(struct request *r)
 
 /* $document_root: the location's root or alias, evaluated, joined to the
  * prefix when relative; nginx's default root is "html". -1 on failure. */
-static int document_root(struct h1_session *s, struct str *out)
+static int document_root(struct client_stream *s, struct str *out)
 {
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
@@ -507,7 +507,7 @@ static int document_root(struct h1_session *s, struct str *out)
 }
 
 /* $request_filename: the file the URI maps to (nginx ngx_http_map_uri_to_path). */
-static int request_filename(struct h1_session *s, struct str *out)
+static int request_filename(struct client_stream *s, struct str *out)
 {
     struct request *r = &s->req;
     struct str root, tail = r->uri;
@@ -533,7 +533,7 @@ static int request_filename(struct h1_session *s, struct str *out)
 }
 
 /* $realpath_root: $document_root with symbolic links resolved. */
-static int realpath_root(struct h1_session *s, struct str *out)
+static int realpath_root(struct client_stream *s, struct str *out)
 {
     struct request *r = &s->req;
     struct str root;
@@ -545,7 +545,7 @@ static int realpath_root(struct h1_session *s, struct str *out)
         return -1;
     if (!realpath(path, real)) {
         sy_log(LOG_LVL_CRIT, "*%llu realpath() \"%s\" failed (%d: %s)",
-               (unsigned long long)s->id, path, errno, strerror(errno));
+               (unsigned long long)s->conn->id, path, errno, strerror(errno));
         return -1;
     }
     *out = arena_str(&r->arena, str_from_cstr(real));
@@ -621,11 +621,11 @@ static struct str hostname(void)
 }
 
 /* $tcpinfo_*: the kernel's view of the client connection (TCP_INFO). */
-static struct str tcpinfo(struct h1_session *s, unsigned id, int *found)
+static struct str tcpinfo(struct client_stream *s, unsigned id, int *found)
 {
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
-    if (getsockopt(s->c.h.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) {
+    if (getsockopt(s->conn->c.h.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) {
         *found = 0;
         return STR_NULL;
     }
@@ -646,7 +646,7 @@ static struct str none(int *found)
 /* ------------------------------------------------------------ builtins by family */
 
 /* Addresses and the connection. NULL .p with *found = -1: not this family. */
-static struct str conn_var(struct h1_session *s, unsigned id, int *found)
+static struct str conn_var(struct client_stream *s, unsigned id, int *found)
 {
     struct request *r = &s->req;
     struct arena *a = &r->arena;
@@ -659,33 +659,33 @@ static struct str conn_var(struct h1_session *s, unsigned id, int *found)
     case VB_REMOTE_PORT:
         return port_text(a, realip_client(s));
     case VB_REALIP_REMOTE_ADDR:
-        return addr_text(a, &s->c.peer);
+        return addr_text(a, &s->conn->c.peer);
     case VB_REALIP_REMOTE_PORT:
-        return port_text(a, &s->c.peer);
+        return port_text(a, &s->conn->c.peer);
     case VB_PROXY_PROTOCOL_ADDR:
     case VB_PROXY_PROTOCOL_SERVER_ADDR:
         /* Not found (empty; "-" in logs) without a PROXY header naming addresses. */
-        if (!pp_addr_text(&s->pp, id == VB_PROXY_PROTOCOL_SERVER_ADDR, tmp, sizeof(tmp)))
+        if (!pp_addr_text(&s->conn->pp, id == VB_PROXY_PROTOCOL_SERVER_ADDR, tmp, sizeof(tmp)))
             return none(found);
         return arena_str(a, str_from_cstr(tmp));
     case VB_PROXY_PROTOCOL_PORT:
     case VB_PROXY_PROTOCOL_SERVER_PORT:
-        if (!s->pp.family)
+        if (!s->conn->pp.family)
             return none(found);
-        return num_str(a, id == VB_PROXY_PROTOCOL_PORT ? s->pp.src_port : s->pp.dst_port);
+        return num_str(a, id == VB_PROXY_PROTOCOL_PORT ? s->conn->pp.src_port : s->conn->pp.dst_port);
     case VB_SERVER_ADDR:
         ensure_local(s);
-        net_ip_str((struct sockaddr *)&s->local, tmp, sizeof(tmp));
+        net_ip_str((struct sockaddr *)&s->conn->local, tmp, sizeof(tmp));
         return arena_str(a, str_from_cstr(tmp));
     case VB_SERVER_PORT:
         ensure_local(s);
-        return num_str(a, net_port((struct sockaddr *)&s->local));
+        return num_str(a, net_port((struct sockaddr *)&s->conn->local));
     case VB_CONNECTION:
-        return num_str(a, s->id);
+        return num_str(a, s->conn->id);
     case VB_CONNECTION_REQUESTS:
-        return num_str(a, s->requests);
+        return num_str(a, s->conn->requests);
     case VB_CONNECTION_TIME:
-        return elapsed_str(a, s->created_ms);
+        return elapsed_str(a, s->conn->created_ms);
     case VB_PIPE:
         return r->pipelined ? STR_LIT("p") : STR_LIT(".");
     case VB_TCPINFO_RTT:
@@ -702,7 +702,7 @@ static struct str conn_var(struct h1_session *s, unsigned id, int *found)
 }
 
 /* TLS ($https, $ssl_*). */
-static struct str tls_var(struct h1_session *s, unsigned id, int *found)
+static struct str tls_var(struct client_stream *s, unsigned id, int *found)
 {
     struct arena *a = &s->req.arena;
     static const enum tls_info infos[] = {
@@ -713,15 +713,15 @@ static struct str tls_var(struct h1_session *s, unsigned id, int *found)
     };
     switch (id) {
     case VB_SCHEME: /* the connection's: plain HTTP on a TLS port is "http" (nginx) */
-        return tls_is(&s->c) ? STR_LIT("https") : STR_LIT("http");
+        return tls_is(&s->conn->c) ? STR_LIT("https") : STR_LIT("http");
     case VB_HTTPS:
-        return tls_is(&s->c) ? STR_LIT("on") : STR_LIT("");
+        return tls_is(&s->conn->c) ? STR_LIT("on") : STR_LIT("");
     case VB_SSL_PROTOCOL:
     case VB_SSL_CIPHER:
     case VB_SSL_SERVER_NAME: {
-        const char *v = id == VB_SSL_PROTOCOL ? tls_protocol(&s->c)
-                        : id == VB_SSL_CIPHER ? tls_cipher(&s->c)
-                                              : tls_server_name(&s->c);
+        const char *v = id == VB_SSL_PROTOCOL ? tls_protocol(&s->conn->c)
+                        : id == VB_SSL_CIPHER ? tls_cipher(&s->conn->c)
+                                              : tls_server_name(&s->conn->c);
         return v ? str_from_cstr(v) : none(found);
     }
     case VB_SSL_CIPHERS:
@@ -732,7 +732,7 @@ static struct str tls_var(struct h1_session *s, unsigned id, int *found)
     case VB_SSL_EARLY_DATA:
     case VB_SSL_ALPN_PROTOCOL: {
         /* nginx: an empty value is "not found" */
-        struct str v = tls_info(&s->c, infos[id], a);
+        struct str v = tls_info(&s->conn->c, infos[id], a);
         return v.len ? v : none(found);
     }
     case VB_SSL_CLIENT_VERIFY:
@@ -763,7 +763,7 @@ static struct str tls_var(struct h1_session *s, unsigned id, int *found)
             [VB_SSL_CLIENT_V_END] = TLS_C_V_END,
             [VB_SSL_CLIENT_V_REMAIN] = TLS_C_V_REMAIN,
         };
-        struct str v = tls_client_cert(&s->c, certs[id], a); /* empty: not found (nginx) */
+        struct str v = tls_client_cert(&s->conn->c, certs[id], a); /* empty: not found (nginx) */
         return v.len ? v : none(found);
     }
     }
@@ -772,7 +772,7 @@ static struct str tls_var(struct h1_session *s, unsigned id, int *found)
 }
 
 /* The request: line, URI, arguments, headers, body, files. */
-static struct str request_var(struct h1_session *s, unsigned id, int *found)
+static struct str request_var(struct client_stream *s, unsigned id, int *found)
 {
     struct request *r = &s->req;
     struct arena *a = &r->arena;
@@ -840,7 +840,7 @@ static struct str request_var(struct h1_session *s, unsigned id, int *found)
 }
 
 /* The response, the proxy and upstreams. */
-static struct str response_var(struct h1_session *s, unsigned id, int *found)
+static struct str response_var(struct client_stream *s, unsigned id, int *found)
 {
     struct request *r = &s->req;
     struct arena *a = &r->arena;
@@ -913,7 +913,7 @@ static struct str response_var(struct h1_session *s, unsigned id, int *found)
 }
 
 /* Time and the process. */
-static struct str process_var(struct h1_session *s, unsigned id, int *found)
+static struct str process_var(struct client_stream *s, unsigned id, int *found)
 {
     struct arena *a = &s->req.arena;
     switch (id) {
@@ -936,9 +936,9 @@ static struct str process_var(struct h1_session *s, unsigned id, int *found)
     return STR_NULL;
 }
 
-static struct str builtin(struct h1_session *s, unsigned id, int *found)
+static struct str builtin(struct client_stream *s, unsigned id, int *found)
 {
-    static struct str (*const families[])(struct h1_session *, unsigned, int *) = {
+    static struct str (*const families[])(struct client_stream *, unsigned, int *) = {
         request_var, conn_var, response_var, tls_var, process_var,
     };
     for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
@@ -1012,7 +1012,7 @@ static struct str sent_header(struct request *r, struct str var, int *found)
     return (struct str){buf, o};
 }
 
-struct str var_value(struct h1_session *s, const struct var_ref *v, int *found)
+struct str var_value(struct client_stream *s, const struct var_ref *v, int *found)
 {
     struct request *r = &s->req;
     *found = 0;
@@ -1080,7 +1080,7 @@ struct str var_value(struct h1_session *s, const struct var_ref *v, int *found)
     return STR_NULL;
 }
 
-void var_set_builtin(struct h1_session *s, unsigned id, struct str v)
+void var_set_builtin(struct client_stream *s, unsigned id, struct str v)
 {
     struct request *r = &s->req;
     if (id == VB_ARGS) {
@@ -1157,7 +1157,7 @@ static struct str upstream_list_mark(struct request *r, enum upstream_field fiel
  * that is only known when the tunnel ends, as a mark (tunnel.h); STR_NULL
  * for the others, evaluated now.
  */
-static struct str tunnel_mark(struct h1_session *s, const struct var_ref *v)
+static struct str tunnel_mark(struct client_stream *s, const struct var_ref *v)
 {
     struct request *r = &s->req;
     if (!r->log_marks || v->kind != VAR_BUILTIN)
@@ -1176,7 +1176,7 @@ static struct str tunnel_mark(struct h1_session *s, const struct var_ref *v)
     case VB_REQUEST_TIME:
         return mark(a, 'T', r->start_wall_ms);
     case VB_CONNECTION_TIME:
-        return mark(a, 'K', s->created_ms);
+        return mark(a, 'K', s->conn->created_ms);
     case VB_BYTES_SENT:
         return mark(a, 'B', r->bytes_sent);
     case VB_BODY_BYTES_SENT:
@@ -1199,7 +1199,7 @@ static struct str tunnel_mark(struct h1_session *s, const struct var_ref *v)
     return STR_NULL;
 }
 
-int tmpl_eval_esc(struct h1_session *s, const struct tmpl *t, enum tmpl_escape esc,
+int tmpl_eval_esc(struct client_stream *s, const struct tmpl *t, enum tmpl_escape esc,
                   struct str *out)
 {
     if (t->constant || !t->segs) {
@@ -1267,7 +1267,7 @@ int tmpl_eval_esc(struct h1_session *s, const struct tmpl *t, enum tmpl_escape e
     return 0;
 }
 
-int tmpl_eval(struct h1_session *s, const struct tmpl *t, struct str *out)
+int tmpl_eval(struct client_stream *s, const struct tmpl *t, struct str *out)
 {
     return tmpl_eval_esc(s, t, TMPL_ESC_NONE, out);
 }

@@ -5,7 +5,7 @@
 #define SY_HTTP_VARS_EVAL_H
 
 #include "conf/vars.h"
-#include "http/request.h"
+#include "http/stream.h"
 
 enum tmpl_escape {
     TMPL_ESC_NONE,              /* raw values */
@@ -18,13 +18,13 @@ enum tmpl_escape {
  * a variable with no value (nginx "not found": "" in templates, "-" in logs).
  * The slice is valid until the request arena is reset.
  */
-struct str var_value(struct h1_session *s, const struct var_ref *v, int *found);
+struct str var_value(struct client_stream *s, const struct var_ref *v, int *found);
 
 /* Evaluate a template into the request arena. 0, or -1 on allocation failure. */
-int tmpl_eval(struct h1_session *s, const struct tmpl *t, struct str *out);
+int tmpl_eval(struct client_stream *s, const struct tmpl *t, struct str *out);
 
 /* Evaluate with escaping of variable values (access logs). */
-int tmpl_eval_esc(struct h1_session *s, const struct tmpl *t, enum tmpl_escape esc,
+int tmpl_eval_esc(struct client_stream *s, const struct tmpl *t, enum tmpl_escape esc,
                   struct str *out);
 
 /*
@@ -72,7 +72,7 @@ int basic_auth_user(struct arena *a, struct str value, struct str *user);
  * `id` without the flag. $args: the request's arguments become `v` (the
  * proxied URI is then rebuilt from $uri and them, as nginx).
  */
-void var_set_builtin(struct h1_session *s, unsigned id, struct str v);
+void var_set_builtin(struct client_stream *s, unsigned id, struct str v);
 
 /* Find a request header (case-insensitive); NULL slice when absent. */
 struct str req_header(const struct request *r, const char *name);

@@ -27,7 +27,8 @@
 #include "core/loop.h"
 #include "core/net.h"
 #include "core/shm_zone.h"
-#include "http/h1_server.h"
+#include "client/h1_session.h"
+#include "http/phases.h"
 #include "http/router.h"
 #include "proxy/proxy.h"
 #include "proxy/tunnel.h"
@@ -464,6 +465,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     uint64_t shutdown_deadline = 0;
     int tunnels_told = 0; /* 1001 sent to every tunnel */
     h1_accept_full = pause_accepting;
+    http_proxy_handler = proxy_start;
     trim_timer.cb = on_trim;
     timer_set(&trim_timer, TRIM_INTERVAL_MS);
     for (;;) {

@@ -27,7 +27,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "http/access_log.h"
-#include "http/h1_server.h"
+#include "http/phases.h"
 #include "http/realip.h"
 #include "http/response.h"
 #include "http/router.h"
@@ -48,7 +48,7 @@ enum proxy_phase {
 };
 
 struct proxy {
-    struct h1_session *s;       /* borrowed: the client session */
+    struct client_stream *s;       /* borrowed: the client session */
     struct upconn *uc;          /* owned while the exchange runs */
     const struct upstream_conf *ups;
     struct upstream_rt *urt;
@@ -85,8 +85,6 @@ struct proxy {
     /* response direction */
     struct buf *ub;             /* upstream input */
     int resp_status;
-    char *resp_head;
-    size_t resp_head_len, resp_head_off;
     struct relay rs;
     int client_close_after;     /* close-delimited towards the client */
     int bulk;                   /* body reads fill whole buffers: read 64 KiB at a time */
@@ -98,14 +96,16 @@ static void proxy_run(struct proxy *p);
 static void proxy_on_utimer(struct timer *t);
 static void proxy_on_post(struct posted *pp);
 static int connect_next(struct proxy *p);
+static void proxy_on_client(struct client_stream *s, int timed_out);
+static void proxy_abort(struct client_stream *s);
 
 /* ------------------------------------------------------------ helpers */
 
 static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, int err)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     char ctx[1500];
-    h1_log_ctx(s, ctx, sizeof(ctx));
+    stream_log_ctx(s, ctx, sizeof(ctx));
     const char *peer = p->ups && p->peer >= 0 ? p->ups->peers[p->peer].name : "?";
     char uri[600];
     struct request *r = &s->req;
@@ -119,11 +119,11 @@ static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, 
         /* nginx's shape: "connect() failed (111: Connection refused) while connecting..." */
         const char *w = strstr(what, " while ");
         int head = w ? (int)(w - what) : (int)strlen(what);
-        sy_log(lvl, "*%llu %.*s (%d: %s)%s%s, upstream: \"%s\"%s", (unsigned long long)s->id,
+        sy_log(lvl, "*%llu %.*s (%d: %s)%s%s, upstream: \"%s\"%s", (unsigned long long)s->conn->id,
                head, what, err, strerror(err), w ? w : "", ctx, uri, loc);
     }
     else
-        sy_log(lvl, "*%llu %s%s, upstream: \"%s\"%s", (unsigned long long)s->id, what, ctx, uri,
+        sy_log(lvl, "*%llu %s%s, upstream: \"%s\"%s", (unsigned long long)s->conn->id, what, ctx, uri,
                loc);
 }
 
@@ -209,6 +209,8 @@ static void proxy_free_to(struct proxy *p, int cache)
     timer_stop(&p->utimer);
     release_upstream(p, 0);
     p->s->req.proxy = NULL;
+    p->s->on_event = NULL;
+    p->s->on_abort = NULL;
     if (cache && nproxy_cache < PROXY_CACHE) {
         proxy_cache[nproxy_cache++] = p;
         return;
@@ -425,7 +427,7 @@ static int connection_close_asked(struct proxy *p)
 
 static int build_request_head(struct proxy *p, struct str uri)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
     struct strbuf b = {.a = &r->arena};
@@ -534,7 +536,7 @@ static int build_request_head(struct proxy *p, struct str uri)
         p->rq.in_done = 1;
         p->rq.out_done = 1;
     } else if (chunked_up) {
-        p->rq.mode = RELAY_CHUNKED;
+        p->rq.mode = RELAY_CHUNKED; /* decoded by the client stream, re-framed here */
         p->rq.chunked_out = 1;
     } else {
         p->rq.mode = RELAY_LENGTH;
@@ -606,7 +608,7 @@ static enum step retry_next(struct proxy *p)
 static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int status,
                                  const char *what, int err)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     log_upstream(p, LOG_LVL_ERR, what, err);
     /* nginx counts every failed try against the server (max_fails) */
     if (p->peer >= 0 && reason_flag)
@@ -616,8 +618,7 @@ static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int stat
         return retry_next(p);
     release_upstream(p, 0);
     proxy_free(p);
-    s->state = H1_S_SEND; /* h1_respond_status takes over from here */
-    h1_respond_status(s, status);
+    http_respond_status(s, status);
     return STEP_STOP;
 }
 
@@ -695,7 +696,7 @@ static void make_balance_key(struct proxy *p)
 /* Connect to the next peer; 0 on started, -1 when none is left (a 502 was sent). */
 static int connect_next(struct proxy *p)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     if (!p->bal_key_done)
         make_balance_key(p);
@@ -710,8 +711,7 @@ static int connect_next(struct proxy *p)
             if (t)
                 t->status = 502;
             proxy_free(p);
-            s->state = H1_S_SEND;
-            h1_respond_status(s, 502);
+            http_respond_status(s, 502);
             return -1;
         }
         p->peer = i;
@@ -757,8 +757,7 @@ static int connect_next(struct proxy *p)
         if (!uc) {
             close(fd);
             proxy_free(p);
-            s->state = H1_S_SEND;
-            h1_respond_status(s, 500);
+            http_respond_status(s, 500);
             return -1;
         }
         uc->owner = p;
@@ -806,7 +805,7 @@ static int header_hidden(const struct loc_conf *lc, const struct h1_header *h)
 /* proxy_redirect on a Location/Refresh value. */
 static struct str apply_redirect(struct proxy *p, struct str v)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
     if (lc->proxy_redirect_off)
@@ -842,19 +841,18 @@ static struct str apply_redirect(struct proxy *p, struct str v)
 /* Refuse an upgrade request with `status`, log the reason at warn. */
 static void upgrade_refused(struct proxy *p, int status, const char *why)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     char ctx[1500];
-    h1_log_ctx(s, ctx, sizeof(ctx));
+    stream_log_ctx(s, ctx, sizeof(ctx));
     sy_log(LOG_LVL_WARN, "*%llu WebSocket upgrade refused: %s%s, location: \"%.*s\"",
-           (unsigned long long)s->id, why, ctx, r->loc ? (int)r->loc->pattern.len : 0,
+           (unsigned long long)s->conn->id, why, ctx, r->loc ? (int)r->loc->pattern.len : 0,
            r->loc ? r->loc->pattern.p : "");
     if (status == 426)
         resp_add(r, STR_LIT("Sec-WebSocket-Version"), STR_LIT("13"));
     r->keepalive = 0;
     proxy_free(p);
-    s->state = H1_S_SEND;
-    h1_respond_status(s, status);
+    http_respond_status(s, status);
 }
 
 static int location_sets_upgrade(const struct loc_conf *lc)
@@ -886,7 +884,7 @@ static struct str origin_norm(struct str o, char *buf, size_t cap)
  * a victim's browser, which always sends Origin). */
 static int origin_allowed(struct proxy *p, struct str origin)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
     if (!lc->nwebsocket_origins || !origin.p)
@@ -904,7 +902,7 @@ static int origin_allowed(struct proxy *p, struct str origin)
         }
         if (str_eq(pat, STR_LIT("same-origin"))) {
             /* this request's own scheme and Host */
-            const char *scheme = tls_is(&s->c) ? "https://" : "http://";
+            const char *scheme = tls_is(&s->conn->c) ? "https://" : "http://";
             size_t sl = strlen(scheme);
             if (sl + r->info.host.len >= sizeof(sb))
                 continue;
@@ -1011,7 +1009,7 @@ static int classify_upgrade(struct proxy *p)
  * the tunnel variables go (the request context is gone by then). */
 static int prepare_tunnel_logs(struct proxy *p, struct tunnel_params *tp)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
     tp->logs = NULL;
@@ -1056,7 +1054,7 @@ static int prepare_tunnel_logs(struct proxy *p, struct tunnel_params *tp)
  */
 static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, size_t nuh)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
     struct str up_upgrade = STR_NULL, accept = STR_NULL;
@@ -1093,18 +1091,9 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     if (resp_add(r, STR_LIT("Upgrade"), p->upgrade_token) < 0 ||
         resp_add(r, STR_LIT("Connection"), STR_LIT("upgrade")) < 0)
         goto oom;
-    char *head;
-    size_t head_len;
-    if (resp_build_head(s, &head, &head_len) < 0)
-        goto oom;
 
     struct tunnel_params tp;
     memset(&tp, 0, sizeof(tp));
-    tp.prefix_to_client = malloc(head_len);
-    if (!tp.prefix_to_client)
-        goto oom;
-    memcpy(tp.prefix_to_client, head, head_len);
-    tp.prefix_len = head_len;
     tp.websocket = p->upgrade == UPG_WEBSOCKET;
     tp.idle_timeout = lc->websocket_idle_timeout;
     /* nginx applies proxy_read/send_timeout to tunnels; set explicitly, they still do. */
@@ -1117,19 +1106,25 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     tp.max_message = lc->websocket_max_message_size;
     tp.message_rate = lc->websocket_message_rate;
     tp.message_burst = lc->websocket_message_burst;
-    tp.conn_id = s->id;
+    tp.conn_id = s->conn->id;
     char ctx[1500];
-    h1_log_ctx(s, ctx, sizeof(ctx));
+    stream_log_ctx(s, ctx, sizeof(ctx));
     const char *peer = p->peer >= 0 ? p->ups->peers[p->peer].name : "";
     size_t cl = strlen(ctx) + strlen(peer) + 32;
     tp.log_ctx = malloc(cl);
     if (tp.log_ctx)
         snprintf(tp.log_ctx, cl, "%s, upstream: \"%s\"", ctx, peer);
+    /* The client's answer (HTTP/1: the 101 head the tunnel writes first). */
+    if (s->ops->upgrade_head(s, &tp.prefix_to_client, &tp.prefix_len) < 0) {
+        free(tp.log_ctx);
+        return STEP_STOP;
+    }
     /* The tunnel's log line is made now: count what the tunnel writes
      * first (the 101 head, bytes that came with either head), the rest
      * it adds when it ends (tunnel.h). */
-    uint64_t early_up = p->ub ? buf_len(p->ub) : 0, early_client = s->in ? buf_len(s->in) : 0;
-    r->bytes_sent += head_len + early_up;
+    uint64_t early_up = p->ub ? buf_len(p->ub) : 0;
+    uint64_t early_client = s->ops->body_buffered(s, NULL);
+    r->bytes_sent += tp.prefix_len + early_up;
     r->body_bytes_sent += early_up;
     struct upstream_try *ut = upstream_try_last(r);
     if (ut)
@@ -1140,35 +1135,33 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
         free(tp.prefix_to_client);
         goto oom;
     }
-    tp.client = &s->c;
-    tp.upstream = &p->uc->c;
     tp.limit_conn = r->limit_conn; /* the tunnel counts for limit_conn until it closes */
     r->limit_conn = NULL;
     tp.peer_load = p->load;        /* and for least_conn towards its server */
     p->load = NULL;
-    tp.from_client = s->in;
     tp.from_upstream = p->ub;
-    tls_client_detach(&p->uc->c);
-    s->in = NULL;
     p->ub = NULL;
-    tunnel_start(&tp); /* owns both sockets from here, even when it fails */
-
-    /* Forget the sockets without closing them, then free what is left. */
+    /* Take the upstream socket out of its upconn without closing it. */
+    tls_client_detach(&p->uc->c);
+    struct conn upstream = p->uc->c;
     struct upconn *uc = p->uc;
     p->uc = NULL;
     uc->c.h.fd = -1;
     uc->owner = NULL;
     upconn_close(uc);
-    s->c.h.fd = -1;
     /* The caches serve request churn; a connection that became a tunnel
-     * gives its request memory back to malloc, so a crowd of idle tunnels
-     * opened in a burst leaves no cached state behind. */
+     * gives its request memory back to malloc (the stream does the same),
+     * so a crowd of idle tunnels opened in a burst leaves no cache behind. */
     proxy_free_to(p, 0);
-    arena_destroy_uncached(&s->req.arena);
-    h1_close(s, "switched protocols");
+    /* The client side becomes the tunnel's client end; the stream ends. */
+    struct conn client;
+    s->ops->take_socket(s, &client, &tp.from_client);
+    tp.client = &client;
+    tp.upstream = &upstream;
+    tunnel_start(&tp); /* owns both sockets from here, even when it fails */
     return STEP_STOP;
 oom:
-    h1_close(s, "out of memory");
+    s->ops->abort(s, "out of memory");
     return STEP_STOP;
 }
 
@@ -1177,7 +1170,7 @@ oom:
  * STEP_STOP when the proxy ended (error response sent or retry done). */
 static enum step handle_response_head(struct proxy *p)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
     for (;;) {
@@ -1269,7 +1262,7 @@ static enum step handle_response_head(struct proxy *p)
         char *head = arena_alloc(&r->arena, (size_t)rc);
         struct h1_header *uh = arena_alloc(&r->arena, (resp.nheaders ? resp.nheaders : 1) * sizeof(*uh));
         if (!head || !uh) {
-            h1_close(s, "out of memory");
+            s->ops->abort(s, "out of memory");
             return STEP_STOP;
         }
         const char *from = buf_head(p->ub);
@@ -1294,8 +1287,7 @@ static enum step handle_response_head(struct proxy *p)
                             if (str_caseeq_cstr(uh[h].name, "www-authenticate"))
                                 resp_add(r, uh[h].name, uh[h].value);
                         proxy_free(p);
-                        s->state = H1_S_SEND;
-                        h1_respond_status(s, status);
+                                    http_respond_status(s, status);
                         return STEP_STOP;
                     }
         }
@@ -1327,13 +1319,6 @@ static enum step handle_response_head(struct proxy *p)
          * status (or the one error_page forces); "=" alone keeps this one. */
         r->status = r->err_status_override > 0 ? r->err_status_override : status;
         int stream_unknown = p->rs.mode == RELAY_CHUNKED || p->rs.mode == RELAY_EOF;
-        if (stream_unknown) {
-            /* chunked_transfer_encoding off: close-delimited, as nginx's chunked filter. */
-            if (r->minor == 1 && lc->chunked_transfer_encoding)
-                p->rs.chunked_out = 1;
-            else
-                r->keepalive = 0;
-        }
         for (size_t i = 0; i < resp.nheaders; i++) {
             struct str n = uh[i].name;
             if (h1_hop_by_hop(uh[i].id) || named_in_connection(uh, resp.nheaders, n))
@@ -1359,121 +1344,118 @@ static enum step handle_response_head(struct proxy *p)
             }
             /* nginx's header filter makes a relative Location absolute. */
             if (str_caseeq_cstr(n, "location") && v.len && v.p[0] == '/')
-                v = h1_absolute_location(s, v);
+                v = http_absolute_location(s, v);
             if (resp_add(r, n, v) < 0) {
-                h1_close(s, "out of memory");
+                s->ops->abort(s, "out of memory");
                 return STEP_STOP;
             }
         }
-        if (p->rs.chunked_out)
-            resp_add(r, STR_LIT("Transfer-Encoding"), STR_LIT("chunked"));
-        if (resp_build_head(s, &p->resp_head, &p->resp_head_len) < 0) {
-            h1_close(s, "out of memory");
+        int64_t length = p->rs.mode == RELAY_NONE     ? 0
+                         : p->rs.mode == RELAY_LENGTH ? (int64_t)p->rs.left
+                                                      : STREAM_LEN_UNKNOWN;
+        if (s->ops->send_head(s, length) < 0)
             return STEP_STOP;
-        }
-        p->resp_head_off = 0;
-        r->head_sent = 1;
         p->phase = PX_RESPONSE;
-        timer_stop(&s->timer);
+        s->ops->stop_timeout(s);
         return STEP_PROGRESS;
     }
 }
 
 /* ------------------------------------------------------------ steps */
 
-/* Read from the client into s->in for the request body. */
-static enum step read_client_body(struct proxy *p)
+/* The client's body could not be read: the client went away (499, nginx's
+ * message) or sent a malformed chunked body (400, or a close once the
+ * response started). Ends the proxy. */
+static enum step client_body_failed(struct proxy *p, enum stream_body why)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
-    if (p->rq.in_done || r->body_done)
-        return STEP_IDLE;
-    if (p->rq.mode == RELAY_LENGTH && s->in && buf_len(s->in) >= p->rq.left)
-        return STEP_IDLE;
-    if (p->rq.mode == RELAY_CHUNKED && p->rq.dec_avail)
-        return STEP_IDLE;
-    if (!(s->c.flags & CONN_F_READY_R))
-        return STEP_IDLE;
-    if (!s->in && !(s->in = buf_get())) {
-        h1_close(s, "out of memory");
+    char ctx[1500];
+    stream_log_ctx(s, ctx, sizeof(ctx));
+    if (why == STREAM_BODY_CLOSED) {
+        sy_log(LOG_LVL_INFO, "*%llu client prematurely closed connection while sending request body to upstream%s",
+               (unsigned long long)s->conn->id, ctx);
+        r->status = r->status ? r->status : 499;
+        s->ops->abort(s, "client closed during body");
         return STEP_STOP;
     }
-    if (buf_room(s->in) == 0)
-        buf_compact(s->in);
-    if (buf_room(s->in) == 0)
-        return STEP_IDLE;
-    ssize_t n = conn_recv(&s->c, buf_tail(s->in), buf_room(s->in));
-    if (n > 0) {
-        s->in->last += (uint32_t)n;
-        h1_set_timer(s, r->lc->client_body_timeout);
-        return STEP_PROGRESS;
+    if (why == STREAM_BODY_BAD) {
+        sy_log(LOG_LVL_INFO, "*%llu client sent invalid chunked body%s", (unsigned long long)s->conn->id, ctx);
+        if (r->head_sent) {
+            s->ops->abort(s, "bad chunked body");
+            return STEP_STOP;
+        }
+        proxy_free(p);
+        r->keepalive = 0;
+        http_respond_status(s, 400);
     }
-    if (n == SY_AGAIN)
-        return STEP_IDLE;
-    char ctx[1500];
-    h1_log_ctx(s, ctx, sizeof(ctx));
-    sy_log(LOG_LVL_INFO, "*%llu client prematurely closed connection while sending request body to upstream%s",
-           (unsigned long long)s->id, ctx);
-    r->status = r->status ? r->status : 499;
-    access_log_write(s);
-    h1_close(s, "client closed during body");
     return STEP_STOP;
 }
 
-/* Write request head and body upstream. */
+/*
+ * Write the request head and body upstream. Body bytes come decoded from the
+ * client stream (peek) and are consumed only once written upstream, so the
+ * client is read no faster than the upstream takes them; a chunked request
+ * body is re-framed as chunked.
+ */
 static enum step send_request(struct proxy *p)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     struct conn *uc = &p->uc->c;
     enum step progress = STEP_IDLE;
     for (int i = 0; i < 16; i++) {
-        if (p->req_head_off == p->req_head_len && relay_finished(&p->rq)) {
+        size_t head_left = p->req_head_len - p->req_head_off;
+        if (!head_left && relay_finished(&p->rq)) {
             r->body_done = 1;
             return progress;
         }
-        if (p->rq.mode == RELAY_CHUNKED && relay_decode(&p->rq, s->in) < 0) {
-            char ctx[1500];
-            h1_log_ctx(s, ctx, sizeof(ctx));
-            sy_log(LOG_LVL_INFO, "*%llu client sent invalid chunked body%s", (unsigned long long)s->id, ctx);
-            proxy_free(p);
-            r->keepalive = 0;
-            s->state = H1_S_SEND;
-            h1_respond_status(s, 400);
-            return STEP_STOP;
+        struct str body = STR_NULL;
+        enum stream_body bs = STREAM_BODY_DONE;
+        if (!relay_finished(&p->rq) && !p->rq.in_done) {
+            bs = s->ops->body_peek(s, &body);
+            if (bs == STREAM_BODY_BAD || bs == STREAM_BODY_CLOSED || bs == STREAM_BODY_ERROR)
+                return client_body_failed(p, bs);
+            if (bs == STREAM_BODY_DONE)
+                p->rq.in_done = 1;
+            if (bs != STREAM_BODY_DATA)
+                body.len = 0;
         }
+        if (p->rq.mode == RELAY_LENGTH && body.len > p->rq.left)
+            body.len = (size_t)p->rq.left;
         uint64_t max = r->lc->client_max_body_size;
-        if (max && p->rq.mode == RELAY_CHUNKED && p->rq.moved + p->rq.dec_avail > max) {
+        if (max && p->rq.mode == RELAY_CHUNKED && p->rq.moved + body.len > max) {
             char ctx[1500];
-            h1_log_ctx(s, ctx, sizeof(ctx));
+            stream_log_ctx(s, ctx, sizeof(ctx));
             sy_log(LOG_LVL_ERR, "*%llu client intended to send too large chunked body: %llu+ bytes%s",
-                   (unsigned long long)s->id,
-                   (unsigned long long)(p->rq.moved + p->rq.dec_avail), ctx);
+                   (unsigned long long)s->conn->id,
+                   (unsigned long long)(p->rq.moved + body.len), ctx);
             if (r->head_sent) {
-                h1_close(s, "body too large");
+                s->ops->abort(s, "body too large");
                 return STEP_STOP;
             }
             proxy_free(p);
             r->keepalive = 0;
-            s->state = H1_S_SEND;
-            h1_respond_status(s, 413);
+            http_respond_status(s, 413);
             return STEP_STOP;
         }
-        struct iovec iov[5];
-        int n = relay_iov(&p->rq, s->in, p->req_head + p->req_head_off,
-                          p->req_head_len - p->req_head_off, iov);
+        struct iovec iov[6];
+        int n = 0;
+        if (head_left) {
+            iov[n].iov_base = p->req_head + p->req_head_off;
+            iov[n++].iov_len = head_left;
+        }
+        if (p->rq.chunked_out && (body.len || p->rq.in_done))
+            n += chunk_out_iov(&p->rq.co, body.p, body.len, p->rq.in_done, iov + n);
+        else if (body.len) {
+            iov[n].iov_base = (char *)body.p;
+            iov[n++].iov_len = body.len;
+        }
         if (n == 0) {
-            /* Need body bytes from the client. */
-            enum step st = read_client_body(p);
-            if (st == STEP_STOP)
-                return STEP_STOP;
-            if (st == STEP_IDLE) {
-                if (!r->body_done)
-                    h1_set_timer(s, r->lc->client_body_timeout);
-                return progress;
-            }
-            progress = STEP_PROGRESS;
-            continue;
+            /* Waiting for body bytes from the client. */
+            if (bs == STREAM_BODY_AGAIN && !r->body_done)
+                s->ops->set_timeout(s, r->lc->client_body_timeout);
+            return progress;
         }
         if (!(uc->flags & CONN_F_READY_W))
             return progress;
@@ -1506,16 +1488,21 @@ static enum step send_request(struct proxy *p)
         if (t)
             t->bytes_sent += (uint64_t)w;
         try_connected(p);
-        size_t hw = p->req_head_len - p->req_head_off;
-        if ((size_t)w < hw) {
-            p->req_head_off += (size_t)w;
-        } else {
-            p->req_head_off = p->req_head_len;
-            if ((size_t)w > hw)
-                p->body_started = 1;
-            relay_advance(&p->rq, s->in, (size_t)w - hw);
+        size_t wh = (size_t)w < head_left ? (size_t)w : head_left;
+        p->req_head_off += wh;
+        size_t rest = (size_t)w - wh;
+        if (rest) {
+            p->body_started = 1;
+            size_t payload = p->rq.chunked_out ? chunk_out_advance(&p->rq.co, rest) : rest;
+            if (p->rq.chunked_out && p->rq.co.done)
+                p->rq.out_done = 1;
+            if (payload) {
+                s->ops->body_consume(s, payload);
+                p->rq.moved += payload;
+                if (p->rq.mode == RELAY_LENGTH)
+                    p->rq.left -= payload;
+            }
         }
-        r->body_received = p->rq.moved;
         progress = STEP_PROGRESS;
     }
     return progress;
@@ -1535,7 +1522,7 @@ static enum step read_upstream(struct proxy *p)
         p->ub = NULL;
     }
     if (!p->ub && !(p->ub = p->bulk ? buf_get_big() : buf_get())) {
-        h1_close(p->s, "out of memory");
+        p->s->ops->abort(p->s, "out of memory");
         return STEP_STOP;
     }
     if (buf_room(p->ub) == 0)
@@ -1593,7 +1580,7 @@ static enum step read_upstream(struct proxy *p)
             log_upstream(p, LOG_LVL_ERR,
                          "upstream prematurely closed connection while reading upstream", 0);
             /* The client cannot be told cleanly: close its connection (no terminator). */
-            h1_close(p->s, "upstream closed mid-body");
+            p->s->ops->abort(p->s, "upstream closed mid-body");
             return STEP_STOP;
         }
         return STEP_IDLE;
@@ -1603,19 +1590,37 @@ static enum step read_upstream(struct proxy *p)
                                "recv() failed while reading response header from upstream",
                                uc->last_errno);
     log_upstream(p, LOG_LVL_ERR, "recv() failed while reading upstream", uc->last_errno);
-    h1_close(p->s, "upstream read error");
+    p->s->ops->abort(p->s, "upstream read error");
     return STEP_STOP;
 }
 
-/* Write the response head and body to the client. */
+/* Whether the upstream's body ends with the bytes now ready (`ready`). */
+static int response_last(const struct proxy *p, size_t ready)
+{
+    switch (p->rs.mode) {
+    case RELAY_NONE:
+        return 1;
+    case RELAY_LENGTH:
+        return p->rs.left == ready;
+    case RELAY_CHUNKED:
+        return p->rs.in_done;
+    case RELAY_EOF:
+        return p->rs.in_done;
+    }
+    (void)ready;
+    return 0;
+}
+
+/* Write the response body to the client through the stream (the head
+ * goes with the first bytes). */
 static enum step send_response(struct proxy *p)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     enum step progress = STEP_IDLE;
     for (int i = 0; i < 16; i++) {
         if (p->rs.mode == RELAY_CHUNKED && relay_decode(&p->rs, p->ub) < 0) {
-            if (p->resp_head_off == 0 && r->bytes_sent == 0) {
+            if (r->bytes_sent == 0) {
                 /* Nothing reached the client yet: it gets a 502, not a
                  * connection that closes without an answer. */
                 r->head_sent = 0;
@@ -1625,53 +1630,36 @@ static enum step send_response(struct proxy *p)
                 return upstream_failed(p, 0, 502, "upstream sent invalid chunked response", 0);
             }
             log_upstream(p, LOG_LVL_ERR, "upstream sent invalid chunked response while reading upstream", 0);
-            h1_close(s, "bad upstream chunked");
+            s->ops->abort(s, "bad upstream chunked");
             return STEP_STOP;
         }
         if (p->rs.mode == RELAY_LENGTH && p->rs.left == 0)
             p->rs.in_done = 1;
-        struct iovec iov[5];
-        int n = relay_iov(&p->rs, p->ub, p->resp_head + p->resp_head_off,
-                          p->resp_head_len - p->resp_head_off, iov);
-        if (n == 0) {
-            if (relay_finished(&p->rs) || p->rs.in_done)
-                return progress;
+        if (s->ops->write_done(s))
+            return progress;
+        size_t ready = relay_ready(&p->rs, p->ub);
+        int last = response_last(p, ready);
+        if (!ready && !last) {
             enum step st = read_upstream(p);
             if (st != STEP_PROGRESS)
                 return st == STEP_STOP ? STEP_STOP : progress;
             progress = STEP_PROGRESS;
             continue;
         }
-        if (!(s->c.flags & CONN_F_READY_W)) {
-            h1_set_timer(s, r->lc->send_timeout);
-            return progress;
-        }
-        ssize_t w = conn_writev(&s->c, iov, n);
+        struct iovec iov = {ready ? buf_head(p->ub) : NULL, ready};
+        ssize_t w = s->ops->write(s, &iov, ready ? 1 : 0, last);
         if (w == SY_AGAIN) {
-            h1_set_timer(s, r->lc->send_timeout);
+            s->ops->set_timeout(s, r->lc->send_timeout);
             return progress;
         }
-        if (w < 0) {
-            char ctx[1500];
-            h1_log_ctx(s, ctx, sizeof(ctx));
-            sy_log(LOG_LVL_INFO, "*%llu writev() failed (%d: %s) while sending to client%s",
-                   (unsigned long long)s->id, s->c.last_errno, strerror(s->c.last_errno), ctx);
-            h1_close(s, "client write error");
+        if (w < 0)
             return STEP_STOP;
-        }
-        r->bytes_sent += (uint64_t)w;
-        size_t hw = p->resp_head_len - p->resp_head_off;
-        if ((size_t)w < hw) {
-            p->resp_head_off += (size_t)w;
-        } else {
-            p->resp_head_off = p->resp_head_len;
-            uint64_t before = p->rs.moved;
-            relay_advance(&p->rs, p->ub, (size_t)w - hw);
-            r->body_bytes_sent += p->rs.moved - before;
-        }
-        if (p->ub && buf_len(p->ub) == 0 && p->rs.dec_avail == 0) {
-            buf_put(p->ub);
-            p->ub = NULL;
+        if (w > 0) {
+            relay_advance(&p->rs, p->ub, (size_t)w);
+            if (p->ub && buf_len(p->ub) == 0 && p->rs.dec_avail == 0) {
+                buf_put(p->ub);
+                p->ub = NULL;
+            }
         }
         progress = STEP_PROGRESS;
     }
@@ -1681,7 +1669,7 @@ static enum step send_response(struct proxy *p)
 
 static void response_complete(struct proxy *p)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     int extra = p->ub && buf_len(p->ub) > 0;
     if (extra)
@@ -1692,29 +1680,24 @@ static void response_complete(struct proxy *p)
     if (!r->body_done)
         r->keepalive = 0;
     proxy_free(p);
-    s->state = H1_S_SEND;
-    timer_stop(&s->timer);
-    h1_request_done(s);
+    s->ops->finish(s);
 }
 
 /* ------------------------------------------------------------ driver */
 
 static void proxy_run(struct proxy *p)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     for (int round = 0; round < 64; round++) {
         enum step any = STEP_IDLE;
         if (p->phase == PX_CONNECT)
             return;
         if (r->expect_continue && !p->continue_sent && p->rq.mode != RELAY_NONE &&
-            p->req_head_off == p->req_head_len && (!s->in || buf_len(s->in) == 0)) {
+            p->req_head_off == p->req_head_len && s->ops->body_buffered(s, NULL) == 0) {
             /* The client waits for our go-ahead before sending the body. */
-            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-            ssize_t w = conn_send(&s->c, cont, sizeof(cont) - 1);
+            s->ops->send_continue(s);
             p->continue_sent = 1;
-            if (w != (ssize_t)(sizeof(cont) - 1))
-                r->keepalive = 0;
         }
         if (p->phase == PX_EXCHANGE) {
             enum step st = send_request(p);
@@ -1751,7 +1734,7 @@ static void proxy_run(struct proxy *p)
             if (st == STEP_STOP)
                 return;
             any |= st;
-            if (p->resp_head_off == p->resp_head_len && relay_finished(&p->rs)) {
+            if (s->ops->write_done(s)) {
                 response_complete(p);
                 return;
             }
@@ -1802,7 +1785,7 @@ static void proxy_on_post(struct posted *pp)
 static void proxy_on_utimer(struct timer *t)
 {
     struct proxy *p = container_of(t, struct proxy, utimer);
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     switch (p->phase) {
     case PX_CONNECT:
         upstream_failed(p, NEXT_UPSTREAM_TIMEOUT, 504,
@@ -1827,7 +1810,7 @@ static void proxy_on_utimer(struct timer *t)
     case PX_RESPONSE:
         log_upstream(p, LOG_LVL_ERR,
                      "upstream timed out (110: Connection timed out) while reading upstream", 0);
-        h1_close(s, "upstream read timeout");
+        s->ops->abort(s, "upstream read timeout");
         return;
     }
 }
@@ -1849,7 +1832,7 @@ static const struct upstream_conf *find_group(struct request *r, struct str host
 /* Parse an evaluated "http://host[:port][/uri]" for a dynamic proxy_pass. */
 static int resolve_dynamic(struct proxy *p, struct str *uri, int *has_uri)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     struct str v;
     if (tmpl_eval(s, r->lc->proxy_pass->dynamic, &v) < 0)
@@ -1874,9 +1857,9 @@ static int resolve_dynamic(struct proxy *p, struct str *uri, int *has_uri)
     const struct upstream_conf *u = find_group(r, hostport);
     if (!u) {
         char ctx[1500];
-        h1_log_ctx(s, ctx, sizeof(ctx));
+        stream_log_ctx(s, ctx, sizeof(ctx));
         sy_log(LOG_LVL_ERR, "*%llu no resolver defined to resolve %.*s%s",
-               (unsigned long long)s->id, (int)hostport.len, hostport.p, ctx);
+               (unsigned long long)s->conn->id, (int)hostport.len, hostport.p, ctx);
         return -1;
     }
     p->ups = u;
@@ -1893,23 +1876,21 @@ static int resolve_dynamic(struct proxy *p, struct str *uri, int *has_uri)
  * the body is wanted (proxy_run). */
 static void send_continue_for_empty_body(struct proxy *p)
 {
-    struct h1_session *s = p->s;
+    struct client_stream *s = p->s;
     struct request *r = &s->req;
     if (r->has_body || !(r->info.flags & H1_F_EXPECT_CONTINUE) || r->minor != 1)
         return;
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    if (conn_send(&s->c, cont, sizeof(cont) - 1) != (ssize_t)(sizeof(cont) - 1))
-        r->keepalive = 0;
+    s->ops->send_continue(s);
     p->continue_sent = 1;
 }
 
-void proxy_start(struct h1_session *s)
+void proxy_start(struct client_stream *s)
 {
     struct request *r = &s->req;
     const struct proxy_pass *pp = r->lc->proxy_pass;
     struct proxy *p = proxy_alloc();
     if (!p) {
-        h1_respond_status(s, 500);
+        http_respond_status(s, 500);
         return;
     }
     p->s = s;
@@ -1919,7 +1900,8 @@ void proxy_start(struct h1_session *s)
     p->first_start_ms = loop_now();
     p->start_ms = loop_now();
     r->proxy = p;
-    s->state = H1_S_PROXY;
+    s->on_event = proxy_on_client;
+    s->on_abort = proxy_abort;
     upstream_pass_begin(r); /* " : " after an earlier proxied pass */
 
     struct str uri = STR_NULL;
@@ -1927,8 +1909,7 @@ void proxy_start(struct h1_session *s)
     if (pp->dynamic) {
         if (resolve_dynamic(p, &uri, &dyn_has_uri) < 0) {
             proxy_free(p);
-            s->state = H1_S_SEND;
-            h1_respond_status(s, 502);
+            http_respond_status(s, 502);
             return;
         }
     } else {
@@ -1942,61 +1923,60 @@ void proxy_start(struct h1_session *s)
         return;
     /* $request_body exists when the whole body already sits in the client
      * buffer (small bodies, as nginx's in-memory client body). */
-    if ((r->info.flags & H1_F_HAS_CL) && r->info.content_length > 0 && s->in &&
-        buf_len(s->in) >= r->info.content_length)
-        r->request_body = arena_str(&r->arena, (struct str){buf_head(s->in), r->info.content_length});
+    const char *buffered;
+    if ((r->info.flags & H1_F_HAS_CL) && r->info.content_length > 0 &&
+        s->ops->body_buffered(s, &buffered) >= r->info.content_length)
+        r->request_body = arena_str(&r->arena, (struct str){buffered, r->info.content_length});
     if (upstream_uri(p, uri, dyn_has_uri, &uri) < 0 || build_request_head(p, uri) < 0) {
         proxy_free(p);
-        h1_close(s, "out of memory");
+        s->ops->abort(s, "out of memory");
         return;
     }
-    timer_stop(&s->timer);
+    s->ops->stop_timeout(s);
     send_continue_for_empty_body(p);
     connect_next(p);
 }
 
-void proxy_on_client(struct h1_session *s, int timed_out)
+static void proxy_on_client(struct client_stream *s, int timed_out)
 {
     struct proxy *p = s->req.proxy;
     if (!p)
         return;
     if (timed_out) {
         char ctx[1500];
-        h1_log_ctx(s, ctx, sizeof(ctx));
+        stream_log_ctx(s, ctx, sizeof(ctx));
         if (p->phase == PX_RESPONSE)
             sy_log(LOG_LVL_INFO, "*%llu client timed out (110: Connection timed out) while sending to client%s",
-                   (unsigned long long)s->id, ctx);
+                   (unsigned long long)s->conn->id, ctx);
         else
             sy_log(LOG_LVL_INFO, "*%llu client timed out (110: Connection timed out) while reading client request body%s",
-                   (unsigned long long)s->id, ctx);
+                   (unsigned long long)s->conn->id, ctx);
         /* nginx closes without a response (408 is only logged). */
         s->req.status = p->phase == PX_RESPONSE ? s->req.status : 408;
-        access_log_write(s);
-        h1_close(s, "client timeout");
+        s->ops->abort(s, "client timeout");
         return;
     }
     struct request *r = &s->req;
-    if ((s->c.flags & CONN_F_RDHUP) && p->phase != PX_RESPONSE && r->body_done &&
+    if (s->ops->client_gone(s) && p->phase != PX_RESPONSE && r->body_done &&
         !r->lc->proxy_ignore_client_abort) {
         /* The client went away while the upstream has not answered yet
          * (nginx's check_broken_connection): nobody will read the answer,
          * so give up now rather than at proxy_read_timeout, and give back
          * what the request holds (the upstream, limit_conn counts). */
         char ctx[1500];
-        h1_log_ctx(s, ctx, sizeof(ctx));
+        stream_log_ctx(s, ctx, sizeof(ctx));
         sy_log(LOG_LVL_INFO, "*%llu epoll_wait() reported that client prematurely closed "
                "connection, so upstream connection is closed too while %s%s",
-               (unsigned long long)s->id, p->phase == PX_CONNECT ? "connecting to upstream"
+               (unsigned long long)s->conn->id, p->phase == PX_CONNECT ? "connecting to upstream"
                : "reading response header from upstream", ctx);
         r->status = 499;
-        access_log_write(s);
-        h1_close(s, "client closed before the response");
+        s->ops->abort(s, "client closed before the response");
         return;
     }
     proxy_run(p);
 }
 
-void proxy_abort(struct h1_session *s)
+static void proxy_abort(struct client_stream *s)
 {
     struct proxy *p = s->req.proxy;
     if (!p)

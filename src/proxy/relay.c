@@ -48,6 +48,76 @@ size_t relay_ready(const struct relay *rl, const struct buf *b)
     return 0;
 }
 
+int chunk_out_iov(struct chunk_out *co, const char *data, size_t avail, int fin,
+                  struct iovec *iov)
+{
+    int n = 0;
+    if (co->done)
+        return 0;
+    if (!co->active && avail) {
+        co->hdr_len = (unsigned)snprintf(co->hdr, sizeof(co->hdr), "%zx\r\n", avail);
+        co->hdr_off = 0;
+        co->data_left = avail;
+        co->trl_off = 0;
+        co->active = 1;
+    }
+    if (co->active) {
+        if (co->hdr_off < co->hdr_len) {
+            iov[n].iov_base = co->hdr + co->hdr_off;
+            iov[n++].iov_len = co->hdr_len - co->hdr_off;
+        }
+        if (co->data_left) {
+            iov[n].iov_base = (char *)data;
+            iov[n++].iov_len = (size_t)co->data_left;
+        }
+        iov[n].iov_base = (char *)"\r\n" + co->trl_off;
+        iov[n++].iov_len = 2 - co->trl_off;
+    }
+    /* The last chunk goes with the chunk that carries the last payload. */
+    if (fin && (co->active ? co->data_left == avail : avail == 0)) {
+        iov[n].iov_base = (char *)last_chunk + co->term_off;
+        iov[n++].iov_len = sizeof(last_chunk) - 1 - co->term_off;
+    }
+    return n;
+}
+
+size_t chunk_out_advance(struct chunk_out *co, size_t w)
+{
+    size_t payload = 0;
+    while (w > 0) {
+        if (co->active) {
+            size_t h = co->hdr_len - co->hdr_off;
+            if (h) {
+                size_t k = w < h ? w : h;
+                co->hdr_off += (unsigned)k;
+                w -= k;
+                continue;
+            }
+            if (co->data_left) {
+                size_t k = w < co->data_left ? w : (size_t)co->data_left;
+                co->data_left -= k;
+                payload += k;
+                w -= k;
+                continue;
+            }
+            size_t t = 2 - co->trl_off;
+            size_t k = w < t ? w : t;
+            co->trl_off += (unsigned)k;
+            w -= k;
+            if (co->trl_off == 2)
+                co->active = 0;
+            continue;
+        }
+        size_t t = sizeof(last_chunk) - 1 - co->term_off;
+        size_t k = w < t ? w : t;
+        co->term_off += (unsigned)k;
+        w -= k;
+        if (co->term_off == sizeof(last_chunk) - 1)
+            co->done = 1;
+    }
+    return payload;
+}
+
 /*
  * Fill iov with what this relay can write now: [prefix] [chunk header]
  * [payload] [chunk trailer] [last chunk]. `prefix` is a head not yet written.
@@ -61,35 +131,9 @@ int relay_iov(struct relay *rl, struct buf *b, const char *prefix, size_t prefix
         iov[n++].iov_len = prefix_len;
     }
     size_t ready = relay_ready(rl, b);
-    if (rl->chunked_out) {
-        if (!rl->co.active && ready) {
-            rl->co.hdr_len = (unsigned)snprintf(rl->co.hdr, sizeof(rl->co.hdr), "%zx\r\n", ready);
-            rl->co.hdr_off = 0;
-            rl->co.data_left = ready;
-            rl->co.trl_off = 0;
-            rl->co.active = 1;
-        }
-        if (rl->co.active) {
-            if (rl->co.hdr_off < rl->co.hdr_len) {
-                iov[n].iov_base = rl->co.hdr + rl->co.hdr_off;
-                iov[n++].iov_len = rl->co.hdr_len - rl->co.hdr_off;
-            }
-            if (rl->co.data_left) {
-                iov[n].iov_base = buf_head(b);
-                iov[n++].iov_len = (size_t)rl->co.data_left;
-            }
-            iov[n].iov_base = (char *)"\r\n" + rl->co.trl_off;
-            iov[n++].iov_len = 2 - rl->co.trl_off;
-        }
-        if (rl->in_done && relay_ready(rl, b) == rl->co.data_left && !rl->out_done &&
-            (!rl->co.active || rl->co.data_left == ready)) {
-            if (!rl->co.active || rl->co.data_left == ready) {
-                iov[n].iov_base = (char *)last_chunk + rl->co.term_off;
-                iov[n++].iov_len = sizeof(last_chunk) - 1 - rl->co.term_off;
-            }
-        }
-        return n;
-    }
+    if (rl->chunked_out)
+        return n + chunk_out_iov(&rl->co, ready ? buf_head(b) : NULL, ready, rl->in_done,
+                                 iov + n);
     if (ready) {
         iov[n].iov_base = buf_head(b);
         iov[n++].iov_len = ready;
@@ -101,39 +145,13 @@ int relay_iov(struct relay *rl, struct buf *b, const char *prefix, size_t prefix
 void relay_advance(struct relay *rl, struct buf *b, size_t w)
 {
     if (rl->chunked_out) {
-        while (w > 0) {
-            if (rl->co.active) {
-                size_t h = rl->co.hdr_len - rl->co.hdr_off;
-                if (h) {
-                    size_t k = w < h ? w : h;
-                    rl->co.hdr_off += (unsigned)k;
-                    w -= k;
-                    continue;
-                }
-                if (rl->co.data_left) {
-                    size_t k = w < rl->co.data_left ? w : (size_t)rl->co.data_left;
-                    rl->co.data_left -= k;
-                    rl->dec_avail -= k;
-                    rl->moved += k;
-                    buf_consume(b, k);
-                    w -= k;
-                    continue;
-                }
-                size_t t = 2 - rl->co.trl_off;
-                size_t k = w < t ? w : t;
-                rl->co.trl_off += (unsigned)k;
-                w -= k;
-                if (rl->co.trl_off == 2)
-                    rl->co.active = 0;
-                continue;
-            }
-            size_t t = sizeof(last_chunk) - 1 - rl->co.term_off;
-            size_t k = w < t ? w : t;
-            rl->co.term_off += (unsigned)k;
-            w -= k;
-            if (rl->co.term_off == sizeof(last_chunk) - 1)
-                rl->out_done = 1;
-        }
+        size_t k = chunk_out_advance(&rl->co, w);
+        rl->dec_avail -= k;
+        rl->moved += k;
+        if (k)
+            buf_consume(b, k);
+        if (rl->co.done)
+            rl->out_done = 1;
         return;
     }
     if (w == 0)

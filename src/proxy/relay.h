@@ -26,7 +26,21 @@ struct chunk_out {
     unsigned trl_off;           /* progress in the "\r\n" after the payload */
     int active;                 /* a chunk is being written */
     unsigned term_off;          /* progress in "0\r\n\r\n" */
+    int done;                   /* the last chunk was written */
 };
+
+/*
+ * Chunked framing around payload: fill iov[] (room for 4) with [chunk header]
+ * [payload] [CRLF] [last chunk] for `avail` bytes at `data`; `fin` says no
+ * payload follows these bytes. A chunk once started covers exactly its size:
+ * give the same bytes (and maybe more) again until they are written.
+ */
+int chunk_out_iov(struct chunk_out *co, const char *data, size_t avail, int fin,
+                  struct iovec *iov);
+
+/* Account `w` bytes written from chunk_out_iov(); returns the payload bytes
+ * among them. co->done once the last chunk is out. */
+size_t chunk_out_advance(struct chunk_out *co, size_t w);
 
 enum relay_mode {
     RELAY_NONE,                 /* no body */

@@ -2,14 +2,14 @@
  * h1_proxy_protocol.h - reading the PROXY protocol header of a client
  * connection accepted on a `listen ... proxy_protocol` address.
  */
-#ifndef SY_HTTP_H1_PROXY_PROTOCOL_H
-#define SY_HTTP_H1_PROXY_PROTOCOL_H
+#ifndef SY_CLIENT_H1_PROXY_PROTOCOL_H
+#define SY_CLIENT_H1_PROXY_PROTOCOL_H
 
 struct h1_session;
 
 /*
  * Read the PROXY header of `s` from its socket, without ever taking a byte
- * that follows it. Returns 1 when the header was consumed (s->pp holds what
+ * that follows it. Returns 1 when the header was consumed (s->cc.pp holds what
  * it said; the socket's next byte is the client's first: an HTTP request or
  * a TLS ClientHello), 0 when more bytes are needed (READY_R cleared: wait for
  * the next readable event), or -1 when the connection must be closed (the

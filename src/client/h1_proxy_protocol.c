@@ -26,7 +26,7 @@
  * it was signalled every byte the peer sent is already queued, and a header
  * that is still incomplete never will be.
  */
-#include "http/h1_proxy_protocol.h"
+#include "client/h1_proxy_protocol.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -36,15 +36,15 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "core/proxy_protocol.h"
-#include "http/h1_server.h"
+#include "client/h1_session.h"
 
 /* ", client: 1.2.3.4, server: 127.0.0.1:8080" (the connection has no request yet). */
 static void log_ctx(struct h1_session *s, char *out, size_t cap)
 {
     char ip[64], srv[80] = "";
-    conn_peer_ip(&s->c, ip, sizeof(ip));
-    if (s->lst)
-        net_addr_str((const struct sockaddr *)&s->lst->addr, srv, sizeof(srv));
+    conn_peer_ip(&s->cc.c, ip, sizeof(ip));
+    if (s->cc.lst)
+        net_addr_str((const struct sockaddr *)&s->cc.lst->addr, srv, sizeof(srv));
     snprintf(out, cap, ", client: %s, server: %s", ip, srv);
 }
 
@@ -73,12 +73,12 @@ static void log_broken(struct h1_session *s, const unsigned char *b, size_t n,
     log_ctx(s, ctx, sizeof(ctx));
     if (pr->version == 2) {
         sy_log(LOG_LVL_ERR, "*%llu broken PROXY protocol v2 header (%s) while reading PROXY "
-               "protocol%s", (unsigned long long)s->id, why, ctx);
+               "protocol%s", (unsigned long long)s->cc.id, why, ctx);
         return;
     }
     escape_head(b, n, head, sizeof(head));
     sy_log(LOG_LVL_ERR, "*%llu broken header: \"%s\" (%s) while reading PROXY protocol%s",
-           (unsigned long long)s->id, head, why, ctx);
+           (unsigned long long)s->cc.id, head, why, ctx);
 }
 
 /* Remove exactly `len` bytes (the header, already peeked into `sink`, which
@@ -87,7 +87,7 @@ static int consume(struct h1_session *s, unsigned char *sink, size_t len)
 {
     ssize_t n;
     do
-        n = recv(s->c.h.fd, sink, len, 0);
+        n = recv(s->cc.c.h.fd, sink, len, 0);
     while (n < 0 && errno == EINTR);
     /* The bytes are queued (we just saw them), so a short read cannot happen
      * on a TCP socket; treat one as the error it would be. */
@@ -99,56 +99,56 @@ int h1_pp_read(struct h1_session *s)
     unsigned char b[PP_MAX_HEADER];
     char ctx[256];
     ssize_t n;
-    if (!(s->c.flags & CONN_F_READY_R))
+    if (!(s->cc.c.flags & CONN_F_READY_R))
         return 0;
     do
-        n = recv(s->c.h.fd, b, sizeof(b), MSG_PEEK);
+        n = recv(s->cc.c.h.fd, b, sizeof(b), MSG_PEEK);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            s->c.flags &= ~CONN_F_READY_R;
+            s->cc.c.flags &= ~CONN_F_READY_R;
             return 0;
         }
         log_ctx(s, ctx, sizeof(ctx));
         sy_log(LOG_LVL_INFO, "*%llu recv() failed (%d: %s) while reading PROXY protocol%s",
-               (unsigned long long)s->id, errno, strerror(errno), ctx);
+               (unsigned long long)s->cc.id, errno, strerror(errno), ctx);
         return -1;
     }
     if (n == 0) {
         log_ctx(s, ctx, sizeof(ctx));
         sy_log(LOG_LVL_INFO, "*%llu client closed connection while reading PROXY protocol%s",
-               (unsigned long long)s->id, ctx);
+               (unsigned long long)s->cc.id, ctx);
         return -1;
     }
     struct pp_result pr;
     ssize_t rc = pp_parse(b, (size_t)n, &pr);
     if (rc == PP_NEED_MORE) {
         /* The parser decides within PP_MAX_HEADER bytes; RDHUP: no more will come. */
-        if ((size_t)n == sizeof(b) || (s->c.flags & CONN_F_RDHUP)) {
+        if ((size_t)n == sizeof(b) || (s->cc.c.flags & CONN_F_RDHUP)) {
             log_broken(s, b, (size_t)n, &pr,
                        (size_t)n == sizeof(b) ? "header too long"
                                               : "connection closed before the header ended");
             return -1;
         }
-        s->c.flags &= ~CONN_F_READY_R;
+        s->cc.c.flags &= ~CONN_F_READY_R;
         return 0;
     }
     if (rc < 0) {
         log_broken(s, b, (size_t)n, &pr, pr.reason);
         return -1;
     }
-    s->pp = pr.addrs;
+    s->cc.pp = pr.addrs;
     if (consume(s, b, (size_t)rc) < 0) {
         log_ctx(s, ctx, sizeof(ctx));
         sy_log(LOG_LVL_INFO, "*%llu recv() failed (%d: %s) while reading PROXY protocol%s",
-               (unsigned long long)s->id, errno, strerror(errno), ctx);
+               (unsigned long long)s->cc.id, errno, strerror(errno), ctx);
         return -1;
     }
     /* Bytes may follow (the peek saw them), or may not: READY_R stays set
      * only when they did, or when the peer's FIN is pending (the next read
      * must see the end: no further edge will announce it). */
-    if (rc == n && !(s->c.flags & CONN_F_RDHUP))
-        s->c.flags &= ~CONN_F_READY_R;
+    if (rc == n && !(s->cc.c.flags & CONN_F_RDHUP))
+        s->cc.c.flags &= ~CONN_F_READY_R;
     return 1;
 }
 
@@ -157,5 +157,5 @@ void h1_pp_log_timeout(struct h1_session *s)
     char ctx[256];
     log_ctx(s, ctx, sizeof(ctx));
     sy_log(LOG_LVL_INFO, "*%llu client timed out (110: Connection timed out) while reading "
-           "PROXY protocol%s", (unsigned long long)s->id, ctx);
+           "PROXY protocol%s", (unsigned long long)s->cc.id, ctx);
 }

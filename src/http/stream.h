@@ -1,0 +1,170 @@
+/*
+ * stream.h - the seam between a client protocol and the request layer
+ * (ARCHITECTURE.md, decision 10).
+ *
+ * A client connection (struct client_conn) holds the facts of the accepted
+ * socket: peer and local address, what a PROXY header said, the transport
+ * (plain or TLS), the connection number and request count. A protocol
+ * session (HTTP/1 today; HTTP/2 next) lives behind it and creates one client
+ * stream (struct client_stream) per request. The stream owns the
+ * protocol-neutral struct request; handlers (proxy, static files, return,
+ * error pages), variables, limits and the access log use only the stream,
+ * its connection's facts and the operations table below -- never protocol
+ * internals, never protocol bytes.
+ *
+ * Conventions of the operations: they never free the stream synchronously
+ * unless they say so ("may end the stream"); a caller that got SY_ERR or
+ * called abort()/finish must not touch the stream again.
+ */
+#ifndef SY_HTTP_STREAM_H
+#define SY_HTTP_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "core/buf.h"
+#include "core/conn.h"
+#include "core/proxy_protocol.h"
+#include "http/request.h"
+
+struct client_stream;
+struct listener;
+
+/* Protocols a client connection can speak. */
+enum client_proto {
+    CLIENT_PROTO_H1 = 1,
+    CLIENT_PROTO_H2 = 2,
+};
+
+/*
+ * The accepted connection: the facts variables and logs need, whatever
+ * protocol runs on it. `c` is the socket; only the protocol session reads
+ * and writes it.
+ */
+struct client_conn {
+    struct conn c;              /* the client socket and its transport */
+    enum client_proto proto;
+    uint64_t id;                /* $connection */
+    unsigned requests;          /* $connection_requests */
+    uint64_t created_ms;        /* for keepalive_time */
+    const struct listen_conf *listen; /* from the generation current at accept */
+    struct listener *lst;       /* the listening socket (runtime) */
+    struct sockaddr_storage local; /* our address ($server_addr), filled lazily */
+    socklen_t locallen;
+    struct pp_addrs pp;         /* what the PROXY protocol header said (family 0: nothing) */
+};
+
+/* Our address, asked of the kernel on first use. */
+const struct sockaddr *client_conn_local(struct client_conn *cc);
+
+/* How the length of a response body is known to the protocol. */
+#define STREAM_LEN_UNKNOWN (-1)  /* streamed: HTTP/1.1 chunked (or close), h2 DATA until END_STREAM */
+
+/* What a client stream's reading of the request body says. */
+enum stream_body {
+    STREAM_BODY_DATA = 0,       /* *out holds decoded body bytes */
+    STREAM_BODY_AGAIN,          /* nothing now; the handler's on_event runs when there is */
+    STREAM_BODY_DONE,           /* the whole body was read (and consumed) */
+    STREAM_BODY_BAD,            /* malformed body framing (bad chunk): answer 400 or abort */
+    STREAM_BODY_CLOSED,         /* the client closed or failed mid-body */
+    STREAM_BODY_ERROR,          /* the stream already ended (out of memory): stop */
+};
+
+struct stream_ops {
+    /*
+     * Request body in. peek: decoded body bytes available now (reads the
+     * client when none are buffered); the bytes stay until consume() says how
+     * many were used. With HTTP/2, consume() is what opens the flow-control
+     * window, so a slow upstream stalls only its own stream.
+     */
+    enum stream_body (*body_peek)(struct client_stream *st, struct str *out);
+    void (*body_consume)(struct client_stream *st, size_t n);
+    /* Decoded body bytes already buffered, without reading (0 if none). */
+    size_t (*body_buffered)(struct client_stream *st, const char **p);
+
+    /* "100 Continue" (the only interim response sent locally). */
+    void (*send_continue)(struct client_stream *st);
+
+    /*
+     * Response out, streamed (the proxy). head: r->status and r->resp are
+     * the response; `length` is the body length, STREAM_LEN_UNKNOWN, or 0 for
+     * none. The head may be held and sent with the first body bytes.
+     * write: takes what fits now and returns the count (possibly partial),
+     * SY_AGAIN when nothing fits (on_event runs when more fits), SY_ERR when
+     * the stream ended. `last` says the body ends with these bytes; the call
+     * that takes the last byte (or write(NULL, 0, last=1)) completes it.
+     * Returns 1 from write_done() once everything, framing included, is out.
+     */
+    int (*send_head)(struct client_stream *st, int64_t length);
+    ssize_t (*write)(struct client_stream *st, const struct iovec *iov, int n, int last);
+    int (*write_done)(struct client_stream *st);
+
+    /*
+     * Response out, local (return, error pages, static files): head plus a
+     * memory body (lives in the request arena or is static) or a file body
+     * (fd owned by the stream from here; `off`,`len`). The stream sends it
+     * all and then ends the request (http_request_done). May end the stream.
+     */
+    void (*send_memory)(struct client_stream *st, const char *body, size_t len);
+    void (*send_file)(struct client_stream *st, int fd, off_t off, off_t len);
+
+    /* The client-side deadline of what the handler waits for (body read, send). */
+    void (*set_timeout)(struct client_stream *st, uint64_t ms);
+    void (*stop_timeout)(struct client_stream *st);
+
+    /* The client went away (its FIN or an error was seen). */
+    int (*client_gone)(struct client_stream *st);
+
+    /* The stream's response is complete: log, release, keep-alive. May end the stream. */
+    void (*finish)(struct client_stream *st);
+
+    /* End the stream now: HTTP/1 closes the connection, HTTP/2 sends RST_STREAM. */
+    void (*abort)(struct client_stream *st, const char *reason);
+
+    /* Hold the request for `ms` (limit_req delay), then run http_phase_resume(). */
+    void (*hold)(struct client_stream *st, uint64_t ms);
+
+    /*
+     * Protocol switch, accepted by the upstream (101): r->status and r->resp
+     * are the answer. upgrade_head: the protocol's answer to the client,
+     * made while the request still lives (HTTP/1: the 101 head, malloc'd in
+     * `*prefix`, for the tunnel to write first). -1: the stream was ended.
+     * take_socket: hand the client side over as a tunnel end -- `*out` gets
+     * the connection (fd and transport), `*leftover` the bytes read after
+     * the request head (or NULL). The stream ends with the call, without an
+     * access log line (the tunnel writes its own).
+     */
+    int (*upgrade_head)(struct client_stream *st, char **prefix, size_t *prefix_len);
+    void (*take_socket)(struct client_stream *st, struct conn *out, struct buf **leftover);
+};
+
+/*
+ * One request on a client connection. HTTP/1 has one per connection at a
+ * time; HTTP/2 one per stream.
+ */
+struct client_stream {
+    struct request req;         /* the protocol-neutral request */
+    int req_active;             /* req is initialised (arena, rt ref) */
+    struct client_conn *conn;   /* borrowed: the connection it arrived on */
+    const struct stream_ops *ops;
+
+    /* The handler that drives the stream (the proxy): called when the
+     * client side is ready (read/write) or its deadline passed, and when
+     * the stream is ended under it (free what it holds; the stream is gone). */
+    void (*on_event)(struct client_stream *st, int timed_out);
+    void (*on_abort)(struct client_stream *st);
+};
+
+/* Log context for error lines: ", client: 1.2.3.4, server: x, request: \"GET / HTTP/1.1\"". */
+void stream_log_ctx(struct client_stream *st, char *out, size_t cap);
+
+/* $connection of the stream's client connection, for "*N" in log lines. */
+static inline unsigned long long stream_conn_id(const struct client_stream *st)
+{
+    return (unsigned long long)st->conn->id;
+}
+
+#endif
