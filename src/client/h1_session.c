@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "client/h1_head.h"
 #include "client/h1_proxy_protocol.h"
 #include "core/log.h"
 #include "core/net.h"
@@ -423,7 +424,7 @@ static void st_send_memory(struct client_stream *st, const char *body, size_t le
     /* An error page may replace a streamed head that was never written. */
     s->out_chunked = 0;
     memset(&s->co, 0, sizeof(s->co));
-    if (resp_build_head(st, &s->out_head, &s->out_head_len) < 0) {
+    if (h1_build_head(st, &s->out_head, &s->out_head_len) < 0) {
         h1_close(s, "out of memory");
         return;
     }
@@ -462,7 +463,7 @@ static int st_send_head(struct client_stream *st, int64_t length)
             r->keepalive = 0;
         }
     }
-    if (resp_build_head(st, &s->out_head, &s->out_head_len) < 0) {
+    if (h1_build_head(st, &s->out_head, &s->out_head_len) < 0) {
         h1_close(s, "out of memory");
         return SY_ERR;
     }
@@ -643,7 +644,7 @@ static int st_upgrade_head(struct client_stream *st, char **prefix, size_t *pref
     struct h1_session *s = ST_H1(st);
     char *head;
     size_t head_len;
-    if (resp_build_head(st, &head, &head_len) < 0 || !(*prefix = malloc(head_len))) {
+    if (h1_build_head(st, &head, &head_len) < 0 || !(*prefix = malloc(head_len))) {
         h1_close(s, "out of memory");
         return -1;
     }

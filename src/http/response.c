@@ -1,5 +1,6 @@
 /*
- * response.c - status reasons, error pages and response-head serialisation.
+ * response.c - status reasons, error pages, and the protocol-neutral last
+ * step of every response head (add_header, header safety, Server/Date).
  */
 #include "http/response.h"
 
@@ -158,29 +159,12 @@ static void sanitize_header(struct request *r, struct resp_header *h)
     h->value = (struct str){v, o};
 }
 
-/* Append C string `s` at p[o]; returns the new length (room is reserved). */
-static size_t put(char *p, size_t o, const char *s)
-{
-    size_t n = strlen(s);
-    memcpy(p + o, s, n);
-    return o + n;
-}
-
-int resp_build_head(struct client_stream *s, char **out, size_t *outlen)
+int resp_finalize(struct client_stream *s, struct resp_final *f)
 {
     struct request *r = &s->req;
     const struct loc_conf *lc = r->lc;
     int status = r->status;
-
-    /* Keep-alive limits decide the Connection header of this very response. */
-    if (r->keepalive && lc) {
-        if (lc->keepalive_timeout == 0 ||
-            (lc->keepalive_requests >= 0 && s->conn->requests >= (unsigned)lc->keepalive_requests) ||
-            loop_now() - s->conn->created_ms > lc->keepalive_time)
-            r->keepalive = 0;
-    }
-    if (sy_quit)
-        r->keepalive = 0;
+    memset(f, 0, sizeof(*f));
 
     /* add_header values are evaluated first: they land in r->resp too, so
      * $sent_http_* sees them. */
@@ -199,75 +183,18 @@ int resp_build_head(struct client_stream *s, char **out, size_t *outlen)
                 return -1;
         }
     }
-
     /* An upstream's Server/Date passed with proxy_pass_header (or set by
-     * add_header) replace ours: found in the same pass that sizes the head. */
-    size_t need = 128 + 64; /* status line, Server, Date, Connection */
-    int has_server = 0, has_date = 0;
+     * add_header) replace ours. */
     for (unsigned i = 0; i < r->nresp; i++) {
         sanitize_header(r, &r->resp[i]);
         struct str n = r->resp[i].name;
-        need += n.len + r->resp[i].value.len + 4;
+        f->bytes += n.len + r->resp[i].value.len;
         if (n.len == 6 && str_caseeq(n, STR_LIT("server")))
-            has_server = 1;
+            f->has_server = 1;
         else if (n.len == 4 && str_caseeq(n, STR_LIT("date")))
-            has_date = 1;
+            f->has_date = 1;
     }
-    char *p = arena_alloc(&r->arena, need);
-    if (!p)
-        return -1;
-    /* Built with plain copies: this runs for every response. */
-    size_t o = 0;
-    const char *reason = http_reason(status);
-    unsigned st = status >= 0 && status <= 999 ? (unsigned)status : 0;
-    o = put(p, o, "HTTP/1.1 ");
-    p[o++] = (char)('0' + st / 100);
-    p[o++] = (char)('0' + st / 10 % 10);
-    p[o++] = (char)('0' + st % 10);
-    /* The SP after the code is there even with no reason phrase (RFC 9112
-     * status-line; nginx writes "306 " too). */
-    p[o++] = ' ';
-    o = put(p, o, reason);
-    o = put(p, o, "\r\n");
-    int tokens = lc ? lc->server_tokens : 1;
-    if (!has_server) {
-        o = put(p, o, "Server: ");
-        o = put(p, o, tokens ? SY_SERVER_FULL : SY_SERVER_NAME);
-        o = put(p, o, "\r\n");
-    }
-    if (!has_date) {
-        o = put(p, o, "Date: ");
-        o = put(p, o, time_http_date());
-        o = put(p, o, "\r\n");
-    }
-    for (unsigned i = 0; i < r->nresp; i++) {
-        struct resp_header *h = &r->resp[i];
-        memcpy(p + o, h->name.p, h->name.len);
-        o += h->name.len;
-        p[o++] = ':';
-        p[o++] = ' ';
-        memcpy(p + o, h->value.p, h->value.len);
-        o += h->value.len;
-        p[o++] = '\r';
-        p[o++] = '\n';
-    }
-    if (status != 101) {
-        if (r->keepalive) {
-            memcpy(p + o, "Connection: keep-alive\r\n", 24);
-            o += 24;
-            if (lc && lc->keepalive_header_timeout != CONF_UNSET_U64 &&
-                lc->keepalive_header_timeout != 0)
-                o += (size_t)snprintf(p + o, need - o, "Keep-Alive: timeout=%llu\r\n",
-                                      (unsigned long long)(lc->keepalive_header_timeout / 1000));
-        } else {
-            memcpy(p + o, "Connection: close\r\n", 19);
-            o += 19;
-        }
-    }
-    p[o++] = '\r';
-    p[o++] = '\n';
-    *out = p;
-    *outlen = o;
+    f->server = lc && !lc->server_tokens ? SY_SERVER_NAME : SY_SERVER_FULL;
     return 0;
 }
 

@@ -14,12 +14,21 @@ int resp_add(struct request *r, struct str name, struct str value);
 /* Find a header added so far (case-insensitive); NULL slice when absent. */
 struct str resp_get(const struct request *r, const char *name);
 
+/* What a protocol needs to write the head after resp_finalize(). */
+struct resp_final {
+    int has_server;             /* r->resp has Server (proxy_pass_header, add_header) */
+    int has_date;               /* likewise Date */
+    const char *server;         /* our Server value otherwise (server_tokens) */
+    size_t bytes;               /* total length of names and values in r->resp */
+};
+
 /*
- * Serialise the head: status line, Server, Date, the headers added with
- * resp_add(), add_header directives of the location (always-flag aware),
- * Connection/Keep-Alive. Allocated in the request arena. 0 or -1.
+ * The protocol-neutral last step before a protocol writes a response head:
+ * add_header directives of the location (always-flag aware) are appended to
+ * r->resp, every value is made safe (no CR/LF/NUL), and `f` says whether
+ * Server and Date are already there. 0, or -1 (out of memory).
  */
-int resp_build_head(struct client_stream *s, char **out, size_t *outlen);
+int resp_finalize(struct client_stream *s, struct resp_final *f);
 
 /* The standard error page body for `status` (static), and its length. */
 const char *resp_error_page(int status, int server_tokens, size_t *len);
