@@ -18,6 +18,7 @@
 
 #include "conf/vars.h"
 #include "core/arena.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #define CONF_UNSET      (-1)
@@ -26,10 +27,7 @@
 
 /* ------------------------------------------------------------------ logs */
 
-enum log_level {
-    LOG_LVL_EMERG = 0, LOG_LVL_ALERT, LOG_LVL_CRIT, LOG_LVL_ERR,
-    LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG,
-};
+/* enum log_level is core/log.h's */
 
 struct log_format {
     const char *name;           /* "combined" is predefined */
