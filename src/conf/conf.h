@@ -113,6 +113,14 @@ struct map_conf {
     int volatile_;              /* `volatile` given (accepted; we never cache anyway) */
 };
 
+/*
+ * Order of map_conf.exact keys: ASCII case-insensitive bytewise comparison,
+ * a shorter key first when one is a prefix of the other (<0, 0, >0 like
+ * memcmp). The configuration loader sorts with this so map_find can bsearch.
+ */
+/* (conf/map.c) */
+int map_key_cmp(struct str a, struct str b);
+
 /* --------------------------------------------------------- rewrite ops */
 
 enum rw_cond_op {
@@ -231,6 +239,13 @@ struct realip_cidr {
     uint8_t addr[16];           /* network order, already masked; IPv4 in the first 4 */
     uint8_t mask[16];
 };
+
+/*
+ * Parse "addr[/bits]" (IPv4 or IPv6) into `out` (conf/cidr.c). Returns 0, 1 when the
+ * address had bits set below the mask (they are cleared: nginx warns "low
+ * address bits of ... are meaningless"), or -1 when it is not a CIDR.
+ */
+int realip_parse_cidr(const char *text, struct realip_cidr *out);
 
 /* loc_conf.real_ip_header: where the client address comes from */
 #define REALIP_HDR_X_REAL_IP       0 /* X-Real-IP (nginx's default) */

@@ -34,7 +34,6 @@
 #include "http/limit_req.h"
 #include "http/realip.h"
 #include "proc/runtime.h"
-#include "proxy/tunnel.h"
 #include "tls/tls.h"
 #include "core/version.h"
 
