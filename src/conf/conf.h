@@ -659,11 +659,27 @@ struct generation {
 };
 
 /*
+ * What a higher layer adds to every generation: the TLS contexts (g->tls,
+ * tls/tls.c), which conf may not include. `load` runs at the end of
+ * gen_load() and returns 0, or -1 with a message in `err`; `free` runs first
+ * in gen_free() (also after a failed `load`) and must accept what is there.
+ */
+struct gen_hooks {
+    int (*load)(struct generation *g, char *err, size_t errlen, char *warn, size_t warnlen);
+    void (*free)(struct generation *g);
+};
+
+/* Install the hooks (the pointer is kept; NULL removes them). proc/runtime.c
+ * does it once at startup, before any gen_load(). */
+void gen_set_hooks(const struct gen_hooks *hooks);
+
+/*
  * Load and check a configuration: parse `conf_path` (plus `-g` text when not
  * NULL), build and merge every level, compile templates, regexes and maps,
  * resolve upstream addresses (getaddrinfo; at load time only), validate as
  * nginx does, then build the TLS contexts (certificates and keys are read
- * here: tls_gen_load). On success returns a generation with refs = 1. On failure
+ * here: tls_gen_load, the gen_hooks' `load`). On success returns a
+ * generation with refs = 1. On failure
  * returns NULL and writes "message in file:line" (nginx wording) to err.
  * Warnings (like nginx's "[warn]" lines at -t) are appended to `warn`
  * (newline-separated, may be NULL).

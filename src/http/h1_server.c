@@ -32,7 +32,7 @@
 #include "http/rewrite_eval.h"
 #include "http/static.h"
 #include "http/vars_eval.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
 #include "proxy/proxy.h"
 #include "proxy/tunnel.h"
 #include "tls/tls.h"

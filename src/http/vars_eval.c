@@ -33,7 +33,7 @@
 #include "http/h1_server.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
 #include "tls/tls.h"
 #include "core/version.h"
 
