@@ -260,7 +260,7 @@ int realip_parse_cidr(const char *text, struct realip_cidr *out);
 #define LIMIT_ZONE_CONN 2
 
 /* (added) One limit_req_zone / limit_conn_zone: the state lives in a shared
- * memory zone the runtime attaches (proc/runtime.c, core/shm_zone.c). */
+ * memory zone the runtime attaches (conf/runtime.c, core/shm_zone.c). */
 struct limit_zone {
     const char *name;
     uint64_t size;              /* bytes; 0 while only referenced (not declared yet) */
