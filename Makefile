@@ -25,7 +25,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize stress
+.PHONY: all run check layers unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize stress
 
 all: $(BUILD)/switchyard
 
@@ -49,6 +49,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 deps:
 	@scripts/install-deps
 
+# Includes point down the layers only (ARCHITECTURE.md; docs/architecture.md)
+layers:
+	@scripts/check-layers
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
@@ -64,7 +68,7 @@ e2e: all
 # built with those sanitizers and the suites run against that build; the scale
 # test and the benchmark, meaningless under a sanitizer, are skipped. Without
 # it, the integration suite also runs once against an ASan+UBSan build.
-check: deps
+check: layers deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke

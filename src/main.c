@@ -266,6 +266,7 @@ static int daemonize(void)
 
 int main(int argc, char **argv)
 {
+    runtime_hooks_install();
     struct options o;
     memset(&o, 0, sizeof(o));
     if (parse_args(argc, argv, &o) < 0)

@@ -26,7 +26,7 @@
 #include "core/net.h"
 #include "http/phases.h"
 #include "http/response.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
 #include "proxy/tunnel.h"
 #include "tls/tls.h"
 

@@ -18,6 +18,7 @@
 
 #include "conf/vars.h"
 #include "core/arena.h"
+#include "core/log.h"
 #include "core/str.h"
 
 #define CONF_UNSET      (-1)
@@ -26,10 +27,7 @@
 
 /* ------------------------------------------------------------------ logs */
 
-enum log_level {
-    LOG_LVL_EMERG = 0, LOG_LVL_ALERT, LOG_LVL_CRIT, LOG_LVL_ERR,
-    LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG,
-};
+/* enum log_level is core/log.h's */
 
 struct log_format {
     const char *name;           /* "combined" is predefined */
@@ -114,6 +112,14 @@ struct map_conf {
     struct tmpl deflt;          /* default value ("" when none given) */
     int volatile_;              /* `volatile` given (accepted; we never cache anyway) */
 };
+
+/*
+ * Order of map_conf.exact keys: ASCII case-insensitive bytewise comparison,
+ * a shorter key first when one is a prefix of the other (<0, 0, >0 like
+ * memcmp). The configuration loader sorts with this so map_find can bsearch.
+ */
+/* (conf/map.c) */
+int map_key_cmp(struct str a, struct str b);
 
 /* --------------------------------------------------------- rewrite ops */
 
@@ -234,6 +240,13 @@ struct realip_cidr {
     uint8_t mask[16];
 };
 
+/*
+ * Parse "addr[/bits]" (IPv4 or IPv6) into `out` (conf/cidr.c). Returns 0, 1 when the
+ * address had bits set below the mask (they are cleared: nginx warns "low
+ * address bits of ... are meaningless"), or -1 when it is not a CIDR.
+ */
+int realip_parse_cidr(const char *text, struct realip_cidr *out);
+
 /* loc_conf.real_ip_header: where the client address comes from */
 #define REALIP_HDR_X_REAL_IP       0 /* X-Real-IP (nginx's default) */
 #define REALIP_HDR_X_FORWARDED_FOR 1 /* X-Forwarded-For, right to left */
@@ -247,7 +260,7 @@ struct realip_cidr {
 #define LIMIT_ZONE_CONN 2
 
 /* (added) One limit_req_zone / limit_conn_zone: the state lives in a shared
- * memory zone the runtime attaches (proc/runtime.c, core/shm_zone.c). */
+ * memory zone the runtime attaches (conf/runtime.c, core/shm_zone.c). */
 struct limit_zone {
     const char *name;
     uint64_t size;              /* bytes; 0 while only referenced (not declared yet) */
@@ -646,11 +659,27 @@ struct generation {
 };
 
 /*
+ * What a higher layer adds to every generation: the TLS contexts (g->tls,
+ * tls/tls.c), which conf may not include. `load` runs at the end of
+ * gen_load() and returns 0, or -1 with a message in `err`; `free` runs first
+ * in gen_free() (also after a failed `load`) and must accept what is there.
+ */
+struct gen_hooks {
+    int (*load)(struct generation *g, char *err, size_t errlen, char *warn, size_t warnlen);
+    void (*free)(struct generation *g);
+};
+
+/* Install the hooks (the pointer is kept; NULL removes them). proc/runtime.c
+ * does it once at startup, before any gen_load(). */
+void gen_set_hooks(const struct gen_hooks *hooks);
+
+/*
  * Load and check a configuration: parse `conf_path` (plus `-g` text when not
  * NULL), build and merge every level, compile templates, regexes and maps,
  * resolve upstream addresses (getaddrinfo; at load time only), validate as
  * nginx does, then build the TLS contexts (certificates and keys are read
- * here: tls_gen_load). On success returns a generation with refs = 1. On failure
+ * here: tls_gen_load, the gen_hooks' `load`). On success returns a
+ * generation with refs = 1. On failure
  * returns NULL and writes "message in file:line" (nginx wording) to err.
  * Warnings (like nginx's "[warn]" lines at -t) are appended to `warn`
  * (newline-separated, may be NULL).

@@ -41,8 +41,6 @@
 
 #include "conf/limits.h"
 #include "conf/modules.h"
-#include "http/realip.h"
-#include "http/router.h"
 
 const char conf_error_done[] = "";
 

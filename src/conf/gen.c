@@ -4,7 +4,8 @@
  *
  * gen_parse() owns the order: the -g text is parsed and applied first, then
  * the main file, all into one arena that becomes the generation's; gen_load()
- * adds the TLS contexts (tls_gen_load) on top. On any
+ * adds the TLS contexts on top (tls_gen_load, through the gen_hooks that
+ * proc installs: conf may not include tls). On any
  * error the half-built generation is freed with gen_free(), which releases
  * the PCRE2 codes recorded so far and then the arena, so error paths leak
  * nothing. The files read are kept (path + bytes as the parser read them,
@@ -21,7 +22,13 @@
 #include <unistd.h>
 
 #include "conf/directives.h"
-#include "tls/tls.h"
+
+static const struct gen_hooks *hooks;
+
+void gen_set_hooks(const struct gen_hooks *h)
+{
+    hooks = h;
+}
 
 /* g->files from the parser's list: every file read, in the order first opened. */
 static int keep_files(struct generation *g, const struct conf_read_files *fl)
@@ -125,7 +132,7 @@ struct generation *gen_load(const char *prefix, const char *conf_path, const cha
         errlen = sizeof(errbuf);
     }
     struct generation *g = gen_parse(prefix, conf_path, g_directives, err, errlen, warn, warnlen);
-    if (g && tls_gen_load(g, err, errlen, warn, warnlen) != 0) {
+    if (g && hooks && hooks->load && hooks->load(g, err, errlen, warn, warnlen) != 0) {
         gen_free(g);
         return NULL;
     }
@@ -136,8 +143,8 @@ void gen_free(struct generation *g)
 {
     if (!g)
         return;
-    tls_gen_free(g->tls);
-    g->tls = NULL;
+    if (hooks && hooks->free)
+        hooks->free(g);
     for (unsigned i = 0; i < g->nregexes; i++)
         pcre2_code_free(g->regexes[i]);
     g->nregexes = 0;

@@ -13,7 +13,10 @@
 
 #include <stdint.h>
 
-#include "conf/conf.h"
+enum log_level {
+    LOG_LVL_EMERG = 0, LOG_LVL_ALERT, LOG_LVL_CRIT, LOG_LVL_ERR,
+    LOG_LVL_WARN, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG,
+};
 
 /* Open (or switch to) the error log at `path` ("stderr" allowed) with a level. 0 or -1. */
 int log_open(const char *path, enum log_level level);

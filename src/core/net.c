@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/conn.h"
+
 int net_listen(const struct sockaddr *addr, socklen_t len, int backlog, int reuseport,
                int ipv6only, const char **what)
 {
@@ -136,4 +138,23 @@ int net_local_addr(int fd, struct sockaddr_storage *out, socklen_t *len)
 {
     *len = sizeof(*out);
     return getsockname(fd, (struct sockaddr *)out, len);
+}
+
+int net_parse_ip(const char *p, size_t len, union conn_addr *out)
+{
+    char tmp[64];
+    if (len == 0 || len >= sizeof(tmp) || memchr(p, '\0', len))
+        return -1;
+    memcpy(tmp, p, len);
+    tmp[len] = '\0';
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, tmp, &out->in.sin_addr) == 1) {
+        out->in.sin_family = AF_INET;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, tmp, &out->in6.sin6_addr) == 1) {
+        out->in6.sin6_family = AF_INET6;
+        return 0;
+    }
+    return -1;
 }

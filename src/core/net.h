@@ -39,4 +39,9 @@ unsigned net_port(const struct sockaddr *sa);
 /* Local address of a connected socket. */
 int net_local_addr(int fd, struct sockaddr_storage *out, socklen_t *len);
 
+union conn_addr;
+/* Text [p, p+len) as an IPv4 or IPv6 address (no port, no brackets), via
+ * inet_pton, into `out` (port 0). 0, or -1 when it is neither. */
+int net_parse_ip(const char *p, size_t len, union conn_addr *out);
+
 #endif

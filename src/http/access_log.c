@@ -9,7 +9,7 @@
 
 #include "core/log.h"
 #include "http/vars_eval.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
 
 void access_log_write(struct client_stream *s)
 {

@@ -15,7 +15,7 @@
 #include "http/stream.h"
 #include "http/limit_req.h"
 #include "http/vars_eval.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
 
 /* Longest key nginx accepts for limit_conn; longer values are not limited. */
 #define LIMIT_CONN_KEY_MAX 255

@@ -19,7 +19,7 @@
 #include "core/shm_zone.h"
 #include "http/stream.h"
 #include "http/vars_eval.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
 
 /* Longest key nginx accepts for limit_req; longer values are not limited. */
 #define LIMIT_REQ_KEY_MAX 65535

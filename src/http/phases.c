@@ -26,7 +26,7 @@
 #include "http/rewrite_eval.h"
 #include "http/static.h"
 #include "http/vars_eval.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
 #include "tls/tls.h"
 
 #define HTTP_MAX_INTERNAL_REDIRECTS 10

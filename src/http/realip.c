@@ -16,57 +16,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/net.h"
+#include "http/request.h"
 #include "http/stream.h"
 
 /* ------------------------------------------------------------ pure helpers */
-
-/* Text [p, p+len) as an IPv4 or IPv6 address (no port, no brackets). */
-static int parse_ip(const char *p, size_t len, union conn_addr *out)
-{
-    char tmp[64];
-    if (len == 0 || len >= sizeof(tmp) || memchr(p, '\0', len))
-        return -1;
-    memcpy(tmp, p, len);
-    tmp[len] = '\0';
-    memset(out, 0, sizeof(*out));
-    if (inet_pton(AF_INET, tmp, &out->in.sin_addr) == 1) {
-        out->in.sin_family = AF_INET;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, tmp, &out->in6.sin6_addr) == 1) {
-        out->in6.sin6_family = AF_INET6;
-        return 0;
-    }
-    return -1;
-}
-
-int realip_parse_cidr(const char *text, struct realip_cidr *out)
-{
-    const char *slash = strchr(text, '/');
-    size_t alen = slash ? (size_t)(slash - text) : strlen(text);
-    union conn_addr a;
-    if (parse_ip(text, alen, &a) < 0)
-        return -1;
-    memset(out, 0, sizeof(*out));
-    out->family = (uint8_t)a.sa.sa_family;
-    size_t bytes = a.sa.sa_family == AF_INET ? 4 : 16;
-    memcpy(out->addr, a.sa.sa_family == AF_INET ? (const void *)&a.in.sin_addr
-                                                : (const void *)&a.in6.sin6_addr,
-           bytes);
-    uint64_t bits = bytes * 8;
-    if (slash && str_to_u64(str_from_cstr(slash + 1), bytes * 8, &bits) < 0)
-        return -1;
-    int low = 0;
-    for (size_t i = 0; i < bytes; i++) {
-        unsigned take = bits >= 8 ? 8 : (unsigned)bits;
-        bits -= take;
-        out->mask[i] = (uint8_t)(0xff00u >> take);
-        if (out->addr[i] & ~out->mask[i])
-            low = 1;
-        out->addr[i] &= out->mask[i];
-    }
-    return low;
-}
 
 int realip_trusted(const struct realip_cidr *from, unsigned n, const union conn_addr *a)
 {
@@ -107,7 +61,7 @@ static int parse_port(const char *p, size_t len, unsigned *port)
 
 int realip_parse_addr(struct str t, union conn_addr *out)
 {
-    if (parse_ip(t.p, t.len, out) == 0)
+    if (net_parse_ip(t.p, t.len, out) == 0)
         return 0;
     const char *ip = t.p, *colon;
     size_t iplen;
@@ -126,7 +80,7 @@ int realip_parse_addr(struct str t, union conn_addr *out)
     }
     unsigned port;
     if (parse_port(colon + 1, (size_t)(t.p + t.len - colon - 1), &port) < 0 ||
-        parse_ip(ip, iplen, out) < 0)
+        net_parse_ip(ip, iplen, out) < 0)
         return -1;
     if (out->sa.sa_family == AF_INET)
         out->in.sin_port = htons((uint16_t)port);

@@ -34,12 +34,7 @@ const union conn_addr *realip_client(const struct client_stream *s);
 
 /* ---- pure helpers (unit-tested) ---- */
 
-/*
- * Parse "addr[/bits]" (IPv4 or IPv6) into `out`. Returns 0, 1 when the
- * address had bits set below the mask (they are cleared: nginx warns "low
- * address bits of ... are meaningless"), or -1 when it is not a CIDR.
- */
-int realip_parse_cidr(const char *text, struct realip_cidr *out);
+/* realip_parse_cidr() is conf/conf.h's (set_real_ip_from parses at load). */
 
 /* Is `a` inside one of `from[0..n)`? IPv4-mapped IPv6 addresses match IPv4 entries. */
 int realip_trusted(const struct realip_cidr *from, unsigned n, const union conn_addr *a);

@@ -456,18 +456,6 @@ ssize_t router_normalize_uri_opts(struct str path, char *out, size_t cap, int me
 
 /* ------------------------------------------------------------------ maps */
 
-int map_key_cmp(struct str a, struct str b)
-{
-    size_t n = a.len < b.len ? a.len : b.len;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ca = sy_tolower((unsigned char)a.p[i]);
-        unsigned char cb = sy_tolower((unsigned char)b.p[i]);
-        if (ca != cb)
-            return ca < cb ? -1 : 1;
-    }
-    return a.len < b.len ? -1 : a.len > b.len ? 1 : 0;
-}
-
 const struct tmpl *map_find(const struct map_conf *m, struct str key, struct regex_caps *caps)
 {
     if (m->hostnames && key.len && key.p[key.len - 1] == '.')

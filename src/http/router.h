@@ -119,13 +119,6 @@ ssize_t router_normalize_uri_opts(struct str path, char *out, size_t cap, int me
 const struct tmpl *map_find(const struct map_conf *m, struct str key, struct regex_caps *caps);
 
 /*
- * Order of map_conf.exact keys: ASCII case-insensitive bytewise comparison,
- * a shorter key first when one is a prefix of the other (<0, 0, >0 like
- * memcmp). The configuration loader sorts with this so map_find can bsearch.
- */
-int map_key_cmp(struct str a, struct str b);
-
-/*
  * Free the calling thread's PCRE2 match data, which the router creates on the
  * first regex match and reuses for every later one (workers are single
  * threaded). Optional, at thread/process exit; the next match re-creates it.

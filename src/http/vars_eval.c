@@ -33,8 +33,7 @@
 #include "http/stream.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
-#include "proc/runtime.h"
-#include "proxy/tunnel.h"
+#include "conf/runtime.h"
 #include "tls/tls.h"
 #include "core/version.h"
 

@@ -77,4 +77,22 @@ void var_set_builtin(struct client_stream *s, unsigned id, struct str v);
 /* Find a request header (case-insensitive); NULL slice when absent. */
 struct str req_header(const struct request *r, const char *name);
 
+/*
+ * A tunnel's access-log line is made at the switch (101) and written when
+ * the tunnel ends. Where a value is only known then, the line holds a mark:
+ * TUNNEL_MARK, a letter, an optional decimal base and ';'. The letters:
+ *   'd' $tunnel_duration, 'c' $tunnel_bytes_from_client,
+ *   'u' $tunnel_bytes_from_upstream, 'r' $tunnel_close_reason;
+ * and, as nginx logs an upgraded request when it ends:
+ *   'T' $request_time (base: the request's start, wall-clock ms),
+ *   'K' $connection_time (base: the connection's start, loop ms),
+ *   'R' the last try's $upstream_response_time (base: its start, loop ms),
+ *   'B' $bytes_sent, 'b' $body_bytes_sent, 'X' the last try's
+ *       $upstream_bytes_received (base + bytes from the upstream),
+ *   'S' the last try's $upstream_bytes_sent (base + bytes from the client),
+ *   'C' $request_completion, 'M' $msec, 'L' $time_local, 'I' $time_iso8601.
+ * Made by http/vars_eval.c, filled in by proxy/tunnel.c.
+ */
+#define TUNNEL_MARK '\001'
+
 #endif

@@ -155,6 +155,40 @@ void balance_rt_free(struct upstream_rt *urt)
     urt->nring = 0;
 }
 
+int balance_rt_create(struct gen_rt *rt)
+{
+    const struct generation *gen = rt->gen;
+    if (!gen->http || !gen->http->nupstreams)
+        return 0;
+    rt->ups = calloc(gen->http->nupstreams, sizeof(*rt->ups));
+    if (!rt->ups)
+        return -1;
+    for (unsigned i = 0; i < gen->http->nupstreams; i++) {
+        const struct upstream_conf *u = gen->http->upstreams[i];
+        rt->ups[i].peers = calloc(u->npeers ? u->npeers : 1, sizeof(struct peer_rt));
+        if (!rt->ups[i].peers)
+            return -1;
+        for (unsigned j = 0; j < u->npeers; j++)
+            rt->ups[i].peers[j].effective_weight = u->peers[j].weight;
+    }
+    return 0;
+}
+
+void balance_rt_destroy(struct gen_rt *rt)
+{
+    if (!rt->ups)
+        return;
+    for (unsigned i = 0; i < rt->gen->http->nupstreams; i++) {
+        if (rt->ups[i].peers)
+            for (unsigned j = 0; j < rt->gen->http->upstreams[i]->npeers; j++)
+                tls_session_free(rt->ups[i].peers[j].tls.session);
+        free(rt->ups[i].peers);
+        balance_rt_free(&rt->ups[i]);
+    }
+    free(rt->ups);
+    rt->ups = NULL;
+}
+
 /* ------------------------------------------------------ connection counts */
 
 /* Is a (conns / weight) below b's? Compared without division. */

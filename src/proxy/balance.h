@@ -26,8 +26,39 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
+#include "conf/runtime.h"
 #include "core/str.h"
-#include "proc/runtime.h"
+#include "tls/tls.h"
+
+/* A worker's state of one upstream server in one generation (gen_rt.ups[u].peers[i]). */
+struct peer_rt {
+    int64_t current_weight;     /* smooth weighted round robin state */
+    int64_t effective_weight;
+    unsigned fails;             /* failures counted (nginx's peer->fails) */
+    uint64_t accessed_ms;       /* last failure (nginx's peer->accessed) */
+    uint64_t checked_ms;        /* last failure or fail_timeout probe (peer->checked) */
+    unsigned *load;             /* this worker's active connections to the peer, shared by
+                                   every generation (upstream_peer_load); NULL until used */
+    struct tls_session_slot tls;/* proxy_ssl_session_reuse: the last TLS session (owned) */
+};
+
+struct ring_point;
+/* A worker's state of one upstream{} in one generation (gen_rt.ups[u]). */
+struct upstream_rt {
+    struct peer_rt *peers;      /* [upstream->npeers] */
+    struct ring_point *ring;    /* hash ... consistent: the ring, built at first use */
+    unsigned nring;
+    uint64_t rng;               /* random: generator state */
+};
+
+/*
+ * The rt_hooks (conf/runtime.h) for the upstream state: balance_rt_create
+ * makes rt->ups (peers at their configured weights); 0 or -1 (out of
+ * memory, left for balance_rt_destroy). balance_rt_destroy frees rt->ups,
+ * the cached TLS sessions and the rings; accepts a half-built rt->ups.
+ */
+int balance_rt_create(struct gen_rt *rt);
+void balance_rt_destroy(struct gen_rt *rt);
 
 /* 32-bit CRC (IEEE 802.3, reflected), the hash of the hash methods. */
 uint32_t balance_crc32(const void *p, size_t n);

@@ -32,7 +32,7 @@
 #include "http/response.h"
 #include "http/router.h"
 #include "http/vars_eval.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
 #include "proxy/relay.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
@@ -645,7 +645,7 @@ static int upstream_tls_start(struct proxy *p)
         }
     char name[256];
     snprintf(name, sizeof(name), "%.*s", (int)(n < 255 ? n : 255), v.p);
-    struct peer_rt *pr = lc->proxy_ssl_session_reuse ? &p->urt->peers[p->peer] : NULL;
+    struct tls_session_slot *pr = lc->proxy_ssl_session_reuse ? &p->urt->peers[p->peer].tls : NULL;
     return tls_connect(&p->uc->c, r->rt, lc, name, pr);
 }
 

@@ -37,7 +37,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/limit_conn.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
 #include "proxy/ws_frame.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))

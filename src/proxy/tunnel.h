@@ -13,6 +13,7 @@
 
 #include "core/buf.h"
 #include "core/conn.h"
+#include "http/vars_eval.h"
 
 struct log_file;
 struct limit_conn_holds;
@@ -24,23 +25,7 @@ struct tunnel_log {
     size_t len;
 };
 
-/*
- * A tunnel's access-log line is made at the switch (101) and written when
- * the tunnel ends. Where a value is only known then, the line holds a mark:
- * TUNNEL_MARK, a letter, an optional decimal base and ';'. The letters:
- *   'd' $tunnel_duration, 'c' $tunnel_bytes_from_client,
- *   'u' $tunnel_bytes_from_upstream, 'r' $tunnel_close_reason;
- * and, as nginx logs an upgraded request when it ends:
- *   'T' $request_time (base: the request's start, wall-clock ms),
- *   'K' $connection_time (base: the connection's start, loop ms),
- *   'R' the last try's $upstream_response_time (base: its start, loop ms),
- *   'B' $bytes_sent, 'b' $body_bytes_sent, 'X' the last try's
- *       $upstream_bytes_received (base + bytes from the upstream),
- *   'S' the last try's $upstream_bytes_sent (base + bytes from the client),
- *   'C' $request_completion, 'M' $msec, 'L' $time_local, 'I' $time_iso8601.
- * Made by http/vars_eval.c, filled in by tunnel.c.
- */
-#define TUNNEL_MARK '\001'
+/* Where a tunnel's log line holds marks: TUNNEL_MARK, http/vars_eval.h. */
 
 struct tunnel_params {
     struct conn *client;        /* copied: the tunnel takes over the fd and transport */

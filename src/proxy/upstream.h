@@ -15,7 +15,8 @@
 #include "conf/conf.h"
 #include "core/conn.h"
 #include "core/loop.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
+#include "proxy/balance.h"
 
 struct proxy;
 

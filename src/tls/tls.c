@@ -38,8 +38,7 @@
 #include "conf/snapshot.h"
 #include "core/arena.h"
 #include "core/log.h"
-#include "http/router.h"
-#include "proc/runtime.h"
+#include "conf/runtime.h"
 
 /* Small iovecs are gathered into one SSL_write of at most one record. */
 #define TLS_COALESCE 16384
@@ -109,7 +108,7 @@ struct tls_conn {
     unsigned char verify;             /* proxy_ssl_verify: check after the handshake */
     char *name;                       /* owned: the name the certificate must match */
     char *err;                        /* owned: why the handshake failed (for the log) */
-    struct peer_rt *peer;             /* session cache slot, valid while rt is held */
+    struct tls_session_slot *peer;    /* session cache slot, valid while rt is held */
     SSL_SESSION *pending;             /* owned: a session received before verification */
     /* server side */
     SSL_CTX *sess_ctx;                /* the first context: sessions and ticket keys (borrowed) */
@@ -282,6 +281,14 @@ static unsigned buf_size(const struct ssl_conf *s)
 
 /* SNI: choose the server{} as for Host, switch to its context; refuse the
  * handshake when that server says ssl_reject_handshake. */
+/* The http layer's server_name lookup (tls_set_server_finder); NULL: the default server. */
+static tls_server_finder server_finder;
+
+void tls_set_server_finder(tls_server_finder find)
+{
+    server_finder = find;
+}
+
 static int on_client_hello(SSL *ssl, int *al, void *arg)
 {
     (void)arg;
@@ -300,10 +307,8 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
         }
     }
     const struct server_conf *srv = tc->listen->default_server;
-    if (hlen > 0) {
-        struct regex_caps caps;
-        memset(&caps, 0, sizeof(caps));
-        srv = router_find_server(tc->listen, (struct str){host, (size_t)hlen}, &caps);
+    if (hlen > 0 && server_finder) {
+        srv = server_finder(tc->listen, (struct str){host, (size_t)hlen});
         tc->sni_named = srv && (srv != tc->listen->default_server ||
                                 has_exact_name(srv, host, (size_t)hlen));
     }
@@ -1049,7 +1054,7 @@ static SSL_CTX *build_cli_ctx(struct load *ld, const struct loc_conf *lc)
     SSL_CTX_set_options(ctx, opts);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    /* Sessions are cached per upstream peer (struct peer_rt), not by OpenSSL. */
+    /* Sessions are cached per upstream peer (a tls_session_slot), not by OpenSSL. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
     if (lc->proxy_ssl_verify == 1) {
@@ -1311,14 +1316,14 @@ static ssize_t handshake_failed(struct conn *c, struct tls_conn *tc, int e, int 
 /* Store session `sess` (owned) in the peer's cache slot. */
 static void save_session(struct tls_conn *tc, SSL_SESSION *sess)
 {
-    struct peer_rt *pr = tc->peer;
+    struct tls_session_slot *pr = tc->peer;
     if (!pr) {
         SSL_SESSION_free(sess);
         return;
     }
-    SSL_SESSION_free(pr->ssl_session);
-    pr->ssl_session = sess;
-    pr->ssl_session_ctx = SSL_get_SSL_CTX(tc->ssl);
+    SSL_SESSION_free(pr->session);
+    pr->session = sess;
+    pr->ctx = SSL_get_SSL_CTX(tc->ssl);
 }
 
 /* A new session from the upstream (TLS 1.2: in the handshake; TLS 1.3: a
@@ -1634,7 +1639,7 @@ int tls_accept(struct conn *c, struct gen_rt *rt, const struct listen_conf *l, u
 }
 
 int tls_connect(struct conn *c, struct gen_rt *rt, const struct loc_conf *lc, const char *name,
-                struct peer_rt *pr)
+                struct tls_session_slot *pr)
 {
     const struct tls_cli *t = rt && rt->gen ? cli_find(rt->gen->tls, lc) : NULL;
     if (!t)
@@ -1661,9 +1666,8 @@ int tls_connect(struct conn *c, struct gen_rt *rt, const struct loc_conf *lc, co
     if (pr) {
         tc->peer = pr;
         tc->rt = rt_ref(rt); /* keeps pr alive */
-        if (pr->ssl_session && pr->ssl_session_ctx == t->ctx &&
-            SSL_SESSION_is_resumable(pr->ssl_session))
-            (void)SSL_set_session(tc->ssl, pr->ssl_session);
+        if (pr->session && pr->ctx == t->ctx && SSL_SESSION_is_resumable(pr->session))
+            (void)SSL_set_session(tc->ssl, pr->session);
     }
     tc->state = TLS_ST_HANDSHAKE;
     c->xprt = &xprt_tls;

@@ -51,12 +51,27 @@ struct arena;
 struct generation;
 struct gen_rt;
 struct loc_conf;
-struct peer_rt;
+/* A client-side session cache slot (one per upstream peer, proxy/balance.h). */
+struct tls_session_slot {
+    void *session;              /* SSL_SESSION * of the last TLS connection (owned); NULL none */
+    const void *ctx;            /* the SSL_CTX it was made with */
+};
 struct listen_conf;
 struct server_conf;
 struct tls_gen;
 
 extern const struct xprt_ops xprt_tls;
+
+/*
+ * The server{} of listen `l` that serves the SNI name `host` (lower-cased,
+ * without a trailing dot), by the server_name rules; the default server
+ * when none matches. The http layer provides it (router_find_server), which
+ * TLS may not include: installed once at startup (proc/runtime.c). Without
+ * one, every handshake uses the listen's default server.
+ */
+typedef const struct server_conf *(*tls_server_finder)(const struct listen_conf *l,
+                                                       struct str host);
+void tls_set_server_finder(tls_server_finder find);
 
 /*
  * Build the TLS contexts of `g` (every server with ssl_certificate), stored
@@ -90,7 +105,7 @@ int tls_accept(struct conn *c, struct gen_rt *rt, const struct listen_conf *l, u
  * when proxy_ssl_server_name is on (never for IP literals), matched against
  * the certificate when proxy_ssl_verify is on. With `pr` (proxy_ssl_session_reuse)
  * the peer's cached session is offered and new sessions are stored in
- * pr->ssl_session; the connection then holds a reference on `rt` (which owns
+ * pr->session; the connection then holds a reference on `rt` (which owns
  * pr) until tls_client_detach() or close. Returns 0 or -1 (c unchanged).
  *
  * A failed handshake returns SY_ERR (or 0 for EOF) with CONN_F_HANDSHAKE
@@ -99,12 +114,12 @@ int tls_accept(struct conn *c, struct gen_rt *rt, const struct listen_conf *l, u
  * to be logged with " while SSL handshaking to upstream".
  */
 int tls_connect(struct conn *c, struct gen_rt *rt, const struct loc_conf *lc, const char *name,
-                struct peer_rt *pr);
+                struct tls_session_slot *pr);
 /* Stop caching sessions into the peer slot and drop the runtime reference
  * (the connection leaves its request: pooled, closed or tunnelled). */
 void tls_client_detach(struct conn *c);
 const char *tls_handshake_error(const struct conn *c);
-/* SSL_SESSION_free for runtime.c. Accepts NULL. */
+/* SSL_SESSION_free for the owner of a tls_session_slot. Accepts NULL. */
 void tls_session_free(void *sess);
 
 static inline int tls_is(const struct conn *c)

@@ -416,6 +416,7 @@ static void test_note_events_wakes_the_blocked_side(void **state)
 
 int main(void)
 {
+    runtime_hooks_install(); /* TLS contexts, SNI lookup, upstream state */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_errors_and_warnings),
         cmocka_unit_test(test_transport),
