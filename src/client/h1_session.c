@@ -22,6 +22,7 @@
 
 #include "client/h1_head.h"
 #include "client/h1_proxy_protocol.h"
+#include "client/h2_session.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "http/phases.h"
@@ -138,7 +139,7 @@ void h1_on_accept(struct handle *h, uint32_t events)
             return;
         }
         /* Client connections and tunnels count against worker_connections. */
-        if ((int64_t)(h1_active_conns + tunnel_count) >= limit) {
+        if ((int64_t)(h1_active_conns + h2_active_conns + tunnel_count) >= limit) {
             static uint64_t last;
             if (loop_now() - last > 1000) {
                 last = loop_now();
@@ -186,7 +187,7 @@ void h1_on_accept(struct handle *h, uint32_t events)
         h1_set_timer(s, lc ? lc->client_header_timeout : 60000);
         /* Data often arrives with the handshake: try at once (READY_R is optimistic). */
         h1_run(s);
-        if (h1_accept_full && (int64_t)(h1_active_conns + tunnel_count) >= limit) {
+        if (h1_accept_full && (int64_t)(h1_active_conns + h2_active_conns + tunnel_count) >= limit) {
             /* Full: stop accepting instead of accepting and closing; other
              * workers take new connections, or they wait in the backlog. */
             sy_log(LOG_LVL_WARN, "%lld worker_connections reached, not accepting until "
@@ -911,11 +912,55 @@ static void head_error(struct h1_session *s, int status, const char *why)
     bad_request(s, status, why);
 }
 
+/*
+ * HTTP/2 on this connection? With TLS, ALPN chose h2; on a plain listener
+ * with http2, the first bytes are the h2c preface (prior knowledge;
+ * anything else is HTTP/1). 1: the connection went to an HTTP/2 session
+ * (s is closed), 0: it stays HTTP/1, -1: too few bytes to tell.
+ */
+static int switch_to_h2(struct h1_session *s)
+{
+    if (s->cc.requests || s->st.req_active)
+        return 0;
+    const struct listen_conf *l = current_listen(s);
+    if (!l)
+        return 0;
+    int h2;
+    if (tls_is(&s->cc.c)) {
+        h2 = tls_alpn_is_h2(&s->cc.c);
+    } else {
+        if (!l->http2)
+            return 0;
+        h2 = h2_is_preface(buf_head(s->in), buf_len(s->in));
+        if (h2 < 0)
+            return -1;
+    }
+    if (!h2)
+        return 0;
+    if (h2_session_start(&s->cc, buf_head(s->in), buf_len(s->in)) < 0) {
+        h1_close(s, "HTTP/2 session failed");
+        return 1;
+    }
+    /* The HTTP/2 session has the socket now: forget it, close the rest. */
+    s->cc.c.h.fd = -1;
+    s->cc.c.xprt = &xprt_plain;
+    s->cc.c.xprt_ctx = NULL;
+    h1_close(s, "switched to HTTP/2");
+    return 1;
+}
+
 static void read_head(struct h1_session *s)
 {
     const struct loc_conf *lc = default_lc(s);
     uint64_t lhb = lc ? lc->large_client_header_buffers_size : 8192;
     for (int budget = 0; budget < H1_READ_BUDGET; budget++) {
+        if (s->in && buf_len(s->in) > 0 && s->cc.requests == 0) {
+            int sw = switch_to_h2(s);
+            if (sw > 0)
+                return;
+            if (sw < 0)
+                goto more;
+        }
         if (s->in && buf_len(s->in) > 0) {
             struct h1_header hdrs[H1_MAX_HEADERS];
             struct h1_request pr;
@@ -962,6 +1007,7 @@ static void read_head(struct h1_session *s)
                 return;
             }
         }
+    more:
         if (!(s->cc.c.flags & CONN_F_READY_R))
             break;
         if (!s->in) {

@@ -16,6 +16,7 @@
 
 #include <sys/socket.h>
 
+#include "client/listener.h"
 #include "http/stream.h"
 #include "proxy/relay.h"
 
@@ -60,16 +61,6 @@ struct h1_session {
     struct chunk_out co;        /* the chunk being written */
     int out_last;               /* the handler gave the body's last byte */
     int out_done;               /* head, body and framing all written */
-};
-
-/* A listening socket of the worker (runtime side of a listen_conf). */
-struct listener {
-    struct handle h;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    const char *text;           /* "127.0.0.1:8080" (owned by the worker) */
-    unsigned listen_index;      /* index into the current generation's listens */
-    int paused;                 /* out of worker_connections: not accepting */
 };
 
 /* Accept every pending connection on `l` (called on readiness). */

@@ -38,6 +38,7 @@ static struct {
     struct timer **heap;        /* 0-based array; heap_idx is index + 1 */
     uint32_t nheap, capheap;
     struct posted *post_head, *post_tail;
+    struct posted *run_head, *run_last; /* the batch run_posted() is running */
     struct deferred *defer;
     uint32_t ndefer, capdefer;
 } L = {.epfd = -1};
@@ -300,20 +301,36 @@ void loop_post(struct posted *p)
     L.post_tail = p;
 }
 
+/* Take `p` out of the list that starts at *head and ends at *tail. */
+static int list_remove(struct posted **head, struct posted **tail, struct posted *p)
+{
+    struct posted *prev = NULL;
+    for (struct posted *q = *head; q; prev = q, q = q == *tail ? NULL : q->next) {
+        if (q != p)
+            continue;
+        if (prev)
+            prev->next = p->next;
+        else
+            *head = p == *tail ? NULL : p->next;
+        if (*tail == p) {
+            *tail = prev;
+            if (!prev)
+                *head = NULL;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 void loop_unpost(struct posted *p)
 {
     if (!p->queued)
         return;
-    struct posted **pp = &L.post_head, *prev = NULL;
-    while (*pp && *pp != p) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (*pp) {
-        *pp = p->next;
-        if (L.post_tail == p)
-            L.post_tail = prev;
-    }
+    /* Queued for the next batch, or waiting in the batch being run (a
+     * handler may unpost another one's entry before it runs, e.g. when it
+     * frees it). */
+    if (!list_remove(&L.post_head, &L.post_tail, p))
+        list_remove(&L.run_head, &L.run_last, p);
     p->queued = 0;
     p->next = NULL;
 }
@@ -321,18 +338,19 @@ void loop_unpost(struct posted *p)
 static void run_posted(void)
 {
     /* Only run what was queued before we started, so a handler that re-posts
-     * itself yields to epoll (fairness). */
-    struct posted *p = L.post_head, *last = L.post_tail;
+     * itself yields to epoll (fairness). The batch stays reachable from L so
+     * loop_unpost() can take entries out of it. */
+    L.run_head = L.post_head;
+    L.run_last = L.post_tail;
     L.post_head = L.post_tail = NULL;
-    while (p) {
-        struct posted *next = p->next;
-        int was_last = p == last;
+    while (L.run_head) {
+        struct posted *p = L.run_head;
+        L.run_head = p == L.run_last ? NULL : p->next;
+        if (!L.run_head)
+            L.run_last = NULL;
         p->queued = 0;
         p->next = NULL;
         p->cb(p);
-        if (was_last)
-            break;
-        p = next;
     }
 }
 

@@ -692,8 +692,11 @@ static struct str conn_var(struct client_stream *s, unsigned id, int *found)
     case VB_TCPINFO_SND_CWND:
     case VB_TCPINFO_RCV_SPACE:
         return tcpinfo(s, id, found);
-    case VB_HTTP2: /* no HTTP/2 or HTTP/3 yet: every request is HTTP/1.x */
-    case VB_HTTP3:
+    case VB_HTTP2: /* "h2" over TLS, "h2c" in the clear, empty for HTTP/1.x */
+        if (s->conn->proto != CLIENT_PROTO_H2)
+            return STR_LIT("");
+        return tls_is(&s->conn->c) ? STR_LIT("h2") : STR_LIT("h2c");
+    case VB_HTTP3: /* no HTTP/3 yet */
         return STR_LIT("");
     }
     *found = -1;
@@ -782,6 +785,8 @@ static struct str request_var(struct client_stream *s, unsigned id, int *found)
     case VB_SERVER_NAME:
         return first_server_name(r);
     case VB_SERVER_PROTOCOL:
+        if (s->conn->proto == CLIENT_PROTO_H2)
+            return STR_LIT("HTTP/2.0");
         return r->minor ? STR_LIT("HTTP/1.1") : STR_LIT("HTTP/1.0");
     case VB_REQUEST_URI:
         return r->request_uri;

@@ -28,6 +28,7 @@
 #include "core/net.h"
 #include "core/shm_zone.h"
 #include "client/h1_session.h"
+#include "client/h2_session.h"
 #include "http/phases.h"
 #include "http/router.h"
 #include "proxy/proxy.h"
@@ -284,7 +285,7 @@ static void maybe_resume_accepting(void)
     if (!paused || !accepting)
         return;
     int64_t limit = rt_current->gen->main.worker_connections;
-    if ((int64_t)(h1_active_conns + tunnel_count) >= limit)
+    if ((int64_t)(h1_active_conns + h2_active_conns + tunnel_count) >= limit)
         return;
     paused = 0;
     for (unsigned j = 0; j < nlisteners; j++)
@@ -500,7 +501,9 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
                 }
                 shutdown_deadline = loop_now() + (t == CONF_UNSET_U64 ? UINT64_MAX / 4 : t);
             }
-            if (h1_shutdown_idle() == 0 && tunnel_count == 0)
+            unsigned left = h1_shutdown_idle();
+            left += h2_shutdown_idle();
+            if (left == 0 && tunnel_count == 0)
                 break;
             if (loop_now() >= shutdown_deadline) {
                 if (tunnels_told || tunnel_count == 0)
@@ -521,6 +524,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     sy_quit = 1;
     h1_shutdown_idle();
     h1_close_all();
+    h2_close_all();
     tunnel_close_all();
     upconn_pool_drain();
     upstream_loads_free();

@@ -178,12 +178,57 @@ static void test_posted(void **state)
     loop_destroy();
 }
 
+/* A handler that unposts an entry later in the same batch (because it frees
+ * its owner) must keep that entry from running; the rest of the batch runs. */
+static struct posted q1, q2, q3;
+static int q_ran[3];
+static void on_q(struct posted *p)
+{
+    if (p == &q1) {
+        q_ran[0]++;
+        loop_unpost(&q2);
+    } else if (p == &q2) {
+        q_ran[1]++;
+    } else {
+        q_ran[2]++;
+        loop_unpost(&q3); /* itself, while running: harmless */
+    }
+}
+
+static void test_unpost_within_batch(void **state)
+{
+    (void)state;
+    assert_int_equal(loop_init(), 0);
+    q1.cb = q2.cb = q3.cb = on_q;
+    memset(q_ran, 0, sizeof(q_ran));
+    loop_post(&q1);
+    loop_post(&q2);
+    loop_post(&q3);
+    loop_run_once(0);
+    assert_int_equal(q_ran[0], 1);
+    assert_int_equal(q_ran[1], 0);
+    assert_int_equal(q_ran[2], 1);
+    /* q2 can be posted again and then runs once. */
+    loop_post(&q2);
+    loop_run_once(0);
+    assert_int_equal(q_ran[1], 1);
+    /* The last entry of a batch unposted by the first. */
+    memset(q_ran, 0, sizeof(q_ran));
+    loop_post(&q1);
+    loop_post(&q2);
+    loop_run_once(0);
+    assert_int_equal(q_ran[0], 1);
+    assert_int_equal(q_ran[1], 0);
+    loop_destroy();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_alloc_reset), cmocka_unit_test(test_buf_pool_counters),
         cmocka_unit_test(test_sizes_and_times),   cmocka_unit_test(test_http_dates),
         cmocka_unit_test(test_timers),            cmocka_unit_test(test_posted),
+        cmocka_unit_test(test_unpost_within_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,92 @@
+/*
+ * h2_internal.h - what h2_session.c (the connection) and h2_stream.c (one
+ * request stream and its client-stream operations) share. Not for other
+ * modules: they use h2_session.h.
+ */
+#ifndef SY_CLIENT_H2_INTERNAL_H
+#define SY_CLIENT_H2_INTERNAL_H
+
+#include <nghttp2/nghttp2.h>
+
+#include "client/h2_session.h"
+#include "core/buf.h"
+#include "core/loop.h"
+
+/* How a stream's response body is produced. */
+enum h2_body_kind {
+    H2_BODY_NONE = 0,           /* no body (HEADERS carries END_STREAM) */
+    H2_BODY_STREAM,             /* written by the handler (write()) */
+    H2_BODY_MEMORY,             /* a memory body (local responses) */
+    H2_BODY_FILE,               /* a file body (static files) */
+};
+
+struct h2_stream {
+    struct client_stream st;    /* the protocol-neutral request (first member) */
+    struct h2_session *sess;
+    int32_t id;
+    struct h2_stream *next, *prev; /* the session's streams */
+
+    /* request head, collected from HEADERS/CONTINUATION */
+    struct h1_header *hdrs;     /* regular fields (arena) */
+    size_t nhdrs, caphdrs;
+    struct str method, scheme, authority, path, protocol;
+    size_t head_bytes;          /* decoded field bytes so far (HPACK bomb bound) */
+    int head_too_large;         /* a field or the list exceeded the limits */
+    int head_bad;               /* a field nghttp2 let through that we refuse */
+    int started;                /* the request runs (phases called) */
+    int client_done;            /* END_STREAM received */
+    int reset;                  /* the stream ended under us (RST_STREAM, connection gone) */
+
+    /* request body: DATA not consumed by the handler yet */
+    struct buf *in;
+
+    /* response */
+    enum h2_body_kind body;
+    int submitted;              /* response HEADERS submitted */
+    int deferred;               /* the data source said "deferred": resume on new bytes */
+    struct buf *out;            /* H2_BODY_STREAM: bytes written, not yet framed */
+    int out_eof;                /* the handler gave the last byte */
+    int writer_blocked;         /* write() said "again": wake the handler on drain */
+    const char *mem;            /* H2_BODY_MEMORY */
+    size_t mem_len, mem_off;
+    int fd;                     /* H2_BODY_FILE (owned), -1 none */
+    off_t file_off, file_left;
+    int end_sent;               /* END_STREAM sent: the response is complete */
+
+    struct timer timer;         /* client-side deadline, or the limit_req hold */
+    int holding;                /* the timer is a limit_req hold */
+    struct posted post;         /* wake the handler */
+};
+
+struct h2_session {
+    struct client_conn cc;      /* the connection (first member) */
+    nghttp2_session *ng;
+    struct h2_stream *streams;  /* open request streams */
+    unsigned nstreams;
+    struct buf *out;            /* framed bytes not yet written to the socket */
+    struct timer timer;         /* idle (keepalive_timeout) deadline */
+    struct posted post;         /* flush and re-run after the current batch */
+    struct h2_session *next, *prev; /* every session of the worker */
+    int closed;                 /* closing; freed at the end of the loop iteration */
+    int goaway;                 /* GOAWAY submitted: close when streams are done */
+    int in_callback;            /* inside nghttp2_session_mem_recv/mem_send */
+    uint32_t window;            /* the per-stream receive window we announce */
+    char flood_logged;          /* a flood/abuse line was logged for this connection */
+};
+
+/* h2_stream.c */
+struct h2_stream *h2_stream_new(struct h2_session *sess, int32_t id);
+int h2_stream_header(struct h2_stream *hs, const uint8_t *name, size_t namelen,
+                     const uint8_t *value, size_t valuelen);
+void h2_stream_head_done(struct h2_stream *hs, int end_stream);
+void h2_stream_data(struct h2_stream *hs, const uint8_t *data, size_t len);
+void h2_stream_end(struct h2_stream *hs);
+void h2_stream_closed(struct h2_stream *hs, uint32_t error_code);
+void h2_stream_wake(struct h2_stream *hs);
+
+/* h2_session.c */
+void h2_session_schedule(struct h2_session *sess);
+void h2_session_log_ctx(struct h2_session *sess, char *out, size_t cap);
+void h2_session_stream_gone(struct h2_session *sess, struct h2_stream *hs);
+
+#endif

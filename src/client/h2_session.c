@@ -1,0 +1,556 @@
+/*
+ * h2_session.c - one HTTP/2 connection (see h2_session.h): nghttp2 set-up
+ * and limits, moving bytes between the socket and nghttp2, the connection's
+ * timers, GOAWAY and close. The streams are in h2_stream.c.
+ *
+ * Output is pulled from nghttp2 (mem_send) into one buffer and written with
+ * one send per turn; input is read into a per-worker scratch buffer and fed
+ * to mem_recv, which keeps partial frames itself, so an idle connection
+ * holds no buffer of ours.
+ */
+#include "client/h2_internal.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/listener.h"
+#include "conf/runtime.h"
+#include "core/log.h"
+#include "http/phases.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#define H2_READ_BUDGET 16
+/* nghttp2's own defaults from 1.57 on, set explicitly for 1.52 (Debian
+ * backports the options): RST_STREAM rate (CVE-2023-44487, "rapid reset")
+ * and CONTINUATION frames per header block (CVE-2024-27316 family). */
+#define H2_RESET_BURST 1000
+#define H2_RESET_RATE 33
+#define H2_MAX_CONTINUATIONS 8
+/* SETTINGS frames and outbound ACKs (PING/SETTINGS floods) nghttp2 accepts
+ * before it tears the connection down (its defaults, set explicitly). */
+#define H2_MAX_SETTINGS 32
+#define H2_MAX_OUTBOUND_ACK 1000
+
+unsigned h2_active_conns;
+static struct h2_session *all_sessions;
+
+static void h2_on_io(struct handle *h, uint32_t events);
+static void h2_on_timer(struct timer *t);
+static void h2_on_post(struct posted *p);
+static void h2_run(struct h2_session *sess);
+static void h2_close(struct h2_session *sess, const char *reason);
+
+int h2_is_preface(const char *data, size_t len)
+{
+    size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+    if (memcmp(data, H2_PREFACE, n) != 0)
+        return 0;
+    return len >= H2_PREFACE_LEN ? 1 : -1;
+}
+
+/* The default server's settings of the connection's address, in the
+ * current generation (connection-level limits and timeouts). */
+static const struct loc_conf *sess_lc(struct h2_session *sess)
+{
+    const struct listen_conf *l = client_current_listen(&sess->cc);
+    return l && l->default_server ? l->default_server->lc : NULL;
+}
+
+void h2_session_log_ctx(struct h2_session *sess, char *out, size_t cap)
+{
+    char ip[64];
+    conn_peer_ip(&sess->cc.c, ip, sizeof(ip));
+    snprintf(out, cap, ", client: %s", ip);
+}
+
+void h2_session_schedule(struct h2_session *sess)
+{
+    if (!sess->closed)
+        loop_post(&sess->post);
+}
+
+/* ------------------------------------------------------------ nghttp2 callbacks */
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+    struct h2_session *sess = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct h2_stream *hs = h2_stream_new(sess, f->hd.stream_id);
+    if (!hs)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR */
+    nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, hs);
+    return 0;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *ud)
+{
+    (void)flags;
+    (void)ud;
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    struct h2_stream *hs = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!hs || hs->started)
+        return 0; /* trailers of a request: not passed on */
+    return h2_stream_header(hs, name, namelen, value, valuelen);
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+    (void)ud;
+    struct h2_stream *hs;
+    switch (f->hd.type) {
+    case NGHTTP2_HEADERS:
+        hs = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (!hs)
+            break;
+        if (f->headers.cat == NGHTTP2_HCAT_REQUEST)
+            h2_stream_head_done(hs, !!(f->hd.flags & NGHTTP2_FLAG_END_STREAM));
+        else if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
+            h2_stream_end(hs);
+        break;
+    case NGHTTP2_DATA:
+        hs = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (hs && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            h2_stream_end(hs);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t stream_id,
+                         const uint8_t *data, size_t len, void *ud)
+{
+    (void)flags;
+    (void)ud;
+    struct h2_stream *hs = nghttp2_session_get_stream_user_data(ng, stream_id);
+    if (!hs) {
+        /* Nobody reads it: give the connection window back. */
+        nghttp2_session_consume_connection(ng, len);
+        return 0;
+    }
+    h2_stream_data(hs, data, len);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+    (void)ud;
+    if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) ||
+        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    struct h2_stream *hs = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!hs || hs->end_sent)
+        return 0;
+    hs->end_sent = 1;
+    /* The response is complete: its log line now ($request_time). */
+    http_request_done(&hs->st);
+    if (!hs->client_done) {
+        /* The client may still be sending a body nobody reads: end it
+         * (RFC 9113 8.1), and give its bytes in flight back. */
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_NO_ERROR);
+    }
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t error_code,
+                           void *ud)
+{
+    (void)ud;
+    struct h2_stream *hs = nghttp2_session_get_stream_user_data(ng, stream_id);
+    if (hs) {
+        nghttp2_session_set_stream_user_data(ng, stream_id, NULL);
+        h2_stream_closed(hs, error_code);
+    }
+    return 0;
+}
+
+/* Protocol errors nghttp2 detected: one info line per connection (a client
+ * that misbehaves once usually goes on doing it). */
+static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *f, int lib_error, void *ud)
+{
+    (void)ng;
+    struct h2_session *sess = ud;
+    if (!sess->flood_logged) {
+        sess->flood_logged = 1;
+        char ctx[128];
+        h2_session_log_ctx(sess, ctx, sizeof(ctx));
+        sy_log(LOG_LVL_INFO, "*%llu client sent invalid HTTP/2 frame (type %u): %s%s",
+               (unsigned long long)sess->cc.id, (unsigned)f->hd.type,
+               nghttp2_strerror(lib_error), ctx);
+    }
+    return 0;
+}
+
+static nghttp2_session_callbacks *callbacks(void)
+{
+    static nghttp2_session_callbacks *cb;
+    if (cb)
+        return cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+    return cb;
+}
+
+static nghttp2_option *options(void)
+{
+    static nghttp2_option *opt;
+    if (opt)
+        return opt;
+    if (nghttp2_option_new(&opt) != 0)
+        return NULL;
+    /* The receive windows open as handlers consume body bytes (h2_stream.c). */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_stream_reset_rate_limit(opt, H2_RESET_BURST, H2_RESET_RATE);
+    nghttp2_option_set_max_continuations(opt, H2_MAX_CONTINUATIONS);
+    nghttp2_option_set_max_settings(opt, H2_MAX_SETTINGS);
+    nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
+    return opt;
+}
+
+/* ------------------------------------------------------------ start */
+
+int h2_session_start(const struct client_conn *cc, const char *data, size_t len)
+{
+    struct h2_session *sess = calloc(1, sizeof(*sess));
+    if (!sess)
+        return -1;
+    sess->cc = *cc;
+    sess->cc.proto = CLIENT_PROTO_H2;
+    sess->cc.c.h.on_io = h2_on_io;
+    sess->timer.cb = h2_on_timer;
+    sess->post.cb = h2_on_post;
+    const struct loc_conf *lc = sess_lc(sess);
+    nghttp2_session_callbacks *cb = callbacks();
+    nghttp2_option *opt = options();
+    if (!cb || !opt || nghttp2_session_server_new2(&sess->ng, cb, sess, opt) != 0) {
+        free(sess);
+        return -1;
+    }
+    uint32_t streams = 128;
+    uint32_t window = BUF_BIG_SIZE - 1; /* fits one body buffer of the stream */
+    sess->window = window;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window},
+    };
+    /* The connection window covers every stream's window: the streams'
+     * own windows are what bound memory. */
+    uint64_t conn_window = (uint64_t)streams * window;
+    if (conn_window > 0x7fffffff)
+        conn_window = 0x7fffffff;
+    if (nghttp2_submit_settings(sess->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
+        nghttp2_session_set_local_window_size(sess->ng, NGHTTP2_FLAG_NONE, 0,
+                                              (int32_t)conn_window) != 0 ||
+        loop_rebind(&sess->cc.c.h) < 0) {
+        nghttp2_session_del(sess->ng);
+        free(sess);
+        return -1;
+    }
+    h2_active_conns++;
+    sess->next = all_sessions;
+    if (all_sessions)
+        all_sessions->prev = sess;
+    all_sessions = sess;
+    timer_set(&sess->timer, lc ? lc->keepalive_timeout : 75000);
+    if (len) {
+        ssize_t rv = nghttp2_session_mem_recv(sess->ng, (const uint8_t *)data, len);
+        if (rv < 0) {
+            h2_close(sess, "bad preface");
+            return 0;
+        }
+    }
+    h2_run(sess);
+    return 0;
+}
+
+/* ------------------------------------------------------------ I/O */
+
+/* Write what nghttp2 has to send: framed bytes are gathered in sess->out and
+ * written with one send; 0, or -1 when the connection was closed. */
+static int h2_flush(struct h2_session *sess)
+{
+    for (int round = 0; round < 64; round++) {
+        if (sess->out && buf_len(sess->out)) {
+            if (!(sess->cc.c.flags & CONN_F_READY_W))
+                return 0;
+            ssize_t w = conn_send(&sess->cc.c, buf_head(sess->out), buf_len(sess->out));
+            if (w == SY_AGAIN)
+                return 0;
+            if (w < 0) {
+                h2_close(sess, "write error");
+                return -1;
+            }
+            buf_consume(sess->out, (size_t)w);
+            if (buf_len(sess->out))
+                continue;
+        }
+        /* Gather frames until the buffer is full. */
+        for (;;) {
+            if (!sess->out && !(sess->out = buf_get_big())) {
+                h2_close(sess, "out of memory");
+                return -1;
+            }
+            if (buf_room(sess->out) < 16 * 1024 + 9 && buf_len(sess->out))
+                break;
+            if (buf_room(sess->out) == 0)
+                buf_compact(sess->out);
+            const uint8_t *p;
+            sess->in_callback = 1;
+            ssize_t n = nghttp2_session_mem_send(sess->ng, &p);
+            sess->in_callback = 0;
+            if (sess->closed)
+                return -1;
+            if (n < 0) {
+                h2_close(sess, "nghttp2 send error");
+                return -1;
+            }
+            if (n == 0)
+                break;
+            /* A frame larger than the room left: write what we have first.
+             * mem_send's bytes stay valid until its next call, so copy in
+             * pieces with writes in between. */
+            while (n > 0) {
+                size_t room = buf_room(sess->out);
+                if (room == 0) {
+                    buf_compact(sess->out);
+                    room = buf_room(sess->out);
+                }
+                size_t k = (size_t)n < room ? (size_t)n : room;
+                memcpy(buf_tail(sess->out), p, k);
+                sess->out->last += (uint32_t)k;
+                p += k;
+                n -= (ssize_t)k;
+                if (n > 0) {
+                    ssize_t w = SY_AGAIN;
+                    if (sess->cc.c.flags & CONN_F_READY_W)
+                        w = conn_send(&sess->cc.c, buf_head(sess->out), buf_len(sess->out));
+                    if (w == SY_AGAIN) {
+                        /* Keep the rest of this frame: it must go out
+                         * before anything nghttp2 makes next. */
+                        struct buf *big = sess->out;
+                        if (buf_room(big) < (size_t)n)
+                            buf_compact(big);
+                        if (buf_room(big) < (size_t)n) {
+                            h2_close(sess, "output frame too large");
+                            return -1;
+                        }
+                        memcpy(buf_tail(big), p, (size_t)n);
+                        big->last += (uint32_t)n;
+                        n = 0;
+                        break;
+                    }
+                    if (w < 0) {
+                        h2_close(sess, "write error");
+                        return -1;
+                    }
+                    buf_consume(sess->out, (size_t)w);
+                }
+            }
+        }
+        if (!sess->out || buf_len(sess->out) == 0) {
+            buf_put(sess->out);
+            sess->out = NULL;
+            return 0;
+        }
+    }
+    loop_post(&sess->post);
+    return 0;
+}
+
+/* Read and hand to nghttp2; 0, or -1 when the connection was closed. */
+static int h2_read(struct h2_session *sess)
+{
+    static char scratch[16 * 1024];
+    for (int i = 0; i < H2_READ_BUDGET; i++) {
+        if (!(sess->cc.c.flags & CONN_F_READY_R))
+            return 0;
+        ssize_t n = conn_recv(&sess->cc.c, scratch, sizeof(scratch));
+        if (n == SY_AGAIN)
+            return 0;
+        if (n <= 0) {
+            h2_close(sess, n == 0 ? "client closed" : "read error");
+            return -1;
+        }
+        sess->in_callback = 1;
+        ssize_t rv = nghttp2_session_mem_recv(sess->ng, (const uint8_t *)scratch, (size_t)n);
+        sess->in_callback = 0;
+        if (sess->closed)
+            return -1;
+        if (rv < 0) {
+            char ctx[128];
+            h2_session_log_ctx(sess, ctx, sizeof(ctx));
+            sy_log(rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC
+                       ? LOG_LVL_INFO : LOG_LVL_INFO,
+                   "*%llu client sent invalid HTTP/2 data (%s) while processing HTTP/2 "
+                   "connection%s", (unsigned long long)sess->cc.id, nghttp2_strerror((int)rv),
+                   ctx);
+            /* nghttp2 queued a GOAWAY for most errors: try to send it. */
+            h2_flush(sess);
+            if (!sess->closed)
+                h2_close(sess, "protocol error");
+            return -1;
+        }
+    }
+    loop_post(&sess->post); /* budget used: come back after the others */
+    return 0;
+}
+
+static void h2_run(struct h2_session *sess)
+{
+    if (sess->closed)
+        return;
+    if (h2_read(sess) < 0)
+        return;
+    if (h2_flush(sess) < 0)
+        return;
+    int pending = sess->out && buf_len(sess->out);
+    if (!pending && !nghttp2_session_want_read(sess->ng) && !nghttp2_session_want_write(sess->ng)) {
+        h2_close(sess, "session done");
+        return;
+    }
+    if (!pending && sess->goaway && sess->nstreams == 0 &&
+        !nghttp2_session_want_write(sess->ng)) {
+        h2_close(sess, "goaway done");
+        return;
+    }
+    /* No stream: the connection is idle (keepalive_timeout). */
+    if (sess->nstreams == 0 && !sess->timer.when) {
+        const struct loc_conf *lc = sess_lc(sess);
+        timer_set(&sess->timer, lc ? lc->keepalive_timeout : 75000);
+    } else if (sess->nstreams > 0) {
+        timer_stop(&sess->timer);
+    }
+}
+
+static void h2_on_io(struct handle *h, uint32_t events)
+{
+    struct h2_session *sess = container_of(h, struct h2_session, cc.c.h);
+    if (sess->closed)
+        return;
+    conn_note_events(&sess->cc.c, events);
+    h2_run(sess);
+}
+
+static void h2_on_post(struct posted *p)
+{
+    struct h2_session *sess = container_of(p, struct h2_session, post);
+    h2_run(sess);
+}
+
+static void h2_goaway(struct h2_session *sess)
+{
+    if (sess->goaway || sess->closed)
+        return;
+    sess->goaway = 1;
+    nghttp2_submit_goaway(sess->ng, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(sess->ng), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+    h2_session_schedule(sess);
+}
+
+static void h2_on_timer(struct timer *t)
+{
+    struct h2_session *sess = container_of(t, struct h2_session, timer);
+    if (sess->nstreams)
+        return;
+    /* Idle for keepalive_timeout: say goodbye, then close. */
+    h2_goaway(sess);
+    h2_flush(sess);
+    if (!sess->closed)
+        h2_close(sess, "keepalive timeout");
+}
+
+/* ------------------------------------------------------------ close */
+
+void h2_session_stream_gone(struct h2_session *sess, struct h2_stream *hs)
+{
+    if (hs->prev)
+        hs->prev->next = hs->next;
+    else if (sess->streams == hs)
+        sess->streams = hs->next;
+    if (hs->next)
+        hs->next->prev = hs->prev;
+    hs->next = hs->prev = NULL;
+    sess->nstreams--;
+    /* keepalive_requests reached and nothing left: the GOAWAY is out. */
+    h2_session_schedule(sess);
+}
+
+static void session_free(void *p)
+{
+    free(p);
+}
+
+static void h2_close(struct h2_session *sess, const char *reason)
+{
+    (void)reason;
+    if (sess->closed)
+        return;
+    sess->closed = 1;
+    while (sess->streams)
+        h2_stream_closed(sess->streams, NGHTTP2_CANCEL);
+    nghttp2_session_del(sess->ng);
+    sess->ng = NULL;
+    buf_put(sess->out);
+    sess->out = NULL;
+    timer_cancel(&sess->timer);
+    loop_unpost(&sess->post);
+    conn_close_fd(&sess->cc.c);
+    h2_active_conns--;
+    if (sess->prev)
+        sess->prev->next = sess->next;
+    else
+        all_sessions = sess->next;
+    if (sess->next)
+        sess->next->prev = sess->prev;
+    loop_defer_free(session_free, sess);
+}
+
+unsigned h2_shutdown_idle(void)
+{
+    unsigned left = 0;
+    for (struct h2_session *sess = all_sessions, *next; sess; sess = next) {
+        next = sess->next;
+        h2_goaway(sess);
+        if (sess->nstreams == 0) {
+            h2_flush(sess);
+            if (!sess->closed)
+                h2_close(sess, "shutdown");
+            continue;
+        }
+        left++;
+    }
+    return left;
+}
+
+void h2_close_all(void)
+{
+    while (all_sessions)
+        h2_close(all_sessions, "exit");
+}
+
+/* keepalive_requests: after this stream, no more on this connection. */
+void h2_session_count_request(struct h2_session *sess);
+void h2_session_count_request(struct h2_session *sess)
+{
+    const struct loc_conf *lc = sess_lc(sess);
+    sess->cc.requests++;
+    if (lc && lc->keepalive_requests >= 0 && sess->cc.requests >= (unsigned)lc->keepalive_requests)
+        h2_goaway(sess);
+}
