@@ -18,11 +18,13 @@ static struct tunnel_sock_end *sock_of(struct tunnel_end *e)
     return container_of(e, struct tunnel_sock_end, end);
 }
 
-/* The connection's readiness as TUNNEL_END_* bits. */
-static unsigned sock_ready(const struct conn *c)
+/* The connection's readiness as TUNNEL_END_* bits: the same bits, so a mask
+ * (this runs after every read and write of the relay). */
+_Static_assert(TUNNEL_END_R == CONN_F_READY_R && TUNNEL_END_W == CONN_F_READY_W,
+               "tunnel-end readiness mirrors the connection's");
+static inline unsigned sock_ready(const struct conn *c)
 {
-    return (c->flags & CONN_F_READY_R ? TUNNEL_END_R : 0) |
-           (c->flags & CONN_F_READY_W ? TUNNEL_END_W : 0);
+    return c->flags & (CONN_F_READY_R | CONN_F_READY_W);
 }
 
 static ssize_t sock_recv(struct tunnel_end *e, void *buf, size_t len)
