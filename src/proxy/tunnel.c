@@ -1,6 +1,11 @@
 /*
  * tunnel.c - relaying an upgraded connection (see tunnel.h).
  *
+ * The relay moves bytes between two ends (tunnel_end.h) through their
+ * operations only: it never sees a socket, a transport or epoll. Ends wake it
+ * with tunnel_end_ready(); it tests their readiness bits before it takes a
+ * buffer or makes a call.
+ *
  * Two directions, each "bytes read from side i, written to side 1-i":
  *
  *   read side i --> dir[i].buf --> write side 1-i
@@ -22,7 +27,7 @@
  *         first when the side vanished without one) --other FIN or linger
  *         timeout--> CLOSED
  *   RELAY --idle/ping timeout, shutdown--> CLOSING (close frames, FINs) --> CLOSED
- *   any socket error --> CLOSED at once
+ *   any error of an end (reset, RST_STREAM) --> CLOSED at once
  */
 #include "proxy/tunnel.h"
 
@@ -31,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -228,7 +232,7 @@ static void tunnel_free(void *p)
     free(t);
 }
 
-/* Close both sockets now; `reason` is what the access log reports. */
+/* Close both ends now; `reason` is what the access log reports. */
 static void tunnel_close(struct tunnel *t, const char *reason)
 {
     if (t->dead)
@@ -287,7 +291,7 @@ static void queue_close(struct tunnel *t, int to, uint16_t code, const char *rea
 
 /*
  * Switchyard ends the tunnel: a close frame to each side (WebSocket), then
- * FIN once it is written; the sockets close when both sides are done or the
+ * FIN once it is written; the ends close when both sides are done or the
  * linger deadline passes.
  */
 static void tunnel_wind_down(struct tunnel *t, uint16_t code, const char *reason, const char *why)
