@@ -1,6 +1,11 @@
 /*
  * tunnel.c - relaying an upgraded connection (see tunnel.h).
  *
+ * The relay moves bytes between two ends (tunnel_end.h) through their
+ * operations only: it never sees a socket, a transport or epoll. Ends wake it
+ * with tunnel_end_ready(); it tests their readiness bits before it takes a
+ * buffer or makes a call.
+ *
  * Two directions, each "bytes read from side i, written to side 1-i":
  *
  *   read side i --> dir[i].buf --> write side 1-i
@@ -22,7 +27,7 @@
  *         first when the side vanished without one) --other FIN or linger
  *         timeout--> CLOSED
  *   RELAY --idle/ping timeout, shutdown--> CLOSING (close frames, FINs) --> CLOSED
- *   any socket error --> CLOSED at once
+ *   any error of an end (reset, RST_STREAM) --> CLOSED at once
  */
 #include "proxy/tunnel.h"
 
@@ -31,13 +36,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/limit_conn.h"
 #include "conf/runtime.h"
+#include "proxy/tunnel_end.h"
 #include "proxy/ws_frame.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -75,8 +80,10 @@ struct tunnel_rate {
 };
 
 struct tunnel {
-    struct conn end[2];         /* client, upstream */
+    struct tunnel_end *end[2];  /* client, upstream */
     struct tunnel_dir dir[2];   /* dir[i]: from end[i] to end[1 - i] */
+    struct tunnel_sock_end sock[2]; /* the ends made from the connections given (unused
+                                   when an end was given ready-made) */
     struct timer timer;         /* idle / ping / linger deadline */
     struct posted post;
     uint8_t websocket;
@@ -102,8 +109,6 @@ unsigned tunnel_count;
 static struct tunnel *all_tunnels;
 static uint64_t ping_counter;
 
-static void tunnel_on_io_client(struct handle *h, uint32_t events);
-static void tunnel_on_io_upstream(struct handle *h, uint32_t events);
 static void tunnel_on_timer(struct timer *t);
 static void tunnel_on_post(struct posted *p);
 static void tunnel_run(struct tunnel *t);
@@ -227,7 +232,7 @@ static void tunnel_free(void *p)
     free(t);
 }
 
-/* Close both sockets now; `reason` is what the access log reports. */
+/* Close both ends now; `reason` is what the access log reports. */
 static void tunnel_close(struct tunnel *t, const char *reason)
 {
     if (t->dead)
@@ -244,7 +249,7 @@ static void tunnel_close(struct tunnel *t, const char *reason)
         t->dir[i].inject = NULL;
         free(t->dir[i].prefix);
         t->dir[i].prefix = NULL;
-        conn_close_fd(&t->end[i]);
+        t->end[i]->ops->close(t->end[i]);
     }
     sy_log(LOG_LVL_INFO, "*%llu tunnel closed (%s) after %llu ms, %llu bytes from client, %llu from upstream%s",
            (unsigned long long)t->conn_id, t->close_reason,
@@ -286,10 +291,10 @@ static void queue_close(struct tunnel *t, int to, uint16_t code, const char *rea
 
 /*
  * Switchyard ends the tunnel: a close frame to each side (WebSocket), then
- * FIN once it is written; the sockets close when both sides are done or the
+ * FIN once it is written; the ends close when both sides are done or the
  * linger deadline passes.
  */
-static void tunnel_end(struct tunnel *t, uint16_t code, const char *reason, const char *why)
+static void tunnel_wind_down(struct tunnel *t, uint16_t code, const char *reason, const char *why)
 {
     if (t->closing || t->dead)
         return;
@@ -396,6 +401,13 @@ static int scan_frames(struct tunnel *t, int i)
     }
 }
 
+/* Write `len` bytes at `p` to end `e` (tunnel_end_ops.writev). */
+static ssize_t end_send(struct tunnel_end *e, const void *p, size_t len)
+{
+    struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+    return e->ops->writev(e, &iov, 1);
+}
+
 /*
  * Move bytes of direction `i`. Returns 1 when progress was made, 0 when it
  * waits for an event, -1 when the tunnel was closed.
@@ -403,14 +415,14 @@ static int scan_frames(struct tunnel *t, int i)
 static int pump(struct tunnel *t, int i)
 {
     struct tunnel_dir *d = &t->dir[i];
-    struct conn *src = &t->end[i], *dst = &t->end[1 - i];
+    struct tunnel_end *src = t->end[i], *dst = t->end[1 - i];
     int progress = 0;
     for (int round = 0; round < TUNNEL_READ_BUDGET; round++) {
         /* 0. The switch itself (101 head) goes first. */
         if (d->prefix) {
-            if (!(dst->flags & CONN_F_READY_W))
+            if (!(dst->ready & TUNNEL_END_W))
                 return progress;
-            ssize_t w = conn_send(dst, d->prefix + d->prefix_off, d->prefix_len - d->prefix_off);
+            ssize_t w = end_send(dst, d->prefix + d->prefix_off, d->prefix_len - d->prefix_off);
             if (w == SY_AGAIN)
                 return progress;
             if (w < 0) {
@@ -459,7 +471,7 @@ static int pump(struct tunnel *t, int i)
                     d->buf = NULL;
                 }
                 d->eof = 1;
-                tunnel_end(t, code, why, why);
+                tunnel_wind_down(t, code, why, why);
                 progress = 1;
                 continue;
             }
@@ -469,9 +481,9 @@ static int pump(struct tunnel *t, int i)
                 goto read_more;
             }
             if (n > 0) {
-                if (!(dst->flags & CONN_F_READY_W))
+                if (!(dst->ready & TUNNEL_END_W))
                     return progress;
-                ssize_t w = conn_send(dst, buf_head(d->buf), n);
+                ssize_t w = end_send(dst, buf_head(d->buf), n);
                 if (w == SY_AGAIN)
                     return progress;
                 if (w < 0) {
@@ -493,9 +505,9 @@ static int pump(struct tunnel *t, int i)
         }
         /* 2. Our own control frame, only between two frames. */
         if (d->inject && !d->buf && (!t->websocket || ws_stream_at_boundary(&d->ws) || d->eof)) {
-            if (!(dst->flags & CONN_F_READY_W))
+            if (!(dst->ready & TUNNEL_END_W))
                 return progress;
-            ssize_t w = conn_send(dst, d->inject + d->inject_off, d->inject_len - d->inject_off);
+            ssize_t w = end_send(dst, d->inject + d->inject_off, d->inject_len - d->inject_off);
             if (w == SY_AGAIN)
                 return progress;
             if (w < 0) {
@@ -514,14 +526,14 @@ static int pump(struct tunnel *t, int i)
         /* 3. FIN towards the destination once this direction is finished. */
         if ((d->eof || t->closing) && !d->buf && !d->inject && !d->shut) {
             if (d->eof || t->closing) {
-                dst->xprt->shutdown_wr(dst);
+                dst->ops->shutdown_wr(dst);
                 d->shut = 1;
                 progress = 1;
             }
         }
     read_more:
         /* 4. Read more from the source. */
-        if (d->eof || !(src->flags & CONN_F_READY_R))
+        if (d->eof || !(src->ready & TUNNEL_END_R))
             return progress;
         if (d->buf && buf_room(d->buf) == 0) {
             buf_compact(d->buf);
@@ -535,7 +547,7 @@ static int pump(struct tunnel *t, int i)
             return -1;
         }
         size_t room = buf_room(d->buf);
-        ssize_t r = conn_recv(src, buf_tail(d->buf), room);
+        ssize_t r = src->ops->recv(src, buf_tail(d->buf), room);
         if (r > 0) {
             /* A read that fills a whole small buffer means bulk: take big
              * buffers from now on; a small read goes back to small ones. */
@@ -560,7 +572,7 @@ static int pump(struct tunnel *t, int i)
         /* EOF or error from the source. */
         d->eof = 1;
         progress = 1;
-        if (r < 0 || (src->flags & CONN_F_ERROR)) {
+        if (r < 0) {
             tunnel_close(t, i == SIDE_CLIENT ? "client reset" : "upstream reset");
             return -1;
         }
@@ -623,23 +635,21 @@ static void tunnel_run(struct tunnel *t)
 
 /* ------------------------------------------------------------ events */
 
-/* One handler per end: the end's position in the struct tells the tunnel apart. */
-static void tunnel_io(struct tunnel *t, int side, uint32_t events)
+/* Wake-ups come from the ends (tunnel_end.h), never from epoll directly. */
+void tunnel_end_ready(struct tunnel_end *e, unsigned events)
 {
-    if (t->dead)
-        return;
-    conn_note_events(&t->end[side], events);
-    tunnel_run(t);
+    e->ready |= events;
+    struct tunnel *t = e->tunnel;
+    if (t && !t->dead)
+        tunnel_run(t);
 }
 
-static void tunnel_on_io_client(struct handle *h, uint32_t events)
+void tunnel_end_ready_post(struct tunnel_end *e, unsigned events)
 {
-    tunnel_io(container_of(h, struct tunnel, end[SIDE_CLIENT].h), SIDE_CLIENT, events);
-}
-
-static void tunnel_on_io_upstream(struct handle *h, uint32_t events)
-{
-    tunnel_io(container_of(h, struct tunnel, end[SIDE_UPSTREAM].h), SIDE_UPSTREAM, events);
+    e->ready |= events;
+    struct tunnel *t = e->tunnel;
+    if (t && !t->dead)
+        loop_post(&t->post);
 }
 
 static void tunnel_on_post(struct posted *p)
@@ -711,11 +721,11 @@ static void tunnel_on_timer(struct timer *tm)
         sy_log(LOG_LVL_WARN, "*%llu WebSocket ping to %s not answered within %llu ms, closing%s",
                (unsigned long long)t->conn_id, who, (unsigned long long)t->ping_timeout,
                t->log_ctx ? t->log_ctx : "");
-        tunnel_end(t, 1011, "ping timeout", "ping timeout");
+        tunnel_wind_down(t, 1011, "ping timeout", "ping timeout");
         return;
     }
     if (t->idle_timeout && now - t->last_activity_ms >= t->idle_timeout) {
-        tunnel_end(t, 1001, "idle timeout", "idle timeout");
+        tunnel_wind_down(t, 1001, "idle timeout", "idle timeout");
         return;
     }
     if (t->websocket && t->ping_interval && !t->ping_pending[0] && !t->ping_pending[1] &&
@@ -728,31 +738,38 @@ static void tunnel_on_timer(struct timer *tm)
 
 /* ------------------------------------------------------------ start */
 
+/*
+ * Give the tunnel its two ends: the ready-made client end, or socket ends
+ * around the connections. 0, or -1 with what was taken closed and the rest
+ * left in `tp` for tunnel_start's fail path.
+ */
+static int take_ends(struct tunnel *t, struct tunnel_params *tp)
+{
+    if (tp->client_end) {
+        t->end[SIDE_CLIENT] = tp->client_end;
+    } else {
+        if (tunnel_sock_end_init(&t->sock[SIDE_CLIENT], tp->client) < 0)
+            return -1;
+        t->end[SIDE_CLIENT] = &t->sock[SIDE_CLIENT].end;
+    }
+    if (tunnel_sock_end_init(&t->sock[SIDE_UPSTREAM], tp->upstream) < 0) {
+        /* Whatever the client end is now, it is closed through it. */
+        t->end[SIDE_CLIENT]->ops->close(t->end[SIDE_CLIENT]);
+        tp->client_end = NULL;
+        tp->client = NULL;
+        return -1;
+    }
+    t->end[SIDE_UPSTREAM] = &t->sock[SIDE_UPSTREAM].end;
+    t->end[SIDE_CLIENT]->tunnel = t->end[SIDE_UPSTREAM]->tunnel = t;
+    return 0;
+}
+
 int tunnel_start(struct tunnel_params *tp)
 {
     struct tunnel *t = calloc(1, sizeof(*t));
-    if (!t)
+    if (!t || take_ends(t, tp) < 0) {
+        free(t);
         goto fail;
-    t->end[SIDE_CLIENT] = *tp->client;
-    t->end[SIDE_UPSTREAM] = *tp->upstream;
-    for (int i = 0; i < 2; i++) {
-        t->end[i].h.on_io = i == SIDE_CLIENT ? tunnel_on_io_client : tunnel_on_io_upstream;
-        if (loop_rebind(&t->end[i].h) < 0) {
-            /* Could not move the registration: give up on both. */
-            conn_close_fd(&t->end[0]);
-            conn_close_fd(&t->end[1]);
-            free(t);
-            t = NULL;
-            tp->client->h.fd = tp->upstream->h.fd = -1;
-            goto fail_nofd;
-        }
-        /* Plain sockets keep what their last read proved (a short read or
-         * EAGAIN: nothing waiting), and EPOLL_CTL_MOD reports any readiness
-         * anew, so no read is wasted on an empty socket. TLS may hold
-         * decrypted bytes the socket does not show: try it. */
-        t->end[i].flags |= CONN_F_READY_W;
-        if (t->end[i].xprt != &xprt_plain)
-            t->end[i].flags |= CONN_F_READY_R;
     }
     ws_stream_init(&t->dir[SIDE_CLIENT].ws);
     ws_stream_init(&t->dir[SIDE_UPSTREAM].ws);
@@ -798,9 +815,11 @@ int tunnel_start(struct tunnel_params *tp)
     tunnel_run(t);
     return 0;
 fail:
-    conn_close_fd(tp->client);
+    if (tp->client_end)
+        tp->client_end->ops->close(tp->client_end);
+    else if (tp->client)
+        conn_close_fd(tp->client);
     conn_close_fd(tp->upstream);
-fail_nofd:
     free(tp->prefix_to_client);
     buf_put(tp->from_client);
     buf_put(tp->from_upstream);
@@ -820,7 +839,7 @@ void tunnel_shutdown_all(void)
 {
     for (struct tunnel *t = all_tunnels; t; t = t->next)
         if (!t->dead && !t->closing)
-            tunnel_end(t, 1001, "going away", "shutdown");
+            tunnel_wind_down(t, 1001, "going away", "shutdown");
 }
 
 void tunnel_close_all(void)

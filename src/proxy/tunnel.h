@@ -2,7 +2,9 @@
  * tunnel.h - the relay after a successful protocol switch (101): bytes both
  * ways between the client and the upstream until one side ends it.
  *
- * A tunnel owns both sockets and nothing else of the request: it copies the
+ * A tunnel relays between two ends (tunnel_end.h): socket ends made here
+ * from the connections it is given, or a ready-made end (an HTTP/2 stream,
+ * later). It owns both ends and nothing else of the request: it copies the
  * few settings it needs and references no configuration generation, so
  * reloads never touch it (decision 8). While idle it holds no buffer.
  */
@@ -16,6 +18,7 @@
 #include "http/vars_eval.h"
 
 struct log_file;
+struct tunnel_end;
 struct limit_conn_holds;
 
 /* An access-log line prepared at the switch; tunnel variables are filled in at the end. */
@@ -28,8 +31,10 @@ struct tunnel_log {
 /* Where a tunnel's log line holds marks: TUNNEL_MARK, http/vars_eval.h. */
 
 struct tunnel_params {
-    struct conn *client;        /* copied: the tunnel takes over the fd and transport */
-    struct conn *upstream;      /* copied likewise */
+    struct conn *client;        /* copied into a socket end: the tunnel takes over the fd
+                                   and transport (unused when client_end is set) */
+    struct tunnel_end *client_end; /* or a ready-made client end (owned; NULL: use `client`) */
+    struct conn *upstream;      /* copied into a socket end likewise */
     char *prefix_to_client;     /* owned: bytes sent to the client before anything relayed (the 101 head) */
     size_t prefix_len;
     struct buf *from_client;    /* bytes read from the client after the request head (owned, may be NULL) */
@@ -53,7 +58,7 @@ struct tunnel_params {
 
 /*
  * Start relaying. Takes ownership of everything in `tp` (also on failure,
- * when it closes both sockets and returns -1). The caller must forget the
+ * when it closes both ends and returns -1). The caller must forget the
  * two connections without closing them.
  */
 int tunnel_start(struct tunnel_params *tp);
