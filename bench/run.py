@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Side-by-side benchmark: Switchyard, nginx, HAProxy, Caddy and a floor.
+"""Side-by-side benchmark: Switchyard, nginx, HAProxy, Caddy, h2o and a floor.
 
     bench/run.py [--quick] [--rounds N] [--duration S] [--out DIR]
+                 [--baseline BINARY] [--only KEYS] [--proxies NAMES]
 
 All proxies run at once on their own ports in front of one C backend
 (bench/tools/sy-backend), each with one worker. For every round, every
@@ -18,6 +19,14 @@ so drift on this shared machine hits all of them alike. Per run it records:
 
 "floor" is bench/tools/sy-floor: a featureless epoll TCP relay (no HTTP, no
 TLS, no logs), the lower bound of what a proxy can cost on this machine.
+
+A scenario runs only on the proxies that have what it needs (TLS, HTTP/2,
+RFC 8441 WebSockets over HTTP/2; the last two are probed on the running
+proxy), so a peer without a feature is a "n/a" cell, not a failure.
+
+--baseline BINARY adds a second Switchyard, "switchyard-before", run from
+BINARY with the same configuration in the same rounds: results.md then
+has a before/after table (new ÷ before per scenario) for a refactor.
 
 Results: DIR/results.md (medians with min–max over the rounds, and the ratio
 of Switchyard to each peer), DIR/results.json, DIR/cpu-per-op.png.
@@ -80,6 +89,43 @@ def run_wrk(url: str, conns: int, seconds: float, headers=()) -> dict:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     res["errors"] = (sum(int(x) for x in errs.groups()) if errs else 0) + \
         (int(non2xx.group(1)) if non2xx else 0)
+    return res
+
+
+def run_h2load(url: str, conns: int, streams: int, seconds: float) -> dict:
+    """h2load over TLS (ALPN h2), timed; it gives no percentiles, only the
+    mean time per request."""
+    argv = ["h2load", "-t1", f"-c{conns}", f"-m{streams}", "-D", str(max(1, round(seconds))), url]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    out = r.stdout
+    fin = re.search(r"finished in ([\d.]+)(\w+),", out)
+    req = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, "
+                    r"(\d+) errored, (\d+) timeout", out)
+    codes = re.search(r"status codes: (\d+) 2xx", out)
+    if r.returncode != 0 or not fin or not req or not codes:
+        raise RuntimeError(f"h2load failed: {out[-2000:]}\n{r.stderr[-2000:]}")
+    dur = float(fin.group(1)) * {"s": 1, "ms": 1e-3, "m": 60}.get(fin.group(2), 1)
+    ok = int(codes.group(1))
+    res = {"ops": ok, "seconds": dur,
+           "errors": sum(int(x) for x in req.groups()[1:]) + int(req.group(1)) - ok}
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    res["mean_us"] = parse_wrk_time(mean.group(1)) if mean else float("nan")
+    if res["ops"] == 0:
+        raise RuntimeError(f"h2load: no successful request: {out[-2000:]}")
+    return res
+
+
+def run_h2(mode: str, url: str, seconds: float, *args) -> dict:
+    """bench/tools/sy-h2 (RFC 8441 WebSocket echo over HTTP/2)."""
+    argv = [str(BUILD / "bench" / "sy-h2"), mode, "--url", url, "--duration", str(seconds),
+            *map(str, args)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    try:
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise RuntimeError(f"sy-h2 {mode} failed: {r.stdout}\n{r.stderr}")
+    if not res.get("ops"):
+        raise RuntimeError(f"sy-h2 {mode}: no echo: {r.stdout}\n{r.stderr}")
     return res
 
 
@@ -149,7 +195,7 @@ def measured(proxy: px.Proxy, work: Path, fn) -> dict:
 
 class Scenario:
     """One row group of the table. `run(proxy)` returns a dict of metrics."""
-    tls = False
+    needs: frozenset = frozenset()  # proxy features: "tls", "h2", "ws_h2"
     fresh = False  # restart the proxy first (idle-memory scenarios)
 
     def __init__(self, key, title, metrics):
@@ -168,10 +214,11 @@ def warm_up(p):
 def scenarios(d: float, idle_conns: int):
     S = []
 
-    def add(key, title, metrics, tls=False, fresh=False):
+    def add(key, title, metrics, tls=False, fresh=False, needs=()):
         def deco(fn):
             s = Scenario(key, title, metrics)
-            s.tls, s.fresh, s.run = tls, fresh, fn
+            s.needs = frozenset(needs) | ({"tls"} if tls else set())
+            s.fresh, s.run = fresh, fn
             S.append(s)
             return fn
         return deco
@@ -231,10 +278,10 @@ def scenarios(d: float, idle_conns: int):
         return measured(p, work, lambda: run_load("ws-paced", f"ws://127.0.0.1:{p.port}/ws/echo",
                                                   d, "--conns", 100, "--rate", 10000, "--size", 64))
 
-    def idle(p, url):
+    def idle(p, url, tool="sy-load", mode="ws-idle"):
         pids = p.pids()
         before = px.rss_kib(pids)
-        proc = subprocess.Popen([str(BUILD / "bench" / "sy-load"), "ws-idle", "--url", url,
+        proc = subprocess.Popen([str(BUILD / "bench" / tool), mode, "--url", url,
                                  "--conns", str(idle_conns), "--hold", "120"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         first = json.loads(proc.stdout.readline())
@@ -263,6 +310,23 @@ def scenarios(d: float, idle_conns: int):
     def _(p, work):
         return idle(p, f"wss://127.0.0.1:{p.tls_port}/ws/echo")
 
+    # HTTP/2: on each proxy's TLS listener that offers h2 by ALPN (h2_port)
+    @add("h2_get_tls", "HTTP/2 GET over TLS, 100 B, 10 conns × 10 streams",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "mean_us"], needs={"h2"})
+    def _(p, work):
+        return measured(p, work, lambda: run_h2load(f"https://127.0.0.1:{p.h2_port}/", 10, 10, d))
+
+    @add("h2_idle", f"idle HTTP/2 connections over TLS, SETTINGS exchanged ({idle_conns})",
+         ["kib_per_conn", "rss_kib"], needs={"h2"}, fresh=True)
+    def _(p, work):
+        return idle(p, f"https://127.0.0.1:{p.h2_port}/", tool="sy-h2", mode="idle")
+
+    @add("ws_h2_echo", "WebSocket over HTTP/2 (RFC 8441) echo, 10 conns × 10 streams, 64 B",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p50_us", "p99_us"], needs={"ws_h2"})
+    def _(p, work):
+        return measured(p, work, lambda: run_h2("ws-echo", f"https://127.0.0.1:{p.h2_port}/ws/echo",
+                                                d, "--conns", 10, "--streams", 10, "--size", 64))
+
     return S
 
 
@@ -276,6 +340,7 @@ METRIC_TITLES = {
     "gb_per_s": ("throughput", "GB/s", "high"),
     "kib_per_conn": ("proxy RSS per connection", "KiB", "low"),
     "rss_kib": ("proxy RSS with them open", "KiB", "low"),
+    "mean_us": ("mean latency", "µs", "low"),
 }
 
 # Targets (issue: "Benchmarks ... performance at the physical floor"): a
@@ -320,7 +385,12 @@ def report(results, names, scen, meta, out: Path):
              "Medians, with min–max over the rounds; one worker per proxy; proxy CPU is "
              "utime+stime of all its processes; syscalls from `perf stat`.", "",
              "Versions: " + ", ".join(f"{n} {meta['versions'].get(n, '')}" for n in names), ""]
-    peers = [n for n in names if n != "switchyard"]
+    peers = [n for n in names if n not in ("switchyard", BEFORE)]
+    feats = meta.get("features", {})
+
+    def lacks(n, s):  # the proxy cannot run the scenario: "n/a", not a failure
+        return n in feats and not s.needs <= set(feats[n])
+
     head = "| scenario | metric | " + " | ".join(names) + " | " + \
         " | ".join(f"sy ÷ {n}" for n in peers) + " | target |"
     lines += [head, "|" + " --- |" * (3 + len(names) + len(peers))]
@@ -332,7 +402,7 @@ def report(results, names, scen, meta, out: Path):
             for n in names:
                 st = summarize([r.get(m, float("nan")) for r in results[s.key].get(n, [])])
                 if st is None:
-                    cells.append("—")
+                    cells.append("n/a" if lacks(n, s) else "—")
                     continue
                 med[n] = st[0]
                 rng = f" ({fmt(st[1])}–{fmt(st[2])})" if len(results[s.key][n]) > 1 else ""
@@ -365,11 +435,47 @@ def report(results, names, scen, meta, out: Path):
             lines.append(f"| {s.title} | {label} | " + " | ".join(cells) + " | " +
                          " | ".join(ratios) + f" | {target} |")
     lines += ["", "Ratios below 1 mean Switchyard needs less (CPU, syscalls, memory, "
-              "latency) or, for throughput, moves less.", ""]
+              "latency) or, for throughput, moves less. n/a: the proxy lacks what the "
+              "scenario needs (" + "; ".join(
+                  f"{n}: {', '.join(sorted(set(NEEDS_ALL) - set(f))) or 'nothing'}"
+                  for n, f in feats.items() if set(NEEDS_ALL) - set(f)) + ").", ""]
+    if BEFORE in names and "switchyard" in names:
+        lines += before_after(results, scen)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     chart(results, names, scen, out)
     return verdicts
+
+
+BEFORE = "switchyard-before"  # the --baseline binary
+NEEDS_ALL = ("tls", "h2", "ws_h2")
+
+
+def before_after(results, scen) -> list[str]:
+    """The refactor table: Switchyard now against --baseline, same rounds."""
+    lines = ["## Before/after", "",
+             f"`switchyard` is this build, `{BEFORE}` the --baseline binary, run in the same "
+             "rounds with the same configuration. after ÷ before above 1 is a regression for "
+             "costs (CPU, syscalls, memory, latency), an improvement for throughput. With a "
+             "few rounds on a shared machine, differences within the min–max ranges are noise.",
+             "", "| scenario | metric | before | after | after ÷ before |",
+             "| --- | --- | --- | --- | --- |"]
+    for s in scen:
+        for m in s.metrics:
+            title, unit, _ = METRIC_TITLES[m]
+            cells = []
+            for n in (BEFORE, "switchyard"):
+                runs = results[s.key].get(n, [])
+                st = summarize([r.get(m, float("nan")) for r in runs])
+                cells.append(st)
+            if not cells[0] or not cells[1]:
+                continue
+            txt = [f"{fmt(st[0])}" + (f" ({fmt(st[1])}–{fmt(st[2])})" if st[1] != st[2] else "")
+                   for st in cells]
+            ratio = f"{cells[1][0] / cells[0][0]:.2f}" if cells[0][0] else "—"
+            label = f"{title}" + (f" ({unit})" if unit else "")
+            lines.append(f"| {s.key} | {label} | {txt[0]} | {txt[1]} | {ratio} |")
+    return lines + [""]
 
 
 def chart(results, names, scen, out: Path):
@@ -443,7 +549,9 @@ def main():
     ap.add_argument("--duration", type=float, default=None, help="seconds per run")
     ap.add_argument("--idle", type=int, default=None, help="idle connections per idle run")
     ap.add_argument("--only", default="", help="comma-separated scenario keys")
-    ap.add_argument("--proxies", default="switchyard,nginx,haproxy,caddy,floor")
+    ap.add_argument("--proxies", default="switchyard,nginx,haproxy,caddy,h2o,floor")
+    ap.add_argument("--baseline", metavar="BINARY",
+                    help=f"also run this Switchyard binary as '{BEFORE}' (before/after table)")
     ap.add_argument("--report", metavar="RESULTS_JSON",
                     help="only redo the table and chart from a results.json")
     ap.add_argument("--out", default=None,
@@ -469,12 +577,18 @@ def main():
     cert, key = make_cert(work)
     backend = Backend(work)
     kinds = {"switchyard": lambda *x, **k: px.Switchyard(*x, binary=str(BUILD / "switchyard"), **k),
-             "nginx": px.Nginx, "haproxy": px.Haproxy, "caddy": px.Caddy,
+             BEFORE: lambda *x, **k: px.Switchyard(*x, binary=a.baseline, name=BEFORE, **k),
+             "nginx": px.Nginx, "haproxy": px.Haproxy, "caddy": px.Caddy, "h2o": px.H2o,
              "floor": lambda *x, **k: px.Floor(*x, binary=str(BUILD / "bench" / "sy-floor"), **k)}
+    wanted = a.proxies.split(",")
+    if a.baseline:
+        if not os.access(a.baseline, os.X_OK):
+            ap.error(f"--baseline {a.baseline}: not an executable")
+        wanted.insert(wanted.index("switchyard") + 1 if "switchyard" in wanted else 0, BEFORE)
     procs = {}
-    for n in a.proxies.split(","):
-        p = kinds[n](work, port=free_port(), tls_port=free_port(), backend=backend.port,
-                     cert=cert, key=key)
+    for n in wanted:
+        p = kinds[n](work, port=free_port(), tls_port=free_port(), h2_port=free_port(),
+                     backend=backend.port, cert=cert, key=key)
         if not p.available():
             print(f"bench: {n} not installed, skipped", file=sys.stderr)
             continue
@@ -485,18 +599,20 @@ def main():
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "rounds": rounds, "duration": dur,
             "idle": idle_n,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.release()}",
-            "versions": {}}
+            "versions": {}, "features": {}}
     try:
         for n, p in procs.items():
             p.start()
             meta["versions"][n] = p.version()
+            p.probe_features()
+            meta["features"][n] = sorted(p.features)
             warm_up(p)
         for rnd in range(rounds):
             for s in scen:
                 order = names[rnd % len(names):] + names[:rnd % len(names)]
                 for n in order:
                     p = procs[n]
-                    if s.tls and not p.supports_tls:
+                    if not s.needs <= p.features:
                         continue
                     if s.fresh:
                         p.stop()
@@ -518,11 +634,14 @@ def main():
         backend.stop()
     verdicts = report(results, names, scen, meta, out)
     print((out / "results.md").read_text())
+    skipped = [f"{s.key}: {n}" for s in scen for n in names if not s.needs <= procs[n].features]
+    if skipped:
+        print("not run, feature missing: " + ", ".join(skipped))
     missed = [f"{k}/{m}" for k, m, ok in verdicts if not ok]
     print(f"targets met: {sum(ok for _, _, ok in verdicts)}/{len(verdicts)}"
           + (f"; missed: {', '.join(missed)}" if missed else ""))
     bad = [(s.key, n) for s in scen for n in names
-           if not results[s.key][n] and not (s.tls and not procs[n].supports_tls)]
+           if not results[s.key][n] and s.needs <= procs[n].features]
     if bad:
         print(f"bench: runs that produced nothing: {bad}", file=sys.stderr)
         return 1
