@@ -239,7 +239,9 @@ class Switchyard(Proxy):
 
     def version(self) -> str:
         r = subprocess.run([self.binary, "-v"], capture_output=True, text=True)
-        return (r.stderr or r.stdout).strip().split("/")[-1]
+        v = (r.stderr or r.stdout).strip().splitlines()[0].split("/")[-1]
+        # a --baseline binary usually has the same version: say which file it is
+        return v if self.name == "switchyard" else f"{v} ({Path(self.binary).name})"
 
     def write_config(self):
         # The same file nginx runs: Switchyard takes nginx's configuration.
