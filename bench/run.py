@@ -205,8 +205,16 @@ class Scenario:
 IDLE_SETTLE_S = 5.5
 
 
+QUICK = False  # --quick: a shorter warm-up (it is repeated before every idle run)
+
+
 def warm_up(p):
     """The same warm-up for every proxy: HTTP and WebSocket paths touched."""
+    if QUICK:  # wrk cannot run less than a second; h2load --h1 counts requests
+        subprocess.run(["h2load", "--h1", "-t1", "-c20", "-n4000", f"http://127.0.0.1:{p.port}/"],
+                       capture_output=True, timeout=60)
+        run_load("ws-echo", f"ws://127.0.0.1:{p.port}/ws/echo", 0.2, "--conns", 20)
+        return
     run_wrk(f"http://127.0.0.1:{p.port}/", 20, 1)
     run_load("ws-echo", f"ws://127.0.0.1:{p.port}/ws/echo", 0.5, "--conns", 20)
 
@@ -568,6 +576,8 @@ def main():
         report(res, names, scen, meta, out)
         print((out / "results.md").read_text())
         return 0
+    global QUICK
+    QUICK = a.quick
     rounds = a.rounds or (1 if a.quick else 3)
     dur = a.duration or (1.0 if a.quick else 5.0)
     idle_n = a.idle or (500 if a.quick else 5000)
