@@ -38,6 +38,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -205,12 +206,50 @@ class Scenario:
 IDLE_SETTLE_S = 5.5
 
 
+class IdleRun:
+    """An idle-connection run: opened by the scenario, measured by finish()
+    once the connections have been idle IDLE_SETTLE_S (the caller waits:
+    --quick waits once for all proxies, their RSS being independent)."""
+
+    def __init__(self, p, url: str, conns: int, tool: str, mode: str):
+        self.p = p
+        self.before = px.rss_kib(p.pids())
+        self.proc = subprocess.Popen([str(BUILD / "bench" / tool), mode, "--url", url,
+                                      "--conns", str(conns), "--hold", "120"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        try:
+            self.first = json.loads(line)
+        except json.JSONDecodeError:
+            self.abort()
+            raise RuntimeError(f"{tool} {mode}: no report: {line!r}")
+
+    def abort(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def finish(self) -> dict:
+        # Idle connections are long-lived: measured once they have been idle a
+        # moment (Switchyard returns freed burst memory every 5 s), the same
+        # wait for every proxy.
+        after = px.rss_kib(self.p.pids())
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        out, _ = self.proc.communicate(timeout=120)
+        final = json.loads(out.strip().splitlines()[-1])
+        opened = self.first.get("opened", 0)
+        return {"opened": opened, "echoed": final.get("echoed", 0),
+                "errors": final.get("errors", 0),
+                "kib_per_conn": (after - self.before) / max(opened, 1), "rss_kib": after}
+
+
 QUICK = False  # --quick: a shorter warm-up (it is repeated before every idle run)
 
 
 def warm_up(p):
     """The same warm-up for every proxy: HTTP and WebSocket paths touched."""
-    if QUICK:  # wrk cannot run less than a second; h2load --h1 counts requests
+    if QUICK and shutil.which("h2load"):  # wrk cannot run under 1 s; h2load counts requests
         subprocess.run(["h2load", "--h1", "-t1", "-c20", "-n4000", f"http://127.0.0.1:{p.port}/"],
                        capture_output=True, timeout=60)
         run_load("ws-echo", f"ws://127.0.0.1:{p.port}/ws/echo", 0.2, "--conns", 20)
@@ -287,26 +326,7 @@ def scenarios(d: float, idle_conns: int):
                                                   d, "--conns", 100, "--rate", 10000, "--size", 64))
 
     def idle(p, url, tool="sy-load", mode="ws-idle"):
-        pids = p.pids()
-        before = px.rss_kib(pids)
-        proc = subprocess.Popen([str(BUILD / "bench" / tool), mode, "--url", url,
-                                 "--conns", str(idle_conns), "--hold", "120"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        first = json.loads(proc.stdout.readline())
-        # Idle connections are long-lived: measure once they have been idle a
-        # moment (Switchyard returns freed burst memory every 5 s), the same
-        # wait for every proxy.
-        time.sleep(IDLE_SETTLE_S)
-        pids = p.pids()
-        after = px.rss_kib(pids)
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        out, _ = proc.communicate(timeout=120)
-        final = json.loads(out.strip().splitlines()[-1])
-        return {"opened": first.get("opened", 0), "echoed": final.get("echoed", 0),
-                "errors": final.get("errors", 0),
-                "kib_per_conn": (after - before) / max(first.get("opened", 1), 1),
-                "rss_kib": after}
+        return IdleRun(p, url, idle_conns, tool, mode)
 
     @add("ws_idle", f"idle ws:// connections ({idle_conns})", ["kib_per_conn", "rss_kib"],
          fresh=True)
@@ -550,6 +570,13 @@ class Backend:
         self.p.wait(10)
 
 
+def record(results, s, n, r, rnd, rounds, t0):
+    results[s.key][n].append(r)
+    show = ", ".join(f"{m}={fmt(r.get(m, float('nan')))}" for m in s.metrics)
+    print(f"[round {rnd + 1}/{rounds}] {s.key:13} {n:10} {show} "
+          f"({time.monotonic() - t0:.1f}s)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a 2-minute smoke run")
@@ -611,33 +638,54 @@ def main():
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.release()}",
             "versions": {}, "features": {}}
     try:
-        for n, p in procs.items():
-            p.start()
+        for n, p in list(procs.items()):
+            try:
+                p.start()
+            except RuntimeError as e:
+                if n == "switchyard":
+                    raise
+                print(f"bench: {n} did not start, skipped: {e}", file=sys.stderr)
+                del procs[n]
+                continue
             meta["versions"][n] = p.version()
             p.probe_features()
             meta["features"][n] = sorted(p.features)
             warm_up(p)
+        names = list(procs)
+        results = {s.key: {n: [] for n in names} for s in scen}
         for rnd in range(rounds):
             for s in scen:
                 order = names[rnd % len(names):] + names[:rnd % len(names)]
+                idle_runs = []  # --quick: (name, IdleRun, t0), measured together
                 for n in order:
                     p = procs[n]
                     if not s.needs <= p.features:
                         continue
-                    if s.fresh:
-                        p.stop()
-                        p.start()
-                        warm_up(p)
                     t0 = time.monotonic()
                     try:
+                        if s.fresh:
+                            p.stop()
+                            p.start()
+                            warm_up(p)
                         r = s.run(p, work)
+                        if isinstance(r, IdleRun):
+                            if QUICK:
+                                idle_runs.append((n, r, t0))
+                                continue
+                            time.sleep(IDLE_SETTLE_S)
+                            r = r.finish()
                     except Exception as e:  # a failing peer must not stop the others
                         print(f"bench: {s.key} on {n} failed: {e}", file=sys.stderr)
                         continue
-                    results[s.key][n].append(r)
-                    show = ", ".join(f"{m}={fmt(r.get(m, float('nan')))}" for m in s.metrics)
-                    print(f"[round {rnd + 1}/{rounds}] {s.key:13} {n:10} {show} "
-                          f"({time.monotonic() - t0:.1f}s)", flush=True)
+                    record(results, s, n, r, rnd, rounds, t0)
+                if idle_runs:
+                    time.sleep(IDLE_SETTLE_S)
+                for n, run, t0 in idle_runs:
+                    try:
+                        record(results, s, n, run.finish(), rnd, rounds, t0)
+                    except Exception as e:
+                        run.abort()
+                        print(f"bench: {s.key} on {n} failed: {e}", file=sys.stderr)
     finally:
         for p in procs.values():
             p.stop()
