@@ -462,11 +462,12 @@ def report(results, names, scen, meta, out: Path):
             label = f"{title}" + (f" ({unit})" if unit else "")
             lines.append(f"| {s.title} | {label} | " + " | ".join(cells) + " | " +
                          " | ".join(ratios) + f" | {target} |")
+    lacking = "; ".join(f"{n}: {', '.join(sorted(set(NEEDS_ALL) - set(f)))}"
+                        for n, f in feats.items() if set(NEEDS_ALL) - set(f))
     lines += ["", "Ratios below 1 mean Switchyard needs less (CPU, syscalls, memory, "
-              "latency) or, for throughput, moves less. n/a: the proxy lacks what the "
-              "scenario needs (" + "; ".join(
-                  f"{n}: {', '.join(sorted(set(NEEDS_ALL) - set(f))) or 'nothing'}"
-                  for n, f in feats.items() if set(NEEDS_ALL) - set(f)) + ").", ""]
+              "latency) or, for throughput, moves less." +
+              (f" n/a: the proxy lacks what the scenario needs ({lacking})." if lacking else ""),
+              ""]
     if BEFORE in names and "switchyard" in names:
         lines += before_after(results, scen)
     (out / "results.md").write_text("\n".join(lines) + "\n")
@@ -600,6 +601,7 @@ def main():
                                         res.get("ws_idle", {}).get("switchyard", [])), default=0)
         scen = [s for s in scenarios(meta["duration"], idle) if s.key in res]
         out = Path(a.out or Path(a.report).parent)
+        out.mkdir(parents=True, exist_ok=True)
         report(res, names, scen, meta, out)
         print((out / "results.md").read_text())
         return 0
