@@ -154,8 +154,9 @@ fuzz: $(FUZZ_BINS)
 run: deps all
 	scripts/run-demo
 
-# ---- benchmark: Switchyard vs nginx, HAProxy, Caddy and a floor relay, see
-# bench/README.md. `make bench QUICK=1` is a 2-minute smoke version.
+# ---- benchmark: Switchyard vs nginx, HAProxy, Caddy, h2o and a floor relay,
+# see bench/README.md. `make bench QUICK=1` is a 2-minute smoke version;
+# BENCH_ARGS="--baseline OLD_BINARY" adds a before/after table.
 include bench/tools/tools.mk
 
 $(BUILD)/bench/sy-floor: bench/floor/sy-floor.c

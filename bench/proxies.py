@@ -4,13 +4,19 @@ Every proxy gets the equivalent setup: one worker (one process or thread
 doing the work), one upstream (the C backend) with keep-alive connections to
 it, a plain listener and a TLS listener with the same certificate, access logs
 off, long idle timeouts so a benchmark never trips them, and WebSockets
-proxied on /ws/.
+proxied on /ws/. Proxies that can get a third listener: TLS with HTTP/2
+offered by ALPN (`h2_port`); whether HTTP/2 and RFC 8441 WebSockets work
+there is probed once the proxy runs (`probe_features`), so a proxy that
+accepts the configuration but does not speak HTTP/2 is skipped, not failed.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import signal
+import socket
+import ssl
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -58,7 +64,6 @@ def rss_kib(pids: list[int]) -> int:
 
 
 def wait_port(port: int, timeout: float = 10.0):
-    import socket
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -69,18 +74,70 @@ def wait_port(port: int, timeout: float = 10.0):
     raise RuntimeError(f"nothing listens on {port} after {timeout}s")
 
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+SETTINGS_ENABLE_CONNECT_PROTOCOL = 0x8  # RFC 8441
+
+
+def probe_h2(port: int, timeout: float = 3.0) -> set[str]:
+    """What a TLS port offers: {"h2"} when ALPN selects h2 and the server
+    answers the connection preface with SETTINGS, plus "ws_h2" when those
+    SETTINGS enable the extended CONNECT of RFC 8441. Empty on any failure."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw, \
+                ctx.wrap_socket(raw) as s:
+            if s.selected_alpn_protocol() != "h2":
+                return set()
+            s.sendall(H2_PREFACE + struct.pack(">I", 0)[1:] + b"\x04\x00" + struct.pack(">I", 0))
+            head = b""
+            while len(head) < 9:
+                chunk = s.recv(9 - len(head))
+                if not chunk:
+                    return set()
+                head += chunk
+            length, ftype = int.from_bytes(head[:3], "big"), head[3]
+            if ftype != 4:  # the server's first frame must be SETTINGS
+                return set()
+            body = b""
+            while len(body) < length:
+                chunk = s.recv(length - len(body))
+                if not chunk:
+                    return set()
+                body += chunk
+    except OSError:
+        return set()
+    params = {struct.unpack(">H", body[i:i + 2])[0]: struct.unpack(">I", body[i + 2:i + 6])[0]
+              for i in range(0, len(body) - 5, 6)}
+    return {"h2"} | ({"ws_h2"} if params.get(SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1 else set())
+
+
 class Proxy:
     name = "?"
     binary = "?"
     supports_tls = True
+    has_h2_listener = True  # configured with a TLS listener offering h2 on h2_port
+    # what the scenarios may ask for ("tls", "ws"; "h2", "ws_h2" once probed)
+    static_features = frozenset({"tls", "ws"})
 
-    def __init__(self, work: Path, port: int, tls_port: int, backend: int, cert: Path, key: Path):
+    def __init__(self, work: Path, port: int, tls_port: int, backend: int, cert: Path, key: Path,
+                 h2_port: int = 0, name: str | None = None):
+        if name:
+            self.name = name
         self.dir = work / self.name
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
-        self.port, self.tls_port, self.backend = port, tls_port, backend
+        self.port, self.tls_port, self.h2_port, self.backend = port, tls_port, h2_port, backend
         self.cert, self.key = cert, key
         self.proc: subprocess.Popen | None = None
+        self.features: set[str] = set(self.static_features)
+
+    def probe_features(self):
+        """Add "h2" / "ws_h2" to self.features when the running proxy has them."""
+        if self.has_h2_listener and self.h2_port:
+            self.features |= probe_h2(self.h2_port)
 
     def available(self) -> bool:
         return shutil.which(self.binary) is not None or Path(self.binary).exists()
@@ -103,6 +160,8 @@ class Proxy:
             wait_port(self.port)
             if self.supports_tls:
                 wait_port(self.tls_port)
+            if self.has_h2_listener and self.h2_port:
+                wait_port(self.h2_port)
         except RuntimeError:
             self.stop()
             raise RuntimeError(f"{self.name} did not start: "
@@ -122,6 +181,24 @@ class Proxy:
         self.proc = None
 
 
+NGINX_LOCATIONS = """
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location /ws/ {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+        }}"""
+
+# The HTTP/2 listener has a server of its own for keepalive_requests: nginx
+# closes an HTTP/2 connection after 1000 requests by default, and h2load
+# does not reconnect within a timed run.
 NGINX_STYLE = """
 worker_processes 1;
 error_log logs/error.log warn;
@@ -139,19 +216,15 @@ http {{
         ssl_certificate {cert};
         ssl_certificate_key {key};
         ssl_session_cache shared:SSL:10m;
-        location / {{
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-        location /ws/ {{
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_read_timeout 1h;
-            proxy_send_timeout 1h;
-        }}
+""" + NGINX_LOCATIONS + """
+    }}
+    server {{
+        listen 127.0.0.1:{h2_port} ssl http2 backlog=4096;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_session_cache shared:SSL:10m;
+        keepalive_requests 100000000;
+""" + NGINX_LOCATIONS + """
     }}
 }}
 """
@@ -166,13 +239,15 @@ class Switchyard(Proxy):
 
     def version(self) -> str:
         r = subprocess.run([self.binary, "-v"], capture_output=True, text=True)
-        return (r.stderr or r.stdout).strip().split("/")[-1]
+        v = (r.stderr or r.stdout).strip().splitlines()[0].split("/")[-1]
+        # a --baseline binary usually has the same version: say which file it is
+        return v if self.name == "switchyard" else f"{v} ({Path(self.binary).name})"
 
     def write_config(self):
         # The same file nginx runs: Switchyard takes nginx's configuration.
         (self.dir / "proxy.conf").write_text(NGINX_STYLE.format(
-            port=self.port, tls_port=self.tls_port, backend=self.backend, cert=self.cert,
-            key=self.key, http_extra=""))
+            port=self.port, tls_port=self.tls_port, h2_port=self.h2_port, backend=self.backend,
+            cert=self.cert, key=self.key, http_extra=""))
 
     def argv(self):
         return [self.binary, "-p", f"{self.dir}/", "-c", str(self.dir / "proxy.conf"),
@@ -191,8 +266,8 @@ class Nginx(Proxy):
         temps = "".join(f"{t}_temp_path {self.dir}/{t}_temp;\n    "
                         for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         (self.dir / "proxy.conf").write_text(NGINX_STYLE.format(
-            port=self.port, tls_port=self.tls_port, backend=self.backend, cert=self.cert,
-            key=self.key, http_extra=temps))
+            port=self.port, tls_port=self.tls_port, h2_port=self.h2_port, backend=self.backend,
+            cert=self.cert, key=self.key, http_extra=temps))
 
     def argv(self):
         return [self.binary, "-p", f"{self.dir}/", "-c", str(self.dir / "proxy.conf"),
@@ -228,6 +303,8 @@ defaults
 frontend fe
     bind 127.0.0.1:{self.port} backlog 4096
     bind 127.0.0.1:{self.tls_port} ssl crt {pem} alpn http/1.1 backlog 4096
+    # h2 with RFC 8441 (SETTINGS_ENABLE_CONNECT_PROTOCOL is on by default)
+    bind 127.0.0.1:{self.h2_port} ssl crt {pem} alpn h2,http/1.1 backlog 4096
     default_backend be
 backend be
     server s1 127.0.0.1:{self.backend} maxconn 9500
@@ -257,6 +334,7 @@ class Caddy(Proxy):
         (self.dir / "Caddyfile").write_text(f"""{{
     admin off
     auto_https off
+    default_sni 127.0.0.1
     log {{
         level ERROR
     }}
@@ -278,6 +356,15 @@ https://127.0.0.1:{self.tls_port} {{
         }}
     }}
 }}
+https://127.0.0.1:{self.h2_port} {{
+    tls {self.cert} {self.key}
+    reverse_proxy 127.0.0.1:{self.backend} {{
+        transport http {{
+            keepalive 1h
+            keepalive_idle_conns 64
+        }}
+    }}
+}}
 """)
 
     def argv(self):
@@ -285,10 +372,62 @@ https://127.0.0.1:{self.tls_port} {{
                 "caddyfile"]
 
 
+class H2o(Proxy):
+    """h2o (Debian's 2.2.5): one thread, HTTP/1.1 WebSocket proxying on
+    (`proxy.websocket`, which 2.2 still calls experimental); no RFC 8441."""
+    name = "h2o"
+    binary = "/usr/bin/h2o"
+
+    def version(self) -> str:
+        r = subprocess.run([self.binary, "--version"], capture_output=True, text=True)
+        return r.stdout.split()[2] if r.stdout.startswith("h2o version") else ""
+
+    def write_config(self):
+        ssl = f"""
+  ssl:
+    certificate-file: {self.cert}
+    key-file: {self.key}
+    ocsp-update-interval: 0"""
+        # started as root, h2o would switch to nobody, who cannot read the work dir
+        user = "user: root\n" if os.geteuid() == 0 else ""
+        (self.dir / "h2o.conf").write_text(f"""{user}
+num-threads: 1
+max-connections: 19000
+error-log: {self.dir}/logs/error.log
+pid-file: {self.dir}/logs/h2o.pid
+http1-request-timeout: 3600
+http2-idle-timeout: 3600
+proxy.timeout.io: 3600000
+proxy.timeout.keepalive: 3600000
+proxy.websocket: ON
+proxy.websocket.timeout: 3600000
+proxy.preserve-host: ON
+listen:
+  host: 127.0.0.1
+  port: {self.port}
+listen:
+  host: 127.0.0.1
+  port: {self.tls_port}{ssl}
+listen:
+  host: 127.0.0.1
+  port: {self.h2_port}{ssl}
+hosts:
+  default:
+    paths:
+      /:
+        proxy.reverse.url: http://127.0.0.1:{self.backend}/
+""")
+
+    def argv(self):
+        return [self.binary, "-c", str(self.dir / "h2o.conf")]
+
+
 class Floor(Proxy):
     """bench/floor/sy-floor: a TCP relay with no features, the lower bound."""
     name = "floor"
     supports_tls = False
+    has_h2_listener = False
+    static_features = frozenset({"ws"})
 
     def __init__(self, *a, binary: str, **kw):
         self.binary = binary

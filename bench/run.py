@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Side-by-side benchmark: Switchyard, nginx, HAProxy, Caddy and a floor.
+"""Side-by-side benchmark: Switchyard, nginx, HAProxy, Caddy, h2o and a floor.
 
     bench/run.py [--quick] [--rounds N] [--duration S] [--out DIR]
+                 [--baseline BINARY] [--only KEYS] [--proxies NAMES]
 
 All proxies run at once on their own ports in front of one C backend
 (bench/tools/sy-backend), each with one worker. For every round, every
@@ -19,6 +20,14 @@ so drift on this shared machine hits all of them alike. Per run it records:
 "floor" is bench/tools/sy-floor: a featureless epoll TCP relay (no HTTP, no
 TLS, no logs), the lower bound of what a proxy can cost on this machine.
 
+A scenario runs only on the proxies that have what it needs (TLS, HTTP/2,
+RFC 8441 WebSockets over HTTP/2; the last two are probed on the running
+proxy), so a peer without a feature is a "n/a" cell, not a failure.
+
+--baseline BINARY adds a second Switchyard, "switchyard-before", run from
+BINARY with the same configuration in the same rounds: results.md then
+has a before/after table (new ÷ before per scenario) for a refactor.
+
 Results: DIR/results.md (medians with min–max over the rounds, and the ratio
 of Switchyard to each peer), DIR/results.json, DIR/cpu-per-op.png.
 """
@@ -29,6 +38,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -80,6 +90,43 @@ def run_wrk(url: str, conns: int, seconds: float, headers=()) -> dict:
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     res["errors"] = (sum(int(x) for x in errs.groups()) if errs else 0) + \
         (int(non2xx.group(1)) if non2xx else 0)
+    return res
+
+
+def run_h2load(url: str, conns: int, streams: int, seconds: float) -> dict:
+    """h2load over TLS (ALPN h2), timed; it gives no percentiles, only the
+    mean time per request."""
+    argv = ["h2load", "-t1", f"-c{conns}", f"-m{streams}", "-D", str(max(1, round(seconds))), url]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    out = r.stdout
+    fin = re.search(r"finished in ([\d.]+)(\w+),", out)
+    req = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, "
+                    r"(\d+) errored, (\d+) timeout", out)
+    codes = re.search(r"status codes: (\d+) 2xx", out)
+    if r.returncode != 0 or not fin or not req or not codes:
+        raise RuntimeError(f"h2load failed: {out[-2000:]}\n{r.stderr[-2000:]}")
+    dur = float(fin.group(1)) * {"s": 1, "ms": 1e-3, "m": 60}.get(fin.group(2), 1)
+    ok = int(codes.group(1))
+    res = {"ops": ok, "seconds": dur,
+           "errors": sum(int(x) for x in req.groups()[1:]) + int(req.group(1)) - ok}
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    res["mean_us"] = parse_wrk_time(mean.group(1)) if mean else float("nan")
+    if res["ops"] == 0:
+        raise RuntimeError(f"h2load: no successful request: {out[-2000:]}")
+    return res
+
+
+def run_h2(mode: str, url: str, seconds: float, *args) -> dict:
+    """bench/tools/sy-h2 (RFC 8441 WebSocket echo over HTTP/2)."""
+    argv = [str(BUILD / "bench" / "sy-h2"), mode, "--url", url, "--duration", str(seconds),
+            *map(str, args)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    try:
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise RuntimeError(f"sy-h2 {mode} failed: {r.stdout}\n{r.stderr}")
+    if not res.get("ops"):
+        raise RuntimeError(f"sy-h2 {mode}: no echo: {r.stdout}\n{r.stderr}")
     return res
 
 
@@ -149,7 +196,7 @@ def measured(proxy: px.Proxy, work: Path, fn) -> dict:
 
 class Scenario:
     """One row group of the table. `run(proxy)` returns a dict of metrics."""
-    tls = False
+    needs: frozenset = frozenset()  # proxy features: "tls", "h2", "ws_h2"
     fresh = False  # restart the proxy first (idle-memory scenarios)
 
     def __init__(self, key, title, metrics):
@@ -159,8 +206,54 @@ class Scenario:
 IDLE_SETTLE_S = 5.5
 
 
+class IdleRun:
+    """An idle-connection run: opened by the scenario, measured by finish()
+    once the connections have been idle IDLE_SETTLE_S (the caller waits:
+    --quick waits once for all proxies, their RSS being independent)."""
+
+    def __init__(self, p, url: str, conns: int, tool: str, mode: str):
+        self.p = p
+        self.before = px.rss_kib(p.pids())
+        self.proc = subprocess.Popen([str(BUILD / "bench" / tool), mode, "--url", url,
+                                      "--conns", str(conns), "--hold", "120"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        try:
+            self.first = json.loads(line)
+        except json.JSONDecodeError:
+            self.abort()
+            raise RuntimeError(f"{tool} {mode}: no report: {line!r}")
+
+    def abort(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def finish(self) -> dict:
+        # Idle connections are long-lived: measured once they have been idle a
+        # moment (Switchyard returns freed burst memory every 5 s), the same
+        # wait for every proxy.
+        after = px.rss_kib(self.p.pids())
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        out, _ = self.proc.communicate(timeout=120)
+        final = json.loads(out.strip().splitlines()[-1])
+        opened = self.first.get("opened", 0)
+        return {"opened": opened, "echoed": final.get("echoed", 0),
+                "errors": final.get("errors", 0),
+                "kib_per_conn": (after - self.before) / max(opened, 1), "rss_kib": after}
+
+
+QUICK = False  # --quick: a shorter warm-up (it is repeated before every idle run)
+
+
 def warm_up(p):
     """The same warm-up for every proxy: HTTP and WebSocket paths touched."""
+    if QUICK and shutil.which("h2load"):  # wrk cannot run under 1 s; h2load counts requests
+        subprocess.run(["h2load", "--h1", "-t1", "-c20", "-n4000", f"http://127.0.0.1:{p.port}/"],
+                       capture_output=True, timeout=60)
+        run_load("ws-echo", f"ws://127.0.0.1:{p.port}/ws/echo", 0.2, "--conns", 20)
+        return
     run_wrk(f"http://127.0.0.1:{p.port}/", 20, 1)
     run_load("ws-echo", f"ws://127.0.0.1:{p.port}/ws/echo", 0.5, "--conns", 20)
 
@@ -168,10 +261,11 @@ def warm_up(p):
 def scenarios(d: float, idle_conns: int):
     S = []
 
-    def add(key, title, metrics, tls=False, fresh=False):
+    def add(key, title, metrics, tls=False, fresh=False, needs=()):
         def deco(fn):
             s = Scenario(key, title, metrics)
-            s.tls, s.fresh, s.run = tls, fresh, fn
+            s.needs = frozenset(needs) | ({"tls"} if tls else set())
+            s.fresh, s.run = fresh, fn
             S.append(s)
             return fn
         return deco
@@ -231,27 +325,8 @@ def scenarios(d: float, idle_conns: int):
         return measured(p, work, lambda: run_load("ws-paced", f"ws://127.0.0.1:{p.port}/ws/echo",
                                                   d, "--conns", 100, "--rate", 10000, "--size", 64))
 
-    def idle(p, url):
-        pids = p.pids()
-        before = px.rss_kib(pids)
-        proc = subprocess.Popen([str(BUILD / "bench" / "sy-load"), "ws-idle", "--url", url,
-                                 "--conns", str(idle_conns), "--hold", "120"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        first = json.loads(proc.stdout.readline())
-        # Idle connections are long-lived: measure once they have been idle a
-        # moment (Switchyard returns freed burst memory every 5 s), the same
-        # wait for every proxy.
-        time.sleep(IDLE_SETTLE_S)
-        pids = p.pids()
-        after = px.rss_kib(pids)
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        out, _ = proc.communicate(timeout=120)
-        final = json.loads(out.strip().splitlines()[-1])
-        return {"opened": first.get("opened", 0), "echoed": final.get("echoed", 0),
-                "errors": final.get("errors", 0),
-                "kib_per_conn": (after - before) / max(first.get("opened", 1), 1),
-                "rss_kib": after}
+    def idle(p, url, tool="sy-load", mode="ws-idle"):
+        return IdleRun(p, url, idle_conns, tool, mode)
 
     @add("ws_idle", f"idle ws:// connections ({idle_conns})", ["kib_per_conn", "rss_kib"],
          fresh=True)
@@ -262,6 +337,23 @@ def scenarios(d: float, idle_conns: int):
          ["kib_per_conn", "rss_kib"], tls=True, fresh=True)
     def _(p, work):
         return idle(p, f"wss://127.0.0.1:{p.tls_port}/ws/echo")
+
+    # HTTP/2: on each proxy's TLS listener that offers h2 by ALPN (h2_port)
+    @add("h2_get_tls", "HTTP/2 GET over TLS, 100 B, 10 conns × 10 streams",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "mean_us"], needs={"h2"})
+    def _(p, work):
+        return measured(p, work, lambda: run_h2load(f"https://127.0.0.1:{p.h2_port}/", 10, 10, d))
+
+    @add("h2_idle", f"idle HTTP/2 connections over TLS, SETTINGS exchanged ({idle_conns})",
+         ["kib_per_conn", "rss_kib"], needs={"h2"}, fresh=True)
+    def _(p, work):
+        return idle(p, f"https://127.0.0.1:{p.h2_port}/", tool="sy-h2", mode="idle")
+
+    @add("ws_h2_echo", "WebSocket over HTTP/2 (RFC 8441) echo, 10 conns × 10 streams, 64 B",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p50_us", "p99_us"], needs={"ws_h2"})
+    def _(p, work):
+        return measured(p, work, lambda: run_h2("ws-echo", f"https://127.0.0.1:{p.h2_port}/ws/echo",
+                                                d, "--conns", 10, "--streams", 10, "--size", 64))
 
     return S
 
@@ -276,6 +368,7 @@ METRIC_TITLES = {
     "gb_per_s": ("throughput", "GB/s", "high"),
     "kib_per_conn": ("proxy RSS per connection", "KiB", "low"),
     "rss_kib": ("proxy RSS with them open", "KiB", "low"),
+    "mean_us": ("mean latency", "µs", "low"),
 }
 
 # Targets (issue: "Benchmarks ... performance at the physical floor"): a
@@ -320,7 +413,12 @@ def report(results, names, scen, meta, out: Path):
              "Medians, with min–max over the rounds; one worker per proxy; proxy CPU is "
              "utime+stime of all its processes; syscalls from `perf stat`.", "",
              "Versions: " + ", ".join(f"{n} {meta['versions'].get(n, '')}" for n in names), ""]
-    peers = [n for n in names if n != "switchyard"]
+    peers = [n for n in names if n not in ("switchyard", BEFORE)]
+    feats = meta.get("features", {})
+
+    def lacks(n, s):  # the proxy cannot run the scenario: "n/a", not a failure
+        return n in feats and not s.needs <= set(feats[n])
+
     head = "| scenario | metric | " + " | ".join(names) + " | " + \
         " | ".join(f"sy ÷ {n}" for n in peers) + " | target |"
     lines += [head, "|" + " --- |" * (3 + len(names) + len(peers))]
@@ -332,7 +430,7 @@ def report(results, names, scen, meta, out: Path):
             for n in names:
                 st = summarize([r.get(m, float("nan")) for r in results[s.key].get(n, [])])
                 if st is None:
-                    cells.append("—")
+                    cells.append("n/a" if lacks(n, s) else "—")
                     continue
                 med[n] = st[0]
                 rng = f" ({fmt(st[1])}–{fmt(st[2])})" if len(results[s.key][n]) > 1 else ""
@@ -364,12 +462,49 @@ def report(results, names, scen, meta, out: Path):
             label = f"{title}" + (f" ({unit})" if unit else "")
             lines.append(f"| {s.title} | {label} | " + " | ".join(cells) + " | " +
                          " | ".join(ratios) + f" | {target} |")
+    lacking = "; ".join(f"{n}: {', '.join(sorted(set(NEEDS_ALL) - set(f)))}"
+                        for n, f in feats.items() if set(NEEDS_ALL) - set(f))
     lines += ["", "Ratios below 1 mean Switchyard needs less (CPU, syscalls, memory, "
-              "latency) or, for throughput, moves less.", ""]
+              "latency) or, for throughput, moves less." +
+              (f" n/a: the proxy lacks what the scenario needs ({lacking})." if lacking else ""),
+              ""]
+    if BEFORE in names and "switchyard" in names:
+        lines += before_after(results, scen)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     chart(results, names, scen, out)
     return verdicts
+
+
+BEFORE = "switchyard-before"  # the --baseline binary
+NEEDS_ALL = ("tls", "h2", "ws_h2")
+
+
+def before_after(results, scen) -> list[str]:
+    """The refactor table: Switchyard now against --baseline, same rounds."""
+    lines = ["## Before/after", "",
+             f"`switchyard` is this build, `{BEFORE}` the --baseline binary, run in the same "
+             "rounds with the same configuration. after ÷ before above 1 is a regression for "
+             "costs (CPU, syscalls, memory, latency), an improvement for throughput. With a "
+             "few rounds on a shared machine, differences within the min–max ranges are noise.",
+             "", "| scenario | metric | before | after | after ÷ before |",
+             "| --- | --- | --- | --- | --- |"]
+    for s in scen:
+        for m in s.metrics:
+            title, unit, _ = METRIC_TITLES[m]
+            cells = []
+            for n in (BEFORE, "switchyard"):
+                runs = results[s.key].get(n, [])
+                st = summarize([r.get(m, float("nan")) for r in runs])
+                cells.append(st)
+            if not cells[0] or not cells[1]:
+                continue
+            txt = [f"{fmt(st[0])}" + (f" ({fmt(st[1])}–{fmt(st[2])})" if st[1] != st[2] else "")
+                   for st in cells]
+            ratio = f"{cells[1][0] / cells[0][0]:.2f}" if cells[0][0] else "—"
+            label = f"{title}" + (f" ({unit})" if unit else "")
+            lines.append(f"| {s.key} | {label} | {txt[0]} | {txt[1]} | {ratio} |")
+    return lines + [""]
 
 
 def chart(results, names, scen, out: Path):
@@ -436,6 +571,13 @@ class Backend:
         self.p.wait(10)
 
 
+def record(results, s, n, r, rnd, rounds, t0):
+    results[s.key][n].append(r)
+    show = ", ".join(f"{m}={fmt(r.get(m, float('nan')))}" for m in s.metrics)
+    print(f"[round {rnd + 1}/{rounds}] {s.key:13} {n:10} {show} "
+          f"({time.monotonic() - t0:.1f}s)", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a 2-minute smoke run")
@@ -443,7 +585,9 @@ def main():
     ap.add_argument("--duration", type=float, default=None, help="seconds per run")
     ap.add_argument("--idle", type=int, default=None, help="idle connections per idle run")
     ap.add_argument("--only", default="", help="comma-separated scenario keys")
-    ap.add_argument("--proxies", default="switchyard,nginx,haproxy,caddy,floor")
+    ap.add_argument("--proxies", default="switchyard,nginx,haproxy,caddy,h2o,floor")
+    ap.add_argument("--baseline", metavar="BINARY",
+                    help=f"also run this Switchyard binary as '{BEFORE}' (before/after table)")
     ap.add_argument("--report", metavar="RESULTS_JSON",
                     help="only redo the table and chart from a results.json")
     ap.add_argument("--out", default=None,
@@ -457,9 +601,12 @@ def main():
                                         res.get("ws_idle", {}).get("switchyard", [])), default=0)
         scen = [s for s in scenarios(meta["duration"], idle) if s.key in res]
         out = Path(a.out or Path(a.report).parent)
+        out.mkdir(parents=True, exist_ok=True)
         report(res, names, scen, meta, out)
         print((out / "results.md").read_text())
         return 0
+    global QUICK
+    QUICK = a.quick
     rounds = a.rounds or (1 if a.quick else 3)
     dur = a.duration or (1.0 if a.quick else 5.0)
     idle_n = a.idle or (500 if a.quick else 5000)
@@ -469,12 +616,18 @@ def main():
     cert, key = make_cert(work)
     backend = Backend(work)
     kinds = {"switchyard": lambda *x, **k: px.Switchyard(*x, binary=str(BUILD / "switchyard"), **k),
-             "nginx": px.Nginx, "haproxy": px.Haproxy, "caddy": px.Caddy,
+             BEFORE: lambda *x, **k: px.Switchyard(*x, binary=a.baseline, name=BEFORE, **k),
+             "nginx": px.Nginx, "haproxy": px.Haproxy, "caddy": px.Caddy, "h2o": px.H2o,
              "floor": lambda *x, **k: px.Floor(*x, binary=str(BUILD / "bench" / "sy-floor"), **k)}
+    wanted = a.proxies.split(",")
+    if a.baseline:
+        if not os.access(a.baseline, os.X_OK):
+            ap.error(f"--baseline {a.baseline}: not an executable")
+        wanted.insert(wanted.index("switchyard") + 1 if "switchyard" in wanted else 0, BEFORE)
     procs = {}
-    for n in a.proxies.split(","):
-        p = kinds[n](work, port=free_port(), tls_port=free_port(), backend=backend.port,
-                     cert=cert, key=key)
+    for n in wanted:
+        p = kinds[n](work, port=free_port(), tls_port=free_port(), h2_port=free_port(),
+                     backend=backend.port, cert=cert, key=key)
         if not p.available():
             print(f"bench: {n} not installed, skipped", file=sys.stderr)
             continue
@@ -485,44 +638,70 @@ def main():
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "rounds": rounds, "duration": dur,
             "idle": idle_n,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.release()}",
-            "versions": {}}
+            "versions": {}, "features": {}}
     try:
-        for n, p in procs.items():
-            p.start()
+        for n, p in list(procs.items()):
+            try:
+                p.start()
+            except RuntimeError as e:
+                if n == "switchyard":
+                    raise
+                print(f"bench: {n} did not start, skipped: {e}", file=sys.stderr)
+                del procs[n]
+                continue
             meta["versions"][n] = p.version()
+            p.probe_features()
+            meta["features"][n] = sorted(p.features)
             warm_up(p)
+        names = list(procs)
+        results = {s.key: {n: [] for n in names} for s in scen}
         for rnd in range(rounds):
             for s in scen:
                 order = names[rnd % len(names):] + names[:rnd % len(names)]
+                idle_runs = []  # --quick: (name, IdleRun, t0), measured together
                 for n in order:
                     p = procs[n]
-                    if s.tls and not p.supports_tls:
+                    if not s.needs <= p.features:
                         continue
-                    if s.fresh:
-                        p.stop()
-                        p.start()
-                        warm_up(p)
                     t0 = time.monotonic()
                     try:
+                        if s.fresh:
+                            p.stop()
+                            p.start()
+                            warm_up(p)
                         r = s.run(p, work)
+                        if isinstance(r, IdleRun):
+                            if QUICK:
+                                idle_runs.append((n, r, t0))
+                                continue
+                            time.sleep(IDLE_SETTLE_S)
+                            r = r.finish()
                     except Exception as e:  # a failing peer must not stop the others
                         print(f"bench: {s.key} on {n} failed: {e}", file=sys.stderr)
                         continue
-                    results[s.key][n].append(r)
-                    show = ", ".join(f"{m}={fmt(r.get(m, float('nan')))}" for m in s.metrics)
-                    print(f"[round {rnd + 1}/{rounds}] {s.key:13} {n:10} {show} "
-                          f"({time.monotonic() - t0:.1f}s)", flush=True)
+                    record(results, s, n, r, rnd, rounds, t0)
+                if idle_runs:
+                    time.sleep(IDLE_SETTLE_S)
+                for n, run, t0 in idle_runs:
+                    try:
+                        record(results, s, n, run.finish(), rnd, rounds, t0)
+                    except Exception as e:
+                        run.abort()
+                        print(f"bench: {s.key} on {n} failed: {e}", file=sys.stderr)
     finally:
         for p in procs.values():
             p.stop()
         backend.stop()
     verdicts = report(results, names, scen, meta, out)
     print((out / "results.md").read_text())
+    skipped = [f"{s.key}: {n}" for s in scen for n in names if not s.needs <= procs[n].features]
+    if skipped:
+        print("not run, feature missing: " + ", ".join(skipped))
     missed = [f"{k}/{m}" for k, m, ok in verdicts if not ok]
     print(f"targets met: {sum(ok for _, _, ok in verdicts)}/{len(verdicts)}"
           + (f"; missed: {', '.join(missed)}" if missed else ""))
     bad = [(s.key, n) for s in scen for n in names
-           if not results[s.key][n] and not (s.tls and not procs[n].supports_tls)]
+           if not results[s.key][n] and s.needs <= procs[n].features]
     if bad:
         print(f"bench: runs that produced nothing: {bad}", file=sys.stderr)
         return 1

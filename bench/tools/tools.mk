@@ -18,6 +18,7 @@ endif
 
 BT_BACKEND_OBJS := $(addprefix $(BT_OBJ)/,sy-backend.o httpreq.o wsproto.o)
 BT_LOAD_OBJS := $(addprefix $(BT_OBJ)/,sy-load.o load_opts.o load_net.o load_conn.o load_run.o hist.o wsproto.o)
+BT_H2_OBJS := $(addprefix $(BT_OBJ)/,sy-h2.o hist.o wsproto.o)
 
 # Included before the includer's first rule, this file must not become the
 # default goal; alone, bench-tools is.
@@ -26,7 +27,8 @@ ifeq ($(firstword $(MAKEFILE_LIST)),$(lastword $(MAKEFILE_LIST)))
 endif
 
 .PHONY: bench-tools
-bench-tools: $(BUILD)/bench/sy-backend $(BUILD)/bench/sy-load $(BUILD)/bench/tls-conn-mem
+bench-tools: $(BUILD)/bench/sy-backend $(BUILD)/bench/sy-load $(BUILD)/bench/sy-h2 \
+	$(BUILD)/bench/tls-conn-mem
 
 $(BT_OBJ)/%.o: $(BT_DIR)/%.c
 	@mkdir -p $(dir $@)
@@ -38,8 +40,12 @@ $(BUILD)/bench/sy-backend: $(BT_BACKEND_OBJS)
 $(BUILD)/bench/sy-load: $(BT_LOAD_OBJS)
 	$(BT_CC) $(BT_LDFLAGS) -o $@ $^ $(BT_LDLIBS)
 
+# idle HTTP/2 connections and RFC 8441 WebSockets (libnghttp2)
+$(BUILD)/bench/sy-h2: $(BT_H2_OBJS)
+	$(BT_CC) $(BT_LDFLAGS) -o $@ $^ -lnghttp2 $(BT_LDLIBS)
+
 # OpenSSL's memory per idle server connection, by allocation site
 $(BUILD)/bench/tls-conn-mem: $(BT_OBJ)/tls-conn-mem.o
 	$(BT_CC) $(BT_LDFLAGS) -o $@ $^ $(BT_LDLIBS)
 
--include $(BT_BACKEND_OBJS:.o=.d) $(BT_LOAD_OBJS:.o=.d) $(BT_OBJ)/tls-conn-mem.d
+-include $(BT_BACKEND_OBJS:.o=.d) $(BT_LOAD_OBJS:.o=.d) $(BT_OBJ)/sy-h2.d $(BT_OBJ)/tls-conn-mem.d
