@@ -436,6 +436,18 @@ struct loc_conf {
                                            (error_page, try_files, rewrite) reach this
                                            location, a direct request gets 404;
                                            inherited by nested locations (nginx) */
+    /* ---- added: HTTP/2 (ngx_http_v2_module; src/conf/http2.c). nginx keeps
+       these per server (chunk_size per location); merged down to every
+       level, so an HTTP/2 session reads them from any lc ---- */
+    int http2;                          /* `http2 on|off` (http, server); off. Whether a
+                                           connection speaks h2: conf_http2_enabled() */
+    uint64_t http2_max_concurrent_streams; /* 128 (SETTINGS_MAX_CONCURRENT_STREAMS) */
+    uint64_t http2_body_preread_size;   /* 64k: per-stream window before the body is read;
+                                           at most 2^31-1 */
+    uint64_t http2_chunk_size;          /* 8k: largest DATA frame written; 1 .. 2^24-1
+                                           (larger values are clamped, as nginx) */
+    uint64_t http2_recv_buffer_size;    /* 256k; http level only in nginx, inherited here;
+                                           more than 16 */
 };
 
 /* loc_conf.lingering_close values */
@@ -546,6 +558,8 @@ struct server_conf {
     unsigned nnamed;
     const char *file; unsigned line;
     const struct ssl_conf *ssl; /* (added) merged ssl_* settings; never NULL */
+    int http2;                  /* (added) `http2 on` for this server (merged from http);
+                                   lc->http2 copied after the merge */
 };
 
 struct listen_conf {
@@ -556,7 +570,8 @@ struct listen_conf {
     int reuseport;
     int backlog;                /* default 511 */
     int ssl;
-    int http2;
+    int http2;                  /* `listen ... http2` (nginx <= 1.24 syntax, deprecated);
+                                   like ssl, any listen on the address sets it */
     int proxy_protocol;         /* every connection starts with a PROXY protocol header
                                    (v1 or v2); like ssl, any listen on the address sets it */
     int ipv6only;               /* default on for [::] */
@@ -574,6 +589,14 @@ struct listen_conf {
     int fastopen;               /* fastopen=N; -1 = off */
     const char *file; unsigned line; /* the listen directive that created this address */
 };
+
+/*
+ * Whether a connection accepted on `l` whose server is `srv` speaks HTTP/2
+ * (nginx: `listen ... http2` or the server's `http2 on`). `srv` is the server
+ * the connection was given: on TLS the one SNI chose, else the listen's
+ * default server. Either may be NULL. 1 or 0.
+ */
+int conf_http2_enabled(const struct listen_conf *l, const struct server_conf *srv);
 
 /* ---------------------------------------------------------- MIME types */
 

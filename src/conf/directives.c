@@ -39,6 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf/http2.h"
 #include "conf/limits.h"
 #include "conf/modules.h"
 
@@ -272,6 +273,14 @@ void conf_warn(struct conf_parser *p, const char *fmt, ...)
 /* A warning located at the current directive (nginx ngx_conf_log_error(WARN)). */
 __attribute__((format(printf, 2, 3))) static void conf_warn_here(struct conf_parser *p,
                                                                  const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vwarn(p, p->node->file, node_line(p->node), fmt, ap);
+    va_end(ap);
+}
+
+void conf_warn_node(struct conf_parser *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -1157,6 +1166,8 @@ static const char *set_listen(struct conf_parser *p, const struct directive *d, 
         } else if (strcmp(v, "ssl") == 0) {
             o.ssl = 1;
         } else if (strcmp(v, "http2") == 0) {
+            conf_warn_here(p, "the \"listen ... http2\" directive is deprecated, use the "
+                              "\"http2\" directive instead");
             o.http2 = 1;
         } else if (strcmp(v, "proxy_protocol") == 0) {
             o.proxy_protocol = 1;
@@ -2354,6 +2365,11 @@ static int given_before_in_block(const struct conf_parser *p)
         if (strcmp(n->name, p->node->name) == 0)
             return 1;
     return 0;
+}
+
+int conf_repeated_in_block(const struct conf_parser *p)
+{
+    return given_before_in_block(p);
 }
 
 /* on|off, ignored (nginx ngx_conf_set_flag_slot's checks). */
@@ -3745,6 +3761,24 @@ static const struct directive directives[] = {
     {"proxy_ssl_verify_depth", HSL, ARGS(1, 1), set_int_num, LOC(proxy_ssl_verify_depth), NULL},
     {"proxy_ssl_conf_command", HSL, ARGS(2, 2), set_proxy_ssl_conf_command, LVL_LOC, 0, NULL},
 
+    /* HTTP/2 (ngx_http_v2_module): setters in src/conf/http2.c */
+    {"http2", HS, ARGS(1, 1), set_flag, LOC(http2), NULL},
+    {"http2_max_concurrent_streams", HS, ARGS(1, 1), http2_set_max_streams, LVL_LOC, 0, NULL},
+    {"http2_body_preread_size", HS, ARGS(1, 1), http2_set_preread_size, LVL_LOC, 0, NULL},
+    {"http2_chunk_size", HSL, ARGS(1, 1), http2_set_chunk_size, LVL_LOC, 0, NULL},
+    {"http2_recv_buffer_size", CTX_HTTP, ARGS(1, 1), http2_set_recv_buffer_size, LVL_LOC, 0,
+     NULL},
+    {"http2_pool_size", HS, ARGS(1, 1), http2_set_pool_size, LVL_LOC, 0, NULL},
+    {"http2_streams_index_size", HS, ARGS(1, 1), http2_set_streams_index_size, LVL_LOC, 0, NULL},
+    {"http2_idle_timeout", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_max_requests", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_recv_timeout", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_max_field_size", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_max_header_size", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_max_concurrent_pushes", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_push", HSL, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_push_preload", HSL, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+
     /* limit_req / limit_conn: setters in src/conf/limits.c */
     {"limit_req_zone", CTX_HTTP, ARGS(3, 3), limits_set_req_zone, LVL_NONE, 0, NULL},
     {"limit_req", HSL, ARGS(1, 3), limits_set_req, LVL_LOC, 0, NULL},
@@ -4164,6 +4198,7 @@ static int http_finish(struct conf_parser *p)
         p->node = NULL;
         if (loc_conf_merge(p, sc->lc, hc->lc, NULL, 0) != 0 || merge_ifs(p, sc->lc) != 0)
             return -1;
+        sc->http2 = sc->lc->http2;
         ssl_conf_merge(sb->ssl, hb->ssl);
         if (sb->ssl->ncertificates > sb->ssl->ncertificate_keys)
             return conf_err_at(p, sc->file, sc->line,

@@ -71,6 +71,12 @@ int conf_err_at(struct conf_parser *p, const char *file, unsigned line, const ch
     __attribute__((format(printf, 4, 5)));
 /* Append a warning line (nginx "[warn]" text without the level). */
 void conf_warn(struct conf_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, located at the directive being handled (" in FILE:LINE"). */
+void conf_warn_node(struct conf_parser *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The directive being handled appeared earlier in the same block (for the
+ * "is duplicate" of directives whose value is kept nowhere). */
+int conf_repeated_in_block(const struct conf_parser *p);
 
 /*
  * Build the generation from the trees: `gtree` (the -g text, may be NULL)

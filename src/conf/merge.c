@@ -107,6 +107,11 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->limit_conn_dry_run = CONF_UNSET;
     c->websocket_message_rate = CONF_UNSET_U64;
     c->websocket_message_burst = CONF_UNSET_U64;
+    c->http2 = CONF_UNSET;
+    c->http2_max_concurrent_streams = CONF_UNSET_U64;
+    c->http2_body_preread_size = CONF_UNSET_U64;
+    c->http2_chunk_size = CONF_UNSET_U64;
+    c->http2_recv_buffer_size = CONF_UNSET_U64;
     return c;
 }
 
@@ -434,6 +439,13 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_INT(limit_req_dry_run, 0);
     MERGE_INT(limit_conn_dry_run, 0);
     MERGE_INT(internal, 0);
+
+    /* HTTP/2 (nginx ngx_http_v2_merge_srv_conf / _loc_conf, init_main_conf) */
+    MERGE_INT(http2, 0);
+    MERGE_U64(http2_max_concurrent_streams, 128);
+    MERGE_U64(http2_body_preread_size, 64 * 1024);
+    MERGE_U64(http2_chunk_size, 8 * 1024);
+    MERGE_U64(http2_recv_buffer_size, 256 * 1024);
     return 0;
 
 oom:

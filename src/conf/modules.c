@@ -61,6 +61,10 @@ static const struct conf_module modules[] = {
      "random;", "", ""},
     {"http_upstream_keepalive_module", "ngx_http_upstream_keepalive_module", DEF | BUILT,
      PROBE_UPSTREAM, "keepalive 8;", "", ""},
+    /* nginx builds it on request (--with-http_v2_module); every directive is
+     * accepted (src/conf/http2.c), the obsolete ones with nginx's warning. */
+    {"http_v2_module", "ngx_http_v2_module", BUILT, PROBE_HTTP,
+     "http2_max_concurrent_streams 16;", "", ""},
 
     /* nginx builds these by default; Switchyard does not have them (-V: --without-). */
     {"http_charset_module", "ngx_http_charset_module", DEF, PROBE_HTTP, "charset utf-8;",
@@ -182,12 +186,6 @@ static const struct conf_module modules[] = {
      "proxy_cache_revalidate proxy_cache_use_stale proxy_cache_valid proxy_no_cache"},
 
     /* nginx builds these only on request; Switchyard does not have them (-V: nothing). */
-    {"http_v2_module", "ngx_http_v2_module", 0, PROBE_HTTP, "http2_max_concurrent_streams 16;",
-     "http2 http2_body_preread_size http2_chunk_size http2_idle_timeout "
-     "http2_max_concurrent_pushes http2_max_concurrent_streams http2_max_field_size "
-     "http2_max_header_size http2_max_requests http2_pool_size http2_push http2_push_preload "
-     "http2_recv_buffer_size http2_recv_timeout http2_streams_index_size",
-     ""},
     {"http_v3_module", "ngx_http_v3_module", 0, PROBE_HTTP, "http3 on;",
      "http3 http3_hq http3_max_concurrent_streams http3_stream_buffer_size "
      "quic_active_connection_id_limit quic_bpf quic_gso quic_host_key quic_retry",

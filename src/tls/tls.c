@@ -115,6 +115,8 @@ struct tls_conn {
     unsigned bufsize;                 /* ssl_buffer_size of the chosen server */
     unsigned char rejected;           /* ssl_reject_handshake refused it */
     unsigned char sni_named;          /* SNI named a server (nginx: hc->ssl_servername) */
+    unsigned char h2;                 /* ALPN offers h2: conf_http2_enabled() for the listen
+                                         and the server chosen so far (default, then SNI) */
 };
 
 static int tkeys_index = -1;
@@ -318,6 +320,8 @@ static int on_client_hello(SSL *ssl, int *al, void *arg)
         *al = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_CLIENT_HELLO_ERROR;
     }
+    /* nginx decides ALPN by the server SNI chose (hc->conf_ctx) */
+    tc->h2 = (unsigned char)conf_http2_enabled(tc->listen, srv);
     const struct tls_srv *ts = srv ? srv_find(tc->tg, srv) : NULL;
     if (!ts || ts->ctx == SSL_get_SSL_CTX(ssl))
         return SSL_CLIENT_HELLO_SUCCESS;
@@ -350,16 +354,24 @@ static int on_servername(SSL *ssl, int *al, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* ALPN: http/1.1 only (h2 once HTTP/2 exists); no common protocol is fatal
- * (no_application_protocol), as in nginx. */
+/* ALPN: h2 (preferred) and http/1.1 when HTTP/2 is on for the connection's
+ * listen or server (tc->h2), else http/1.1; the server's order wins, as in
+ * nginx. No common protocol is fatal (no_application_protocol), as in nginx. */
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg)
 {
-    (void)ssl;
     (void)arg;
-    static const unsigned char protos[] = "\x08http/1.1";
+    static const unsigned char h1[] = "\x08http/1.1";
+    static const unsigned char h2_h1[] = "\x02h2\x08http/1.1";
+    const struct tls_conn *tc = SSL_get_app_data(ssl);
+    const unsigned char *protos = h1;
+    unsigned protolen = sizeof(h1) - 1;
+    if (tc && tc->h2) {
+        protos = h2_h1;
+        protolen = sizeof(h2_h1) - 1;
+    }
     unsigned char *sel = NULL;
-    if (SSL_select_next_proto(&sel, outlen, protos, sizeof(protos) - 1, in, inlen) !=
+    if (SSL_select_next_proto(&sel, outlen, protos, protolen, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = sel;
@@ -1632,6 +1644,7 @@ int tls_accept(struct conn *c, struct gen_rt *rt, const struct listen_conf *l, u
     tc->state = TLS_ST_DETECT;
     tc->sess_ctx = ts->ctx;
     tc->bufsize = buf_size(l->default_server->ssl);
+    tc->h2 = (unsigned char)conf_http2_enabled(l, l->default_server);
     c->xprt = &xprt_tls;
     c->xprt_ctx = tc;
     c->flags |= CONN_F_HANDSHAKE;
@@ -1720,6 +1733,16 @@ const char *tls_protocol(const struct conn *c)
 {
     SSL *ssl = open_ssl(c);
     return ssl ? SSL_get_version(ssl) : NULL;
+}
+
+int tls_alpn_is_h2(const struct conn *c)
+{
+    SSL *ssl = open_ssl(c);
+    const unsigned char *p = NULL;
+    unsigned len = 0;
+    if (ssl)
+        SSL_get0_alpn_selected(ssl, &p, &len);
+    return len == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 const char *tls_cipher(const struct conn *c)

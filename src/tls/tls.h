@@ -20,7 +20,10 @@
  * inside the first recv/writev calls; SNI (a client-hello callback) picks the
  * server{} by the router's server_name rules on the listen address and
  * switches to its context (verify mode and depth too, and ssl_buffer_size),
- * or refuses the handshake for ssl_reject_handshake; ALPN offers http/1.1.
+ * or refuses the handshake for ssl_reject_handshake. ALPN offers h2 then
+ * http/1.1 when conf_http2_enabled() holds for the listen and that server
+ * (the listen's default server without SNI), else http/1.1 alone; a client
+ * with no protocol in common gets no_application_protocol, as in nginx.
  * Client certificates never fail the handshake: tls_request_check() applies
  * nginx's rules to each request. While the handshake runs the
  * connection holds a reference to the generation it was accepted on (the
@@ -132,6 +135,9 @@ static inline int tls_is(const struct conn *c)
 const char *tls_protocol(const struct conn *c);     /* "TLSv1.3" */
 const char *tls_cipher(const struct conn *c);       /* "TLS_AES_256_GCM_SHA384" */
 const char *tls_server_name(const struct conn *c);  /* SNI host name */
+/* 1 when ALPN selected "h2" on the established TLS connection `c` (the
+ * client speaks HTTP/2 next), else 0 (not TLS, no ALPN, http/1.1). */
+int tls_alpn_is_h2(const struct conn *c);
 
 /* The other facts nginx's $ssl_* variables give (see tls_info()). */
 enum tls_info {

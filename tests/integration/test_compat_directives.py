@@ -495,7 +495,6 @@ NOT_IMPLEMENTED = [
     ("location", "uwsgi_pass 127.0.0.1:9000;", "ngx_http_uwsgi_module", False),
     ("location", "limit_rate 10k;", "ngx_http_core_module", False),
     ("location", "proxy_cookie_path / /app/;", "ngx_http_proxy_module", False),
-    ("http", "http2_max_concurrent_streams 16;", "ngx_http_v2_module", False),
     ("server", "ssl_early_data on;", "ngx_http_ssl_module", False),
     ("upstream", "zone backends 64k;", "ngx_http_upstream_zone_module", False),
 ]

@@ -1174,6 +1174,55 @@ static void test_logs(void **state)
     assert_path(f, g->log_paths[bl->access_logs[0].file_index], "<D>logs/loc.log");
 }
 
+/* HTTP/2: `http2` per server (merged from http), the settings merged down
+ * to every location, nginx's defaults, conf_http2_enabled(). */
+static void test_http2_recorded(void **state)
+{
+    struct fx *f = *state;
+    struct generation *g = load(f, "events {} http {\n"
+                                   " http2 on; http2_recv_buffer_size 128k;\n"
+                                   " http2_max_concurrent_streams 64; http2_chunk_size 32m;\n"
+                                   " server { server_name a; listen 8081;\n"
+                                   "  http2_body_preread_size 1m;\n"
+                                   "  location /x { http2_chunk_size 4k; } location /y { } }\n"
+                                   " server { server_name b; listen 8081; http2 off;\n"
+                                   "  http2_max_concurrent_streams 8; }\n"
+                                   " server { server_name c; listen 8082 http2; http2 off; }\n"
+                                   "}\n");
+    const struct server_conf *a = server_named(g, "a");
+    const struct server_conf *b = server_named(g, "b");
+    const struct server_conf *c = server_named(g, "c");
+    assert_int_equal(a->http2, 1);
+    assert_int_equal(b->http2, 0);
+    assert_int_equal(c->http2, 0);
+    const struct loc_conf *x = loc(a, "/x")->lc, *y = loc(a, "/y")->lc;
+    assert_true(x->http2_max_concurrent_streams == 64);
+    assert_true(x->http2_body_preread_size == 1024 * 1024);
+    assert_true(x->http2_chunk_size == 4096);
+    assert_true(y->http2_chunk_size == (1u << 24) - 1); /* clamped, as nginx */
+    assert_true(y->http2_recv_buffer_size == 128 * 1024);
+    assert_true(b->lc->http2_max_concurrent_streams == 8);
+    assert_true(b->lc->http2_body_preread_size == 64 * 1024);
+    const struct listen_conf *l1 = listen_at(g, "0.0.0.0:8081");
+    const struct listen_conf *l2 = listen_at(g, "0.0.0.0:8082");
+    assert_false(l1->http2);
+    assert_true(l2->http2);
+    assert_true(conf_http2_enabled(l1, a));
+    assert_false(conf_http2_enabled(l1, b));
+    assert_true(conf_http2_enabled(l2, c)); /* the listen flag is enough */
+    assert_false(conf_http2_enabled(NULL, NULL));
+    assert_non_null(strstr(f->warn, "the \"listen ... http2\" directive is deprecated"));
+
+    g = load(f, "events {} http { server { listen 8083; location / { } } }\n");
+    const struct server_conf *d = g->http->servers[0];
+    const struct loc_conf *dl = loc(d, "/")->lc;
+    assert_int_equal(d->http2, 0);
+    assert_true(dl->http2_max_concurrent_streams == 128);
+    assert_true(dl->http2_body_preread_size == 64 * 1024);
+    assert_true(dl->http2_chunk_size == 8 * 1024);
+    assert_true(dl->http2_recv_buffer_size == 256 * 1024);
+}
+
 static void test_ssl_recorded(void **state)
 {
     struct fx *f = *state;
@@ -2348,6 +2397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_static_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ssl_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http2_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ssl_client_verify_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misc_proxy_directives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
