@@ -1860,17 +1860,6 @@ static struct str session_id(SSL *ssl, struct arena *a)
     return (struct str){p, 2 * (size_t)len};
 }
 
-int tls_alpn_is_h2(const struct conn *c)
-{
-    if (c->xprt != &xprt_tls || !c->xprt_ctx)
-        return 0;
-    const struct tls_conn *tc = c->xprt_ctx;
-    const unsigned char *data;
-    unsigned int len;
-    SSL_get0_alpn_selected(tc->ssl, &data, &len);
-    return len == 2 && memcmp(data, "h2", 2) == 0;
-}
-
 struct str tls_info(const struct conn *c, enum tls_info what, struct arena *a)
 {
     SSL *ssl = open_ssl(c);

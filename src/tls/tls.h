@@ -158,9 +158,6 @@ enum tls_info {
  */
 struct str tls_info(const struct conn *c, enum tls_info what, struct arena *a);
 
-/* 1 when ALPN chose "h2" on this (server-side) TLS connection. */
-int tls_alpn_is_h2(const struct conn *c);
-
 /* The client certificate facts of nginx's $ssl_client_* variables. */
 enum tls_client {
     TLS_C_VERIFY,        /* SUCCESS, FAILED:<reason>, NONE */
