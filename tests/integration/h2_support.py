@@ -73,6 +73,22 @@ def ping_frame(data: bytes = b"12345678", ack: bool = False) -> bytes:
     return frame(PING, ACK if ack else 0, 0, data)
 
 
+def header_block(headers) -> bytes:
+    """An HPACK block that leaves the dynamic table alone (every field a
+    never-indexed literal or a static-table hit), so raw HEADERS can be mixed
+    with h2's own on one connection."""
+    import hpack
+    enc = hpack.Encoder()
+    return enc.encode([hpack.NeverIndexedHeaderTuple(_b(k), _b(v)) for k, v in headers])
+
+
+def raw_headers(stream_id: int, headers, end_stream: bool = True, end_headers: bool = True) -> bytes:
+    """A HEADERS frame built below h2 (h2 would refuse streams beyond the
+    server's SETTINGS_MAX_CONCURRENT_STREAMS, or malformed fields)."""
+    flags = (END_STREAM if end_stream else 0) | (END_HEADERS if end_headers else 0)
+    return frame(HEADERS, flags, stream_id, header_block(headers))
+
+
 def _b(x) -> bytes:
     return x if isinstance(x, bytes) else str(x).encode("latin-1")
 
@@ -127,6 +143,10 @@ class H2Client:
         self.port, self.host, self.tls = port, host, tls
         self.server_name, self.cafile = server_name, cafile
         self.auto_ack = auto_ack
+        # streams whose window the client leaves closed while auto_ack is on:
+        # their bytes are acknowledged on the connection only (a stalled
+        # reader of one stream must not stall the others)
+        self.stalled: set[int] = set()
         self.timeout = timeout
         cfg = h2.config.H2Configuration(
             client_side=True, header_encoding=None,
@@ -254,8 +274,11 @@ class H2Client:
             self._st(ev.stream_id).trailers = list(ev.headers)
         elif isinstance(ev, h2.events.DataReceived):
             self._st(ev.stream_id).data += ev.data
-            if self.auto_ack and ev.flow_controlled_length:
-                self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            n = ev.flow_controlled_length
+            if self.auto_ack and n and ev.stream_id in self.stalled:
+                self.conn.increment_flow_control_window(n)
+            elif self.auto_ack and n:
+                self.conn.acknowledge_received_data(n, ev.stream_id)
         elif isinstance(ev, h2.events.StreamEnded):
             self._st(ev.stream_id).ended = True
         elif isinstance(ev, h2.events.StreamReset):
@@ -391,6 +414,168 @@ def h2_get(port: int, path: str = "/", **kw) -> Stream:
     conn_kw = {k: kw.pop(k) for k in ("tls", "server_name", "cafile", "timeout") if k in kw}
     with H2Client(port, **conn_kw) as c:
         return c.request(kw.pop("method", "GET"), path, **kw)
+
+
+# --------------------------------------------------------------------------
+# raw frames, no state machine (abuse tests)
+
+
+class RawH2:
+    """HTTP/2 at the frame level, for abuse: sends the preface and an empty
+    SETTINGS, then only what the test writes. Reading parses frames and
+    records, per stream, the :status, DATA bytes, END_STREAM and RST_STREAM
+    code, and for the connection GOAWAY (last stream id, code), the server's
+    SETTINGS (ACKed, unless `ack_settings=False`) and PING ACKs. It never
+    sends WINDOW_UPDATE by itself. Writes are bounded in time: `send()`
+    returns False when the server stopped reading for `timeout` seconds
+    (back-pressure) and "closed" when it closed."""
+
+    def __init__(self, port: int, *, tls: bool = False, host: str = "127.0.0.1",
+                 settings=(), ack_settings: bool = True, timeout: float = 5.0):
+        import hpack
+        self.timeout = timeout
+        raw = socket.create_connection((host, port), timeout=timeout)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            ctx.set_alpn_protocols(["h2"])
+            raw = ctx.wrap_socket(raw, server_hostname="localhost")
+        self.sock = raw
+        self.tls = tls
+        self.ack_settings = ack_settings
+        self.decoder = hpack.Decoder()
+        self.decoder.max_header_list_size = 1 << 20
+        self.buf = bytearray()
+        self.status: dict[int, int] = {}
+        self.data: dict[int, int] = {}
+        self.ended: set[int] = set()
+        self.resets: dict[int, int] = {}
+        self.goaway: tuple[int, int] | None = None     # (last_stream_id, error code)
+        self.server_settings: dict[int, int] = {}
+        self.ping_acks = 0
+        self.frames_in = 0
+        self.closed = False
+        self.sock.sendall(PREFACE + settings_frame(settings))
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send(self, data: bytes, timeout: float | None = None):
+        """True when all was written; False when the server's receive
+        buffer stayed full for `timeout`; "closed" when it closed."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                _, w, _ = select.select([], [self.sock], [], left)
+                if not w:
+                    return False
+                n = self.sock.send(view[:65536])
+            except (BrokenPipeError, ConnectionResetError):
+                self.closed = True
+                return "closed"
+            except (BlockingIOError, ssl.SSLWantWriteError, socket.timeout):
+                continue
+            except OSError:
+                self.closed = True
+                return "closed"
+            view = view[n:]
+        return True
+
+    def read(self, timeout: float = 0.2) -> bool:
+        """Read and parse what arrives within `timeout`; False at EOF."""
+        if self.closed:
+            return False
+        if not (self.tls and self.sock.pending()):
+            r, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
+            if not r:
+                return True
+        try:
+            chunk = self.sock.recv(262144)
+        except (socket.timeout, BlockingIOError, ssl.SSLWantReadError):
+            return True
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.closed = True
+            return False
+        self.buf += chunk
+        self._parse()
+        return True
+
+    def _parse(self):
+        b = self.buf
+        while len(b) >= 9:
+            n = int.from_bytes(b[0:3], "big")
+            if len(b) < 9 + n:
+                return
+            ftype, flags = b[3], b[4]
+            sid = struct.unpack("!I", bytes(b[5:9]))[0] & 0x7FFFFFFF
+            payload = bytes(b[9:9 + n])
+            del b[:9 + n]
+            self.frames_in += 1
+            self._frame(ftype, flags, sid, payload)
+
+    def _frame(self, ftype, flags, sid, payload):
+        if ftype == SETTINGS and not flags & ACK:
+            for i in range(0, len(payload) - 5, 6):
+                k, v = struct.unpack("!HI", payload[i:i + 6])
+                self.server_settings[k] = v
+            if self.ack_settings:
+                self.send(settings_frame(ack=True), timeout=1)
+        elif ftype == PING and flags & ACK:
+            self.ping_acks += 1
+        elif ftype == GOAWAY:
+            last, code = struct.unpack("!II", payload[:8])
+            self.goaway = (last & 0x7FFFFFFF, code)
+        elif ftype == RST_STREAM:
+            self.resets[sid] = struct.unpack("!I", payload[:4])[0]
+        elif ftype == HEADERS:
+            block = payload
+            if flags & PADDED:
+                block = block[1:len(block) - block[0]]
+            if flags & PRIORITY_FLAG:
+                block = block[5:]
+            try:
+                for k, v in self.decoder.decode(block, raw=True):
+                    if k == b":status":
+                        self.status.setdefault(sid, int(v))
+            except Exception:  # a CONTINUATION-split block: status unknown
+                pass
+            if flags & END_STREAM:
+                self.ended.add(sid)
+        elif ftype == DATA:
+            self.data[sid] = self.data.get(sid, 0) + len(payload)
+            if flags & END_STREAM:
+                self.ended.add(sid)
+
+    def wait(self, pred, timeout: float | None = None) -> bool:
+        """Read until pred() (True) or EOF/timeout (pred()'s last value)."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while not pred() and time.monotonic() < deadline:
+            if not self.read(min(0.2, max(0.0, deadline - time.monotonic()))):
+                break
+        return bool(pred())
+
+    def wait_end(self, timeout: float = 5.0) -> bool:
+        """Until GOAWAY or EOF; True if either came."""
+        return self.wait(lambda: self.goaway is not None or self.closed, timeout)
+
+    def drain_until_closed(self, timeout: float = 5.0) -> bool:
+        return self.wait(lambda: self.closed, timeout)
 
 
 # --------------------------------------------------------------------------
