@@ -310,7 +310,7 @@ def test_response_trailers_relayed(switchyard, pki, raw_backend):
                   b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\nx-sum: abc\r\n\r\n")
     be = raw_backend(handler)
     sy, tp, cp = start(switchyard, pki, f"location / {{ proxy_pass http://{be.addr}; "
-                                        "proxy_http_version 1.1; }}")
+                                        "proxy_http_version 1.1; }")
     with H2Client(cp) as c:
         st = c.request("GET", "/t", headers=[("te", "trailers")])
     assert st.status == 200 and st.body == b"hello"
