@@ -107,8 +107,9 @@ def test_nghttp_client(switchyard, origin, pki):
 def test_h2load_many_streams_reach_the_http11_origin(switchyard, origin, pki):
     sy, tp, cp = start(switchyard, pki, proxy_loc(origin))
     rc, out, stats = h2load(f"https://127.0.0.1:{tp}/bytes/200", "-n", "300", "-c", "3",
-                            "-m", "20")
+                            "-m", "20", "--npn-list", "h2")
     assert rc == 0, out
+    assert "Application protocol: h2" in out, out   # not an HTTP/1.1 fallback
     assert stats.get("succeeded") == 300 and stats.get("status_2xx") == 300, out
     reqs = origin.wait_requests(300)
     assert all(r["version"] in ("HTTP/1.0", "HTTP/1.1") for r in reqs)
