@@ -242,6 +242,22 @@ def test_limit_req_counts_each_stream(switchyard, origin, pki):
     wait_until(lambda: len(sy.access_log().splitlines()) == 4, 5, "four access log lines")
 
 
+def test_limit_conn_counts_each_stream(switchyard, origin, pki):
+    """limit_conn counts requests, so concurrent streams of one connection
+    count one each (nginx: a stream is a request)."""
+    zone = "limit_conn_zone $binary_remote_addr zone=addr:1m;\n"
+    sy, tp, cp = start(switchyard, pki, proxy_loc(origin, "limit_conn addr 1;"),
+                       http_extra=zone)
+    with H2Client(cp) as c:
+        first = c.start_request("GET", "/slow/800")
+        origin.wait_requests(1)
+        second = c.start_request("GET", "/second")
+        assert c.wait_stream(second).status == 503
+        assert c.wait_stream(first).status == 200
+        # the count is given back once the first stream has ended
+        wait_until(lambda: c.request("GET", "/third").status == 200, 5, "the slot back")
+
+
 # --------------------------------------------------------------------------
 # header mapping to the HTTP/1.1 upstream
 
