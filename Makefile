@@ -132,6 +132,7 @@ $(BUILD)/h2spec:
 # libraries, nothing downloaded) with our own main package.
 .PHONY: h2spec-from-lib
 h2spec-from-lib:
+	@command -v go >/dev/null 2>&1 || { echo "h2spec: no Go toolchain: run scripts/install-deps" >&2; exit 1; }
 	@set -e; gp=$$(mktemp -d); trap 'rm -rf "$$gp"' EXIT; \
 	mkdir -p "$$gp/src/github.com/summerwind"; \
 	cp -r "$(H2SPEC_SRC)" "$$gp/src/github.com/summerwind/h2spec"; chmod -R u+w "$$gp/src"; \
@@ -147,7 +148,7 @@ h2spec-from-lib:
 # `listen ... http2` listener, each proxying to a real HTTP/1.1 origin; JUnit
 # reports in $(BUILD)/h2spec-*.xml. SWITCHYARD_BIN=/usr/sbin/nginx for nginx.
 h2spec: all $(BUILD)/h2spec
-	H2SPEC=$(abspath $(BUILD)/h2spec) H2SPEC_REPORTS=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/conformance
+	H2SPEC=$(abspath $(BUILD)/h2spec) H2SPEC_REPORTS=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -n 2 tests/conformance
 
 # ---- fuzzing (clang-14 libFuzzer + ASan/UBSan), see fuzz/README.md
 FUZZ_CC    := clang-14

@@ -36,7 +36,7 @@ import h2.settings
 from h2.errors import ErrorCodes
 
 from harness import HarnessError
-from ws_fixtures import GUID, frame as ws_frame, xor_mask  # noqa: F401  (re-exported)
+from ws_fixtures import frame as ws_frame, xor_mask
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -735,11 +735,6 @@ def h2load(url: str, *args, timeout: float = 30.0):
                      status_5xx=int(m.group(4)))
     return p.returncode, out, stats
 
-
-def ws_accept(key: str) -> str:
-    import base64
-    import hashlib
-    return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
 
 
 # --------------------------------------------------------------------------

@@ -14,14 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import socket
-import threading
 
 import pytest
 
 from backends import pattern_bytes, pattern_sha256, read_request_head
 from h2_support import (PROTOCOL_ERROR, H2Client, curl_h2, h2_server, h2load, nghttp)
-from harness import IS_NGINX, free_port, http_conf, wait_until
+from harness import free_port, http_conf, wait_until
 from tls_pki import Pki
 
 

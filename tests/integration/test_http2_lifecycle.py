@@ -62,7 +62,7 @@ def test_graceful_quit_sends_goaway_to_an_idle_connection(switchyard, origin):
 
 def test_keepalive_requests_ends_with_goaway(switchyard, origin):
     p = free_port()
-    sy = switchyard(conf(origin, p, "keepalive_requests 3;"))
+    switchyard(conf(origin, p, "keepalive_requests 3;"))
     with H2Client(p) as c:
         for i in range(3):
             assert c.request("GET", f"/{i}").status == 200

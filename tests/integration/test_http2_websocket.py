@@ -24,7 +24,7 @@ from h2_support import (SETTINGS_ENABLE_CONNECT_PROTOCOL, H2Client, H2WebSocket,
 from harness import IS_NGINX, free_port, http_conf
 from tls_pki import Pki
 from ws_fixtures import (MAP_HTTP, OP_BIN, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, close_payload,
-                         header, ws_location)
+                         ws_location)
 
 KINDS = ["first", "second", "map"]
 
