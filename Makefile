@@ -107,7 +107,7 @@ endif
 scale: all bench-tools
 	BUILD=$(BUILD) $(PYTHON) -m pytest -q -s tests/scale
 
-# ---- HTTP/2 conformance (issue 13): h2spec 2.0.0 built from the shared tools
+# ---- HTTP/2 conformance (issue 13): h2spec (2.6.0 source) built from the shared tools
 # with Debian's Go (../shared/tools/build-h2spec; scripts/install-deps installs
 # the Go packages). ../shared is looked for next to this checkout, then next to
 # the main checkout of a git worktree; SHARED=DIR overrides. Not in `make check`
