@@ -25,7 +25,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check layers unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize stress
+.PHONY: all run check layers unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize stress h2spec
 
 all: $(BUILD)/switchyard
 
@@ -110,6 +110,49 @@ endif
 # it saturates both cores for about 30 s. SY_SCALE_CONNS=N to change N.
 scale: all bench-tools
 	BUILD=$(BUILD) $(PYTHON) -m pytest -q -s tests/scale
+
+# ---- HTTP/2 conformance (issue 13): h2spec (2.6.0 source) built from the shared tools
+# with Debian's Go (../shared/tools/build-h2spec; scripts/install-deps installs
+# the Go packages). ../shared is looked for next to this checkout, then next to
+# the main checkout of a git worktree; SHARED=DIR overrides. Not in `make check`
+# until Switchyard speaks HTTP/2.
+GIT_COMMON  := $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
+SHARED_DIRS := $(SHARED) $(abspath $(CURDIR)/../shared) $(if $(GIT_COMMON),$(abspath $(GIT_COMMON)/../../shared))
+BUILD_H2SPEC := $(firstword $(wildcard $(addsuffix /tools/build-h2spec,$(SHARED_DIRS))))
+
+$(BUILD)/h2spec:
+	@if [ -z "$(BUILD_H2SPEC)" ]; then \
+	    echo "h2spec: tools/build-h2spec not found in any of: $(SHARED_DIRS)" >&2; \
+	    echo "h2spec: check out the shared tools next to the repo, or make SHARED=/path/to/shared" >&2; \
+	    exit 1; fi
+	@if [ -d "$(dir $(BUILD_H2SPEC))h2spec-src/cmd/h2spec" ]; then \
+	    $(BUILD_H2SPEC) $@; \
+	else \
+	    echo "h2spec: the shared source has no cmd/h2spec; building tests/conformance/h2spec-cmd against it"; \
+	    $(MAKE) --no-print-directory H2SPEC_SRC=$(dir $(BUILD_H2SPEC))h2spec-src h2spec-from-lib; \
+	fi
+
+# The same build as tools/build-h2spec (Debian's Go, GOPATH mode, Debian's Go
+# libraries, nothing downloaded) with our own main package.
+.PHONY: h2spec-from-lib
+h2spec-from-lib:
+	@command -v go >/dev/null 2>&1 || { echo "h2spec: no Go toolchain: run scripts/install-deps" >&2; exit 1; }
+	@set -e; gp=$$(mktemp -d); trap 'rm -rf "$$gp"' EXIT; \
+	mkdir -p "$$gp/src/github.com/summerwind"; \
+	cp -r "$(H2SPEC_SRC)" "$$gp/src/github.com/summerwind/h2spec"; chmod -R u+w "$$gp/src"; \
+	mkdir -p "$$gp/src/github.com/summerwind/h2spec/cmd/h2spec"; \
+	cp tests/conformance/h2spec-cmd/main.go "$$gp/src/github.com/summerwind/h2spec/cmd/h2spec/"; \
+	mkdir -p $(BUILD); \
+	cd "$$gp/src/github.com/summerwind/h2spec" && \
+	GOPATH="$$gp:/usr/share/gocode" GO111MODULE=off GOCACHE="$$gp/cache" GOFLAGS= \
+	    go build -o $(abspath $(BUILD))/h2spec ./cmd/h2spec; \
+	echo "h2spec: $(abspath $(BUILD))/h2spec"
+
+# h2spec's 146 cases against a TLS `listen ... ssl http2` and an h2c
+# `listen ... http2` listener, each proxying to a real HTTP/1.1 origin; JUnit
+# reports in $(BUILD)/h2spec-*.xml. SWITCHYARD_BIN=/usr/sbin/nginx for nginx.
+h2spec: all $(BUILD)/h2spec
+	H2SPEC=$(abspath $(BUILD)/h2spec) H2SPEC_REPORTS=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -n 2 tests/conformance
 
 # ---- fuzzing (clang-14 libFuzzer + ASan/UBSan), see fuzz/README.md
 FUZZ_CC    := clang-14

@@ -656,7 +656,8 @@ static int st_upgrade_head(struct client_stream *st, char **prefix, size_t *pref
 }
 
 /* The tunnel takes the socket: forget it without closing it, end the stream. */
-static void st_take_socket(struct client_stream *st, struct conn *out, struct buf **leftover)
+static struct tunnel_end *st_take_tunnel_side(struct client_stream *st, struct conn *out,
+                                              struct buf **leftover)
 {
     struct h1_session *s = ST_H1(st);
     *out = s->cc.c;
@@ -673,6 +674,7 @@ static void st_take_socket(struct client_stream *st, struct conn *out, struct bu
     st->on_abort = NULL;
     arena_destroy_uncached(&st->req.arena);
     h1_close(s, "switched protocols");
+    return NULL;
 }
 
 static const struct stream_ops h1_stream_ops = {
@@ -692,7 +694,7 @@ static const struct stream_ops h1_stream_ops = {
     .abort = st_abort,
     .hold = st_hold,
     .upgrade_head = st_upgrade_head,
-    .take_socket = st_take_socket,
+    .take_tunnel_side = st_take_tunnel_side,
 };
 
 static void bad_request(struct h1_session *s, int status, const char *why)
@@ -913,6 +915,22 @@ static void head_error(struct h1_session *s, int status, const char *why)
 }
 
 /*
+ * Whether the first line of `d` ends like an HTTP/1 request line (" HTTP/"
+ * digit "." digit): 1 yes, 0 no, -1 no complete line yet.
+ */
+static int h1_request_line_plausible(const char *d, size_t len)
+{
+    const char *nl = memchr(d, '\n', len < 16384 ? len : 16384);
+    if (!nl)
+        return len < 16384 ? -1 : 1; /* a long line: the HTTP/1 parser says what it is */
+    size_t n = (size_t)(nl - d);
+    if (n && d[n - 1] == '\r')
+        n--;
+    return n >= 9 && memcmp(d + n - 9, " HTTP/", 6) == 0 && (d[n - 3] >= '0' && d[n - 3] <= '9') &&
+           d[n - 2] == '.' && (d[n - 1] >= '0' && d[n - 1] <= '9');
+}
+
+/*
  * HTTP/2 on this connection? With TLS, ALPN chose h2; on a plain listener
  * with http2, the first bytes are the h2c preface (prior knowledge;
  * anything else is HTTP/1). 1: the connection went to an HTTP/2 session
@@ -929,11 +947,19 @@ static int switch_to_h2(struct h1_session *s)
     if (tls_is(&s->cc.c)) {
         h2 = tls_alpn_is_h2(&s->cc.c);
     } else {
-        if (!l->http2)
+        if (!conf_http2_enabled(l, l->default_server))
             return 0;
         h2 = h2_is_preface(buf_head(s->in), buf_len(s->in));
         if (h2 < 0)
             return -1;
+        /* Neither the preface nor an HTTP/1 request line: a broken HTTP/2
+         * preface, answered as HTTP/2 does (the connection closes). */
+        if (!h2) {
+            int h1 = h1_request_line_plausible(buf_head(s->in), buf_len(s->in));
+            if (h1 < 0)
+                return -1;
+            h2 = !h1;
+        }
     }
     if (!h2)
         return 0;

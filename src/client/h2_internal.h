@@ -12,6 +12,8 @@
 #include "core/buf.h"
 #include "core/loop.h"
 
+#define H2_ID_GAPS 8            /* skipped client stream id ranges remembered */
+
 /* How a stream's response body is produced. */
 enum h2_body_kind {
     H2_BODY_NONE = 0,           /* no body (HEADERS carries END_STREAM) */
@@ -53,6 +55,13 @@ struct h2_stream {
     off_t file_off, file_left;
     int end_sent;               /* END_STREAM sent: the response is complete */
 
+    int ws;                     /* extended CONNECT with :protocol websocket (RFC 8441) */
+    struct h1_header *rtrailers; /* the client's trailer fields (arena) */
+    size_t nrtrailers, caprtrailers;
+    nghttp2_nv *trailer_nv;     /* the response's trailer fields, sent after the DATA */
+    size_t ntrailer_nv;
+    struct h2_tunnel_end *tend; /* the tunnel's end once the stream became a tunnel */
+
     struct timer timer;         /* client-side deadline, or the limit_req hold */
     int holding;                /* the timer is a limit_req hold */
     struct posted post;         /* wake the handler */
@@ -72,12 +81,41 @@ struct h2_session {
     int in_callback;            /* inside nghttp2_session_mem_recv/mem_send */
     uint32_t window;            /* the per-stream receive window we announce */
     char flood_logged;          /* a flood/abuse line was logged for this connection */
+    int calm;                   /* GOAWAY ENHANCE_YOUR_CALM queued: draining, then close */
+    int shut;                   /* our side shut down after the GOAWAY: reading to the end */
+    unsigned early_resets;      /* streams the client reset before their response ended */
+    unsigned completed;         /* responses sent in full */
+    unsigned empty_data;        /* DATA frames without payload or END_STREAM */
+    /* Client stream ids: the highest opened and the ranges skipped below it
+     * (implicitly closed: a HEADERS there is a connection error, RFC 9113
+     * 5.1.1), the last H2_ID_GAPS of them. */
+    int32_t max_id;
+    struct { int32_t from, to; } gaps[H2_ID_GAPS];
+    unsigned ngaps;
 };
+
+/* Abuse bounds of one connection (docs/limits.md). */
+#define H2_MAX_EARLY_RESETS 100     /* ... beyond the completed responses (rapid reset) */
+#define H2_MAX_EMPTY_DATA 100       /* empty DATA frames (CVE-2019-9518) */
+#define H2_CALM_DRAIN_MS 2000       /* time to deliver the GOAWAY before closing */
+#define H2_TUNNEL_LINGER_MS 5000    /* a tunnel's stream we ended waits this long for the
+                                       client's END_STREAM, then is reset */
+
+void h2_session_count_request(struct h2_session *sess);
+void h2_session_calm(struct h2_session *sess, const char *why);
+
+/* h2_tunnel_end.c: a stream as one end of a tunnel (WebSocket over HTTP/2) */
+struct h2_tunnel_end;
+struct tunnel_end *h2_tunnel_end_new(struct h2_stream *hs);
+void h2_tunnel_end_ready(struct h2_stream *hs, unsigned events);
+void h2_tunnel_end_stream_gone(struct h2_stream *hs);
 
 /* h2_stream.c */
 struct h2_stream *h2_stream_new(struct h2_session *sess, int32_t id);
 int h2_stream_header(struct h2_stream *hs, const uint8_t *name, size_t namelen,
                      const uint8_t *value, size_t valuelen);
+int h2_stream_trailer(struct h2_stream *hs, const uint8_t *name, size_t namelen,
+                      const uint8_t *value, size_t valuelen);
 void h2_stream_head_done(struct h2_stream *hs, int end_stream);
 void h2_stream_data(struct h2_stream *hs, const uint8_t *data, size_t len);
 void h2_stream_end(struct h2_stream *hs);

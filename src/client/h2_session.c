@@ -75,6 +75,39 @@ void h2_session_schedule(struct h2_session *sess)
 
 /* ------------------------------------------------------------ nghttp2 callbacks */
 
+/*
+ * Stream ids only grow: a HEADERS for an id the client skipped is a
+ * connection error (RFC 9113 5.1.1). nghttp2 ignores such a block, to be
+ * safe with trailers on streams it forgot; the skipped ranges are known
+ * exactly, so they are checked here.
+ */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *ud)
+{
+    struct h2_session *sess = ud;
+    if (hd->type != NGHTTP2_HEADERS || !(hd->stream_id & 1))
+        return 0;
+    int32_t id = hd->stream_id;
+    if (id > sess->max_id) {
+        if (id > sess->max_id + 2) {
+            if (sess->ngaps == H2_ID_GAPS) {
+                memmove(sess->gaps, sess->gaps + 1, sizeof(sess->gaps[0]) * (H2_ID_GAPS - 1));
+                sess->ngaps--;
+            }
+            sess->gaps[sess->ngaps].from = sess->max_id ? sess->max_id + 2 : 1;
+            sess->gaps[sess->ngaps].to = id - 2;
+            sess->ngaps++;
+        }
+        sess->max_id = id;
+        return 0;
+    }
+    for (unsigned i = 0; i < sess->ngaps; i++)
+        if (id >= sess->gaps[i].from && id <= sess->gaps[i].to) {
+            nghttp2_session_terminate_session(ng, NGHTTP2_PROTOCOL_ERROR);
+            break;
+        }
+    return 0;
+}
+
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
     struct h2_session *sess = ud;
@@ -96,14 +129,16 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     if (f->hd.type != NGHTTP2_HEADERS)
         return 0;
     struct h2_stream *hs = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
-    if (!hs || hs->started)
-        return 0; /* trailers of a request: not passed on */
+    if (!hs)
+        return 0;
+    if (hs->started)
+        return h2_stream_trailer(hs, name, namelen, value, valuelen);
     return h2_stream_header(hs, name, namelen, value, valuelen);
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
-    (void)ud;
+    struct h2_session *sess = ud;
     struct h2_stream *hs;
     switch (f->hd.type) {
     case NGHTTP2_HEADERS:
@@ -119,6 +154,20 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
         hs = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
         if (hs && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
             h2_stream_end(hs);
+        /* Empty DATA frames cost a frame's work and carry nothing
+         * (CVE-2019-9518): a few are legal, a stream of them is abuse. */
+        if (f->hd.length == 0 && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+            ++sess->empty_data > H2_MAX_EMPTY_DATA)
+            h2_session_calm(sess, "too many empty DATA frames");
+        break;
+    case NGHTTP2_RST_STREAM:
+        /* Streams reset before their response was sent: a client that opens
+         * and cancels streams makes the proxy start work for nothing
+         * (CVE-2023-44487, "rapid reset"). */
+        hs = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+        if (hs && !hs->end_sent && ++sess->early_resets > H2_MAX_EARLY_RESETS &&
+            sess->early_resets > sess->completed)
+            h2_session_calm(sess, "too many streams reset by the client");
         break;
     default:
         break;
@@ -151,9 +200,10 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
     if (!hs || hs->end_sent)
         return 0;
     hs->end_sent = 1;
+    hs->sess->completed++;
     /* The response is complete: its log line now ($request_time). */
     http_request_done(&hs->st);
-    if (!hs->client_done) {
+    if (!hs->client_done && !hs->ws) {
         /* The client may still be sending a body nobody reads: end it
          * (RFC 9113 8.1), and give its bytes in flight back. */
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_NO_ERROR);
@@ -197,6 +247,7 @@ static nghttp2_session_callbacks *callbacks(void)
         return cb;
     if (nghttp2_session_callbacks_new(&cb) != 0)
         return NULL;
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
@@ -242,12 +293,20 @@ int h2_session_start(const struct client_conn *cc, const char *data, size_t len)
         free(sess);
         return -1;
     }
-    uint32_t streams = 128;
-    uint32_t window = BUF_BIG_SIZE - 1; /* fits one body buffer of the stream */
+    uint32_t streams = lc ? (uint32_t)lc->http2_max_concurrent_streams : 128;
+    /* The stream window is http2_body_preread_size, within one body buffer
+     * of the stream (at most 64 KiB - 1, at least 1 KiB: a closed window
+     * would need a WINDOW_UPDATE before the handler reads). */
+    uint64_t preread = lc ? lc->http2_body_preread_size : 65536;
+    uint32_t window = preread > BUF_BIG_SIZE - 1 ? BUF_BIG_SIZE - 1
+                      : preread < 1024           ? 1024
+                                                 : (uint32_t)preread;
     sess->window = window;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window},
+        /* WebSocket over HTTP/2 (RFC 8441): extended CONNECT is welcome. */
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     };
     /* The connection window covers every stream's window: the streams'
      * own windows are what bound memory. */
@@ -387,17 +446,23 @@ static int h2_read(struct h2_session *sess)
             h2_close(sess, n == 0 ? "client closed" : "read error");
             return -1;
         }
+        if (sess->calm)
+            continue; /* draining: what the client sends is dropped */
         sess->in_callback = 1;
         ssize_t rv = nghttp2_session_mem_recv(sess->ng, (const uint8_t *)scratch, (size_t)n);
         sess->in_callback = 0;
         if (sess->closed)
             return -1;
+        if (rv == NGHTTP2_ERR_FLOODED) {
+            /* Frames that each want an answer (PING, SETTINGS) faster
+             * than the client reads the answers. */
+            h2_session_calm(sess, "flooded the connection with frames to acknowledge");
+            return 0;
+        }
         if (rv < 0) {
             char ctx[128];
             h2_session_log_ctx(sess, ctx, sizeof(ctx));
-            sy_log(rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC
-                       ? LOG_LVL_INFO : LOG_LVL_INFO,
-                   "*%llu client sent invalid HTTP/2 data (%s) while processing HTTP/2 "
+            sy_log(LOG_LVL_INFO, "*%llu client sent invalid HTTP/2 data (%s) while processing HTTP/2 "
                    "connection%s", (unsigned long long)sess->cc.id, nghttp2_strerror((int)rv),
                    ctx);
             /* nghttp2 queued a GOAWAY for most errors: try to send it. */
@@ -420,6 +485,16 @@ static void h2_run(struct h2_session *sess)
     if (h2_flush(sess) < 0)
         return;
     int pending = sess->out && buf_len(sess->out);
+    if (sess->calm) {
+        /* The GOAWAY is out: shut our side and read what the client still
+         * sends until it closes (closing with unread input would make the
+         * kernel answer with a RST that can destroy the GOAWAY). */
+        if (!pending && !nghttp2_session_want_write(sess->ng) && !sess->shut) {
+            sess->shut = 1;
+            sess->cc.c.xprt->shutdown_wr(&sess->cc.c);
+        }
+        return;
+    }
     if (!pending && !nghttp2_session_want_read(sess->ng) && !nghttp2_session_want_write(sess->ng)) {
         h2_close(sess, "session done");
         return;
@@ -453,6 +528,26 @@ static void h2_on_post(struct posted *p)
     h2_run(sess);
 }
 
+void h2_session_calm(struct h2_session *sess, const char *why)
+{
+    if (sess->calm || sess->closed)
+        return;
+    sess->calm = 1;
+    sess->goaway = 1;
+    if (!sess->flood_logged) {
+        sess->flood_logged = 1;
+        char ctx[128];
+        h2_session_log_ctx(sess, ctx, sizeof(ctx));
+        sy_log(LOG_LVL_WARN, "*%llu client %s, closing HTTP/2 connection with "
+               "ENHANCE_YOUR_CALM%s", (unsigned long long)sess->cc.id, why, ctx);
+    }
+    /* The GOAWAY goes after what is queued; the connection reads no more
+     * and closes once it is out, or when the drain time is over. */
+    nghttp2_session_terminate_session(sess->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+    timer_set(&sess->timer, H2_CALM_DRAIN_MS);
+    h2_session_schedule(sess);
+}
+
 static void h2_goaway(struct h2_session *sess)
 {
     if (sess->goaway || sess->closed)
@@ -467,6 +562,10 @@ static void h2_goaway(struct h2_session *sess)
 static void h2_on_timer(struct timer *t)
 {
     struct h2_session *sess = container_of(t, struct h2_session, timer);
+    if (sess->calm) {
+        h2_close(sess, "abuse: drain time over");
+        return;
+    }
     if (sess->nstreams)
         return;
     /* Idle for keepalive_timeout: say goodbye, then close. */
@@ -546,7 +645,6 @@ void h2_close_all(void)
 }
 
 /* keepalive_requests: after this stream, no more on this connection. */
-void h2_session_count_request(struct h2_session *sess);
 void h2_session_count_request(struct h2_session *sess)
 {
     const struct loc_conf *lc = sess_lc(sess);

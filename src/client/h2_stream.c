@@ -18,11 +18,10 @@
 #include "core/log.h"
 #include "http/phases.h"
 #include "http/response.h"
+#include "proxy/ws_frame.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define HS(st) container_of(st, struct h2_stream, st)
-
-void h2_session_count_request(struct h2_session *sess);
 
 static const struct stream_ops h2_stream_ops;
 static void hs_on_timer(struct timer *t);
@@ -129,6 +128,39 @@ int h2_stream_header(struct h2_stream *hs, const uint8_t *name, size_t namelen,
     return 0;
 }
 
+/* A trailer field of the request (HEADERS after the DATA): kept for the
+ * handler (an HTTP/1.1 upstream gets them after a chunked body). */
+int h2_stream_trailer(struct h2_stream *hs, const uint8_t *name, size_t namelen,
+                      const uint8_t *value, size_t valuelen)
+{
+    struct request *r = &hs->st.req;
+    if (!hs->st.req_active || (namelen && name[0] == ':'))
+        return 0;
+    hs->head_bytes += namelen + valuelen + 32;
+    uint64_t field_max = r->lc ? r->lc->large_client_header_buffers_size : 8192;
+    if (namelen + valuelen > field_max || hs->nrtrailers >= 64)
+        return 0; /* dropped, as nginx drops them all */
+    if (hs->nrtrailers == hs->caprtrailers) {
+        size_t cap = hs->caprtrailers ? hs->caprtrailers * 2 : 4;
+        struct h1_header *nt = arena_alloc(&r->arena, cap * sizeof(*nt));
+        if (!nt)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (hs->nrtrailers)
+            memcpy(nt, hs->rtrailers, hs->nrtrailers * sizeof(*nt));
+        hs->rtrailers = nt;
+        hs->caprtrailers = cap;
+    }
+    char *n = arena_strndup(&r->arena, (const char *)name, namelen);
+    char *v = arena_strndup(&r->arena, (const char *)value, valuelen);
+    if (!n || !v)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    struct h1_header *h = &hs->rtrailers[hs->nrtrailers++];
+    h->name = (struct str){n, namelen};
+    h->value = (struct str){v, valuelen};
+    h->id = h1_header_id(h->name);
+    return 0;
+}
+
 /* Cookie crumbs (RFC 9113 8.2.3) become one "cookie" field joined with
  * "; " for HTTP/1.1 upstreams and variables. */
 static int join_cookies(struct h2_stream *hs)
@@ -165,6 +197,69 @@ static int join_cookies(struct h2_stream *hs)
     v[o] = '\0';
     hs->hdrs[first].value = (struct str){v, o};
     hs->nhdrs = k;
+    return 0;
+}
+
+static void refuse(struct h2_stream *hs, int status, const char *why);
+
+/* Append a request field (arena copy of the array when full). */
+static int add_field(struct h2_stream *hs, struct str name, struct str value, unsigned id)
+{
+    struct request *r = &hs->st.req;
+    if (hs->nhdrs == hs->caphdrs) {
+        size_t cap = hs->caphdrs ? hs->caphdrs * 2 : 8;
+        struct h1_header *nh = arena_alloc(&r->arena, cap * sizeof(*nh));
+        if (!nh)
+            return -1;
+        if (hs->nhdrs)
+            memcpy(nh, hs->hdrs, hs->nhdrs * sizeof(*nh));
+        hs->hdrs = nh;
+        hs->caphdrs = cap;
+    }
+    struct h1_header *h = &hs->hdrs[hs->nhdrs++];
+    h->name = name;
+    h->value = value;
+    h->id = id;
+    return 0;
+}
+
+/*
+ * WebSocket over HTTP/2 (RFC 8441): an extended CONNECT becomes, for the
+ * request phases and the proxy, what an HTTP/1.1 "GET" with "Upgrade:
+ * websocket" is: $http_upgrade is "websocket", $http_connection "upgrade"
+ * (so the classic proxy_set_header lines mean the same), and a fresh
+ * Sec-WebSocket-Key stands for the client's (the proxy checks the upstream's
+ * Accept against it). $request keeps "CONNECT". 0, or -1 (answered).
+ */
+static int extended_connect(struct h2_stream *hs)
+{
+    struct request *r = &hs->st.req;
+    char *key = arena_alloc(&r->arena, 25);
+    if (!key || ws_new_key(key) < 0) {
+        hs->st.ops->abort(&hs->st, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < hs->nhdrs; i++)
+        if (hs->hdrs[i].id == H1_H_UPGRADE || hs->hdrs[i].id == H1_H_CONNECTION ||
+            str_eq(hs->hdrs[i].name, STR_LIT("sec-websocket-key"))) {
+            refuse(hs, 400, "connection-specific field in an extended CONNECT");
+            return -1;
+        }
+    if (add_field(hs, STR_LIT("upgrade"), STR_LIT("websocket"), H1_H_UPGRADE) < 0 ||
+        add_field(hs, STR_LIT("connection"), STR_LIT("upgrade"), H1_H_CONNECTION) < 0 ||
+        add_field(hs, STR_LIT("sec-websocket-key"), (struct str){key, 24}, H1_H_OTHER) < 0) {
+        hs->st.ops->abort(&hs->st, "out of memory");
+        return -1;
+    }
+    r->method = STR_LIT("GET");
+    r->headers = hs->hdrs;
+    r->nheaders = hs->nhdrs;
+    enum h1_framing_error fe;
+    if (h1_analyze_headers(r->headers, r->nheaders, &r->info, &fe) < 0) {
+        refuse(hs, 400, h1_framing_error_str(fe));
+        return -1;
+    }
+    hs->ws = 1;
     return 0;
 }
 
@@ -251,10 +346,17 @@ void h2_stream_head_done(struct h2_stream *hs, int end_stream)
         return;
     }
     if (str_eq(r->method, STR_LIT("CONNECT"))) {
-        /* Extended CONNECT (RFC 8441) comes with WebSocket over HTTP/2;
-         * a plain CONNECT is not proxied (405, as nginx). */
-        http_respond_status(&hs->st, 405);
-        return;
+        if (!hs->protocol.p) {
+            /* A plain CONNECT is not proxied (405, as nginx). */
+            http_respond_status(&hs->st, 405);
+            return;
+        }
+        if (!str_caseeq(hs->protocol, STR_LIT("websocket"))) {
+            refuse(hs, 501, "extended CONNECT for an unknown \":protocol\"");
+            return;
+        }
+        if (extended_connect(hs) < 0)
+            return;
     }
     if (hs->path.p[0] != '/') {
         refuse(hs, 400, "invalid \":path\"");
@@ -277,7 +379,7 @@ void h2_stream_head_done(struct h2_stream *hs, int end_stream)
     }
     /* Body: Content-Length if given (nghttp2 checks it against the DATA),
      * otherwise streamed (chunked towards an HTTP/1.1 upstream). */
-    if (!end_stream) {
+    if (!end_stream && !hs->ws) {
         r->has_body = 1;
         if (r->info.flags & H1_F_HAS_CL) {
             r->body_left = r->info.content_length;
@@ -295,7 +397,8 @@ void h2_stream_head_done(struct h2_stream *hs, int end_stream)
 void h2_stream_data(struct h2_stream *hs, const uint8_t *data, size_t len)
 {
     struct h2_session *sess = hs->sess;
-    if (!hs->started || hs->reset || hs->end_sent) {
+    if (!hs->started || hs->reset || (hs->end_sent && !hs->tend) ||
+        (hs->ws && !hs->tend && !hs->st.on_event)) {
         /* Nobody will read it: give the windows back. */
         nghttp2_session_consume(sess->ng, hs->id, len);
         return;
@@ -325,7 +428,9 @@ void h2_stream_end(struct h2_stream *hs)
 
 void h2_stream_wake(struct h2_stream *hs)
 {
-    if (hs->st.on_event)
+    if (hs->tend)
+        h2_tunnel_end_ready(hs, 1 /* TUNNEL_END_R */);
+    else if (hs->st.on_event)
         loop_post(&hs->post);
 }
 
@@ -340,6 +445,8 @@ void h2_stream_closed(struct h2_stream *hs, uint32_t error_code)
 {
     struct request *r = &hs->st.req;
     hs->reset = 1;
+    if (hs->tend)
+        h2_tunnel_end_stream_gone(hs);
     if (hs->st.on_abort) {
         void (*on_abort)(struct client_stream *) = hs->st.on_abort;
         hs->st.on_abort = NULL;
@@ -398,8 +505,6 @@ static void hs_on_timer(struct timer *t)
 static ssize_t data_read(nghttp2_session *ng, int32_t stream_id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
-    (void)ng;
-    (void)stream_id;
     (void)ud;
     struct h2_stream *hs = src->ptr;
     struct request *r = &hs->st.req;
@@ -415,15 +520,21 @@ static ssize_t data_read(nghttp2_session *ng, int32_t stream_id, uint8_t *buf, s
                 hs->out = NULL;
             }
         }
-        if (!hs->out && hs->out_eof)
+        if (!hs->out && hs->out_eof) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
-        else if (n == 0) {
+            if (hs->trailer_nv && nghttp2_submit_trailer(ng, stream_id, hs->trailer_nv,
+                                                         hs->ntrailer_nv) == 0)
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers end it */
+        } else if (n == 0) {
             hs->deferred = 1;
             return NGHTTP2_ERR_DEFERRED;
         }
         if (hs->writer_blocked) {
             hs->writer_blocked = 0;
-            h2_stream_wake(hs);
+            if (hs->tend)
+                h2_tunnel_end_ready(hs, 2 /* TUNNEL_END_W */);
+            else
+                h2_stream_wake(hs);
         }
         break;
     case H2_BODY_MEMORY:
@@ -662,6 +773,47 @@ static size_t st_body_buffered(struct client_stream *st, const char **p)
     return buf_len(hs->in);
 }
 
+static size_t st_request_trailers(struct client_stream *st, const struct h1_header **out)
+{
+    struct h2_stream *hs = HS(st);
+    *out = hs->rtrailers;
+    return hs->nrtrailers;
+}
+
+/* The upstream's trailer fields: sent in a HEADERS frame after the last
+ * DATA (lower-case names; connection-specific ones and pseudo-fields left
+ * out). */
+static int st_send_trailers(struct client_stream *st, const struct h1_header *t, size_t n)
+{
+    struct h2_stream *hs = HS(st);
+    struct request *r = &st->req;
+    if (hs->body != H2_BODY_STREAM)
+        return 0;
+    nghttp2_nv *nv = arena_alloc(&r->arena, (n ? n : 1) * sizeof(*nv));
+    if (!nv) {
+        st->ops->abort(st, "out of memory");
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!t[i].name.len || is_connection_specific(t[i].name) || h1_hop_by_hop(t[i].id))
+            continue;
+        struct str ln = lower_name(&r->arena, t[i].name);
+        char *v = arena_strndup(&r->arena, t[i].value.p ? t[i].value.p : "", t[i].value.len);
+        if (!ln.p || !v) {
+            st->ops->abort(st, "out of memory");
+            return -1;
+        }
+        nv[k++] = (nghttp2_nv){(uint8_t *)ln.p, (uint8_t *)v, ln.len, t[i].value.len,
+                               NGHTTP2_NV_FLAG_NONE};
+    }
+    if (k) {
+        hs->trailer_nv = nv;
+        hs->ntrailer_nv = k;
+    }
+    return 0;
+}
+
 static void st_send_continue(struct client_stream *st)
 {
     (void)st; /* HTTP/2 clients send the body without waiting for a 100 */
@@ -720,26 +872,59 @@ static void st_hold(struct client_stream *st, uint64_t ms)
     timer_set(&hs->timer, ms);
 }
 
+/* The upstream accepted the WebSocket upgrade: the client's answer is a
+ * 200 to its extended CONNECT (RFC 8441 5), with the upstream's end-to-end
+ * fields (subprotocol, extensions) but no Sec-WebSocket-Accept; the DATA
+ * frames of the stream then carry the WebSocket. */
 static int st_upgrade_head(struct client_stream *st, char **prefix, size_t *prefix_len)
 {
-    (void)prefix;
-    (void)prefix_len;
-    st->ops->abort(st, "no upgrade over HTTP/2");
-    return -1;
+    struct h2_stream *hs = HS(st);
+    struct request *r = &st->req;
+    *prefix = NULL;
+    *prefix_len = 0;
+    if (!hs->ws) {
+        st->ops->abort(st, "no upgrade over HTTP/2");
+        return -1;
+    }
+    for (unsigned i = 0; i < r->nresp; i++)
+        if (str_caseeq(r->resp[i].name, STR_LIT("sec-websocket-accept")))
+            r->resp[i].name = STR_NULL; /* left out by submit_response */
+    r->status = 200;
+    if (submit_response(hs, H2_BODY_STREAM) < 0) {
+        st->ops->abort(st, "out of memory");
+        return -1;
+    }
+    return 0;
 }
 
-static void st_take_socket(struct client_stream *st, struct conn *out, struct buf **leftover)
+/* The stream becomes the tunnel's client end; the request ends (the
+ * tunnel writes the log line). */
+static struct tunnel_end *st_take_tunnel_side(struct client_stream *st, struct conn *sock,
+                                              struct buf **leftover)
 {
-    (void)st;
-    memset(out, 0, sizeof(*out));
-    out->h.fd = -1;
+    struct h2_stream *hs = HS(st);
+    memset(sock, 0, sizeof(*sock));
+    sock->h.fd = -1;
     *leftover = NULL;
+    struct tunnel_end *e = h2_tunnel_end_new(hs);
+    st->req.logged = 1;
+    st->on_event = NULL;
+    st->on_abort = NULL;
+    timer_stop(&hs->timer);
+    arena_destroy_uncached(&st->req.arena);
+    http_request_release(st);
+    if (!e)
+        nghttp2_submit_rst_stream(hs->sess->ng, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_INTERNAL_ERROR);
+    h2_session_schedule(hs->sess);
+    return e;
 }
 
 static const struct stream_ops h2_stream_ops = {
     .body_peek = st_body_peek,
     .body_consume = st_body_consume,
     .body_buffered = st_body_buffered,
+    .request_trailers = st_request_trailers,
+    .send_trailers = st_send_trailers,
     .send_continue = st_send_continue,
     .send_head = st_send_head,
     .write = st_write,
@@ -753,5 +938,5 @@ static const struct stream_ops h2_stream_ops = {
     .abort = st_abort,
     .hold = st_hold,
     .upgrade_head = st_upgrade_head,
-    .take_socket = st_take_socket,
+    .take_tunnel_side = st_take_tunnel_side,
 };

@@ -903,6 +903,8 @@ ssize_t h1_decode_chunked(struct h1_chunked *d, char *buf, size_t *len)
         } else if (d->state >= CK_TR_START && d->state <= CK_TR_LF) {
             if ((d->state != CK_TR_START || c != '\r') && ++d->trailer_len > H1_MAX_TRAILERS)
                 goto bad;
+            if (d->tr && (d->state != CK_TR_START || c != '\r') && d->tr_len < d->tr_cap)
+                d->tr[d->tr_len++] = (char)c;
         }
 
         switch ((enum h1_chunk_state)d->state) {
@@ -1078,4 +1080,33 @@ bad:
     d->state = CK_ERROR;
     *len = dst;
     return -1;
+}
+
+size_t h1_parse_trailers(const char *tr, size_t len, struct h1_header *out, size_t max)
+{
+    size_t n = 0, i = 0;
+    while (i < len && n < max) {
+        const char *line = tr + i;
+        const char *end = memchr(line, '\n', len - i);
+        if (!end)
+            break; /* cut short by the copy's room */
+        size_t ll = (size_t)(end - line);
+        i += ll + 1;
+        if (ll && line[ll - 1] == '\r')
+            ll--;
+        const char *colon = memchr(line, ':', ll);
+        if (!colon || colon == line)
+            continue;
+        struct str name = {line, (size_t)(colon - line)};
+        const char *v = colon + 1, *ve = line + ll;
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        out[n].name = name;
+        out[n].value = (struct str){v, (size_t)(ve - v)};
+        out[n].id = h1_header_id(name);
+        n++;
+    }
+    return n;
 }

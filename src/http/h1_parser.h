@@ -181,7 +181,10 @@ int h1_analyze_headers(const struct h1_header *headers, size_t n, struct h1_info
  * of the framing (size lines, the end of each chunk's data, trailer lines,
  * the final empty line) must end in CRLF: a bare LF is invalid here, unlike
  * in a head (RFC 9112 §7.1; nginx since 1.29.4).
- * Trailer fields are validated like header lines and then discarded.
+ * Trailer fields are validated like header lines and then discarded, or,
+ * when `tr` is set, their lines ("name: value\r\n"...) are also copied
+ * there as far as `tr_cap` allows (tr_len says how much; a field that did
+ * not fit whole is cut: h1_parse_trailers() drops it).
  * After -1 every later call returns -1; after completion every later call
  * returns all its input as leftover (*len = 0, result = input length).
  */
@@ -192,8 +195,17 @@ struct h1_chunked {
     unsigned ext_len;
     unsigned trailer_len;
     int saw_cr;
+    char *tr;              /* optional: where the trailer lines are copied */
+    unsigned tr_cap, tr_len;
 };
 
 ssize_t h1_decode_chunked(struct h1_chunked *dec, char *buf, size_t *len);
+
+/*
+ * The fields of trailer lines copied by h1_decode_chunked() (`tr`,`len`):
+ * up to `max` into out[] (slices of tr, names as sent, values without
+ * surrounding whitespace). Returns the count.
+ */
+size_t h1_parse_trailers(const char *tr, size_t len, struct h1_header *out, size_t max);
 
 #endif

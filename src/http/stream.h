@@ -32,6 +32,7 @@
 
 struct client_stream;
 struct listener;
+struct tunnel_end; /* proxy/tunnel_end.h; only passed through here */
 
 /* Protocols a client connection can speak. */
 enum client_proto {
@@ -85,6 +86,16 @@ struct stream_ops {
     /* Decoded body bytes already buffered, without reading (0 if none). */
     size_t (*body_buffered)(struct client_stream *st, const char **p);
 
+    /*
+     * Trailer fields: those the client sent after its body (NULL/0 when none
+     * or the protocol does not carry them), valid until the request ends;
+     * and, when not NULL, a way to send the response's trailers: before the
+     * last write(), the fields are copied (HTTP/2 sends them in a HEADERS
+     * frame after the DATA; HTTP/1 leaves this NULL, as nginx sends none).
+     */
+    size_t (*request_trailers)(struct client_stream *st, const struct h1_header **out);
+    int (*send_trailers)(struct client_stream *st, const struct h1_header *t, size_t n);
+
     /* "100 Continue" (the only interim response sent locally). */
     void (*send_continue)(struct client_stream *st);
 
@@ -132,13 +143,17 @@ struct stream_ops {
      * are the answer. upgrade_head: the protocol's answer to the client,
      * made while the request still lives (HTTP/1: the 101 head, malloc'd in
      * `*prefix`, for the tunnel to write first). -1: the stream was ended.
-     * take_socket: hand the client side over as a tunnel end -- `*out` gets
-     * the connection (fd and transport), `*leftover` the bytes read after
-     * the request head (or NULL). The stream ends with the call, without an
-     * access log line (the tunnel writes its own).
+     * take_tunnel_side: hand the client side over to the tunnel. HTTP/1
+     * gives its socket: `*sock` gets the connection (fd and transport),
+     * `*leftover` the bytes read after the request head (or NULL), and the
+     * call returns NULL (the tunnel makes a socket end). HTTP/2 returns a
+     * ready-made stream end (the tunnel's, proxy/tunnel_end.h: opaque here).
+     * The request ends with the call, without an access log line (the
+     * tunnel writes its own).
      */
     int (*upgrade_head)(struct client_stream *st, char **prefix, size_t *prefix_len);
-    void (*take_socket)(struct client_stream *st, struct conn *out, struct buf **leftover);
+    struct tunnel_end *(*take_tunnel_side)(struct client_stream *st, struct conn *sock,
+                                           struct buf **leftover);
 };
 
 /*

@@ -87,6 +87,7 @@ struct proxy {
     int resp_status;
     struct relay rs;
     int client_close_after;     /* close-delimited towards the client */
+    int trailers_sent;          /* the upstream's trailer fields were given to the stream */
     int bulk;                   /* body reads fill whole buffers: read 64 KiB at a time */
 };
 
@@ -1155,8 +1156,9 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     proxy_free_to(p, 0);
     /* The client side becomes the tunnel's client end; the stream ends. */
     struct conn client;
-    s->ops->take_socket(s, &client, &tp.from_client);
-    tp.client = &client;
+    tp.client_end = s->ops->take_tunnel_side(s, &client, &tp.from_client);
+    if (!tp.client_end)
+        tp.client = &client;
     tp.upstream = &upstream;
     tunnel_start(&tp); /* owns both sockets from here, even when it fails */
     return STEP_STOP;
@@ -1301,6 +1303,9 @@ static enum step handle_response_head(struct proxy *p)
             p->rs.in_done = 1;
         } else if (info.flags & H1_F_CHUNKED) {
             p->rs.mode = RELAY_CHUNKED;
+            /* Trailer fields reach clients whose protocol carries them. */
+            if (s->ops->send_trailers && (p->rs.dec.tr = arena_alloc(&r->arena, 4096)))
+                p->rs.dec.tr_cap = 4096;
         } else if (info.flags & H1_F_HAS_CL) {
             p->rs.mode = info.content_length ? RELAY_LENGTH : RELAY_NONE;
             p->rs.left = info.content_length;
@@ -1392,6 +1397,47 @@ static enum step client_body_failed(struct proxy *p, enum stream_body why)
     return STEP_STOP;
 }
 
+/* The client's trailer fields (HTTP/2 HEADERS after its DATA) go upstream
+ * in the chunked body's terminator. 0, or -1 (the stream was ended). */
+static int request_trailers(struct proxy *p)
+{
+    struct client_stream *s = p->s;
+    struct request *r = &s->req;
+    const struct h1_header *t;
+    size_t n = s->ops->request_trailers ? s->ops->request_trailers(s, &t) : 0;
+    if (!n)
+        return 0;
+    size_t len = 5;
+    for (size_t i = 0; i < n; i++)
+        len += t[i].name.len + t[i].value.len + 4;
+    char *term = arena_alloc(&r->arena, len);
+    if (!term) {
+        proxy_free(p);
+        s->ops->abort(s, "out of memory");
+        return -1;
+    }
+    size_t o = 0;
+    memcpy(term, "0\r\n", 3);
+    o = 3;
+    for (size_t i = 0; i < n; i++) {
+        if (!value_safe(t[i].value) || h1_hop_by_hop(t[i].id))
+            continue;
+        memcpy(term + o, t[i].name.p, t[i].name.len);
+        o += t[i].name.len;
+        term[o++] = ':';
+        term[o++] = ' ';
+        memcpy(term + o, t[i].value.p, t[i].value.len);
+        o += t[i].value.len;
+        term[o++] = '\r';
+        term[o++] = '\n';
+    }
+    term[o++] = '\r';
+    term[o++] = '\n';
+    p->rq.co.term = term;
+    p->rq.co.term_len = (unsigned)o;
+    return 0;
+}
+
 /*
  * Write the request head and body upstream. Body bytes come decoded from the
  * client stream (peek) and are consumed only once written upstream, so the
@@ -1416,8 +1462,11 @@ static enum step send_request(struct proxy *p)
             bs = s->ops->body_peek(s, &body);
             if (bs == STREAM_BODY_BAD || bs == STREAM_BODY_CLOSED || bs == STREAM_BODY_ERROR)
                 return client_body_failed(p, bs);
-            if (bs == STREAM_BODY_DONE)
+            if (bs == STREAM_BODY_DONE) {
                 p->rq.in_done = 1;
+                if (p->rq.chunked_out && request_trailers(p) < 0)
+                    return STEP_STOP;
+            }
             if (bs != STREAM_BODY_DATA)
                 body.len = 0;
         }
@@ -1639,6 +1688,13 @@ static enum step send_response(struct proxy *p)
             return progress;
         size_t ready = relay_ready(&p->rs, p->ub);
         int last = response_last(p, ready);
+        if (last && p->rs.dec.tr_len && !p->trailers_sent) {
+            struct h1_header t[64];
+            size_t nt = h1_parse_trailers(p->rs.dec.tr, p->rs.dec.tr_len, t, 64);
+            p->trailers_sent = 1;
+            if (nt && s->ops->send_trailers(s, t, nt) < 0)
+                return STEP_STOP;
+        }
         if (!ready && !last) {
             enum step st = read_upstream(p);
             if (st != STEP_PROGRESS)

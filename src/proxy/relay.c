@@ -75,8 +75,10 @@ int chunk_out_iov(struct chunk_out *co, const char *data, size_t avail, int fin,
     }
     /* The last chunk goes with the chunk that carries the last payload. */
     if (fin && (co->active ? co->data_left == avail : avail == 0)) {
-        iov[n].iov_base = (char *)last_chunk + co->term_off;
-        iov[n++].iov_len = sizeof(last_chunk) - 1 - co->term_off;
+        const char *term = co->term ? co->term : last_chunk;
+        unsigned term_len = co->term ? co->term_len : (unsigned)sizeof(last_chunk) - 1;
+        iov[n].iov_base = (char *)term + co->term_off;
+        iov[n++].iov_len = term_len - co->term_off;
     }
     return n;
 }
@@ -108,11 +110,12 @@ size_t chunk_out_advance(struct chunk_out *co, size_t w)
                 co->active = 0;
             continue;
         }
-        size_t t = sizeof(last_chunk) - 1 - co->term_off;
+        unsigned term_len = co->term ? co->term_len : (unsigned)sizeof(last_chunk) - 1;
+        size_t t = term_len - co->term_off;
         size_t k = w < t ? w : t;
         co->term_off += (unsigned)k;
         w -= k;
-        if (co->term_off == sizeof(last_chunk) - 1)
+        if (co->term_off == term_len)
             co->done = 1;
     }
     return payload;

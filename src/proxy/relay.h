@@ -25,8 +25,11 @@ struct chunk_out {
     uint64_t data_left;         /* payload bytes of this chunk not yet written */
     unsigned trl_off;           /* progress in the "\r\n" after the payload */
     int active;                 /* a chunk is being written */
-    unsigned term_off;          /* progress in "0\r\n\r\n" */
+    unsigned term_off;          /* progress in the terminator */
     int done;                   /* the last chunk was written */
+    const char *term;           /* terminator with trailer fields ("0\r\nx: y\r\n\r\n");
+                                   NULL: "0\r\n\r\n" */
+    unsigned term_len;
 };
 
 /*

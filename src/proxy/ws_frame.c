@@ -27,6 +27,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 /* Bits of the first two header bytes (RFC 6455 §5.2). */
@@ -453,5 +454,14 @@ int ws_accept_for_key(const char *key, size_t key_len, char out[29])
     memcpy(text + WS_KEY_LEN, ws_guid, sizeof(ws_guid) - 1);
     SHA1(text, sizeof(text), digest);
     b64_encode(out, digest, sizeof(digest)); /* 20 bytes -> 28 chars + NUL */
+    return 0;
+}
+
+int ws_new_key(char out[25])
+{
+    uint8_t raw[16];
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return -1;
+    b64_encode(out, raw, sizeof(raw));
     return 0;
 }

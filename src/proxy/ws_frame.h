@@ -186,6 +186,10 @@ void ws_mask_bytes(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offse
  */
 int ws_accept_for_key(const char *key, size_t key_len, char out[29]);
 
+/* A fresh random Sec-WebSocket-Key (24 characters and a NUL), for an
+ * upgrade the proxy makes itself (WebSocket over HTTP/2). 0 or -1. */
+int ws_new_key(char out[25]);
+
 /*
  * Is `key` a valid Sec-WebSocket-Key (base64 of exactly 16 bytes)? That is
  * exactly 24 characters: 22 of the standard alphabet (A-Z a-z 0-9 + /) then
