@@ -73,6 +73,7 @@ check: layers deps
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
+	$(MAKE) h2spec
 	$(MAKE) e2e
 ifeq ($(SANITIZE),)
 	$(MAKE) sanitize
@@ -114,8 +115,7 @@ scale: all bench-tools
 # ---- HTTP/2 conformance (issue 13): h2spec (2.6.0 source) built from the shared tools
 # with Debian's Go (../shared/tools/build-h2spec; scripts/install-deps installs
 # the Go packages). ../shared is looked for next to this checkout, then next to
-# the main checkout of a git worktree; SHARED=DIR overrides. Not in `make check`
-# until Switchyard speaks HTTP/2.
+# the main checkout of a git worktree; SHARED=DIR overrides. Part of `make check`.
 GIT_COMMON  := $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
 SHARED_DIRS := $(SHARED) $(abspath $(CURDIR)/../shared) $(if $(GIT_COMMON),$(abspath $(GIT_COMMON)/../../shared))
 BUILD_H2SPEC := $(firstword $(wildcard $(addsuffix /tools/build-h2spec,$(SHARED_DIRS))))

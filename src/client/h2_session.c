@@ -223,6 +223,26 @@ static int on_stream_close(nghttp2_session *ng, int32_t stream_id, uint32_t erro
     return 0;
 }
 
+/* DATA frames are at most http2_chunk_size (nginx's unit of response
+ * bytes per frame), within what the peer's windows and frame size allow. */
+static ssize_t data_chunk_len(nghttp2_session *ng, uint8_t type, int32_t stream_id,
+                              int32_t conn_window, int32_t stream_window, uint32_t max_frame,
+                              void *ud)
+{
+    (void)type;
+    (void)ud;
+    ssize_t len = max_frame;
+    struct h2_stream *hs = nghttp2_session_get_stream_user_data(ng, stream_id);
+    const struct loc_conf *lc = hs ? hs->st.req.lc : NULL;
+    if (lc && lc->http2_chunk_size && (ssize_t)lc->http2_chunk_size < len)
+        len = (ssize_t)lc->http2_chunk_size;
+    if (conn_window < len)
+        len = conn_window;
+    if (stream_window < len)
+        len = stream_window;
+    return len > 0 ? len : 1;
+}
+
 /* Protocol errors nghttp2 detected: one info line per connection (a client
  * that misbehaves once usually goes on doing it). */
 static int on_invalid_frame(nghttp2_session *ng, const nghttp2_frame *f, int lib_error, void *ud)
@@ -255,6 +275,7 @@ static nghttp2_session_callbacks *callbacks(void)
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+    nghttp2_session_callbacks_set_data_source_read_length_callback(cb, data_chunk_len);
     return cb;
 }
 
