@@ -721,10 +721,11 @@ static ssize_t st_write(struct client_stream *st, const struct iovec *iov, int n
     return (ssize_t)taken;
 }
 
+/* Everything was given: the bytes in hs->out are the stream's to send
+ * (the handler may let its upstream go now). */
 static int st_write_done(struct client_stream *st)
 {
-    struct h2_stream *hs = HS(st);
-    return hs->out_eof && (!hs->out || buf_len(hs->out) == 0);
+    return HS(st)->out_eof;
 }
 
 /* ------------------------------------------------------------ request body in */

@@ -107,7 +107,9 @@ struct stream_ops {
      * SY_AGAIN when nothing fits (on_event runs when more fits), SY_ERR when
      * the stream ended. `last` says the body ends with these bytes; the call
      * that takes the last byte (or write(NULL, 0, last=1)) completes it.
-     * Returns 1 from write_done() once everything, framing included, is out.
+     * write_done() returns 1 once the stream has taken the whole body
+     * (framing included): the handler is done with it then, though bytes may
+     * still wait in the stream for the client's windows.
      */
     int (*send_head)(struct client_stream *st, int64_t length);
     ssize_t (*write)(struct client_stream *st, const struct iovec *iov, int n, int last);
