@@ -67,9 +67,18 @@ struct h2_stream {
     struct posted post;         /* wake the handler */
 };
 
+/* nghttp2's output frame buffer, in pages of its own so an idle connection
+ * can give them back to the kernel (h2_session.c, the allocator). */
+#define H2_BIG_ALLOC 8192
+#define H2_MAX_BIG 4
+
 struct h2_session {
     struct client_conn cc;      /* the connection (first member) */
     nghttp2_session *ng;
+    nghttp2_mem mem;            /* nghttp2's allocator for this session */
+    struct { void *p; size_t len; } big[H2_MAX_BIG]; /* mmap'd allocations */
+    unsigned nbig;
+    int big_released;           /* their pages were given back (idle) */
     struct h2_stream *streams;  /* open request streams */
     unsigned nstreams;
     struct buf *out;            /* framed bytes not yet written to the socket */

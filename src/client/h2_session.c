@@ -11,10 +11,13 @@
 #include "client/h2_internal.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "client/listener.h"
 #include "conf/runtime.h"
@@ -295,6 +298,102 @@ static nghttp2_option *options(void)
     return opt;
 }
 
+/* ------------------------------------------------------------ memory */
+
+/*
+ * nghttp2's allocator for one session. Allocations of H2_BIG_ALLOC bytes or
+ * more -- the 16 KiB output frame buffer every session keeps -- get pages
+ * of their own, which an idle connection gives back to the kernel
+ * (h2_release_idle_memory): the frame buffer holds nothing between frames.
+ * Everything else comes from malloc.
+ */
+static size_t page_round(size_t n)
+{
+    static size_t pg;
+    if (!pg)
+        pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + pg - 1) & ~(pg - 1);
+}
+
+static void *h2m_malloc(size_t n, void *ud)
+{
+    struct h2_session *sess = ud;
+    if (n >= H2_BIG_ALLOC && sess->nbig < H2_MAX_BIG) {
+        size_t len = page_round(n);
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        sess->big[sess->nbig].p = p;
+        sess->big[sess->nbig].len = len;
+        sess->nbig++;
+        return p;
+    }
+    return malloc(n);
+}
+
+static int big_index(struct h2_session *sess, void *p)
+{
+    for (unsigned i = 0; i < sess->nbig; i++)
+        if (sess->big[i].p == p)
+            return (int)i;
+    return -1;
+}
+
+static void h2m_free(void *p, void *ud)
+{
+    struct h2_session *sess = ud;
+    if (!p)
+        return;
+    int i = big_index(sess, p);
+    if (i < 0) {
+        free(p);
+        return;
+    }
+    munmap(p, sess->big[i].len);
+    sess->big[i] = sess->big[--sess->nbig];
+}
+
+static void *h2m_calloc(size_t nmemb, size_t size, void *ud)
+{
+    size_t n = nmemb * size;
+    if (size && n / size != nmemb)
+        return NULL;
+    struct h2_session *sess = ud;
+    unsigned before = sess->nbig;
+    void *p = h2m_malloc(n, ud);
+    if (p && sess->nbig == before)
+        memset(p, 0, n); /* fresh anonymous pages are zero already */
+    return p;
+}
+
+static void *h2m_realloc(void *p, size_t n, void *ud)
+{
+    struct h2_session *sess = ud;
+    if (!p)
+        return h2m_malloc(n, ud);
+    int i = big_index(sess, p);
+    if (i < 0 && n < H2_BIG_ALLOC)
+        return realloc(p, n);
+    size_t old = i >= 0 ? sess->big[i].len : malloc_usable_size(p);
+    void *np = h2m_malloc(n, ud);
+    if (!np)
+        return NULL;
+    memcpy(np, p, old < n ? old : n);
+    h2m_free(p, ud);
+    return np;
+}
+
+/* An idle connection (no stream, nothing to send) holds no frame bytes:
+ * its frame buffer's pages go back to the kernel until the next frame. */
+static void h2_release_idle_memory(struct h2_session *sess)
+{
+    if (sess->big_released)
+        return;
+    sess->big_released = 1;
+    for (unsigned i = 0; i < sess->nbig; i++)
+        madvise(sess->big[i].p, sess->big[i].len, MADV_DONTNEED);
+}
+
 /* ------------------------------------------------------------ start */
 
 int h2_session_start(const struct client_conn *cc, const char *data, size_t len)
@@ -310,7 +409,8 @@ int h2_session_start(const struct client_conn *cc, const char *data, size_t len)
     const struct loc_conf *lc = sess_lc(sess);
     nghttp2_session_callbacks *cb = callbacks();
     nghttp2_option *opt = options();
-    if (!cb || !opt || nghttp2_session_server_new2(&sess->ng, cb, sess, opt) != 0) {
+    sess->mem = (nghttp2_mem){sess, h2m_malloc, h2m_free, h2m_calloc, h2m_realloc};
+    if (!cb || !opt || nghttp2_session_server_new3(&sess->ng, cb, sess, opt, &sess->mem) != 0) {
         free(sess);
         return -1;
     }
@@ -402,6 +502,7 @@ static int h2_flush(struct h2_session *sess)
             }
             if (n == 0)
                 break;
+            sess->big_released = 0; /* the frame buffer is in use again */
             /* A frame larger than the room left: write what we have first.
              * mem_send's bytes stay valid until its next call, so copy in
              * pieces with writes in between. */
@@ -469,6 +570,7 @@ static int h2_read(struct h2_session *sess)
         }
         if (sess->calm)
             continue; /* draining: what the client sends is dropped */
+        sess->big_released = 0;
         sess->in_callback = 1;
         ssize_t rv = nghttp2_session_mem_recv(sess->ng, (const uint8_t *)scratch, (size_t)n);
         sess->in_callback = 0;
@@ -532,6 +634,8 @@ static void h2_run(struct h2_session *sess)
     } else if (sess->nstreams > 0) {
         timer_stop(&sess->timer);
     }
+    if (sess->nstreams == 0 && !pending && !nghttp2_session_want_write(sess->ng))
+        h2_release_idle_memory(sess);
 }
 
 static void h2_on_io(struct handle *h, uint32_t events)
