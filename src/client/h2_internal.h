@@ -79,6 +79,8 @@ struct h2_session {
     struct { void *p; size_t len; } big[H2_MAX_BIG]; /* mmap'd allocations */
     unsigned nbig;
     int big_released;           /* their pages were given back (idle) */
+    const struct generation *srv_gen; /* the generation srv was found in */
+    const struct server_conf *srv; /* the connection's server: SNI's, else the default */
     struct h2_stream *streams;  /* open request streams */
     unsigned nstreams;
     struct buf *out;            /* framed bytes not yet written to the socket */
@@ -111,6 +113,7 @@ struct h2_session {
                                        client's END_STREAM, then is reset */
 
 void h2_session_count_request(struct h2_session *sess);
+const struct server_conf *h2_session_server(struct h2_session *sess);
 void h2_session_calm(struct h2_session *sess, const char *why);
 
 /* h2_tunnel_end.c: a stream as one end of a tunnel (WebSocket over HTTP/2) */

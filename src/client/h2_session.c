@@ -23,13 +23,16 @@
 #include "conf/runtime.h"
 #include "core/log.h"
 #include "http/phases.h"
+#include "http/router.h"
+#include "tls/tls.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 #define H2_READ_BUDGET 16
-/* nghttp2's own defaults from 1.57 on, set explicitly for 1.52 (Debian
- * backports the options): RST_STREAM rate (CVE-2023-44487, "rapid reset")
- * and CONTINUATION frames per header block (CVE-2024-27316 family). */
+/* Set explicitly: Debian's nghttp2 1.52 has these options backported from
+ * 1.57 (RST_STREAM rate, CVE-2023-44487 "rapid reset") and 1.61
+ * (CONTINUATION frames per header block, CVE-2024-27316 family); the values
+ * are those later nghttp2 versions default to. */
 #define H2_RESET_BURST 1000
 #define H2_RESET_RATE 33
 #define H2_MAX_CONTINUATIONS 8
@@ -55,12 +58,36 @@ int h2_is_preface(const char *data, size_t len)
     return len >= H2_PREFACE_LEN ? 1 : -1;
 }
 
-/* The default server's settings of the connection's address, in the
- * current generation (connection-level limits and timeouts). */
+/*
+ * The connection's server{} in the current generation, whose settings are
+ * the connection's (limits, timeouts), as in nginx: the one SNI named on a
+ * TLS connection, else the listen address's default server. Looked up once
+ * per generation.
+ */
+const struct server_conf *h2_session_server(struct h2_session *sess)
+{
+    if (rt_current && sess->srv && sess->srv_gen == rt_current->gen)
+        return sess->srv;
+    const struct listen_conf *l = client_current_listen(&sess->cc);
+    if (!l)
+        return NULL;
+    const struct server_conf *srv = l->default_server;
+    const char *sni = tls_is(&sess->cc.c) ? tls_server_name(&sess->cc.c) : NULL;
+    if (sni && *sni) {
+        struct regex_caps caps;
+        const struct server_conf *named = router_find_server(l, str_from_cstr(sni), &caps);
+        if (named)
+            srv = named;
+    }
+    sess->srv = srv;
+    sess->srv_gen = rt_current->gen;
+    return srv;
+}
+
 static const struct loc_conf *sess_lc(struct h2_session *sess)
 {
-    const struct listen_conf *l = client_current_listen(&sess->cc);
-    return l && l->default_server ? l->default_server->lc : NULL;
+    const struct server_conf *srv = h2_session_server(sess);
+    return srv ? srv->lc : NULL;
 }
 
 void h2_session_log_ctx(struct h2_session *sess, char *out, size_t cap)
@@ -161,7 +188,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
          * (CVE-2019-9518): a few are legal, a stream of them is abuse. */
         if (f->hd.length == 0 && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
             ++sess->empty_data > H2_MAX_EMPTY_DATA)
-            h2_session_calm(sess, "too many empty DATA frames");
+            h2_session_calm(sess, "sent too many empty DATA frames");
         break;
     case NGHTTP2_RST_STREAM:
         /* Streams reset before their response was sent: a client that opens
@@ -170,7 +197,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
         hs = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
         if (hs && !hs->end_sent && ++sess->early_resets > H2_MAX_EARLY_RESETS &&
             sess->early_resets > sess->completed)
-            h2_session_calm(sess, "too many streams reset by the client");
+            h2_session_calm(sess, "reset too many streams before their response");
         break;
     default:
         break;
@@ -557,11 +584,27 @@ static int h2_flush(struct h2_session *sess)
 /* Read and hand to nghttp2; 0, or -1 when the connection was closed. */
 static int h2_read(struct h2_session *sess)
 {
-    static char scratch[16 * 1024];
+    /* http2_recv_buffer_size: one input buffer per worker, shared by its
+     * connections (nghttp2 keeps partial frames itself). */
+    static char *scratch;
+    static size_t scratch_size;
+    const struct loc_conf *lc = sess_lc(sess);
+    size_t want = lc && lc->http2_recv_buffer_size ? (size_t)lc->http2_recv_buffer_size : 262144;
+    if (want != scratch_size) {
+        char *nb = realloc(scratch, want);
+        if (nb) {
+            scratch = nb;
+            scratch_size = want;
+        }
+    }
+    if (!scratch) {
+        h2_close(sess, "out of memory");
+        return -1;
+    }
     for (int i = 0; i < H2_READ_BUDGET; i++) {
         if (!(sess->cc.c.flags & CONN_F_READY_R))
             return 0;
-        ssize_t n = conn_recv(&sess->cc.c, scratch, sizeof(scratch));
+        ssize_t n = conn_recv(&sess->cc.c, scratch, scratch_size);
         if (n == SY_AGAIN)
             return 0;
         if (n <= 0) {
@@ -774,6 +817,7 @@ void h2_session_count_request(struct h2_session *sess)
 {
     const struct loc_conf *lc = sess_lc(sess);
     sess->cc.requests++;
-    if (lc && lc->keepalive_requests >= 0 && sess->cc.requests >= (unsigned)lc->keepalive_requests)
+    if (lc && ((lc->keepalive_requests >= 0 && sess->cc.requests >= (unsigned)lc->keepalive_requests) ||
+               loop_now() - sess->cc.created_ms > lc->keepalive_time))
         h2_goaway(sess);
 }

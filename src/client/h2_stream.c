@@ -48,7 +48,9 @@ struct h2_stream *h2_stream_new(struct h2_session *sess, int32_t id)
     r->start_ms = loop_now();
     r->minor = 1;
     if (r->listen) {
-        r->srv = r->listen->default_server;
+        r->srv = h2_session_server(sess);
+        if (!r->srv)
+            r->srv = r->listen->default_server;
         r->lc = r->srv->lc;
     }
     hs->next = sess->streams;
@@ -341,16 +343,17 @@ void h2_stream_head_done(struct h2_stream *hs, int end_stream)
         refuse(hs, 400, h1_framing_error_str(fe));
         return;
     }
+    if (str_eq(r->method, STR_LIT("CONNECT")) && !hs->protocol.p) {
+        /* A plain CONNECT (no :path, RFC 9113 8.5) is not proxied: 400,
+         * as nginx answers it over HTTP/2. */
+        refuse(hs, 400, "CONNECT method");
+        return;
+    }
     if (!r->method.len || !hs->path.len) {
         refuse(hs, 400, "request without \":method\" or \":path\"");
         return;
     }
     if (str_eq(r->method, STR_LIT("CONNECT"))) {
-        if (!hs->protocol.p) {
-            /* A plain CONNECT is not proxied (405, as nginx). */
-            http_respond_status(&hs->st, 405);
-            return;
-        }
         if (!str_caseeq(hs->protocol, STR_LIT("websocket"))) {
             refuse(hs, 501, "extended CONNECT for an unknown \":protocol\"");
             return;
