@@ -449,6 +449,7 @@ class RawH2:
         self.buf = bytearray()
         self.status: dict[int, int] = {}
         self.data: dict[int, int] = {}
+        self.data_frames: dict[int, list[int]] = {}   # stream -> DATA payload sizes
         self.ended: set[int] = set()
         self.resets: dict[int, int] = {}
         self.goaway: tuple[int, int] | None = None     # (last_stream_id, error code)
@@ -559,6 +560,7 @@ class RawH2:
                 self.ended.add(sid)
         elif ftype == DATA:
             self.data[sid] = self.data.get(sid, 0) + len(payload)
+            self.data_frames.setdefault(sid, []).append(len(payload))
             if flags & END_STREAM:
                 self.ended.add(sid)
 
