@@ -209,7 +209,7 @@ http {{
     access_log off;
     {http_extra}
     map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
-    upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
+    upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; }}
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         listen 127.0.0.1:{tls_port} ssl backlog=4096;
@@ -343,7 +343,7 @@ http://127.0.0.1:{self.port} {{
     reverse_proxy 127.0.0.1:{self.backend} {{
         transport http {{
             keepalive 1h
-            keepalive_idle_conns 64
+            keepalive_idle_conns 128
         }}
     }}
 }}
@@ -352,7 +352,7 @@ https://127.0.0.1:{self.tls_port} {{
     reverse_proxy 127.0.0.1:{self.backend} {{
         transport http {{
             keepalive 1h
-            keepalive_idle_conns 64
+            keepalive_idle_conns 128
         }}
     }}
 }}
@@ -361,7 +361,7 @@ https://127.0.0.1:{self.h2_port} {{
     reverse_proxy 127.0.0.1:{self.backend} {{
         transport http {{
             keepalive 1h
-            keepalive_idle_conns 64
+            keepalive_idle_conns 128
         }}
     }}
 }}
