@@ -14,13 +14,18 @@
  * timeout_ms (overall bound for each wait, default 20000), expect_console (a
  * regex: also wait, bounded, until a console message matches it),
  * ignore_https_errors (default false: the test CA is trusted through the NSS
- * database in $HOME/.pki/nssdb, set up by the test).
+ * database in $HOME/.pki/nssdb, set up by the test), count_port (a port: when
+ * the page publishes window.__hold (page.html ?hold=1, WebSocket open), list
+ * the ESTABLISHED TCP sockets whose destination is that port with
+ * `ss -Htnp` into "sockets", then call window.__release()), extra_args (more
+ * Chromium flags).
  *
  * Failures are reported in "errors" (exit status 0) so that the test can show
  * everything the browser said; a usage error exits 2.
  */
 
 const path = require('path');
+const { execFileSync } = require('child_process');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const { chromium } = require(path.join(REPO, 'node_modules', 'playwright-core'));
@@ -32,8 +37,16 @@ if (!opts.url || !opts.screenshot || !opts.user_data_dir) {
 }
 const timeout = opts.timeout_ms || 20000;
 
+// The client ends of the TCP connections to 127.0.0.1:port now open on this
+// machine, one `ss` line each (with the owning process, e.g. chromium).
+function listSockets(port) {
+  const text = execFileSync('ss', ['-Htnp', 'state', 'established', 'dst', `127.0.0.1:${port}`],
+                            { encoding: 'utf8', timeout: 10000 });
+  return text.split('\n').filter((l) => l.trim() !== '');
+}
+
 async function main() {
-  const out = { result: null, console: [], page_errors: [], errors: [], status: null };
+  const out = { result: null, console: [], page_errors: [], errors: [], status: null, sockets: null };
   let ctx = null;
   try {
     ctx = await chromium.launchPersistentContext(opts.user_data_dir, {
@@ -48,6 +61,8 @@ async function main() {
         '--disable-dev-shm-usage',
         // Chromium resolves "localhost" to ::1 too; the proxy listens on 127.0.0.1
         '--host-resolver-rules=MAP localhost 127.0.0.1',
+        // e.g. --log-net-log=FILE, to see what the network stack did
+        ...(opts.extra_args || []),
       ],
     });
     const page = ctx.pages()[0] || await ctx.newPage();
@@ -65,6 +80,20 @@ async function main() {
 
     const resp = await page.goto(opts.url, { timeout, waitUntil: 'load' });
     out.status = resp ? resp.status() : null;
+    if (opts.count_port) {
+      try {
+        await page.waitForFunction(() => window.__hold || window.__result !== undefined, null,
+                                   { timeout });
+        if (await page.evaluate(() => !!window.__hold)) {
+          out.sockets = listSockets(opts.count_port);
+          await page.evaluate(() => window.__release());
+        } else {
+          out.errors.push('the page finished without holding for the socket count');
+        }
+      } catch (e) {
+        out.errors.push(`socket count: ${e.message.split('\n')[0]}`);
+      }
+    }
     try {
       await page.waitForFunction(() => window.__result !== undefined, null, { timeout });
       out.result = await page.evaluate(() => window.__result);

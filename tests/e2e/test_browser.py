@@ -4,8 +4,17 @@ wss:// through it to the node `ws` backend (tests/integration/ws_backend.js).
 
 Both of the seed's configurations (conf/examples/seed-first.conf and
 seed-second.conf) run as they are, with TLS added to their server
-(`listen ... ssl; ssl_certificate ...;`), a `location /` serving the test page
-and a `location /refused` whose upstream refuses the upgrade (403).
+(`listen ... ssl; ssl_certificate ...;`), a `location /` serving the test page,
+a `location /api/` proxied to the same backend (HTTP/1.1), a `location = /conn`
+answering its connection's $connection, a `location /refused` whose upstream
+refuses the upgrade (403), and an access log of $connection, $server_protocol,
+$http2 and $request.
+
+Over HTTP/1.1 (test_websocket_over_wss_in_chromium) and over HTTP/2
+(test_seed_over_http2_one_connection: `http2 on;`, ALPN h2): there the page,
+its API call and the WebSocket (RFC 8441 extended CONNECT, which Chromium
+uses because Switchyard sends SETTINGS_ENABLE_CONNECT_PROTOCOL=1) must share
+ONE TCP connection, counted by Switchyard's connection serial and by `ss`.
 
 Certificates come from tls_pki.py at test time. Chromium trusts the test root
 CA through a fresh NSS database ($HOME/.pki/nssdb, made with `certutil` from
@@ -20,6 +29,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -69,16 +80,38 @@ def browser_home(tmp_path_factory, pki):
     return home
 
 
-def seed_conf(kind: str, port: int, backend: str, www: Path, pki) -> str:
-    """conf/examples/seed-<kind>.conf with TLS on its server, the page at /
-    and a location whose upstream refuses the WebSocket upgrade."""
+# One access log line: $connection (the serial of the client's TCP connection),
+# $connection_requests, $server_protocol, $http2 ("h2" over TLS HTTP/2, "" on
+# HTTP/1.x), "$request" (over HTTP/2 a WebSocket is "CONNECT /ws HTTP/2.0",
+# logged when its tunnel ends) and $status.
+LOG_FORMAT = "'$connection $connection_requests $server_protocol \"$http2\" \"$request\" $status'"
+LOG_RE = re.compile(r'^(\d+) (\d+) (\S+) "([^"]*)" "([^"]*)" (\d+)$')
+
+
+def seed_conf(kind: str, port: int, backend: str, www: Path, pki, h2: bool = False) -> str:
+    """conf/examples/seed-<kind>.conf with TLS (and with `h2`, HTTP/2) on its
+    server, the page at /, an API, the connection probe /conn, a location
+    whose upstream refuses the WebSocket upgrade, and the access log."""
     text = (REPO / "conf" / "examples" / f"seed-{kind}.conf").read_text()
     crt, key = pki.localhost
-    assert "listen 8080;" in text and "127.0.0.1:9000" in text
+    assert "listen 8080;" in text and "127.0.0.1:9000" in text and "\nhttp {\n" in text
+    text = text.replace("\nhttp {\n", (
+        f"\nhttp {{\n"
+        f"    log_format e2e {LOG_FORMAT};\n"
+        f"    access_log logs/access.log e2e;\n"))
     text = text.replace("listen 8080;", (
         f"listen 127.0.0.1:{port} ssl;\n"
+        + ("        http2 on;\n" if h2 else "") +
         f"        ssl_certificate     {crt};\n"
         f"        ssl_certificate_key {key};\n\n"
+        f"        location /api/ {{\n"
+        f"            proxy_http_version 1.1;\n"
+        f"            proxy_set_header  X-Forwarded-Proto   $scheme;\n"
+        f"            proxy_pass        http://127.0.0.1:9000;\n"
+        f"        }}\n\n"
+        f"        location = /conn {{\n"
+        f"            return 200 \"$connection\\n\";\n"
+        f"        }}\n\n"
         f"        location / {{\n"
         f"            root {www};\n"
         f"            index index.html;\n"
@@ -98,14 +131,14 @@ def stack(tmp_path, ws_backend, pki):  # noqa: F811
         pytest.skip(f"{harness.BIN} is not built (make all)")
     started = []
 
-    def start(kind: str):
+    def start(kind: str, h2: bool = False):
         be = ws_backend()
         port = free_port()
         www = tmp_path / "www"
         www.mkdir()
         page = (HERE / "page.html").read_text()
         (www / "index.html").write_text(page.replace("@WS_ORIGIN@", f"wss://localhost:{port}"))
-        sy = harness.Switchyard(tmp_path / "sy", seed_conf(kind, port, be.addr, www, pki))
+        sy = harness.Switchyard(tmp_path / "sy", seed_conf(kind, port, be.addr, www, pki, h2))
         started.append(sy)
         sy.start()
         return sy, be, port
@@ -118,11 +151,26 @@ def stack(tmp_path, ws_backend, pki):  # noqa: F811
         pytest.fail("\n".join(problems), pytrace=False)
 
 
-def drive(tmp_path: Path, home: Path, name: str, url: str, **opts) -> dict:
+def drive(tmp_path: Path, home: Path, name: str, url: str, *, preconnect: bool = True,
+          netlog: Path | None = None, **opts) -> dict:
     """Run drive.js on `url`; returns its JSON report. The screenshot goes to
-    tmp_path/<name>.png and build/e2e-screenshots/<name>.png."""
+    tmp_path/<name>.png and build/e2e-screenshots/<name>.png.
+
+    preconnect=False turns Chromium's network prediction off in the fresh
+    profile (the "Preload pages" setting, pref net.network_prediction_options
+    = 2): otherwise, on navigation, Chromium preconnects speculative sockets
+    to the page's origin and, once the HTTP/2 session exists, closes them
+    unused ("Switching to HTTP2 session" in its net log), so a count of the
+    connections Switchyard accepted would include a socket no request went
+    over. netlog: write Chromium's net log (--log-net-log) there."""
     shot = tmp_path / f"{name}.png"
     profile = tmp_path / "chromium-profile"
+    if not preconnect:
+        (profile / "Default").mkdir(parents=True, exist_ok=True)
+        (profile / "Default" / "Preferences").write_text(
+            json.dumps({"net": {"network_prediction_options": 2}}))
+    if netlog is not None:
+        opts["extra_args"] = opts.get("extra_args", []) + [f"--log-net-log={netlog}"]
     args = dict(url=url, screenshot=str(shot), user_data_dir=str(profile),
                 timeout_ms=20000, **opts)
     env = dict(os.environ, HOME=str(home))
@@ -149,20 +197,20 @@ def describe(report: dict) -> str:
                       indent=1)[:6000]
 
 
-@pytest.mark.parametrize("kind", ["first", "second"])
-def test_websocket_over_wss_in_chromium(stack, browser_home, tmp_path, kind):
-    sy, be, port = stack(kind)
-    rep = drive(tmp_path, browser_home, f"seed-{kind}", f"https://localhost:{port}/")
+def check_page_run(rep: dict):
+    """The browser ran the page without any error and the page passed."""
     info = describe(rep)
-
     assert rep["errors"] == [] and rep["page_errors"] == [], info
     assert rep["status"] == 200, info
     failed = [m for m in rep["console"] if FAILED_RE.search(m["text"])]
     assert failed == [], info
     assert [m for m in rep["console"] if m["type"] == "error"] == [], info
+    assert rep["result"] and rep["result"]["ok"], info
 
-    res = rep["result"]
-    assert res and res["ok"], info
+
+def check_websocket(res: dict, be, port: int) -> dict:
+    """Both ways through the WebSocket, as the page and as the backend saw it;
+    returns the backend's record of the upgrade request."""
     assert res["echo"] == "hello from chromium"
     assert res["burst"] == {"sent": 100, "received": 100, "in_order": True}
     big = res["big"]
@@ -188,6 +236,147 @@ def test_websocket_over_wss_in_chromium(stack, browser_home, tmp_path, kind):
     assert h["upgrade"].lower() == "websocket"
     assert headers_of(res["backend_handshake"]) == h
     be.wait_event("ws_close", conn=ups[0]["conn"], code=1000)
+    return ups[0]
+
+
+def protocol_of(res: dict, suffix: str, kind: str = "resource") -> str | None:
+    """nextHopProtocol of the page's performance entry (navigation or
+    resource) whose URL ends with `suffix`."""
+    found = [e["protocol"] for e in res["protocols"]
+             if e["type"] == kind and e["name"].endswith(suffix)]
+    assert len(found) == 1, res["protocols"]
+    return found[0]
+
+
+@pytest.mark.parametrize("kind", ["first", "second"])
+def test_websocket_over_wss_in_chromium(stack, browser_home, tmp_path, kind):
+    sy, be, port = stack(kind)
+    rep = drive(tmp_path, browser_home, f"seed-{kind}", f"https://localhost:{port}/")
+    check_page_run(rep)
+    res = rep["result"]
+    assert protocol_of(res, "/", "navigation") == "http/1.1", res["protocols"]
+    check_websocket(res, be, port)
+    assert "[warn]" not in sy.error_log(), sy.error_log()[-3000:]
+
+
+def connection_serial(port: int, ca: Path) -> int:
+    """$connection of a fresh TLS connection to Switchyard (GET /conn over
+    HTTP/1.1): Switchyard numbers the client connections it accepts 1, 2, ...,
+    so two probes bracket how many connections were accepted in between."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.set_alpn_protocols(["http/1.1"])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        s.sendall(b"GET /conn HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        data = harness.read_until_close(s, timeout=5)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), data[:500]
+    return int(body.strip())
+
+
+def access_lines(sy) -> list[tuple]:
+    """The access log as (connection, requests, server_protocol, http2,
+    request, status) tuples."""
+    out = []
+    for line in sy.access_log().splitlines():
+        m = LOG_RE.match(line)
+        assert m, f"unexpected access log line: {line!r}"
+        c, n, proto, h2, req, status = m.groups()
+        out.append((int(c), int(n), proto, h2, req, int(status)))
+    return out
+
+
+def netlog_view(path: Path, port: int) -> dict:
+    """What Chromium's net log says about its connections to 127.0.0.1:port:
+    "tcp": the local address of each TCP connection it made there;
+    "sessions": per HTTP/2 session to localhost:port, the settings received
+    ({name: value}) and the requests sent on it ([":method :path :protocol"])."""
+    text = path.read_text()
+    try:
+        log = json.loads(text)
+    except json.JSONDecodeError:
+        # a net log whose writer did not finish lacks its closing brackets
+        log = json.loads(text.rstrip().rstrip(",") + "]}")
+    names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
+    tcp, sessions = [], {}
+    for e in log["events"]:
+        name, params, src = names[e["type"]], e.get("params") or {}, e["source"]["id"]
+        if name == "TCP_CONNECT" and params.get("remote_address") == f"127.0.0.1:{port}":
+            tcp.append(params["local_address"])
+        elif name == "HTTP2_SESSION" and params.get("host") == f"localhost:{port}":
+            sessions[src] = {"settings": {}, "requests": []}
+        elif src in sessions and name == "HTTP2_SESSION_RECV_SETTING":
+            sessions[src]["settings"][params["id"].split("(")[-1].rstrip(")")] = params["value"]
+        elif src in sessions and name == "HTTP2_SESSION_SEND_HEADERS":
+            h = dict(x.split(": ", 1) for x in params["headers"] if x.startswith(":"))
+            sessions[src]["requests"].append(
+                " ".join(h.get(k, "") for k in (":method", ":path", ":protocol")).strip())
+    return {"tcp": tcp, "sessions": list(sessions.values())}
+
+
+@pytest.mark.parametrize("kind", ["first", "second"])
+def test_seed_over_http2_one_connection(stack, browser_home, pki, tmp_path, kind):
+    """The seed's scenario over HTTP/2: the page, an API call (proxied to the
+    node backend over HTTP/1.1) and the WebSocket (RFC 8441 extended CONNECT,
+    bridged to an HTTP/1.1 upgrade) on ONE TCP connection."""
+    sy, be, port = stack(kind, h2=True)
+    before = connection_serial(port, pki.ca)
+    netlog = tmp_path / "netlog.json"
+    rep = drive(tmp_path, browser_home, f"seed-{kind}-h2",
+                f"https://localhost:{port}/?api=/api/hello&hold=1", count_port=port,
+                preconnect=False, netlog=netlog)
+    after = connection_serial(port, pki.ca)
+    check_page_run(rep)
+    info = describe(rep)
+    res = rep["result"]
+
+    # HTTP/2 as the browser saw it ...
+    assert protocol_of(res, "/?api=/api/hello&hold=1", "navigation") == "h2", res["protocols"]
+    assert protocol_of(res, "/api/hello") == "h2", res["protocols"]
+    # ... the API call reached the backend over HTTP/1.1 ...
+    assert res["api"]["status"] == 200, info
+    api = res["api"]["backend"]
+    assert (api["method"], api["url"], api["version"]) == ("GET", "/api/hello", "1.1"), api
+    # ... and the WebSocket worked both ways, an HTTP/1.1 upgrade at the backend
+    up = check_websocket(res, be, port)
+    assert (up["method"], up["version"]) == ("GET", "1.1"), up
+    assert "upgrade" in headers_of(up)["connection"].lower(), up
+
+    # ONE TCP connection: Switchyard accepted exactly one connection between
+    # the two probes (connection_serial's own connections are before and
+    # after) ...
+    assert after - before == 2, (before, after, rep["sockets"], sy.access_log(), info)
+    conn = before + 1
+    # ... while the WebSocket was open the browser had exactly one socket to
+    # the proxy ...
+    socks = rep["sockets"]
+    assert socks is not None and len(socks) == 1, socks
+    assert '"chromium"' in socks[0], socks
+    # ... and the access log has the page, the API call and the WebSocket's
+    # extended CONNECT (logged when its tunnel ended) on that connection, all
+    # HTTP/2 ($server_protocol, $http2).
+    sy.wait_access_log(r'(?m)^\d+ \d+ \S+ "[^"]*" "CONNECT /ws HTTP/2.0" \d+$', timeout=10)
+    lines = access_lines(sy)
+    browser = [ln for ln in lines if ln[4] != "GET /conn HTTP/1.1"]
+    assert [ln[4] for ln in browser] == [
+        "GET /?api=/api/hello&hold=1 HTTP/2.0", "GET /api/hello HTTP/2.0", "CONNECT /ws HTTP/2.0"
+    ], lines
+    for c, _n, proto, h2, req, status in browser:
+        assert (c, proto, h2, status) == (conn, "HTTP/2.0", "h2", 200), (req, lines)
+    probes = [ln for ln in lines if ln[4] == "GET /conn HTTP/1.1"]
+    assert [(ln[0], ln[2], ln[3]) for ln in probes] == [
+        (before, "HTTP/1.1", ""), (after, "HTTP/1.1", "")], lines
+
+    # The browser's side, from its net log: one TCP connection to the proxy,
+    # one HTTP/2 session on it that received ENABLE_CONNECT_PROTOCOL=1 and
+    # carried the page, the API call and the extended CONNECT (RFC 8441).
+    view = netlog_view(netlog, port)
+    assert len(view["tcp"]) == 1, view
+    assert len(view["sessions"]) == 1, view
+    session = view["sessions"][0]
+    assert session["settings"].get("SETTINGS_ENABLE_CONNECT_PROTOCOL") == 1, view
+    assert session["requests"] == [
+        "GET /?api=/api/hello&hold=1", "GET /api/hello", "CONNECT /ws websocket"], view
     assert "[warn]" not in sy.error_log(), sy.error_log()[-3000:]
 
 
