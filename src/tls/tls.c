@@ -903,6 +903,10 @@ static SSL_CTX *build_ctx(struct load *ld, const struct server_conf *sc)
     SSL_CTX_set_options(ctx, opts);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read what the socket has in one read(2), not a record header and then
+     * its body in two: half the reads when records are small (HTTP/2
+     * frames, WebSocket messages). The buffer is still released once empty. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (SSL_CTX_set_cipher_list(ctx, s->ciphers) != 1) {
         load_fail(ld, sc->file, sc->line, 1, "SSL_CTX_set_cipher_list(\"%s\") failed",
                   s->ciphers);
@@ -1066,6 +1070,10 @@ static SSL_CTX *build_cli_ctx(struct load *ld, const struct loc_conf *lc)
     SSL_CTX_set_options(ctx, opts);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read what the socket has in one read(2), not a record header and then
+     * its body in two: half the reads when records are small (HTTP/2
+     * frames, WebSocket messages). The buffer is still released once empty. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     /* Sessions are cached per upstream peer (a tls_session_slot), not by OpenSSL. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
