@@ -108,7 +108,8 @@ struct h2_session {
 /* Abuse bounds of one connection (docs/limits.md). */
 #define H2_MAX_EARLY_RESETS 100     /* ... beyond the completed responses (rapid reset) */
 #define H2_MAX_EMPTY_DATA 100       /* empty DATA frames (CVE-2019-9518) */
-#define H2_CALM_DRAIN_MS 2000       /* time to deliver the GOAWAY before closing */
+#define H2_CALM_DRAIN_MS 2000       /* time to deliver the GOAWAY before closing, renewed
+                                       while the client reads what is queued */
 #define H2_TUNNEL_LINGER_MS 5000    /* a tunnel's stream we ended waits this long for the
                                        client's END_STREAM, then is reset */
 

@@ -49,6 +49,8 @@ static void h2_on_timer(struct timer *t);
 static void h2_on_post(struct posted *p);
 static void h2_run(struct h2_session *sess);
 static void h2_close(struct h2_session *sess, const char *reason);
+static void h2_drain(struct h2_session *sess);
+static int h2_feed(struct h2_session *sess, const char *data, size_t len);
 
 int h2_is_preface(const char *data, size_t len)
 {
@@ -475,13 +477,8 @@ int h2_session_start(const struct client_conn *cc, const char *data, size_t len)
         all_sessions->prev = sess;
     all_sessions = sess;
     timer_set(&sess->timer, lc ? lc->keepalive_timeout : 75000);
-    if (len) {
-        ssize_t rv = nghttp2_session_mem_recv(sess->ng, (const uint8_t *)data, len);
-        if (rv < 0) {
-            h2_close(sess, "bad preface");
-            return 0;
-        }
-    }
+    if (len && h2_feed(sess, data, len) < 0)
+        return 0;
     h2_run(sess);
     return 0;
 }
@@ -504,6 +501,8 @@ static int h2_flush(struct h2_session *sess)
                 return -1;
             }
             buf_consume(sess->out, (size_t)w);
+            if (sess->calm && w > 0)
+                timer_set(&sess->timer, H2_CALM_DRAIN_MS); /* the client reads: keep draining */
             if (buf_len(sess->out))
                 continue;
         }
@@ -581,6 +580,35 @@ static int h2_flush(struct h2_session *sess)
     return 0;
 }
 
+/* Hand bytes read from the client to nghttp2. 1: go on reading; 0: stop
+ * (the connection is draining after an error or a flood); -1: it closed. */
+static int h2_feed(struct h2_session *sess, const char *data, size_t len)
+{
+    sess->big_released = 0;
+    sess->in_callback = 1;
+    ssize_t rv = nghttp2_session_mem_recv(sess->ng, (const uint8_t *)data, len);
+    sess->in_callback = 0;
+    if (sess->closed)
+        return -1;
+    if (rv == NGHTTP2_ERR_FLOODED) {
+        /* Frames that each want an answer (PING, SETTINGS) faster than the
+         * client reads the answers. */
+        h2_session_calm(sess, "flooded the connection with frames to acknowledge");
+        return 0;
+    }
+    if (rv < 0) {
+        char ctx[128];
+        h2_session_log_ctx(sess, ctx, sizeof(ctx));
+        sy_log(LOG_LVL_INFO, "*%llu client sent invalid HTTP/2 data (%s) while processing HTTP/2 "
+               "connection%s", (unsigned long long)sess->cc.id, nghttp2_strerror((int)rv), ctx);
+        /* nghttp2 queued a GOAWAY for most errors: deliver it, then close
+         * (draining what the client still sends meanwhile). */
+        h2_drain(sess);
+        return 0;
+    }
+    return 1;
+}
+
 /* Read and hand to nghttp2; 0, or -1 when the connection was closed. */
 static int h2_read(struct h2_session *sess)
 {
@@ -613,30 +641,9 @@ static int h2_read(struct h2_session *sess)
         }
         if (sess->calm)
             continue; /* draining: what the client sends is dropped */
-        sess->big_released = 0;
-        sess->in_callback = 1;
-        ssize_t rv = nghttp2_session_mem_recv(sess->ng, (const uint8_t *)scratch, (size_t)n);
-        sess->in_callback = 0;
-        if (sess->closed)
-            return -1;
-        if (rv == NGHTTP2_ERR_FLOODED) {
-            /* Frames that each want an answer (PING, SETTINGS) faster
-             * than the client reads the answers. */
-            h2_session_calm(sess, "flooded the connection with frames to acknowledge");
-            return 0;
-        }
-        if (rv < 0) {
-            char ctx[128];
-            h2_session_log_ctx(sess, ctx, sizeof(ctx));
-            sy_log(LOG_LVL_INFO, "*%llu client sent invalid HTTP/2 data (%s) while processing HTTP/2 "
-                   "connection%s", (unsigned long long)sess->cc.id, nghttp2_strerror((int)rv),
-                   ctx);
-            /* nghttp2 queued a GOAWAY for most errors: try to send it. */
-            h2_flush(sess);
-            if (!sess->closed)
-                h2_close(sess, "protocol error");
-            return -1;
-        }
+        int rc = h2_feed(sess, scratch, (size_t)n);
+        if (rc <= 0)
+            return rc;
     }
     loop_post(&sess->post); /* budget used: come back after the others */
     return 0;
@@ -662,12 +669,17 @@ static void h2_run(struct h2_session *sess)
         return;
     }
     if (!pending && !nghttp2_session_want_read(sess->ng) && !nghttp2_session_want_write(sess->ng)) {
-        h2_close(sess, "session done");
+        /* nghttp2 ended the session (a GOAWAY went out): close without
+         * destroying it -- our side shut, the client's bytes read away. */
+        h2_drain(sess);
+        h2_run(sess);
         return;
     }
     if (!pending && sess->goaway && sess->nstreams == 0 &&
         !nghttp2_session_want_write(sess->ng)) {
-        h2_close(sess, "goaway done");
+        /* GOAWAY sent and every stream done: close, gracefully. */
+        h2_drain(sess);
+        h2_run(sess);
         return;
     }
     /* No stream: the connection is idle (keepalive_timeout). */
@@ -694,6 +706,19 @@ static void h2_on_post(struct posted *p)
 {
     struct h2_session *sess = container_of(p, struct h2_session, post);
     h2_run(sess);
+}
+
+/* Close gracefully: what is queued goes out, then our side is shut and the
+ * client's remaining bytes are read and dropped until it closes or the
+ * drain time (renewed while it reads) is over (h2_run, h2_on_timer). */
+static void h2_drain(struct h2_session *sess)
+{
+    if (sess->calm || sess->closed)
+        return;
+    sess->calm = 1;
+    sess->goaway = 1;
+    timer_set(&sess->timer, H2_CALM_DRAIN_MS);
+    h2_session_schedule(sess);
 }
 
 void h2_session_calm(struct h2_session *sess, const char *why)

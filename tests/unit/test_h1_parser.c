@@ -1522,6 +1522,40 @@ static void test_chunked_random_roundtrip(void **state)
     }
 }
 
+/* Trailer lines are copied when asked, and h1_parse_trailers() splits them;
+ * a copy cut short by its room drops the cut field only. */
+static void test_chunked_trailer_capture(void **state)
+{
+    (void)state;
+    char body[] = "5\r\nhello\r\n0\r\ngrpc-status: 0\r\nX-Sum:  abc \r\n\r\nNEXT";
+    char tr[64];
+    struct h1_chunked d = {0};
+    d.tr = tr;
+    d.tr_cap = sizeof(tr);
+    size_t len = strlen(body);
+    ssize_t rc = h1_decode_chunked(&d, body, &len);
+    assert_int_equal(rc, 4); /* "NEXT" is leftover */
+    assert_int_equal(len, 5);
+    assert_memory_equal(body, "hello", 5);
+    assert_int_equal(d.tr_len, strlen("grpc-status: 0\r\nX-Sum:  abc \r\n"));
+    struct h1_header h[4];
+    size_t n = h1_parse_trailers(tr, d.tr_len, h, 4);
+    assert_int_equal(n, 2);
+    assert_true(str_eq(h[0].name, STR_LIT("grpc-status")) && str_eq(h[0].value, STR_LIT("0")));
+    assert_true(str_eq(h[1].name, STR_LIT("X-Sum")) && str_eq(h[1].value, STR_LIT("abc")));
+
+    /* Room for the first line only: the second is dropped, not cut. */
+    char body2[] = "0\r\na: 1\r\nbbbbbbbb: 2\r\n\r\n";
+    char small[12];
+    struct h1_chunked d2 = {0};
+    d2.tr = small;
+    d2.tr_cap = sizeof(small);
+    len = strlen(body2);
+    assert_int_equal(h1_decode_chunked(&d2, body2, &len), 0);
+    assert_int_equal(h1_parse_trailers(small, d2.tr_len, h, 4), 1);
+    assert_true(str_eq(h[0].name, STR_LIT("a")) && str_eq(h[0].value, STR_LIT("1")));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1542,6 +1576,7 @@ int main(void)
         cmocka_unit_test(test_chunked_limits),
         cmocka_unit_test(test_chunked_sticky_states),
         cmocka_unit_test(test_chunked_random_roundtrip),
+        cmocka_unit_test(test_chunked_trailer_capture),
         cmocka_unit_test(test_header_ids),
         cmocka_unit_test(test_value_and_target_bytes),
     };
