@@ -73,3 +73,13 @@ def test_keepalive_time_ends_the_connection_with_goaway(switchyard):
         ga = c.wait_goaway()
         assert ga.error_code == 0 and ga.last_stream_id == 3
         assert c.wait_closed(10)
+
+
+def test_realip_over_http2(switchyard):
+    p = free_port()
+    switchyard(http_conf(h2_server(p, body=(
+        "set_real_ip_from 127.0.0.1; real_ip_header X-Forwarded-For;\n"
+        "    location / { return 200 \"$remote_addr $realip_remote_addr\"; }"))))
+    with H2Client(p) as c:
+        st = c.request("GET", "/", headers=[("x-forwarded-for", "203.0.113.7")])
+    assert st.body == b"203.0.113.7 127.0.0.1"

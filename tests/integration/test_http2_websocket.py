@@ -229,3 +229,51 @@ def test_many_websocket_streams_on_one_connection(switchyard, ws_backend, pki):
             assert w.recv()[2] == f"n{i}".encode()
     assert be.wait_event("ws_open", timeout=1) is not None
     assert len(be.find("ws_open")) == 50
+
+
+# -------------------------------------------------------------------------
+# The tunnel's own rules hold for a WebSocket over HTTP/2 as for HTTP/1.1.
+
+
+@pytest.mark.switchyard_only
+def test_websocket_origins_checked_for_extended_connect(switchyard, ws_backend, pki):
+    sy, be, tp, cp = start(switchyard, ws_backend, pki, "second",
+                           loc_extra="websocket_origins https://ok.test;")
+    with H2Client(cp) as c:
+        ws, st = H2WebSocket.open(c, "/ws", headers=[("origin", "https://evil.test")])
+        assert ws is None and st.status == 403
+        ws, st = H2WebSocket.open(c, "/ws", headers=[("origin", "https://ok.test")])
+        assert ws is not None
+        ws.send_text("hi")
+        assert ws.recv() == (True, OP_TEXT, b"hi")
+    sy.wait_log(r'origin "https://evil\.test" is not allowed by websocket_origins')
+
+
+@pytest.mark.switchyard_only
+def test_message_size_limit_closes_with_1009(switchyard, ws_backend, pki):
+    sy, be, tp, cp = start(switchyard, ws_backend, pki, "second",
+                           loc_extra="websocket_max_message_size 1k;")
+    with H2Client(cp) as c:
+        ws, st = H2WebSocket.open(c, "/ws")
+        ws.send_text("small")
+        assert ws.recv() == (True, OP_TEXT, b"small")
+        ws.send(OP_BIN, b"x" * 4096)
+        fin, op, payload = ws.recv()
+        assert op == OP_CLOSE and payload[:2] == (1009).to_bytes(2, "big")
+        c.wait_stream(ws.sid, timeout=5)
+    be.wait_event("ws_close", timeout=5)
+
+
+@pytest.mark.switchyard_only
+def test_idle_timeout_closes_with_1001_then_end_stream(switchyard, ws_backend, pki):
+    sy, be, tp, cp = start(switchyard, ws_backend, pki, "second",
+                           loc_extra="websocket_idle_timeout 1s; websocket_ping_interval off;")
+    with H2Client(cp, timeout=10) as c:
+        ws, st = H2WebSocket.open(c, "/ws")
+        ws.send_text("x")
+        assert ws.recv() == (True, OP_TEXT, b"x")
+        fin, op, payload = ws.recv(timeout=5)   # nothing moves: the idle timeout
+        assert op == OP_CLOSE and payload[:2] == (1001).to_bytes(2, "big")
+        st = c.wait_stream(ws.sid, timeout=10)
+        assert st.ended
+        assert c.request("GET", "/plain").status == 200  # the connection stays
