@@ -49,9 +49,15 @@ static void send_local(struct client_stream *s, const char *body, size_t len, in
 
 const struct sockaddr *client_conn_local(struct client_conn *cc)
 {
-    if (cc->locallen == 0)
-        net_local_addr(cc->c.h.fd, &cc->local, &cc->locallen);
-    return (const struct sockaddr *)&cc->local;
+    if (cc->locallen == 0) {
+        struct sockaddr_storage ss;
+        socklen_t len = 0;
+        if (net_local_addr(cc->c.h.fd, &ss, &len) == 0 && len) {
+            memcpy(&cc->local, &ss, len < sizeof(cc->local) ? len : sizeof(cc->local));
+            cc->locallen = len < sizeof(cc->local) ? len : sizeof(cc->local);
+        }
+    }
+    return &cc->local.sa;
 }
 
 void stream_log_ctx(struct client_stream *s, char *out, size_t cap)

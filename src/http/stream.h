@@ -53,7 +53,8 @@ struct client_conn {
     uint64_t created_ms;        /* for keepalive_time */
     const struct listen_conf *listen; /* from the generation current at accept */
     struct listener *lst;       /* the listening socket (runtime) */
-    struct sockaddr_storage local; /* our address ($server_addr), filled lazily */
+    union conn_addr local;      /* our address ($server_addr), filled lazily (IPv4/IPv6:
+                                   client listeners are never unix sockets) */
     socklen_t locallen;
     struct pp_addrs pp;         /* what the PROXY protocol header said (family 0: nothing) */
 };

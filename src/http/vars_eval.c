@@ -222,8 +222,7 @@ static struct str binary_addr(struct arena *a, const union conn_addr *ca)
 
 static void ensure_local(struct client_stream *s)
 {
-    if (s->conn->locallen == 0)
-        net_local_addr(s->conn->c.h.fd, &s->conn->local, &s->conn->locallen);
+    client_conn_local(s->conn);
 }
 
 static struct str capture(const struct request *r, unsigned n, int *found)
@@ -674,11 +673,11 @@ static struct str conn_var(struct client_stream *s, unsigned id, int *found)
         return num_str(a, id == VB_PROXY_PROTOCOL_PORT ? s->conn->pp.src_port : s->conn->pp.dst_port);
     case VB_SERVER_ADDR:
         ensure_local(s);
-        net_ip_str((struct sockaddr *)&s->conn->local, tmp, sizeof(tmp));
+        net_ip_str(&s->conn->local.sa, tmp, sizeof(tmp));
         return arena_str(a, str_from_cstr(tmp));
     case VB_SERVER_PORT:
         ensure_local(s);
-        return num_str(a, net_port((struct sockaddr *)&s->conn->local));
+        return num_str(a, net_port(&s->conn->local.sa));
     case VB_CONNECTION:
         return num_str(a, s->conn->id);
     case VB_CONNECTION_REQUESTS:

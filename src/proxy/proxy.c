@@ -78,6 +78,8 @@ struct proxy {
     char *req_head;
     size_t req_head_len, req_head_off;
     struct relay rq;
+    int rq_chunked;             /* the body goes upstream chunked (re-framed) */
+    struct chunk_out rq_co;     /* its framing */
     int body_started;           /* a body byte was sent upstream: no retry */
     int request_sent;           /* this try started sending (nginx's u->request_sent) */
     int continue_sent;          /* "100 Continue" answered to the client */
@@ -532,13 +534,14 @@ static int build_request_head(struct proxy *p, struct str uri)
 
     /* Request body relay from the client's buffer. */
     memset(&p->rq, 0, sizeof(p->rq));
+    memset(&p->rq_co, 0, sizeof(p->rq_co));
+    p->rq_chunked = 0;
     if (!send_body) {
         p->rq.mode = RELAY_NONE;
         p->rq.in_done = 1;
-        p->rq.out_done = 1;
     } else if (chunked_up) {
         p->rq.mode = RELAY_CHUNKED; /* decoded by the client stream, re-framed here */
-        p->rq.chunked_out = 1;
+        p->rq_chunked = 1;
     } else {
         p->rq.mode = RELAY_LENGTH;
         p->rq.left = r->info.content_length;
@@ -1397,6 +1400,12 @@ static enum step client_body_failed(struct proxy *p, enum stream_body why)
     return STEP_STOP;
 }
 
+/* The request body, framing included, is all upstream. */
+static int request_body_sent(const struct proxy *p)
+{
+    return p->rq_chunked ? p->rq_co.done : relay_finished(&p->rq);
+}
+
 /* The client's trailer fields (HTTP/2 HEADERS after its DATA) go upstream
  * in the chunked body's terminator. 0, or -1 (the stream was ended). */
 static int request_trailers(struct proxy *p)
@@ -1433,8 +1442,8 @@ static int request_trailers(struct proxy *p)
     }
     term[o++] = '\r';
     term[o++] = '\n';
-    p->rq.co.term = term;
-    p->rq.co.term_len = (unsigned)o;
+    p->rq_co.term = term;
+    p->rq_co.term_len = (unsigned)o;
     return 0;
 }
 
@@ -1452,19 +1461,19 @@ static enum step send_request(struct proxy *p)
     enum step progress = STEP_IDLE;
     for (int i = 0; i < 16; i++) {
         size_t head_left = p->req_head_len - p->req_head_off;
-        if (!head_left && relay_finished(&p->rq)) {
+        if (!head_left && request_body_sent(p)) {
             r->body_done = 1;
             return progress;
         }
         struct str body = STR_NULL;
         enum stream_body bs = STREAM_BODY_DONE;
-        if (!relay_finished(&p->rq) && !p->rq.in_done) {
+        if (!request_body_sent(p) && !p->rq.in_done) {
             bs = s->ops->body_peek(s, &body);
             if (bs == STREAM_BODY_BAD || bs == STREAM_BODY_CLOSED || bs == STREAM_BODY_ERROR)
                 return client_body_failed(p, bs);
             if (bs == STREAM_BODY_DONE) {
                 p->rq.in_done = 1;
-                if (p->rq.chunked_out && request_trailers(p) < 0)
+                if (p->rq_chunked && request_trailers(p) < 0)
                     return STEP_STOP;
             }
             if (bs != STREAM_BODY_DATA)
@@ -1494,8 +1503,8 @@ static enum step send_request(struct proxy *p)
             iov[n].iov_base = p->req_head + p->req_head_off;
             iov[n++].iov_len = head_left;
         }
-        if (p->rq.chunked_out && (body.len || p->rq.in_done))
-            n += chunk_out_iov(&p->rq.co, body.p, body.len, p->rq.in_done, iov + n);
+        if (p->rq_chunked && (body.len || p->rq.in_done))
+            n += chunk_out_iov(&p->rq_co, body.p, body.len, p->rq.in_done, iov + n);
         else if (body.len) {
             iov[n].iov_base = (char *)body.p;
             iov[n++].iov_len = body.len;
@@ -1542,9 +1551,7 @@ static enum step send_request(struct proxy *p)
         size_t rest = (size_t)w - wh;
         if (rest) {
             p->body_started = 1;
-            size_t payload = p->rq.chunked_out ? chunk_out_advance(&p->rq.co, rest) : rest;
-            if (p->rq.chunked_out && p->rq.co.done)
-                p->rq.out_done = 1;
+            size_t payload = p->rq_chunked ? chunk_out_advance(&p->rq_co, rest) : rest;
             if (payload) {
                 s->ops->body_consume(s, payload);
                 p->rq.moved += payload;
@@ -1730,7 +1737,7 @@ static void response_complete(struct proxy *p)
     int extra = p->ub && buf_len(p->ub) > 0;
     if (extra)
         log_upstream(p, LOG_LVL_WARN, "upstream sent more data than specified in \"Content-Length\" header while reading upstream", 0);
-    int reusable = p->keepalive_ok && !extra && relay_finished(&p->rq) &&
+    int reusable = p->keepalive_ok && !extra && request_body_sent(p) &&
                    p->req_head_off == p->req_head_len;
     release_upstream(p, reusable);
     if (!r->body_done)
@@ -1780,7 +1787,7 @@ static void proxy_run(struct proxy *p)
         }
         if (p->phase == PX_RESPONSE) {
             /* Keep sending the request body if the upstream answered early. */
-            if (!relay_finished(&p->rq)) {
+            if (!request_body_sent(p)) {
                 enum step st = send_request(p);
                 if (st == STEP_STOP)
                     return;
@@ -1853,7 +1860,7 @@ static void proxy_on_utimer(struct timer *t)
                             "upstream timed out (110: Connection timed out) while SSL handshaking to upstream", 0);
             return;
         }
-        if (p->req_head_off < p->req_head_len || !relay_finished(&p->rq)) {
+        if (p->req_head_off < p->req_head_len || !request_body_sent(p)) {
             if (p->uc && !(p->uc->c.flags & CONN_F_READY_W)) {
                 upstream_failed(p, NEXT_UPSTREAM_TIMEOUT, 504,
                                 "upstream timed out (110: Connection timed out) while sending request to upstream", 0);

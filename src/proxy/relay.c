@@ -121,42 +121,9 @@ size_t chunk_out_advance(struct chunk_out *co, size_t w)
     return payload;
 }
 
-/*
- * Fill iov with what this relay can write now: [prefix] [chunk header]
- * [payload] [chunk trailer] [last chunk]. `prefix` is a head not yet written.
- */
-int relay_iov(struct relay *rl, struct buf *b, const char *prefix, size_t prefix_len,
-                     struct iovec *iov)
-{
-    int n = 0;
-    if (prefix_len) {
-        iov[n].iov_base = (char *)prefix;
-        iov[n++].iov_len = prefix_len;
-    }
-    size_t ready = relay_ready(rl, b);
-    if (rl->chunked_out)
-        return n + chunk_out_iov(&rl->co, ready ? buf_head(b) : NULL, ready, rl->in_done,
-                                 iov + n);
-    if (ready) {
-        iov[n].iov_base = buf_head(b);
-        iov[n++].iov_len = ready;
-    }
-    return n;
-}
-
-/* Account `w` written bytes (after the prefix) against the relay. */
+/* Account `w` payload bytes passed on. */
 void relay_advance(struct relay *rl, struct buf *b, size_t w)
 {
-    if (rl->chunked_out) {
-        size_t k = chunk_out_advance(&rl->co, w);
-        rl->dec_avail -= k;
-        rl->moved += k;
-        if (k)
-            buf_consume(b, k);
-        if (rl->co.done)
-            rl->out_done = 1;
-        return;
-    }
     if (w == 0)
         return;
     rl->moved += w;
@@ -167,26 +134,17 @@ void relay_advance(struct relay *rl, struct buf *b, size_t w)
     buf_consume(b, w);
 }
 
-/* Whether the relay has written everything it ever will. */
-int relay_finished(struct relay *rl)
+/* Whether the sender's whole body was passed on. */
+int relay_finished(const struct relay *rl)
 {
-    if (rl->out_done)
-        return 1;
-    if (rl->chunked_out)
-        return 0;
     switch (rl->mode) {
     case RELAY_NONE:
         return 1;
     case RELAY_LENGTH:
-        if (rl->left == 0)
-            rl->out_done = 1;
-        break;
+        return rl->left == 0;
     case RELAY_CHUNKED:
     case RELAY_EOF:
-        if (rl->in_done && rl->dec_avail == 0)
-            rl->out_done = 1;
-        break;
+        return rl->in_done && rl->dec_avail == 0;
     }
-    return rl->out_done;
+    return 0;
 }
-

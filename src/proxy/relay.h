@@ -1,11 +1,11 @@
 /*
- * relay.h - one direction of an HTTP message body moving from a buffer to a
- * connection: Content-Length, chunked (decoded in place and re-encoded) or
- * delimited by close, with optional chunked encoding towards the receiver.
+ * relay.h - one direction of an HTTP message body read into a buffer:
+ * Content-Length, chunked (decoded in place) or delimited by close; and
+ * chunked framing towards a receiver (chunk_out).
  *
- * The relay never reads or writes a socket itself: the proxy fills the
- * buffer, asks relay_iov() what to write, writes it, and reports the result
- * with relay_advance(). Pure bookkeeping, so it can be reasoned about (and
+ * Neither reads nor writes a socket: the reader fills the buffer, asks
+ * relay_ready() what is there, passes it on and reports it with
+ * relay_advance(). Pure bookkeeping, so it can be reasoned about (and
  * tested) on its own.
  */
 #ifndef SY_PROXY_RELAY_H
@@ -52,38 +52,29 @@ enum relay_mode {
     RELAY_EOF,                  /* delimited by the sender closing */
 };
 
-/* One direction of body bytes: from `*src` (a buffer) to a connection. */
+/* One direction of body bytes read into a buffer: the sender's framing
+ * (Content-Length, chunked decoded in place, or close-delimited) and what
+ * was passed on. Chunked framing towards a receiver is a chunk_out. */
 struct relay {
     enum relay_mode mode;
+    int in_done;                /* the sender's body is complete */
     uint64_t left;              /* RELAY_LENGTH: bytes not yet taken from the buffer */
     struct h1_chunked dec;
     size_t dec_avail;           /* RELAY_CHUNKED: decoded bytes at the buffer head */
-    int in_done;                /* the sender's body is complete */
-    int chunked_out;            /* re-encode as chunked towards the receiver */
-    struct chunk_out co;
-    int out_done;               /* everything (incl. terminator) written */
-    uint64_t moved;             /* payload bytes written */
+    uint64_t moved;             /* payload bytes passed on */
 };
 
 /* Decode newly available chunked bytes at the head of `b` (only when nothing
  * decoded is pending). 0, or -1 for invalid chunked data. */
 int relay_decode(struct relay *rl, struct buf *b);
 
-/* Payload bytes of `b` ready to be sent. */
+/* Payload bytes of `b` ready to be passed on. */
 size_t relay_ready(const struct relay *rl, const struct buf *b);
 
-/*
- * Fill iov[] (room for 5) with what can be written now: [prefix] [chunk
- * header] [payload] [chunk trailer] [last chunk]. `prefix` is a message head
- * not yet written. Returns the number of entries.
- */
-int relay_iov(struct relay *rl, struct buf *b, const char *prefix, size_t prefix_len,
-              struct iovec *iov);
-
-/* Account `w` bytes written after the prefix; consumes payload from `b`. */
+/* Account `w` payload bytes passed on; consumes them from `b`. */
 void relay_advance(struct relay *rl, struct buf *b, size_t w);
 
-/* Whether the relay has written everything it ever will. */
-int relay_finished(struct relay *rl);
+/* Whether the sender's whole body was passed on. */
+int relay_finished(const struct relay *rl);
 
 #endif

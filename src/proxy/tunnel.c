@@ -60,10 +60,8 @@ struct tunnel_dir {
                                    complete control frame) */
     struct ws_stream ws;        /* frames read from the source side */
     uint64_t bytes;             /* bytes read from the source side */
-    char *prefix;               /* owned: written before anything relayed (the client's 101 head) */
-    uint32_t prefix_len, prefix_off;
     uint8_t *inject;            /* owned: our control frame to write to the destination */
-    uint32_t inject_len, inject_off;
+    uint16_t inject_len, inject_off; /* a control frame: at most 14 + 125 bytes */
     unsigned eof : 1;           /* the source side sent FIN (or failed) */
     unsigned shut : 1;          /* we shut the destination's write side */
     unsigned close_seen : 1;    /* the source sent a WebSocket close frame */
@@ -79,26 +77,35 @@ struct tunnel_rate {
     uint32_t seen;              /* client messages already charged (wraps like the count) */
 };
 
+/*
+ * An idle tunnel is this struct and nothing else (decision 3: well under
+ * 1 KiB): keep it packed -- durations fit 32 bits of milliseconds, the one
+ * prefix goes one way only, the client end is found without a pointer
+ * unless it was given ready-made.
+ */
 struct tunnel {
-    struct tunnel_end *end[2];  /* client, upstream */
-    struct tunnel_dir dir[2];   /* dir[i]: from end[i] to end[1 - i] */
-    struct tunnel_sock_end sock[2]; /* the ends made from the connections given (unused
-                                   when an end was given ready-made) */
+    struct tunnel_end *client_end; /* a ready-made client end (HTTP/2 stream); NULL: sock[0] */
+    struct tunnel_dir dir[2];   /* dir[i]: from end i to end 1 - i (T_END) */
+    struct tunnel_sock_end sock[2]; /* the ends made from the connections given (sock[0]
+                                   unused when the client end was given ready-made) */
     struct timer timer;         /* idle / ping / linger deadline */
     struct posted post;
+    char *prefix;               /* owned: written to the client before anything relayed
+                                   (the 101 head) */
+    uint32_t prefix_len, prefix_off;
     uint8_t websocket;
     uint8_t closing;            /* Switchyard ended it: waiting for the frames to drain and FINs */
     uint8_t ping_pending[2];    /* a ping to side i awaits its pong */
     uint8_t dead;
     uint8_t ping_token[8];
+    uint32_t idle_timeout, ping_interval, ping_timeout; /* ms (at most ~49 days) */
+    unsigned nlogs;
     uint64_t ping_sent_ms;
-    uint64_t start_ms, last_activity_ms, closing_since_ms;
-    uint64_t idle_timeout, ping_interval, ping_timeout;
+    uint64_t start_ms, last_activity_ms;
     const char *close_reason;   /* static string */
     uint64_t conn_id;
     char *log_ctx;
     struct tunnel_log *logs;
-    unsigned nlogs;
     struct tunnel *next, *prev; /* all tunnels of the worker */
     struct tunnel_rate *rate;   /* websocket_message_rate state; NULL = no limit */
     struct limit_conn_holds *limit_conn; /* the upgrade request's limit_conn counts (owned) */
@@ -112,6 +119,14 @@ static uint64_t ping_counter;
 static void tunnel_on_timer(struct timer *t);
 static void tunnel_on_post(struct posted *p);
 static void tunnel_run(struct tunnel *t);
+
+/* End `side` of the tunnel. */
+static inline struct tunnel_end *T_END(struct tunnel *t, int side)
+{
+    if (side == SIDE_CLIENT && t->client_end)
+        return t->client_end;
+    return &t->sock[side].end;
+}
 
 /* ------------------------------------------------------------ ending */
 
@@ -242,14 +257,14 @@ static void tunnel_close(struct tunnel *t, const char *reason)
         t->close_reason = reason;
     timer_cancel(&t->timer);
     loop_unpost(&t->post);
+    free(t->prefix);
+    t->prefix = NULL;
     for (int i = 0; i < 2; i++) {
         buf_put(t->dir[i].buf);
         t->dir[i].buf = NULL;
         free(t->dir[i].inject);
         t->dir[i].inject = NULL;
-        free(t->dir[i].prefix);
-        t->dir[i].prefix = NULL;
-        t->end[i]->ops->close(t->end[i]);
+        T_END(t, i)->ops->close(T_END(t, i));
     }
     sy_log(LOG_LVL_INFO, "*%llu tunnel closed (%s) after %llu ms, %llu bytes from client, %llu from upstream%s",
            (unsigned long long)t->conn_id, t->close_reason,
@@ -284,7 +299,7 @@ static void queue_close(struct tunnel *t, int to, uint16_t code, const char *rea
     if (!f)
         return;
     uint8_t key[4] = {0x5e, 0x1f, 0x2a, 0x77};
-    d->inject_len = ws_build_close(f, code, reason, to == SIDE_UPSTREAM ? key : NULL);
+    d->inject_len = (uint16_t)ws_build_close(f, code, reason, to == SIDE_UPSTREAM ? key : NULL);
     d->inject = f;
     d->inject_off = 0;
 }
@@ -300,7 +315,6 @@ static void tunnel_wind_down(struct tunnel *t, uint16_t code, const char *reason
         return;
     t->closing = 1;
     t->close_reason = why;
-    t->closing_since_ms = loop_now();
     if (t->websocket) {
         queue_close(t, SIDE_CLIENT, code, reason);
         queue_close(t, SIDE_UPSTREAM, code, reason);
@@ -415,24 +429,24 @@ static ssize_t end_send(struct tunnel_end *e, const void *p, size_t len)
 static int pump(struct tunnel *t, int i)
 {
     struct tunnel_dir *d = &t->dir[i];
-    struct tunnel_end *src = t->end[i], *dst = t->end[1 - i];
+    struct tunnel_end *src = T_END(t, i), *dst = T_END(t, 1 - i);
     int progress = 0;
     for (int round = 0; round < TUNNEL_READ_BUDGET; round++) {
-        /* 0. The switch itself (101 head) goes first. */
-        if (d->prefix) {
+        /* 0. The switch itself (the 101 head) goes to the client first. */
+        if (i == SIDE_UPSTREAM && t->prefix) {
             if (!(dst->ready & TUNNEL_END_W))
                 return progress;
-            ssize_t w = end_send(dst, d->prefix + d->prefix_off, d->prefix_len - d->prefix_off);
+            ssize_t w = end_send(dst, t->prefix + t->prefix_off, t->prefix_len - t->prefix_off);
             if (w == SY_AGAIN)
                 return progress;
             if (w < 0) {
                 tunnel_close(t, "client closed");
                 return -1;
             }
-            d->prefix_off += (size_t)w;
-            if (d->prefix_off == d->prefix_len) {
-                free(d->prefix);
-                d->prefix = NULL;
+            t->prefix_off += (uint32_t)w;
+            if (t->prefix_off == t->prefix_len) {
+                free(t->prefix);
+                t->prefix = NULL;
             }
             progress = 1;
             continue;
@@ -515,7 +529,7 @@ static int pump(struct tunnel *t, int i)
                                                 : i == SIDE_CLIENT ? "upstream closed" : "client closed");
                 return -1;
             }
-            d->inject_off += (size_t)w;
+            d->inject_off += (uint16_t)w;
             if (d->inject_off == d->inject_len) {
                 free(d->inject);
                 d->inject = NULL;
@@ -592,18 +606,15 @@ static int pump(struct tunnel *t, int i)
             d->fed = d->hold = 0;
         }
         if (t->websocket && t->dir[0].close_seen && t->dir[1].close_seen && !t->dir[0].buf &&
-            !t->dir[1].buf && !t->dir[0].inject && !t->dir[1].inject && !t->dir[0].prefix &&
-            !t->dir[1].prefix) {
+            !t->dir[1].buf && !t->dir[0].inject && !t->dir[1].inject && !t->prefix) {
             /* Both close frames were relayed and a side closed its socket:
              * the WebSocket is over. Closing both now sends each peer its FIN
              * (no half-close dance, RFC 6455 7.1.1: the server closes first). */
             tunnel_close(t, t->close_reason);
             return -1;
         }
-        if (!t->closing) {
-            t->closing_since_ms = loop_now();
+        if (!t->closing)
             timer_set(&t->timer, TUNNEL_LINGER_MS);
-        }
     }
     loop_post(&t->post);
     return progress;
@@ -672,7 +683,7 @@ static void send_pings(struct tunnel *t)
         uint8_t *f = malloc(CTL_MAX);
         if (!f)
             continue;
-        d->inject_len = ws_build_ping(f, t->ping_token, sizeof(t->ping_token),
+        d->inject_len = (uint16_t)ws_build_ping(f, t->ping_token, sizeof(t->ping_token),
                                       side == SIDE_UPSTREAM ? key : NULL);
         d->inject = f;
         d->inject_off = 0;
@@ -746,22 +757,26 @@ static void tunnel_on_timer(struct timer *tm)
 static int take_ends(struct tunnel *t, struct tunnel_params *tp)
 {
     if (tp->client_end) {
-        t->end[SIDE_CLIENT] = tp->client_end;
+        t->client_end = tp->client_end;
     } else {
         if (tunnel_sock_end_init(&t->sock[SIDE_CLIENT], tp->client) < 0)
             return -1;
-        t->end[SIDE_CLIENT] = &t->sock[SIDE_CLIENT].end;
     }
     if (tunnel_sock_end_init(&t->sock[SIDE_UPSTREAM], tp->upstream) < 0) {
         /* Whatever the client end is now, it is closed through it. */
-        t->end[SIDE_CLIENT]->ops->close(t->end[SIDE_CLIENT]);
+        T_END(t, SIDE_CLIENT)->ops->close(T_END(t, SIDE_CLIENT));
         tp->client_end = NULL;
         tp->client = NULL;
         return -1;
     }
-    t->end[SIDE_UPSTREAM] = &t->sock[SIDE_UPSTREAM].end;
-    t->end[SIDE_CLIENT]->tunnel = t->end[SIDE_UPSTREAM]->tunnel = t;
+    T_END(t, SIDE_CLIENT)->tunnel = T_END(t, SIDE_UPSTREAM)->tunnel = t;
     return 0;
+}
+
+/* A duration in 32 bits of milliseconds (about 49 days at most). */
+static uint32_t ms32(uint64_t ms)
+{
+    return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
 int tunnel_start(struct tunnel_params *tp)
@@ -773,8 +788,8 @@ int tunnel_start(struct tunnel_params *tp)
     }
     ws_stream_init(&t->dir[SIDE_CLIENT].ws);
     ws_stream_init(&t->dir[SIDE_UPSTREAM].ws);
-    t->dir[SIDE_UPSTREAM].prefix = tp->prefix_to_client;
-    t->dir[SIDE_UPSTREAM].prefix_len = tp->prefix_len;
+    t->prefix = tp->prefix_to_client;
+    t->prefix_len = (uint32_t)tp->prefix_len;
     t->dir[SIDE_CLIENT].buf = tp->from_client;
     t->dir[SIDE_UPSTREAM].buf = tp->from_upstream;
     if (t->dir[SIDE_CLIENT].buf && buf_len(t->dir[SIDE_CLIENT].buf) == 0) {
@@ -786,9 +801,9 @@ int tunnel_start(struct tunnel_params *tp)
         t->dir[SIDE_UPSTREAM].buf = NULL;
     }
     t->websocket = tp->websocket;
-    t->idle_timeout = tp->idle_timeout;
-    t->ping_interval = tp->websocket ? tp->ping_interval : 0;
-    t->ping_timeout = tp->ping_timeout ? tp->ping_timeout : 30000;
+    t->idle_timeout = ms32(tp->idle_timeout);
+    t->ping_interval = tp->websocket ? ms32(tp->ping_interval) : 0;
+    t->ping_timeout = tp->ping_timeout ? ms32(tp->ping_timeout) : 30000;
     t->conn_id = tp->conn_id;
     t->dir[SIDE_CLIENT].ws.max_message =
         !tp->websocket ? 0 : tp->max_message > UINT32_MAX ? UINT32_MAX : (uint32_t)tp->max_message;
