@@ -115,9 +115,10 @@ scale: all bench-tools
 # ---- HTTP/2 conformance (issue 13): h2spec (2.6.0 source) built from the shared tools
 # with Debian's Go (../shared/tools/build-h2spec; scripts/install-deps installs
 # the Go packages). ../shared is looked for next to this checkout, then next to
-# the main checkout of a git worktree; SHARED=DIR overrides. Part of `make check`.
+# the main checkout of a git worktree, then at /work/shared (the project machines'
+# place for it); SHARED=DIR overrides. Part of `make check`.
 GIT_COMMON  := $(shell git rev-parse --path-format=absolute --git-common-dir 2>/dev/null)
-SHARED_DIRS := $(SHARED) $(abspath $(CURDIR)/../shared) $(if $(GIT_COMMON),$(abspath $(GIT_COMMON)/../../shared))
+SHARED_DIRS := $(SHARED) $(abspath $(CURDIR)/../shared) $(if $(GIT_COMMON),$(abspath $(GIT_COMMON)/../../shared)) /work/shared
 BUILD_H2SPEC := $(firstword $(wildcard $(addsuffix /tools/build-h2spec,$(SHARED_DIRS))))
 
 $(BUILD)/h2spec:
