@@ -1,5 +1,5 @@
 /*
- * directives.c - the one directive table, its setters, and the checks that
+ * directives.c - the core directive table, the generic setters, and the checks that
  * turn the generic tree (parse.h) into a typed generation (conf.h).
  *
  * Shape (nginx's ngx_command_t, STYLE 3.5): each entry names a directive, the
@@ -24,6 +24,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include "conf/directives.h"
+#include "conf/directive_table.h"
 #include "conf/snapshot.h"
 
 #include <arpa/inet.h>
@@ -46,40 +47,6 @@
 const char conf_error_done[] = "";
 
 /* ------------------------------------------------------------ the table */
-
-#define ARGS(lo, hi) ((unsigned)(lo) | ((unsigned)(hi) << 8))
-#define ARGS_MIN(n) ((n)&0xffu)
-#define ARGS_MAX(n) (((n) >> 8) & 0xffu)
-#define MANY 0xffu
-#define D_BLOCK 0x10000u
-
-enum conf_level {
-    LVL_NONE, /* the setter finds its target itself */
-    LVL_MAIN, /* &g->main */
-    LVL_LOC,  /* p->lc: http, server, location or `if` level */
-    LVL_SRV,  /* p->sb */
-    LVL_UPS,  /* p->ub->uc */
-    LVL_SSL,  /* p->ssl */
-};
-
-struct directive;
-typedef const char *conf_set_fn(struct conf_parser *p, const struct directive *d, void *conf);
-
-struct directive {
-    const char *name;
-    unsigned ctx;   /* CTX_* where it may appear */
-    unsigned nargs; /* ARGS(min, max) | D_BLOCK */
-    conf_set_fn *set;
-    enum conf_level level;
-    size_t offset;    /* field for the generic setters */
-    const void *post; /* value table for enum/bitmask setters */
-};
-
-/* Value tables for set_enum / set_bitmask. */
-struct conf_enum {
-    const char *name;
-    unsigned value;
-};
 
 /* ------------------------------------------------------ build structures */
 
@@ -573,9 +540,8 @@ static char *host_cstr(struct conf_parser *p, struct str host)
 
 /* ------------------------------------------------------ generic setters */
 
-#define FIELD(conf, d, type) ((type *)(void *)((char *)(conf) + (d)->offset))
 
-static const char *set_flag(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_flag(struct conf_parser *p, const struct directive *d, void *conf)
 {
     int *f = FIELD(conf, d, int);
     if (*f != CONF_UNSET)
@@ -591,7 +557,7 @@ static const char *set_flag(struct conf_parser *p, const struct directive *d, vo
     return NULL;
 }
 
-static const char *set_num(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_num(struct conf_parser *p, const struct directive *d, void *conf)
 {
     int64_t *f = FIELD(conf, d, int64_t);
     if (*f != CONF_UNSET)
@@ -603,7 +569,7 @@ static const char *set_num(struct conf_parser *p, const struct directive *d, voi
     return NULL;
 }
 
-static const char *set_uint(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_uint(struct conf_parser *p, const struct directive *d, void *conf)
 {
     unsigned *f = FIELD(conf, d, unsigned);
     if (*f != UINT_MAX)
@@ -615,7 +581,7 @@ static const char *set_uint(struct conf_parser *p, const struct directive *d, vo
     return NULL;
 }
 
-static const char *set_size(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_size(struct conf_parser *p, const struct directive *d, void *conf)
 {
     uint64_t *f = FIELD(conf, d, uint64_t);
     if (*f != CONF_UNSET_U64)
@@ -627,7 +593,7 @@ static const char *set_size(struct conf_parser *p, const struct directive *d, vo
     return NULL;
 }
 
-static const char *set_msec(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_msec(struct conf_parser *p, const struct directive *d, void *conf)
 {
     uint64_t *f = FIELD(conf, d, uint64_t);
     if (*f != CONF_UNSET_U64)
@@ -640,7 +606,7 @@ static const char *set_msec(struct conf_parser *p, const struct directive *d, vo
 }
 
 /* const char * field, as written. */
-static const char *set_str(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_str(struct conf_parser *p, const struct directive *d, void *conf)
 {
     const char **f = FIELD(conf, d, const char *);
     if (*f)
@@ -650,7 +616,7 @@ static const char *set_str(struct conf_parser *p, const struct directive *d, voi
 }
 
 /* const char * field holding a path relative to the configuration directory. */
-static const char *set_conf_path(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_conf_path(struct conf_parser *p, const struct directive *d, void *conf)
 {
     const char **f = FIELD(conf, d, const char *);
     if (*f)
@@ -660,7 +626,7 @@ static const char *set_conf_path(struct conf_parser *p, const struct directive *
 }
 
 /* struct str field. */
-static const char *set_slice(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_slice(struct conf_parser *p, const struct directive *d, void *conf)
 {
     struct str *f = FIELD(conf, d, struct str);
     if (f->p)
@@ -670,7 +636,7 @@ static const char *set_slice(struct conf_parser *p, const struct directive *d, v
 }
 
 /* struct tmpl * field. */
-static const char *set_tmpl_ptr(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_tmpl_ptr(struct conf_parser *p, const struct directive *d, void *conf)
 {
     struct tmpl **f = FIELD(conf, d, struct tmpl *);
     if (*f)
@@ -680,7 +646,7 @@ static const char *set_tmpl_ptr(struct conf_parser *p, const struct directive *d
 }
 
 /* int field set from a name table (nginx ngx_conf_set_enum_slot). */
-static const char *set_enum(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_enum(struct conf_parser *p, const struct directive *d, void *conf)
 {
     int *f = FIELD(conf, d, int);
     if (*f != CONF_UNSET)
@@ -696,7 +662,7 @@ static const char *set_enum(struct conf_parser *p, const struct directive *d, vo
 }
 
 /* unsigned bit set, OR-ed over arguments (nginx ngx_conf_set_bitmask_slot). 0 = unset. */
-static const char *set_bitmask(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_bitmask(struct conf_parser *p, const struct directive *d, void *conf)
 {
     unsigned *f = FIELD(conf, d, unsigned);
     for (unsigned i = 0; i < p->node->nargs; i++) {
@@ -2373,7 +2339,7 @@ int conf_repeated_in_block(const struct conf_parser *p)
 }
 
 /* on|off, ignored (nginx ngx_conf_set_flag_slot's checks). */
-static const char *set_ignored_flag(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_ignored_flag(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)conf;
     if (given_before_in_block(p))
@@ -2386,7 +2352,7 @@ static const char *set_ignored_flag(struct conf_parser *p, const struct directiv
 }
 
 /* a number, ignored (hash sizes). */
-static const char *set_ignored_num(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_ignored_num(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
     (void)conf;
@@ -2396,7 +2362,7 @@ static const char *set_ignored_num(struct conf_parser *p, const struct directive
 }
 
 /* a size, ignored (postpone_output). */
-static const char *set_ignored_size(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_ignored_size(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
     (void)conf;
@@ -2407,7 +2373,7 @@ static const char *set_ignored_size(struct conf_parser *p, const struct directiv
 }
 
 /* "N SIZE", ignored (output_buffers). */
-static const char *set_ignored_bufs(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_ignored_bufs(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
     (void)conf;
@@ -2474,7 +2440,7 @@ static const char *set_cache_off_only(struct conf_parser *p, const struct direct
 }
 
 /* Any argument, kept nowhere, no duplicate check (env: one per variable). */
-static const char *set_ignored_any(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_ignored_any(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)p;
     (void)d;
@@ -2483,7 +2449,7 @@ static const char *set_ignored_any(struct conf_parser *p, const struct directive
 }
 
 /* A string, ignored (lock_file, working_directory): nginx's str slot checks. */
-static const char *set_ignored_str(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_ignored_str(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
     (void)conf;
@@ -2491,7 +2457,7 @@ static const char *set_ignored_str(struct conf_parser *p, const struct directive
 }
 
 /* A time, ignored (timer_resolution, accept_mutex_delay, auth_delay). */
-static const char *set_ignored_msec(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_ignored_msec(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
     (void)conf;
@@ -2502,7 +2468,7 @@ static const char *set_ignored_msec(struct conf_parser *p, const struct directiv
 }
 
 /* One name of d->post, ignored (debug_points, satisfy). */
-static const char *set_ignored_enum(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_ignored_enum(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)conf;
     if (given_before_in_block(p))
@@ -2515,7 +2481,7 @@ static const char *set_ignored_enum(struct conf_parser *p, const struct directiv
 }
 
 /* Names of d->post, ignored (proxy_ignore_headers): nginx's bitmask checks. */
-static const char *set_ignored_bitmask(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_ignored_bitmask(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)conf;
     unsigned seen = 0;
@@ -2535,7 +2501,7 @@ static const char *set_ignored_bitmask(struct conf_parser *p, const struct direc
 }
 
 /* on|off where only "off" is what Switchyard does (recursive_error_pages, proxy_force_ranges). */
-static const char *set_flag_off_only(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_flag_off_only(struct conf_parser *p, const struct directive *d, void *conf)
 {
     const char *rv = set_ignored_flag(p, d, conf);
     if (rv)
@@ -2544,7 +2510,7 @@ static const char *set_flag_off_only(struct conf_parser *p, const struct directi
 }
 
 /* A directive nginx on Linux (or without --with-debug) also ignores with a warning. */
-static const char *set_warn_ignored(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_warn_ignored(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)conf;
     conf_warn_here(p, "\"%s\" is not supported, ignored", d->name);
@@ -2809,7 +2775,7 @@ static const char *set_header_name(struct conf_parser *p, const struct directive
 }
 
 /* websocket_ping_interval: a time, or "off" (0). */
-static const char *set_msec_or_off(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_msec_or_off(struct conf_parser *p, const struct directive *d, void *conf)
 {
     uint64_t *f = FIELD(conf, d, uint64_t);
     if (*f != CONF_UNSET_U64)
@@ -3079,7 +3045,7 @@ static const char *set_ssl_verify(struct conf_parser *p, const struct directive 
 }
 
 /* int field, a non-negative number (ssl_verify_depth). */
-static const char *set_int_num(struct conf_parser *p, const struct directive *d, void *conf)
+const char *set_int_num(struct conf_parser *p, const struct directive *d, void *conf)
 {
     int *f = FIELD(conf, d, int);
     if (*f != CONF_UNSET)
@@ -3536,14 +3502,9 @@ static const char *set_map(struct conf_parser *p, const struct directive *d, voi
 
 /* ------------------------------------------------------------ the table */
 
-#define HSL (CTX_HTTP | CTX_SERVER | CTX_LOCATION)
-#define HS (CTX_HTTP | CTX_SERVER)
-#define LOC(f) LVL_LOC, offsetof(struct loc_conf, f)
-#define MAIN(f) LVL_MAIN, offsetof(struct main_conf, f)
-#define UPS(f) LVL_UPS, offsetof(struct upstream_conf, f)
-#define SSL(f) LVL_SSL, offsetof(struct ssl_conf, f)
-
-static const struct directive directives[] = {
+/* The core table: modules with a file of their own have their own table
+ * (conf_module_tables in directive_table.h). */
+const struct directive core_directives[] = {
     /* main */
     {"worker_processes", CTX_MAIN, ARGS(1, 1), set_worker_processes, LVL_MAIN, 0, NULL},
     {"worker_rlimit_nofile", CTX_MAIN, ARGS(1, 1), set_num, MAIN(worker_rlimit_nofile), NULL},
@@ -3761,23 +3722,6 @@ static const struct directive directives[] = {
     {"proxy_ssl_verify_depth", HSL, ARGS(1, 1), set_int_num, LOC(proxy_ssl_verify_depth), NULL},
     {"proxy_ssl_conf_command", HSL, ARGS(2, 2), set_proxy_ssl_conf_command, LVL_LOC, 0, NULL},
 
-    /* HTTP/2 (ngx_http_v2_module): setters in src/conf/http2.c */
-    {"http2", HS, ARGS(1, 1), set_flag, LOC(http2), NULL},
-    {"http2_max_concurrent_streams", HS, ARGS(1, 1), http2_set_max_streams, LVL_LOC, 0, NULL},
-    {"http2_body_preread_size", HS, ARGS(1, 1), http2_set_preread_size, LVL_LOC, 0, NULL},
-    {"http2_chunk_size", HSL, ARGS(1, 1), http2_set_chunk_size, LVL_LOC, 0, NULL},
-    {"http2_recv_buffer_size", CTX_HTTP, ARGS(1, 1), http2_set_recv_buffer_size, LVL_LOC, 0,
-     NULL},
-    {"http2_pool_size", HS, ARGS(1, 1), http2_set_pool_size, LVL_LOC, 0, NULL},
-    {"http2_streams_index_size", HS, ARGS(1, 1), http2_set_streams_index_size, LVL_LOC, 0, NULL},
-    {"http2_idle_timeout", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
-    {"http2_max_requests", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
-    {"http2_recv_timeout", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
-    {"http2_max_field_size", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
-    {"http2_max_header_size", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
-    {"http2_max_concurrent_pushes", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
-    {"http2_push", HSL, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
-    {"http2_push_preload", HSL, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
 
     /* limit_req / limit_conn: setters in src/conf/limits.c */
     {"limit_req_zone", CTX_HTTP, ARGS(3, 3), limits_set_req_zone, LVL_NONE, 0, NULL},
@@ -3870,15 +3814,16 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
 
     const struct directive *d = NULL;
     int found = 0;
-    for (const struct directive *x = directives; x->name; x++) {
-        if (strcmp(x->name, n->name) != 0)
-            continue;
-        found = 1;
-        if (x->ctx & ctx) {
-            d = x;
-            break;
+    for (const struct directive *const *t = conf_module_tables; *t && !d; t++)
+        for (const struct directive *x = *t; x->name; x++) {
+            if (strcmp(x->name, n->name) != 0)
+                continue;
+            found = 1;
+            if (x->ctx & ctx) {
+                d = x;
+                break;
+            }
         }
-    }
     if (!found)
         return unknown_directive(p, n);
     if (!d)
@@ -3943,9 +3888,15 @@ static int run_block(struct conf_parser *p, const struct conf_node *n, unsigned 
 
 int conf_directive_at(unsigned i, struct conf_directive_info *out)
 {
-    if (i >= sizeof(directives) / sizeof(directives[0]) - 1)
+    const struct directive *d = NULL;
+    for (const struct directive *const *t = conf_module_tables; *t && !d; t++)
+        for (const struct directive *x = *t; x->name; x++)
+            if (i-- == 0) {
+                d = x;
+                break;
+            }
+    if (!d)
         return 0;
-    const struct directive *d = &directives[i];
     out->name = d->name;
     out->ctx = d->ctx;
     out->min_args = ARGS_MIN(d->nargs);

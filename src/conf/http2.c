@@ -9,6 +9,7 @@
  * (ngx_http_v2_module.c, 1.25.1+).
  */
 #include "conf/http2.h"
+#include "conf/directive_table.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -154,3 +155,23 @@ const char *http2_set_obsolete(struct conf_parser *p, const struct directive *d,
     conf_warn_node(p, "the \"%s\" directive is obsolete, ignored", name);
     return NULL;
 }
+
+const struct directive http2_directives[] = {
+    {"http2", HS, ARGS(1, 1), set_flag, LOC(http2), NULL},
+    {"http2_max_concurrent_streams", HS, ARGS(1, 1), http2_set_max_streams, LVL_LOC, 0, NULL},
+    {"http2_body_preread_size", HS, ARGS(1, 1), http2_set_preread_size, LVL_LOC, 0, NULL},
+    {"http2_chunk_size", HSL, ARGS(1, 1), http2_set_chunk_size, LVL_LOC, 0, NULL},
+    {"http2_recv_buffer_size", CTX_HTTP, ARGS(1, 1), http2_set_recv_buffer_size, LVL_LOC, 0,
+     NULL},
+    {"http2_pool_size", HS, ARGS(1, 1), http2_set_pool_size, LVL_LOC, 0, NULL},
+    {"http2_streams_index_size", HS, ARGS(1, 1), http2_set_streams_index_size, LVL_LOC, 0, NULL},
+    {"http2_idle_timeout", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_max_requests", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_recv_timeout", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_max_field_size", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_max_header_size", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_max_concurrent_pushes", HS, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_push", HSL, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {"http2_push_preload", HSL, ARGS(1, 1), http2_set_obsolete, LVL_NONE, 0, NULL},
+    {NULL, 0, 0, NULL, LVL_NONE, 0, NULL},
+};

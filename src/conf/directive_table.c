@@ -1,0 +1,11 @@
+/*
+ * directive_table.c - the list of directive tables the dispatcher searches
+ * (directive_table.h). A module adds its table here, one line.
+ */
+#include "conf/directive_table.h"
+
+const struct directive *const conf_module_tables[] = {
+    core_directives,
+    http2_directives,
+    NULL,
+};
