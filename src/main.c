@@ -299,7 +299,9 @@ int main(int argc, char **argv)
     char err[8192] = "", warn[8192] = "";
     struct generation *gen = gen_load(prefix, conf, o.g, err, sizeof(err), warn, sizeof(warn));
     if (!gen) {
-        sy_log_stderr(LOG_LVL_EMERG, "%s", err);
+        if (warn[0])
+            print_warnings(warn);
+        sy_log_lines(LOG_LVL_EMERG, err, 1);
         if (o.test)
             fprintf(stderr, "switchyard: configuration file %s test failed\n", conf);
         free(prefix);

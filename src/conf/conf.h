@@ -539,6 +539,9 @@ struct ssl_conf {
     const char *password_file;  /* NULL; ssl_password_file */
     struct conf_where password_file_at;
     uint64_t buffer_size;       /* 16k: the most bytes per SSL_write (record size) */
+    int enable;                 /* `ssl on;` (nginx <= 1.24, deprecated): the address of which
+                                   this is the default server speaks TLS; off */
+    struct conf_where enable_at; /* where `ssl on` was set (messages) */
     const char **conf_commands; unsigned nconf_commands; /* name, value, name, value, ... */
     struct conf_where *conf_command_at; /* [nconf_commands / 2] */
 };

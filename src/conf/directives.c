@@ -40,6 +40,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf/absent_modules.h"
 #include "conf/http2.h"
 #include "conf/limits.h"
 #include "conf/modules.h"
@@ -149,7 +150,7 @@ static void *arr_push(struct arena *a, void **arr, unsigned *n, size_t sz)
         (__typeof__(&(arr)[0]))e_;                                                                 \
     })
 
-#define OOM(p) conf_err((p), "out of memory")
+#define OOM(p) ((p)->fatal = 1, conf_err((p), "out of memory"))
 
 /* ---------------------------------------------------------- messages */
 
@@ -177,13 +178,29 @@ static size_t append_location(char *buf, size_t len, size_t used, const char *fi
     return n < 0 ? used : used + (size_t)n;
 }
 
+/*
+ * Errors accumulate, one per line: the walk goes on after a failed directive
+ * (run_block), so that `-t` lists every problem of a configuration at once.
+ * A message that no longer fits is dropped whole; the count still grows.
+ */
 static int verr_at(struct conf_parser *p, const char *file, unsigned line, const char *fmt,
                    va_list ap)
 {
+    p->nerrors++;
     if (!p->err || p->errlen == 0)
         return -1;
-    int n = vsnprintf(p->err, p->errlen, fmt, ap);
-    size_t used = n < 0 ? 0 : (size_t)n;
+    size_t start = p->nerrors > 1 ? strlen(p->err) : 0;
+    if (start > 0) {
+        if (start + 2 >= p->errlen)
+            return -1;
+        p->err[start++] = '\n';
+    }
+    int n = vsnprintf(p->err + start, p->errlen - start, fmt, ap);
+    size_t used = start + (n < 0 ? 0 : (size_t)n);
+    if (used >= p->errlen) {
+        p->err[start ? start - 1 : 0] = '\0'; /* truncated: drop it whole */
+        return -1;
+    }
     append_location(p->err, p->errlen, used, file, line);
     return -1;
 }
@@ -3502,6 +3519,44 @@ static const char *set_map(struct conf_parser *p, const struct directive *d, voi
 
 /* ------------------------------------------------------------ the table */
 
+/*
+ * load_module FILE: Switchyard has no dynamic modules; what it implements is
+ * built in. Accepted with a warning (Debian's nginx.conf includes
+ * the files of modules-enabled, which loads the packaged modules), so that a
+ * configuration runs unless it uses a directive of such a module: that one
+ * is then "unknown", as in an nginx built without the module.
+ */
+static const char *set_load_module(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    (void)conf;
+    conf_warn_node(p, "\"load_module\" is ignored: Switchyard has no dynamic modules, what it "
+                      "implements is built in (\"switchyard -V\" lists it); the directives of "
+                      "\"%s\" are unknown",
+                   p->node->args[0]);
+    return NULL;
+}
+
+/*
+ * ssl on|off (http, server): nginx 1.22's deprecated switch, with its
+ * warning. The address whose default server has it on speaks TLS, as if its
+ * listen had "ssl" (http_finish); such a server needs a certificate.
+ */
+static const char *set_ssl_enable(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    struct ssl_conf *ssl = conf;
+    if (ssl->enable != CONF_UNSET)
+        return "is duplicate";
+    const char *rv = set_flag(p, d, conf);
+    if (rv)
+        return rv;
+    ssl->enable_at.file = p->node->file;
+    ssl->enable_at.line = node_line(p->node);
+    conf_warn_node(p, "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive "
+                      "instead");
+    return NULL;
+}
+
 /* The core table: modules with a file of their own have their own table
  * (conf_module_tables in directive_table.h). */
 const struct directive core_directives[] = {
@@ -3636,6 +3691,7 @@ const struct directive core_directives[] = {
     {"scgi_temp_path", HSL, ARGS(1, 4), set_temp_path, LVL_NONE, 0, NULL},
     /* main and events level */
     {"env", CTX_MAIN, ARGS(1, 1), set_ignored_any, LVL_NONE, 0, NULL},
+    {"load_module", CTX_MAIN, ARGS(1, 1), set_load_module, LVL_NONE, 0, NULL},
     {"lock_file", CTX_MAIN, ARGS(1, 1), set_ignored_str, LVL_NONE, 0, NULL},
     {"working_directory", CTX_MAIN, ARGS(1, 1), set_ignored_str, LVL_NONE, 0, NULL},
     {"pcre_jit", CTX_MAIN, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
@@ -3760,6 +3816,7 @@ const struct directive core_directives[] = {
     {"ssl_password_file", HS, ARGS(1, 1), set_ssl_password_file, LVL_SSL, 0, NULL},
     {"ssl_buffer_size", HS, ARGS(1, 1), set_size, SSL(buffer_size), NULL},
     {"ssl_conf_command", HS, ARGS(2, 2), set_ssl_conf_command, LVL_SSL, 0, NULL},
+    {"ssl", HS, ARGS(1, 1), set_ssl_enable, SSL(enable), NULL},
 
     /* upstream */
     {"server", CTX_UPSTREAM, ARGS(1, MANY), set_ups_server, LVL_UPS, 0, NULL},
@@ -3782,21 +3839,17 @@ const struct directive core_directives[] = {
  * explained (which module, what to do); anything else is nginx's
  * "unknown directive", as for a typo.
  */
-static int unknown_directive(struct conf_parser *p, const struct conf_node *n)
+static int unknown_directive(struct conf_parser *p, const struct conf_node *n, unsigned ctx)
 {
     const char *file = n->file;
     unsigned line = node_line(n);
-    if (strcmp(n->name, "load_module") == 0)
-        return conf_err_at(p, file, line,
-                           "\"load_module\" is not supported: Switchyard has no dynamic modules, "
-                           "what it implements is built in (\"switchyard -V\" lists it); remove "
-                           "this line, or the \"include\" that read it,");
-    if (strcmp(n->name, "ssl") == 0)
-        return conf_err_at(p, file, line,
-                           "the obsolete \"ssl\" directive is not supported, use the \"listen "
-                           "... ssl\" directive instead");
     int planned = 0;
     const struct conf_module *m = conf_module_lacking(n->name, &planned);
+    if (m) {
+        int rc = absent_module_directive(p, n, ctx, m->label);
+        if (rc != 0)
+            return rc > 0 ? 0 : -1;
+    }
     if (m)
         return conf_err_at(p, file, line,
                            "nginx directive \"%s\" is not implemented yet (%s%s); remove it to "
@@ -3825,7 +3878,7 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
             }
         }
     if (!found)
-        return unknown_directive(p, n);
+        return unknown_directive(p, n, ctx);
     if (!d)
         return conf_err_at(p, n->file, node_line(n), "\"%s\" directive is not allowed here",
                            n->name);
@@ -3875,15 +3928,48 @@ static int run_directive(struct conf_parser *p, const struct conf_node *n, unsig
     return -1;
 }
 
+/* Where a directive's setter may leave the walk when it fails half-way. */
+struct walk_ctx {
+    struct http_build *hb;
+    struct srv_build *sb;
+    struct loc_build *lb;
+    struct ups_build *ub;
+    struct loc_conf *lc;
+    struct ssl_conf *ssl;
+    struct rw_op **rw_tail;
+    int if_lc_used;
+};
+
+/*
+ * Run a block's directives. A failed one is reported and the walk goes on
+ * with the next, in the block's own context, so that one run reports every
+ * problem (nginx stops at the first); the block still fails. After
+ * CONF_MAX_ERRORS the walk stops.
+ */
+#define CONF_MAX_ERRORS 100
 static int run_block(struct conf_parser *p, const struct conf_node *n, unsigned ctx)
 {
     const struct conf_node *saved = p->block_first;
     p->block_first = n;
-    for (; n; n = n->next)
-        if (run_directive(p, n, ctx) != 0)
-            return -1;
+    int failed = 0;
+    for (; n; n = n->next) {
+        struct walk_ctx w = {p->hb, p->sb, p->lb, p->ub, p->lc, p->ssl, p->rw_tail, p->if_lc_used};
+        if (run_directive(p, n, ctx) == 0)
+            continue;
+        failed = 1;
+        if (p->nerrors >= CONF_MAX_ERRORS || p->fatal)
+            break;
+        p->hb = w.hb;
+        p->sb = w.sb;
+        p->lb = w.lb;
+        p->ub = w.ub;
+        p->lc = w.lc;
+        p->ssl = w.ssl;
+        p->rw_tail = w.rw_tail;
+        p->if_lc_used = w.if_lc_used;
+    }
     p->block_first = saved;
-    return 0;
+    return failed ? -1 : 0;
 }
 
 int conf_directive_at(unsigned i, struct conf_directive_info *out)
@@ -4169,9 +4255,22 @@ static int http_finish(struct conf_parser *p)
             return -1;
     }
 
-    /* 3. listen ... ssl needs certificates (nginx: ssl postconfiguration) */
+    /* 3. listen ... ssl needs certificates (nginx: ssl postconfiguration);
+     * `ssl on` in an address's default server makes the address TLS (nginx
+     * <= 1.24 checked the default server's flag on each connection). */
+    for (unsigned i = 0; i < hb->nservers; i++) {
+        const struct ssl_conf *sc = hb->servers[i]->ssl;
+        if (sc->enable == 1 && sc->ncertificates == 0 && !sc->reject_handshake)
+            return conf_err_at(p, sc->enable_at.file, sc->enable_at.line,
+                               "no \"ssl_certificate\" is defined for the \"ssl\" directive");
+    }
     for (unsigned i = 0; i < hb->nlistens; i++) {
         struct listen_conf *l = hb->listens[i].l;
+        const struct server_conf *def = l->default_server ? l->default_server
+                                        : l->nservers        ? l->servers[0]
+                                                             : NULL;
+        if (def && def->ssl->enable == 1)
+            l->ssl = 1;
         if (!l->ssl)
             continue;
         for (unsigned s = 0; s < l->nservers; s++)
@@ -4272,7 +4371,9 @@ int conf_build(struct conf_parser *p, const struct conf_node *gtree, const struc
 {
     main_conf_unset(&p->g->main);
     p->g->vars.allow_forward = 1;
-    if (run_block(p, gtree, CTX_MAIN) != 0 || run_block(p, tree, CTX_MAIN) != 0)
+    int failed = run_block(p, gtree, CTX_MAIN) != 0 || run_block(p, tree, CTX_MAIN) != 0;
+    absent_module_notes(p);
+    if (failed)
         return -1;
     p->node = NULL;
     if (!p->events_seen)

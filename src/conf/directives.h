@@ -37,8 +37,10 @@ struct conf_parser {
     struct arena *a;              /* &g->arena */
     const char *conf_prefix;      /* directory of the main config file, ends in '/' */
     const struct conf_node *node; /* directive being handled */
-    char *err;
+    char *err; /* the errors, one per line */
     size_t errlen;
+    unsigned nerrors; /* errors reported so far */
+    int fatal;        /* out of memory: stop the walk at once */
     char *warn;
     size_t warnlen;
 
@@ -57,6 +59,13 @@ struct conf_parser {
                                             "is duplicate" of directives kept nowhere) */
 
     struct access_log *default_log; /* logs/access.log combined, created on first need */
+
+    /* directives of absent upstream modules seen (absent_modules.c), per module */
+    struct absent_use {
+        const char *label;
+        const struct conf_node *first;
+        unsigned count;
+    } absent[5];
 };
 
 /* Marker returned by setters that already wrote the whole message. */

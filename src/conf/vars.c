@@ -300,7 +300,11 @@ const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, 
         *err = "out of memory";
         return NULL;
     }
-    if (!created && !v->unresolved && !is_prefix_kind(v->kind)) {
+    /* nginx's map and set variables are "changeable": a later map of the
+     * same name takes the variable over everywhere, references made before
+     * it included (a site file redefining $connection_upgrade is common). */
+    if (!created && !v->unresolved && !is_prefix_kind(v->kind) && v->kind != VAR_MAP &&
+        v->kind != VAR_SET) {
         *err = phrase(a, "the duplicate \"%.*s\" variable", name);
         return NULL;
     }

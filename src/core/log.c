@@ -147,6 +147,19 @@ void sy_log_stderr(enum log_level lvl, const char *fmt, ...)
         sy_log(lvl, "%s", msg);
 }
 
+void sy_log_lines(enum log_level lvl, const char *text, int to_stderr)
+{
+    while (*text) {
+        const char *nl = strchr(text, '\n');
+        int len = nl ? (int)(nl - text) : (int)strlen(text);
+        if (to_stderr)
+            sy_log_stderr(lvl, "%.*s", len, text);
+        else
+            sy_log(lvl, "%.*s", len, text);
+        text += len + (nl ? 1 : 0);
+    }
+}
+
 /* ---- cached time strings ---- */
 
 static struct {

@@ -45,6 +45,10 @@ void sy_log(enum log_level lvl, const char *fmt, ...) __attribute__((format(prin
 /* Startup message to stderr in "switchyard: [level] msg" form (and to the log when open). */
 void sy_log_stderr(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Each line of `text` (the configuration loader's errors, one per line) as
+ * its own message: to stderr in startup form when `to_stderr`, else sy_log. */
+void sy_log_lines(enum log_level lvl, const char *text, int to_stderr);
+
 const char *log_level_name(enum log_level lvl);
 
 /* Time strings cached per second (wall clock of the loop). NUL-terminated, static. */

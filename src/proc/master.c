@@ -318,7 +318,7 @@ static void reap(void)
  */
 static void reload(void)
 {
-    char err[4096], warn[4096] = "";
+    char err[8192], warn[4096] = "";
     sy_log(LOG_LVL_NOTICE, "signal 1 (SIGHUP) received, reconfiguring");
     /* Every file the check reads is recorded: workers load these very bytes
      * (they may not be allowed to read the keys themselves). */
@@ -328,7 +328,7 @@ static void reload(void)
         gen_load(wo->prefix, wo->conf_path, wo->g_directives, err, sizeof(err), warn, sizeof(warn));
     if (!g) {
         snap_record_abort();
-        sy_log(LOG_LVL_EMERG, "%s", err);
+        sy_log_lines(LOG_LVL_EMERG, err, 0);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
         return;
     }

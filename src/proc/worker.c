@@ -309,7 +309,7 @@ static void stop_accepting(void)
 
 static void do_reload(const struct worker_opts *o)
 {
-    char err[4096] = "", warn[4096] = "";
+    char err[8192] = "", warn[4096] = "";
     sy_log(LOG_LVL_NOTICE, "signal 1 (SIGHUP) received, reconfiguring");
     /* Under a master, load the bytes it read and checked (as root): the
      * configuration and keys may not even be readable by this worker. */
@@ -323,7 +323,7 @@ static void do_reload(const struct worker_opts *o)
         reload_snap = -1;
     }
     if (!gen) {
-        sy_log(LOG_LVL_EMERG, "%s", err);
+        sy_log_lines(LOG_LVL_EMERG, err, 0);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
         return;
     }

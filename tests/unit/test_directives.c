@@ -1978,7 +1978,11 @@ static void test_module_table(void **state)
         char want[256];
         snprintf(want, sizeof(want), "nginx directive \"%s\" is not implemented yet (%s", name,
                  m->label);
-        if (strncmp(f->err, want, strlen(want)) != 0)
+        char handler[256]; /* absent upstream modules: their handler says what to do */
+        snprintf(handler, sizeof(handler), "\"%s\" is not supported (%s is not built in)", name,
+                 m->label);
+        if (strncmp(f->err, want, strlen(want)) != 0 &&
+            strncmp(f->err, handler, strlen(handler)) != 0)
             fail_msg("%s: want \"%s...\", got: %s", m->name, want, f->err);
     }
     assert_true(n > 50);
@@ -2266,9 +2270,6 @@ static const struct {
     {"events {} http { server { location / { limit_except GET { deny all; } } } }\n",
      "nginx directive \"limit_except\" is not implemented yet (ngx_http_core_module); remove it "
      "to run this configuration in <C>:1"},
-    {"events {} http { server { location / {\n fastcgi_pass 127.0.0.1:9000; } } }\n",
-     "nginx directive \"fastcgi_pass\" is not implemented yet (ngx_http_fastcgi_module); remove "
-     "it to run this configuration in <C>:2"},
     {"events {} http { proxy_cache_path /tmp/c keys_zone=c:1m; }\n",
      "nginx directive \"proxy_cache_path\" is not implemented yet (ngx_http_proxy_module's "
      "cache, planned for a later compatibility release); remove it to run this configuration in "
@@ -2276,13 +2277,17 @@ static const struct {
     {"events {} stream { }\n",
      "nginx directive \"stream\" is not implemented yet (ngx_stream_module); remove it to run "
      "this configuration in <C>:1"},
-    {"load_module modules/ngx_http_echo_module.so;\nevents {}\n",
-     "\"load_module\" is not supported: Switchyard has no dynamic modules, what it implements is "
-     "built in (\"switchyard -V\" lists it); remove this line, or the \"include\" that read it, "
-     "in <C>:1"},
+    {"events {} http { server { location / { fastcgi_pass 127.0.0.1:9000; } } }\n",
+     "\"fastcgi_pass\" is not supported (ngx_http_fastcgi_module is not built in): Switchyard "
+     "speaks HTTP to upstreams, not FastCGI: put the application behind an HTTP server (for "
+     "PHP: php-fpm behind Apache or Caddy, or FrankenPHP) and use \"proxy_pass\" in <C>:1"},
     {"events {} http { server { ssl on; } }\n",
-     "the obsolete \"ssl\" directive is not supported, use the \"listen ... ssl\" directive "
-     "instead in <C>:1"},
+     "no \"ssl_certificate\" is defined for the \"ssl\" directive in <C>:1"},
+    {"events {} http { server { ssl on; ssl off; } }\n", "\"ssl\" directive is duplicate in <C>:1"},
+    /* several problems: every one, a line each */
+    {"events {} http {\n nope1;\n server { nope2; location / { nope3; } }\n}\n",
+     "unknown directive \"nope1\" in <C>:2\nunknown directive \"nope2\" in <C>:3\n"
+     "unknown directive \"nope3\" in <C>:3"},
     {"events {} http { gzipp on; }\n", "unknown directive \"gzipp\" in <C>:1"},
     /* *_temp_path: nginx's checks (ngx_conf_set_path_slot, ngx_add_path) */
     {"events {} http { proxy_temp_path a 1 2;\n proxy_temp_path b; }\n",
