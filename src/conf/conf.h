@@ -542,6 +542,7 @@ struct ssl_conf {
     int enable;                 /* `ssl on;` (nginx <= 1.24, deprecated): the address of which
                                    this is the default server speaks TLS; off */
     struct conf_where enable_at; /* where `ssl on` was set (messages) */
+    int early_data;             /* ssl_early_data: accept TLS 1.3 0-RTT data; off */
     const char **conf_commands; unsigned nconf_commands; /* name, value, name, value, ... */
     struct conf_where *conf_command_at; /* [nconf_commands / 2] */
 };

@@ -3817,6 +3817,7 @@ const struct directive core_directives[] = {
     {"ssl_buffer_size", HS, ARGS(1, 1), set_size, SSL(buffer_size), NULL},
     {"ssl_conf_command", HS, ARGS(2, 2), set_ssl_conf_command, LVL_SSL, 0, NULL},
     {"ssl", HS, ARGS(1, 1), set_ssl_enable, SSL(enable), NULL},
+    {"ssl_early_data", HS, ARGS(1, 1), set_flag, SSL(early_data), NULL},
 
     /* upstream */
     {"server", CTX_UPSTREAM, ARGS(1, MANY), set_ups_server, LVL_UPS, 0, NULL},

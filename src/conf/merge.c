@@ -462,6 +462,7 @@ void ssl_conf_init(struct ssl_conf *s)
     s->session_timeout = CONF_UNSET_U64;
     s->session_tickets = CONF_UNSET;
     s->enable = CONF_UNSET;
+    s->early_data = CONF_UNSET;
     s->stapling = CONF_UNSET;
     s->stapling_verify = CONF_UNSET;
     s->verify_client = CONF_UNSET;
@@ -490,6 +491,7 @@ void ssl_conf_merge(struct ssl_conf *c, const struct ssl_conf *prev)
     if (c->enable == CONF_UNSET && prev)
         c->enable_at = prev->enable_at;
     MERGE_INT(enable, 0);
+    MERGE_INT(early_data, 0);
     if (c->session_cache_off == CONF_UNSET) {
         if (prev) {
             c->session_cache_off = prev->session_cache_off;

@@ -42,6 +42,8 @@
 
 /* Small iovecs are gathered into one SSL_write of at most one record. */
 #define TLS_COALESCE 16384
+/* ssl_early_data on: the most early data a client may send (nginx: 16 KiB) */
+#define TLS_EARLY_DATA_MAX 16384
 
 /* One server's context. */
 struct tls_srv {
@@ -90,8 +92,12 @@ struct tls_gen {
 enum tls_state {
     TLS_ST_DETECT = 0,  /* nothing read yet: is the first byte a TLS record? */
     TLS_ST_HANDSHAKE,   /* handshake in progress */
+    TLS_ST_EARLY,       /* TLS 1.3 early data (0-RTT) accepted, handshake not finished */
     TLS_ST_OPEN,        /* handshake done: application data */
 };
+
+/* tls_ready(): the handshake may carry early data: tls_recv reads it. */
+#define TLS_READY_EARLY 2
 
 /* Per-connection transport state (conn.xprt_ctx). */
 struct tls_conn {
@@ -117,6 +123,7 @@ struct tls_conn {
     unsigned char sni_named;          /* SNI named a server (nginx: hc->ssl_servername) */
     unsigned char h2;                 /* ALPN offers h2: conf_http2_enabled() for the listen
                                          and the server chosen so far (default, then SNI) */
+    unsigned char early_over;         /* early data read to its end (or none to read) */
 };
 
 static int tkeys_index = -1;
@@ -691,9 +698,16 @@ static int set_dhparam(struct load *ld, SSL_CTX *ctx, const struct server_conf *
  * own cache standing in for the shared one (per worker process). */
 static void set_session_cache(SSL_CTX *ctx, const struct ssl_conf *s)
 {
-    if (s->session_cache_off == 1) {
+    int stored = s->session_cache_builtin || s->session_cache_shared_name;
+    if (s->early_data == 1 && !stored) {
+        /* With early data on, OpenSSL's replay protection makes TLS 1.3
+         * tickets stateful: they resume only from a cache. Without one,
+         * nothing would resume (nginx's behaviour); a per-process cache of
+         * OpenSSL's default size makes 0-RTT and resumption work. */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    } else if (s->session_cache_off == 1) {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    } else if (!s->session_cache_builtin && !s->session_cache_shared_name) {
+    } else if (!stored) {
         /* "none" (the default): resumption is announced, nothing is stored;
          * session tickets still resume. */
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_AUTO_CLEAR |
@@ -901,6 +915,10 @@ static SSL_CTX *build_ctx(struct load *ld, const struct server_conf *sc)
     if (!s->session_tickets)
         opts |= SSL_OP_NO_TICKET;
     SSL_CTX_set_options(ctx, opts);
+    /* ssl_early_data: TLS 1.3 0-RTT (OpenSSL's replay protection needs the
+     * session cache; across workers and hosts a replay is possible, which is
+     * why $ssl_early_data exists: see docs/tls.md) */
+    SSL_CTX_set_max_early_data(ctx, s->early_data == 1 ? TLS_EARLY_DATA_MAX : 0);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* Read what the socket has in one read(2), not a record header and then
@@ -1438,6 +1456,12 @@ static ssize_t tls_ready(struct conn *c, struct tls_conn *tc, int writing)
         }
         tc->state = TLS_ST_HANDSHAKE;
     }
+    /* ssl_early_data on: the client's early data is read (SSL_read_early_data,
+     * by tls_recv) before the handshake is finished; SSL_do_handshake now
+     * would reject it. */
+    if (tc->state == TLS_ST_EARLY ||
+        (!tc->client && !tc->early_over && SSL_get_max_early_data(tc->ssl) > 0))
+        return TLS_READY_EARLY;
     ERR_clear_error();
     errno = 0;
     int r = SSL_do_handshake(tc->ssl);
@@ -1465,10 +1489,52 @@ static void log_io_error(struct conn *c, struct tls_conn *tc, const char *what)
            what, es, ip);
 }
 
+/*
+ * Read TLS 1.3 early data (0-RTT, ssl_early_data on) into buf: the request
+ * is served before the handshake ends, saving the client a round trip.
+ * Returns bytes, SY_AGAIN/SY_ERR, or 0 with tc->early_over set when there
+ * is no (more) early data: the handshake then finishes as usual.
+ */
+static ssize_t early_read(struct conn *c, struct tls_conn *tc, void *buf, size_t len)
+{
+    for (int i = 0; i < 4; i++) {
+        size_t n = 0;
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_read_early_data(tc->ssl, buf, len, &n);
+        int saved = errno;
+        if (r == SSL_READ_EARLY_DATA_SUCCESS) {
+            tc->state = TLS_ST_EARLY;
+            if (n > 0) {
+                c->flags &= ~CONN_F_WANT_W_FOR_R;
+                return (ssize_t)n;
+            }
+            continue;
+        }
+        if (r == SSL_READ_EARLY_DATA_FINISH) {
+            tc->early_over = 1;
+            tc->state = TLS_ST_HANDSHAKE;
+            return n > 0 ? (ssize_t)n : 0;
+        }
+        int e = SSL_get_error(tc->ssl, 0);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            return want(c, e, 0);
+        tc->early_over = 1;
+        return handshake_failed(c, tc, e, saved);
+    }
+    return want(c, SSL_ERROR_WANT_READ, 0);
+}
+
 static ssize_t tls_recv(struct conn *c, void *buf, size_t len)
 {
     struct tls_conn *tc = c->xprt_ctx;
     ssize_t rc = tls_ready(c, tc, 0);
+    if (rc == TLS_READY_EARLY) {
+        rc = early_read(c, tc, buf, len);
+        if (rc != 0 || !tc->early_over)
+            return rc;
+        rc = tls_ready(c, tc, 0);
+    }
     if (rc != 1)
         return rc;
     if (c->xprt != &xprt_tls)
@@ -1515,6 +1581,13 @@ static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int iovcnt)
     static char gather[TLS_COALESCE];
     struct tls_conn *tc = c->xprt_ctx;
     ssize_t rc = tls_ready(c, tc, 1);
+    if (rc == TLS_READY_EARLY) {
+        /* Nothing to answer before early data arrived; the response to a
+         * request read from it goes out as 0.5-RTT data. */
+        if (tc->state != TLS_ST_EARLY)
+            return want(c, SSL_ERROR_WANT_READ, 1);
+        rc = 1;
+    }
     if (rc == 0) {
         c->last_errno = EPIPE;
         c->flags |= CONN_F_ERROR;
@@ -1552,7 +1625,13 @@ static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int iovcnt)
         len = INT_MAX;
     ERR_clear_error();
     errno = 0;
-    int n = SSL_write(tc->ssl, p, (int)len);
+    int n;
+    if (tc->state == TLS_ST_EARLY) {
+        size_t w = 0;
+        n = SSL_write_early_data(tc->ssl, p, len, &w) == 1 ? (int)w : -1;
+    } else {
+        n = SSL_write(tc->ssl, p, (int)len);
+    }
     int saved = errno;
     if (n > 0) {
         tc->wpending = 0;
@@ -1734,8 +1813,9 @@ static SSL *open_ssl(const struct conn *c)
     if (!tls_is(c) || !c->xprt_ctx)
         return NULL;
     const struct tls_conn *tc = c->xprt_ctx;
-    return tc->state == TLS_ST_OPEN ? tc->ssl : NULL;
+    return tc->state == TLS_ST_OPEN || tc->state == TLS_ST_EARLY ? tc->ssl : NULL;
 }
+
 
 const char *tls_protocol(const struct conn *c)
 {
@@ -1891,8 +1971,7 @@ struct str tls_info(const struct conn *c, enum tls_info what, struct arena *a)
         return SSL_session_reused(ssl) ? STR_LIT("r") : STR_LIT(".");
     case TLS_I_EARLY_DATA:
         /* nginx (OpenSSL): "1" while the handshake is not finished, i.e. a
-         * request read from TLS 1.3 early data. Switchyard does not accept
-         * early data, so the handshake is always finished here. */
+         * request read from TLS 1.3 early data (ssl_early_data on). */
         return SSL_is_init_finished(ssl) ? STR_LIT("") : STR_LIT("1");
     case TLS_I_ALPN: {
         const unsigned char *data = NULL;

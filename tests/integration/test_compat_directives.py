@@ -491,7 +491,6 @@ NOT_IMPLEMENTED = [
     ("location", "ssi on;", "ngx_http_ssi_module", False),
     ("location", "limit_rate 10k;", "ngx_http_core_module", False),
     ("location", "proxy_cookie_path / /app/;", "ngx_http_proxy_module", False),
-    ("server", "ssl_early_data on;", "ngx_http_ssl_module", False),
     ("upstream", "zone backends 64k;", "ngx_http_upstream_zone_module", False),
 ]
 
