@@ -2428,11 +2428,11 @@ static const char *set_body_in_file_only(struct conf_parser *p, const struct dir
 }
 
 /*
- * open_file_cache / open_log_file_cache: only "off" (Switchyard keeps no
- * descriptor cache). The cache forms are recognised and refused; anything else
- * is nginx's `invalid "x" parameter "y"`.
+ * open_file_cache / open_log_file_cache: accepted with no effect
+ * (Switchyard keeps no descriptor cache); the parameters are nginx's, anything
+ * else is nginx's `invalid "x" parameter "y"`.
  */
-static const char *set_cache_off_only(struct conf_parser *p, const struct directive *d, void *conf)
+static const char *set_file_cache(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)conf;
     static const char *const file_params[] = {"max=", "inactive=", NULL};
@@ -2441,7 +2441,6 @@ static const char *set_cache_off_only(struct conf_parser *p, const struct direct
         strcmp(d->name, "open_log_file_cache") == 0 ? log_params : file_params;
     if (given_before_in_block(p))
         return "is duplicate";
-    int cache = 0;
     for (unsigned i = 0; i < p->node->nargs; i++) {
         const char *v = p->node->args[i];
         if (strcmp(v, "off") == 0)
@@ -2451,9 +2450,10 @@ static const char *set_cache_off_only(struct conf_parser *p, const struct direct
             k++;
         if (!*k)
             return conf_err(p, "invalid \"%s\" parameter \"%s\"", d->name, v);
-        cache = 1;
     }
-    return cache ? "is not supported except \"off\"" : NULL;
+    /* A descriptor cache only saves open(2) calls: without one, a changed
+     * file is seen at once. */
+    return NULL;
 }
 
 /* Any argument, kept nowhere, no duplicate check (env: one per variable). */
@@ -3650,8 +3650,8 @@ const struct directive core_directives[] = {
     {"log_subrequest", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
     {"client_body_in_single_buffer", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
     {"client_body_in_file_only", HSL, ARGS(1, 1), set_body_in_file_only, LVL_NONE, 0, NULL},
-    {"open_file_cache", HSL, ARGS(1, 2), set_cache_off_only, LVL_NONE, 0, NULL},
-    {"open_log_file_cache", HSL, ARGS(1, 4), set_cache_off_only, LVL_NONE, 0, NULL},
+    {"open_file_cache", HSL, ARGS(1, 2), set_file_cache, LVL_NONE, 0, NULL},
+    {"open_log_file_cache", HSL, ARGS(1, 4), set_file_cache, LVL_NONE, 0, NULL},
     {"output_buffers", HSL, ARGS(2, 2), set_ignored_bufs, LVL_NONE, 0, NULL},
     {"postpone_output", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
     {"send_lowat", HSL, ARGS(1, 1), set_send_lowat, LVL_NONE, 0, NULL},

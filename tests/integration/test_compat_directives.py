@@ -178,7 +178,7 @@ http {
     connection_pool_size 512; request_pool_size 4k;
     sendfile_max_chunk 2m; aio threads=pool1; aio_write on; directio 4m;
     directio_alignment 512; read_ahead 0;
-    open_file_cache off; open_file_cache_errors on; open_file_cache_events on;
+    open_file_cache max=1000 inactive=20s; open_file_cache_errors on; open_file_cache_events on;
     open_file_cache_min_uses 2; open_file_cache_valid 60s;
     msie_padding on; msie_refresh on; max_ranges 1; recursive_error_pages off;
     satisfy any; auth_delay 1s; subrequest_output_buffer_size 8k;
