@@ -292,6 +292,18 @@ struct limit_conn_rule {
  * every level from its parent after parsing, so at run time each location's
  * loc_conf is complete (no CONF_UNSET left).
  */
+/* loc_conf.proxy_ignore_headers: upstream header fields not acted on (nginx's names) */
+#define PROXY_IGNORE_XA_REDIRECT 0x001u
+#define PROXY_IGNORE_XA_EXPIRES 0x002u
+#define PROXY_IGNORE_XA_LIMIT_RATE 0x004u
+#define PROXY_IGNORE_XA_BUFFERING 0x008u
+#define PROXY_IGNORE_XA_CHARSET 0x010u
+#define PROXY_IGNORE_EXPIRES 0x020u
+#define PROXY_IGNORE_CACHE_CONTROL 0x040u
+#define PROXY_IGNORE_SET_COOKIE 0x080u
+#define PROXY_IGNORE_VARY 0x100u
+#define PROXY_IGNORE_SET 0x8000u /* the directive was given at this level */
+
 struct loc_conf {
     /* client side */
     uint64_t client_header_timeout;     /* ms, 60s */
@@ -357,6 +369,7 @@ struct loc_conf {
     struct tmpl *proxy_method;          /* NULL = client's method */
     struct tmpl *proxy_set_body;        /* NULL = client's body */
     int proxy_intercept_errors;         /* off */
+    unsigned proxy_ignore_headers;      /* PROXY_IGNORE_* bits | PROXY_IGNORE_SET once given */
     unsigned proxy_next_upstream;       /* NEXT_UPSTREAM_*; default ERROR|TIMEOUT */
     int64_t proxy_next_upstream_tries;  /* 0 = unlimited */
     uint64_t proxy_next_upstream_timeout; /* ms; 0 = unlimited */

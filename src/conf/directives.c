@@ -729,10 +729,28 @@ static const struct conf_enum debug_points_values[] = {{"stop", 0}, {"abort", 1}
 static const struct conf_enum satisfy_values[] = {{"all", 0}, {"any", 1}, {NULL, 0}};
 /* proxy_ignore_headers: nginx's names (ngx_http_upstream_ignore_headers_masks) */
 static const struct conf_enum ignore_headers_values[] = {
-    {"X-Accel-Redirect", 0x001}, {"X-Accel-Expires", 0x002}, {"X-Accel-Limit-Rate", 0x004},
-    {"X-Accel-Buffering", 0x008}, {"X-Accel-Charset", 0x010}, {"Expires", 0x020},
-    {"Cache-Control", 0x040}, {"Set-Cookie", 0x080}, {"Vary", 0x100}, {NULL, 0},
+    {"X-Accel-Redirect", PROXY_IGNORE_XA_REDIRECT},
+    {"X-Accel-Expires", PROXY_IGNORE_XA_EXPIRES},
+    {"X-Accel-Limit-Rate", PROXY_IGNORE_XA_LIMIT_RATE},
+    {"X-Accel-Buffering", PROXY_IGNORE_XA_BUFFERING},
+    {"X-Accel-Charset", PROXY_IGNORE_XA_CHARSET},
+    {"Expires", PROXY_IGNORE_EXPIRES},
+    {"Cache-Control", PROXY_IGNORE_CACHE_CONTROL},
+    {"Set-Cookie", PROXY_IGNORE_SET_COOKIE},
+    {"Vary", PROXY_IGNORE_VARY},
+    {NULL, 0},
 };
+
+/* proxy_ignore_headers FIELD ...: the bits, marked as given at this level. */
+static const char *set_ignore_headers(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    unsigned *f = FIELD(conf, d, unsigned);
+    if (*f & PROXY_IGNORE_SET)
+        return "is duplicate";
+    const char *rv = set_bitmask(p, d, conf);
+    *f |= PROXY_IGNORE_SET;
+    return rv;
+}
 static const struct conf_enum ssl_protocol_values[] = {
     {"SSLv2", SSL_PROTO_SSLv2},
     {"SSLv3", SSL_PROTO_SSLv3},
@@ -3677,7 +3695,7 @@ const struct directive core_directives[] = {
      set_ignored_flag, LVL_NONE, 0, NULL},
     {"uninitialized_variable_warn", CTX_HTTP | CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF,
      ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
-    {"proxy_ignore_headers", HSL, ARGS(1, MANY), set_ignored_bitmask, LVL_NONE, 0,
+    {"proxy_ignore_headers", HSL, ARGS(1, MANY), set_ignore_headers, LOC(proxy_ignore_headers),
      ignore_headers_values},
     {"proxy_max_temp_file_size", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
     {"proxy_temp_file_write_size", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},

@@ -66,6 +66,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->proxy_pass_request_headers = CONF_UNSET;
     c->proxy_pass_request_body = CONF_UNSET;
     c->proxy_intercept_errors = CONF_UNSET;
+    c->proxy_ignore_headers = 0; /* bitmask: 0 = unset */
     c->proxy_next_upstream = 0; /* bitmask: 0 = unset */
     c->proxy_next_upstream_tries = CONF_UNSET;
     c->proxy_next_upstream_timeout = CONF_UNSET_U64;
@@ -355,6 +356,8 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_PTR(proxy_method);
     MERGE_PTR(proxy_set_body);
     MERGE_INT(proxy_intercept_errors, 0);
+    if (c->proxy_ignore_headers == 0 && prev)
+        c->proxy_ignore_headers = prev->proxy_ignore_headers;
     /* WebSocket (Switchyard): long-lived by default, no pings unless asked */
     MERGE_INT(websocket_auto, 1);
     MERGE_U64(websocket_idle_timeout, 3600000);

@@ -207,6 +207,35 @@ static void named_redirect(struct client_stream *s, struct str name)
     run_handler(s);
 }
 
+void http_accel_redirect(struct client_stream *s, struct str target)
+{
+    struct request *r = &s->req;
+    if (target.len > 1 && target.p[0] == '@') {
+        named_redirect(s, (struct str){target.p + 1, target.len - 1});
+        return;
+    }
+    /* nginx (ngx_http_parse_unsafe_uri): the path is split from its
+     * arguments; one with ".." segments or no leading "/" is refused (404) */
+    const char *q = memchr(target.p, '?', target.len);
+    struct str uri = {target.p, q ? (size_t)(q - target.p) : target.len};
+    struct str args = q ? (struct str){q + 1, target.len - uri.len - 1} : STR_NULL;
+    int unsafe = uri.len == 0 || uri.p[0] != '/';
+    for (size_t i = 0; !unsafe && i + 2 < uri.len; i++) /* a ".." segment */
+        unsafe = uri.p[i] == '/' && uri.p[i + 1] == '.' && uri.p[i + 2] == '.' &&
+                 (i + 3 == uri.len || uri.p[i + 3] == '/');
+    if (unsafe) {
+        char ctx[1500];
+        stream_log_ctx(s, ctx, sizeof(ctx));
+        sy_log(LOG_LVL_ERR, "*%llu unsafe URI \"%.*s\" was detected%s", stream_conn_id(s),
+               (int)uri.len, uri.p, ctx);
+        http_respond_status(s, 404);
+        return;
+    }
+    if (!str_eq(r->method, STR_LIT("HEAD")))
+        r->method = STR_LIT("GET");
+    internal_redirect(s, uri, args, 1);
+}
+
 void http_respond_status(struct client_stream *s, int status)
 {
     struct request *r = &s->req;
@@ -441,7 +470,8 @@ static void run_static(struct client_stream *s)
     case STATIC_NOT_MODIFIED:
         r->status = res.action == STATIC_NOT_MODIFIED ? 304 : res.status;
         if (res.action == STATIC_SEND) {
-            if (res.content_type.len)
+            /* an X-Accel-Redirect keeps the upstream's type (nginx) */
+            if (res.content_type.len && !resp_get(r, "Content-Type").p)
                 resp_add(r, STR_LIT("Content-Type"), res.content_type);
         }
         if (res.last_modified.len)
@@ -450,7 +480,7 @@ static void run_static(struct client_stream *s)
             resp_add(r, STR_LIT("ETag"), res.etag);
         if (res.content_range.len && res.status == 206)
             resp_add(r, STR_LIT("Content-Range"), res.content_range);
-        if (res.accept_ranges)
+        if (res.accept_ranges && !resp_get(r, "Accept-Ranges").p)
             resp_add(r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
         if (r->err_status_override > 0 && res.action == STATIC_SEND)
             r->status = r->err_status_override;

@@ -41,6 +41,14 @@ void http_phase_resume(struct client_stream *st);
 void http_respond_status(struct client_stream *st, int status);
 
 /*
+ * X-Accel-Redirect: continue the request at `target` (a URI with optional
+ * "?args", which replace the request's, or "@name"), as GET unless HEAD,
+ * as nginx does after an upstream answered with the header. An unsafe URI
+ * ("..", not starting with "/") is a 404.
+ */
+void http_accel_redirect(struct client_stream *st, struct str target);
+
+/*
  * Make a redirect target starting with '/' absolute as nginx does
  * ("http://host[:port]/x"); other values are returned unchanged. The result
  * lives in the request arena.

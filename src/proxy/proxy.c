@@ -789,6 +789,36 @@ static int connect_next(struct proxy *p)
 
 /* ------------------------------------------------------------ response head */
 
+/*
+ * X-Accel-Redirect: the upstream's response is dropped (its connection
+ * closed), the fields nginx carries over to the new response are kept
+ * (Content-Type, Set-Cookie, Content-Disposition, Cache-Control, Expires,
+ * Accept-Ranges), and the request goes on at `target`.
+ */
+static void accel_redirect(struct proxy *p, const struct h1_header *uh, size_t n, struct str target)
+{
+    /* single-valued fields: the last one counts, as in nginx */
+    static const char *const one[] = {"Content-Type", "Content-Disposition", "Expires",
+                                      "Accept-Ranges"};
+    static const char *const all[] = {"Set-Cookie", "Cache-Control"};
+    struct client_stream *s = p->s;
+    struct request *r = &s->req;
+    for (size_t k = 0; k < sizeof(one) / sizeof(one[0]); k++) {
+        const struct h1_header *last = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (str_caseeq_cstr(uh[i].name, one[k]))
+                last = &uh[i];
+        if (last)
+            resp_add(r, last->name, last->value);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
+            if (str_caseeq_cstr(uh[i].name, all[k]))
+                resp_add(r, uh[i].name, uh[i].value);
+    proxy_free(p);
+    http_accel_redirect(s, target);
+}
+
 static int header_hidden(const struct loc_conf *lc, const struct h1_header *h)
 {
     struct str n = h->name;
@@ -1295,6 +1325,16 @@ static enum step handle_response_head(struct proxy *p)
                                     http_respond_status(s, status);
                         return STEP_STOP;
                     }
+        }
+
+        /* X-Accel-Redirect: the upstream names what to serve instead (a
+         * protected file, usually in an `internal` location). */
+        if (!(lc->proxy_ignore_headers & PROXY_IGNORE_XA_REDIRECT)) {
+            for (size_t i = 0; i < resp.nheaders; i++)
+                if (uh[i].id == H1_H_X_ACCEL_REDIRECT && uh[i].value.len) {
+                    accel_redirect(p, uh, resp.nheaders, uh[i].value);
+                    return STEP_STOP;
+                }
         }
 
         /* Upstream framing. */
