@@ -1139,6 +1139,7 @@ static const char *set_listen(struct conf_parser *p, const struct directive *d, 
     o.so_keepalive = -1;
     o.ipv6only = -1;
     o.fastopen = -1;
+    int quic = 0;
     for (unsigned i = 1; i < p->node->nargs; i++) {
         const char *v = p->node->args[i];
         uint64_t sz;
@@ -1172,6 +1173,8 @@ static const char *set_listen(struct conf_parser *p, const struct directive *d, 
             o.http2 = 1;
         } else if (strcmp(v, "proxy_protocol") == 0) {
             o.proxy_protocol = 1;
+        } else if (strcmp(v, "quic") == 0) {
+            quic = 1;
         } else if (starts_with(v, "ipv6only=o")) {
             if (strcmp(v + 10, "n") == 0)
                 o.ipv6only = 1;
@@ -1225,6 +1228,13 @@ static const char *set_listen(struct conf_parser *p, const struct directive *d, 
         }
     }
     sb->nlisten++;
+    if (quic) {
+        /* A UDP listener for HTTP/3: none is opened; the server still counts
+         * as listening (no implicit port 80), its TCP listeners serve. */
+        conf_warn_here(p, "the \"listen ... quic\" directive is ignored: HTTP/3 (QUIC) is not "
+                          "built in, clients use HTTP/2 or HTTP/1.1");
+        return NULL;
+    }
     for (int i = 0; i < naddrs; i++)
         if ((rv = add_listen(p, sb, &addrs[i], &o)) != NULL)
             return rv;

@@ -65,7 +65,7 @@ struct conf_parser {
         const char *label;
         const struct conf_node *first;
         unsigned count;
-    } absent[5];
+    } absent[6];
 };
 
 /* Marker returned by setters that already wrote the whole message. */

@@ -186,7 +186,7 @@ static const struct conf_module modules[] = {
      "proxy_cache_revalidate proxy_cache_use_stale proxy_cache_valid proxy_no_cache"},
 
     /* nginx builds these only on request; Switchyard does not have them (-V: nothing). */
-    {"http_v3_module", "ngx_http_v3_module", 0, PROBE_HTTP, "http3 on;",
+    {"http_v3_module", "ngx_http_v3_module", CONF_MOD_INERT, PROBE_HTTP, "http3 on;",
      "http3 http3_hq http3_max_concurrent_streams http3_stream_buffer_size "
      "quic_active_connection_id_limit quic_bpf quic_gso quic_host_key quic_retry",
      ""},

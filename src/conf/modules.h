@@ -17,6 +17,8 @@
 /* struct conf_module.flags */
 #define CONF_MOD_NGINX_DEFAULT 0x1u /* nginx builds it unless configured --without-X */
 #define CONF_MOD_BUILT 0x2u         /* Switchyard has it (its probe is accepted) */
+#define CONF_MOD_INERT 0x4u         /* Switchyard lacks it, but accepts its directives with
+                                       no effect and a -t warning (absent_modules.c) */
 
 /* Where a module's probe directive goes in a test configuration. */
 enum conf_probe_ctx {

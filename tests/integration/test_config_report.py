@@ -245,3 +245,28 @@ def test_absent_module_directive_outside_http_is_misplaced(tmp_path):
     assert rc == 1, out
     assert re.search(r'"fastcgi_buffers" directive is not allowed here in '
                      + re.escape(str(conf)) + ":1$", out, re.M), out
+
+
+# --------------------------------------------------------------------------
+# HTTP/3 directives (Nextcloud AIO, nginx >= 1.25 configurations)
+
+
+@pytest.mark.switchyard_only
+def test_http3_configuration_runs_on_tcp(switchyard, tmp_path):
+    port = free_port()
+    text = http_conf(
+        f"server {{\n    listen 127.0.0.1:{port};\n    listen 127.0.0.1:{port} quic reuseport;\n"
+        f"    http3 on;\n    http3_stream_buffer_size 512k;\n    quic_retry on;\n"
+        f'    add_header Alt-Svc \'h3=":{port}"; ma=86400\';\n'
+        f'    location / {{ return 200 "over $server_protocol"; }}\n}}\n')
+    rc, out, conf = run_t(tmp_path, text)
+    assert rc == 0, out
+    line = text.splitlines().index("    http3 on;") + 1
+    assert re.search(r'\[warn\] the "listen \.\.\. quic" directive is ignored: HTTP/3 \(QUIC\) is '
+                     r'not built in, clients use HTTP/2 or HTTP/1\.1 in ', out), out
+    assert re.search(r'\[warn\] "http3" and 2 more directives of ngx_http_v3_module have no '
+                     r'effect: HTTP/3 \(QUIC\) is not built in: clients use HTTP/2 or HTTP/1\.1 '
+                     r'in ' + re.escape(str(conf)) + rf":{line}$", out, re.M), out
+    switchyard(text)
+    r = request(port, "GET", "/")
+    assert r.status == 200 and r.body == b"over HTTP/1.1"
