@@ -530,18 +530,22 @@ static struct resp_filter *cz_open(struct client_stream *st, struct resp_filter_
     enum compress_coding coding = compress_accept(ae, offer, NULL);
     if (coding == COMPRESS_NONE)
         return NULL;
-    struct cz *c = cz_new(cc, coding, h->length);
-    if (!c)
+    struct cz *c = NULL;
+    if (!h->head_request && !(c = cz_new(cc, coding, h->length)))
         return NULL; /* uncompressed is a correct answer */
-    c->streaming = h->streaming;
     if (add_header(r, "Content-Encoding", coding == COMPRESS_BR ? "br" : "gzip") < 0) {
-        cz_close(&c->f);
+        if (c)
+            cz_close(&c->f);
         return NULL;
     }
+    /* HEAD gets the head a GET would (nginx), and no body */
     resp_remove(r, "content-length");
     resp_remove(r, "accept-ranges");
     weaken_etag(r);
-    h->length = STREAM_LEN_UNKNOWN;
+    h->length = h->head_request ? 0 : STREAM_LEN_UNKNOWN;
+    if (!c)
+        return NULL;
+    c->streaming = h->streaming;
     return &c->f;
 }
 

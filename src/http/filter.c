@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "http/compress.h"
 #include "http/phases.h"
+#include "http/response.h"
 
 /* Every filter type, handler side first (one line per module). */
 static const struct resp_filter_type *const filter_types[] = {
@@ -129,8 +130,20 @@ int resp_filter_next_done(struct resp_filter *f)
 
 static int header_only(const struct request *r)
 {
-    return r->status < 200 || r->status == 204 || r->status == 304 ||
-           str_eq(r->method, STR_LIT("HEAD"));
+    return r->status < 200 || r->status == 204 || r->status == 304;
+}
+
+static int head_request(const struct request *r)
+{
+    return str_eq(r->method, STR_LIT("HEAD"));
+}
+
+/* HEAD: no body is handed over; the length is the one the head declares. */
+static int64_t declared_length(struct client_stream *st)
+{
+    struct str cl = resp_get(&st->req, "content-length");
+    uint64_t n;
+    return cl.p && str_to_u64(cl, INT64_MAX, &n) == 0 ? (int64_t)n : STREAM_LEN_UNKNOWN;
 }
 
 /* Ask every filter type about this head; link those that take the body. */
@@ -181,7 +194,9 @@ static int f_send_head(struct client_stream *st, int64_t length)
 {
     struct filter_chain *c = CHAIN(st);
     chain_reset(st);
-    struct resp_filter_head h = {length, header_only(&st->req), 1};
+    struct resp_filter_head h = {length, header_only(&st->req), head_request(&st->req), 1};
+    if (h.head_request)
+        h.length = declared_length(st);
     chain_open(st, &h);
     int rc = c->proto->send_head(st, h.length);
     if (rc == SY_OK)
@@ -301,7 +316,10 @@ static void local_send(struct client_stream *st, const char *body, size_t len, i
 {
     struct filter_chain *c = CHAIN(st);
     chain_reset(st);
-    struct resp_filter_head h = {fd >= 0 ? (int64_t)flen : (int64_t)len, header_only(&st->req), 0};
+    struct resp_filter_head h = {fd >= 0 ? (int64_t)flen : (int64_t)len, header_only(&st->req),
+                                 head_request(&st->req), 0};
+    if (h.head_request)
+        h.length = declared_length(st);
     chain_open(st, &h);
     if (!c->head) {
         if (fd >= 0)

@@ -51,7 +51,9 @@ struct resp_filter;
 /* What a filter type's open() is told about the response. */
 struct resp_filter_head {
     int64_t length;             /* body length, or STREAM_LEN_UNKNOWN; the filter may set it */
-    int header_only;            /* HEAD, 1xx, 204, 304: no body will follow */
+    int header_only;            /* 1xx, 204, 304: a response without a body */
+    int head_request;           /* HEAD: the head of a response with a body, but no body
+                                   follows (edit the head as for GET; take no body) */
     int streaming;              /* the body comes from a source that may pause (the proxy):
                                    flush what was written when the source pauses */
 };
