@@ -152,7 +152,7 @@ static const char *set_gzip_level(struct conf_parser *p, const struct directive 
         return rv;
     int v = *FIELD(conf, d, int);
     if (v < 1 || v > 9)
-        return conf_err(p, "\"gzip_comp_level\" must be between 1 and 9");
+        return conf_err(p, "value must be between 1 and 9");
     return NULL;
 }
 
@@ -164,7 +164,7 @@ static const char *set_brotli_level(struct conf_parser *p, const struct directiv
         return rv;
     int v = *FIELD(conf, d, int);
     if (v > 11)
-        return conf_err(p, "\"brotli_comp_level\" must be between 0 and 11");
+        return conf_err(p, "value must be between 0 and 11");
     return NULL;
 }
 
@@ -242,8 +242,8 @@ static const char *set_gzip_disable(struct conf_parser *p, const struct directiv
             c->gzip_disable_msie6 = 1;
             continue;
         }
-        if (strcmp(a, "degradation") == 0) /* ngx_http_degradation_module is not built */
-            return conf_err(p, "invalid value \"%s\"", a);
+        if (strcmp(a, "degradation") == 0) /* no degradation module: never degraded */
+            continue;
         void *re = conf_regex_compile(p, a, 1);
         if (!re)
             return CONF_ERROR;
