@@ -271,7 +271,9 @@ struct cz {
 };
 
 /* Push the output buffer downstream. SY_OK when it is empty (and, once
- * finished, downstream has the end), SY_AGAIN, SY_ERR. */
+ * finished, downstream has the end), SY_AGAIN, SY_ERR. After SY_ERR the
+ * stream has ended and the request (this filter with it) may be freed:
+ * callers return at once without touching `c`. */
 static int cz_push(struct cz *c)
 {
     while (c->out && buf_len(c->out)) {
@@ -279,10 +281,8 @@ static int cz_push(struct cz *c)
         ssize_t w = resp_filter_next_write(&c->f, &iov, 1, c->finished);
         if (w == SY_AGAIN)
             return SY_AGAIN;
-        if (w < 0) {
-            c->failed = 1;
-            return SY_ERR;
-        }
+        if (w < 0)
+            return SY_ERR; /* the stream ended: `c` may be gone already */
         if (w == 0)
             return SY_AGAIN;
         buf_consume(c->out, (size_t)w);
@@ -298,10 +298,8 @@ static int cz_push(struct cz *c)
         ssize_t w = resp_filter_next_write(&c->f, NULL, 0, 1);
         if (w == SY_AGAIN)
             return SY_AGAIN;
-        if (w < 0) {
-            c->failed = 1;
+        if (w < 0)
             return SY_ERR;
-        }
     }
     return SY_OK;
 }

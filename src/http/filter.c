@@ -64,6 +64,8 @@ void http_filters_install(struct client_stream *st)
     st->ops = &filter_ops;
 }
 
+static void chain_on_event(struct client_stream *st, int timed_out);
+
 /* Close the filters of the current response (and a local body's file). */
 static void chain_reset(struct client_stream *st)
 {
@@ -75,7 +77,7 @@ static void chain_reset(struct client_stream *st)
         f->type->close(f);
         f = next;
     }
-    if (c->wrapped && st->on_event != c->handler_on_event) {
+    if (c->wrapped && st->on_event == chain_on_event) {
         /* the wrapper is still installed: give the handler its own back */
         st->on_event = c->handler_on_event;
     }
