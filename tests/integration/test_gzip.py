@@ -615,3 +615,50 @@ def test_gzip_over_http2(switchyard, raw_backend, tmp_path):
     rc, version, status, head, out, err = curl_h2(f"http://127.0.0.1:{port}/a.txt",
                                                   prior_knowledge=True)
     assert status == 200 and out == TEXT and "content-encoding" not in head.lower()
+
+
+def test_client_gone_mid_body_then_next_requests(switchyard, raw_backend, tmp_path):
+    """A client that leaves while its compressed body is being written (a
+    file, a proxied stream) costs the server nothing: it serves the next."""
+    data = os.urandom(2 * 1024 * 1024).hex().encode()  # 4 MiB of text
+    build_tree(tmp_path)
+    (tmp_path / "html/big.txt").write_bytes(data)
+
+    def endless(c, head):
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        piece = os.urandom(8192).hex().encode()
+        for _ in range(2000):
+            c.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+
+    up = start_origin(raw_backend, dict(ROUTES, **{"/endless": endless}))
+    sy = switchyard(http_conf(fill(CONF, PORT=free_port(), PREFIX=f"{tmp_path}/", UP=up.addr)))
+    for target in (b"/big.txt", b"/p/endless"):
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", sy.port), timeout=10)
+            s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\n"
+                      b"Accept-Encoding: gzip\r\n\r\n")
+            head, rest = read_head(s, time.monotonic() + 10)
+            assert "Content-Encoding: gzip" in head
+            s.close()
+    assert_gzipped(get(sy.port, "/a.txt", GZ), TEXT)
+    r = get(sy.port, "/big.txt", GZ, timeout=30)
+    assert gunzip(r.body) == data
+
+
+def test_large_file_over_http2(switchyard, tmp_path):
+    """HTTP/2 flow control with a compressed file: the stream's window
+    refills, the filter resumes, the whole body arrives."""
+    data = os.urandom(1024 * 1024).hex().encode()  # 2 MiB
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html/big.txt").write_bytes(data)
+    port = free_port()
+    body = fill("root @PREFIX@html; gzip on; gzip_types text/plain; types { text/plain txt; }",
+                PREFIX=f"{tmp_path}/")
+    switchyard(http_conf(h2_server(port, body=body)))
+    rc, version, status, head, out, err = curl_h2(
+        f"http://127.0.0.1:{port}/big.txt", "-H", "Accept-Encoding: gzip", prior_knowledge=True,
+        timeout=30)
+    assert rc == 0 and version == "2" and status == 200, (rc, status, err)
+    assert "content-encoding: gzip" in head.lower()
+    assert gunzip(out) == data
