@@ -5,6 +5,7 @@
 #include "http/compress.h"
 
 #include <brotli/encode.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -267,6 +268,7 @@ struct cz {
     int dirty;                  /* input taken since the last flush */
     int streaming;              /* flush when the source pauses */
     int failed;
+    uint64_t bytes_in, bytes_out; /* for $gzip_ratio / $brotli_ratio */
     struct posted flush_post;
 };
 
@@ -319,6 +321,8 @@ static int cz_step(struct cz *c, const uint8_t **in, size_t *avail, enum cz_op o
         int rc = deflate(&c->z, flush);
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
             return -1;
+        c->bytes_in += *avail - c->z.avail_in;
+        c->bytes_out += room - c->z.avail_out;
         *in = c->z.next_in;
         *avail = c->z.avail_in;
         c->out->last += (uint32_t)(room - c->z.avail_out);
@@ -330,9 +334,11 @@ static int cz_step(struct cz *c, const uint8_t **in, size_t *avail, enum cz_op o
     BrotliEncoderOperation bop = op == CZ_FINISH  ? BROTLI_OPERATION_FINISH
                                  : op == CZ_FLUSH ? BROTLI_OPERATION_FLUSH
                                                   : BROTLI_OPERATION_PROCESS;
-    size_t left = room;
+    size_t left = room, before = *avail;
     if (!BrotliEncoderCompressStream(c->br, bop, avail, in, &left, &next_out, NULL))
         return -1;
+    c->bytes_in += before - *avail;
+    c->bytes_out += room - left;
     c->out->last += (uint32_t)(room - left);
     if (BrotliEncoderHasMoreOutput(c->br))
         return 0;
@@ -493,6 +499,23 @@ static struct cz *cz_new(const struct compress_conf *cc, enum compress_coding co
     if (length > 0 && length < (int64_t)UINT32_MAX)
         BrotliEncoderSetParameter(c->br, BROTLI_PARAM_SIZE_HINT, (uint32_t)length);
     return c;
+}
+
+int compress_ratio(const struct client_stream *st, enum compress_coding coding, char *out,
+                   size_t cap)
+{
+    const struct cz *c = (const struct cz *)http_filters_find(st, &compress_filter_type);
+    if (!c || c->coding != coding || !c->finished || !c->bytes_out)
+        return 0;
+    /* nginx's rounding: 2.125 -> 2.13 */
+    uint64_t in = c->bytes_in, o = c->bytes_out;
+    uint64_t whole = in / o, frac = in * 100 / o % 100;
+    if (in * 1000 / o % 10 > 4 && ++frac > 99) {
+        whole++;
+        frac = 0;
+    }
+    snprintf(out, cap, "%llu.%02llu", (unsigned long long)whole, (unsigned long long)frac);
+    return 1;
 }
 
 static int cz_wanted(const struct loc_conf *lc)

@@ -59,4 +59,12 @@ unsigned compress_static_variants(struct client_stream *st, struct static_varian
  * set it. 0, or -1 (out of memory). */
 int compress_static_result(struct client_stream *st, const struct static_result *res);
 
+/*
+ * $gzip_ratio / $brotli_ratio: input bytes over output bytes of this
+ * response's compression by `coding`, "%.2f" as nginx writes it, into `out`.
+ * 0 (not found) unless that coding compressed the response to its end.
+ */
+int compress_ratio(const struct client_stream *st, enum compress_coding coding, char *out,
+                   size_t cap);
+
 #endif

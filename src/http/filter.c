@@ -112,6 +112,17 @@ unsigned http_filters_notes(const struct client_stream *st)
     return st->filters ? st->filters->notes : 0;
 }
 
+struct resp_filter *http_filters_find(const struct client_stream *st,
+                                      const struct resp_filter_type *type)
+{
+    if (!st->filters)
+        return NULL;
+    for (struct resp_filter *f = st->filters->head; f; f = f->next)
+        if (f->type == type)
+            return f;
+    return NULL;
+}
+
 /* ------------------------------------------------------------ downstream */
 
 ssize_t resp_filter_next_write(struct resp_filter *f, const struct iovec *iov, int n, int last)

@@ -104,6 +104,10 @@ void http_filters_release(struct client_stream *st);
 void http_filters_note(struct client_stream *st, unsigned note);
 unsigned http_filters_notes(const struct client_stream *st);
 
+/* The filter of `type` in the current response's chain, or NULL. */
+struct resp_filter *http_filters_find(const struct client_stream *st,
+                                      const struct resp_filter_type *type);
+
 /* A filter writes downstream: to the next filter or to the protocol. */
 ssize_t resp_filter_next_write(struct resp_filter *f, const struct iovec *iov, int n, int last);
 /* Downstream has the whole body. */

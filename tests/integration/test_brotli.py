@@ -201,3 +201,20 @@ def test_brotli_over_http2(switchyard, raw_backend, tmp_path):
             plain = brotli.decompress(out) if coding == "br" else \
                 zlib.decompress(out, 16 + zlib.MAX_WBITS)
             assert plain == TEXT
+
+
+def test_brotli_ratio_variable(switchyard, tmp_path):
+    build_tree(tmp_path)
+    port = free_port()
+    sy = switchyard(http_conf(fill(
+        "log_format ratio '$uri br=$brotli_ratio gz=$gzip_ratio';"
+        "server { listen 127.0.0.1:@PORT@; root @PREFIX@html; brotli on; brotli_types text/plain;"
+        " gzip on; gzip_types text/plain;"
+        " types { text/plain txt; } access_log logs/access.log ratio; }",
+        PORT=port, PREFIX=f"{tmp_path}/")))
+    r = get(port, "/a.txt", "br")
+    assert decoded(r) == TEXT
+    m = sy.wait_access_log(r"/a.txt br=(\d+\.\d\d) gz=-\n")
+    assert abs(float(m.group(1)) - len(TEXT) / len(r.body)) < 0.02 * float(m.group(1))
+    r = get(port, "/v.txt", "gzip")
+    sy.wait_access_log(r"/v.txt br=- gz=\d+\.\d\d\n")

@@ -662,3 +662,22 @@ def test_large_file_over_http2(switchyard, tmp_path):
     assert rc == 0 and version == "2" and status == 200, (rc, status, err)
     assert "content-encoding: gzip" in head.lower()
     assert gunzip(out) == data
+
+
+def test_gzip_ratio_variable(switchyard, tmp_path):
+    build_tree(tmp_path)
+    port = free_port()
+    sy = switchyard(http_conf(fill(
+        "log_format ratio '$uri ratio=$gzip_ratio';"
+        "server { listen 127.0.0.1:@PORT@; root @PREFIX@html; gzip on; gzip_types text/plain;"
+        " types { text/plain txt; image/png png; } access_log logs/access.log ratio; }",
+        PORT=port, PREFIX=f"{tmp_path}/")))
+    r = get(port, "/a.txt", GZ)
+    assert_gzipped(r, TEXT)
+    m = sy.wait_access_log(r"/a.txt ratio=(\d+)\.(\d\d)\n")
+    ratio = float(f"{m.group(1)}.{m.group(2)}")
+    assert abs(ratio - len(TEXT) / len(r.body)) < 0.02 * ratio, (ratio, len(TEXT), len(r.body))
+    assert_plain(get(port, "/pic.png", GZ), TEXT)
+    sy.wait_access_log(r"/pic.png ratio=-\n")   # not compressed: not found
+    get(port, "/a.txt")
+    sy.wait_access_log(r"(?s)ratio=-\n.*/a.txt ratio=-\n")
