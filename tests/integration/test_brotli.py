@@ -218,3 +218,61 @@ def test_brotli_ratio_variable(switchyard, tmp_path):
     assert abs(float(m.group(1)) - len(TEXT) / len(r.body)) < 0.02 * float(m.group(1))
     r = get(port, "/v.txt", "gzip")
     sy.wait_access_log(r"/v.txt br=- gz=\d+\.\d\d\n")
+
+
+def test_server_sent_events_brotli(switchyard, raw_backend, tmp_path):
+    """Brotli flushes what the upstream flushed too: event by event, over
+    HTTP/1.1 and HTTP/2."""
+    import socket
+    import threading
+    import time
+
+    from test_gzip import read_head, sse_origin, sse_over_h2
+
+    def br_partial(data):
+        return brotli.Decompressor().process(data)
+
+    go = [threading.Event() for _ in range(3)]
+    up = sse_origin(raw_backend, go)
+    port = free_port()
+    body = fill("brotli on; brotli_types text/event-stream;"
+                " location /sse/ { proxy_pass http://@UP@/; }", UP=up.addr)
+    switchyard(http_conf(h2_server(port, body=body)))
+    assert sse_over_h2(port, "br", br_partial, go) == "br"
+
+    go2 = [threading.Event() for _ in range(3)]
+    up2 = sse_origin(raw_backend, go2)
+    port2 = free_port()
+    switchyard(http_conf(fill(
+        "server { listen 127.0.0.1:@P@; brotli on; brotli_types text/event-stream;"
+        " location /sse/ { proxy_pass http://@UP@/; } }", P=port2, UP=up2.addr)))
+    s = socket.create_connection(("127.0.0.1", port2), timeout=5)
+    s.sendall(b"GET /sse/events HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: br\r\n\r\n")
+    deadline = time.monotonic() + 10
+    go2[0].set()
+    head, raw = read_head(s, deadline)
+    assert "Content-Encoding: br" in head, head
+
+    def body_so_far(raw):
+        out, rest = b"", raw
+        while True:
+            i = rest.find(b"\r\n")
+            if i < 0:
+                return out
+            size = int(rest[:i], 16)
+            if len(rest) < i + 2 + size + 2:
+                return out
+            out += rest[i + 2:i + 2 + size]
+            rest = rest[i + 2 + size + 2:]
+
+    for i in range(3):
+        want = b"data: event number %d" % i
+        while want not in br_partial(body_so_far(raw)):
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            b = s.recv(65536)
+            assert b, f"closed before event {i}"
+            raw += b
+        assert b"event number %d" % (i + 1) not in br_partial(body_so_far(raw))
+        if i + 1 < 3:
+            go2[i + 1].set()
+    s.close()

@@ -25,7 +25,7 @@ import zlib
 import pytest
 
 from backends import read_request_head
-from h2_support import curl_h2, h2_server
+from h2_support import H2Client, curl_h2, h2_server
 from ws_fixtures import frame as ws_frame, xor_mask
 from harness import IS_NGINX, HttpConn, fill, free_port, http_conf, request
 
@@ -681,3 +681,48 @@ def test_gzip_ratio_variable(switchyard, tmp_path):
     sy.wait_access_log(r"/pic.png ratio=-\n")   # not compressed: not found
     get(port, "/a.txt")
     sy.wait_access_log(r"(?s)ratio=-\n.*/a.txt ratio=-\n")
+
+
+def sse_origin(raw_backend, go):
+    """An event stream whose event i+1 is sent only once go[i+1] is set."""
+    def sse(c, head):
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                  b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for i in range(len(go)):
+            assert go[i].wait(10)
+            ev = b"data: event number %d with some text to compress\n\n" % i
+            c.sendall(b"%x\r\n" % len(ev) + ev + b"\r\n")
+        c.sendall(b"0\r\n\r\n")
+
+    return start_origin(raw_backend, {"/events": sse})
+
+
+def sse_over_h2(port, ae, decode, go):
+    """Read the stream over HTTP/2; each event must arrive before the next is
+    released. Returns the response's Content-Encoding."""
+    with H2Client(port) as c:
+        sid = c.start_request("GET", "/sse/events", headers=[("accept-encoding", ae)])
+        go[0].set()
+        st = c.wait_headers(sid, 10)
+        for i in range(len(go)):
+            want = b"data: event number %d" % i
+            c.wait(lambda: want in decode(bytes(st.data)), 10, f"event {i}")
+            assert b"event number %d" % (i + 1) not in decode(bytes(st.data))
+            if i + 1 < len(go):
+                go[i + 1].set()
+        c.wait(lambda: st.done, 10, "the end of the stream")
+        return st.header("content-encoding")
+
+
+def test_server_sent_events_over_http2(switchyard, raw_backend, tmp_path):
+    go = [threading.Event() for _ in range(3)]
+    up = sse_origin(raw_backend, go)
+    port = free_port()
+    body = fill("gzip on; gzip_types text/event-stream;"
+                " location /sse/ { proxy_pass http://@UP@/; proxy_buffering off; }", UP=up.addr)
+    switchyard(http_conf(h2_server(port, body=body)))
+
+    def gunzip_partial(data):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
+
+    assert sse_over_h2(port, "gzip", gunzip_partial, go) == "gzip"
