@@ -129,6 +129,7 @@ server {
     location /msie/ { alias @PREFIX@html/; gzip_disable msie6; }
     location /v10/ { alias @PREFIX@html/; gzip_http_version 1.0; }
     location /off/ { alias @PREFIX@html/; gzip off; }
+    location /iff/ { alias @PREFIX@html/; if ($arg_plain) { gzip off; } }
     location /ret { return 200 "$request_uri: the quick brown fox jumps over the lazy dog\n"; }
     location /st/ { alias @PREFIX@html/; gzip off; gzip_static on; gzip_vary on; }
     location /st-always/ { alias @PREFIX@html/; gzip off; gzip_static always; }
@@ -238,6 +239,12 @@ def test_types_html_always_others_listed(env):
 def test_gzip_off_location(env):
     sy, _ = env
     assert_plain(get(sy.port, "/off/a.txt", GZ), TEXT)
+
+
+def test_gzip_in_if(env):
+    sy, _ = env
+    assert_gzipped(get(sy.port, "/iff/a.txt", GZ), TEXT)
+    assert_plain(get(sy.port, "/iff/a.txt?plain=1", GZ), TEXT)
 
 
 def test_min_length_known_and_unknown(env):
