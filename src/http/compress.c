@@ -591,6 +591,11 @@ unsigned compress_static_variants(struct client_stream *st, struct static_varian
     const struct compress_conf *cc = &r->lc->compress;
     if (cc->gzip_static == COMPRESS_STATIC_OFF && cc->brotli_static == COMPRESS_STATIC_OFF)
         return 0;
+    /* files only, GET and HEAD only (a directory's index comes back here
+     * after its internal redirect) */
+    if (!r->uri.len || r->uri.p[r->uri.len - 1] == '/' ||
+        !(str_eq(r->method, STR_LIT("GET")) || str_eq(r->method, STR_LIT("HEAD"))))
+        return 0;
     struct str ae = req_header(r, "accept-encoding");
     int q[3] = {0, 0, 0};
     if (ae.len)
