@@ -31,13 +31,11 @@ struct filter_chain {
     int wrapped;
 
     /* a local response driven through the filters */
-    int local;
     const char *mem;                  /* memory body */
     size_t mem_len, mem_off;
     int fd;                           /* file body (-1 none), owned */
     off_t file_off, file_left;
     struct buf *in;                   /* file bytes read, not yet taken by the filters */
-    int in_last;                      /* `in` holds the file's last bytes */
 };
 
 static const struct stream_ops filter_ops;
@@ -88,7 +86,6 @@ static void chain_reset(struct client_stream *st)
     c->fd = -1;
     buf_put(c->in);
     c->in = NULL;
-    c->local = 0;
 }
 
 void http_filters_release(struct client_stream *st)
@@ -257,7 +254,6 @@ static int local_read(struct filter_chain *c)
     c->in->last = (uint32_t)n;
     c->file_off += n;
     c->file_left -= n;
-    c->in_last = c->file_left == 0;
     return SY_OK;
 }
 
@@ -341,7 +337,6 @@ static void local_send(struct client_stream *st, const char *body, size_t len, i
             c->proto->send_memory(st, body, len);
         return;
     }
-    c->local = 1;
     c->mem = body;
     c->mem_len = len;
     c->mem_off = 0;
