@@ -395,6 +395,15 @@ def test_304_not_compressed(env):
     assert r.header("Content-Encoding") is None and r.body == b""
 
 
+def test_weak_etag_revalidates(env):
+    """The weak ETag a compressed copy carries still gets a 304."""
+    sy, _ = env
+    etag = get(sy.port, "/a.txt", GZ).header("ETag")
+    assert etag.startswith('W/"')
+    r = get(sy.port, "/a.txt", dict(GZ, **{"If-None-Match": etag}))
+    assert r.status == 304 and r.body == b""
+
+
 @pytest.mark.switchyard_only  # nginx ignores Range on a response it compresses (docs/differences.md)
 def test_range_request_gets_the_range_uncompressed(env):
     sy, _ = env
