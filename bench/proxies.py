@@ -181,7 +181,19 @@ class Proxy:
         self.proc = None
 
 
-NGINX_LOCATIONS = """
+# The compression scenario's location (only for a binary that has gzip: a
+# --baseline Switchyard from before it would refuse the directives).
+GZIP_LOCATION = """
+        location = /gz {
+            proxy_pass http://backend/text;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            gzip on;
+            gzip_comp_level 1;
+            gzip_types text/plain;
+        }"""
+
+NGINX_LOCATIONS = """{gzip_location}
         location / {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -230,12 +242,21 @@ http {{
 """
 
 
+def has_gzip(binary: str) -> bool:
+    """nginx's -V says --without-http_gzip_module when gzip is not built."""
+    r = subprocess.run([binary, "-V"], capture_output=True, text=True)
+    return "--without-http_gzip_module" not in (r.stderr + r.stdout)
+
+
 class Switchyard(Proxy):
     name = "switchyard"
 
     def __init__(self, *a, binary: str, **kw):
         self.binary = binary
         super().__init__(*a, **kw)
+        # the nginx file's `location = /gz` (gzip of a proxied 32 KiB text)
+        if self.available() and has_gzip(binary):
+            self.features.add("gzip")
 
     def version(self) -> str:
         r = subprocess.run([self.binary, "-v"], capture_output=True, text=True)
@@ -247,7 +268,8 @@ class Switchyard(Proxy):
         # The same file nginx runs: Switchyard takes nginx's configuration.
         (self.dir / "proxy.conf").write_text(NGINX_STYLE.format(
             port=self.port, tls_port=self.tls_port, h2_port=self.h2_port, backend=self.backend,
-            cert=self.cert, key=self.key, http_extra=""))
+            cert=self.cert, key=self.key, http_extra="",
+            gzip_location=GZIP_LOCATION if "gzip" in self.features else ""))
 
     def argv(self):
         return [self.binary, "-p", f"{self.dir}/", "-c", str(self.dir / "proxy.conf"),
@@ -256,6 +278,7 @@ class Switchyard(Proxy):
 
 class Nginx(Proxy):
     name = "nginx"
+    static_features = frozenset({"tls", "ws", "gzip"})  # Debian's nginx-light has gzip
     binary = "/usr/sbin/nginx"
 
     def version(self) -> str:
@@ -267,7 +290,7 @@ class Nginx(Proxy):
                         for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         (self.dir / "proxy.conf").write_text(NGINX_STYLE.format(
             port=self.port, tls_port=self.tls_port, h2_port=self.h2_port, backend=self.backend,
-            cert=self.cert, key=self.key, http_extra=temps))
+            cert=self.cert, key=self.key, http_extra=temps, gzip_location=GZIP_LOCATION))
 
     def argv(self):
         return [self.binary, "-p", f"{self.dir}/", "-c", str(self.dir / "proxy.conf"),

@@ -196,7 +196,7 @@ def measured(proxy: px.Proxy, work: Path, fn) -> dict:
 
 class Scenario:
     """One row group of the table. `run(proxy)` returns a dict of metrics."""
-    needs: frozenset = frozenset()  # proxy features: "tls", "h2", "ws_h2"
+    needs: frozenset = frozenset()  # proxy features: "tls", "h2", "ws_h2", "gzip"
     fresh = False  # restart the proxy first (idle-memory scenarios)
 
     def __init__(self, key, title, metrics):
@@ -294,6 +294,15 @@ def scenarios(d: float, idle_conns: int):
         r["cpu_s_per_gb"] = r["cpu_s"] / gb if gb else float("nan")
         r["gb_per_s"] = gb / r["seconds"]
         return r
+
+    # Compression: the same proxied 32 KiB text/plain, gzip level 1 (nginx's
+    # default) in the same nginx file, so the CPU per response is the
+    # compressor's plus the proxying; only proxies configured for it.
+    @add("http_gzip", "HTTP/1.1 gzip of a proxied 32 KiB text, level 1, 20 conns",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p99_us"], needs={"gzip"})
+    def _(p, work):
+        return measured(p, work, lambda: run_wrk(f"http://127.0.0.1:{p.port}/gz", 20, d,
+                                                 headers=("Accept-Encoding: gzip",)))
 
     @add("ws_handshake", "WebSocket handshake + close, 20 conns",
          ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p99_us"])

@@ -8,7 +8,9 @@
  * Prints "ready" once listening. Each thread has its own epoll instance and
  * its own SO_REUSEPORT listener (the kernel spreads connections over them).
  *
- * HTTP: any path -> 200 with a 100-byte text/plain body; /1m -> 1 MiB body
+ * HTTP: any path -> 200 with a 100-byte text/plain body; /1m -> 1 MiB body;
+ * /text -> 32 KiB of text/plain made of words (compressible like a page: the
+ * compression scenario)
  * from a static buffer. Keep-alive, HTTP/1.0, Connection: close, pipelining,
  * request bodies with Content-Length (skipped). HEAD gets the head only.
  * A chunked request body cannot be skipped without decoding it: such a
@@ -54,6 +56,7 @@
 #define MAX_HEAD 16384
 #define BIG_SZ (1u << 20)
 #define SMALL_SZ 100
+#define TEXT_SZ (32u << 10)
 #define SRC_PAYLOAD 65536
 #define SRC_FRAMES 4              /* /ws/source writes 4 frames per syscall */
 #define SRC_FRAME (10 + SRC_PAYLOAD)
@@ -105,6 +108,31 @@ enum { KA11, CLOSE, KA10, NVARIANT };
 static char small_resp[NVARIANT][256], big_head[NVARIANT][160];
 static size_t small_len[NVARIANT], small_head_len[NVARIANT], big_head_len[NVARIANT];
 static uint8_t *big_body, *src_buf;
+static char text_head[NVARIANT][160];
+static size_t text_head_len[NVARIANT];
+static uint8_t text_body[TEXT_SZ];
+
+/* Words picked by a fixed LCG: text that compresses about as a web page does. */
+static void build_text(void)
+{
+    static const char *const words[] = {
+        "the", "of", "and", "a", "to", "in", "is", "you", "that", "it", "he", "was", "for", "on",
+        "are", "as", "with", "his", "they", "at", "be", "this", "have", "from", "or", "one",
+        "had", "by", "word", "but", "not", "what", "all", "were", "we", "when", "your", "can",
+        "said", "there", "use", "an", "each", "which", "she", "do", "how", "their", "if",
+        "will", "up", "other", "about", "out", "many", "then", "them", "these", "so", "some",
+        "<div class=\"item\">", "</div>", "<p>", "</p>", "<a href=\"/page/", "\">", "</a>"};
+    uint32_t x = 12345;
+    size_t n = 0;
+    while (n < TEXT_SZ) {
+        x = x * 1103515245u + 12345u;
+        const char *w = words[(x >> 16) % (sizeof(words) / sizeof(words[0]))];
+        for (; *w && n < TEXT_SZ; w++)
+            text_body[n++] = (uint8_t)*w;
+        if (n < TEXT_SZ)
+            text_body[n++] = (x >> 8) % 11 == 0 ? '\n' : ' ';
+    }
+}
 
 static void build_static(void)
 {
@@ -124,6 +152,11 @@ static void build_static(void)
                                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %u\r\n%s\r\n",
                                            BIG_SZ, conn_hdr[v]);
     }
+    for (int v = 0; v < NVARIANT; v++)
+        text_head_len[v] = (size_t)snprintf(text_head[v], sizeof text_head[v],
+                                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                            "Content-Length: %u\r\n%s\r\n", TEXT_SZ, conn_hdr[v]);
+    build_text();
     big_body = malloc(BIG_SZ);
     src_buf = malloc((size_t)SRC_FRAMES * SRC_FRAME);
     if (!big_body || !src_buf)
@@ -465,6 +498,10 @@ static ssize_t http_input(struct worker *w, struct conn *c, uint8_t *p, size_t n
         if (path_is(&r, "/1m")) {
             stage_add(w, big_head[v], big_head_len[v]);
             if (conn_send(w, c, r.is_head ? NULL : big_body, r.is_head ? 0 : BIG_SZ) < 0)
+                return -1;
+        } else if (path_is(&r, "/text")) {
+            stage_add(w, text_head[v], text_head_len[v]);
+            if (conn_send(w, c, r.is_head ? NULL : text_body, r.is_head ? 0 : TEXT_SZ) < 0)
                 return -1;
         } else {
             stage_add(w, small_resp[v], r.is_head ? small_head_len[v] : small_len[v]);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conf/gzip.h"
 #include "conf/vars.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -460,7 +461,9 @@ struct loc_conf {
     uint64_t http2_chunk_size;          /* 8k: largest DATA frame written; 1 .. 2^24-1
                                            (larger values are clamped, as nginx) */
     uint64_t http2_recv_buffer_size;    /* 256k; http level only in nginx, inherited here;
-                                           more than 16 */
+                                           more than 16 */    /* ---- added: response compression (gzip, gzip_static, brotli; src/conf/gzip.c,
+       src/http/compress.c) ---- */
+    struct compress_conf compress;
 };
 
 /* loc_conf.lingering_close values */

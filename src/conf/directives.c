@@ -697,6 +697,11 @@ const char *set_bitmask(struct conf_parser *p, const struct directive *d, void *
     return NULL;
 }
 
+void *conf_regex_compile(struct conf_parser *p, const char *pattern, int caseless)
+{
+    return regex_compile(p, pattern, caseless);
+}
+
 static const struct conf_enum on_off_build[] = {{"on", 1}, {"off", 0}, {"build", 2}, {NULL, 0}};
 static const struct conf_enum http_versions[] = {{"1.0", 0}, {"1.1", 1}, {NULL, 0}};
 /* limit_req_log_level / limit_conn_log_level */

@@ -86,6 +86,9 @@ void conf_warn_node(struct conf_parser *p, const char *fmt, ...)
 /* The directive being handled appeared earlier in the same block (for the
  * "is duplicate" of directives whose value is kept nowhere). */
 int conf_repeated_in_block(const struct conf_parser *p);
+/* Compile a PCRE2 regex owned by the generation (freed with it); NULL after
+ * writing nginx's "pcre2_compile() failed" message. */
+void *conf_regex_compile(struct conf_parser *p, const char *pattern, int caseless);
 
 /*
  * Build the generation from the trees: `gtree` (the -g text, may be NULL)

@@ -113,6 +113,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->http2_body_preread_size = CONF_UNSET_U64;
     c->http2_chunk_size = CONF_UNSET_U64;
     c->http2_recv_buffer_size = CONF_UNSET_U64;
+    compress_conf_init(&c->compress);
     return c;
 }
 
@@ -449,6 +450,8 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_U64(http2_body_preread_size, 64 * 1024);
     MERGE_U64(http2_chunk_size, 8 * 1024);
     MERGE_U64(http2_recv_buffer_size, 256 * 1024);
+    /* compression (gzip.c) */
+    compress_conf_merge(&c->compress, prev ? &prev->compress : NULL);
     return 0;
 
 oom:

@@ -65,14 +65,15 @@ static const struct conf_module modules[] = {
      * accepted (src/conf/http2.c), the obsolete ones with nginx's warning. */
     {"http_v2_module", "ngx_http_v2_module", BUILT, PROBE_HTTP,
      "http2_max_concurrent_streams 16;", "", ""},
+    /* Response compression (src/conf/gzip.c, src/http/compress.c); every
+     * directive, gzip_static's too (nginx builds it on request). */
+    {"http_gzip_module", "ngx_http_gzip_module", DEF | BUILT, PROBE_HTTP, "gzip on;", "", ""},
+    {"http_gzip_static_module", "ngx_http_gzip_static_module", BUILT, PROBE_LOCATION,
+     "gzip_static on;", "", ""},
 
     /* nginx builds these by default; Switchyard does not have them (-V: --without-). */
     {"http_charset_module", "ngx_http_charset_module", DEF, PROBE_HTTP, "charset utf-8;",
      "charset charset_map charset_types override_charset source_charset", ""},
-    {"http_gzip_module", "ngx_http_gzip_module", DEF, PROBE_HTTP, "gzip on;", "",
-     "gzip gzip_buffers gzip_comp_level gzip_disable gzip_hash gzip_http_version "
-     "gzip_min_length gzip_no_buffer gzip_proxied gzip_types gzip_vary gzip_window "
-     "postpone_gzipping"},
     {"http_ssi_module", "ngx_http_ssi_module", DEF, PROBE_HTTP, "ssi on;",
      "ssi ssi_ignore_recycled_buffers ssi_last_modified ssi_min_file_chunk ssi_silent_errors "
      "ssi_types ssi_value_length",
@@ -201,8 +202,6 @@ static const struct conf_module modules[] = {
      "mp4 mp4_buffer_size mp4_max_buffer_size mp4_start_key_frame", ""},
     {"http_gunzip_module", "ngx_http_gunzip_module", 0, PROBE_LOCATION, "gunzip on;",
      "gunzip gunzip_buffers", ""},
-    {"http_gzip_static_module", "ngx_http_gzip_static_module", 0, PROBE_LOCATION, "gzip_static on;",
-     "", "gzip_static"},
     {"http_auth_request_module", "ngx_http_auth_request_module", 0, PROBE_LOCATION,
      "auth_request /auth;", "auth_request auth_request_set", ""},
     {"http_random_index_module", "ngx_http_random_index_module", 0, PROBE_LOCATION,

@@ -19,6 +19,8 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "http/access_log.h"
+#include "http/compress.h"
+#include "http/filter.h"
 #include "http/limit_conn.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
@@ -458,10 +460,17 @@ static void run_static(struct client_stream *s)
     in.if_range = req_header(r, "if-range");
     in.eval = static_eval_cb;
     in.eval_ctx = s;
+    /* gzip_static / brotli_static (http/compress.c) */
+    struct static_variant variants[COMPRESS_MAX_VARIANTS];
+    http_filters_install(s);
+    in.variants = variants;
+    in.nvariants = compress_static_variants(s, variants);
     struct static_result res;
     memset(&res, 0, sizeof(res));
     res.fd = -1;
-    if (static_handle(&in, &res, &r->arena) < 0) {
+    if (static_handle(&in, &res, &r->arena) < 0 || compress_static_result(s, &res) < 0) {
+        if (res.fd >= 0)
+            close(res.fd);
         http_respond_status(s, 500);
         return;
     }
@@ -602,6 +611,7 @@ static void send_local(struct client_stream *s, const char *body, size_t len, in
                        off_t file_len)
 {
     struct request *r = &s->req;
+    http_filters_install(s); /* response filters (compression) see every local response */
     if (r->err_status_override > 0)
         r->status = r->err_status_override;
     int status = r->status;
@@ -716,6 +726,7 @@ static void run_handler(struct client_stream *s)
         }
     }
     if (r->lc->proxy_pass) {
+        http_filters_install(s);
         http_proxy_handler(s);
         return;
     }
@@ -867,6 +878,7 @@ void http_request_release(struct client_stream *s)
      * (unless a tunnel took them over). */
     limit_conn_release(s->req.limit_conn);
     s->req.limit_conn = NULL;
+    http_filters_release(s); /* the protocol's ops back, the filters closed */
     arena_destroy(&s->req.arena);
     rt_release(s->req.rt);
     memset(&s->req, 0, sizeof(s->req));

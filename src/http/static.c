@@ -820,11 +820,49 @@ static int open_errno_status(int err)
     }
 }
 
+/*
+ * gzip_static / brotli_static (nginx's ngx_http_gzip_static_module, before
+ * the static handler): the first variant that is a regular file is served
+ * (ST_DONE); none: ST_NEXT, the file itself.
+ */
+static int static_variant(const struct st_req *r, struct static_result *out)
+{
+    if (r->method != M_GET && r->method != M_HEAD)
+        return ST_NEXT;
+    for (unsigned i = 0; i < r->in->nvariants; i++) {
+        const struct static_variant *v = &r->in->variants[i];
+        size_t len;
+        const char *path = map_uri(r, r->uri, v->suffix, &len);
+        if (!path)
+            return ST_ERR;
+        if (path_escapes(r, path, len))
+            continue;
+        int fd = open_path(path, O_RDONLY | O_NONBLOCK, r->symlinks);
+        if (fd < 0)
+            continue; /* nginx declines on every error */
+        struct stat st;
+        int regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+        if (!regular || v->probe_only) {
+            out->variant_seen |= regular;
+            close(fd);
+            continue;
+        }
+        out->variant = v;
+        return serve_file(r, fd, &st, out);
+    }
+    return ST_NEXT;
+}
+
 /* nginx's static handler for a URI not ending in '/'. */
 static int static_file(const struct st_req *r, struct static_result *out)
 {
     if (r->method == M_OTHER)
         return status_done(out, 405);
+    if (r->in->nvariants) {
+        int rc = static_variant(r, out);
+        if (rc != ST_NEXT)
+            return rc;
+    }
 
     size_t len;
     const char *path = map_uri(r, r->uri, STR_NULL, &len);

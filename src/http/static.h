@@ -26,6 +26,18 @@ struct arena;
 /* Evaluate a template in the current request's context (the session supplies it). */
 typedef int static_eval_fn(void *ctx, const struct tmpl *t, struct str *out);
 
+/*
+ * A precompressed variant of a file (gzip_static, brotli_static): the file
+ * with `suffix` appended ("a.js.gz") is sent instead of the file when it
+ * is a regular file, for GET and HEAD of a URI not ending in '/'. A
+ * `probe_only` variant is only looked for (static_result.variant_seen).
+ */
+struct static_variant {
+    struct str suffix;          /* ".gz", ".br" */
+    int probe_only;
+    int coding;                 /* the caller's tag (its Content-Encoding) */
+};
+
 struct static_input {
     struct str uri;             /* normalised, decoded path ($uri) */
     struct str method;          /* only GET and HEAD serve files; others -> 405 */
@@ -37,6 +49,8 @@ struct static_input {
     static_eval_fn *eval;
     void *eval_ctx;
     int in_try_files;           /* internal: set by the session on re-entry? leave 0 */
+    const struct static_variant *variants; /* tried in order before the file itself */
+    unsigned nvariants;
 };
 
 enum static_action {
@@ -68,6 +82,8 @@ struct static_result {
     struct str etag;            /* "\"<mtime hex>-<size hex>\"" like nginx */
     struct str content_range;   /* "bytes 0-99/1234" for 206, "bytes * /1234" (no space) for 416 */
     int accept_ranges;          /* send "Accept-Ranges: bytes" (with 200 only, as nginx) */
+    const struct static_variant *variant; /* the precompressed variant sent, or NULL */
+    int variant_seen;           /* a probe_only variant exists */
 };
 
 /*

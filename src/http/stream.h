@@ -174,6 +174,10 @@ struct client_stream {
      * the stream is ended under it (free what it holds; the stream is gone). */
     void (*on_event)(struct client_stream *st, int timed_out);
     void (*on_abort)(struct client_stream *st);
+
+    /* Response filters of the current request (http/filter.h), NULL when
+     * none: while set, `ops` is the chain's table in front of the protocol's. */
+    struct filter_chain *filters;
 };
 
 /* Log context for error lines: ", client: 1.2.3.4, server: x, request: \"GET / HTTP/1.1\"". */

@@ -30,6 +30,7 @@
 
 #include "core/log.h"
 #include "core/net.h"
+#include "http/compress.h"
 #include "http/stream.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
@@ -686,6 +687,13 @@ static struct str conn_var(struct client_stream *s, unsigned id, int *found)
         return elapsed_str(a, s->conn->created_ms);
     case VB_PIPE:
         return r->pipelined ? STR_LIT("p") : STR_LIT(".");
+    case VB_GZIP_RATIO:
+    case VB_BROTLI_RATIO:
+        /* not found until the compressor has finished (nginx) */
+        if (!compress_ratio(s, id == VB_GZIP_RATIO ? COMPRESS_GZIP : COMPRESS_BR, tmp,
+                            sizeof(tmp)))
+            return none(found);
+        return arena_str(a, str_from_cstr(tmp));
     case VB_TCPINFO_RTT:
     case VB_TCPINFO_RTTVAR:
     case VB_TCPINFO_SND_CWND:

@@ -107,7 +107,7 @@ def test_configure_arguments_are_honest():
     flags = args.split()[2:]
     without = sorted(f[len("--without-"):] for f in flags if f.startswith("--without-"))
     assert without == sorted([
-        "http_charset_module", "http_gzip_module", "http_ssi_module", "http_userid_module",
+        "http_charset_module", "http_ssi_module", "http_userid_module",
         "http_access_module", "http_auth_basic_module", "http_mirror_module",
         "http_autoindex_module", "http_geo_module", "http_split_clients_module",
         "http_referer_module", "http_fastcgi_module", "http_uwsgi_module", "http_scgi_module",
@@ -115,7 +115,8 @@ def test_configure_arguments_are_honest():
         "http_empty_gif_module", "http_browser_module", "http_upstream_zone_module",
         "http_upstream_least_time_module", "http_upstream_sticky_module", "http-cache"]), args
     with_ = sorted(f for f in flags if f.startswith("--with-"))
-    assert with_ == ["--with-http_realip_module", "--with-http_ssl_module",
+    assert with_ == ["--with-http_gzip_static_module", "--with-http_realip_module",
+                     "--with-http_ssl_module",
                      "--with-http_v2_module", "--with-pcre-jit"]
     assert [f for f in flags if not f.startswith("--with")] == ["--prefix=" + f for f in
                                                                [flags[0][len("--prefix="):]]]
@@ -170,6 +171,7 @@ HAS_MODULE = [
     ("http", r"(?s)^(?!.*--without-http(?!\S))", "main", "http { }"),
     ("pcre", r"(?s)^(?!.*--without-pcre)", "server", "location ~ ^/a { }"),
     ("realip", r"--with-http_realip_module", "http", "set_real_ip_from 127.0.0.1;"),
+    ("gzip_static", r"--with-http_gzip_static_module", "location", "gzip_static on;"),
     ("sub", r"--with-http_sub_module", "location", "sub_filter a b;"),
     ("auth_request", r"--with-http_auth_request_module", "location", "auth_request /a;"),
     ("flv", r"--with-http_flv_module", "location", "flv;"),

@@ -2264,9 +2264,20 @@ static const struct {
     {"events {} http { open_log_file_cache max=10 bar; }\n",
      "invalid \"open_log_file_cache\" parameter \"bar\" in <C>:1"},
     /* nginx directives Switchyard lacks: explained, not "unknown" (src/conf/modules.c) */
-    {"events {} http { gzip on; }\n",
-     "nginx directive \"gzip\" is not implemented yet (ngx_http_gzip_module, planned for a "
-     "later compatibility release); remove it to run this configuration in <C>:1"},
+    {"events {} http { gzip_types; }\n",
+     "invalid number of arguments in \"gzip_types\" directive in <C>:1"},
+    {"events {} http { gzip_comp_level 10; }\n",
+     "value must be between 1 and 9 in <C>:1"},
+    {"events {} http { gzip_window 3k; }\n",
+     "\"gzip_window\" directive must be 512, 1k, 2k, 4k, 8k, 16k, or 32k in <C>:1"},
+    {"events {} http { gzip_proxied sometimes; }\n", "invalid value \"sometimes\" in <C>:1"},
+    {"events {} http { gzip_static maybe; }\n", "invalid value \"maybe\" in <C>:1"},
+    {"events {} http { gzip_disable \"(\"; }\n",
+     "pcre2_compile() failed: missing closing parenthesis in \"(\" in <C>:1"},
+    {"events {} http { brotli_comp_level 12; }\n",
+     "value must be between 0 and 11 in <C>:1"},
+    {"events {} http { server { if ($uri) { gzip_types text/css; } } }\n",
+     "\"gzip_types\" directive is not allowed here in <C>:1"},
     {"events {} http { server { location / { limit_except GET { deny all; } } } }\n",
      "nginx directive \"limit_except\" is not implemented yet (ngx_http_core_module); remove it "
      "to run this configuration in <C>:1"},

@@ -140,7 +140,7 @@ static void test_lookup_unknown(void **state)
     assert_string_equal(err, "unknown \"foo\" variable");
     /* near misses and nginx variables Switchyard does not have */
     static const char *const unknown[] = {"upstream_byte_sent", "ssl_client_foo",
-                                          "proxy_protocol_tlv_aws_vpce_id", "gzip_ratio",
+                                          "proxy_protocol_tlv_aws_vpce_id", "gzip_ratios",
                                           "ssl_sigalg", "upstream_trailer"};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
         assert_null(lookup(f, unknown[i], &err));
