@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conf/headers_extra.h"
 #include "conf/vars.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -448,6 +449,9 @@ struct loc_conf {
                                            (larger values are clamped, as nginx) */
     uint64_t http2_recv_buffer_size;    /* 256k; http level only in nginx, inherited here;
                                            more than 16 */
+    /* ---- added: response headers of their own modules (src/conf/headers_extra.c
+       `expires`, ...); each module's init and merge are called by merge.c ---- */
+    struct expires_conf expires;        /* expires (ngx_http_headers_module): off */
 };
 
 /* loc_conf.lingering_close values */

@@ -25,7 +25,7 @@ static const struct conf_module modules[] = {
      ""},
     {"http_log_module", "ngx_http_log_module", DEF | BUILT, PROBE_HTTP, "access_log off;", "", ""},
     {"http_headers_module", "ngx_http_headers_module", DEF | BUILT, PROBE_LOCATION,
-     "add_header X-Probe 1;", "add_trailer add_header_inherit add_trailer_inherit", "expires"},
+     "add_header X-Probe 1;", "add_trailer add_header_inherit add_trailer_inherit", ""},
     {"http_index_module", "ngx_http_index_module", DEF | BUILT, PROBE_LOCATION, "index index.html;",
      "", ""},
     {"pcre-jit", "PCRE JIT", BUILT, PROBE_MAIN, "pcre_jit on;", "", ""},

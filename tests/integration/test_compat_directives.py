@@ -10,7 +10,7 @@
   / lingering_timeout, proxy_socket_keepalive, worker_priority,
   worker_rlimit_core.
 - nginx directives Switchyard does not implement are explained (module, and
-  "planned" for gzip, expires, allow/deny, auth_basic, the proxy cache),
+  "planned" for gzip, allow/deny, auth_basic, the proxy cache),
   distinct from a typo; load_module says there are no dynamic modules; and
   Debian's stock /etc/nginx/nginx.conf fails exactly on its modules-enabled
   include, then on `gzip on;`, then passes.
@@ -481,7 +481,6 @@ NOT_IMPLEMENTED = [
     ("http", "gzip on;", "ngx_http_gzip_module", True),
     ("http", "gzip_types text/css;", "ngx_http_gzip_module", True),
     ("location", "gzip_static on;", "ngx_http_gzip_static_module", True),
-    ("location", "expires 1h;", "ngx_http_headers_module", True),
     ("location", "allow 127.0.0.1;", "ngx_http_access_module", True),
     ("location", "deny all;", "ngx_http_access_module", True),
     ("location", 'auth_basic "closed";', "ngx_http_auth_basic_module", True),
