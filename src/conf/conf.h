@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conf/charset.h"
 #include "conf/headers_extra.h"
 #include "conf/vars.h"
 #include "core/arena.h"
@@ -452,6 +453,7 @@ struct loc_conf {
     /* ---- added: response headers of their own modules (src/conf/headers_extra.c
        `expires`, ...); each module's init and merge are called by merge.c ---- */
     struct expires_conf expires;        /* expires (ngx_http_headers_module): off */
+    struct charset_conf charset;        /* ngx_http_charset_module (src/conf/charset.c) */
 };
 
 /* loc_conf.lingering_close values */
@@ -654,6 +656,8 @@ struct http_conf {
     struct log_format **log_formats; unsigned nlog_formats;
     struct loc_conf *lc;        /* http-level conf */
     struct limit_zone **limit_zones; unsigned nlimit_zones; /* (added) declaration order */
+    struct charset_registry *charsets;  /* (added) charset names and charset_map pairs;
+                                           NULL when no charset directive is used */
 };
 
 /* (added) One configuration file as read at load (for -T and for workers). */

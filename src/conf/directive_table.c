@@ -8,5 +8,6 @@ const struct directive *const conf_module_tables[] = {
     core_directives,
     http2_directives,
     headers_extra_directives,
+    charset_directives,
     NULL,
 };

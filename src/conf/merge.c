@@ -113,6 +113,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->http2_chunk_size = CONF_UNSET_U64;
     c->http2_recv_buffer_size = CONF_UNSET_U64;
     expires_conf_init(&c->expires);
+    charset_conf_init(&c->charset);
     return c;
 }
 
@@ -448,6 +449,8 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_U64(http2_chunk_size, 8 * 1024);
     MERGE_U64(http2_recv_buffer_size, 256 * 1024);
     expires_conf_merge(&c->expires, prev ? &prev->expires : NULL);
+    if (charset_conf_merge(p, &c->charset, prev ? &prev->charset : NULL) != 0)
+        return -1;
     return 0;
 
 oom:

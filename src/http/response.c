@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/version.h"
+#include "http/charset.h"
 #include "http/expires.h"
 #include "http/vars_eval.h"
 
@@ -187,6 +188,9 @@ int resp_finalize(struct client_stream *s, struct resp_final *f)
                 return -1;
         }
     }
+    /* then the charset of Content-Type (nginx's charset filter) */
+    if (lc && lc->charset.charset.how != CHARSET_OFF && charset_apply(s) < 0)
+        return -1;
     /* An upstream's Server/Date passed with proxy_pass_header (or set by
      * add_header) replace ours. */
     for (unsigned i = 0; i < r->nresp; i++) {
