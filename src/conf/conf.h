@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conf/autoindex.h"
 #include "conf/charset.h"
 #include "conf/headers_extra.h"
 #include "conf/vars.h"
@@ -333,7 +334,6 @@ struct loc_conf {
     struct tmpl *index; unsigned nindex;/* "index.html" */
     struct tmpl *try_files; unsigned ntry_files; /* last one is the fallback (URI, =code or @name) */
     int disable_symlinks;               /* off (nginx default) */
-    int autoindex;                      /* accepted "off" only */
     int etag;                           /* on */
     int if_modified_since;              /* 0 off, 1 exact (default), 2 before */
 
@@ -454,6 +454,7 @@ struct loc_conf {
        `expires`, ...); each module's init and merge are called by merge.c ---- */
     struct expires_conf expires;        /* expires (ngx_http_headers_module): off */
     struct charset_conf charset;        /* ngx_http_charset_module (src/conf/charset.c) */
+    struct autoindex_conf autoindex;    /* ngx_http_autoindex_module (src/conf/autoindex.c) */
 };
 
 /* loc_conf.lingering_close values */

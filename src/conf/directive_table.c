@@ -9,5 +9,6 @@ const struct directive *const conf_module_tables[] = {
     http2_directives,
     headers_extra_directives,
     charset_directives,
+    autoindex_directives,
     NULL,
 };

@@ -2276,16 +2276,6 @@ static const char *set_disable_symlinks(struct conf_parser *p, const struct dire
     return NULL;
 }
 
-static const char *set_autoindex(struct conf_parser *p, const struct directive *d, void *conf)
-{
-    const char *rv = set_flag(p, d, conf);
-    if (rv)
-        return rv;
-    if (((struct loc_conf *)conf)->autoindex == 1)
-        return conf_err(p, "\"autoindex on\" is not supported");
-    return NULL;
-}
-
 static const char *set_resolver(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
@@ -3718,7 +3708,6 @@ const struct directive core_directives[] = {
     {"index", HSL, ARGS(1, MANY), set_index, LVL_LOC, 0, NULL},
     {"try_files", CTX_SERVER | CTX_LOCATION, ARGS(2, MANY), set_try_files, LVL_LOC, 0, NULL},
     {"disable_symlinks", HSL, ARGS(1, 2), set_disable_symlinks, LVL_LOC, 0, NULL},
-    {"autoindex", HSL, ARGS(1, 1), set_autoindex, LOC(autoindex), NULL},
     {"etag", HSL, ARGS(1, 1), set_flag, LOC(etag), NULL},
     {"if_modified_since", HSL, ARGS(1, 1), set_enum, LOC(if_modified_since), ims_values},
 

@@ -70,6 +70,9 @@ static const struct conf_module modules[] = {
      * whose source_charset differs from its charset is refused at load. */
     {"http_charset_module", "ngx_http_charset_module", DEF | BUILT, PROBE_HTTP, "charset utf-8;",
      "", ""},
+    /* Directory listings (src/conf/autoindex.c, src/http/autoindex.c). */
+    {"http_autoindex_module", "ngx_http_autoindex_module", DEF | BUILT, PROBE_LOCATION,
+     "autoindex on;", "", ""},
 
     /* nginx builds these by default; Switchyard does not have them (-V: --without-). */
     {"http_gzip_module", "ngx_http_gzip_module", DEF, PROBE_HTTP, "gzip on;", "",
@@ -90,9 +93,6 @@ static const struct conf_module modules[] = {
      "auth_basic closed;", "", "auth_basic auth_basic_user_file"},
     {"http_mirror_module", "ngx_http_mirror_module", DEF, PROBE_LOCATION, "mirror /mirror;",
      "mirror mirror_request_body", ""},
-    /* `autoindex off` is accepted (the directive table): only the listing is missing. */
-    {"http_autoindex_module", "ngx_http_autoindex_module", DEF, PROBE_LOCATION, "autoindex on;",
-     "autoindex_exact_size autoindex_format autoindex_localtime", ""},
     {"http_geo_module", "ngx_http_geo_module", DEF, PROBE_HTTP, "geo $probe { default 0; }", "geo",
      ""},
     {"http_split_clients_module", "ngx_http_split_clients_module", DEF, PROBE_HTTP,

@@ -107,6 +107,25 @@ static int ctype_store(struct request *r, struct resp_header *h, const struct ct
     return 0;
 }
 
+int charset_of_type(struct client_stream *s, struct str type, struct str *out)
+{
+    const struct charset_conf *c = &s->req.lc->charset;
+    *out = STR_NULL;
+    if (c->charset.how == CHARSET_OFF || !type_listed(c, type))
+        return 0;
+    struct str dst, src;
+    if (value_name(s, &c->charset, &dst) < 0)
+        return -1;
+    if (c->source.how != CHARSET_OFF) {
+        if (value_name(s, &c->source, &src) < 0)
+            return -1;
+        if (!str_caseeq(src, dst))
+            return 0;
+    }
+    *out = dst;
+    return 0;
+}
+
 int charset_apply(struct client_stream *s)
 {
     struct request *r = &s->req;

@@ -24,4 +24,13 @@
  */
 int charset_apply(struct client_stream *s);
 
+/*
+ * The charset charset_apply() would give a 200 response of the bare type
+ * `type` ("text/html") in this location, or an empty slice (charset off,
+ * type not listed, or a recoding it would refuse). For handlers that shape
+ * their body by it (autoindex: UTF-8 names counted as characters). 0, or -1
+ * (out of memory evaluating a variable).
+ */
+int charset_of_type(struct client_stream *s, struct str type, struct str *out);
+
 #endif

@@ -48,6 +48,8 @@ enum static_action {
     STATIC_REDIRECT,            /* 301 to `location` (directory without trailing slash) */
     STATIC_INTERNAL,            /* re-route to URI `target` (index or try_files fallback); `args` may be set */
     STATIC_NAMED,               /* continue in named location `target` (without '@') */
+    STATIC_AUTOINDEX,           /* list the directory `dir` (autoindex on, no index file;
+                                   GET and HEAD): src/http/autoindex.c */
 };
 
 struct static_result {
@@ -68,6 +70,8 @@ struct static_result {
     struct str etag;            /* "\"<mtime hex>-<size hex>\"" like nginx */
     struct str content_range;   /* "bytes 0-99/1234" for 206, "bytes * /1234" (no space) for 416 */
     int accept_ranges;          /* send "Accept-Ranges: bytes" (with 200 only, as nginx) */
+    struct str dir;             /* STATIC_AUTOINDEX: the directory's path, without a
+                                   trailing '/' (NUL-terminated, arena) */
 };
 
 /*
