@@ -119,8 +119,11 @@ static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, 
     snprintf(uri, sizeof(uri), "%s://%s%s%.*s", p->https ? "https" : "http", peer,
              strncmp(peer, "unix:", 5) == 0 ? ":" : "", (int)(up.len > 512 ? 512 : up.len),
              up.p);
-    /* nginx's order: ..., request: "...", upstream: "...", host: "..." */
-    char *host = strstr(ctx, ", host: \"");
+    /* nginx's order: ..., request: "...", upstream: "...", host: "..." (the
+     * host part is the last of the context; a request line may hold its text) */
+    char *host = NULL;
+    for (char *h = strstr(ctx, ", host: \""); h; h = strstr(h + 1, ", host: \""))
+        host = h;
     char host_part[sizeof(ctx)] = "";
     if (host) {
         snprintf(host_part, sizeof(host_part), "%s", host);
