@@ -17,6 +17,9 @@
 #include <sys/socket.h>
 
 #include "conf/gzip.h"
+#include "conf/autoindex.h"
+#include "conf/charset.h"
+#include "conf/headers_extra.h"
 #include "conf/vars.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -344,7 +347,6 @@ struct loc_conf {
     struct tmpl *index; unsigned nindex;/* "index.html" */
     struct tmpl *try_files; unsigned ntry_files; /* last one is the fallback (URI, =code or @name) */
     int disable_symlinks;               /* off (nginx default) */
-    int autoindex;                      /* accepted "off" only */
     int etag;                           /* on */
     int if_modified_since;              /* 0 off, 1 exact (default), 2 before */
 
@@ -461,9 +463,15 @@ struct loc_conf {
     uint64_t http2_chunk_size;          /* 8k: largest DATA frame written; 1 .. 2^24-1
                                            (larger values are clamped, as nginx) */
     uint64_t http2_recv_buffer_size;    /* 256k; http level only in nginx, inherited here;
-                                           more than 16 */    /* ---- added: response compression (gzip, gzip_static, brotli; src/conf/gzip.c,
+                                           more than 16 */
+    /* ---- added: response compression (gzip, gzip_static, brotli; src/conf/gzip.c,
        src/http/compress.c) ---- */
     struct compress_conf compress;
+    /* ---- added: response headers of their own modules (src/conf/headers_extra.c
+       `expires`, ...); each module's init and merge are called by merge.c ---- */
+    struct expires_conf expires;        /* expires (ngx_http_headers_module): off */
+    struct charset_conf charset;        /* ngx_http_charset_module (src/conf/charset.c) */
+    struct autoindex_conf autoindex;    /* ngx_http_autoindex_module (src/conf/autoindex.c) */
 };
 
 /* loc_conf.lingering_close values */
@@ -670,6 +678,8 @@ struct http_conf {
     struct log_format **log_formats; unsigned nlog_formats;
     struct loc_conf *lc;        /* http-level conf */
     struct limit_zone **limit_zones; unsigned nlimit_zones; /* (added) declaration order */
+    struct charset_registry *charsets;  /* (added) charset names and charset_map pairs;
+                                           NULL when no charset directive is used */
 };
 
 /* (added) One configuration file as read at load (for -T and for workers). */

@@ -9,5 +9,8 @@ const struct directive *const conf_module_tables[] = {
     http2_directives,
     gzip_directives,
     brotli_directives,
+    headers_extra_directives,
+    charset_directives,
+    autoindex_directives,
     NULL,
 };

@@ -35,6 +35,7 @@
 #include <netdb.h>
 #include <pcre2.h>
 #include <pwd.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,7 @@ struct pending_pass {
     struct str host; /* as written ("[::1]" keeps its brackets) */
     unsigned port;
     int no_port;
+    struct str unix_path; /* proxy_pass http://unix:PATH[:URI]: the socket path */
 };
 
 /* A *_temp_path as nginx records it (ngx_path_t): for the "different levels" check. */
@@ -425,6 +427,27 @@ static int ss_equal(const struct sockaddr_storage *a, const struct sockaddr_stor
     }
     const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
     return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+}
+
+/*
+ * The upstream peer of the Unix socket at `path` (nginx's
+ * ngx_parse_unix_domain_url): named "unix:PATH" as nginx names it in logs
+ * and $upstream_addr; the path is used as written (not prefix-joined).
+ * Returns NULL, or nginx's phrase for what is wrong with the path.
+ */
+static const char *unix_peer(struct conf_parser *p, struct str path, struct upstream_peer *peer)
+{
+    struct sockaddr_un *sun = (struct sockaddr_un *)&peer->addr;
+    if (!path.len)
+        return "no path in the unix domain socket";
+    if (path.len + 1 > sizeof(sun->sun_path))
+        return "too long path in the unix domain socket";
+    memset(&peer->addr, 0, sizeof(peer->addr));
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, path.p, path.len);
+    peer->addrlen = sizeof(struct sockaddr_un);
+    peer->name = arena_printf(p->a, "unix:%.*s", (int)path.len, path.p);
+    return peer->name ? NULL : "out of memory";
 }
 
 /*
@@ -2303,16 +2326,6 @@ static const char *set_disable_symlinks(struct conf_parser *p, const struct dire
     return NULL;
 }
 
-static const char *set_autoindex(struct conf_parser *p, const struct directive *d, void *conf)
-{
-    const char *rv = set_flag(p, d, conf);
-    if (rv)
-        return rv;
-    if (((struct loc_conf *)conf)->autoindex == 1)
-        return conf_err(p, "\"autoindex on\" is not supported");
-    return NULL;
-}
-
 static const char *set_resolver(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
@@ -2757,12 +2770,27 @@ static const char *set_proxy_pass(struct conf_parser *p, const struct directive 
         return conf_err(p, "invalid URL prefix");
     }
     const char *rest = url + add;
-    if (starts_with(rest, "unix:"))
-        return conf_err(p, "unix domain sockets are not supported in upstream \"%s\"", rest);
     struct url_parts u;
-    const char *e = split_url(str_from_cstr(rest), 1, port, &u);
-    if (e)
-        return conf_err(p, "%s in upstream \"%s\"", e, rest);
+    struct str unix_path = STR_NULL;
+    if (starts_with(rest, "unix:")) {
+        /* http://unix:/path[:/uri]: the URI after the first ':' of the path;
+         * Host and $proxy_host are "localhost", $proxy_port empty (nginx) */
+        const char *path = rest + 5, *colon = strchr(path, ':');
+        unix_path = (struct str){path, colon ? (size_t)(colon - path) : strlen(path)};
+        struct upstream_peer probe;
+        const char *e = unix_peer(p, unix_path, &probe);
+        if (e)
+            return conf_err(p, "%s in upstream \"%s\"", e, rest);
+        memset(&u, 0, sizeof(u));
+        u.host = STR_LIT("localhost");
+        u.no_port = 1;
+        if (colon)
+            u.uri = (struct str){colon + 1, strlen(colon + 1)};
+    } else {
+        const char *e = split_url(str_from_cstr(rest), 1, port, &u);
+        if (e)
+            return conf_err(p, "%s in upstream \"%s\"", e, rest);
+    }
 
     /* regex or named location, or inside `if` (a conf other than the location's) */
     int restricted = !p->lb || p->lb->loc.match == LOC_NAMED || p->lb->loc.match == LOC_REGEX ||
@@ -2774,7 +2802,10 @@ static const char *set_proxy_pass(struct conf_parser *p, const struct directive 
     pp->has_uri = u.uri.len > 0;
     pp->uri = u.uri;
     pp->url = (struct str){url, u.uri.len ? (size_t)(u.uri.p - url) : strlen(url)};
-    if (u.no_port || u.port == port) {
+    if (unix_path.len) {
+        pp->host = u.host;
+        pp->port = STR_LIT("");
+    } else if (u.no_port || u.port == port) {
         pp->host = u.host;
         pp->port = port == 80 ? STR_LIT("80") : STR_LIT("443");
     } else {
@@ -2792,6 +2823,7 @@ static const char *set_proxy_pass(struct conf_parser *p, const struct directive 
     pend->host = u.host;
     pend->port = u.port;
     pend->no_port = u.no_port;
+    pend->unix_path = unix_path;
     return NULL;
 }
 
@@ -3279,13 +3311,13 @@ static const char *set_upstream(struct conf_parser *p, const struct directive *d
     return NULL;
 }
 
+static int resolve_server(struct conf_parser *p, const char *addr, struct sockaddr_storage **addrs);
+
 static const char *set_ups_server(struct conf_parser *p, const struct directive *d, void *conf)
 {
     (void)d;
     struct ups_build *ub = p->ub;
     const char *addr = p->node->args[0];
-    if (starts_with(addr, "unix:"))
-        return conf_err(p, "unix domain sockets are not supported in upstream \"%s\"", addr);
     unsigned weight = 1, max_fails = 1, max_conns = 0;
     uint64_t fail_timeout = 10000;
     int backup = 0, down = 0;
@@ -3324,28 +3356,31 @@ static const char *set_ups_server(struct conf_parser *p, const struct directive 
     invalid:
         return conf_err(p, "invalid parameter \"%s\"", v);
     }
-    struct url_parts u;
-    const char *e = split_url(str_from_cstr(addr), 0, 80, &u);
-    if (e)
-        return conf_err(p, "%s in upstream \"%s\"", e, addr);
-    char *host = host_cstr(p, u.host);
-    if (!host)
-        return OOM(p);
     struct sockaddr_storage *addrs = NULL;
-    int n = resolve(p, host, u.port, &addrs);
-    if (n < 0)
-        return OOM(p);
-    if (n == 0)
-        return conf_err(p, "host not found in upstream \"%s\"", addr);
+    struct upstream_peer unix_one;
+    int n;
+    if (starts_with(addr, "unix:")) {
+        const char *e = unix_peer(p, str_from_cstr(addr + 5), &unix_one);
+        if (e)
+            return conf_err(p, "%s in upstream \"%s\"", e, addr);
+        addrs = &unix_one.addr;
+        n = 1;
+    } else if ((n = resolve_server(p, addr, &addrs)) <= 0) {
+        return n < 0 ? CONF_ERROR : conf_err(p, "host not found in upstream \"%s\"", addr);
+    }
     for (int i = 0; i < n; i++) {
         struct upstream_peer *peer = PUSH(p, ub->peers, ub->npeers);
         if (!peer)
             return OOM(p);
-        peer->addr = addrs[i];
-        peer->addrlen = ss_len(&addrs[i]);
-        peer->name = sockaddr_text(p, &addrs[i]);
-        if (!peer->name)
-            return OOM(p);
+        if (addrs == &unix_one.addr) {
+            *peer = unix_one;
+        } else {
+            peer->addr = addrs[i];
+            peer->addrlen = ss_len(&addrs[i]);
+            peer->name = sockaddr_text(p, &addrs[i]);
+            if (!peer->name)
+                return OOM(p);
+        }
         peer->weight = weight;
         peer->max_fails = max_fails;
         peer->fail_timeout = fail_timeout;
@@ -3354,6 +3389,23 @@ static const char *set_ups_server(struct conf_parser *p, const struct directive 
         peer->max_conns = max_conns;
     }
     return NULL;
+}
+
+/* The addresses of `server host[:port]`; the count, 0 when the host is not
+ * found, -1 after an error was reported. */
+static int resolve_server(struct conf_parser *p, const char *addr, struct sockaddr_storage **addrs)
+{
+    struct url_parts u;
+    const char *e = split_url(str_from_cstr(addr), 0, 80, &u);
+    if (e) {
+        conf_err(p, "%s in upstream \"%s\"", e, addr);
+        return -1;
+    }
+    char *host = host_cstr(p, u.host);
+    int n = host ? resolve(p, host, u.port, addrs) : -1;
+    if (n < 0)
+        OOM(p);
+    return n;
 }
 
 static const char *set_ups_keepalive(struct conf_parser *p, const struct directive *d, void *conf)
@@ -3745,7 +3797,6 @@ const struct directive core_directives[] = {
     {"index", HSL, ARGS(1, MANY), set_index, LVL_LOC, 0, NULL},
     {"try_files", CTX_SERVER | CTX_LOCATION, ARGS(2, MANY), set_try_files, LVL_LOC, 0, NULL},
     {"disable_symlinks", HSL, ARGS(1, 2), set_disable_symlinks, LVL_LOC, 0, NULL},
-    {"autoindex", HSL, ARGS(1, 1), set_autoindex, LOC(autoindex), NULL},
     {"etag", HSL, ARGS(1, 1), set_flag, LOC(etag), NULL},
     {"if_modified_since", HSL, ARGS(1, 1), set_enum, LOC(if_modified_since), ims_values},
 
@@ -4037,6 +4088,62 @@ static struct upstream_conf *find_upstream(struct http_build *hb, struct str nam
     return NULL;
 }
 
+/* A new implicit group with default keep-alive settings, for proxy_pass at `pp`. */
+static struct upstream_conf *implicit_group(struct conf_parser *p, const struct proxy_pass *pp,
+                                           const char *name, unsigned npeers)
+{
+    struct http_build *hb = p->hb;
+    struct upstream_conf *uc = arena_calloc(p->a, sizeof(*uc));
+    struct upstream_conf **slot = PUSH(p, hb->implicit, hb->nimplicit);
+    struct upstream_peer *peers = arena_calloc(p->a, (size_t)npeers * sizeof(*peers));
+    if (!uc || !slot || !peers) {
+        OOM(p);
+        return NULL;
+    }
+    *slot = uc;
+    uc->name = name;
+    uc->implicit = 1;
+    uc->file = pp->file;
+    uc->line = pp->line;
+    uc->keepalive_timeout = 60000;
+    uc->keepalive_requests = 1000;
+    uc->keepalive_time = 3600000;
+    for (unsigned k = 0; k < npeers; k++) {
+        peers[k].weight = 1;
+        peers[k].max_fails = 1;
+        peers[k].fail_timeout = 10000;
+    }
+    uc->peers = peers;
+    uc->npeers = uc->nprimary = npeers;
+    return uc;
+}
+
+/* The implicit group of `proxy_pass http://unix:PATH...`, named "unix:PATH"
+ * (one per path, shared by every proxy_pass naming it). NULL after an error. */
+static struct upstream_conf *unix_group(struct conf_parser *p, const struct pending_pass *pend)
+{
+    struct http_build *hb = p->hb;
+    struct str path = pend->unix_path;
+    for (unsigned k = 0; k < hb->nimplicit; k++) {
+        const char *n = hb->implicit[k]->name;
+        if (starts_with(n, "unix:") && strlen(n + 5) == path.len &&
+            memcmp(n + 5, path.p, path.len) == 0)
+            return hb->implicit[k];
+    }
+    const char *name = arena_printf(p->a, "unix:%.*s", (int)path.len, path.p);
+    struct upstream_conf *uc = name ? implicit_group(p, pend->pp, name, 1) : NULL;
+    if (!uc) {
+        OOM(p);
+        return NULL;
+    }
+    const char *e = unix_peer(p, path, &uc->peers[0]);
+    if (e) {
+        conf_err_at(p, pend->pp->file, pend->pp->line, "%s", e);
+        return NULL;
+    }
+    return uc;
+}
+
 /* proxy_pass targets: upstream{} groups by name, else implicit groups (resolved now). */
 static int resolve_passes(struct conf_parser *p)
 {
@@ -4044,6 +4151,11 @@ static int resolve_passes(struct conf_parser *p)
     for (unsigned i = 0; i < hb->npasses; i++) {
         struct pending_pass *pend = &hb->passes[i];
         struct proxy_pass *pp = pend->pp;
+        if (pend->unix_path.len) {
+            if (!(pp->upstream = unix_group(p, pend)))
+                return -1;
+            continue;
+        }
         struct upstream_conf *uc = find_upstream(hb, pend->host);
         if (uc) {
             if (!pend->no_port)
@@ -4072,35 +4184,18 @@ static int resolve_passes(struct conf_parser *p)
             if (n == 0)
                 return conf_err_at(p, pp->file, pp->line, "host not found in upstream \"%.*s\"",
                                    (int)pend->host.len, pend->host.p);
-            uc = arena_calloc(p->a, sizeof(*uc));
-            struct upstream_conf **slot = PUSH(p, hb->implicit, hb->nimplicit);
-            struct upstream_peer *peers = arena_calloc(p->a, (size_t)n * sizeof(*peers));
-            if (!uc || !slot || !peers) {
-                OOM(p);
+            if (!(uc = implicit_group(p, pp, key, (unsigned)n)))
                 return -1;
-            }
-            *slot = uc;
-            uc->name = key;
-            uc->implicit = 1;
-            uc->file = pp->file;
-            uc->line = pp->line;
-            uc->keepalive_timeout = 60000;
-            uc->keepalive_requests = 1000;
-            uc->keepalive_time = 3600000;
             for (int k = 0; k < n; k++) {
-                peers[k].addr = addrs[k];
-                peers[k].addrlen = ss_len(&addrs[k]);
-                peers[k].name = sockaddr_text(p, &addrs[k]);
-                if (!peers[k].name) {
+                struct upstream_peer *pe = &uc->peers[k];
+                pe->addr = addrs[k];
+                pe->addrlen = ss_len(&addrs[k]);
+                pe->name = sockaddr_text(p, &addrs[k]);
+                if (!pe->name) {
                     OOM(p);
                     return -1;
                 }
-                peers[k].weight = 1;
-                peers[k].max_fails = 1;
-                peers[k].fail_timeout = 10000;
             }
-            uc->peers = peers;
-            uc->npeers = uc->nprimary = (unsigned)n;
         }
         pp->upstream = uc;
     }

@@ -50,7 +50,6 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->websocket_origins_off = CONF_UNSET;
     c->access_log_off = CONF_UNSET;
     c->disable_symlinks = CONF_UNSET;
-    c->autoindex = CONF_UNSET;
     c->etag = CONF_UNSET;
     c->if_modified_since = CONF_UNSET;
     c->proxy_http_version_minor = CONF_UNSET;
@@ -114,6 +113,9 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->http2_chunk_size = CONF_UNSET_U64;
     c->http2_recv_buffer_size = CONF_UNSET_U64;
     compress_conf_init(&c->compress);
+    expires_conf_init(&c->expires);
+    charset_conf_init(&c->charset);
+    autoindex_conf_init(&c->autoindex);
     return c;
 }
 
@@ -300,7 +302,6 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
         if (!c->disable_symlinks_from && prev)
             c->disable_symlinks_from = prev->disable_symlinks_from;
     }
-    MERGE_INT(autoindex, 0);
     MERGE_INT(etag, 1);
     MERGE_INT(if_modified_since, 1);
 
@@ -452,6 +453,10 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_U64(http2_recv_buffer_size, 256 * 1024);
     /* compression (gzip.c) */
     compress_conf_merge(&c->compress, prev ? &prev->compress : NULL);
+    expires_conf_merge(&c->expires, prev ? &prev->expires : NULL);
+    if (charset_conf_merge(p, &c->charset, prev ? &prev->charset : NULL) != 0)
+        return -1;
+    autoindex_conf_merge(&c->autoindex, prev ? &prev->autoindex : NULL);
     return 0;
 
 oom:

@@ -25,7 +25,7 @@ static const struct conf_module modules[] = {
      ""},
     {"http_log_module", "ngx_http_log_module", DEF | BUILT, PROBE_HTTP, "access_log off;", "", ""},
     {"http_headers_module", "ngx_http_headers_module", DEF | BUILT, PROBE_LOCATION,
-     "add_header X-Probe 1;", "add_trailer add_header_inherit add_trailer_inherit", "expires"},
+     "add_header X-Probe 1;", "add_trailer add_header_inherit add_trailer_inherit", ""},
     {"http_index_module", "ngx_http_index_module", DEF | BUILT, PROBE_LOCATION, "index index.html;",
      "", ""},
     {"pcre-jit", "PCRE JIT", BUILT, PROBE_MAIN, "pcre_jit on;", "", ""},
@@ -71,9 +71,15 @@ static const struct conf_module modules[] = {
     {"http_gzip_static_module", "ngx_http_gzip_static_module", BUILT, PROBE_LOCATION,
      "gzip_static on;", "", ""},
 
+    /* Every directive (src/conf/charset.c); bodies are not recoded: a location
+     * whose source_charset differs from its charset is refused at load. */
+    {"http_charset_module", "ngx_http_charset_module", DEF | BUILT, PROBE_HTTP, "charset utf-8;",
+     "", ""},
+    /* Directory listings (src/conf/autoindex.c, src/http/autoindex.c). */
+    {"http_autoindex_module", "ngx_http_autoindex_module", DEF | BUILT, PROBE_LOCATION,
+     "autoindex on;", "", ""},
+
     /* nginx builds these by default; Switchyard does not have them (-V: --without-). */
-    {"http_charset_module", "ngx_http_charset_module", DEF, PROBE_HTTP, "charset utf-8;",
-     "charset charset_map charset_types override_charset source_charset", ""},
     {"http_ssi_module", "ngx_http_ssi_module", DEF, PROBE_HTTP, "ssi on;",
      "ssi ssi_ignore_recycled_buffers ssi_last_modified ssi_min_file_chunk ssi_silent_errors "
      "ssi_types ssi_value_length",
@@ -88,9 +94,6 @@ static const struct conf_module modules[] = {
      "auth_basic closed;", "", "auth_basic auth_basic_user_file"},
     {"http_mirror_module", "ngx_http_mirror_module", DEF, PROBE_LOCATION, "mirror /mirror;",
      "mirror mirror_request_body", ""},
-    /* `autoindex off` is accepted (the directive table): only the listing is missing. */
-    {"http_autoindex_module", "ngx_http_autoindex_module", DEF, PROBE_LOCATION, "autoindex on;",
-     "autoindex_exact_size autoindex_format autoindex_localtime", ""},
     {"http_geo_module", "ngx_http_geo_module", DEF, PROBE_HTTP, "geo $probe { default 0; }", "geo",
      ""},
     {"http_split_clients_module", "ngx_http_split_clients_module", DEF, PROBE_HTTP,

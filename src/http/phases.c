@@ -21,6 +21,7 @@
 #include "http/access_log.h"
 #include "http/compress.h"
 #include "http/filter.h"
+#include "http/autoindex.h"
 #include "http/limit_conn.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
@@ -442,6 +443,27 @@ static int static_eval_cb(void *ctx, const struct tmpl *t, struct str *out)
     return tmpl_eval(ctx, t, out);
 }
 
+/* A directory listing (src/http/autoindex.c), or its error status. */
+static void send_autoindex(struct client_stream *s, struct str dir)
+{
+    struct request *r = &s->req;
+    struct autoindex_page page;
+    if (autoindex_build(s, dir, &page) < 0) {
+        s->ops->abort(s, "out of memory");
+        return;
+    }
+    if (page.status != 200) {
+        http_respond_status(s, page.status);
+        return;
+    }
+    r->status = 200;
+    if (resp_add(r, STR_LIT("Content-Type"), page.content_type) < 0) {
+        s->ops->abort(s, "out of memory");
+        return;
+    }
+    send_local(s, page.body.p, page.body.len, -1, 0, 0);
+}
+
 static void run_static(struct client_stream *s)
 {
     struct request *r = &s->req;
@@ -518,6 +540,9 @@ static void run_static(struct client_stream *s)
         return;
     case STATIC_NAMED:
         named_redirect(s, res.target);
+        return;
+    case STATIC_AUTOINDEX:
+        send_autoindex(s, res.dir);
         return;
     }
 }

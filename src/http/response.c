@@ -10,6 +10,8 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/version.h"
+#include "http/charset.h"
+#include "http/expires.h"
 #include "http/vars_eval.h"
 
 #define SY_SERVER_NAME "switchyard"
@@ -166,8 +168,11 @@ int resp_finalize(struct client_stream *s, struct resp_final *f)
     int status = r->status;
     memset(f, 0, sizeof(*f));
 
-    /* add_header values are evaluated first: they land in r->resp too, so
-     * $sent_http_* sees them. */
+    /* expires first, then add_header (nginx's headers filter): both land in
+     * r->resp, so $sent_http_* sees them. */
+    if (lc && lc->expires.mode != EXPIRES_OFF && add_header_applies(status) &&
+        expires_apply(s) < 0)
+        return -1;
     if (lc && lc->nadd_headers) {
         int applies = add_header_applies(status);
         for (unsigned i = 0; i < lc->nadd_headers; i++) {
@@ -183,6 +188,9 @@ int resp_finalize(struct client_stream *s, struct resp_final *f)
                 return -1;
         }
     }
+    /* then the charset of Content-Type (nginx's charset filter) */
+    if (lc && lc->charset.charset.how != CHARSET_OFF && charset_apply(s) < 0)
+        return -1;
     /* An upstream's Server/Date passed with proxy_pass_header (or set by
      * add_header) replace ours. */
     for (unsigned i = 0; i < r->nresp; i++) {

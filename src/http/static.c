@@ -9,7 +9,8 @@
  *        +--last element--> INTERNAL/NAMED/STATUS   content(uri)
  *                                                     |
  *      uri ends in '/' --> index: first existing name -> INTERNAL uri+name
- *                                 none (dir exists)   -> 403, no dir -> 404
+ *                                 none (dir exists)   -> AUTOINDEX (autoindex on,
+ *                                                        GET/HEAD), else 403; no dir -> 404
  *      otherwise       --> open: dir -> 301 uri/, file -> validators
  *                                 -> 412 / 304 / 206 / 416 / 200
  *
@@ -996,6 +997,23 @@ static int static_index(const struct st_req *r, struct static_result *out)
     return ST_NEXT;
 }
 
+/* autoindex: the directory to list (nginx's path, without its trailing '/'). */
+static int static_autoindex(const struct st_req *r, struct static_result *out)
+{
+    size_t len;
+    char *dir = map_uri(r, r->uri, STR_NULL, &len);
+    if (!dir)
+        return ST_ERR;
+    if (path_escapes(r, dir, len))
+        return status_done(out, 404);
+    if (len > 1 && dir[len - 1] == '/')
+        dir[--len] = '\0';
+    out->action = STATIC_AUTOINDEX;
+    out->status = 200;
+    out->dir = (struct str){dir, len};
+    return ST_DONE;
+}
+
 /* nginx's content phase for the current URI. */
 static int static_content(const struct st_req *r, struct static_result *out)
 {
@@ -1004,6 +1022,8 @@ static int static_content(const struct st_req *r, struct static_result *out)
             int rc = static_index(r, out);
             if (rc != ST_NEXT)
                 return rc;
+            if (r->lc->autoindex.enable && r->method != M_POST)
+                return static_autoindex(r, out);
             /* no index file: nginx's "directory index ... is forbidden" */
             return status_done(out, 403);
         }

@@ -62,6 +62,8 @@ enum static_action {
     STATIC_REDIRECT,            /* 301 to `location` (directory without trailing slash) */
     STATIC_INTERNAL,            /* re-route to URI `target` (index or try_files fallback); `args` may be set */
     STATIC_NAMED,               /* continue in named location `target` (without '@') */
+    STATIC_AUTOINDEX,           /* list the directory `dir` (autoindex on, no index file;
+                                   GET and HEAD): src/http/autoindex.c */
 };
 
 struct static_result {
@@ -84,6 +86,8 @@ struct static_result {
     int accept_ranges;          /* send "Accept-Ranges: bytes" (with 200 only, as nginx) */
     const struct static_variant *variant; /* the precompressed variant sent, or NULL */
     int variant_seen;           /* a probe_only variant exists */
+    struct str dir;             /* STATIC_AUTOINDEX: the directory's path, without a
+                                   trailing '/' (NUL-terminated, arena) */
 };
 
 /*

@@ -58,6 +58,7 @@ struct proxy {
     uint64_t first_start_ms;    /* for proxy_next_upstream_timeout */
     uint64_t start_ms;          /* this attempt */
     enum proxy_phase phase;
+    struct str up_uri;          /* the URI sent upstream (request arena), for error lines */
     struct timer utimer;        /* connect / read / send deadline of the upstream side */
     struct posted post;
     int reused;                 /* connection came from the keep-alive pool */
@@ -112,8 +113,22 @@ static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, 
     const char *peer = p->ups && p->peer >= 0 ? p->ups->peers[p->peer].name : "?";
     char uri[600];
     struct request *r = &s->req;
-    snprintf(uri, sizeof(uri), "%s://%s%.*s", p->https ? "https" : "http", peer,
-             (int)(r->request_uri.len > 512 ? 512 : r->request_uri.len), r->request_uri.p);
+    /* nginx names the URI sent upstream, and separates a Unix socket's
+     * path from it with ':' */
+    struct str up = p->up_uri.p ? p->up_uri : r->request_uri;
+    snprintf(uri, sizeof(uri), "%s://%s%s%.*s", p->https ? "https" : "http", peer,
+             strncmp(peer, "unix:", 5) == 0 ? ":" : "", (int)(up.len > 512 ? 512 : up.len),
+             up.p);
+    /* nginx's order: ..., request: "...", upstream: "...", host: "..." (the
+     * host part is the last of the context; a request line may hold its text) */
+    char *host = NULL;
+    for (char *h = strstr(ctx, ", host: \""); h; h = strstr(h + 1, ", host: \""))
+        host = h;
+    char host_part[sizeof(ctx)] = "";
+    if (host) {
+        snprintf(host_part, sizeof(host_part), "%s", host);
+        *host = '\0';
+    }
     char loc[300] = "";
     if (p->upgrade && r->loc)
         snprintf(loc, sizeof(loc), ", location: \"%.*s\"",
@@ -122,12 +137,13 @@ static void log_upstream(struct proxy *p, enum log_level lvl, const char *what, 
         /* nginx's shape: "connect() failed (111: Connection refused) while connecting..." */
         const char *w = strstr(what, " while ");
         int head = w ? (int)(w - what) : (int)strlen(what);
-        sy_log(lvl, "*%llu %.*s (%d: %s)%s%s, upstream: \"%s\"%s", (unsigned long long)s->conn->id,
-               head, what, err, strerror(err), w ? w : "", ctx, uri, loc);
+        sy_log(lvl, "*%llu %.*s (%d: %s)%s%s, upstream: \"%s\"%s%s",
+               (unsigned long long)s->conn->id, head, what, err, strerror(err), w ? w : "", ctx,
+               uri, host_part, loc);
     }
     else
-        sy_log(lvl, "*%llu %s%s, upstream: \"%s\"%s", (unsigned long long)s->conn->id, what, ctx, uri,
-               loc);
+        sy_log(lvl, "*%llu %s%s, upstream: \"%s\"%s%s", (unsigned long long)s->conn->id, what, ctx,
+               uri, host_part, loc);
 }
 
 /* The status of the current upstream try ($upstream_status): the
@@ -608,12 +624,13 @@ static enum step retry_next(struct proxy *p)
     return connect_next(p) == 0 ? STEP_PROGRESS : STEP_STOP;
 }
 
-/* The upstream failed before the client saw any response byte. */
-static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int status,
-                                 const char *what, int err)
+/* The upstream failed before the client saw any response byte; logged at
+ * `lvl`. */
+static enum step upstream_failed_at(struct proxy *p, enum log_level lvl, unsigned reason_flag,
+                                    int status, const char *what, int err)
 {
     struct client_stream *s = p->s;
-    log_upstream(p, LOG_LVL_ERR, what, err);
+    log_upstream(p, lvl, what, err);
     /* nginx counts every failed try against the server (max_fails) */
     if (p->peer >= 0 && reason_flag)
         upstream_peer_failed(p->ups, p->urt, p->peer);
@@ -626,7 +643,27 @@ static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int stat
     return STEP_STOP;
 }
 
+static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int status,
+                                 const char *what, int err)
+{
+    return upstream_failed_at(p, LOG_LVL_ERR, reason_flag, status, what, err);
+}
+
 /* ------------------------------------------------------------ connect */
+
+/* nginx's level for a connect() that failed at once (ngx_event_connect_peer):
+ * error for what the network or the peer refused -- Linux's EAGAIN is a Unix
+ * socket's full backlog --, crit for the rest (a missing socket file, ENOENT). */
+static enum log_level connect_error_level(int err)
+{
+    switch (err) {
+    case ECONNREFUSED: case EAGAIN: case ECONNRESET: case ENETDOWN: case ENETUNREACH:
+    case EHOSTDOWN: case EHOSTUNREACH:
+        return LOG_LVL_ERR;
+    default:
+        return LOG_LVL_CRIT;
+    }
+}
 
 /* Put the new upstream connection on TLS (client mode); the handshake runs in
  * the first send/recv once connected. The name is proxy_ssl_name ($proxy_host
@@ -746,9 +783,14 @@ static int connect_next(struct proxy *p)
         if (fd < 0) {
             int e = errno;
             p->phase = PX_CONNECT;
-            /* Immediate failure: account it like an asynchronous one. */
-            enum step st = upstream_failed(p, NEXT_UPSTREAM_ERROR, 502,
-                                           "connect() failed while connecting to upstream", e);
+            /* Immediate failure (a Unix socket's missing file, refused
+             * or full backlog): nginx names the peer, account it like an
+             * asynchronous one. */
+            char what[300];
+            snprintf(what, sizeof(what), "connect() to %s failed while connecting to upstream",
+                     pe->name);
+            enum step st = upstream_failed_at(p, connect_error_level(e), NEXT_UPSTREAM_ERROR,
+                                              502, what, e);
             return st == STEP_STOP ? -1 : 0;
         }
         if (r->lc->proxy_socket_keepalive == 1) {
@@ -2035,6 +2077,7 @@ void proxy_start(struct client_stream *s)
         s->ops->abort(s, "out of memory");
         return;
     }
+    p->up_uri = uri;
     s->ops->stop_timeout(s);
     send_continue_for_empty_body(p);
     connect_next(p);

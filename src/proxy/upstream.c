@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -216,13 +217,24 @@ struct upconn *upconn_new(int fd, const struct sockaddr *addr, socklen_t len)
     if (!uc)
         return NULL;
     conn_init(&uc->c, fd, upconn_on_io);
-    if (len > sizeof(uc->c.peer))
-        len = sizeof(uc->c.peer);
-    memcpy(&uc->c.peer, addr, len);
-    uc->c.peerlen = len;
+    if (addr->sa_family == AF_UNIX) {
+        uc->unix_path = strdup(((const struct sockaddr_un *)addr)->sun_path);
+        if (!uc->unix_path) {
+            free(uc);
+            return NULL;
+        }
+        uc->c.peer.sa.sa_family = AF_UNIX;
+        uc->c.peerlen = sizeof(sa_family_t);
+    } else {
+        if (len > sizeof(uc->c.peer))
+            len = sizeof(uc->c.peer);
+        memcpy(&uc->c.peer, addr, len);
+        uc->c.peerlen = len;
+    }
     uc->idle_timer.cb = upconn_idle_timeout;
     uc->created_ms = loop_now();
     if (loop_add(&uc->c.h) < 0) {
+        free(uc->unix_path);
         free(uc);
         return NULL;
     }
@@ -253,6 +265,8 @@ void upconn_close(struct upconn *uc)
         return;
     timer_cancel(&uc->idle_timer);
     conn_close_fd(&uc->c);
+    free(uc->unix_path);
+    uc->unix_path = NULL;
     uc->owner = NULL;
     loop_defer_free(free, uc);
 }
@@ -282,6 +296,15 @@ static void upconn_idle_timeout(struct timer *t)
     upconn_close(uc);
 }
 
+/* Is `uc` a connection to `peer` (same address, or same socket path)? */
+static int upconn_is_to(const struct upconn *uc, const struct upstream_peer *peer)
+{
+    if (peer->addr.ss_family == AF_UNIX)
+        return uc->unix_path &&
+               strcmp(uc->unix_path, ((const struct sockaddr_un *)&peer->addr)->sun_path) == 0;
+    return uc->c.peerlen == peer->addrlen && memcmp(&uc->c.peer, &peer->addr, peer->addrlen) == 0;
+}
+
 struct upconn *upconn_pool_get(const struct upstream_conf *u, const struct upstream_peer *peer,
                                int tls)
 {
@@ -291,7 +314,7 @@ struct upconn *upconn_pool_get(const struct upstream_conf *u, const struct upstr
     if (!g)
         return NULL;
     for (struct upconn *uc = g->head; uc; uc = uc->next) {
-        if (uc->c.peerlen != peer->addrlen || memcmp(&uc->c.peer, &peer->addr, peer->addrlen) != 0)
+        if (!upconn_is_to(uc, peer))
             continue;
         if (tls_is(&uc->c) != !!tls)
             continue;

@@ -29,6 +29,8 @@ struct upconn {
     unsigned requests;          /* requests served on this connection */
     uint64_t created_ms;
     struct timer idle_timer;    /* keepalive_timeout while pooled */
+    char *unix_path;            /* (owned) a Unix-socket peer's path: the pool's key, as
+                                   c.peer holds only IPv4/IPv6 addresses; else NULL */
 };
 
 /*

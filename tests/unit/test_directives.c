@@ -317,7 +317,7 @@ static void test_http_defaults_after_merge(void **state)
         assert_str(lc->index[0].raw, "index.html");
         assert_int_equal(lc->ntry_files, 0);
         assert_int_equal(lc->disable_symlinks, 0);
-        assert_int_equal(lc->autoindex, 0);
+        assert_int_equal(lc->autoindex.enable, 0);
         assert_int_equal(lc->etag, 1);
         assert_int_equal(lc->if_modified_since, 1);
         assert_null(lc->proxy_pass);
@@ -2170,7 +2170,6 @@ static const struct {
     {"events {} http { server { server_name www.*.x; } server { server_name b; } }\n",
      "invalid server name or wildcard \"www.*.x\" on 0.0.0.0:80"},
     {"events {} http { server { server_name *; } }\n", "server name \"*\" is invalid in <C>:1"},
-    {"events {} http { autoindex on; }\n", "\"autoindex on\" is not supported in <C>:1"},
     {"events {} http { proxy_cache zone; }\n",
      "\"proxy_cache\" is not supported (only \"proxy_cache off\"): the proxy cache is planned "
      "for a later compatibility release in <C>:1"},
