@@ -448,6 +448,10 @@ struct loc_conf {
                                            (larger values are clamped, as nginx) */
     uint64_t http2_recv_buffer_size;    /* 256k; http level only in nginx, inherited here;
                                            more than 16 */
+    /* ---- added: access control (allow/deny, auth_basic, auth_request,
+       satisfy, limit_except; conf/access.h). NULL: no check at this level
+       (a level that sets nothing shares its parent's) ---- */
+    struct access_conf *access;
 };
 
 /* loc_conf.lingering_close values */

@@ -7,5 +7,6 @@
 const struct directive *const conf_module_tables[] = {
     core_directives,
     http2_directives,
+    access_directives,
     NULL,
 };

@@ -709,7 +709,6 @@ static const struct conf_enum next_upstream_values[] = {
     {NULL, 0},
 };
 static const struct conf_enum debug_points_values[] = {{"stop", 0}, {"abort", 1}, {NULL, 0}};
-static const struct conf_enum satisfy_values[] = {{"all", 0}, {"any", 1}, {NULL, 0}};
 /* proxy_ignore_headers: nginx's names (ngx_http_upstream_ignore_headers_masks) */
 static const struct conf_enum ignore_headers_values[] = {
     {"X-Accel-Redirect", 0x001}, {"X-Accel-Expires", 0x002}, {"X-Accel-Limit-Rate", 0x004},
@@ -3615,7 +3614,6 @@ const struct directive core_directives[] = {
     {"msie_refresh", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
     {"max_ranges", HSL, ARGS(1, 1), set_max_ranges, LVL_NONE, 0, NULL},
     {"recursive_error_pages", HSL, ARGS(1, 1), set_flag_off_only, LVL_NONE, 0, NULL},
-    {"satisfy", HSL, ARGS(1, 1), set_ignored_enum, LVL_NONE, 0, satisfy_values},
     {"auth_delay", HSL, ARGS(1, 1), set_ignored_msec, LVL_NONE, 0, NULL},
     {"subrequest_output_buffer_size", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
     {"rewrite_log", CTX_HTTP | CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF, ARGS(1, 1),
@@ -3884,6 +3882,11 @@ static int run_block(struct conf_parser *p, const struct conf_node *n, unsigned 
             return -1;
     p->block_first = saved;
     return 0;
+}
+
+int conf_run_block(struct conf_parser *p, const struct conf_node *n, unsigned ctx)
+{
+    return run_block(p, n, ctx);
 }
 
 int conf_directive_at(unsigned i, struct conf_directive_info *out)

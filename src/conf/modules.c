@@ -20,7 +20,7 @@ static const struct conf_module modules[] = {
     /* Built in, as in every nginx (they have no configure switch). */
     {"http_core_module", "ngx_http_core_module", DEF | BUILT, PROBE_LOCATION,
      "client_max_body_size 1m;",
-     "limit_except limit_rate limit_rate_after post_action early_hints keepalive_min_timeout "
+     "limit_rate limit_rate_after post_action early_hints keepalive_min_timeout "
      "max_headers client_body_early_read",
      ""},
     {"http_log_module", "ngx_http_log_module", DEF | BUILT, PROBE_HTTP, "access_log off;", "", ""},
@@ -47,6 +47,13 @@ static const struct conf_module modules[] = {
      "proxy_pass_trailers proxy_socket_rcvbuf proxy_socket_sndbuf proxy_ssl_certificate_cache "
      "proxy_store proxy_store_access",
      ""},
+    {"http_access_module", "ngx_http_access_module", DEF | BUILT, PROBE_LOCATION, "deny all;",
+     "", ""},
+    {"http_auth_basic_module", "ngx_http_auth_basic_module", DEF | BUILT, PROBE_LOCATION,
+     "auth_basic closed;", "", ""},
+    /* nginx builds it on request (--with-http_auth_request_module) */
+    {"http_auth_request_module", "ngx_http_auth_request_module", BUILT, PROBE_LOCATION,
+     "auth_request /auth;", "", ""},
     {"http_limit_conn_module", "ngx_http_limit_conn_module", DEF | BUILT, PROBE_HTTP,
      "limit_conn_zone $binary_remote_addr zone=probe_c:1m;", "", ""},
     {"http_limit_req_module", "ngx_http_limit_req_module", DEF | BUILT, PROBE_HTTP,
@@ -81,10 +88,6 @@ static const struct conf_module modules[] = {
      "userid userid_domain userid_expires userid_flags userid_mark userid_name userid_p3p "
      "userid_path userid_service",
      ""},
-    {"http_access_module", "ngx_http_access_module", DEF, PROBE_LOCATION, "deny all;", "",
-     "allow deny"},
-    {"http_auth_basic_module", "ngx_http_auth_basic_module", DEF, PROBE_LOCATION,
-     "auth_basic closed;", "", "auth_basic auth_basic_user_file"},
     {"http_mirror_module", "ngx_http_mirror_module", DEF, PROBE_LOCATION, "mirror /mirror;",
      "mirror mirror_request_body", ""},
     /* `autoindex off` is accepted (the directive table): only the listing is missing. */
@@ -203,8 +206,6 @@ static const struct conf_module modules[] = {
      "gunzip gunzip_buffers", ""},
     {"http_gzip_static_module", "ngx_http_gzip_static_module", 0, PROBE_LOCATION, "gzip_static on;",
      "", "gzip_static"},
-    {"http_auth_request_module", "ngx_http_auth_request_module", 0, PROBE_LOCATION,
-     "auth_request /auth;", "auth_request auth_request_set", ""},
     {"http_random_index_module", "ngx_http_random_index_module", 0, PROBE_LOCATION,
      "random_index on;", "random_index", ""},
     {"http_secure_link_module", "ngx_http_secure_link_module", 0, PROBE_LOCATION,

@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/net.h"
+#include "http/access.h"
 #include "http/access_log.h"
 #include "http/limit_conn.h"
 #include "http/limit_req.h"
@@ -685,6 +686,19 @@ static void run_handler(struct client_stream *s)
             return;
         }
     }
+    /* nginx's access phase: allow/deny, auth_basic, auth_request (access.c) */
+    int access = http_access_phase(s);
+    if (access != ACCESS_WAIT)
+        http_phase_access_done(s, access);
+}
+
+void http_phase_access_done(struct client_stream *s, int status)
+{
+    struct request *r = &s->req;
+    if (status) {
+        http_respond_status(s, status);
+        return;
+    }
     if (r->lc->proxy_pass) {
         http_proxy_handler(s);
         return;
@@ -780,6 +794,15 @@ void http_request_run(struct client_stream *s)
 void http_phase_resume(struct client_stream *s)
 {
     run_handler(s);
+}
+
+void http_request_run_internal(struct client_stream *s)
+{
+    struct request *r = &s->req;
+    realip_apply(s, r->srv->lc);
+    if (run_rewrite(s, r->srv->lc->rewrite) == RW_RESPONDED)
+        return;
+    find_location_and_run(s);
 }
 
 int http_set_path(struct client_stream *s, struct str path)

@@ -22,6 +22,7 @@
 struct proxy;
 struct gen_rt;
 struct limit_conn_holds;
+struct auth_request_ctx;
 struct listener;
 
 #define H1_MAX_HEADERS 100
@@ -129,6 +130,9 @@ struct request {
     uint8_t limit_conn_status;  /* likewise, $limit_conn_status */
     struct limit_conn_holds *limit_conn; /* counts this request holds (owned): released
                                    when it ends, or handed to its tunnel */
+
+    /* auth_request (http/auth_request.c): the running sub-request, in the arena */
+    struct auth_request_ctx *auth_request;
 
     /* tunnel info for logging (WebSocket) */
     uint64_t tunnel_ms, tunnel_from_client, tunnel_from_upstream;

@@ -1788,7 +1788,7 @@ static const struct {
 } ctx_names[] = {
     {CTX_MAIN, "main"},          {CTX_EVENTS, "events"},     {CTX_HTTP, "http"},
     {CTX_SERVER, "server"},      {CTX_LOCATION, "location"}, {CTX_SIF, "if in server"},
-    {CTX_LIF, "if in location"}, {CTX_UPSTREAM, "upstream"},
+    {CTX_LIF, "if in location"}, {CTX_UPSTREAM, "upstream"}, {CTX_LMT, "limit_except"},
 };
 
 /* The "**Context:**" line of the entry "### `name`": its `...` items as CTX_ bits. */
@@ -2263,9 +2263,30 @@ static const struct {
     {"events {} http { gzip on; }\n",
      "nginx directive \"gzip\" is not implemented yet (ngx_http_gzip_module, planned for a "
      "later compatibility release); remove it to run this configuration in <C>:1"},
-    {"events {} http { server { location / { limit_except GET { deny all; } } } }\n",
-     "nginx directive \"limit_except\" is not implemented yet (ngx_http_core_module); remove it "
-     "to run this configuration in <C>:1"},
+    /* access control (src/conf/access.c), nginx's messages */
+    {"events {} http { server { location / { limit_except GET FOO { deny all; } } } }\n",
+     "invalid method \"FOO\" in <C>:1"},
+    {"events {} http { server { location / {\n limit_except GET { }\n limit_except POST { } } } }\n",
+     "\"limit_except\" directive is duplicate in <C>:3"},
+    {"events {} http { server { location / { limit_except GET { auth_request /a; } } } }\n",
+     "\"auth_request\" directive is not allowed here in <C>:1"},
+    {"events {} http { server { limit_except GET { } } }\n",
+     "\"limit_except\" directive is not allowed here in <C>:1"},
+    {"events {} http { allow 10.0.0.256; }\n", "invalid parameter \"10.0.0.256\" in <C>:1"},
+    {"events {} http { deny example.com; }\n", "invalid parameter \"example.com\" in <C>:1"},
+    {"events {} http { server { location / { if ($uri) { deny all; } } } }\n",
+     "\"deny\" directive is not allowed here in <C>:1"},
+    {"events {} http { auth_basic a; auth_basic b; }\n",
+     "\"auth_basic\" directive is duplicate in <C>:1"},
+    {"events {} http { auth_basic_user_file a; auth_basic_user_file b; }\n",
+     "\"auth_basic_user_file\" directive is duplicate in <C>:1"},
+    {"events {} http { satisfy some; }\n", "invalid value \"some\" in <C>:1"},
+    {"events {} http { auth_request /a; auth_request off; }\n",
+     "\"auth_request\" directive is duplicate in <C>:1"},
+    {"events {} http { auth_request_set user $upstream_http_x_user; }\n",
+     "invalid variable name \"user\" in <C>:1"},
+    {"events {} http { auth_request_set $remote_addr x; }\n",
+     "the duplicate \"remote_addr\" variable in <C>:1"},
     {"events {} http { server { location / {\n fastcgi_pass 127.0.0.1:9000; } } }\n",
      "nginx directive \"fastcgi_pass\" is not implemented yet (ngx_http_fastcgi_module); remove "
      "it to run this configuration in <C>:2"},
