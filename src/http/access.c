@@ -130,13 +130,16 @@ static int combine(struct client_stream *s, const struct access_conf *ac, int rc
     return rc;
 }
 
-/* The end of the phase: what satisfy any remembered (nginx's post-access). */
-static int phase_result(int step, int code)
+/* The end of the phase: what satisfy any remembered (nginx's post-access
+ * phase, which logs a remembered 403 as a rule's refusal). */
+static int phase_result(struct client_stream *s, int step, int code)
 {
     if (step == STEP_ALLOW)
         return 0;
     if (step != STEP_NEXT)
         return step;
+    if (code == 403)
+        log_ctx_line(s, LOG_LVL_ERR, "access forbidden by rule");
     return code;
 }
 
@@ -150,19 +153,19 @@ int http_access_phase(struct client_stream *s)
     int code = 0;
     int step = combine(s, ac, access_rules(s, ac), &code);
     if (step != STEP_NEXT)
-        return phase_result(step, code);
+        return phase_result(s, step, code);
     step = combine(s, ac, auth_basic_check(s, ac), &code);
     if (step != STEP_NEXT)
-        return phase_result(step, code);
+        return phase_result(s, step, code);
     int rc = auth_request_start(s, ac, code);
     if (rc == ACCESS_WAIT)
         return ACCESS_WAIT;
-    return phase_result(combine(s, ac, rc, &code), code);
+    return phase_result(s, combine(s, ac, rc, &code), code);
 }
 
 void http_access_resume(struct client_stream *s, int rc)
 {
     const struct access_conf *ac = effective_lc(s)->access;
     int code = auth_request_saved_code(s);
-    http_phase_access_done(s, phase_result(combine(s, ac, rc, &code), code));
+    http_phase_access_done(s, phase_result(s, combine(s, ac, rc, &code), code));
 }
