@@ -228,8 +228,10 @@ static int check_crypt(struct str pw, struct str hash)
     cd.initialized = 0;
     const char *out = crypt_r(key, setting, &cd);
     OPENSSL_cleanse(key, sizeof(key));
-    if (!out || out[0] == '*') /* libxcrypt's failure token: "*0", "*1" */
+    if (!out)
         return -1;
+    /* a setting crypt(3) cannot use gives libxcrypt's failure token ("*0"),
+     * which matches no stored hash: a mismatch, as nginx sees it */
     int ok = same(out, strlen(out), hash.p, hash.len);
     OPENSSL_cleanse(cd.output, sizeof(cd.output));
     return ok;

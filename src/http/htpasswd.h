@@ -25,9 +25,10 @@
 int htpasswd_find(struct str text, struct str user, struct str *hash);
 
 /*
- * Does `password` match `hash` (one of the formats above)? 1 yes, 0 no,
- * -1 the hash cannot be computed (crypt(3) refused the setting: nginx
- * answers 500). Comparisons take the same time whatever matches.
+ * Does `password` match `hash` (one of the formats above)? 1 yes, 0 no
+ * (also for a setting crypt(3) cannot use), -1 the hash cannot be computed
+ * at all (nginx answers 500). Comparisons take the same time whatever
+ * matches.
  */
 int htpasswd_check(struct str password, struct str hash);
 

@@ -134,7 +134,9 @@ def locations(origin_addr: str, auth_addr: str, extra_app: str = "") -> str:
             auth_request /auth;
             auth_request_set $user $upstream_http_x_user;
             auth_request_set $groups "$upstream_http_x_groups/$upstream_status";
+            auth_request_set $sent $sent_http_x_groups;
             proxy_set_header X-User $user;
+            proxy_set_header X-Sent $sent;
             proxy_set_header X-Groups $groups;
             proxy_pass http://{origin_addr};
             {extra_app}
@@ -179,6 +181,7 @@ def test_allowed_request_reaches_the_app_with_the_user(switchyard, origin, auth)
     assert app["target"] == "/app/page?x=1"
     assert origin_header(app, "X-User") == "alice"
     assert origin_header(app, "X-Groups") == "admins/200"
+    assert origin_header(app, "X-Sent") == "admins"
     # the sub-request: a GET to the service's /auth with the client's headers
     assert len(auth.requests) == 1
     a = auth.requests[0]
