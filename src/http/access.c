@@ -160,12 +160,14 @@ int http_access_phase(struct client_stream *s)
     int rc = auth_request_start(s, ac, code);
     if (rc == ACCESS_WAIT)
         return ACCESS_WAIT;
-    return phase_result(s, combine(s, ac, rc, &code), code);
+    step = combine(s, ac, rc, &code);
+    return phase_result(s, step, code);
 }
 
 void http_access_resume(struct client_stream *s, int rc)
 {
     const struct access_conf *ac = effective_lc(s)->access;
     int code = auth_request_saved_code(s);
-    http_phase_access_done(s, phase_result(s, combine(s, ac, rc, &code), code));
+    int step = combine(s, ac, rc, &code); /* before phase_result reads code */
+    http_phase_access_done(s, phase_result(s, step, code));
 }

@@ -41,6 +41,7 @@ import harness
 from backends import closed_port
 from h2_support import H2Client, h2_server
 from harness import HttpConn, free_port, http_conf, request, wait_until
+from ws_fixtures import OP_TEXT, RawWs, frame, ws_location
 
 
 class AuthService:
@@ -351,3 +352,67 @@ def test_http2_connection_closed_while_the_service_thinks(switchyard, origin, au
     with H2Client(port) as c2:
         st = c2.request("GET", "/app/after", headers=[("authorization", "Bearer good")])
         assert st.status == 200
+
+
+def test_satisfy_any_with_a_denied_address(switchyard, origin, auth):
+    """satisfy any: the service alone may allow; when both refuse, the
+    service's 401 wins over the rule's 403."""
+    port = free_port()
+    switchyard(conf(port, origin.addr, auth.addr, "satisfy any; deny all;"))
+    assert request(port, "GET", "/app/", headers=bearer("good")).status == 200
+    r = request(port, "GET", "/app/")
+    assert r.status == 401 and r.header_all("WWW-Authenticate") == CHALLENGES
+    assert request(port, "GET", "/app/", headers=bearer("forbid")).status == 403
+
+
+def test_refused_request_body_is_discarded_and_keepalive_goes_on(switchyard, origin, auth):
+    port = free_port()
+    switchyard(conf(port, origin.addr, auth.addr))
+    with HttpConn(port) as c:
+        r = c.request("POST", "/app/up", headers=bearer("forbid"), body=b"x" * 50000)
+        assert r.status == 403
+        r = c.request("POST", "/app/up", headers=bearer("good"), body=b"y" * 3000)
+        assert r.status == 200
+    assert origin.last_request()["body_len"] == 3000
+
+
+def test_http2_request_body_after_the_sub_request(switchyard, origin, auth):
+    port = free_port()
+    switchyard(http_conf(h2_server(port, body=locations(origin.addr, auth.addr))))
+    body = bytes(range(256)) * 300
+    with H2Client(port) as c:
+        st = c.request("POST", "/app/h2up", headers=[("authorization", "Bearer good")],
+                       body=body)
+        assert st.status == 200
+    app = origin.last_request()
+    assert app["method"] == "POST" and app["body_len"] == len(body)
+    assert auth.requests[-1]["body_len"] == 0
+
+
+def test_websocket_behind_auth_request(switchyard, ws_backend, auth):
+    be = ws_backend()
+    port = free_port()
+    loc = ws_location("second", be.addr, extra="auth_request /auth;")
+    switchyard(http_conf(f"""server {{
+        listen 127.0.0.1:{port};
+        {loc}
+        location = /auth {{
+            internal;
+            proxy_pass http://{auth.addr};
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }}
+    }}"""))
+    with RawWs(port) as ws:
+        _, status, _, _ = ws.handshake("/ws", extra=[("Authorization", "Bearer forbid")])
+        assert status == 403
+    with RawWs(port) as ws:
+        key, status, headers, _ = ws.handshake("/ws", extra=[("Authorization", "Bearer good")])
+        assert status == 101
+        ws.send(frame(OP_TEXT, b"hello"))
+        fin, op, payload = ws.read_frame()
+        assert op == OP_TEXT and payload == b"hello"
+    # the service saw a plain GET, not an upgrade
+    a = auth.requests[-1]
+    assert a["method"] == "GET"
+    assert "Upgrade" not in a["headers"]
