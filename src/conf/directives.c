@@ -3664,7 +3664,7 @@ const struct directive core_directives[] = {
     {"real_ip_recursive", HSL, ARGS(1, 1), set_flag, LOC(real_ip_recursive), NULL},
 
     /* proxy */
-    {"proxy_pass", CTX_LOCATION | CTX_LIF, ARGS(1, 1), set_proxy_pass, LVL_LOC, 0, NULL},
+    {"proxy_pass", CTX_LOCATION | CTX_LIF | CTX_LMT, ARGS(1, 1), set_proxy_pass, LVL_LOC, 0, NULL},
     {"proxy_set_header", HSL, ARGS(2, 2), set_header_tmpl, LVL_LOC, 0, NULL},
     {"proxy_http_version", HSL, ARGS(1, 1), set_enum, LOC(proxy_http_version_minor), http_versions},
     {"proxy_connect_timeout", HSL, ARGS(1, 1), set_msec, LOC(proxy_connect_timeout), NULL},

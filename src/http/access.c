@@ -23,16 +23,13 @@
 #define STEP_NEXT 0             /* on to the next handler */
 #define STEP_ALLOW (-1)         /* allowed: the phase is over */
 
-/* The conf whose access rules apply: the location's limit_except block
- * for a method it does not list (nginx swaps the whole loc conf when the
- * location is found; only access directives live in the block here). */
-static const struct loc_conf *effective_lc(const struct client_stream *s)
+const struct loc_conf *http_limit_except(const struct request *r, const struct loc_conf *lc)
 {
-    const struct request *r = &s->req;
-    const struct access_conf *lac = r->loc ? r->loc->lc->access : NULL;
-    if (lac && lac->lmt_lc && !(access_method_bit(r->method) & lac->lmt_methods))
-        return lac->lmt_lc;
-    return r->lc;
+    const struct access_conf *ac = lc->access;
+    /* only the location that wrote limit_except has lmt_lc (access_conf_merge) */
+    if (ac && ac->lmt_lc && !(access_method_bit(r->method) & ac->lmt_methods))
+        return ac->lmt_lc;
+    return lc;
 }
 
 static void log_ctx_line(struct client_stream *s, enum log_level lvl, const char *what)
@@ -147,7 +144,7 @@ int http_access_phase(struct client_stream *s)
 {
     if (subrequest_is(s))
         return 0;
-    const struct access_conf *ac = effective_lc(s)->access;
+    const struct access_conf *ac = s->req.lc->access;
     if (!ac)
         return 0;
     int code = 0;
@@ -166,7 +163,7 @@ int http_access_phase(struct client_stream *s)
 
 void http_access_resume(struct client_stream *s, int rc)
 {
-    const struct access_conf *ac = effective_lc(s)->access;
+    const struct access_conf *ac = s->req.lc->access;
     int code = auth_request_saved_code(s);
     int step = combine(s, ac, rc, &code); /* before phase_result reads code */
     http_phase_access_done(s, phase_result(s, step, code));

@@ -19,6 +19,16 @@
 #define ACCESS_WAIT (-2)
 
 /*
+ * The conf a request uses in location `lc` (nginx's
+ * ngx_http_update_location_config): the location's limit_except block when
+ * the request's method is not one it lists, else `lc`. The block's conf is
+ * the location's, merged, with the block's directives on top -- and no
+ * rewrite directives, as in nginx. phases.c calls it whenever a location is
+ * chosen.
+ */
+const struct loc_conf *http_limit_except(const struct request *r, const struct loc_conf *lc);
+
+/*
  * Run the access phase for the request's current location. 0: go on to the
  * content handler; ACCESS_WAIT: a sub-request runs, and the phase ends later
  * with http_phase_access_done() (phases.h) unless the stream ends first; a

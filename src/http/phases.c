@@ -197,7 +197,7 @@ static void named_redirect(struct client_stream *s, struct str name)
         return;
     }
     r->loc = loc;
-    r->lc = loc->lc;
+    r->lc = http_limit_except(r, loc->lc);
     enum rw_result rc = run_rewrite(s, r->lc->rewrite);
     if (rc == RW_RESPONDED)
         return;
@@ -722,7 +722,7 @@ static void find_location_and_run(struct client_stream *s)
         }
         int auto_redirect;
         r->loc = router_find_location_ex(r->srv, r->uri, &r->caps, &auto_redirect);
-        r->lc = r->loc ? r->loc->lc : r->srv->lc;
+        r->lc = r->loc ? http_limit_except(r, r->loc->lc) : r->srv->lc;
         r->uri_rewritten = 0;
         uint64_t max = r->lc->client_max_body_size;
         if (max && !r->is_error_page && (r->info.flags & H1_F_HAS_CL) &&

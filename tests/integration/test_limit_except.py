@@ -119,3 +119,35 @@ def test_inherits_from_the_location_and_is_not_inherited(switchyard, origin, tmp
     # the nested location: auth_basic inherited, no limit_except
     assert status(port, "POST", "/inner/", src="127.0.0.2") == 401
     assert status(port, "POST", "/inner/", headers=auth) == 200
+
+
+def test_the_location_rewrite_directives_do_not_run_for_other_methods(switchyard, tmp_path):
+    """nginx swaps the whole configuration: the block has no `return` of its
+    own, so a POST falls through to the content (static files here: 404 for
+    a missing file) instead of getting the location's `return`."""
+    port = free_port()
+    switchyard(server(port, """
+        location /a { limit_except GET { deny all; } return 200 "ret\\n"; }
+        location /b { limit_except GET { allow all; } return 200 "ret\\n"; }
+    """))
+    r = request(port, "GET", "/a")
+    assert r.status == 200 and r.body == b"ret\n"
+    assert status(port, "POST", "/a") == 403
+    assert status(port, "POST", "/b") == 404
+    assert request(port, "GET", "/b").body == b"ret\n"
+
+
+def test_proxy_pass_inside_the_block(switchyard, origin, origin2):
+    port = free_port()
+    switchyard(server(port, f"""
+        location /files/ {{
+            proxy_pass http://{origin.addr};
+            limit_except GET {{ proxy_pass http://{origin2.addr}; }}
+        }}
+    """))
+    assert request(port, "GET", "/files/r").status == 200
+    assert request(port, "PUT", "/files/w", body=b"data").status == 200
+    assert request(port, "HEAD", "/files/h").status == 200
+    assert [(r["method"], r["target"]) for r in origin.requests] == [("GET", "/files/r"),
+                                                                   ("HEAD", "/files/h")]
+    assert [(r["method"], r["target"]) for r in origin2.requests] == [("PUT", "/files/w")]
