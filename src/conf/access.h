@@ -68,7 +68,8 @@ struct access_conf {
 
     struct access_rule *rules; unsigned nrules; /* none: inherited */
 
-    /* auth_basic: `realm` NULL = off (or never set, after the merge);
+    /* auth_basic: `realm` NULL = never set; a realm that is "off" (written
+       so, or once evaluated) is off, as nginx checks it per request;
        realm_set says this level wrote the directive */
     struct tmpl *realm; int realm_set;
     /* auth_basic_user_file: `file` when the name has no variables (read at
