@@ -26,6 +26,7 @@
 #include "http/response.h"
 #include "http/rewrite_eval.h"
 #include "http/static.h"
+#include "http/subrequest.h"
 #include "http/vars_eval.h"
 #include "conf/runtime.h"
 #include "tls/tls.h"
@@ -80,6 +81,11 @@ void stream_log_ctx(struct client_stream *s, char *out, size_t cap)
         n += snprintf(out + n, cap - (size_t)n, ", request: \"%.*s\"",
                       (int)(r->request_line.len > 1024 ? 1024 : r->request_line.len),
                       r->request_line.p);
+    if ((size_t)n >= cap)
+        return;
+    if (s->req_active && subrequest_is(s)) /* nginx names the sub-request's URI */
+        n += snprintf(out + n, cap - (size_t)n, ", subrequest: \"%.*s\"",
+                      (int)(r->uri.len > 1024 ? 1024 : r->uri.len), r->uri.p);
     if ((size_t)n >= cap)
         return;
     if (s->req_active && r->host.len)

@@ -25,7 +25,7 @@ struct subrequest {
     struct client_stream st;    /* first: the child stream */
     struct client_stream *parent;
     subrequest_done_fn *done;
-    struct posted post;         /* runs `done` (or resumes after hold) */
+    struct posted post;         /* runs `done` once the child ended */
     struct timer timer;         /* limit_req delay inside the child */
     int head_seen;              /* a response head was given */
     int body_done;              /* the whole response body was taken */
@@ -63,14 +63,17 @@ static void sub_free(struct subrequest *sr)
     free(sr);
 }
 
+/* Posted by sub_end: the parent's callback, then the child is freed. */
 static void sub_on_post(struct posted *p)
 {
     struct subrequest *sr = container_of(p, struct subrequest, post);
-    if (!sr->ended) {
-        /* a hold ended (see sub_hold's timer) */
-        http_phase_resume(&sr->st);
-        return;
-    }
+    /* nginx keeps these in the main request: once a sub-request went through
+     * limit_req / limit_conn, later ones (and the request) pass */
+    struct request *pr = &sr->parent->req, *c = &sr->st.req;
+    if (!pr->limit_req_status)
+        pr->limit_req_status = c->limit_req_status;
+    if (!pr->limit_conn_status)
+        pr->limit_conn_status = c->limit_conn_status;
     sr->done(sr->parent, &sr->st, sr->st.req.status);
     sub_free(sr);
 }

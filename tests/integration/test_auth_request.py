@@ -416,3 +416,21 @@ def test_websocket_behind_auth_request(switchyard, ws_backend, auth):
     a = auth.requests[-1]
     assert a["method"] == "GET"
     assert "Upgrade" not in a["headers"]
+
+
+def test_limit_req_in_the_auth_location(switchyard, origin, auth):
+    """limit_req applies in the sub-request's location (a refusal there is an
+    unexpected status for auth_request: 500); error lines name the
+    sub-request as nginx does."""
+    port = free_port()
+    text = conf(port, origin.addr, auth.addr).replace(
+        "internal;", "internal; limit_req zone=auth;")
+    text = text.replace("http {", "http {\n    limit_req_zone $binary_remote_addr zone=auth:1m "
+                        "rate=1r/m;", 1)
+    sy = switchyard(text)
+    assert request(port, "GET", "/app/1", headers=bearer("good")).status == 200
+    assert request(port, "GET", "/app/2", headers=bearer("good")).status == 500
+    sy.wait_log(r'\[error\] .*limiting requests, excess: .* by zone "auth", client: 127\.0\.0\.1, '
+                r'server: , request: "GET /app/2 HTTP/1\.1", subrequest: "/auth", host: ')
+    sy.wait_log(r"auth request unexpected status: 503")
+    assert len(auth.requests) == 1
