@@ -23,6 +23,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
+#include "conf/access.h"
 #include "conf/directives.h"
 #include "conf/directive_table.h"
 #include "conf/snapshot.h"
@@ -3646,7 +3647,7 @@ const struct directive core_directives[] = {
     /* content */
     {"default_type", HSL, ARGS(1, 1), set_slice, LOC(default_type), NULL},
     {"types", HSL, ARGS(0, 0) | D_BLOCK, set_types, LVL_LOC, 0, NULL},
-    {"access_log", HSL | CTX_LIF, ARGS(1, MANY), set_access_log, LVL_LOC, 0, NULL},
+    {"access_log", HSL | CTX_LIF | CTX_LMT, ARGS(1, MANY), set_access_log, LVL_LOC, 0, NULL},
     {"add_header", HSL | CTX_LIF, ARGS(2, 3), set_add_header, LVL_LOC, 0, NULL},
     {"error_page", HSL | CTX_LIF, ARGS(2, MANY), set_error_page, LVL_LOC, 0, NULL},
     {"root", HSL | CTX_LIF, ARGS(1, 1), set_root, LVL_LOC, 0, NULL},
@@ -4050,6 +4051,9 @@ static int register_logs(struct conf_parser *p, struct loc_conf *lc)
     for (const struct rw_op *op = lc->rewrite; op; op = op->next)
         if (op->type == RW_IF && op->u.cond.lc && register_logs(p, op->u.cond.lc) != 0)
             return -1;
+    /* the conf of a limit_except block (conf/access.h) */
+    if (lc->access && lc->access->lmt_lc && register_logs(p, lc->access->lmt_lc) != 0)
+        return -1;
     return 0;
 }
 

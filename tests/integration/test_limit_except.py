@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import socket
 
-from harness import free_port, http_conf, read_until_close, request
+from harness import free_port, http_conf, read_until_close, request, wait_until
 
 
 def server(port: int, body: str) -> str:
@@ -151,3 +151,21 @@ def test_proxy_pass_inside_the_block(switchyard, origin, origin2):
     assert [(r["method"], r["target"]) for r in origin.requests] == [("GET", "/files/r"),
                                                                    ("HEAD", "/files/h")]
     assert [(r["method"], r["target"]) for r in origin2.requests] == [("PUT", "/files/w")]
+
+
+def test_access_log_inside_the_block(switchyard, origin, tmp_path):
+    port = free_port()
+    sy = switchyard(server(port, f"""
+        location / {{
+            proxy_pass http://{origin.addr};
+            limit_except GET {{ access_log logs/writes.log; }}
+        }}
+    """))
+    assert request(port, "GET", "/r").status == 200
+    assert request(port, "POST", "/w", body=b"x").status == 200
+    writes = tmp_path / "logs" / "writes.log"
+    sy.wait_access_log(r'"GET /r HTTP/1\.1" 200 ')
+    wait_until(lambda: writes.exists() and '"POST /w HTTP/1.1" 200' in writes.read_text(), 5,
+               "the POST in writes.log")
+    assert "GET /r" not in writes.read_text()
+    assert "POST /w" not in sy.access_log()
