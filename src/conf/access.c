@@ -31,6 +31,7 @@ static struct access_conf *ac_get(struct conf_parser *p, struct loc_conf *lc)
     if (!ac)
         return NULL;
     ac->satisfy = CONF_UNSET;
+    ac->auth_delay = CONF_UNSET_U64;
     lc->access = ac;
     return ac;
 }
@@ -105,6 +106,22 @@ static const char *set_satisfy(struct conf_parser *p, const struct directive *d,
         ac->satisfy = SATISFY_ANY;
     else
         return conf_err(p, "invalid value \"%s\"", v);
+    return NULL;
+}
+
+/* auth_delay time (nginx ngx_conf_set_msec_slot) */
+static const char *set_auth_delay(struct conf_parser *p, const struct directive *d, void *conf)
+{
+    (void)d;
+    struct access_conf *ac = ac_get(p, conf);
+    if (!ac)
+        return oom(p);
+    if (ac->auth_delay != CONF_UNSET_U64)
+        return "is duplicate";
+    if (str_to_msec(str_from_cstr(p->node->args[0]), &ac->auth_delay) != 0) {
+        ac->auth_delay = CONF_UNSET_U64;
+        return "invalid value";
+    }
     return NULL;
 }
 
@@ -316,6 +333,8 @@ int access_conf_merge(struct conf_parser *p, struct access_conf **cp,
     }
     if (c->satisfy == CONF_UNSET)
         c->satisfy = prev ? prev->satisfy : SATISFY_ALL;
+    if (c->auth_delay == CONF_UNSET_U64)
+        c->auth_delay = prev ? prev->auth_delay : 0;
     if (!c->nrules && prev) {
         c->rules = prev->rules;
         c->nrules = prev->nrules;
@@ -350,6 +369,7 @@ const struct directive access_directives[] = {
     {"allow", AL, ARGS(1, 1), set_rule, LVL_LOC, 0, NULL},
     {"deny", AL, ARGS(1, 1), set_rule, LVL_LOC, 0, NULL},
     {"satisfy", HSL, ARGS(1, 1), set_satisfy, LVL_LOC, 0, NULL},
+    {"auth_delay", HSL, ARGS(1, 1), set_auth_delay, LVL_LOC, 0, NULL},
     {"auth_basic", AL, ARGS(1, 1), set_auth_basic, LVL_LOC, 0, NULL},
     {"auth_basic_user_file", AL, ARGS(1, 1), set_user_file, LVL_LOC, 0, NULL},
     {"auth_request", HSL, ARGS(1, 1), set_auth_request, LVL_LOC, 0, NULL},

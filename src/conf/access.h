@@ -65,6 +65,8 @@ struct auth_request_var {
 
 struct access_conf {
     int satisfy;                /* SATISFY_*; CONF_UNSET until merged (all) */
+    uint64_t auth_delay;        /* ms a 401 waits (auth_delay); CONF_UNSET_U64 until
+                                   merged (0) */
 
     struct access_rule *rules; unsigned nrules; /* none: inherited */
 

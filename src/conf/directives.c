@@ -3615,7 +3615,6 @@ const struct directive core_directives[] = {
     {"msie_refresh", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
     {"max_ranges", HSL, ARGS(1, 1), set_max_ranges, LVL_NONE, 0, NULL},
     {"recursive_error_pages", HSL, ARGS(1, 1), set_flag_off_only, LVL_NONE, 0, NULL},
-    {"auth_delay", HSL, ARGS(1, 1), set_ignored_msec, LVL_NONE, 0, NULL},
     {"subrequest_output_buffer_size", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
     {"rewrite_log", CTX_HTTP | CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF, ARGS(1, 1),
      set_ignored_flag, LVL_NONE, 0, NULL},

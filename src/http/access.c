@@ -161,6 +161,15 @@ int http_access_phase(struct client_stream *s)
     return phase_result(s, step, code);
 }
 
+uint64_t http_access_delay(struct client_stream *s)
+{
+    const struct access_conf *ac = s->req.lc->access;
+    if (!ac || !ac->auth_delay)
+        return 0;
+    log_ctx_line(s, LOG_LVL_INFO, "delaying unauthorized request");
+    return ac->auth_delay;
+}
+
 void http_access_resume(struct client_stream *s, int rc)
 {
     const struct access_conf *ac = s->req.lc->access;

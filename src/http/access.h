@@ -37,6 +37,10 @@ const struct loc_conf *http_limit_except(const struct request *r, const struct l
  */
 int http_access_phase(struct client_stream *s);
 
+/* auth_delay: the delay (ms) before a 401 of the access phase is sent, 0
+ * none; logs nginx's "delaying unauthorized request" when there is one. */
+uint64_t http_access_delay(struct client_stream *s);
+
 /* auth_request's result (the handler's return value, see above), once its
  * sub-request ended: the phase goes on from there (auth_request.c). */
 void http_access_resume(struct client_stream *s, int rc);

@@ -701,6 +701,13 @@ static void run_handler(struct client_stream *s)
 void http_phase_access_done(struct client_stream *s, int status)
 {
     struct request *r = &s->req;
+    uint64_t delay;
+    if (status == 401 && (delay = http_access_delay(s)) != 0) {
+        /* auth_delay: the 401 goes out after the delay (http_phase_resume) */
+        r->auth_delayed = 1;
+        s->ops->hold(s, delay);
+        return;
+    }
     if (status) {
         http_respond_status(s, status);
         return;
@@ -799,6 +806,11 @@ void http_request_run(struct client_stream *s)
 
 void http_phase_resume(struct client_stream *s)
 {
+    if (s->req.auth_delayed) {
+        s->req.auth_delayed = 0;
+        http_respond_status(s, 401);
+        return;
+    }
     run_handler(s);
 }
 

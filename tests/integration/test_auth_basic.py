@@ -23,6 +23,7 @@ import base64
 import hashlib
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -263,3 +264,25 @@ def test_http2(switchyard, tmp_path, htpasswd_text):
         assert st.status == 200 and st.body == b"file index.html\n"
         st = c.request("GET", "/", headers=[("authorization", basic("bcrypt", "nope")[1])])
         assert st.status == 401
+
+
+def test_auth_delay(switchyard, tmp_path, htpasswd_text):
+    """auth_delay: a 401 is sent only after the delay; an allowed request is
+    not delayed, nor is a 403."""
+    site(tmp_path)
+    (tmp_path / "htpasswd").write_text(htpasswd_text)
+    port = free_port()
+    switchyard(server(port, """
+        auth_delay 400ms;
+        location / { auth_basic "D"; auth_basic_user_file htpasswd; }
+        location /open/ { deny all; }
+    """))
+    t0 = time.monotonic()
+    r = request(port, "GET", "/", headers=[basic("plain", "wrong")])
+    took = time.monotonic() - t0
+    assert r.status == 401 and r.header("WWW-Authenticate") == 'Basic realm="D"'
+    assert took >= 0.39, took
+    t0 = time.monotonic()
+    assert request(port, "GET", "/", headers=[basic("plain", "plain-secret")]).status == 200
+    assert request(port, "GET", "/open/").status == 403
+    assert time.monotonic() - t0 < 0.39
