@@ -35,10 +35,15 @@ int auth_request_saved_code(const struct client_stream *s)
     return ctx ? ctx->code : 0;
 }
 
-/* The parent's client went away while the sub-request runs. */
+/* The parent's client went away while the sub-request runs (unless the
+ * sub-request's location says proxy_ignore_client_abort, as nginx's
+ * broken-connection check of its upstream). */
 static void parent_event(struct client_stream *s, int timed_out)
 {
+    const struct auth_request_ctx *arc = ctx_of(s);
     if (timed_out || !s->ops->client_gone(s))
+        return;
+    if (arc && arc->child && arc->child->req.lc && arc->child->req.lc->proxy_ignore_client_abort)
         return;
     char ctx[1500];
     stream_log_ctx(s, ctx, sizeof(ctx));
