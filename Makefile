@@ -13,7 +13,7 @@ JOBS     ?= 4
 WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -Isrc -D_GNU_SOURCE -MMD -MP
-LDLIBS   := -lssl -lcrypto -lpcre2-8 -lnghttp2 -lz -lbrotlienc
+LDLIBS   := -lssl -lcrypto -lpcre2-8 -lnghttp2 -lz -lbrotlienc -lcrypt
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS    += -fsanitize=$(SANITIZE)

@@ -472,6 +472,10 @@ struct loc_conf {
     struct expires_conf expires;        /* expires (ngx_http_headers_module): off */
     struct charset_conf charset;        /* ngx_http_charset_module (src/conf/charset.c) */
     struct autoindex_conf autoindex;    /* ngx_http_autoindex_module (src/conf/autoindex.c) */
+    /* ---- added: access control (allow/deny, auth_basic, auth_request,
+       satisfy, limit_except; conf/access.h). NULL: no check at this level
+       (a level that sets nothing shares its parent's) ---- */
+    struct access_conf *access;
 };
 
 /* loc_conf.lingering_close values */

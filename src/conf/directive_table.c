@@ -12,5 +12,6 @@ const struct directive *const conf_module_tables[] = {
     headers_extra_directives,
     charset_directives,
     autoindex_directives,
+    access_directives,
     NULL,
 };

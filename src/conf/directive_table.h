@@ -96,6 +96,7 @@ extern const struct directive brotli_directives[]; /* gzip.c */
 extern const struct directive headers_extra_directives[]; /* headers_extra.c: expires */
 extern const struct directive charset_directives[];       /* charset.c */
 extern const struct directive autoindex_directives[];     /* autoindex.c */
+extern const struct directive access_directives[]; /* access.c */
 
 /* Every table, the core one first, NULL-terminated (directive_table.c). */
 extern const struct directive *const conf_module_tables[];

@@ -23,6 +23,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
+#include "conf/access.h"
 #include "conf/directives.h"
 #include "conf/directive_table.h"
 #include "conf/snapshot.h"
@@ -754,7 +755,6 @@ static const struct conf_enum next_upstream_values[] = {
     {NULL, 0},
 };
 static const struct conf_enum debug_points_values[] = {{"stop", 0}, {"abort", 1}, {NULL, 0}};
-static const struct conf_enum satisfy_values[] = {{"all", 0}, {"any", 1}, {NULL, 0}};
 /* proxy_ignore_headers: nginx's names (ngx_http_upstream_ignore_headers_masks) */
 static const struct conf_enum ignore_headers_values[] = {
     {"X-Accel-Redirect", PROXY_IGNORE_XA_REDIRECT},
@@ -3755,8 +3755,6 @@ const struct directive core_directives[] = {
     {"msie_refresh", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
     {"max_ranges", HSL, ARGS(1, 1), set_max_ranges, LVL_NONE, 0, NULL},
     {"recursive_error_pages", HSL, ARGS(1, 1), set_flag_off_only, LVL_NONE, 0, NULL},
-    {"satisfy", HSL, ARGS(1, 1), set_ignored_enum, LVL_NONE, 0, satisfy_values},
-    {"auth_delay", HSL, ARGS(1, 1), set_ignored_msec, LVL_NONE, 0, NULL},
     {"subrequest_output_buffer_size", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
     {"rewrite_log", CTX_HTTP | CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF, ARGS(1, 1),
      set_ignored_flag, LVL_NONE, 0, NULL},
@@ -3789,7 +3787,7 @@ const struct directive core_directives[] = {
     /* content */
     {"default_type", HSL, ARGS(1, 1), set_slice, LOC(default_type), NULL},
     {"types", HSL, ARGS(0, 0) | D_BLOCK, set_types, LVL_LOC, 0, NULL},
-    {"access_log", HSL | CTX_LIF, ARGS(1, MANY), set_access_log, LVL_LOC, 0, NULL},
+    {"access_log", HSL | CTX_LIF | CTX_LMT, ARGS(1, MANY), set_access_log, LVL_LOC, 0, NULL},
     {"add_header", HSL | CTX_LIF, ARGS(2, 3), set_add_header, LVL_LOC, 0, NULL},
     {"error_page", HSL | CTX_LIF, ARGS(2, MANY), set_error_page, LVL_LOC, 0, NULL},
     {"root", HSL | CTX_LIF, ARGS(1, 1), set_root, LVL_LOC, 0, NULL},
@@ -3806,7 +3804,7 @@ const struct directive core_directives[] = {
     {"real_ip_recursive", HSL, ARGS(1, 1), set_flag, LOC(real_ip_recursive), NULL},
 
     /* proxy */
-    {"proxy_pass", CTX_LOCATION | CTX_LIF, ARGS(1, 1), set_proxy_pass, LVL_LOC, 0, NULL},
+    {"proxy_pass", CTX_LOCATION | CTX_LIF | CTX_LMT, ARGS(1, 1), set_proxy_pass, LVL_LOC, 0, NULL},
     {"proxy_set_header", HSL, ARGS(2, 2), set_header_tmpl, LVL_LOC, 0, NULL},
     {"proxy_http_version", HSL, ARGS(1, 1), set_enum, LOC(proxy_http_version_minor), http_versions},
     {"proxy_connect_timeout", HSL, ARGS(1, 1), set_msec, LOC(proxy_connect_timeout), NULL},
@@ -4057,6 +4055,11 @@ static int run_block(struct conf_parser *p, const struct conf_node *n, unsigned 
     return failed ? -1 : 0;
 }
 
+int conf_run_block(struct conf_parser *p, const struct conf_node *n, unsigned ctx)
+{
+    return run_block(p, n, ctx);
+}
+
 int conf_directive_at(unsigned i, struct conf_directive_info *out)
 {
     const struct directive *d = NULL;
@@ -4262,6 +4265,9 @@ static int register_logs(struct conf_parser *p, struct loc_conf *lc)
     for (const struct rw_op *op = lc->rewrite; op; op = op->next)
         if (op->type == RW_IF && op->u.cond.lc && register_logs(p, op->u.cond.lc) != 0)
             return -1;
+    /* the conf of a limit_except block (conf/access.h) */
+    if (lc->access && lc->access->lmt_lc && register_logs(p, lc->access->lmt_lc) != 0)
+        return -1;
     return 0;
 }
 

@@ -22,6 +22,7 @@
 #define CTX_LIF 0x020u /* `if` inside a location */
 #define CTX_SIF 0x040u /* `if` at server level */
 #define CTX_UPSTREAM 0x080u
+#define CTX_LMT 0x100u /* limit_except { } (src/conf/access.c) */
 
 struct srv_build;
 struct loc_build;
@@ -111,6 +112,10 @@ struct conf_directive_info {
 };
 /* Entry `i` into *out and 1; 0 when i is past the end. */
 int conf_directive_at(unsigned i, struct conf_directive_info *out);
+
+/* Run the directives of a block (`n`: its first child) in context `ctx`
+ * (CTX_*), for a module's block directive (limit_except). 0 or -1. */
+int conf_run_block(struct conf_parser *p, const struct conf_node *n, unsigned ctx);
 
 /* ---- merge.c ---- */
 

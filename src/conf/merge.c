@@ -17,6 +17,7 @@
  * After loc_conf_merge() no field is CONF_UNSET, except
  * keepalive_header_timeout whose UNSET means "no Keep-Alive header".
  */
+#include "conf/access.h"
 #include "conf/directives.h"
 
 #include <limits.h>
@@ -457,7 +458,12 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     if (charset_conf_merge(p, &c->charset, prev ? &prev->charset : NULL) != 0)
         return -1;
     autoindex_conf_merge(&c->autoindex, prev ? &prev->autoindex : NULL);
-    return 0;
+
+    /* access control (conf/access.c); then the limit_except block's conf,
+       a child of this now complete level */
+    if (access_conf_merge(p, &c->access, prev ? prev->access : NULL) != 0)
+        goto oom;
+    return access_conf_merge_lmt(p, c);
 
 oom:
     conf_err_at(p, NULL, 0, "out of memory");

@@ -20,7 +20,7 @@ static const struct conf_module modules[] = {
     /* Built in, as in every nginx (they have no configure switch). */
     {"http_core_module", "ngx_http_core_module", DEF | BUILT, PROBE_LOCATION,
      "client_max_body_size 1m;",
-     "limit_except limit_rate limit_rate_after post_action early_hints keepalive_min_timeout "
+     "limit_rate limit_rate_after post_action early_hints keepalive_min_timeout "
      "max_headers client_body_early_read",
      ""},
     {"http_log_module", "ngx_http_log_module", DEF | BUILT, PROBE_HTTP, "access_log off;", "", ""},
@@ -47,6 +47,13 @@ static const struct conf_module modules[] = {
      "proxy_pass_trailers proxy_socket_rcvbuf proxy_socket_sndbuf proxy_ssl_certificate_cache "
      "proxy_store proxy_store_access",
      ""},
+    {"http_access_module", "ngx_http_access_module", DEF | BUILT, PROBE_LOCATION, "deny all;",
+     "", ""},
+    {"http_auth_basic_module", "ngx_http_auth_basic_module", DEF | BUILT, PROBE_LOCATION,
+     "auth_basic closed;", "", ""},
+    /* nginx builds it on request (--with-http_auth_request_module) */
+    {"http_auth_request_module", "ngx_http_auth_request_module", BUILT, PROBE_LOCATION,
+     "auth_request /auth;", "", ""},
     {"http_limit_conn_module", "ngx_http_limit_conn_module", DEF | BUILT, PROBE_HTTP,
      "limit_conn_zone $binary_remote_addr zone=probe_c:1m;", "", ""},
     {"http_limit_req_module", "ngx_http_limit_req_module", DEF | BUILT, PROBE_HTTP,
@@ -88,10 +95,6 @@ static const struct conf_module modules[] = {
      "userid userid_domain userid_expires userid_flags userid_mark userid_name userid_p3p "
      "userid_path userid_service",
      ""},
-    {"http_access_module", "ngx_http_access_module", DEF, PROBE_LOCATION, "deny all;", "",
-     "allow deny"},
-    {"http_auth_basic_module", "ngx_http_auth_basic_module", DEF, PROBE_LOCATION,
-     "auth_basic closed;", "", "auth_basic auth_basic_user_file"},
     {"http_mirror_module", "ngx_http_mirror_module", DEF, PROBE_LOCATION, "mirror /mirror;",
      "mirror mirror_request_body", ""},
     {"http_geo_module", "ngx_http_geo_module", DEF, PROBE_HTTP, "geo $probe { default 0; }", "geo",
@@ -205,8 +208,6 @@ static const struct conf_module modules[] = {
      "mp4 mp4_buffer_size mp4_max_buffer_size mp4_start_key_frame", ""},
     {"http_gunzip_module", "ngx_http_gunzip_module", 0, PROBE_LOCATION, "gunzip on;",
      "gunzip gunzip_buffers", ""},
-    {"http_auth_request_module", "ngx_http_auth_request_module", 0, PROBE_LOCATION,
-     "auth_request /auth;", "auth_request auth_request_set", ""},
     {"http_random_index_module", "ngx_http_random_index_module", 0, PROBE_LOCATION,
      "random_index on;", "random_index", ""},
     {"http_secure_link_module", "ngx_http_secure_link_module", 0, PROBE_LOCATION,

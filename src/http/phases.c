@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/net.h"
+#include "http/access.h"
 #include "http/access_log.h"
 #include "http/compress.h"
 #include "http/filter.h"
@@ -28,6 +29,7 @@
 #include "http/response.h"
 #include "http/rewrite_eval.h"
 #include "http/static.h"
+#include "http/subrequest.h"
 #include "http/vars_eval.h"
 #include "conf/runtime.h"
 #include "tls/tls.h"
@@ -82,6 +84,11 @@ void stream_log_ctx(struct client_stream *s, char *out, size_t cap)
         n += snprintf(out + n, cap - (size_t)n, ", request: \"%.*s\"",
                       (int)(r->request_line.len > 1024 ? 1024 : r->request_line.len),
                       r->request_line.p);
+    if ((size_t)n >= cap)
+        return;
+    if (s->req_active && subrequest_is(s)) /* nginx names the sub-request's URI */
+        n += snprintf(out + n, cap - (size_t)n, ", subrequest: \"%.*s\"",
+                      (int)(r->uri.len > 1024 ? 1024 : r->uri.len), r->uri.p);
     if ((size_t)n >= cap)
         return;
     if (s->req_active && r->host.len)
@@ -199,7 +206,7 @@ static void named_redirect(struct client_stream *s, struct str name)
         return;
     }
     r->loc = loc;
-    r->lc = loc->lc;
+    r->lc = http_limit_except(r, loc->lc);
     enum rw_result rc = run_rewrite(s, r->lc->rewrite);
     if (rc == RW_RESPONDED)
         return;
@@ -750,6 +757,26 @@ static void run_handler(struct client_stream *s)
             return;
         }
     }
+    /* nginx's access phase: allow/deny, auth_basic, auth_request (access.c) */
+    int access = http_access_phase(s);
+    if (access != ACCESS_WAIT)
+        http_phase_access_done(s, access);
+}
+
+void http_phase_access_done(struct client_stream *s, int status)
+{
+    struct request *r = &s->req;
+    uint64_t delay;
+    if (status == 401 && (delay = http_access_delay(s)) != 0) {
+        /* auth_delay: the 401 goes out after the delay (http_phase_resume) */
+        r->auth_delayed = 1;
+        s->ops->hold(s, delay);
+        return;
+    }
+    if (status) {
+        http_respond_status(s, status);
+        return;
+    }
     if (r->lc->proxy_pass) {
         http_filters_install(s);
         http_proxy_handler(s);
@@ -774,7 +801,7 @@ static void find_location_and_run(struct client_stream *s)
         }
         int auto_redirect;
         r->loc = router_find_location_ex(r->srv, r->uri, &r->caps, &auto_redirect);
-        r->lc = r->loc ? r->loc->lc : r->srv->lc;
+        r->lc = r->loc ? http_limit_except(r, r->loc->lc) : r->srv->lc;
         r->uri_rewritten = 0;
         uint64_t max = r->lc->client_max_body_size;
         if (max && !r->is_error_page && (r->info.flags & H1_F_HAS_CL) &&
@@ -845,7 +872,21 @@ void http_request_run(struct client_stream *s)
 
 void http_phase_resume(struct client_stream *s)
 {
+    if (s->req.auth_delayed) {
+        s->req.auth_delayed = 0;
+        http_respond_status(s, 401);
+        return;
+    }
     run_handler(s);
+}
+
+void http_request_run_internal(struct client_stream *s)
+{
+    struct request *r = &s->req;
+    realip_apply(s, r->srv->lc);
+    if (run_rewrite(s, r->srv->lc->rewrite) == RW_RESPONDED)
+        return;
+    find_location_and_run(s);
 }
 
 int http_set_path(struct client_stream *s, struct str path)

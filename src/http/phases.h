@@ -32,6 +32,14 @@ void http_request_run(struct client_stream *st);
 /* Continue with the handler after ops->hold() (limit_req delay). */
 void http_phase_resume(struct client_stream *st);
 
+/* The access phase ended later (auth_request's sub-request, http/access.c):
+ * 0 goes on to the content handler, a status answers with it. */
+void http_phase_access_done(struct client_stream *st, int status);
+
+/* Run a sub-request (http/subrequest.c) from the server's rewrite phase on:
+ * r->srv, r->lc, r->uri and the rest set by the caller. May end the stream. */
+void http_request_run_internal(struct client_stream *st);
+
 /*
  * Answer the current request with `status` locally: applies error_page
  * (internal redirect, named location or redirect) or sends the standard page.

@@ -22,6 +22,7 @@
 struct proxy;
 struct gen_rt;
 struct limit_conn_holds;
+struct auth_request_ctx;
 struct listener;
 
 #define H1_MAX_HEADERS 100
@@ -127,8 +128,12 @@ struct request {
     /* limit_req / limit_conn (http/limit_req.c, limit_conn.c) */
     uint8_t limit_req_status;   /* enum limit_status; 0 = not checked ($limit_req_status) */
     uint8_t limit_conn_status;  /* likewise, $limit_conn_status */
+    uint8_t auth_delayed;       /* a 401 waits out auth_delay (ops->hold), then is sent */
     struct limit_conn_holds *limit_conn; /* counts this request holds (owned): released
                                    when it ends, or handed to its tunnel */
+
+    /* auth_request (http/auth_request.c): the running sub-request, in the arena */
+    struct auth_request_ctx *auth_request;
 
     /* tunnel info for logging (WebSocket) */
     uint64_t tunnel_ms, tunnel_from_client, tunnel_from_upstream;

@@ -210,7 +210,8 @@ int resp_finalize(struct client_stream *s, struct resp_final *f)
 const char *resp_error_page(int status, int server_tokens, size_t *len)
 {
     static char page[600];
-    const char *reason = http_reason(status);
+    /* nginx's 401 page names the status its own way (the status line does not) */
+    const char *reason = status == 401 ? "Authorization Required" : http_reason(status);
     int n = snprintf(page, sizeof(page),
                      "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
                      "<center><h1>%d %s</h1></center>\r\n<hr><center>%s</center>\r\n"

@@ -12,6 +12,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include <cmocka.h>
 #include <pcre2.h>
 
+#include "conf/access.h"
 #include "conf/conf.h"
 #include "conf/directives.h"
 #include "conf/modules.h"
@@ -1223,6 +1225,74 @@ static void test_http2_recorded(void **state)
     assert_true(dl->http2_recv_buffer_size == 256 * 1024);
 }
 
+/* Access control (conf/access.c): inheritance as nginx, the user file read
+ * at load, limit_except's conf merged from its location and not inherited. */
+static void test_access_recorded(void **state)
+{
+    struct fx *f = *state;
+    put(f, "pw", "u:{PLAIN}p\n");
+    struct generation *g = load(f, "events {} http {\n"
+                                   " server { listen 8081; deny 10.0.0.0/8; allow all;\n"
+                                   "  auth_basic \"R $host\"; auth_basic_user_file pw;\n"
+                                   "  location /a { }\n"
+                                   "  location /b { satisfy any; allow 127.0.0.1;\n"
+                                   "   auth_basic off; auth_basic_user_file missing; }\n"
+                                   "  location /c { auth_basic_user_file pw.$host; auth_request /x;\n"
+                                   "   limit_except GET POST { deny all; }\n"
+                                   "   location /c/d { } }\n"
+                                   " }\n"
+                                   " server { listen 8082; location / { } }\n"
+                                   "}\n");
+    const struct server_conf *s = g->http->servers[0];
+    const struct access_conf *sa = s->lc->access;
+    assert_non_null(sa);
+    assert_int_equal(sa->satisfy, SATISFY_ALL);
+    assert_int_equal(sa->nrules, 4); /* deny 10/8; allow all = one per family */
+    assert_int_equal(sa->rules[0].deny, 1);
+    assert_int_equal(sa->rules[0].addr[0], 10);
+    assert_int_equal(sa->rules[0].mask[1], 0);
+    assert_false(sa->realm->constant);
+    assert_non_null(sa->file);
+    assert_int_equal(sa->file->err, 0);
+    assert_true(str_eq(sa->file->text, STR_LIT("u:{PLAIN}p\n")));
+    assert_int_equal(sa->auth_request.len, 0); /* off */
+
+    /* a location that sets nothing shares its server's */
+    assert_ptr_equal(loc(s, "/a")->lc->access, sa);
+
+    const struct access_conf *b = loc(s, "/b")->lc->access;
+    assert_int_equal(b->satisfy, SATISFY_ANY);
+    assert_int_equal(b->nrules, 1); /* replaces the server's rules */
+    assert_true(b->realm->constant && str_eq(b->realm->raw, STR_LIT("off"))); /* checked per
+                                                                                request */
+    assert_int_equal(b->file->err, ENOENT); /* not an error at load, as nginx */
+
+    const struct location *c = loc(s, "/c");
+    const struct access_conf *ca = c->lc->access;
+    assert_non_null(ca->user_file); /* variables: read per request */
+    assert_null(ca->file);
+    assert_true(str_eq(ca->auth_request, STR_LIT("/x")));
+    assert_int_equal(ca->lmt_methods, LMT_GET | LMT_HEAD | LMT_POST);
+    assert_non_null(ca->lmt_lc);
+    const struct access_conf *la = ca->lmt_lc->access;
+    assert_int_equal(la->nrules, 3);          /* deny all */
+    assert_true(str_eq(la->auth_request, STR_LIT("/x"))); /* inherited */
+    assert_null(la->lmt_lc);
+    assert_ptr_equal(ca->lmt_lc->root, c->lc->root);
+    assert_null(ca->lmt_lc->rewrite);
+    /* a nested location does not inherit limit_except */
+    const struct access_conf *da = loc_in(c->children, c->nchildren, "/c/d")->lc->access;
+    assert_null(da->lmt_lc);
+    assert_true(str_eq(da->auth_request, STR_LIT("/x")));
+
+    /* no access directive anywhere: no access conf at all */
+    assert_null(loc(g->http->servers[1], "/")->lc->access);
+
+    assert_int_equal(access_method_bit(STR_LIT("PATCH")), LMT_PATCH);
+    assert_int_equal(access_method_bit(STR_LIT("get")), 0);
+    assert_int_equal(access_method_bit(STR_LIT("FOO")), 0);
+}
+
 static void test_ssl_recorded(void **state)
 {
     struct fx *f = *state;
@@ -1788,7 +1858,7 @@ static const struct {
 } ctx_names[] = {
     {CTX_MAIN, "main"},          {CTX_EVENTS, "events"},     {CTX_HTTP, "http"},
     {CTX_SERVER, "server"},      {CTX_LOCATION, "location"}, {CTX_SIF, "if in server"},
-    {CTX_LIF, "if in location"}, {CTX_UPSTREAM, "upstream"},
+    {CTX_LIF, "if in location"}, {CTX_UPSTREAM, "upstream"}, {CTX_LMT, "limit_except"},
 };
 
 /* The "**Context:**" line of the entry "### `name`": its `...` items as CTX_ bits. */
@@ -2277,9 +2347,30 @@ static const struct {
      "value must be between 0 and 11 in <C>:1"},
     {"events {} http { server { if ($uri) { gzip_types text/css; } } }\n",
      "\"gzip_types\" directive is not allowed here in <C>:1"},
-    {"events {} http { server { location / { limit_except GET { deny all; } } } }\n",
-     "nginx directive \"limit_except\" is not implemented yet (ngx_http_core_module); remove it "
-     "to run this configuration in <C>:1"},
+    /* access control (src/conf/access.c), nginx's messages */
+    {"events {} http { server { location / { limit_except GET FOO { deny all; } } } }\n",
+     "invalid method \"FOO\" in <C>:1"},
+    {"events {} http { server { location / {\n limit_except GET { }\n limit_except POST { } } } }\n",
+     "\"limit_except\" directive is duplicate in <C>:3"},
+    {"events {} http { server { location / { limit_except GET { auth_request /a; } } } }\n",
+     "\"auth_request\" directive is not allowed here in <C>:1"},
+    {"events {} http { server { limit_except GET { } } }\n",
+     "\"limit_except\" directive is not allowed here in <C>:1"},
+    {"events {} http { allow 10.0.0.256; }\n", "invalid parameter \"10.0.0.256\" in <C>:1"},
+    {"events {} http { deny example.com; }\n", "invalid parameter \"example.com\" in <C>:1"},
+    {"events {} http { server { location / { if ($uri) { deny all; } } } }\n",
+     "\"deny\" directive is not allowed here in <C>:1"},
+    {"events {} http { auth_basic a; auth_basic b; }\n",
+     "\"auth_basic\" directive is duplicate in <C>:1"},
+    {"events {} http { auth_basic_user_file a; auth_basic_user_file b; }\n",
+     "\"auth_basic_user_file\" directive is duplicate in <C>:1"},
+    {"events {} http { satisfy some; }\n", "invalid value \"some\" in <C>:1"},
+    {"events {} http { auth_request /a; auth_request off; }\n",
+     "\"auth_request\" directive is duplicate in <C>:1"},
+    {"events {} http { auth_request_set user $upstream_http_x_user; }\n",
+     "invalid variable name \"user\" in <C>:1"},
+    {"events {} http { auth_request_set $remote_addr x; }\n",
+     "the duplicate \"remote_addr\" variable in <C>:1"},
     {"events {} http { proxy_cache_path /tmp/c keys_zone=c:1m; }\n",
      "nginx directive \"proxy_cache_path\" is not implemented yet (ngx_http_proxy_module's "
      "cache, planned for a later compatibility release); remove it to run this configuration in "
@@ -2413,6 +2504,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ssl_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http2_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ssl_client_verify_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misc_proxy_directives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump, setup, teardown),

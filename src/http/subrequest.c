@@ -1,0 +1,313 @@
+/*
+ * subrequest.c - sub-requests (see subrequest.h): the stream operations of
+ * a child request, whose "client" is its parent request in the same worker.
+ *
+ * What the handler sends is captured instead of written: send_head and
+ * send_memory keep the status (r->status) and headers (r->resp); body bytes
+ * are counted and dropped. finish/abort/local answers mark the child done
+ * and post the parent's callback.
+ */
+#include "http/subrequest.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/runtime.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "http/phases.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+struct subrequest {
+    struct client_stream st;    /* first: the child stream */
+    struct client_stream *parent;
+    subrequest_done_fn *done;
+    struct posted post;         /* runs `done` once the child ended */
+    struct timer timer;         /* limit_req delay inside the child */
+    int head_seen;              /* a response head was given */
+    int body_done;              /* the whole response body was taken */
+    int ended;                  /* finished, answered or aborted */
+};
+
+static const struct stream_ops sub_ops;
+
+#define SUB(st) ((struct subrequest *)(void *)(st))
+
+int subrequest_is(const struct client_stream *s)
+{
+    return s->ops == &sub_ops;
+}
+
+/* The child's request is over, one way or another: `done` runs next. */
+static void sub_end(struct subrequest *sr)
+{
+    if (sr->ended)
+        return;
+    sr->ended = 1;
+    sr->st.on_event = NULL;
+    sr->st.on_abort = NULL;
+    timer_cancel(&sr->timer);
+    if (!sr->head_seen && sr->st.req.status < 200)
+        sr->st.req.status = 500;
+    loop_post(&sr->post);
+}
+
+static void sub_free(struct subrequest *sr)
+{
+    loop_unpost(&sr->post);
+    timer_cancel(&sr->timer);
+    http_request_release(&sr->st);
+    free(sr);
+}
+
+/* Posted by sub_end: the parent's callback, then the child is freed. */
+static void sub_on_post(struct posted *p)
+{
+    struct subrequest *sr = container_of(p, struct subrequest, post);
+    /* nginx keeps these in the main request: once a sub-request went through
+     * limit_req / limit_conn, later ones (and the request) pass */
+    struct request *pr = &sr->parent->req, *c = &sr->st.req;
+    if (!pr->limit_req_status)
+        pr->limit_req_status = c->limit_req_status;
+    if (!pr->limit_conn_status)
+        pr->limit_conn_status = c->limit_conn_status;
+    sr->done(sr->parent, &sr->st, sr->st.req.status);
+    sub_free(sr);
+}
+
+static void sub_on_timer(struct timer *t)
+{
+    struct subrequest *sr = container_of(t, struct subrequest, timer);
+    if (!sr->ended)
+        http_phase_resume(&sr->st);
+}
+
+/* ---- the operations ---- */
+
+static enum stream_body sub_body_peek(struct client_stream *st, struct str *out)
+{
+    (void)out;
+    st->req.body_done = 1;
+    return STREAM_BODY_DONE;
+}
+
+static void sub_body_consume(struct client_stream *st, size_t n)
+{
+    (void)st;
+    (void)n;
+}
+
+static size_t sub_body_buffered(struct client_stream *st, const char **p)
+{
+    (void)st;
+    (void)p;
+    return 0;
+}
+
+static void sub_send_continue(struct client_stream *st)
+{
+    (void)st;
+}
+
+static int sub_send_head(struct client_stream *st, int64_t length)
+{
+    (void)length;
+    SUB(st)->head_seen = 1;
+    st->req.head_sent = 1;
+    return SY_OK;
+}
+
+static ssize_t sub_write(struct client_stream *st, const struct iovec *iov, int n, int last)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    st->req.body_bytes_sent += total;
+    if (last)
+        SUB(st)->body_done = 1;
+    return (ssize_t)total;
+}
+
+static int sub_write_done(struct client_stream *st)
+{
+    return SUB(st)->body_done;
+}
+
+static void sub_send_memory(struct client_stream *st, const char *body, size_t len)
+{
+    (void)body;
+    st->req.body_bytes_sent += len;
+    SUB(st)->head_seen = 1;
+    st->req.head_sent = 1;
+    sub_end(SUB(st));
+}
+
+static void sub_send_file(struct client_stream *st, int fd, off_t off, off_t len)
+{
+    (void)off;
+    (void)len;
+    if (fd >= 0)
+        close(fd);
+    sub_send_memory(st, NULL, 0);
+}
+
+static void sub_set_timeout(struct client_stream *st, uint64_t ms)
+{
+    (void)st;
+    (void)ms;
+}
+
+static void sub_stop_timeout(struct client_stream *st)
+{
+    (void)st;
+}
+
+static int sub_client_gone(struct client_stream *st)
+{
+    (void)st;
+    return 0;
+}
+
+static void sub_finish(struct client_stream *st)
+{
+    sub_end(SUB(st));
+}
+
+static void sub_abort(struct client_stream *st, const char *reason)
+{
+    (void)reason;
+    struct subrequest *sr = SUB(st);
+    /* the handler frees what it holds, as a protocol's abort makes it */
+    if (st->on_abort) {
+        void (*on_abort)(struct client_stream *) = st->on_abort;
+        st->on_abort = NULL;
+        st->on_event = NULL;
+        on_abort(st);
+    }
+    if (!sr->head_seen)
+        st->req.status = 500;
+    sub_end(sr);
+}
+
+static void sub_hold(struct client_stream *st, uint64_t ms)
+{
+    timer_set(&SUB(st)->timer, ms);
+}
+
+static int sub_upgrade_head(struct client_stream *st, char **prefix, size_t *prefix_len)
+{
+    (void)prefix;
+    (void)prefix_len;
+    sub_abort(st, "upgrade in a sub-request");
+    return -1;
+}
+
+static struct tunnel_end *sub_take_tunnel_side(struct client_stream *st, struct conn *sock,
+                                               struct buf **leftover)
+{
+    (void)st;
+    (void)sock;
+    *leftover = NULL;
+    return NULL;
+}
+
+static const struct stream_ops sub_ops = {
+    .body_peek = sub_body_peek,
+    .body_consume = sub_body_consume,
+    .body_buffered = sub_body_buffered,
+    .send_continue = sub_send_continue,
+    .send_head = sub_send_head,
+    .write = sub_write,
+    .write_done = sub_write_done,
+    .send_memory = sub_send_memory,
+    .send_file = sub_send_file,
+    .set_timeout = sub_set_timeout,
+    .stop_timeout = sub_stop_timeout,
+    .client_gone = sub_client_gone,
+    .finish = sub_finish,
+    .abort = sub_abort,
+    .hold = sub_hold,
+    .upgrade_head = sub_upgrade_head,
+    .take_tunnel_side = sub_take_tunnel_side,
+};
+
+/* ---- start / cancel ---- */
+
+/* The child's request: what ngx_http_subrequest copies from the parent. */
+static int init_child(struct request *c, struct request *p, struct str uri)
+{
+    arena_init(&c->arena, 2048);
+    c->rt = rt_ref(p->rt);
+    c->listen = p->listen;
+    c->srv = p->srv;
+    c->lc = p->srv->lc;
+    c->method = STR_LIT("GET");
+    c->request_uri = p->request_uri;
+    c->request_line = p->request_line;
+    c->uri = uri;
+    c->args = STR_NULL;
+    c->host = p->host;
+    c->minor = p->minor;
+    c->headers = p->headers;
+    c->nheaders = p->nheaders;
+    /* no body, no upgrade: the framing of the parent's request is not the child's */
+    c->info = p->info;
+    c->info.flags &= ~(H1_F_CONN_UPGRADE | H1_F_HAS_UPGRADE | H1_F_CHUNKED | H1_F_HAS_CL |
+                       H1_F_HAS_TE | H1_F_EXPECT_CONTINUE);
+    c->info.content_length = 0;
+    c->body_done = 1;
+    c->keepalive = 1;
+    c->uri_changed = 1;         /* internal: `internal` locations serve it */
+    c->logged = 1;              /* log_subrequest off */
+    c->realip = p->realip;
+    c->realip_set = p->realip_set;
+    c->limit_req_status = p->limit_req_status;
+    c->limit_conn_status = p->limit_conn_status;
+    c->start_wall_ms = loop_wall_ms();
+    c->start_ms = loop_now();
+    /* nginx shares the variables: `set` values and auth_request_set results */
+    if (!p->set_vals) {
+        unsigned n = p->rt->gen->vars.nset_slots;
+        p->set_vals = arena_calloc(&p->arena, (n ? n : 1) * sizeof(struct str));
+        if (!p->set_vals)
+            return -1;
+    }
+    c->set_vals = p->set_vals;
+    return 0;
+}
+
+struct client_stream *subrequest_start(struct client_stream *parent, struct str uri,
+                                       subrequest_done_fn *done)
+{
+    struct subrequest *sr = calloc(1, sizeof(*sr));
+    if (!sr)
+        return NULL;
+    sr->parent = parent;
+    sr->done = done;
+    sr->post.cb = sub_on_post;
+    sr->timer.cb = sub_on_timer;
+    sr->st.ops = &sub_ops;
+    sr->st.conn = parent->conn;
+    sr->st.req_active = 1;
+    if (init_child(&sr->st.req, &parent->req, uri) < 0) {
+        sub_free(sr);
+        return NULL;
+    }
+    http_request_run_internal(&sr->st);
+    return &sr->st;
+}
+
+void subrequest_cancel(struct client_stream *child)
+{
+    struct subrequest *sr = SUB(child);
+    if (!sr->ended && child->on_abort) {
+        void (*on_abort)(struct client_stream *) = child->on_abort;
+        child->on_abort = NULL;
+        child->on_event = NULL;
+        on_abort(child);
+    }
+    sub_free(sr);
+}
