@@ -494,8 +494,12 @@ static struct cz *cz_new(const struct compress_conf *cc, enum compress_coding co
         free(c);
         return NULL;
     }
+    /* as ngx_brotli: a short body needs no larger window */
+    int lgwin = cc->brotli_lgwin;
+    while (length > 0 && lgwin > BROTLI_MIN_WINDOW_BITS && length < (1 << (lgwin - 1)))
+        lgwin--;
     BrotliEncoderSetParameter(c->br, BROTLI_PARAM_QUALITY, (uint32_t)cc->brotli_level);
-    BrotliEncoderSetParameter(c->br, BROTLI_PARAM_LGWIN, (uint32_t)cc->brotli_lgwin);
+    BrotliEncoderSetParameter(c->br, BROTLI_PARAM_LGWIN, (uint32_t)lgwin);
     if (length > 0 && length < (int64_t)UINT32_MAX)
         BrotliEncoderSetParameter(c->br, BROTLI_PARAM_SIZE_HINT, (uint32_t)length);
     return c;

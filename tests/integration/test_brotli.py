@@ -10,8 +10,9 @@ ngx_brotli, so every test here is switchyard_only. Decoding: python3-brotli.
 import os
 import zlib
 
-import brotli
 import pytest
+
+brotli = pytest.importorskip("brotli", reason="python3-brotli (scripts/install-deps)")
 
 from h2_support import curl_h2, h2_server
 from harness import HttpConn, fill, free_port, http_conf, request

@@ -742,3 +742,22 @@ def test_server_sent_events_over_http2(switchyard, raw_backend, tmp_path):
         return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data)
 
     assert sse_over_h2(port, "gzip", gunzip_partial, go) == "gzip"
+
+
+def test_gzip_static_after_index_and_try_files(switchyard, tmp_path):
+    """gzip_static applies to the URI the index or try_files arrived at."""
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html/index.html").write_bytes(b"<h1>index</h1>\n")
+    (tmp_path / "html/index.html.gz").write_bytes(b"GZ-INDEX")
+    port = free_port()
+    switchyard(http_conf(fill(
+        "server { listen 127.0.0.1:@PORT@; root @PREFIX@html; gzip_static on;"
+        " types { text/html html; }"
+        " location /t/ { try_files /index.html =404; } }", PORT=port, PREFIX=f"{tmp_path}/")))
+    for path in ("/", "/t/anything"):
+        r = get(port, path, GZ)
+        assert r.status == 200
+        assert r.header("Content-Encoding") == "gzip" and r.body == b"GZ-INDEX"
+        assert r.header("Content-Type") == "text/html"
+        r = get(port, path)
+        assert r.header("Content-Encoding") is None and r.body == b"<h1>index</h1>\n"
