@@ -31,7 +31,7 @@
 #include "proxy/tunnel.h"
 #include "tls/tls.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "core/container.h"
 
 #define H1_READ_BUDGET 16
 

@@ -26,7 +26,7 @@
 #include "http/router.h"
 #include "tls/tls.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "core/container.h"
 
 #define H2_READ_BUDGET 16
 /* Set explicitly: Debian's nghttp2 1.52 has these options backported from

@@ -20,7 +20,7 @@
 #include "http/response.h"
 #include "proxy/ws_frame.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "core/container.h"
 #define HS(st) container_of(st, struct h2_stream, st)
 
 static const struct stream_ops h2_stream_ops;

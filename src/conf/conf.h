@@ -20,6 +20,7 @@
 #include "conf/autoindex.h"
 #include "conf/charset.h"
 #include "conf/headers_extra.h"
+#include "conf/limit_rate.h"
 #include "conf/vars.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -472,6 +473,7 @@ struct loc_conf {
     struct expires_conf expires;        /* expires (ngx_http_headers_module): off */
     struct charset_conf charset;        /* ngx_http_charset_module (src/conf/charset.c) */
     struct autoindex_conf autoindex;    /* ngx_http_autoindex_module (src/conf/autoindex.c) */
+    struct limit_rate_conf limit_rate;  /* limit_rate, limit_rate_after (src/conf/limit_rate.c) */
     /* ---- added: access control (allow/deny, auth_basic, auth_request,
        satisfy, limit_except; conf/access.h). NULL: no check at this level
        (a level that sets nothing shares its parent's) ---- */

@@ -97,6 +97,7 @@ extern const struct directive headers_extra_directives[]; /* headers_extra.c: ex
 extern const struct directive charset_directives[];       /* charset.c */
 extern const struct directive autoindex_directives[];     /* autoindex.c */
 extern const struct directive access_directives[]; /* access.c */
+extern const struct directive limit_rate_directives[]; /* limit_rate.c */
 
 /* Every table, the core one first, NULL-terminated (directive_table.c). */
 extern const struct directive *const conf_module_tables[];

@@ -114,6 +114,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->http2_chunk_size = CONF_UNSET_U64;
     c->http2_recv_buffer_size = CONF_UNSET_U64;
     compress_conf_init(&c->compress);
+    limit_rate_conf_init(&c->limit_rate);
     expires_conf_init(&c->expires);
     charset_conf_init(&c->charset);
     autoindex_conf_init(&c->autoindex);
@@ -454,6 +455,8 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_U64(http2_recv_buffer_size, 256 * 1024);
     /* compression (gzip.c) */
     compress_conf_merge(&c->compress, prev ? &prev->compress : NULL);
+    limit_rate_conf_merge(&c->limit_rate, prev ? &prev->limit_rate : NULL,
+                          p->g->vars.limit_rate_assigned);
     expires_conf_merge(&c->expires, prev ? &prev->expires : NULL);
     if (charset_conf_merge(p, &c->charset, prev ? &prev->charset : NULL) != 0)
         return -1;

@@ -20,7 +20,7 @@ static const struct conf_module modules[] = {
     /* Built in, as in every nginx (they have no configure switch). */
     {"http_core_module", "ngx_http_core_module", DEF | BUILT, PROBE_LOCATION,
      "client_max_body_size 1m;",
-     "limit_rate limit_rate_after post_action early_hints keepalive_min_timeout "
+     "post_action early_hints keepalive_min_timeout "
      "max_headers client_body_early_read",
      ""},
     {"http_log_module", "ngx_http_log_module", DEF | BUILT, PROBE_HTTP, "access_log off;", "", ""},

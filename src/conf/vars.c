@@ -330,14 +330,17 @@ const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, 
 
 const struct var_ref *var_define_set(struct var_registry *reg, struct arena *a, struct str name)
 {
-    if (str_caseeq(name, STR_LIT("args"))) {
-        /* nginx's changeable $args: a setter ref outside the registry */
+    int is_rate = str_caseeq(name, STR_LIT("limit_rate"));
+    if (str_caseeq(name, STR_LIT("args")) || is_rate) {
+        /* nginx's changeable $args and $limit_rate: a setter ref outside the
+         * registry */
         struct var_ref *v = arena_calloc(a, sizeof(*v));
         if (!v)
             return NULL;
         v->kind = VAR_SET;
-        v->id = VAR_SET_BUILTIN | VB_ARGS;
-        v->name = v->full = STR_LIT("args");
+        v->id = VAR_SET_BUILTIN | (is_rate ? VB_LIMIT_RATE : VB_ARGS);
+        v->name = v->full = is_rate ? STR_LIT("limit_rate") : STR_LIT("args");
+        reg->limit_rate_assigned |= is_rate;
         v->file = reg->cur_file;
         v->line = reg->cur_line;
         return v;

@@ -116,6 +116,7 @@ struct var_registry {
                                    `unresolved` placeholder instead of an error, so it
                                    may be defined later in the file (nginx checks at
                                    the end); see var_first_unresolved() */
+    int limit_rate_assigned;    /* `set $limit_rate` appears in the configuration */
     const char *cur_file;       /* directive being loaded, recorded in new refs */
     unsigned cur_line;
 };

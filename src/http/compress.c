@@ -17,7 +17,7 @@
 #include "http/router.h"
 #include "http/vars_eval.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "core/container.h"
 
 /* ------------------------------------------------------------ Accept-Encoding */
 

@@ -13,12 +13,14 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "http/compress.h"
+#include "http/limit_rate.h"
 #include "http/phases.h"
 #include "http/response.h"
 
 /* Every filter type, handler side first (one line per module). */
 static const struct resp_filter_type *const filter_types[] = {
     &compress_filter_type,
+    &limit_rate_filter_type, /* last: it paces what reaches the client */
     NULL,
 };
 
@@ -44,12 +46,12 @@ static const struct stream_ops filter_ops;
 
 /* ------------------------------------------------------------ install */
 
-void http_filters_install(struct client_stream *st)
+static void install(struct client_stream *st, int always)
 {
     if (st->filters || !st->req.lc)
         return;
-    int any = 0;
-    for (unsigned i = 0; filter_types[i]; i++)
+    int any = always;
+    for (unsigned i = 0; filter_types[i] && !any; i++)
         any |= filter_types[i]->wanted(st->req.lc);
     if (!any)
         return;
@@ -60,6 +62,16 @@ void http_filters_install(struct client_stream *st)
     c->fd = -1;
     st->filters = c;
     st->ops = &filter_ops;
+}
+
+void http_filters_install(struct client_stream *st)
+{
+    install(st, 0);
+}
+
+void http_filters_require(struct client_stream *st)
+{
+    install(st, 1);
 }
 
 static void chain_on_event(struct client_stream *st, int timed_out);

@@ -91,6 +91,10 @@ struct filter_chain;
  */
 void http_filters_install(struct client_stream *st);
 
+/* The same whatever the location says: the response itself asks for a
+ * filter (an upstream's X-Accel-Limit-Rate). Before the head goes. */
+void http_filters_require(struct client_stream *st);
+
 /* Take the chain away (the protocol's ops back) and close its filters.
  * Called by http_request_release(), and before a tunnel takes the stream. */
 void http_filters_release(struct client_stream *st);

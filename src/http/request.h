@@ -132,6 +132,11 @@ struct request {
     struct limit_conn_holds *limit_conn; /* counts this request holds (owned): released
                                    when it ends, or handed to its tunnel */
 
+    /* limit_rate (http/limit_rate.c): set by `set $limit_rate` or an upstream's
+     * X-Accel-Limit-Rate, which win over the limit_rate directive */
+    int64_t limit_rate;         /* bytes per second, 0 = none */
+    int limit_rate_set;
+
     /* auth_request (http/auth_request.c): the running sub-request, in the arena */
     struct auth_request_ctx *auth_request;
 

@@ -19,7 +19,7 @@
 #include "core/loop.h"
 #include "http/phases.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "core/container.h"
 
 struct subrequest {
     struct client_stream st;    /* first: the child stream */

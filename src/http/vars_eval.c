@@ -32,6 +32,7 @@
 #include "core/net.h"
 #include "http/compress.h"
 #include "http/stream.h"
+#include "http/limit_rate.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
 #include "conf/runtime.h"
@@ -843,8 +844,8 @@ static struct str request_var(struct client_stream *s, unsigned id, int *found)
         return realpath_root(s, &v) == 0 ? v : none(found);
     case VB_REQUEST_FILENAME:
         return request_filename(s, &v) == 0 ? v : none(found);
-    case VB_LIMIT_RATE: /* no limit_rate: the rate is 0, unlimited */
-        return STR_LIT("0");
+    case VB_LIMIT_RATE: /* the rate in force, 0 = unlimited */
+        return limit_rate_value(s, &v) == 0 ? v : STR_LIT("0");
     }
     *found = -1;
     return STR_NULL;
@@ -1094,6 +1095,15 @@ struct str var_value(struct client_stream *s, const struct var_ref *v, int *foun
 void var_set_builtin(struct client_stream *s, unsigned id, struct str v)
 {
     struct request *r = &s->req;
+    if (id == VB_LIMIT_RATE) {
+        /* nginx: a size ("10k"); an invalid value leaves the rate as it was */
+        uint64_t n;
+        if (str_to_size(v, &n) == 0 && n <= INT64_MAX) {
+            r->limit_rate = (int64_t)n;
+            r->limit_rate_set = 1;
+        }
+        return;
+    }
     if (id == VB_ARGS) {
         /* An empty value leaves no arguments: no "?" on the proxied URI
          * (nginx adds one only for a non-empty $args). */

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "http/access_log.h"
+#include "http/filter.h"
 #include "http/phases.h"
 #include "http/realip.h"
 #include "http/response.h"
@@ -94,7 +95,7 @@ struct proxy {
     int bulk;                   /* body reads fill whole buffers: read 64 KiB at a time */
 };
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "core/container.h"
 
 static void proxy_run(struct proxy *p);
 static void proxy_on_utimer(struct timer *t);
@@ -1367,6 +1368,19 @@ static enum step handle_response_head(struct proxy *p)
                                     http_respond_status(s, status);
                         return STEP_STOP;
                     }
+        }
+
+        /* X-Accel-Limit-Rate: the upstream paces this response (bytes/s) */
+        if (!(lc->proxy_ignore_headers & PROXY_IGNORE_XA_LIMIT_RATE)) {
+            for (size_t i = 0; i < resp.nheaders; i++) {
+                uint64_t rate;
+                if (uh[i].id == H1_H_X_ACCEL_LIMIT_RATE &&
+                    str_to_u64(uh[i].value, INT64_MAX, &rate) == 0) {
+                    r->limit_rate = (int64_t)rate;
+                    r->limit_rate_set = 1;
+                    http_filters_require(s);
+                }
+            }
         }
 
         /* X-Accel-Redirect: the upstream names what to serve instead (a

@@ -45,7 +45,7 @@
 #include "proxy/tunnel_end.h"
 #include "proxy/ws_frame.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "core/container.h"
 
 #define TUNNEL_LINGER_MS 5000
 #define TUNNEL_READ_BUDGET 8

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "core/container.h"
 
 static struct tunnel_sock_end *sock_of(struct tunnel_end *e)
 {

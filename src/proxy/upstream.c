@@ -15,7 +15,7 @@
 #include "proxy/balance.h"
 #include "tls/tls.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "core/container.h"
 
 /*
  * The idle connections of one upstream group. Keyed by the group's name, not

@@ -200,7 +200,11 @@ static void test_definitions(void **state)
     assert_int_equal(f->reg.nset_slots, 2);
     /* builtins are not assignable; prefix forms become set variables (nginx) */
     assert_null(var_define_set(&f->reg, &f->a, STR_LIT("host")));
-    assert_null(var_define_set(&f->reg, &f->a, STR_LIT("limit_rate")));
+    /* $limit_rate is changeable (nginx), as $args */
+    const struct var_ref *lr = var_define_set(&f->reg, &f->a, STR_LIT("limit_rate"));
+    assert_non_null(lr);
+    assert_int_equal(lr->id, VAR_SET_BUILTIN | VB_LIMIT_RATE);
+    assert_int_equal(f->reg.limit_rate_assigned, 1);
     /* $args is changeable: a setter ref apart, reading $args stays the builtin */
     const struct var_ref *sa = var_define_set(&f->reg, &f->a, STR_LIT("Args"));
     assert_non_null(sa);
