@@ -14,5 +14,6 @@ const struct directive *const conf_module_tables[] = {
     autoindex_directives,
     access_directives,
     limit_rate_directives,
+    sub_directives,
     NULL,
 };

@@ -87,6 +87,10 @@ conf_set_fn set_ignored_bitmask; /* ... set_bitmask */
 conf_set_fn set_flag_off_only;   /* "off" accepted; "on" refused with the reason */
 conf_set_fn set_warn_ignored;    /* accepted with a warning that it has no effect */
 
+/* A template (text with variables) compiled at the current directive,
+ * errors reported there (NULL then). */
+struct tmpl *conf_tmpl(struct conf_parser *p, const char *text);
+
 /* ---- module tables ---- */
 
 extern const struct directive core_directives[];
@@ -98,6 +102,7 @@ extern const struct directive charset_directives[];       /* charset.c */
 extern const struct directive autoindex_directives[];     /* autoindex.c */
 extern const struct directive access_directives[]; /* access.c */
 extern const struct directive limit_rate_directives[]; /* limit_rate.c */
+extern const struct directive sub_directives[];        /* sub.c */
 
 /* Every table, the core one first, NULL-terminated (directive_table.c). */
 extern const struct directive *const conf_module_tables[];

@@ -323,6 +323,11 @@ static struct tmpl *tmpl_new(struct conf_parser *p, struct str text)
     return tmpl_at(p, t, text) == 0 ? t : NULL;
 }
 
+struct tmpl *conf_tmpl(struct conf_parser *p, const char *text)
+{
+    return tmpl_new(p, str_from_cstr(text));
+}
+
 /* nginx ngx_atoi: digits only, no sign; -1 on error. */
 static int64_t atoi_s(struct str s)
 {

@@ -80,6 +80,14 @@ void compress_conf_init(struct compress_conf *c);
 /* Merge `c` from its parent `prev` (NULL at the top: nginx's defaults). */
 void compress_conf_merge(struct compress_conf *c, const struct compress_conf *prev);
 
+/* gzip_types / brotli_types / sub_filter_types MIME-TYPE ... (setter of
+ * directive_table.h's kind, the field a `const struct compress_types *`):
+ * repeated directives add up; "*" matches any type (nginx's
+ * ngx_http_types_slot). */
+struct conf_parser;
+struct directive;
+const char *compress_set_types(struct conf_parser *p, const struct directive *d, void *conf);
+
 /* Does the content type `ct` (the header value; parameters after ';' are
  * ignored, case-insensitive) match `t`? text/html always does. */
 int compress_types_match(const struct compress_types *t, struct str ct);

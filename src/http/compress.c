@@ -207,36 +207,6 @@ static int gzip_request_ok(const struct client_stream *st)
 
 /* ------------------------------------------------------------ the head */
 
-static void resp_remove(struct request *r, const char *name)
-{
-    unsigned k = 0;
-    for (unsigned i = 0; i < r->nresp; i++)
-        if (!str_caseeq_cstr(r->resp[i].name, name))
-            r->resp[k++] = r->resp[i];
-    r->nresp = k;
-}
-
-/* nginx's ngx_http_weak_etag: a strong ETag becomes W/"..."; one that is
- * not a quoted string is dropped. */
-static void weaken_etag(struct request *r)
-{
-    for (unsigned i = 0; i < r->nresp; i++) {
-        if (!str_caseeq_cstr(r->resp[i].name, "etag"))
-            continue;
-        struct str v = r->resp[i].value;
-        if (v.len > 2 && v.p[0] == 'W' && v.p[1] == '/')
-            return;
-        if (v.len == 0 || v.p[0] != '"') {
-            resp_remove(r, "etag");
-            return;
-        }
-        char *w = arena_printf(&r->arena, "W/%.*s", (int)v.len, v.p);
-        if (w)
-            r->resp[i].value = str_from_cstr(w);
-        return;
-    }
-}
-
 /* Eligible for a coding by nginx's header-filter rules (status, no
  * Content-Encoding, not header-only, length, type). */
 static int eligible(const struct request *r, const struct resp_filter_head *h, uint64_t min_length,
@@ -566,7 +536,7 @@ static struct resp_filter *cz_open(struct client_stream *st, struct resp_filter_
     /* HEAD gets the head a GET would (nginx), and no body */
     resp_remove(r, "content-length");
     resp_remove(r, "accept-ranges");
-    weaken_etag(r);
+    resp_weaken_etag(r);
     h->length = h->head_request ? 0 : STREAM_LEN_UNKNOWN;
     if (!c)
         return NULL;

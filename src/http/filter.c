@@ -14,11 +14,13 @@
 #include "core/log.h"
 #include "http/compress.h"
 #include "http/limit_rate.h"
+#include "http/sub_filter.h"
 #include "http/phases.h"
 #include "http/response.h"
 
 /* Every filter type, handler side first (one line per module). */
 static const struct resp_filter_type *const filter_types[] = {
+    &sub_filter_type,
     &compress_filter_type,
     &limit_rate_filter_type, /* last: it paces what reaches the client */
     NULL,

@@ -104,6 +104,36 @@ struct str resp_get(const struct request *r, const char *name)
     return STR_NULL;
 }
 
+void resp_remove(struct request *r, const char *name)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < r->nresp; i++)
+        if (!str_caseeq_cstr(r->resp[i].name, name))
+            r->resp[k++] = r->resp[i];
+    r->nresp = k;
+}
+
+/* nginx's ngx_http_weak_etag: a strong ETag becomes W/"..."; one that is
+ * not a quoted string is dropped. */
+void resp_weaken_etag(struct request *r)
+{
+    for (unsigned i = 0; i < r->nresp; i++) {
+        if (!str_caseeq_cstr(r->resp[i].name, "etag"))
+            continue;
+        struct str v = r->resp[i].value;
+        if (v.len > 2 && v.p[0] == 'W' && v.p[1] == '/')
+            return;
+        if (v.len == 0 || v.p[0] != '"') {
+            resp_remove(r, "etag");
+            return;
+        }
+        char *w = arena_printf(&r->arena, "W/%.*s", (int)v.len, v.p);
+        if (w)
+            r->resp[i].value = str_from_cstr(w);
+        return;
+    }
+}
+
 /* Statuses for which add_header applies without "always" (nginx's list). */
 static int add_header_applies(int status)
 {

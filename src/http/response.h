@@ -13,6 +13,11 @@ const char *http_reason(int status);
 int resp_add(struct request *r, struct str name, struct str value);
 /* Find a header added so far (case-insensitive); NULL slice when absent. */
 struct str resp_get(const struct request *r, const char *name);
+/* Remove every header called `name` (case-insensitive). */
+void resp_remove(struct request *r, const char *name);
+/* nginx's ngx_http_weak_etag, for a body a filter changes: a strong ETag
+ * becomes W/"..."; one that is not a quoted string is dropped. */
+void resp_weaken_etag(struct request *r);
 
 /* What a protocol needs to write the head after resp_finalize(). */
 struct resp_final {
