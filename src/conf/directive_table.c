@@ -7,5 +7,7 @@
 const struct directive *const conf_module_tables[] = {
     core_directives,
     http2_directives,
+    geo_directives,
+    split_clients_directives,
     NULL,
 };

@@ -91,6 +91,8 @@ conf_set_fn set_warn_ignored;    /* accepted with a warning that it has no effec
 
 extern const struct directive core_directives[];
 extern const struct directive http2_directives[]; /* http2.c */
+extern const struct directive geo_directives[];   /* geo.c */
+extern const struct directive split_clients_directives[]; /* split_clients.c */
 
 /* Every table, the core one first, NULL-terminated (directive_table.c). */
 extern const struct directive *const conf_module_tables[];

@@ -61,6 +61,10 @@ static const struct conf_module modules[] = {
      "random;", "", ""},
     {"http_upstream_keepalive_module", "ngx_http_upstream_keepalive_module", DEF | BUILT,
      PROBE_UPSTREAM, "keepalive 8;", "", ""},
+    {"http_geo_module", "ngx_http_geo_module", DEF | BUILT, PROBE_HTTP,
+     "geo $probe { default 0; }", "", ""},
+    {"http_split_clients_module", "ngx_http_split_clients_module", DEF | BUILT, PROBE_HTTP,
+     "split_clients $uri $probe { * a; }", "", ""},
     /* nginx builds it on request (--with-http_v2_module); every directive is
      * accepted (src/conf/http2.c), the obsolete ones with nginx's warning. */
     {"http_v2_module", "ngx_http_v2_module", BUILT, PROBE_HTTP,
@@ -90,10 +94,6 @@ static const struct conf_module modules[] = {
     /* `autoindex off` is accepted (the directive table): only the listing is missing. */
     {"http_autoindex_module", "ngx_http_autoindex_module", DEF, PROBE_LOCATION, "autoindex on;",
      "autoindex_exact_size autoindex_format autoindex_localtime", ""},
-    {"http_geo_module", "ngx_http_geo_module", DEF, PROBE_HTTP, "geo $probe { default 0; }", "geo",
-     ""},
-    {"http_split_clients_module", "ngx_http_split_clients_module", DEF, PROBE_HTTP,
-     "split_clients $uri $probe { * a; }", "split_clients", ""},
     {"http_referer_module", "ngx_http_referer_module", DEF, PROBE_LOCATION,
      "valid_referers none example.com;",
      "valid_referers referer_hash_bucket_size referer_hash_max_size", ""},

@@ -31,6 +31,8 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "http/stream.h"
+#include "http/geo_var.h"
+#include "conf/split_clients.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
 #include "conf/runtime.h"
@@ -1069,6 +1071,17 @@ struct str var_value(struct client_stream *s, const struct var_ref *v, int *foun
             return STR_NULL;
         *found = 1;
         return out;
+    }
+    case VAR_GEO:
+        *found = 1;
+        return geo_var_value(s, v->data);
+    case VAR_SPLIT: {
+        const struct split_clients_conf *sc = v->data;
+        struct str key;
+        if (tmpl_eval(s, &sc->source, &key) < 0)
+            return STR_NULL;
+        *found = 1;
+        return split_clients_pick(sc, split_murmur_hash2((const unsigned char *)key.p, key.len));
     }
     case VAR_SET:
         if (!r->set_vals || !r->set_vals[v->id].p)
