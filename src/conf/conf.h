@@ -461,6 +461,15 @@ struct loc_conf {
                                            (larger values are clamped, as nginx) */
     uint64_t http2_recv_buffer_size;    /* 256k; http level only in nginx, inherited here;
                                            more than 16 */
+    /* ---- added: valid_referers (conf/referer.c, http/referer.c); NULL: none,
+       a level without the directive inherits the list whole ---- */
+    struct referer_conf *referer;
+    /* ---- added: empty_gif (conf/empty_gif.c, http/empty_gif.c): this
+       location's content handler, not inherited (nginx) ---- */
+    int empty_gif;
+    /* ---- added: proxy_cookie_path/domain/flags (conf/proxy_cookie.c,
+       proxy/cookie_rewrite.c); NULL: no rewriting ---- */
+    struct proxy_cookie_conf *proxy_cookie;
 };
 
 /* loc_conf.lingering_close values */

@@ -9,5 +9,6 @@ const struct directive *const conf_module_tables[] = {
     http2_directives,
     geo_directives,
     split_clients_directives,
+    referer_directives,
     NULL,
 };

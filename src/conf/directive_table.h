@@ -87,12 +87,20 @@ conf_set_fn set_ignored_bitmask; /* ... set_bitmask */
 conf_set_fn set_flag_off_only;   /* "off" accepted; "on" refused with the reason */
 conf_set_fn set_warn_ignored;    /* accepted with a warning that it has no effect */
 
+/*
+ * A PCRE2 regex compiled for the generation (freed with it; JIT when
+ * available; its named captures become variables), or NULL with nginx's
+ * "pcre2_compile() failed: ..." written (directives.c).
+ */
+void *conf_regex_compile(struct conf_parser *p, const char *pattern, int caseless);
+
 /* ---- module tables ---- */
 
 extern const struct directive core_directives[];
 extern const struct directive http2_directives[]; /* http2.c */
 extern const struct directive geo_directives[];   /* geo.c */
 extern const struct directive split_clients_directives[]; /* split_clients.c */
+extern const struct directive referer_directives[]; /* referer.c */
 
 /* Every table, the core one first, NULL-terminated (directive_table.c). */
 extern const struct directive *const conf_module_tables[];

@@ -395,6 +395,11 @@ static void *regex_compile(struct conf_parser *p, const char *pattern, int casel
     return re;
 }
 
+void *conf_regex_compile(struct conf_parser *p, const char *pattern, int caseless)
+{
+    return regex_compile(p, pattern, caseless);
+}
+
 /* "127.0.0.1:80" / "[::1]:80" for an address. Arena-owned. */
 static const char *sockaddr_text(struct conf_parser *p, const struct sockaddr_storage *ss)
 {

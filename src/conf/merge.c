@@ -18,6 +18,7 @@
  * keepalive_header_timeout whose UNSET means "no Keep-Alive header".
  */
 #include "conf/directives.h"
+#include "conf/referer.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -449,6 +450,12 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_U64(http2_body_preread_size, 64 * 1024);
     MERGE_U64(http2_chunk_size, 8 * 1024);
     MERGE_U64(http2_recv_buffer_size, 256 * 1024);
+
+    /* valid_referers: a level's own list replaces the inherited one */
+    if (!c->referer && prev)
+        c->referer = prev->referer;
+    if (referer_conf_check(p, c->referer) != 0)
+        return -1;
     return 0;
 
 oom:

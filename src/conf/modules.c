@@ -65,6 +65,8 @@ static const struct conf_module modules[] = {
      "geo $probe { default 0; }", "", ""},
     {"http_split_clients_module", "ngx_http_split_clients_module", DEF | BUILT, PROBE_HTTP,
      "split_clients $uri $probe { * a; }", "", ""},
+    {"http_referer_module", "ngx_http_referer_module", DEF | BUILT, PROBE_LOCATION,
+     "valid_referers none example.com;", "", ""},
     /* nginx builds it on request (--with-http_v2_module); every directive is
      * accepted (src/conf/http2.c), the obsolete ones with nginx's warning. */
     {"http_v2_module", "ngx_http_v2_module", BUILT, PROBE_HTTP,
@@ -94,9 +96,6 @@ static const struct conf_module modules[] = {
     /* `autoindex off` is accepted (the directive table): only the listing is missing. */
     {"http_autoindex_module", "ngx_http_autoindex_module", DEF, PROBE_LOCATION, "autoindex on;",
      "autoindex_exact_size autoindex_format autoindex_localtime", ""},
-    {"http_referer_module", "ngx_http_referer_module", DEF, PROBE_LOCATION,
-     "valid_referers none example.com;",
-     "valid_referers referer_hash_bucket_size referer_hash_max_size", ""},
     {"http_fastcgi_module", "ngx_http_fastcgi_module", DEF, PROBE_LOCATION,
      "fastcgi_pass 127.0.0.1:9;",
      "fastcgi_bind fastcgi_buffer_size fastcgi_buffering fastcgi_buffers "

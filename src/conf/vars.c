@@ -125,6 +125,7 @@ static const char *const builtin_names[VB__COUNT] = {
     [VB_HTTP2] = "http2",
     [VB_HTTP3] = "http3",
     [VB_SWITCHYARD_VERSION] = "switchyard_version",
+    [VB_INVALID_REFERER] = "invalid_referer",
 };
 
 /* Prefix families, longest-unique first ("sent_http_" is not "http_"). */

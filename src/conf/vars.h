@@ -70,6 +70,7 @@ enum var_builtin {
     VB_LIMIT_RATE, VB_TCPINFO_RTT, VB_TCPINFO_RTTVAR, VB_TCPINFO_SND_CWND,
     VB_TCPINFO_RCV_SPACE, VB_REQUEST_PORT, VB_IS_REQUEST_PORT, VB_HTTP2, VB_HTTP3,
     VB_SWITCHYARD_VERSION,
+    VB_INVALID_REFERER,         /* ngx_http_referer_module (http/referer.c) */
     VB__COUNT
 };
 

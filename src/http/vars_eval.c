@@ -32,6 +32,7 @@
 #include "core/net.h"
 #include "http/stream.h"
 #include "http/geo_var.h"
+#include "http/referer.h"
 #include "conf/split_clients.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
@@ -822,6 +823,11 @@ static struct str request_var(struct client_stream *s, unsigned id, int *found)
         return header_list_value(a, r->headers, r->nheaders, STR_LIT("user_agent"), found);
     case VB_HTTP_REFERER:
         return header_list_value(a, r->headers, r->nheaders, STR_LIT("referer"), found);
+    case VB_INVALID_REFERER:
+        v = req_header(r, "referer");
+        return referer_invalid(r->lc ? r->lc->referer : NULL, r->srv, v.p != NULL, v)
+                   ? STR_LIT("1")
+                   : STR_LIT("");
     case VB_REMOTE_USER:
         v = req_header(r, "authorization");
         return v.p && basic_auth_user(a, v, &v) == 0 ? v : none(found);
