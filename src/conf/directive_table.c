@@ -10,5 +10,6 @@ const struct directive *const conf_module_tables[] = {
     geo_directives,
     split_clients_directives,
     referer_directives,
+    empty_gif_directives,
     NULL,
 };

@@ -67,6 +67,8 @@ static const struct conf_module modules[] = {
      "split_clients $uri $probe { * a; }", "", ""},
     {"http_referer_module", "ngx_http_referer_module", DEF | BUILT, PROBE_LOCATION,
      "valid_referers none example.com;", "", ""},
+    {"http_empty_gif_module", "ngx_http_empty_gif_module", DEF | BUILT, PROBE_LOCATION,
+     "empty_gif;", "", ""},
     /* nginx builds it on request (--with-http_v2_module); every directive is
      * accepted (src/conf/http2.c), the obsolete ones with nginx's warning. */
     {"http_v2_module", "ngx_http_v2_module", BUILT, PROBE_HTTP,
@@ -167,8 +169,6 @@ static const struct conf_module modules[] = {
      "tunnel_send_lowat tunnel_send_timeout tunnel_socket_keepalive tunnel_socket_rcvbuf "
      "tunnel_socket_sndbuf",
      ""},
-    {"http_empty_gif_module", "ngx_http_empty_gif_module", DEF, PROBE_LOCATION, "empty_gif;",
-     "empty_gif", ""},
     {"http_browser_module", "ngx_http_browser_module", DEF, PROBE_HTTP, "modern_browser msie 6.0;",
      "ancient_browser ancient_browser_value modern_browser modern_browser_value", ""},
     {"http_upstream_zone_module", "ngx_http_upstream_zone_module", DEF, PROBE_UPSTREAM,
