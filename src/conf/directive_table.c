@@ -11,5 +11,6 @@ const struct directive *const conf_module_tables[] = {
     split_clients_directives,
     referer_directives,
     empty_gif_directives,
+    upstream_zone_directives,
     NULL,
 };

@@ -69,6 +69,9 @@ static const struct conf_module modules[] = {
      "valid_referers none example.com;", "", ""},
     {"http_empty_gif_module", "ngx_http_empty_gif_module", DEF | BUILT, PROBE_LOCATION,
      "empty_gif;", "", ""},
+    /* `zone` is accepted; peer state stays per worker (upstream_zone.c) */
+    {"http_upstream_zone_module", "ngx_http_upstream_zone_module", DEF | BUILT, PROBE_UPSTREAM,
+     "zone probe 64k;", "", ""},
     /* nginx builds it on request (--with-http_v2_module); every directive is
      * accepted (src/conf/http2.c), the obsolete ones with nginx's warning. */
     {"http_v2_module", "ngx_http_v2_module", BUILT, PROBE_HTTP,
@@ -171,8 +174,6 @@ static const struct conf_module modules[] = {
      ""},
     {"http_browser_module", "ngx_http_browser_module", DEF, PROBE_HTTP, "modern_browser msie 6.0;",
      "ancient_browser ancient_browser_value modern_browser modern_browser_value", ""},
-    {"http_upstream_zone_module", "ngx_http_upstream_zone_module", DEF, PROBE_UPSTREAM,
-     "zone probe 64k;", "zone", ""},
     {"http_upstream_least_time_module", "ngx_http_upstream_least_time_module", DEF, PROBE_UPSTREAM,
      "least_time header;", "least_time", ""},
     {"http_upstream_sticky_module", "ngx_http_upstream_sticky_module", DEF, PROBE_UPSTREAM,

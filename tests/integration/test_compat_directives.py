@@ -490,8 +490,7 @@ NOT_IMPLEMENTED = [
     ("location", "sub_filter a b;", "ngx_http_sub_module", False),
     ("location", "ssi on;", "ngx_http_ssi_module", False),
     ("location", "limit_rate 10k;", "ngx_http_core_module", False),
-    ("location", "proxy_cookie_path / /app/;", "ngx_http_proxy_module", False),
-    ("upstream", "zone backends 64k;", "ngx_http_upstream_zone_module", False),
+    ("location", "proxy_limit_rate 1k;", "ngx_http_proxy_module", False),
 ]
 
 
