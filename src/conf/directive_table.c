@@ -12,5 +12,6 @@ const struct directive *const conf_module_tables[] = {
     referer_directives,
     empty_gif_directives,
     upstream_zone_directives,
+    proxy_cookie_directives,
     NULL,
 };

@@ -18,6 +18,7 @@
  * keepalive_header_timeout whose UNSET means "no Keep-Alive header".
  */
 #include "conf/directives.h"
+#include "conf/proxy_cookie.h"
 #include "conf/referer.h"
 
 #include <limits.h>
@@ -455,6 +456,9 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     if (!c->referer && prev)
         c->referer = prev->referer;
     if (referer_conf_check(p, c->referer) != 0)
+        return -1;
+    /* proxy_cookie_*: each list inherited unless this level set it */
+    if (proxy_cookie_merge(p, c, prev) != 0)
         return -1;
     return 0;
 

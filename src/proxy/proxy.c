@@ -13,6 +13,7 @@
  *   errors before the response head: retry per proxy_next_upstream, else 502/504
  */
 #include "proxy/proxy.h"
+#include "proxy/cookie_rewrite.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1378,6 +1379,8 @@ static enum step handle_response_head(struct proxy *p)
             struct str v = uh[i].value;
             if (str_caseeq_cstr(n, "location")) {
                 v = apply_redirect(p, v);
+            } else if (lc->proxy_cookie && str_caseeq_cstr(n, "set-cookie")) {
+                v = cookie_rewrite(s, lc->proxy_cookie, v); /* proxy_cookie_* */
             } else if (str_caseeq_cstr(n, "refresh")) {
                 /* "5; url=http://..." : only the URL after "url=" is rewritten */
                 for (size_t k = 0; k + 4 <= v.len; k++) {
