@@ -188,6 +188,9 @@ static int parse_range(const char *net, uint32_t *start, uint32_t *end)
         return -1;
     *start = ntohl(ia.s_addr);
     *end = ntohl(ib.s_addr);
+    /* nginx's ngx_inet_addr() answers 255.255.255.255 with INADDR_NONE: invalid */
+    if (*start == 0xffffffffu || *end == 0xffffffffu)
+        return -1;
     return *start > *end ? -1 : 0;
 }
 
@@ -268,7 +271,7 @@ static int block_add(struct geo_load *l, unsigned h, unsigned s, unsigned e,
 static int block_delete(struct geo_load *l, uint32_t start, uint32_t end)
 {
     int warn = 0;
-    for (uint64_t n = start; n <= end; n = (n + 0x10000) & 0xffff0000u) {
+    for (uint64_t n = start; n <= end; n = (n + 0x10000) & ~(uint64_t)0xffff) {
         unsigned h = (unsigned)(n >> 16);
         unsigned s = n == start ? (unsigned)(n & 0xffff) : 0;
         unsigned e = (n | 0xffff) > end ? (end & 0xffff) : 0xffff;
@@ -316,7 +319,7 @@ static const char *geo_range_entry(struct geo_load *l, const struct conf_node *c
     const struct str *v = geo_value(p, c->args[0]);
     if (!v)
         return geo_oom(p);
-    for (uint64_t n = start; n <= end; n = (n + 0x10000) & 0xffff0000u) {
+    for (uint64_t n = start; n <= end; n = (n + 0x10000) & ~(uint64_t)0xffff) {
         unsigned h = (unsigned)(n >> 16);
         unsigned s = n == start ? (unsigned)(n & 0xffff) : 0;
         unsigned e = (n | 0xffff) > end ? (end & 0xffff) : 0xffff;

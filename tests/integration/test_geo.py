@@ -144,6 +144,8 @@ def test_errors_and_warnings(sy_t):
     assert rc != 0 and "invalid number of the geo parameters" in out, out
     rc, out = sy_t(http_conf("geo $g { ranges; 10.0.0.0-10.0.0.255 a; 10.0.0.128-10.0.1.5 b; }"))
     assert rc != 0 and 'range "10.0.0.128-10.0.1.5" overlaps "10.0.0.0-10.0.0.255"' in out, out
+    rc, out = sy_t(http_conf("geo $g { ranges; 0.0.0.0-255.255.255.255 a; }"))
+    assert rc != 0 and 'invalid range "0.0.0.0-255.255.255.255"' in out, out
     rc, out = sy_t(http_conf("geo $g { ranges; 10.0.0.9-10.0.0.1 a; }"))
     assert rc != 0 and 'invalid range "10.0.0.9-10.0.0.1"' in out, out
     rc, out = sy_t(http_conf("geo g { }"))
@@ -153,3 +155,13 @@ def test_errors_and_warnings(sy_t):
     assert "low address bits of 10.0.0.1/8 are meaningless" in out, out
     assert 'duplicate network "10.0.0.0/8", value: "b", old value: "a"' in out, out
     assert 'no network "10.9.0.0/16" to delete' in out, out
+
+
+def test_ranges_whole_space(switchyard):
+    p = free_port()
+    switchyard(http_conf(fill("""
+        geo $http_x_addr $g { ranges; 0.0.0.0-255.255.255.254 all; 10.0.0.0-10.0.0.0 one; }
+        server { listen 127.0.0.1:@P@; location / { return 200 "$g"; } }""", P=p)))
+    for addr, want in [("1.2.3.4", "all"), ("255.255.255.254", "all"), ("10.0.0.0", "one"),
+                       ("10.0.0.1", "all")]:
+        assert request(p, "GET", "/", headers={"X-Addr": addr}).body.decode() == want, addr
