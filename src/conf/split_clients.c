@@ -78,8 +78,8 @@ static const char *split_part(struct conf_parser *p, struct split_clients_conf *
 {
     if (c->is_block)
         return conf_err(p, "unexpected \"{\"");
-    if (c->nargs != 1)
-        return conf_err(p, "invalid number of the split_clients parameters");
+    /* nginx reads the second word only: more are ignored; with none its
+     * value is whatever its argument array held (here: empty) */
     uint32_t pct = 0;
     if (strcmp(c->name, "*") != 0) {
         size_t len = strlen(c->name);
@@ -96,7 +96,7 @@ static const char *split_part(struct conf_parser *p, struct split_clients_conf *
     if (sc->nparts)
         memcpy(parts, sc->parts, sc->nparts * sizeof(*parts));
     parts[sc->nparts].upto = pct;
-    parts[sc->nparts].value = arena_str(p->a, str_from_cstr(c->args[0]));
+    parts[sc->nparts].value = arena_str(p->a, str_from_cstr(c->nargs ? c->args[0] : ""));
     sc->parts = parts;
     sc->nparts++;
     return NULL;
