@@ -124,3 +124,9 @@ def test_same_bucket_over_http2(sy):
 def test_errors(sy_t, body, msg):
     rc, out = sy_t(http_conf(body))
     assert rc != 0 and msg in out, out
+
+
+def test_extra_words_ignored(sy_t):
+    # nginx reads the value only; more words are not an error
+    rc, out = sy_t(http_conf("split_clients $uri $s { 10% a b; * c; }"))
+    assert rc == 0, out
