@@ -452,6 +452,11 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     MERGE_U64(http2_chunk_size, 8 * 1024);
     MERGE_U64(http2_recv_buffer_size, 256 * 1024);
 
+    /* empty_gif is the location's content handler: an `if` inside keeps it
+     * (nginx's request keeps the location's content handler), a nested
+     * location does not */
+    if (noname && prev && !c->empty_gif)
+        c->empty_gif = prev->empty_gif;
     /* valid_referers: a level's own list replaces the inherited one */
     if (!c->referer && prev)
         c->referer = prev->referer;

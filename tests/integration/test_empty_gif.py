@@ -26,6 +26,7 @@ server {
     listen 127.0.0.1:@Q@ http2;
     location = /pixel.gif { empty_gif; }
     location /other { return 200 "other"; }
+    location /if { empty_gif; if ($arg_h) { add_header X-If $arg_h; } location /if/nested { } }
 }
 """
 
@@ -75,6 +76,12 @@ def test_over_http2(sy):
     assert head.startswith(b"HTTP/2 200")
     assert b"content-type: image/gif" in head.lower()
     assert body == GIF
+
+
+def test_if_keeps_it_nested_location_does_not(sy):
+    r = request(sy.p, "GET", "/if?h=yes")
+    assert r.status == 200 and r.body == GIF and r.header("X-If") == "yes"
+    assert request(sy.p, "GET", "/if/nested").status == 404
 
 
 def test_only_in_location(sy_t):
