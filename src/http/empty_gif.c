@@ -3,7 +3,8 @@
  */
 #include "http/empty_gif.h"
 
-#include <strings.h>
+#include <string.h>
+#include <time.h>
 
 #include "http/response.h"
 #include "http/vars_eval.h"
@@ -23,20 +24,37 @@ const unsigned char empty_gif_bytes[] = {
 };
 const size_t empty_gif_len = sizeof(empty_gif_bytes);
 
-/* nginx's last_modified_time 23349600 */
+/* nginx's last_modified_time */
+#define EMPTY_GIF_MTIME 23349600LL
 #define EMPTY_GIF_LAST_MODIFIED "Mon, 28 Sep 1970 06:00:00 GMT"
+
+/* An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") as seconds; -1 otherwise. */
+static long long imf_time(struct str v)
+{
+    char buf[64];
+    if (!v.p || v.len >= sizeof(buf))
+        return -1;
+    memcpy(buf, v.p, v.len);
+    buf[v.len] = '\0';
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!end || *end)
+        return -1;
+    return (long long)timegm(&tm);
+}
 
 int empty_gif_prepare(struct client_stream *s)
 {
     struct request *r = &s->req;
     if (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD")))
         return 405;
-    /* A client revalidating sends the date back as it got it; nginx's
-     * not-modified filter then answers 304 (compared as dates there). */
-    struct str ims = req_header(r, "if-modified-since");
-    int not_modified = r->lc->if_modified_since != 0 && ims.p &&
-                       ims.len == sizeof(EMPTY_GIF_LAST_MODIFIED) - 1 &&
-                       strncasecmp(ims.p, EMPTY_GIF_LAST_MODIFIED, ims.len) == 0;
+    /* nginx's not-modified filter: `exact` wants the date itself, `before`
+     * any date from it on, `off` never answers 304 */
+    long long ims = imf_time(req_header(r, "if-modified-since"));
+    int mode = r->lc->if_modified_since;
+    int not_modified = ims >= 0 && mode != 0 &&
+                       (ims == EMPTY_GIF_MTIME || (mode == 2 && ims > EMPTY_GIF_MTIME));
     r->status = not_modified ? 304 : 200;
     if (resp_add(r, STR_LIT("Content-Type"), STR_LIT("image/gif")) < 0 ||
         resp_add(r, STR_LIT("Last-Modified"), STR_LIT(EMPTY_GIF_LAST_MODIFIED)) < 0)

@@ -16,8 +16,8 @@ extern const size_t empty_gif_len;
 /*
  * Prepare the response on `s` as nginx does: 405 for a method other than
  * GET or HEAD (the caller sends the error page); else status 200 (304 when
- * If-Modified-Since names the GIF's Last-Modified and if_modified_since is
- * not off) with Content-Type image/gif and Last-Modified
+ * If-Modified-Since is the GIF's Last-Modified, or later with
+ * `if_modified_since before`; never with `off`) with Content-Type image/gif and Last-Modified
  * "Mon, 28 Sep 1970 06:00:00 GMT" added to the response headers. Returns
  * the status; -1 on allocation failure.
  */

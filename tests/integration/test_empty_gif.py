@@ -26,6 +26,8 @@ server {
     listen 127.0.0.1:@Q@ http2;
     location = /pixel.gif { empty_gif; }
     location /other { return 200 "other"; }
+    location = /before.gif { empty_gif; if_modified_since before; }
+    location = /off.gif { empty_gif; if_modified_since off; }
     location /if { empty_gif; if ($arg_h) { add_header X-If $arg_h; } location /if/nested { } }
 }
 """
@@ -64,6 +66,12 @@ def test_revalidation(sy):
     r = request(sy.p, "GET", "/pixel.gif",
                 headers={"If-Modified-Since": "Tue, 29 Sep 1970 06:00:00 GMT"})
     assert r.status == 200 and r.body == GIF
+    later = {"If-Modified-Since": "Tue, 29 Sep 1970 06:00:00 GMT"}
+    assert request(sy.p, "GET", "/before.gif", headers=later).status == 304
+    earlier = {"If-Modified-Since": "Sun, 27 Sep 1970 06:00:00 GMT"}
+    assert request(sy.p, "GET", "/before.gif", headers=earlier).status == 200
+    same = {"If-Modified-Since": LAST_MODIFIED}
+    assert request(sy.p, "GET", "/off.gif", headers=same).status == 200
 
 
 def test_over_http2(sy):
