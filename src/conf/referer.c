@@ -38,34 +38,51 @@ static struct referer_host *ref_push(struct conf_parser *p, struct referer_conf 
     return &h[rc->nhosts++];
 }
 
-/* nginx's wildcard rules (ngx_hash_add_key): "*." / "." in front, ".*" at
- * the end, no other '*'. The host is classified into `h` (lower-case). */
+/* nginx's wildcard rules (ngx_hash_add_key): one '*' at most, no "..";
+ * ".x", "*.x" and "x.*" are wildcards, anything else without '*' an exact
+ * name (even "" or "."). The host is classified into `h` (lower-case).
+ * 0, 1 when invalid, -1 on OOM. */
 static int ref_classify(struct conf_parser *p, const char *name, size_t len,
                         struct referer_host *h)
 {
     char *low = arena_strndup(p->a, name, len);
     if (!low)
         return -1;
-    for (size_t i = 0; i < len; i++)
+    unsigned stars = 0;
+    for (size_t i = 0; i < len; i++) {
         low[i] = (char)sy_tolower((unsigned char)low[i]);
+        stars += low[i] == '*';
+        if (stars > 1 || (low[i] == '.' && i + 1 < len && low[i + 1] == '.'))
+            return 1;
+    }
     h->kind = REF_EXACT;
-    if (len > 2 && low[0] == '*' && low[1] == '.') {
-        h->kind = REF_WILD_HEAD;
-        low += 2;
-        len -= 2;
-    } else if (len > 1 && low[0] == '.') {
+    if (len > 1 && low[0] == '.') {
         h->kind = REF_WILD_HEAD;
         h->dot_form = 1;
         low++;
         len--;
+    } else if (len > 2 && low[0] == '*' && low[1] == '.') {
+        h->kind = REF_WILD_HEAD;
+        low += 2;
+        len -= 2;
     } else if (len > 2 && low[len - 1] == '*' && low[len - 2] == '.') {
         h->kind = REF_WILD_TAIL;
         len -= 2;
     }
-    if (memchr(low, '*', len) || (len && (low[0] == '.' || low[len - 1] == '.')))
+    if (memchr(low, '*', len))
         return 1;
     h->host = (struct str){low, len};
     return 0;
+}
+
+/* nginx keeps exact names, leading and trailing wildcards in three sets, a
+ * ".x" being in the first two; a name twice in one set is a conflict. */
+static int ref_conflict(const struct referer_host *a, const struct referer_host *b)
+{
+    if (!str_eq(a->host, b->host))
+        return 0;
+    int a_exact = a->kind == REF_EXACT || a->dot_form, b_exact = b->kind == REF_EXACT || b->dot_form;
+    return (a_exact && b_exact) || (a->kind == b->kind && a->kind != REF_EXACT);
 }
 
 static const char *ref_host(struct conf_parser *p, struct referer_conf *rc, const char *v)
@@ -78,15 +95,13 @@ static const char *ref_host(struct conf_parser *p, struct referer_conf *rc, cons
     int r = ref_classify(p, v, hlen, h);
     if (r < 0)
         return ref_oom(p);
-    if (r > 0 || hlen == 0)
+    if (r > 0)
         return conf_err(p, "invalid hostname or wildcard \"%.*s\"", (int)hlen, v);
     if (slash && slash[1])
         h->uri = arena_str(p->a, str_from_cstr(slash));
-    for (unsigned i = 0; i + 1 < rc->nhosts; i++) {
-        const struct referer_host *o = &rc->hosts[i];
-        if (o->kind == h->kind && o->dot_form == h->dot_form && str_eq(o->host, h->host))
+    for (unsigned i = 0; i + 1 < rc->nhosts; i++)
+        if (ref_conflict(&rc->hosts[i], h))
             return conf_err(p, "conflicting parameter \"%.*s\"", (int)hlen, v);
-    }
     return NULL;
 }
 

@@ -112,9 +112,23 @@ def test_no_list_is_valid(sy):
      'invalid hostname or wildcard "a*b.com"'),
     ("server { listen 127.0.0.1:1; valid_referers example.com example.com; }",
      'conflicting parameter "example.com"'),
+    ("server { listen 127.0.0.1:1; valid_referers example.com .example.com; }",
+     'conflicting parameter ".example.com"'),
+    ("server { listen 127.0.0.1:1; valid_referers *.example.com .example.com; }",
+     'conflicting parameter ".example.com"'),
+    ("server { listen 127.0.0.1:1; valid_referers a.example.* a.example.*; }",
+     'conflicting parameter "a.example.*"'),
+    ("server { listen 127.0.0.1:1; valid_referers a..b; }", 'invalid hostname or wildcard "a..b"'),
     ("server { listen 127.0.0.1:1; valid_referers ~; }", 'empty regex in "~"'),
     ('server { listen 127.0.0.1:1; valid_referers ""; }', 'invalid referer ""'),
 ])
 def test_errors(sy_t, body, msg):
     rc, out = sy_t(http_conf(body))
     assert rc != 0 and msg in out, out
+
+
+def test_odd_names_accepted(sy_t):
+    # nginx takes these as exact names (its hash accepts them)
+    rc, out = sy_t(http_conf("server { listen 127.0.0.1:1; "
+                             "valid_referers . /x www.example.* www.example.com *.www.example; }"))
+    assert rc == 0, out
