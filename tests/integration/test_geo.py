@@ -165,3 +165,21 @@ def test_ranges_whole_space(switchyard):
     for addr, want in [("1.2.3.4", "all"), ("255.255.255.254", "all"), ("10.0.0.0", "one"),
                        ("10.0.0.1", "all")]:
         assert request(p, "GET", "/", headers={"X-Addr": addr}).body.decode() == want, addr
+
+
+def test_reload_reads_the_included_file_again(switchyard, tmp_path):
+    inc = tmp_path / "nets.conf"
+    inc.write_text("10.0.0.0/8 before;\n")
+    p = free_port()
+    text = http_conf(fill("""
+        geo $http_x_addr $g { default none; include @INC@; }
+        server { listen 127.0.0.1:@P@; location / { return 200 "$g"; } }""", P=p, INC=str(inc)))
+    sy = switchyard(text)
+
+    def value():
+        return request(p, "GET", "/", headers={"X-Addr": "10.1.1.1"}).body.decode()
+
+    assert value() == "before"
+    inc.write_text("10.0.0.0/8 after;\n")
+    sy.reload(text, probe=lambda: value() == "after")
+    assert value() == "after"
