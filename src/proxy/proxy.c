@@ -815,7 +815,10 @@ static void accel_redirect(struct proxy *p, const struct h1_header *uh, size_t n
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             if (str_caseeq_cstr(uh[i].name, all[k]))
-                resp_add(r, uh[i].name, uh[i].value);
+                resp_add(r, uh[i].name,
+                         k == 0 && r->lc->proxy_cookie /* proxy_cookie_*, as nginx */
+                             ? cookie_rewrite(s, r->lc->proxy_cookie, uh[i].value)
+                             : uh[i].value);
     proxy_free(p);
     http_accel_redirect(s, target);
 }

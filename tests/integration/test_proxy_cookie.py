@@ -28,8 +28,10 @@ COOKIES = [
 
 
 def cookie_backend(conn):
-    read_request_head(conn)
+    req = read_request_head(conn)
     head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n"
+    if b" /accel" in req.split(b"\r\n", 1)[0]:
+        head += "X-Accel-Redirect: /landing\r\n"
     head += "".join(f"Set-Cookie: {c}\r\n" for c in COOKIES)
     conn.sendall(head.encode() + b"\r\nok")
 
@@ -64,6 +66,8 @@ server {
         proxy_cookie_path /app/ /third/;
     }
     location /off { proxy_pass http://@B@; proxy_cookie_path off; }
+    location /accel { proxy_pass http://@B@; proxy_cookie_path /app/ /accel/; }
+    location = /landing { internal; return 200 "landed"; }
     location /inherit { proxy_pass http://@B@; }
 }
 """
@@ -128,6 +132,12 @@ def test_first_match_off_and_inheritance(sy):
     assert cookies(sy, "/multi")[0] == "a=1; Path=/second/x; Domain=backend.internal; HttpOnly"
     assert cookies(sy, "/off") == COOKIES
     assert cookies(sy, "/inherit")[0] == "a=1; Path=/srv/x; Domain=backend.internal; HttpOnly"
+
+
+def test_x_accel_redirect_keeps_rewritten_cookies(sy):
+    r = request(sy.p, "GET", "/accel")
+    assert r.status == 200 and r.body == b"landed", r
+    assert r.header_all("Set-Cookie")[0] == "a=1; Path=/accel/x; Domain=backend.internal; HttpOnly"
 
 
 def test_over_http2(sy):
