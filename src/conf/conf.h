@@ -480,6 +480,15 @@ struct loc_conf {
        satisfy, limit_except; conf/access.h). NULL: no check at this level
        (a level that sets nothing shares its parent's) ---- */
     struct access_conf *access;
+    /* ---- added: valid_referers (conf/referer.c, http/referer.c); NULL: none,
+       a level without the directive inherits the list whole ---- */
+    struct referer_conf *referer;
+    /* ---- added: empty_gif (conf/empty_gif.c, http/empty_gif.c): this
+       location's content handler, not inherited (nginx) ---- */
+    int empty_gif;
+    /* ---- added: proxy_cookie_path/domain/flags (conf/proxy_cookie.c,
+       proxy/cookie_rewrite.c); NULL: no rewriting ---- */
+    struct proxy_cookie_conf *proxy_cookie;
 };
 
 /* loc_conf.lingering_close values */

@@ -15,5 +15,11 @@ const struct directive *const conf_module_tables[] = {
     access_directives,
     limit_rate_directives,
     sub_directives,
+    geo_directives,
+    split_clients_directives,
+    referer_directives,
+    empty_gif_directives,
+    upstream_zone_directives,
+    proxy_cookie_directives,
     NULL,
 };

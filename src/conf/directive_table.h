@@ -91,6 +91,8 @@ conf_set_fn set_warn_ignored;    /* accepted with a warning that it has no effec
  * errors reported there (NULL then). */
 struct tmpl *conf_tmpl(struct conf_parser *p, const char *text);
 
+/* conf_regex_compile(): see directives.h */
+
 /* ---- module tables ---- */
 
 extern const struct directive core_directives[];
@@ -103,6 +105,12 @@ extern const struct directive autoindex_directives[];     /* autoindex.c */
 extern const struct directive access_directives[]; /* access.c */
 extern const struct directive limit_rate_directives[]; /* limit_rate.c */
 extern const struct directive sub_directives[];        /* sub.c */
+extern const struct directive geo_directives[];   /* geo.c */
+extern const struct directive split_clients_directives[]; /* split_clients.c */
+extern const struct directive referer_directives[]; /* referer.c */
+extern const struct directive empty_gif_directives[]; /* empty_gif.c */
+extern const struct directive upstream_zone_directives[]; /* upstream_zone.c */
+extern const struct directive proxy_cookie_directives[]; /* proxy_cookie.c */
 
 /* Every table, the core one first, NULL-terminated (directive_table.c). */
 extern const struct directive *const conf_module_tables[];

@@ -403,6 +403,11 @@ static void *regex_compile(struct conf_parser *p, const char *pattern, int casel
     return re;
 }
 
+void *conf_regex_compile(struct conf_parser *p, const char *pattern, int caseless)
+{
+    return regex_compile(p, pattern, caseless);
+}
+
 /* "127.0.0.1:80" / "[::1]:80" for an address. Arena-owned. */
 static const char *sockaddr_text(struct conf_parser *p, const struct sockaddr_storage *ss)
 {
@@ -724,11 +729,6 @@ const char *set_bitmask(struct conf_parser *p, const struct directive *d, void *
         *f |= e->value;
     }
     return NULL;
-}
-
-void *conf_regex_compile(struct conf_parser *p, const char *pattern, int caseless)
-{
-    return regex_compile(p, pattern, caseless);
 }
 
 static const struct conf_enum on_off_build[] = {{"on", 1}, {"off", 0}, {"build", 2}, {NULL, 0}};

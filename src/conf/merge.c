@@ -19,6 +19,8 @@
  */
 #include "conf/access.h"
 #include "conf/directives.h"
+#include "conf/proxy_cookie.h"
+#include "conf/referer.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -463,6 +465,20 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     if (charset_conf_merge(p, &c->charset, prev ? &prev->charset : NULL) != 0)
         return -1;
     autoindex_conf_merge(&c->autoindex, prev ? &prev->autoindex : NULL);
+
+    /* empty_gif is the location's content handler: an `if` inside keeps it
+     * (nginx's request keeps the location's content handler), a nested
+     * location does not */
+    if (noname && prev && !c->empty_gif)
+        c->empty_gif = prev->empty_gif;
+    /* valid_referers: a level's own list replaces the inherited one */
+    if (!c->referer && prev)
+        c->referer = prev->referer;
+    if (referer_conf_check(p, c->referer) != 0)
+        return -1;
+    /* proxy_cookie_*: each list inherited unless this level set it */
+    if (proxy_cookie_merge(p, c, prev) != 0)
+        return -1;
 
     /* access control (conf/access.c); then the limit_except block's conf,
        a child of this now complete level */

@@ -43,7 +43,7 @@ static const struct conf_module modules[] = {
      "map $uri $probe { default 1; }", "", ""},
     {"http_proxy_module", "ngx_http_proxy_module", DEF | BUILT, PROBE_LOCATION,
      "proxy_pass http://127.0.0.1:9;",
-     "proxy_bind proxy_cookie_domain proxy_cookie_flags proxy_cookie_path proxy_limit_rate "
+     "proxy_bind proxy_limit_rate "
      "proxy_pass_trailers proxy_socket_rcvbuf proxy_socket_sndbuf proxy_ssl_certificate_cache "
      "proxy_store proxy_store_access",
      ""},
@@ -68,6 +68,17 @@ static const struct conf_module modules[] = {
      "random;", "", ""},
     {"http_upstream_keepalive_module", "ngx_http_upstream_keepalive_module", DEF | BUILT,
      PROBE_UPSTREAM, "keepalive 8;", "", ""},
+    {"http_geo_module", "ngx_http_geo_module", DEF | BUILT, PROBE_HTTP,
+     "geo $probe { default 0; }", "", ""},
+    {"http_split_clients_module", "ngx_http_split_clients_module", DEF | BUILT, PROBE_HTTP,
+     "split_clients $uri $probe { * a; }", "", ""},
+    {"http_referer_module", "ngx_http_referer_module", DEF | BUILT, PROBE_LOCATION,
+     "valid_referers none example.com;", "", ""},
+    {"http_empty_gif_module", "ngx_http_empty_gif_module", DEF | BUILT, PROBE_LOCATION,
+     "empty_gif;", "", ""},
+    /* `zone` is accepted; peer state stays per worker (upstream_zone.c) */
+    {"http_upstream_zone_module", "ngx_http_upstream_zone_module", DEF | BUILT, PROBE_UPSTREAM,
+     "zone probe 64k;", "", ""},
     /* nginx builds it on request (--with-http_v2_module); every directive is
      * accepted (src/conf/http2.c), the obsolete ones with nginx's warning. */
     {"http_v2_module", "ngx_http_v2_module", BUILT, PROBE_HTTP,
@@ -97,13 +108,6 @@ static const struct conf_module modules[] = {
      ""},
     {"http_mirror_module", "ngx_http_mirror_module", DEF, PROBE_LOCATION, "mirror /mirror;",
      "mirror mirror_request_body", ""},
-    {"http_geo_module", "ngx_http_geo_module", DEF, PROBE_HTTP, "geo $probe { default 0; }", "geo",
-     ""},
-    {"http_split_clients_module", "ngx_http_split_clients_module", DEF, PROBE_HTTP,
-     "split_clients $uri $probe { * a; }", "split_clients", ""},
-    {"http_referer_module", "ngx_http_referer_module", DEF, PROBE_LOCATION,
-     "valid_referers none example.com;",
-     "valid_referers referer_hash_bucket_size referer_hash_max_size", ""},
     {"http_fastcgi_module", "ngx_http_fastcgi_module", DEF, PROBE_LOCATION,
      "fastcgi_pass 127.0.0.1:9;",
      "fastcgi_bind fastcgi_buffer_size fastcgi_buffering fastcgi_buffers "
@@ -175,12 +179,8 @@ static const struct conf_module modules[] = {
      "tunnel_send_lowat tunnel_send_timeout tunnel_socket_keepalive tunnel_socket_rcvbuf "
      "tunnel_socket_sndbuf",
      ""},
-    {"http_empty_gif_module", "ngx_http_empty_gif_module", DEF, PROBE_LOCATION, "empty_gif;",
-     "empty_gif", ""},
     {"http_browser_module", "ngx_http_browser_module", DEF, PROBE_HTTP, "modern_browser msie 6.0;",
      "ancient_browser ancient_browser_value modern_browser modern_browser_value", ""},
-    {"http_upstream_zone_module", "ngx_http_upstream_zone_module", DEF, PROBE_UPSTREAM,
-     "zone probe 64k;", "zone", ""},
     {"http_upstream_least_time_module", "ngx_http_upstream_least_time_module", DEF, PROBE_UPSTREAM,
      "least_time header;", "least_time", ""},
     {"http_upstream_sticky_module", "ngx_http_upstream_sticky_module", DEF, PROBE_UPSTREAM,

@@ -127,6 +127,7 @@ static const char *const builtin_names[VB__COUNT] = {
     [VB_SWITCHYARD_VERSION] = "switchyard_version",
     [VB_GZIP_RATIO] = "gzip_ratio",
     [VB_BROTLI_RATIO] = "brotli_ratio",
+    [VB_INVALID_REFERER] = "invalid_referer",
 };
 
 /* Prefix families, longest-unique first ("sent_http_" is not "http_"). */
@@ -293,8 +294,9 @@ static struct var_ref *define_slot(struct var_registry *reg, struct arena *a, st
     return v;
 }
 
-const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, struct str name,
-                                     const struct map_conf *map, const char **err)
+/* A variable defined by a block (map, geo, split_clients) takes `name` over. */
+static struct var_ref *define_computed(struct var_registry *reg, struct arena *a, struct str name,
+                                       const char **err)
 {
     int created;
     struct var_ref *v = define_slot(reg, a, name, &created);
@@ -306,7 +308,7 @@ const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, 
      * same name takes the variable over everywhere, references made before
      * it included (a site file redefining $connection_upgrade is common). */
     if (!created && !v->unresolved && !is_prefix_kind(v->kind) && v->kind != VAR_MAP &&
-        v->kind != VAR_SET) {
+        v->kind != VAR_GEO && v->kind != VAR_SPLIT && v->kind != VAR_SET) {
         *err = phrase(a, "the duplicate \"%.*s\" variable", name);
         return NULL;
     }
@@ -320,11 +322,34 @@ const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, 
             return NULL;
         }
     }
-    v->kind = VAR_MAP;
     v->id = 0;
     v->name = v->full;
-    v->map = map;
+    v->map = NULL;
+    v->data = NULL;
     v->unresolved = 0;
+    return v;
+}
+
+const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, struct str name,
+                                     const struct map_conf *map, const char **err)
+{
+    struct var_ref *v = define_computed(reg, a, name, err);
+    if (!v)
+        return NULL;
+    v->kind = VAR_MAP;
+    v->map = map;
+    return v;
+}
+
+const struct var_ref *var_define_module(struct var_registry *reg, struct arena *a,
+                                        struct str name, enum var_kind kind, const void *data,
+                                        const char **err)
+{
+    struct var_ref *v = define_computed(reg, a, name, err);
+    if (!v)
+        return NULL;
+    v->kind = kind;
+    v->data = data;
     return v;
 }
 

@@ -31,6 +31,8 @@ enum var_kind {
     VAR_SET,            /* user variable assigned by `set`; id = slot */
     VAR_CAPTURE,        /* $1..$9 from the last regex match; id = number */
     VAR_NAMED_CAPTURE,  /* (?<name>...) from a location/server_name/if regex; name */
+    VAR_GEO,            /* defined by geo{}; `data` is its struct geo_conf (conf/geo.h) */
+    VAR_SPLIT,          /* defined by split_clients{}; `data` is its struct split_clients_conf */
 };
 
 enum var_builtin {
@@ -70,6 +72,7 @@ enum var_builtin {
     VB_SWITCHYARD_VERSION,
     /* compression (http/compress.c) */
     VB_GZIP_RATIO, VB_BROTLI_RATIO,
+    VB_INVALID_REFERER,         /* ngx_http_referer_module (http/referer.c) */
     VB__COUNT
 };
 
@@ -78,6 +81,7 @@ struct var_ref {
     unsigned id;                /* builtin id, set slot, or capture number */
     struct str name;            /* suffix after http_/arg_/..., or the variable name */
     const struct map_conf *map; /* VAR_MAP */
+    const void *data;           /* VAR_GEO, VAR_SPLIT: the module's compiled block */
     /* Added by the loader (conf/vars.c): */
     struct str full;            /* the whole name after '$' (lower-case, except an arg_
                                    suffix), the registry's key */
@@ -134,6 +138,15 @@ const struct var_ref *var_lookup(struct var_registry *reg, struct arena *a, stru
 /* Register a variable defined by map{} (fails if already defined: "duplicate ..."). */
 const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, struct str name,
                                      const struct map_conf *map, const char **err);
+
+/*
+ * Register a variable computed by a module's block (geo, split_clients):
+ * `kind` is VAR_GEO or VAR_SPLIT and `data` its compiled block. The rules
+ * are var_define_map()'s (a later definition takes the variable over).
+ */
+const struct var_ref *var_define_module(struct var_registry *reg, struct arena *a,
+                                        struct str name, enum var_kind kind, const void *data,
+                                        const char **err);
 
 /*
  * Register (or find) a `set` variable and return its reference. Returns NULL

@@ -26,6 +26,7 @@
 #include "http/limit_conn.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
+#include "http/empty_gif.h"
 #include "http/response.h"
 #include "http/rewrite_eval.h"
 #include "http/static.h"
@@ -775,6 +776,16 @@ void http_phase_access_done(struct client_stream *s, int status)
     }
     if (status) {
         http_respond_status(s, status);
+        return;
+    }
+    if (r->lc->empty_gif) {
+        int st = empty_gif_prepare(s);
+        if (st == 405)
+            http_respond_status(s, st);
+        else if (st < 0)
+            s->ops->abort(s, "out of memory");
+        else
+            send_local(s, (const char *)empty_gif_bytes, empty_gif_len, -1, 0, 0);
         return;
     }
     if (r->lc->proxy_pass) {

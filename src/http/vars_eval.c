@@ -33,6 +33,9 @@
 #include "http/compress.h"
 #include "http/stream.h"
 #include "http/limit_rate.h"
+#include "http/geo_var.h"
+#include "http/referer.h"
+#include "conf/split_clients.h"
 #include "http/limit_req.h"
 #include "http/realip.h"
 #include "conf/runtime.h"
@@ -829,6 +832,11 @@ static struct str request_var(struct client_stream *s, unsigned id, int *found)
         return header_list_value(a, r->headers, r->nheaders, STR_LIT("user_agent"), found);
     case VB_HTTP_REFERER:
         return header_list_value(a, r->headers, r->nheaders, STR_LIT("referer"), found);
+    case VB_INVALID_REFERER:
+        v = req_header(r, "referer");
+        return referer_invalid(r->lc ? r->lc->referer : NULL, r->srv, v.p != NULL, v)
+                   ? STR_LIT("1")
+                   : STR_LIT("");
     case VB_REMOTE_USER:
         v = req_header(r, "authorization");
         return v.p && basic_auth_user(a, v, &v) == 0 ? v : none(found);
@@ -1078,6 +1086,17 @@ struct str var_value(struct client_stream *s, const struct var_ref *v, int *foun
             return STR_NULL;
         *found = 1;
         return out;
+    }
+    case VAR_GEO:
+        *found = 1;
+        return geo_var_value(s, v->data);
+    case VAR_SPLIT: {
+        const struct split_clients_conf *sc = v->data;
+        struct str key;
+        if (tmpl_eval(s, &sc->source, &key) < 0)
+            return STR_NULL;
+        *found = 1;
+        return split_clients_pick(sc, split_murmur_hash2((const unsigned char *)key.p, key.len));
     }
     case VAR_SET:
         if (!r->set_vals || !r->set_vals[v->id].p)

@@ -13,6 +13,7 @@
  *   errors before the response head: retry per proxy_next_upstream, else 502/504
  */
 #include "proxy/proxy.h"
+#include "proxy/cookie_rewrite.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -857,7 +858,10 @@ static void accel_redirect(struct proxy *p, const struct h1_header *uh, size_t n
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < sizeof(all) / sizeof(all[0]); k++)
             if (str_caseeq_cstr(uh[i].name, all[k]))
-                resp_add(r, uh[i].name, uh[i].value);
+                resp_add(r, uh[i].name,
+                         k == 0 && r->lc->proxy_cookie /* proxy_cookie_*, as nginx */
+                             ? cookie_rewrite(s, r->lc->proxy_cookie, uh[i].value)
+                             : uh[i].value);
     proxy_free(p);
     http_accel_redirect(s, target);
 }
@@ -1434,6 +1438,8 @@ static enum step handle_response_head(struct proxy *p)
             struct str v = uh[i].value;
             if (str_caseeq_cstr(n, "location")) {
                 v = apply_redirect(p, v);
+            } else if (lc->proxy_cookie && str_caseeq_cstr(n, "set-cookie")) {
+                v = cookie_rewrite(s, lc->proxy_cookie, v); /* proxy_cookie_* */
             } else if (str_caseeq_cstr(n, "refresh")) {
                 /* "5; url=http://..." : only the URL after "url=" is rewritten */
                 for (size_t k = 0; k + 4 <= v.len; k++) {
