@@ -22,6 +22,7 @@
 #include "conf/headers_extra.h"
 #include "conf/limit_rate.h"
 #include "conf/sub.h"
+#include "conf/proxy_socket.h"
 #include "conf/vars.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -476,6 +477,7 @@ struct loc_conf {
     struct autoindex_conf autoindex;    /* ngx_http_autoindex_module (src/conf/autoindex.c) */
     struct limit_rate_conf limit_rate;  /* limit_rate, limit_rate_after (src/conf/limit_rate.c) */
     struct sub_conf sub;                /* sub_filter* (src/conf/sub.c) */
+    struct proxy_socket_conf proxy_socket; /* proxy_bind, proxy_socket_* (conf/proxy_socket.c) */
     /* ---- added: access control (allow/deny, auth_basic, auth_request,
        satisfy, limit_except; conf/access.h). NULL: no check at this level
        (a level that sets nothing shares its parent's) ---- */

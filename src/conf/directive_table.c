@@ -15,6 +15,7 @@ const struct directive *const conf_module_tables[] = {
     access_directives,
     limit_rate_directives,
     sub_directives,
+    proxy_socket_directives,
     geo_directives,
     split_clients_directives,
     referer_directives,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/conn.h"
+#include "core/log.h"
 
 int net_listen(const struct sockaddr *addr, socklen_t len, int backlog, int reuseport,
                int ipv6only, const char **what)
@@ -59,13 +60,47 @@ fail: {
 
 int net_connect(const struct sockaddr *addr, socklen_t len, int *in_progress)
 {
+    int bind_failed;
+    return net_connect_ex(addr, len, NULL, in_progress, &bind_failed);
+}
+
+static void set_opt(int fd, int level, int name, int value, const char *what)
+{
+    if (setsockopt(fd, level, name, &value, sizeof(value)) < 0)
+        sy_log(LOG_LVL_ALERT, "setsockopt(%s) failed, ignored (%d: %s)", what, errno,
+               strerror(errno));
+}
+
+int net_connect_ex(const struct sockaddr *addr, socklen_t len, const struct net_connect_opts *o,
+                   int *in_progress, int *bind_failed)
+{
     *in_progress = 0;
+    *bind_failed = 0;
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     if (addr->sa_family != AF_UNIX) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (o && o->rcvbuf > 0)
+        set_opt(fd, SOL_SOCKET, SO_RCVBUF, o->rcvbuf, "SO_RCVBUF");
+    if (o && o->sndbuf > 0)
+        set_opt(fd, SOL_SOCKET, SO_SNDBUF, o->sndbuf, "SO_SNDBUF");
+    if (o && o->bind && addr->sa_family != AF_UNIX) {
+        if (o->transparent) {
+            if (o->bind->sa_family == AF_INET6)
+                set_opt(fd, SOL_IPV6, IPV6_TRANSPARENT, 1, "IPV6_TRANSPARENT");
+            else
+                set_opt(fd, SOL_IP, IP_TRANSPARENT, 1, "IP_TRANSPARENT");
+        }
+        if (bind(fd, o->bind, o->bind_len) < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            *bind_failed = 1;
+            return -1;
+        }
     }
     if (connect(fd, addr, len) == 0)
         return fd;

@@ -24,6 +24,23 @@ int net_listen(const struct sockaddr *addr, socklen_t len, int backlog, int reus
  */
 int net_connect(const struct sockaddr *addr, socklen_t len, int *in_progress);
 
+/* What is set on an outgoing socket before it connects (proxy_bind,
+ * proxy_socket_rcvbuf/sndbuf). */
+struct net_connect_opts {
+    const struct sockaddr *bind; /* local address (NULL: the kernel chooses) */
+    socklen_t bind_len;
+    int transparent;             /* IP_TRANSPARENT: bind a non-local address */
+    int rcvbuf, sndbuf;          /* SO_RCVBUF / SO_SNDBUF, 0 = default */
+};
+
+/*
+ * net_connect() with `o` applied first (NULL: none). A failed bind fails
+ * the call (errno set, *bind_failed = 1); a failed buffer or transparent
+ * option is logged and ignored, as nginx does.
+ */
+int net_connect_ex(const struct sockaddr *addr, socklen_t len, const struct net_connect_opts *o,
+                   int *in_progress, int *bind_failed);
+
 /* After writability on a pending connect: 0 when connected, else the errno. */
 int net_connect_result(int fd);
 

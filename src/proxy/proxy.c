@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -653,6 +654,96 @@ static enum step upstream_failed(struct proxy *p, unsigned reason_flag, int stat
 
 /* ------------------------------------------------------------ connect */
 
+/* The address of `ss` without the port, for messages. */
+static void sockaddr_ip_text(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    const void *a = ss->ss_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+    if (!inet_ntop(ss->ss_family, a, out, (socklen_t)cap))
+        snprintf(out, cap, "?");
+}
+
+/* Parse "ip", "ip:port", "[ipv6]:port" or a bare IPv6 address. 0 or -1. */
+static int parse_local(struct str v, struct sockaddr_storage *ss)
+{
+    char buf[INET6_ADDRSTRLEN + 16];
+    if (v.len == 0 || v.len >= sizeof(buf))
+        return -1;
+    memcpy(buf, v.p, v.len);
+    buf[v.len] = '\0';
+    char *host = buf, *port = NULL;
+    if (buf[0] == '[') {
+        char *rb = strchr(buf, ']');
+        if (!rb)
+            return -1;
+        *rb = '\0';
+        host = buf + 1;
+        port = rb[1] == ':' ? rb + 2 : NULL;
+    } else {
+        char *c = strchr(buf, ':');
+        if (c && !strchr(c + 1, ':')) {
+            *c = '\0';
+            port = c + 1;
+        }
+    }
+    long pn = 0;
+    if (port) {
+        char *end;
+        pn = strtol(port, &end, 10);
+        if (*end || pn < 0 || pn > 65535)
+            return -1;
+    }
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)pn);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)pn);
+        return 0;
+    }
+    return -1;
+}
+
+/*
+ * The socket options of this location's upstream connections (proxy_bind,
+ * proxy_socket_rcvbuf/sndbuf). An address that evaluates empty means no
+ * bind; one that is not an address is logged and not bound either (nginx's
+ * "invalid local address"). 0, or -1 when out of memory.
+ */
+static int connect_opts(struct proxy *p, struct net_connect_opts *o, struct sockaddr_storage *ss)
+{
+    struct client_stream *s = p->s;
+    const struct proxy_socket_conf *c = &s->req.lc->proxy_socket;
+    memset(o, 0, sizeof(*o));
+    o->rcvbuf = c->rcvbuf > 0 && c->rcvbuf < INT_MAX ? (int)c->rcvbuf : 0;
+    o->sndbuf = c->sndbuf > 0 && c->sndbuf < INT_MAX ? (int)c->sndbuf : 0;
+    if (!c->bind)
+        return 0;
+    struct str v;
+    if (tmpl_eval(s, c->bind, &v) != 0)
+        return -1;
+    if (v.len == 0)
+        return 0;
+    if (parse_local(v, ss) != 0) {
+        char ctx[1500];
+        stream_log_ctx(s, ctx, sizeof(ctx));
+        sy_log(LOG_LVL_ERR, "*%llu invalid local address \"%.*s\"%s", stream_conn_id(s),
+               (int)v.len, v.p, ctx);
+        return 0;
+    }
+    o->bind = (const struct sockaddr *)ss;
+    o->bind_len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+    o->transparent = c->transparent;
+    return 0;
+}
+
 /* nginx's level for a connect() that failed at once (ngx_event_connect_peer):
  * error for what the network or the peer refused -- Linux's EAGAIN is a Unix
  * socket's full backlog --, crit for the rest (a missing socket file, ENOENT). */
@@ -780,8 +871,28 @@ static int connect_next(struct proxy *p)
             return 0;
         }
         p->reused = 0;
-        int in_progress;
-        int fd = net_connect((const struct sockaddr *)&pe->addr, pe->addrlen, &in_progress);
+        int in_progress, bind_failed;
+        struct net_connect_opts co;
+        struct sockaddr_storage local;
+        if (connect_opts(p, &co, &local) < 0) {
+            proxy_free(p);
+            http_respond_status(s, 500);
+            return -1;
+        }
+        int fd = net_connect_ex((const struct sockaddr *)&pe->addr, pe->addrlen, &co,
+                                &in_progress, &bind_failed);
+        if (fd < 0 && bind_failed) {
+            int e = errno;
+            char ip[INET6_ADDRSTRLEN + 8];
+            sockaddr_ip_text(&local, ip, sizeof(ip));
+            char ctx[1500];
+            stream_log_ctx(s, ctx, sizeof(ctx));
+            sy_log(LOG_LVL_CRIT, "*%llu bind(%s) failed (%d: %s) while connecting to upstream%s",
+                   stream_conn_id(s), ip, e, strerror(e), ctx);
+            proxy_free(p);
+            http_respond_status(s, 500); /* nginx: an error of its own, not the upstream's */
+            return -1;
+        }
         if (fd < 0) {
             int e = errno;
             p->phase = PX_CONNECT;
