@@ -26,6 +26,7 @@
 #include "conf/modules.h"
 #include "conf/notes.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "core/version.h"
 #include "proc/master.h"
 #include "proc/runtime.h"
@@ -335,6 +336,11 @@ int main(int argc, char **argv)
     /* Block the control signals before anything becomes visible (sockets, pid
      * file): until the loop reads them from its signalfd they stay pending
      * instead of killing the process. */
+    /* The stub_status counters: mapped before any fork, shared by all. */
+    if (stats_init() != 0)
+        sy_log_stderr(LOG_LVL_ALERT, "mmap() of the status counters failed, each process "
+                                     "counts its own");
+
     sigset_t ctl;
     master_control_signals(&ctl);
     sigprocmask(SIG_BLOCK, &ctl, NULL);

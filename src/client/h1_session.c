@@ -182,6 +182,9 @@ void h1_on_accept(struct handle *h, uint32_t events)
             continue;
         }
         h1_active_conns++;
+        stats_inc(&sy_stats->accepts);
+        stats_inc(&sy_stats->handled);
+        stats_add(&sy_stats->active, 1);
         sessions_add(s);
         const struct loc_conf *lc = default_lc(s);
         h1_set_timer(s, lc ? lc->client_header_timeout : 60000);
@@ -225,6 +228,16 @@ static void request_free(struct h1_session *s)
     s->out_body_len = s->out_body_off = 0;
 }
 
+/* The session counts among the connections reading a request head
+ * (stub_status "Reading") while `on`. */
+static void h1_stat_reading(struct h1_session *s, int on)
+{
+    if (s->stat_reading == on)
+        return;
+    s->stat_reading = (unsigned char)on;
+    stats_add(&sy_stats->reading, on ? 1 : -1);
+}
+
 void h1_close(struct h1_session *s, const char *reason)
 {
     (void)reason;
@@ -245,6 +258,8 @@ void h1_close(struct h1_session *s, const char *reason)
     s->in = NULL;
     conn_close_fd(&s->cc.c);
     h1_active_conns--;
+    stats_add(&sy_stats->active, -1);
+    h1_stat_reading(s, 0);
     sessions_del(s);
     loop_defer_free(session_free, s);
 }
@@ -721,6 +736,8 @@ static void start_request(struct h1_session *s, struct h1_request *pr, ssize_t h
     /* Already zero: the session was calloc'd and request_free() clears it. */
     arena_init(&r->arena, 4096);
     s->st.req_active = 1;
+    h1_stat_reading(s, 0);
+    stream_stat_request(&s->st);
     r->head_parsed = 1;
     r->rt = rt_ref(rt_current);
     r->listen = current_listen(s);
@@ -885,6 +902,8 @@ static void head_error(struct h1_session *s, int status, const char *why)
     memset(r, 0, sizeof(*r));
     arena_init(&r->arena, 4096);
     s->st.req_active = 1;
+    h1_stat_reading(s, 0);
+    stream_stat_request(&s->st);
     r->head_parsed = 1;
     r->rt = rt_ref(rt_current);
     r->listen = current_listen(s);
@@ -1047,8 +1066,10 @@ static void read_head(struct h1_session *s)
             buf_compact(s->in);
         ssize_t n = conn_recv(&s->cc.c, buf_tail(s->in), buf_room(s->in));
         if (n > 0) {
-            if (s->state == H1_S_IDLE)
+            if (s->state == H1_S_IDLE) {
                 s->state = H1_S_READ_HEAD;
+                h1_stat_reading(s, 1);
+            }
             s->in->last += (uint32_t)n;
             continue;
         }
@@ -1194,6 +1215,7 @@ static void finish_request(struct h1_session *s)
         /* Pipelined request already buffered: parse it on the next turn. */
         s->pipelined_next = 1;
         s->state = H1_S_READ_HEAD;
+        h1_stat_reading(s, 1);
         h1_set_timer(s, ka_timeout);
         loop_post(&s->post);
         return;

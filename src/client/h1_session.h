@@ -61,6 +61,7 @@ struct h1_session {
     struct chunk_out co;        /* the chunk being written */
     int out_last;               /* the handler gave the body's last byte */
     int out_done;               /* head, body and framing all written */
+    unsigned char stat_reading; /* counted in stats "reading" (core/stats.h) */
 };
 
 /* Accept every pending connection on `l` (called on readiness). */

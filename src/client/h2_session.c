@@ -22,6 +22,7 @@
 #include "client/listener.h"
 #include "conf/runtime.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "http/phases.h"
 #include "http/router.h"
 #include "tls/tls.h"
@@ -472,6 +473,7 @@ int h2_session_start(const struct client_conn *cc, const char *data, size_t len)
         return -1;
     }
     h2_active_conns++;
+    stats_add(&sy_stats->active, 1);
     sess->next = all_sessions;
     if (all_sessions)
         all_sessions->prev = sess;
@@ -805,6 +807,7 @@ static void h2_close(struct h2_session *sess, const char *reason)
     loop_unpost(&sess->post);
     conn_close_fd(&sess->cc.c);
     h2_active_conns--;
+    stats_add(&sy_stats->active, -1);
     if (sess->prev)
         sess->prev->next = sess->next;
     else

@@ -42,6 +42,7 @@ struct h2_stream *h2_stream_new(struct h2_session *sess, int32_t id)
     struct request *r = &hs->st.req;
     arena_init(&r->arena, 4096);
     hs->st.req_active = 1;
+    stream_stat_request(&hs->st);
     r->rt = rt_ref(rt_current);
     r->listen = client_current_listen(&sess->cc);
     r->start_wall_ms = loop_wall_ms();

@@ -488,6 +488,8 @@ struct loc_conf {
     /* ---- added: empty_gif (conf/empty_gif.c, http/empty_gif.c): this
        location's content handler, not inherited (nginx) ---- */
     int empty_gif;
+    int stub_status;                    /* stub_status: this location's content handler
+                                           (conf/stub_status.c), not inherited */
     /* ---- added: proxy_cookie_path/domain/flags (conf/proxy_cookie.c,
        proxy/cookie_rewrite.c); NULL: no rewriting ---- */
     struct proxy_cookie_conf *proxy_cookie;

@@ -16,6 +16,7 @@ const struct directive *const conf_module_tables[] = {
     limit_rate_directives,
     sub_directives,
     proxy_socket_directives,
+    stub_status_directives,
     geo_directives,
     split_clients_directives,
     referer_directives,

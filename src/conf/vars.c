@@ -128,6 +128,10 @@ static const char *const builtin_names[VB__COUNT] = {
     [VB_GZIP_RATIO] = "gzip_ratio",
     [VB_BROTLI_RATIO] = "brotli_ratio",
     [VB_INVALID_REFERER] = "invalid_referer",
+    [VB_CONNECTIONS_ACTIVE] = "connections_active",
+    [VB_CONNECTIONS_READING] = "connections_reading",
+    [VB_CONNECTIONS_WRITING] = "connections_writing",
+    [VB_CONNECTIONS_WAITING] = "connections_waiting",
 };
 
 /* Prefix families, longest-unique first ("sent_http_" is not "http_"). */

@@ -73,6 +73,9 @@ enum var_builtin {
     /* compression (http/compress.c) */
     VB_GZIP_RATIO, VB_BROTLI_RATIO,
     VB_INVALID_REFERER,         /* ngx_http_referer_module (http/referer.c) */
+    /* ngx_http_stub_status_module (http/stub_status.c) */
+    VB_CONNECTIONS_ACTIVE, VB_CONNECTIONS_READING, VB_CONNECTIONS_WRITING,
+    VB_CONNECTIONS_WAITING,
     VB__COUNT
 };
 

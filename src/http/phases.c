@@ -27,6 +27,7 @@
 #include "http/limit_req.h"
 #include "http/realip.h"
 #include "http/empty_gif.h"
+#include "http/stub_status.h"
 #include "http/response.h"
 #include "http/rewrite_eval.h"
 #include "http/static.h"
@@ -778,6 +779,18 @@ void http_phase_access_done(struct client_stream *s, int status)
         http_respond_status(s, status);
         return;
     }
+    if (r->lc->stub_status) {
+        const char *body;
+        size_t len;
+        int st = stub_status_prepare(s, &body, &len);
+        if (st == 405)
+            http_respond_status(s, st);
+        else if (st < 0)
+            s->ops->abort(s, "out of memory");
+        else
+            send_local(s, body, len, -1, 0, 0);
+        return;
+    }
     if (r->lc->empty_gif) {
         int st = empty_gif_prepare(s);
         if (st == 405)
@@ -960,4 +973,8 @@ void http_request_release(struct client_stream *s)
     rt_release(s->req.rt);
     memset(&s->req, 0, sizeof(s->req));
     s->req_active = 0;
+    if (s->stat_writing) {
+        stats_add(&sy_stats->writing, -1);
+        s->stat_writing = 0;
+    }
 }

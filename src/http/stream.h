@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/conn.h"
 #include "core/proxy_protocol.h"
+#include "core/stats.h"
 #include "http/request.h"
 
 struct client_stream;
@@ -166,6 +167,7 @@ struct stream_ops {
 struct client_stream {
     struct request req;         /* the protocol-neutral request */
     int req_active;             /* req is initialised (arena, rt ref) */
+    int stat_writing;           /* counted in stats "writing" (stream_stat_request) */
     struct client_conn *conn;   /* borrowed: the connection it arrived on */
     const struct stream_ops *ops;
 
@@ -182,6 +184,15 @@ struct client_stream {
 
 /* Log context for error lines: ", client: 1.2.3.4, server: x, request: \"GET / HTTP/1.1\"". */
 void stream_log_ctx(struct client_stream *st, char *out, size_t cap);
+
+/* A client request starts on `st`: counted in the shared stats (requests,
+ * writing) until http_request_release(). Sub-requests are not counted. */
+static inline void stream_stat_request(struct client_stream *st)
+{
+    stats_inc(&sy_stats->requests);
+    stats_add(&sy_stats->writing, 1);
+    st->stat_writing = 1;
+}
 
 /* $connection of the stream's client connection, for "*N" in log lines. */
 static inline unsigned long long stream_conn_id(const struct client_stream *st)

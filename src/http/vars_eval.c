@@ -33,6 +33,7 @@
 #include "http/compress.h"
 #include "http/stream.h"
 #include "http/limit_rate.h"
+#include "http/stub_status.h"
 #include "http/geo_var.h"
 #include "http/referer.h"
 #include "conf/split_clients.h"
@@ -832,6 +833,15 @@ static struct str request_var(struct client_stream *s, unsigned id, int *found)
         return header_list_value(a, r->headers, r->nheaders, STR_LIT("user_agent"), found);
     case VB_HTTP_REFERER:
         return header_list_value(a, r->headers, r->nheaders, STR_LIT("referer"), found);
+    case VB_CONNECTIONS_ACTIVE:
+    case VB_CONNECTIONS_READING:
+    case VB_CONNECTIONS_WRITING:
+    case VB_CONNECTIONS_WAITING: {
+        static const char which[] = "arwW";
+        char *p = arena_printf(a, "%lld",
+                               (long long)stub_status_value(which[id - VB_CONNECTIONS_ACTIVE]));
+        return p ? str_from_cstr(p) : none(found);
+    }
     case VB_INVALID_REFERER:
         v = req_header(r, "referer");
         return referer_invalid(r->lc ? r->lc->referer : NULL, r->srv, v.p != NULL, v)

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/stats.h"
 #include "core/loop.h"
 #include "http/limit_conn.h"
 #include "conf/runtime.h"
@@ -286,6 +287,8 @@ static void tunnel_close(struct tunnel *t, const char *reason)
     if (t->next)
         t->next->prev = t->prev;
     tunnel_count--;
+    stats_add(&sy_stats->active, -1);
+    stats_add(&sy_stats->writing, -1);
     loop_defer_free(tunnel_free, t);
 }
 
@@ -826,6 +829,8 @@ int tunnel_start(struct tunnel_params *tp)
         all_tunnels->prev = t;
     all_tunnels = t;
     tunnel_count++;
+    stats_add(&sy_stats->active, 1);
+    stats_add(&sy_stats->writing, 1);
     rearm(t);
     tunnel_run(t);
     return 0;

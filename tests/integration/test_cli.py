@@ -114,7 +114,8 @@ def test_configure_arguments_are_honest():
     with_ = sorted(f for f in flags if f.startswith("--with-"))
     assert with_ == ["--with-http_auth_request_module", "--with-http_gzip_static_module",
                      "--with-http_realip_module", "--with-http_ssl_module",
-                     "--with-http_sub_module", "--with-http_v2_module", "--with-pcre-jit"]
+                     "--with-http_stub_status_module", "--with-http_sub_module",
+                     "--with-http_v2_module", "--with-pcre-jit"]
     assert [f for f in flags if not f.startswith("--with")] == ["--prefix=" + f for f in
                                                                [flags[0][len("--prefix="):]]]
 
