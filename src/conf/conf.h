@@ -20,6 +20,7 @@
 #include "conf/autoindex.h"
 #include "conf/charset.h"
 #include "conf/headers_extra.h"
+#include "conf/ssi.h"
 #include "conf/vars.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -476,6 +477,8 @@ struct loc_conf {
        satisfy, limit_except; conf/access.h). NULL: no check at this level
        (a level that sets nothing shares its parent's) ---- */
     struct access_conf *access;
+    /* ---- added: server-side includes (src/conf/ssi.c, src/http/ssi.c) ---- */
+    struct ssi_conf ssi;
 };
 
 /* loc_conf.lingering_close values */

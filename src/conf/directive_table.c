@@ -13,5 +13,6 @@ const struct directive *const conf_module_tables[] = {
     charset_directives,
     autoindex_directives,
     access_directives,
+    ssi_directives,
     NULL,
 };

@@ -97,6 +97,11 @@ extern const struct directive headers_extra_directives[]; /* headers_extra.c: ex
 extern const struct directive charset_directives[];       /* charset.c */
 extern const struct directive autoindex_directives[];     /* autoindex.c */
 extern const struct directive access_directives[]; /* access.c */
+extern const struct directive ssi_directives[];    /* ssi.c */
+
+/* gzip_types, brotli_types, ssi_types: MIME types into a
+ * `const struct compress_types *` field (gzip.c). */
+conf_set_fn compress_set_types;
 
 /* Every table, the core one first, NULL-terminated (directive_table.c). */
 extern const struct directive *const conf_module_tables[];

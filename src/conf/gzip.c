@@ -102,7 +102,7 @@ int compress_types_match(const struct compress_types *t, struct str ct)
 
 /* gzip_types / brotli_types MIME-TYPE ...: repeated directives add up;
  * "*" matches any type (nginx's ngx_http_types_slot). */
-static const char *set_types(struct conf_parser *p, const struct directive *d, void *conf)
+const char *compress_set_types(struct conf_parser *p, const struct directive *d, void *conf)
 {
     const struct compress_types **f = FIELD(conf, d, const struct compress_types *);
     const struct compress_types *old = *f;
@@ -271,7 +271,7 @@ static const struct conf_enum gzip_proxied_values[] = {
 const struct directive gzip_directives[] = {
     {"gzip", HSL | CTX_LIF, ARGS(1, 1), set_flag, CC(gzip), NULL},
     {"gzip_buffers", HSL, ARGS(2, 2), set_gzip_buffers, LVL_LOC, 0, NULL},
-    {"gzip_types", HSL, ARGS(1, MANY), set_types, CC(gzip_types), NULL},
+    {"gzip_types", HSL, ARGS(1, MANY), compress_set_types, CC(gzip_types), NULL},
     {"gzip_comp_level", HSL, ARGS(1, 1), set_gzip_level, CC(gzip_level), NULL},
     {"gzip_window", HSL, ARGS(1, 1), set_gzip_window, CC(gzip_wbits), NULL},
     {"gzip_hash", HSL, ARGS(1, 1), set_gzip_hash, CC(gzip_memlevel), NULL},
@@ -288,7 +288,7 @@ const struct directive gzip_directives[] = {
 
 const struct directive brotli_directives[] = {
     {"brotli", HSL | CTX_LIF, ARGS(1, 1), set_flag, CC(brotli), NULL},
-    {"brotli_types", HSL, ARGS(1, MANY), set_types, CC(brotli_types), NULL},
+    {"brotli_types", HSL, ARGS(1, MANY), compress_set_types, CC(brotli_types), NULL},
     {"brotli_comp_level", HSL, ARGS(1, 1), set_brotli_level, CC(brotli_level), NULL},
     {"brotli_window", HSL, ARGS(1, 1), set_brotli_window, CC(brotli_lgwin), NULL},
     {"brotli_min_length", HSL, ARGS(1, 1), set_size, CC(brotli_min_length), NULL},

@@ -13,11 +13,13 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "http/compress.h"
+#include "http/ssi.h"
 #include "http/phases.h"
 #include "http/response.h"
 
 /* Every filter type, handler side first (one line per module). */
 static const struct resp_filter_type *const filter_types[] = {
+    &ssi_filter_type,
     &compress_filter_type,
     NULL,
 };

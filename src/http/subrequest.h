@@ -31,6 +31,32 @@ typedef void subrequest_done_fn(struct client_stream *parent, struct client_stre
 struct client_stream *subrequest_start(struct client_stream *parent, struct str uri,
                                        subrequest_done_fn *done);
 
+/*
+ * Where a child's response body goes when the parent wants it (SSI's
+ * `include virtual`): write() has the contract of stream_ops.write -- the
+ * count of bytes taken, SY_AGAIN when the sink is full (the parent then
+ * calls subrequest_resume() when it has room), SY_ERR when the parent's
+ * stream ended (the child was cancelled with it: touch nothing after). The
+ * body flows through; nothing holds it whole. A file or memory body of a
+ * local answer is read one buffer at a time.
+ */
+struct subrequest_sink {
+    ssize_t (*write)(void *ctx, const struct iovec *iov, int n, int last);
+    void *ctx;
+};
+
+/* As subrequest_start(), for `uri` with the query `args` (may be empty),
+ * the body going to `sink` (copied). */
+struct client_stream *subrequest_start_body(struct client_stream *parent, struct str uri,
+                                            struct str args, subrequest_done_fn *done,
+                                            const struct subrequest_sink *sink);
+
+/* The sink has room again: the child goes on writing its body. */
+void subrequest_resume(struct client_stream *child);
+
+/* The request that started `child` (a sub-request). */
+struct client_stream *subrequest_parent(const struct client_stream *child);
+
 /* End a child whose parent is going away: its handler (the proxy) is
  * stopped, everything it holds given back, `done` not called. */
 void subrequest_cancel(struct client_stream *child);
