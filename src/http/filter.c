@@ -111,6 +111,11 @@ unsigned http_filters_notes(const struct client_stream *st)
     return st->filters ? st->filters->notes : 0;
 }
 
+const struct stream_ops *http_filters_proto(const struct client_stream *st)
+{
+    return st->filters ? st->filters->proto : st->ops;
+}
+
 struct resp_filter *http_filters_find(const struct client_stream *st,
                                       const struct resp_filter_type *type)
 {

@@ -23,6 +23,7 @@
 #include "conf/runtime.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http/filter.h"
 #include "http/phases.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -54,7 +55,7 @@ static const struct stream_ops sub_ops;
 
 int subrequest_is(const struct client_stream *s)
 {
-    return s->ops == &sub_ops;
+    return http_filters_proto(s) == &sub_ops; /* a filter chain may be in front */
 }
 
 /* The child's request is over, one way or another: `done` runs next. */
