@@ -481,7 +481,6 @@ NOT_IMPLEMENTED = [
     ("http", "proxy_cache_path cache keys_zone=c:1m;", "ngx_http_proxy_module's cache", True),
     ("location", "proxy_cache_valid 200 1m;", "ngx_http_proxy_module's cache", True),
     ("location", "sub_filter a b;", "ngx_http_sub_module", False),
-    ("location", "ssi on;", "ngx_http_ssi_module", False),
     ("location", "limit_rate 10k;", "ngx_http_core_module", False),
     ("location", "proxy_cookie_path / /app/;", "ngx_http_proxy_module", False),
     ("upstream", "zone backends 64k;", "ngx_http_upstream_zone_module", False),

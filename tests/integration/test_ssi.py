@@ -365,3 +365,16 @@ def test_client_gone_during_big_include_then_next_request(env):
         s.recv(1000)
         s.close()
     assert get(env.port, "/cmd/nested.html").text == "N1N2PARTN3N4"
+
+
+def test_range_and_conditions_do_not_cut_a_processed_document(env):
+    """The SSI module clears ranges (nginx): a Range request gets the whole
+    processed document with 200, and the includes are whole whatever the
+    client's Range / If-Modified-Since say (sub-requests ignore them)."""
+    hdrs = {"Range": "bytes=0-3", "If-Modified-Since": "Fri, 01 Jan 2038 00:00:00 GMT"}
+    r = get(env.port, "/cmd/nested.html", hdrs)
+    assert r.status == 200 and r.text == "N1N2PARTN3N4"
+    assert r.header("Content-Range") is None
+    # a type SSI does not process still has its ranges
+    r = get(env.port, "/cmd/big.txt", {"Range": "bytes=0-5"})
+    assert r.status == 206 and r.text == "000000"
