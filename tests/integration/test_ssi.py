@@ -30,7 +30,7 @@ import pytest
 
 from backends import read_request_head
 from h2_support import curl_h2, h2_server
-from harness import IS_NGINX, fill, free_port, http_conf, request
+from harness import HttpConn, fill, free_port, http_conf, request
 
 ERR = "[an error occurred while processing the directive]"
 
@@ -129,6 +129,7 @@ def build_tree(prefix):
         "web/cmd/inner.html": 'N2<!--#include virtual="/cmd/part.html" -->N3',
         "web/cmd/big.html": 'start<!--#include virtual="/cmd/big.txt" -->end',
         "web/cmd/big.txt": BIG,
+        "web/cmd/slow.html": 'before<!--#include virtual="/p/slow" -->after',
         "web/cmd/tail.html": "abc<!--#echo var='uri' -->def<!-",
     }
     for rel, data in files.items():
@@ -157,6 +158,11 @@ def start_origin(raw_backend):
                     c.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
                     time.sleep(0.002)
                 c.sendall(b"0\r\n\r\n")
+            elif path == "/slow":
+                time.sleep(0.3)
+                body = b"SLOW" * 50000
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(body) + body)
             elif path == "/js":
                 body = b"JS!"
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/javascript\r\n"
@@ -378,3 +384,38 @@ def test_range_and_conditions_do_not_cut_a_processed_document(env):
     # a type SSI does not process still has its ranges
     r = get(env.port, "/cmd/big.txt", {"Range": "bytes=0-5"})
     assert r.status == 206 and r.text == "000000"
+
+
+def test_keepalive_after_processed_documents(env):
+    with HttpConn(env.port) as c:
+        for target, want in (("/cmd/nested.html", "N1N2PARTN3N4"),
+                             ("/cmd/part.html", "PART"),
+                             ("/p/doc", "<p>x/p/docyPARTzJS!</p>"),
+                             ("/cmd/nested.html", "N1N2PARTN3N4")):
+            r = c.request("GET", target)
+            assert r.status == 200 and r.text == want, target
+
+
+def test_proxied_include_streams_and_client_may_leave_while_it_waits(env):
+    r = get(env.port, "/cmd/slow.html", timeout=20)
+    assert r.status == 200 and r.text == "before" + "SLOW" * 50000 + "after"
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", env.port), timeout=10)
+        s.sendall(b"GET /cmd/slow.html HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(100)
+        s.close()
+    assert get(env.port, "/cmd/nested.html").text == "N1N2PARTN3N4"
+
+
+def test_big_and_proxied_includes_over_http2(env, switchyard, raw_backend, tmp_path):
+    up = start_origin(raw_backend)
+    port = free_port()
+    body = fill(LOCS, PREFIX=f"{tmp_path}/", UP=up.addr)
+    switchyard(http_conf(TYPES + h2_server(port, body=body)))
+    for target, want in (("/cmd/big.html", "start" + BIG + "end"),
+                         ("/p/doc", "<p>x/p/docyPARTzJS!</p>"),
+                         ("/cmd/slow.html", "before" + "SLOW" * 50000 + "after")):
+        rc, version, status, head, out, err = curl_h2(f"http://127.0.0.1:{port}{target}",
+                                                      prior_knowledge=True, timeout=20)
+        assert rc == 0 and version == "2" and status == 200, (rc, version, status, err)
+        assert out.decode() == want, target
