@@ -377,6 +377,7 @@ struct ssi_shared {
 };
 
 #define SSI_BLOCKS_MAX (64 * 1024)
+#define SSI_MAX_DEPTH 50        /* nested sub-requests (nginx's NGX_HTTP_MAX_SUBREQUESTS) */
 #define SSI_SET_MAX 4096        /* include set=: nginx's subrequest_output_buffer_size (4k) */
 
 enum { ENC_NONE, ENC_URL, ENC_ENTITY };
@@ -679,11 +680,12 @@ static size_t unescape(const char *in, size_t n, char *out, size_t *used, int st
 static int evaluate(struct ssi *s, struct str text, int flags, struct str *out)
 {
     struct request *r = req(s);
-    /* at most: every byte, plus the URI's directory, plus every value */
-    struct { const char *p; size_t len; } parts[64];
+    /* a part (literal or variable) takes at least one byte of the text */
+    struct part { const char *p; size_t len; } *parts;
     unsigned np = 0;
     char *lit = arena_alloc(&r->arena, text.len + 1);
-    if (!lit)
+    parts = arena_alloc(&r->arena, (text.len + 1) * sizeof(*parts));
+    if (!lit || !parts)
         return -1;
     size_t litpos = 0, i = 0, total = 0;
     while (i < text.len) {
@@ -730,10 +732,6 @@ static int evaluate(struct ssi *s, struct str text, int flags, struct str *out)
             part = (struct str){lit + litpos, o};
             litpos += o;
             i += used;
-        }
-        if (np == sizeof(parts) / sizeof(parts[0])) {
-            ssi_log(s, "too many variables in \"%.*s\"", (int)text.len, text.p);
-            return -1;
         }
         parts[np].p = part.p;
         parts[np].len = part.len;
@@ -935,7 +933,7 @@ static int cmd_echo(struct ssi *s, struct str *v)
     value = encode(s, value, s->encoding);
     if (!value.p)
         return CMD_ERROR;
-    emit(s, arena_str(&req(s)->arena, value));
+    emit(s, value); /* stable until it is written: nothing runs before */
     return CMD_OK;
 }
 
@@ -1200,6 +1198,15 @@ static int cmd_include(struct ssi *s, struct str *v)
         s->set_var = var_get_or_add(s, set);
         if (!s->set_var)
             return CMD_ERROR;
+    }
+    /* nginx: at most 50 levels of sub-requests below a request's
+     * (NGX_HTTP_MAX_SUBREQUESTS): a page that includes itself ends there */
+    unsigned depth = 0;
+    for (struct client_stream *a = s->f.st; subrequest_is(a); a = subrequest_parent(a))
+        depth++;
+    if (depth > SSI_MAX_DEPTH) {
+        ssi_log(s, "subrequests cycle while processing \"%.*s\"", (int)uri.len, uri.p);
+        return CMD_ERROR;
     }
     s->child_wrote = 0;
     s->set_len = 0;

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import socket
 import time
 
@@ -130,6 +131,12 @@ def build_tree(prefix):
         "web/cmd/big.html": 'start<!--#include virtual="/cmd/big.txt" -->end',
         "web/cmd/big.txt": BIG,
         "web/cmd/slow.html": 'before<!--#include virtual="/p/slow" -->after',
+        "web/cmd/vars.html": ('<!--#set var="page" value="part" -->'
+                              '<!--#include virtual="/cmd/${page}.html" -->|'
+                              '<!--#include virtual="/ret?x=$arg_a" -->|'
+                              '<!--#echo var="date_gmt" -->|'
+                              '<!--#config timefmt="%s" --><!--#echo var="date_local" -->'),
+        "web/cmd/loop.html": 'x<!--#include virtual="/cmd/loop.html" -->y',
         "web/cmd/tail.html": "abc<!--#echo var='uri' -->def<!-",
     }
     for rel, data in files.items():
@@ -419,3 +426,22 @@ def test_big_and_proxied_includes_over_http2(env, switchyard, raw_backend, tmp_p
                                                       prior_knowledge=True, timeout=20)
         assert rc == 0 and version == "2" and status == 200, (rc, version, status, err)
         assert out.decode() == want, target
+
+
+def test_self_include_stops_at_nginx_depth(env):
+    """A page that includes itself: 51 levels of sub-requests, then the
+    error (nginx's NGX_HTTP_MAX_SUBREQUESTS), and the page still ends."""
+    mark = env.log_mark()
+    r = get(env.port, "/cmd/loop.html", timeout=20)
+    assert r.status == 200
+    assert r.text == "x" * 52 + ERR + "y" * 52
+    assert 'subrequests cycle while processing "/cmd/loop.html"' in env.error_log()[mark:]
+
+
+def test_variables_in_include_uris_and_dates(env):
+    r = get(env.port, "/cmd/vars.html?a=7")
+    part, ret, gmt, epoch = r.text.split("|")
+    assert (part, ret) == ("PART", "returned 7")
+    # nginx's default timefmt: "%A, %d-%b-%Y %H:%M:%S %Z"
+    assert re.fullmatch(r"[A-Z][a-z]+day, \d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d GMT", gmt), gmt
+    assert abs(int(epoch) - time.time()) < 60
