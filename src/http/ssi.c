@@ -1145,7 +1145,8 @@ unsafe:
 }
 
 static void include_done(struct client_stream *parent, struct client_stream *child, int status);
-static ssize_t sink_write(void *ctx, const struct iovec *iov, int n, int last);
+static ssize_t sink_write(void *ctx, struct client_stream *child, const struct iovec *iov, int n,
+                          int last);
 
 static int cmd_include(struct ssi *s, struct str *v)
 {
@@ -1340,13 +1341,16 @@ static int run_command(struct ssi *s)
 
 /* The included request's body: captured for set=, else written in place
  * (after what the document wrote before the command). */
-static ssize_t sink_write(void *ctx, const struct iovec *iov, int n, int last)
+static ssize_t sink_write(void *ctx, struct client_stream *child, const struct iovec *iov, int n,
+                          int last)
 {
     struct ssi *s = ctx;
     (void)last;
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total += iov[i].iov_len;
+    if (s->stub && child->req.status >= 300 && !child->req.proxy)
+        return (ssize_t)total; /* nginx writes the stub instead of its own error page */
     if (s->set_var) {
         for (int i = 0; i < n && !s->set_overflow; i++) {
             if (s->set_len + iov[i].iov_len > SSI_SET_MAX) {

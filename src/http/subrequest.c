@@ -156,7 +156,7 @@ static ssize_t sub_write(struct client_stream *st, const struct iovec *iov, int 
         total += iov[i].iov_len;
     struct subrequest *sr = SUB(st);
     if (sr->has_sink) {
-        ssize_t w = sr->sink.write(sr->sink.ctx, iov, n, last);
+        ssize_t w = sr->sink.write(sr->sink.ctx, st, iov, n, last);
         if (w < 0)
             return w; /* SY_ERR: the child may be gone already */
         st->req.body_bytes_sent += (size_t)w;
@@ -224,7 +224,7 @@ static void sub_local_run(struct subrequest *sr)
             iov.iov_len = sr->mem_len - sr->mem_off;
             last = 1;
         }
-        ssize_t w = sr->sink.write(sr->sink.ctx, &iov, iov.iov_len ? 1 : 0, last);
+        ssize_t w = sr->sink.write(sr->sink.ctx, &sr->st, &iov, iov.iov_len ? 1 : 0, last);
         if (w == SY_AGAIN)
             return;
         if (w < 0)

@@ -41,7 +41,8 @@ struct client_stream *subrequest_start(struct client_stream *parent, struct str 
  * local answer is read one buffer at a time.
  */
 struct subrequest_sink {
-    ssize_t (*write)(void *ctx, const struct iovec *iov, int n, int last);
+    ssize_t (*write)(void *ctx, struct client_stream *child, const struct iovec *iov, int n,
+                     int last);
     void *ctx;
 };
 

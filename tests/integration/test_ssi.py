@@ -136,6 +136,9 @@ def build_tree(prefix):
                               '<!--#include virtual="/ret?x=$arg_a" -->|'
                               '<!--#echo var="date_gmt" -->|'
                               '<!--#config timefmt="%s" --><!--#echo var="date_local" -->'),
+        "web/cmd/stub404.html": ('<!--#block name="b" -->STUB<!--#endblock -->'
+                                 '[<!--#include virtual="/cmd/nosuch.html" stub="b" -->]'
+                                 '[<!--#include virtual="/p/none" stub="b" -->]'),
         "web/cmd/loop.html": 'x<!--#include virtual="/cmd/loop.html" -->y',
         "web/cmd/tail.html": "abc<!--#echo var='uri' -->def<!-",
     }
@@ -445,3 +448,11 @@ def test_variables_in_include_uris_and_dates(env):
     # nginx's default timefmt: "%A, %d-%b-%Y %H:%M:%S %Z"
     assert re.fullmatch(r"[A-Z][a-z]+day, \d\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d GMT", gmt), gmt
     assert abs(int(epoch) - time.time()) < 60
+
+
+def test_stub_for_error_responses(env):
+    """stub= replaces an error page of the included request (a missing
+    file) and an empty body (a proxied 404 without one), as nginx."""
+    r = get(env.port, "/cmd/stub404.html")
+    assert r.status == 200
+    assert r.text == "[STUB][STUB]"
