@@ -9,8 +9,10 @@
  * locations serve it; the access phase is skipped, as nginx skips it for
  * sub-requests), typically into a proxy_pass location. Its response head is
  * kept (status, r->resp, the upstream's headers for $upstream_http_*), its
- * body read and thrown away; it writes no access-log line (nginx's
- * log_subrequest off).
+ * body read and thrown away (auth_request) or handed to a sink as it comes
+ * (SSI's include: subrequest_start_body); it writes no access-log line
+ * (nginx's log_subrequest off). nginx's not_modified and range filters
+ * leave sub-requests alone: a static file is always whole (phases.c).
  *
  * Ownership: the parent's handler owns the child. When the child ends, its
  * `done` callback runs from a posted event (never inside the caller's stack),

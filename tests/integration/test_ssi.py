@@ -456,3 +456,52 @@ def test_stub_for_error_responses(env):
     r = get(env.port, "/cmd/stub404.html")
     assert r.status == 200
     assert r.text == "[STUB][STUB]"
+
+
+@pytest.mark.slow
+def test_large_include_and_large_document_with_bounded_memory(switchyard, tmp_path):
+    """A 20 MiB file included in a page, and a 20 MiB page itself: while the
+    client holds back, the worker holds a bounded amount, never the file."""
+    data = os.urandom(10 * 1024 * 1024).hex().encode()  # 20 MiB of hex text
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html/big.txt").write_bytes(data)
+    (tmp_path / "html/page.html").write_text('<p><!--#include virtual="/big.txt" --></p>')
+    (tmp_path / "html/bigpage.html").write_bytes(data[:10 << 20] + b'<!--#echo var="uri" -->'
+                                                 + data[10 << 20:])
+    port = free_port()
+    sy = switchyard(http_conf(fill(
+        "server { listen 127.0.0.1:@PORT@; root @PREFIX@html; ssi on;"
+        " types { text/plain txt; text/html html; } }", PORT=port, PREFIX=f"{tmp_path}/")))
+    for target, want in ((b"/page.html", b"<p>" + data + b"</p>"),
+                         (b"/bigpage.html", data[:10 << 20] + b"/bigpage.html" + data[10 << 20:])):
+        before = sy.rss_kb()
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        got = b""
+        while len(got) < 1024 * 1024:
+            b = s.recv(65536)
+            assert b
+            got += b
+        # the client stops reading for a moment: the server holds a bounded amount
+        during = max(sy.rss_kb() for _ in range(20))
+        assert during - before < 12 * 1024, (before, during)
+        deadline = time.monotonic() + 60
+        while True:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            b = s.recv(262144)
+            if not b:
+                break
+            got += b
+        s.close()
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert b"Transfer-Encoding: chunked" in head
+        out, pos = b"", 0
+        while True:  # de-chunk
+            eol = body.index(b"\r\n", pos)
+            n = int(body[pos:eol], 16)
+            if n == 0:
+                break
+            out += body[eol + 2:eol + 2 + n]
+            pos = eol + 2 + n + 2
+        assert out == want, target
