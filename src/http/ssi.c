@@ -1496,10 +1496,10 @@ static int ssi_write_done(struct resp_filter *f)
     return s->finished && resp_filter_next_done(f);
 }
 
+/* The client has room: held output goes, a running include goes on. */
 static int ssi_resume(struct resp_filter *f)
 {
-    int rc = settle((struct ssi *)f);
-    return rc == SY_ERR ? SY_ERR : rc;
+    return settle((struct ssi *)f);
 }
 
 static void shared_free(struct ssi_shared *sh)

@@ -505,3 +505,19 @@ def test_large_include_and_large_document_with_bounded_memory(switchyard, tmp_pa
             out += body[eol + 2:eol + 2 + n]
             pos = eol + 2 + n + 2
         assert out == want, target
+
+
+def test_http10_client_gets_the_document_until_close(env):
+    s = socket.create_connection(("127.0.0.1", env.port), timeout=10)
+    s.sendall(b"GET /cmd/nested.html HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"Content-Length" not in head and b"Transfer-Encoding" not in head
+    assert body == b"N1N2PARTN3N4"
