@@ -371,6 +371,7 @@ struct ssi_shared {
     struct ssi_var *vars;
     struct ssi_block *blocks;
     size_t blocks_bytes;        /* bounded by SSI_BLOCKS_MAX */
+    int blocks_full;            /* that was logged */
     char *subject;              /* the last regex match's subject (malloc) */
     int ncaps;
     size_t ov[20];
@@ -527,7 +528,10 @@ static void block_add(struct ssi *s, struct str t)
     if (!b || !t.len)
         return;
     if (s->shared->blocks_bytes + t.len > SSI_BLOCKS_MAX) {
-        ssi_log(s, "too big SSI block \"%s\"", b->name);
+        if (!s->shared->blocks_full)
+            ssi_log(s, "too big SSI block \"%s\" (blocks keep at most %d bytes)", b->name,
+                    SSI_BLOCKS_MAX);
+        s->shared->blocks_full = 1;
         return;
     }
     if (b->len + t.len > b->cap) {
