@@ -23,6 +23,7 @@
 #include "conf/limit_rate.h"
 #include "conf/sub.h"
 #include "conf/proxy_socket.h"
+#include "conf/ssi.h"
 #include "conf/vars.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -493,6 +494,8 @@ struct loc_conf {
     /* ---- added: proxy_cookie_path/domain/flags (conf/proxy_cookie.c,
        proxy/cookie_rewrite.c); NULL: no rewriting ---- */
     struct proxy_cookie_conf *proxy_cookie;
+    /* ---- added: server-side includes (src/conf/ssi.c, src/http/ssi.c) ---- */
+    struct ssi_conf ssi;
 };
 
 /* loc_conf.lingering_close values */

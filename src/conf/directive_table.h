@@ -113,6 +113,11 @@ extern const struct directive referer_directives[]; /* referer.c */
 extern const struct directive empty_gif_directives[]; /* empty_gif.c */
 extern const struct directive upstream_zone_directives[]; /* upstream_zone.c */
 extern const struct directive proxy_cookie_directives[]; /* proxy_cookie.c */
+extern const struct directive ssi_directives[];    /* ssi.c */
+
+/* gzip_types, brotli_types, ssi_types: MIME types into a
+ * `const struct compress_types *` field (gzip.c). */
+conf_set_fn compress_set_types;
 
 /* Every table, the core one first, NULL-terminated (directive_table.c). */
 extern const struct directive *const conf_module_tables[];

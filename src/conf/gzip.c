@@ -100,6 +100,8 @@ int compress_types_match(const struct compress_types *t, struct str ct)
 
 /* ------------------------------------------------------------ setters */
 
+/* gzip_types / brotli_types MIME-TYPE ...: repeated directives add up;
+ * "*" matches any type (nginx's ngx_http_types_slot). */
 const char *compress_set_types(struct conf_parser *p, const struct directive *d, void *conf)
 {
     const struct compress_types **f = FIELD(conf, d, const struct compress_types *);

@@ -122,6 +122,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     expires_conf_init(&c->expires);
     charset_conf_init(&c->charset);
     autoindex_conf_init(&c->autoindex);
+    ssi_conf_init(&c->ssi);
     return c;
 }
 
@@ -467,6 +468,7 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     if (charset_conf_merge(p, &c->charset, prev ? &prev->charset : NULL) != 0)
         return -1;
     autoindex_conf_merge(&c->autoindex, prev ? &prev->autoindex : NULL);
+    ssi_conf_merge(&c->ssi, prev ? &prev->ssi : NULL);
 
     /* empty_gif is the location's content handler: an `if` inside keeps it
      * (nginx's request keeps the location's content handler), a nested

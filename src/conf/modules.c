@@ -92,15 +92,13 @@ static const struct conf_module modules[] = {
      * whose source_charset differs from its charset is refused at load. */
     {"http_charset_module", "ngx_http_charset_module", DEF | BUILT, PROBE_HTTP, "charset utf-8;",
      "", ""},
+    /* Server-side includes (src/conf/ssi.c, src/http/ssi.c). */
+    {"http_ssi_module", "ngx_http_ssi_module", DEF | BUILT, PROBE_HTTP, "ssi on;", "", ""},
     /* Directory listings (src/conf/autoindex.c, src/http/autoindex.c). */
     {"http_autoindex_module", "ngx_http_autoindex_module", DEF | BUILT, PROBE_LOCATION,
      "autoindex on;", "", ""},
 
     /* nginx builds these by default; Switchyard does not have them (-V: --without-). */
-    {"http_ssi_module", "ngx_http_ssi_module", DEF, PROBE_HTTP, "ssi on;",
-     "ssi ssi_ignore_recycled_buffers ssi_last_modified ssi_min_file_chunk ssi_silent_errors "
-     "ssi_types ssi_value_length",
-     ""},
     {"http_userid_module", "ngx_http_userid_module", DEF, PROBE_HTTP, "userid on;",
      "userid userid_domain userid_expires userid_flags userid_mark userid_name userid_p3p "
      "userid_path userid_service",

@@ -282,6 +282,23 @@ const struct var_ref *var_lookup(struct var_registry *reg, struct arena *a, stru
     return v;
 }
 
+const struct var_ref *var_find_runtime(const struct var_registry *reg, struct arena *a,
+                                       struct str name, struct var_ref *tmp)
+{
+    struct str full = full_name(a, name);
+    if (!full.p)
+        return NULL;
+    struct var_ref *v = find(reg, full);
+    if (v)
+        return v->unresolved ? NULL : v;
+    memset(tmp, 0, sizeof(*tmp));
+    tmp->full = full;
+    tmp->name = full;
+    if (classify(tmp, full) != 0)
+        return NULL;
+    return tmp;
+}
+
 /* Find or create the ref for `name`, for a definition. NULL on OOM. */
 static struct var_ref *define_slot(struct var_registry *reg, struct arena *a, struct str name,
                                    int *created)

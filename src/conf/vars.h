@@ -138,6 +138,15 @@ const char *var_builtin_name(enum var_builtin id);
 const struct var_ref *var_lookup(struct var_registry *reg, struct arena *a, struct str name,
                                  const char **err);
 
+/*
+ * At run time (the registry is read-only then): the variable `name` as the
+ * configuration knows it, or as its name alone means it (a builtin, a prefix
+ * form such as $http_x, a capture) in `tmp`; NULL when the name means
+ * nothing (nginx: not found). `a` holds the lower-cased name. (SSI.)
+ */
+const struct var_ref *var_find_runtime(const struct var_registry *reg, struct arena *a,
+                                       struct str name, struct var_ref *tmp);
+
 /* Register a variable defined by map{} (fails if already defined: "duplicate ..."). */
 const struct var_ref *var_define_map(struct var_registry *reg, struct arena *a, struct str name,
                                      const struct map_conf *map, const char **err);

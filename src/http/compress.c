@@ -15,6 +15,7 @@
 #include "core/loop.h"
 #include "http/response.h"
 #include "http/router.h"
+#include "http/subrequest.h"
 #include "http/vars_eval.h"
 
 #include "core/container.h"
@@ -508,6 +509,8 @@ static struct resp_filter *cz_open(struct client_stream *st, struct resp_filter_
 {
     struct request *r = &st->req;
     const struct compress_conf *cc = &r->lc->compress;
+    if (subrequest_is(st))
+        return NULL; /* its body goes into the main response (nginx's gzip_ok) */
     int gz_elig = cc->gzip && eligible(r, h, cc->gzip_min_length, cc->gzip_types);
     int br_elig = cc->brotli && eligible(r, h, cc->brotli_min_length, cc->brotli_types);
     int vary = gz_elig || br_elig || (http_filters_notes(st) & FILTER_NOTE_VARY);

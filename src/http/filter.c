@@ -15,12 +15,14 @@
 #include "http/compress.h"
 #include "http/limit_rate.h"
 #include "http/sub_filter.h"
+#include "http/ssi.h"
 #include "http/phases.h"
 #include "http/response.h"
 
 /* Every filter type, handler side first (one line per module). */
 static const struct resp_filter_type *const filter_types[] = {
     &sub_filter_type,
+    &ssi_filter_type,
     &compress_filter_type,
     &limit_rate_filter_type, /* last: it paces what reaches the client */
     NULL,
@@ -121,6 +123,11 @@ void http_filters_note(struct client_stream *st, unsigned note)
 unsigned http_filters_notes(const struct client_stream *st)
 {
     return st->filters ? st->filters->notes : 0;
+}
+
+const struct stream_ops *http_filters_proto(const struct client_stream *st)
+{
+    return st->filters ? st->filters->proto : st->ops;
 }
 
 struct resp_filter *http_filters_find(const struct client_stream *st,

@@ -108,6 +108,9 @@ void http_filters_release(struct client_stream *st);
 void http_filters_note(struct client_stream *st, unsigned note);
 unsigned http_filters_notes(const struct client_stream *st);
 
+/* The protocol's own operations of `st` (st->ops when no chain is in front). */
+const struct stream_ops *http_filters_proto(const struct client_stream *st);
+
 /* The filter of `type` in the current response's chain, or NULL. */
 struct resp_filter *http_filters_find(const struct client_stream *st,
                                       const struct resp_filter_type *type);

@@ -473,6 +473,13 @@ static void send_autoindex(struct client_stream *s, struct str dir)
     send_local(s, page.body.p, page.body.len, -1, 0, 0);
 }
 
+/* SSI rewrites the whole body: no ranges of the files it processes (nginx). */
+static int ssi_ranges_ok(void *ctx, struct str content_type)
+{
+    const struct request *r = &((struct client_stream *)ctx)->req;
+    return !r->lc->ssi.enable || !compress_types_match(r->lc->ssi.types, content_type);
+}
+
 static void run_static(struct client_stream *s)
 {
     struct request *r = &s->req;
@@ -491,6 +498,13 @@ static void run_static(struct client_stream *s)
     in.if_range = req_header(r, "if-range");
     in.eval = static_eval_cb;
     in.eval_ctx = s;
+    in.ranges_ok = ssi_ranges_ok;
+    if (subrequest_is(s)) {
+        /* nginx's not_modified and range filters leave sub-requests alone:
+         * an included file is whole, whatever the client's conditions */
+        in.if_modified_since = in.if_none_match = in.if_match = in.if_unmodified_since = STR_NULL;
+        in.range = in.if_range = STR_NULL;
+    }
     /* gzip_static / brotli_static (http/compress.c) */
     struct static_variant variants[COMPRESS_MAX_VARIANTS];
     http_filters_install(s);

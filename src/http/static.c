@@ -750,6 +750,10 @@ static int serve_file(const struct st_req *r, int fd, const struct stat *st,
     const struct static_input *in = r->in;
     if (in->range.len < 7 || !str_caseeq((struct str){in->range.p, 6}, STR_LIT("bytes=")))
         return ST_DONE; /* not a byte range: ignored, like nginx */
+    if (in->ranges_ok && !in->ranges_ok(in->eval_ctx, out->content_type)) {
+        out->accept_ranges = 0;
+        return ST_DONE;
+    }
 
     if (in->if_range.len) {
         struct str ir = in->if_range;

@@ -48,6 +48,10 @@ struct static_input {
     struct str range, if_range; /* empty slices when the header is absent */
     static_eval_fn *eval;
     void *eval_ctx;
+    /* When not NULL: may a file of this type be answered in part (Range)?
+     * 0 when a filter rewrites the whole body (SSI, as nginx's clear of
+     * allow_ranges): the whole file is sent with 200. */
+    int (*ranges_ok)(void *eval_ctx, struct str content_type);
     int in_try_files;           /* internal: set by the session on re-entry? leave 0 */
     const struct static_variant *variants; /* tried in order before the file itself */
     unsigned nvariants;

@@ -4,8 +4,12 @@
  *
  * What the handler sends is captured instead of written: send_head and
  * send_memory keep the status (r->status) and headers (r->resp); body bytes
- * are counted and dropped. finish/abort/local answers mark the child done
- * and post the parent's callback.
+ * are counted and dropped -- or, with a sink (subrequest_start_body), handed
+ * to the parent as they come: a streamed body write by write, a local
+ * answer (memory, or a file read one buffer at a time) by the driver below,
+ * which waits for subrequest_resume() when the sink is full.
+ * finish/abort/local answers mark the child done and post the parent's
+ * callback.
  */
 #include "http/subrequest.h"
 
@@ -14,9 +18,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include "conf/runtime.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "http/filter.h"
 #include "http/phases.h"
 
 #include "core/container.h"
@@ -30,6 +37,16 @@ struct subrequest {
     int head_seen;              /* a response head was given */
     int body_done;              /* the whole response body was taken */
     int ended;                  /* finished, answered or aborted */
+
+    /* the body to the parent (has_sink) */
+    int has_sink;
+    struct subrequest_sink sink;
+    int local;                  /* a local answer is being driven to the sink */
+    const char *mem;            /* its memory body */
+    size_t mem_len, mem_off;
+    int fd;                     /* its file body (-1 none), owned */
+    off_t file_off, file_left;
+    struct buf *in;             /* file bytes read, not yet taken by the sink */
 };
 
 static const struct stream_ops sub_ops;
@@ -38,7 +55,7 @@ static const struct stream_ops sub_ops;
 
 int subrequest_is(const struct client_stream *s)
 {
-    return s->ops == &sub_ops;
+    return http_filters_proto(s) == &sub_ops; /* a filter chain may be in front */
 }
 
 /* The child's request is over, one way or another: `done` runs next. */
@@ -55,8 +72,20 @@ static void sub_end(struct subrequest *sr)
     loop_post(&sr->post);
 }
 
+/* The local answer's file and buffer back. */
+static void sub_local_release(struct subrequest *sr)
+{
+    if (sr->fd >= 0)
+        close(sr->fd);
+    sr->fd = -1;
+    buf_put(sr->in);
+    sr->in = NULL;
+    sr->local = 0;
+}
+
 static void sub_free(struct subrequest *sr)
 {
+    sub_local_release(sr);
     loop_unpost(&sr->post);
     timer_cancel(&sr->timer);
     http_request_release(&sr->st);
@@ -125,6 +154,16 @@ static ssize_t sub_write(struct client_stream *st, const struct iovec *iov, int 
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total += iov[i].iov_len;
+    struct subrequest *sr = SUB(st);
+    if (sr->has_sink) {
+        ssize_t w = sr->sink.write(sr->sink.ctx, st, iov, n, last);
+        if (w < 0)
+            return w; /* SY_ERR: the child may be gone already */
+        st->req.body_bytes_sent += (size_t)w;
+        if (last && (size_t)w == total)
+            sr->body_done = 1;
+        return w;
+    }
     st->req.body_bytes_sent += total;
     if (last)
         SUB(st)->body_done = 1;
@@ -136,9 +175,87 @@ static int sub_write_done(struct client_stream *st)
     return SUB(st)->body_done;
 }
 
+/* Read the next piece of the local answer's file. SY_OK or SY_ERR (logged). */
+static int sub_local_read(struct subrequest *sr)
+{
+    if (!sr->in && !(sr->in = buf_get()))
+        return SY_ERR;
+    sr->in->pos = sr->in->last = 0;
+    size_t want = sr->file_left < (off_t)sr->in->size ? (size_t)sr->file_left : sr->in->size;
+    ssize_t n;
+    do
+        n = pread(sr->fd, sr->in->data, want, sr->file_off);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        if (n < 0)
+            sy_log(LOG_LVL_CRIT, "pread() failed (%d: %s) while sending response to client",
+                   errno, strerror(errno));
+        else
+            sy_log(LOG_LVL_ERR, "file was truncated while sending response to client");
+        return SY_ERR;
+    }
+    sr->in->last = (uint32_t)n;
+    sr->file_off += n;
+    sr->file_left -= n;
+    return SY_OK;
+}
+
+/* Hand the local answer to the sink until it is all taken or the sink is
+ * full (subrequest_resume() comes back here). */
+static void sub_local_run(struct subrequest *sr)
+{
+    for (;;) {
+        struct iovec iov = {NULL, 0};
+        int last;
+        if (sr->fd >= 0) {
+            if ((!sr->in || buf_len(sr->in) == 0) && sr->file_left > 0 &&
+                sub_local_read(sr) < 0) {
+                sub_local_release(sr);
+                sub_end(sr);
+                return;
+            }
+            if (sr->in && buf_len(sr->in)) {
+                iov.iov_base = buf_head(sr->in);
+                iov.iov_len = buf_len(sr->in);
+            }
+            last = sr->file_left == 0;
+        } else {
+            iov.iov_base = (void *)(sr->mem + sr->mem_off);
+            iov.iov_len = sr->mem_len - sr->mem_off;
+            last = 1;
+        }
+        ssize_t w = sr->sink.write(sr->sink.ctx, &sr->st, &iov, iov.iov_len ? 1 : 0, last);
+        if (w == SY_AGAIN)
+            return;
+        if (w < 0)
+            return; /* the parent ended: `sr` may be gone */
+        sr->st.req.body_bytes_sent += (size_t)w;
+        if (sr->fd >= 0 && sr->in)
+            buf_consume(sr->in, (size_t)w);
+        else
+            sr->mem_off += (size_t)w;
+        if (last && (size_t)w == iov.iov_len) {
+            sr->body_done = 1;
+            sub_local_release(sr);
+            sub_end(sr);
+            return;
+        }
+    }
+}
+
 static void sub_send_memory(struct client_stream *st, const char *body, size_t len)
 {
-    (void)body;
+    struct subrequest *sr = SUB(st);
+    if (sr->has_sink) {
+        sr->head_seen = 1;
+        st->req.head_sent = 1;
+        sr->local = 1;
+        sr->mem = body;
+        sr->mem_len = body ? len : 0;
+        sr->mem_off = 0;
+        sub_local_run(sr);
+        return;
+    }
     st->req.body_bytes_sent += len;
     SUB(st)->head_seen = 1;
     st->req.head_sent = 1;
@@ -147,6 +264,17 @@ static void sub_send_memory(struct client_stream *st, const char *body, size_t l
 
 static void sub_send_file(struct client_stream *st, int fd, off_t off, off_t len)
 {
+    struct subrequest *sr = SUB(st);
+    if (sr->has_sink && fd >= 0) {
+        sr->head_seen = 1;
+        st->req.head_sent = 1;
+        sr->local = 1;
+        sr->fd = fd;
+        sr->file_off = off;
+        sr->file_left = len;
+        sub_local_run(sr);
+        return;
+    }
     (void)off;
     (void)len;
     if (fd >= 0)
@@ -237,7 +365,7 @@ static const struct stream_ops sub_ops = {
 /* ---- start / cancel ---- */
 
 /* The child's request: what ngx_http_subrequest copies from the parent. */
-static int init_child(struct request *c, struct request *p, struct str uri)
+static int init_child(struct request *c, struct request *p, struct str uri, struct str args)
 {
     arena_init(&c->arena, 2048);
     c->rt = rt_ref(p->rt);
@@ -248,7 +376,7 @@ static int init_child(struct request *c, struct request *p, struct str uri)
     c->request_uri = p->request_uri;
     c->request_line = p->request_line;
     c->uri = uri;
-    c->args = STR_NULL;
+    c->args = args.len ? args : STR_NULL;
     c->host = p->host;
     c->minor = p->minor;
     c->headers = p->headers;
@@ -279,12 +407,17 @@ static int init_child(struct request *c, struct request *p, struct str uri)
     return 0;
 }
 
-struct client_stream *subrequest_start(struct client_stream *parent, struct str uri,
-                                       subrequest_done_fn *done)
+static struct client_stream *start(struct client_stream *parent, struct str uri, struct str args,
+                                   subrequest_done_fn *done, const struct subrequest_sink *sink)
 {
     struct subrequest *sr = calloc(1, sizeof(*sr));
     if (!sr)
         return NULL;
+    sr->fd = -1;
+    if (sink) {
+        sr->has_sink = 1;
+        sr->sink = *sink;
+    }
     sr->parent = parent;
     sr->done = done;
     sr->post.cb = sub_on_post;
@@ -292,12 +425,43 @@ struct client_stream *subrequest_start(struct client_stream *parent, struct str 
     sr->st.ops = &sub_ops;
     sr->st.conn = parent->conn;
     sr->st.req_active = 1;
-    if (init_child(&sr->st.req, &parent->req, uri) < 0) {
+    if (init_child(&sr->st.req, &parent->req, uri, args) < 0) {
         sub_free(sr);
         return NULL;
     }
     http_request_run_internal(&sr->st);
     return &sr->st;
+}
+
+struct client_stream *subrequest_start(struct client_stream *parent, struct str uri,
+                                       subrequest_done_fn *done)
+{
+    return start(parent, uri, STR_NULL, done, NULL);
+}
+
+struct client_stream *subrequest_start_body(struct client_stream *parent, struct str uri,
+                                            struct str args, subrequest_done_fn *done,
+                                            const struct subrequest_sink *sink)
+{
+    return start(parent, uri, args, done, sink);
+}
+
+void subrequest_resume(struct client_stream *child)
+{
+    struct subrequest *sr = SUB(child);
+    if (sr->ended)
+        return;
+    if (sr->local) {
+        sub_local_run(sr);
+        return;
+    }
+    if (child->on_event)
+        child->on_event(child, 0);
+}
+
+struct client_stream *subrequest_parent(const struct client_stream *child)
+{
+    return ((const struct subrequest *)(const void *)child)->parent;
 }
 
 void subrequest_cancel(struct client_stream *child)

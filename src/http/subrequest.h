@@ -9,8 +9,10 @@
  * locations serve it; the access phase is skipped, as nginx skips it for
  * sub-requests), typically into a proxy_pass location. Its response head is
  * kept (status, r->resp, the upstream's headers for $upstream_http_*), its
- * body read and thrown away; it writes no access-log line (nginx's
- * log_subrequest off).
+ * body read and thrown away (auth_request) or handed to a sink as it comes
+ * (SSI's include: subrequest_start_body); it writes no access-log line
+ * (nginx's log_subrequest off). nginx's not_modified and range filters
+ * leave sub-requests alone: a static file is always whole (phases.c).
  *
  * Ownership: the parent's handler owns the child. When the child ends, its
  * `done` callback runs from a posted event (never inside the caller's stack),
@@ -30,6 +32,33 @@ typedef void subrequest_done_fn(struct client_stream *parent, struct client_stre
  * child, or NULL (out of memory: nothing was started). */
 struct client_stream *subrequest_start(struct client_stream *parent, struct str uri,
                                        subrequest_done_fn *done);
+
+/*
+ * Where a child's response body goes when the parent wants it (SSI's
+ * `include virtual`): write() has the contract of stream_ops.write -- the
+ * count of bytes taken, SY_AGAIN when the sink is full (the parent then
+ * calls subrequest_resume() when it has room), SY_ERR when the parent's
+ * stream ended (the child was cancelled with it: touch nothing after). The
+ * body flows through; nothing holds it whole. A file or memory body of a
+ * local answer is read one buffer at a time.
+ */
+struct subrequest_sink {
+    ssize_t (*write)(void *ctx, struct client_stream *child, const struct iovec *iov, int n,
+                     int last);
+    void *ctx;
+};
+
+/* As subrequest_start(), for `uri` with the query `args` (may be empty),
+ * the body going to `sink` (copied). */
+struct client_stream *subrequest_start_body(struct client_stream *parent, struct str uri,
+                                            struct str args, subrequest_done_fn *done,
+                                            const struct subrequest_sink *sink);
+
+/* The sink has room again: the child goes on writing its body. */
+void subrequest_resume(struct client_stream *child);
+
+/* The request that started `child` (a sub-request). */
+struct client_stream *subrequest_parent(const struct client_stream *child);
 
 /* End a child whose parent is going away: its handler (the proxy) is
  * stopped, everything it holds given back, `done` not called. */

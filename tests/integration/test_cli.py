@@ -107,7 +107,7 @@ def test_configure_arguments_are_honest():
     flags = args.split()[2:]
     without = sorted(f[len("--without-"):] for f in flags if f.startswith("--without-"))
     assert without == sorted([
-        "http_ssi_module", "http_userid_module", "http_mirror_module",
+        "http_userid_module", "http_mirror_module",
         "http_fastcgi_module", "http_uwsgi_module", "http_scgi_module",
         "http_grpc_module", "http_memcached_module", "http_tunnel_module",
         "http_browser_module", "http_upstream_least_time_module", "http_upstream_sticky_module", "http-cache"]), args

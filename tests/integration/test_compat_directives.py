@@ -480,7 +480,6 @@ NOT_IMPLEMENTED = [
     # (where, directive, module label, planned)
     ("http", "proxy_cache_path cache keys_zone=c:1m;", "ngx_http_proxy_module's cache", True),
     ("location", "proxy_cache_valid 200 1m;", "ngx_http_proxy_module's cache", True),
-    ("location", "ssi on;", "ngx_http_ssi_module", False),
     ("location", "proxy_limit_rate 1k;", "ngx_http_proxy_module", False),
 ]
 

@@ -320,6 +320,12 @@ static void test_http_defaults_after_merge(void **state)
         assert_int_equal(lc->ntry_files, 0);
         assert_int_equal(lc->disable_symlinks, 0);
         assert_int_equal(lc->autoindex.enable, 0);
+        assert_int_equal(lc->ssi.enable, 0);
+        assert_int_equal(lc->ssi.silent_errors, 0);
+        assert_int_equal(lc->ssi.last_modified, 0);
+        assert_true(lc->ssi.value_len == 255);
+        assert_true(lc->ssi.min_file_chunk == 1024);
+        assert_null(lc->ssi.types);
         assert_int_equal(lc->etag, 1);
         assert_int_equal(lc->if_modified_since, 1);
         assert_null(lc->proxy_pass);
@@ -2333,6 +2339,14 @@ static const struct {
     {"events {} http { open_log_file_cache max=10 bar; }\n",
      "invalid \"open_log_file_cache\" parameter \"bar\" in <C>:1"},
     /* nginx directives Switchyard lacks: explained, not "unknown" (src/conf/modules.c) */
+    {"events {} http { ssi maybe; }\n",
+     "invalid value \"maybe\" in \"ssi\" directive, it must be \"on\" or \"off\" in <C>:1"},
+    {"events {} http { ssi_value_length lots; }\n",
+     "\"ssi_value_length\" directive invalid value in <C>:1"},
+    {"events {} http { ssi_types; }\n",
+     "invalid number of arguments in \"ssi_types\" directive in <C>:1"},
+    {"events {} http { server { if ($uri) { ssi_types text/css; } } }\n",
+     "\"ssi_types\" directive is not allowed here in <C>:1"},
     {"events {} http { gzip_types; }\n",
      "invalid number of arguments in \"gzip_types\" directive in <C>:1"},
     {"events {} http { gzip_comp_level 10; }\n",
