@@ -23,6 +23,7 @@
 #include "conf/limit_rate.h"
 #include "conf/sub.h"
 #include "conf/proxy_socket.h"
+#include "conf/secure_link.h"
 #include "conf/ssi.h"
 #include "conf/vars.h"
 #include "core/arena.h"
@@ -479,6 +480,7 @@ struct loc_conf {
     struct limit_rate_conf limit_rate;  /* limit_rate, limit_rate_after (src/conf/limit_rate.c) */
     struct sub_conf sub;                /* sub_filter* (src/conf/sub.c) */
     struct proxy_socket_conf proxy_socket; /* proxy_bind, proxy_socket_* (conf/proxy_socket.c) */
+    struct secure_link_conf secure_link; /* secure_link* (conf/secure_link.c) */
     /* ---- added: access control (allow/deny, auth_basic, auth_request,
        satisfy, limit_except; conf/access.h). NULL: no check at this level
        (a level that sets nothing shares its parent's) ---- */

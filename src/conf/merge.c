@@ -464,6 +464,7 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
                           p->g->vars.limit_rate_assigned);
     sub_conf_merge(&c->sub, prev ? &prev->sub : NULL);
     proxy_socket_conf_merge(&c->proxy_socket, prev ? &prev->proxy_socket : NULL);
+    secure_link_conf_merge(&c->secure_link, prev ? &prev->secure_link : NULL);
     expires_conf_merge(&c->expires, prev ? &prev->expires : NULL);
     if (charset_conf_merge(p, &c->charset, prev ? &prev->charset : NULL) != 0)
         return -1;

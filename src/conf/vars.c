@@ -132,6 +132,8 @@ static const char *const builtin_names[VB__COUNT] = {
     [VB_CONNECTIONS_READING] = "connections_reading",
     [VB_CONNECTIONS_WRITING] = "connections_writing",
     [VB_CONNECTIONS_WAITING] = "connections_waiting",
+    [VB_SECURE_LINK] = "secure_link",
+    [VB_SECURE_LINK_EXPIRES] = "secure_link_expires",
 };
 
 /* Prefix families, longest-unique first ("sent_http_" is not "http_"). */

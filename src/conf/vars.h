@@ -76,6 +76,7 @@ enum var_builtin {
     /* ngx_http_stub_status_module (http/stub_status.c) */
     VB_CONNECTIONS_ACTIVE, VB_CONNECTIONS_READING, VB_CONNECTIONS_WRITING,
     VB_CONNECTIONS_WAITING,
+    VB_SECURE_LINK, VB_SECURE_LINK_EXPIRES, /* http/secure_link.c */
     VB__COUNT
 };
 

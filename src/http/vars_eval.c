@@ -34,6 +34,7 @@
 #include "http/stream.h"
 #include "http/limit_rate.h"
 #include "http/stub_status.h"
+#include "http/secure_link.h"
 #include "http/geo_var.h"
 #include "http/referer.h"
 #include "conf/split_clients.h"
@@ -841,6 +842,12 @@ static struct str request_var(struct client_stream *s, unsigned id, int *found)
         char *p = arena_printf(a, "%lld",
                                (long long)stub_status_value(which[id - VB_CONNECTIONS_ACTIVE]));
         return p ? str_from_cstr(p) : none(found);
+    }
+    case VB_SECURE_LINK:
+    case VB_SECURE_LINK_EXPIRES: {
+        int ok;
+        v = id == VB_SECURE_LINK ? secure_link_value(s, &ok) : secure_link_expires(s, &ok);
+        return ok ? v : none(found);
     }
     case VB_INVALID_REFERER:
         v = req_header(r, "referer");

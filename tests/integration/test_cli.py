@@ -113,8 +113,8 @@ def test_configure_arguments_are_honest():
         "http_browser_module", "http_upstream_least_time_module", "http_upstream_sticky_module", "http-cache"]), args
     with_ = sorted(f for f in flags if f.startswith("--with-"))
     assert with_ == ["--with-http_auth_request_module", "--with-http_gzip_static_module",
-                     "--with-http_realip_module", "--with-http_ssl_module",
-                     "--with-http_stub_status_module", "--with-http_sub_module",
+                     "--with-http_realip_module", "--with-http_secure_link_module",
+                     "--with-http_ssl_module", "--with-http_stub_status_module", "--with-http_sub_module",
                      "--with-http_v2_module", "--with-pcre-jit"]
     assert [f for f in flags if not f.startswith("--with")] == ["--prefix=" + f for f in
                                                                [flags[0][len("--prefix="):]]]
