@@ -30,6 +30,7 @@
 #include "core/net.h"
 #include "http/access_log.h"
 #include "http/filter.h"
+#include "proxy/dyn_upstream.h"
 #include "http/phases.h"
 #include "http/realip.h"
 #include "http/response.h"
@@ -62,6 +63,10 @@ struct proxy {
     uint64_t start_ms;          /* this attempt */
     enum proxy_phase phase;
     struct str up_uri;          /* the URI sent upstream (request arena), for error lines */
+    struct dyn_upstream *dyn;   /* held: the run-time group of a proxy_pass with variables */
+    struct dyn_wait *dyn_wait;  /* waiting for its name to be looked up */
+    struct str dyn_uri;         /* the URI part of the proxy_pass value, while waiting */
+    int dyn_has_uri;
     struct timer utimer;        /* connect / read / send deadline of the upstream side */
     struct posted post;
     int reused;                 /* connection came from the keep-alive pool */
@@ -217,6 +222,7 @@ static struct proxy *proxy_alloc(void)
 
 void proxy_cache_release(void)
 {
+    dyn_upstream_release_all();
     while (nproxy_cache > 0) {
         struct proxy *p = proxy_cache[--nproxy_cache];
         timer_cancel(&p->utimer);
@@ -226,10 +232,14 @@ void proxy_cache_release(void)
 
 static void proxy_free_to(struct proxy *p, int cache)
 {
+    dyn_upstream_cancel(p->dyn_wait);
+    p->dyn_wait = NULL;
     upstream_try_end(&p->s->req);
     loop_unpost(&p->post);
     timer_stop(&p->utimer);
     release_upstream(p, 0);
+    dyn_upstream_put(p->dyn);
+    p->dyn = NULL;
     p->s->req.proxy = NULL;
     p->s->on_event = NULL;
     p->s->on_abort = NULL;
@@ -2105,7 +2115,20 @@ static const struct upstream_conf *find_group(struct request *r, struct str host
     return NULL;
 }
 
-/* Parse an evaluated "http://host[:port][/uri]" for a dynamic proxy_pass. */
+static void on_dyn_resolved(void *ctx, struct dyn_upstream *d, const char *err);
+static void proxy_go(struct proxy *p, struct str uri, int dyn_has_uri);
+
+/* The host of "host[:port]" or "[v6][:port]", as nginx names it in logs. */
+static struct str host_only(struct str hp)
+{
+    const char *from = hp.len && hp.p[0] == '[' ? memchr(hp.p, ']', hp.len) : hp.p;
+    const char *colon = from ? memchr(from, ':', hp.len - (size_t)(from - hp.p)) : NULL;
+    return colon ? (struct str){hp.p, (size_t)(colon - hp.p)} : hp;
+}
+
+/* Parse an evaluated "http://host[:port][/uri]" for a dynamic proxy_pass:
+ * 0 (p->ups set), 1 (a name is being looked up: on_dyn_resolved follows),
+ * -1 (logged). */
 static int resolve_dynamic(struct proxy *p, struct str *uri, int *has_uri)
 {
     struct client_stream *s = p->s;
@@ -2129,20 +2152,40 @@ static int resolve_dynamic(struct proxy *p, struct str *uri, int *has_uri)
     *has_uri = k < v.len;
     *uri = (struct str){v.p + k, v.len - k};
     r->proxy_host = hostport;
-    r->proxy_port = STR_LIT("80");
+    r->proxy_port = p->https ? STR_LIT("443") : STR_LIT("80");
+    const char *colon = hostport.len && hostport.p[0] == '[' ? memchr(hostport.p, ']', hostport.len)
+                                                              : hostport.p;
+    colon = colon ? memchr(colon, ':', hostport.len - (size_t)(colon - hostport.p)) : NULL;
+    if (colon)
+        r->proxy_port = (struct str){colon + 1, hostport.len - (size_t)(colon + 1 - hostport.p)};
     const struct upstream_conf *u = find_group(r, hostport);
-    if (!u) {
+    if (u) {
+        p->ups = u;
+        p->urt = &r->rt->ups[u->index];
+        return 0;
+    }
+    /* an address or a name: a group made at run time (dyn_upstream.c) */
+    struct dyn_upstream *d = NULL;
+    const char *err = NULL;
+    int rc = dyn_upstream_get(r->lc, hostport, p->https ? 443 : 80, &d, on_dyn_resolved, p,
+                              &p->dyn_wait, &err);
+    if (rc < 0) {
         char ctx[1500];
         stream_log_ctx(s, ctx, sizeof(ctx));
-        sy_log(LOG_LVL_ERR, "*%llu no resolver defined to resolve %.*s%s",
-               (unsigned long long)s->conn->id, (int)hostport.len, hostport.p, ctx);
+        struct str host = host_only(hostport);
+        if (strcmp(err, "no resolver defined") == 0)
+            sy_log(LOG_LVL_ERR, "*%llu no resolver defined to resolve %.*s%s",
+                   (unsigned long long)s->conn->id, (int)host.len, host.p, ctx);
+        else
+            sy_log(LOG_LVL_ERR, "*%llu %.*s could not be resolved (%s)%s",
+                   (unsigned long long)s->conn->id, (int)host.len, host.p, err, ctx);
         return -1;
     }
-    p->ups = u;
-    p->urt = &r->rt->ups[u->index];
-    for (size_t i = 0; i < hostport.len; i++)
-        if (hostport.p[i] == ':')
-            r->proxy_port = (struct str){hostport.p + i + 1, hostport.len - i - 1};
+    if (rc == 1)
+        return 1; /* on_dyn_resolved() goes on */
+    p->dyn = d;
+    p->ups = dyn_upstream_conf(d);
+    p->urt = dyn_upstream_rt(d);
     return 0;
 }
 
@@ -2183,10 +2226,16 @@ void proxy_start(struct client_stream *s)
     struct str uri = STR_NULL;
     int dyn_has_uri = 0;
     if (pp->dynamic) {
-        if (resolve_dynamic(p, &uri, &dyn_has_uri) < 0) {
+        int rc = resolve_dynamic(p, &uri, &dyn_has_uri);
+        if (rc < 0) {
             proxy_free(p);
             http_respond_status(s, 502);
             return;
+        }
+        if (rc == 1) {
+            p->dyn_uri = uri;
+            p->dyn_has_uri = dyn_has_uri;
+            return; /* a name is being looked up */
         }
     } else {
         p->https = pp->https;
@@ -2195,6 +2244,39 @@ void proxy_start(struct client_stream *s)
         r->proxy_host = pp->host;
         r->proxy_port = pp->port;
     }
+    proxy_go(p, uri, dyn_has_uri);
+}
+
+/* A name of a dynamic proxy_pass was looked up: on with the request, or
+ * nginx's 502 "could not be resolved". */
+static void on_dyn_resolved(void *ctx, struct dyn_upstream *d, const char *err)
+{
+    struct proxy *p = ctx;
+    struct client_stream *s = p->s;
+    struct request *r = &s->req;
+    p->dyn_wait = NULL;
+    if (!d) {
+        char lctx[1500];
+        stream_log_ctx(s, lctx, sizeof(lctx));
+        struct str host = host_only(r->proxy_host);
+        sy_log(LOG_LVL_ERR, "*%llu %.*s could not be resolved (%s)%s",
+               (unsigned long long)s->conn->id, (int)host.len, host.p,
+               err ? err : "3: Host not found", lctx);
+        proxy_free(p);
+        http_respond_status(s, 502);
+        return;
+    }
+    p->dyn = d;
+    p->ups = dyn_upstream_conf(d);
+    p->urt = dyn_upstream_rt(d);
+    proxy_go(p, p->dyn_uri, p->dyn_has_uri);
+}
+
+/* The upstream group is known: the request head, then the connection. */
+static void proxy_go(struct proxy *p, struct str uri, int dyn_has_uri)
+{
+    struct client_stream *s = p->s;
+    struct request *r = &s->req;
     if (classify_upgrade(p) < 0)
         return;
     /* $request_body exists when the whole body already sits in the client
