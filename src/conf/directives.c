@@ -3892,6 +3892,9 @@ const struct directive core_directives[] = {
     {"ssl_dhparam", HS, ARGS(1, 1), set_conf_path, SSL(dhparam), NULL},
     {"ssl_stapling", HS, ARGS(1, 1), set_flag, SSL(stapling), NULL},
     {"ssl_stapling_verify", HS, ARGS(1, 1), set_flag, SSL(stapling_verify), NULL},
+    /* OCSP stapling is not implemented (ssl_stapling warns): its sources too */
+    {"ssl_stapling_file", HS, ARGS(1, 1), set_warn_ignored, LVL_NONE, 0, NULL},
+    {"ssl_stapling_responder", HS, ARGS(1, 1), set_warn_ignored, LVL_NONE, 0, NULL},
     {"ssl_ecdh_curve", HS, ARGS(1, 1), set_str, SSL(ecdh_curve), NULL},
     {"ssl_trusted_certificate", HS, ARGS(1, 1), set_conf_path, SSL(trusted_certificate), NULL},
     {"ssl_verify_client", HS, ARGS(1, 1), set_ssl_verify, SSL(verify_client), ssl_verify_values},

@@ -33,7 +33,7 @@ static const struct conf_module modules[] = {
     /* Built in, with nginx's configure switch when it has one. */
     {"http_ssl_module", "ngx_http_ssl_module", BUILT, PROBE_HTTP, "ssl_session_timeout 5m;",
      "ssl_certificate_cache ssl_certificate_compression ssl_ech_file ssl_ocsp "
-     "ssl_ocsp_cache ssl_ocsp_responder ssl_stapling_file ssl_stapling_responder",
+     "ssl_ocsp_cache ssl_ocsp_responder",
      ""},
     {"http_realip_module", "ngx_http_realip_module", BUILT, PROBE_HTTP,
      "set_real_ip_from 127.0.0.1;", "", ""},
