@@ -22,6 +22,7 @@
 #include "conf/headers_extra.h"
 #include "conf/limit_rate.h"
 #include "conf/sub.h"
+#include "conf/cache.h"
 #include "conf/vars.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -476,6 +477,7 @@ struct loc_conf {
     struct autoindex_conf autoindex;    /* ngx_http_autoindex_module (src/conf/autoindex.c) */
     struct limit_rate_conf limit_rate;  /* limit_rate, limit_rate_after (src/conf/limit_rate.c) */
     struct sub_conf sub;                /* sub_filter* (src/conf/sub.c) */
+    struct cache_conf cache;            /* proxy_cache* (src/conf/cache.c) */
     /* ---- added: access control (allow/deny, auth_basic, auth_request,
        satisfy, limit_except; conf/access.h). NULL: no check at this level
        (a level that sets nothing shares its parent's) ---- */
@@ -695,6 +697,8 @@ struct http_conf {
     struct log_format **log_formats; unsigned nlog_formats;
     struct loc_conf *lc;        /* http-level conf */
     struct limit_zone **limit_zones; unsigned nlimit_zones; /* (added) declaration order */
+    struct cache_zone **cache_zones; unsigned ncache_zones; /* (added) proxy_cache_path, in
+                                                               order (conf/cache.h) */
     struct charset_registry *charsets;  /* (added) charset names and charset_map pairs;
                                            NULL when no charset directive is used */
 };

@@ -21,5 +21,6 @@ const struct directive *const conf_module_tables[] = {
     empty_gif_directives,
     upstream_zone_directives,
     proxy_cookie_directives,
+    cache_directives,
     NULL,
 };

@@ -111,6 +111,7 @@ extern const struct directive referer_directives[]; /* referer.c */
 extern const struct directive empty_gif_directives[]; /* empty_gif.c */
 extern const struct directive upstream_zone_directives[]; /* upstream_zone.c */
 extern const struct directive proxy_cookie_directives[]; /* proxy_cookie.c */
+extern const struct directive cache_directives[];  /* cache.c */
 
 /* Every table, the core one first, NULL-terminated (directive_table.c). */
 extern const struct directive *const conf_module_tables[];

@@ -118,6 +118,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     compress_conf_init(&c->compress);
     limit_rate_conf_init(&c->limit_rate);
     sub_conf_init(&c->sub);
+    cache_conf_init(&c->cache);
     expires_conf_init(&c->expires);
     charset_conf_init(&c->charset);
     autoindex_conf_init(&c->autoindex);
@@ -461,6 +462,7 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     limit_rate_conf_merge(&c->limit_rate, prev ? &prev->limit_rate : NULL,
                           p->g->vars.limit_rate_assigned);
     sub_conf_merge(&c->sub, prev ? &prev->sub : NULL);
+    cache_conf_merge(&c->cache, prev ? &prev->cache : NULL);
     expires_conf_merge(&c->expires, prev ? &prev->expires : NULL);
     if (charset_conf_merge(p, &c->charset, prev ? &prev->charset : NULL) != 0)
         return -1;
