@@ -481,6 +481,11 @@ int cache_finish(struct conf_parser *p, const struct conf_node *http, unsigned n
                                "\"proxy_cache\" zone \"%s\" is unknown", z->name);
         return conf_err_at(p, NULL, 0, "zero size shared memory zone \"%s\"", z->name);
     }
+    const struct tmpl *dkey = NULL;
+    if (hc->ncache_zones && !(dkey = conf_tmpl(p, "$proxy_host$request_uri")))
+        return -1;
+    for (unsigned i = 0; i < hc->ncache_zones; i++)
+        hc->cache_zones[i]->default_key = dkey;
     for (unsigned i = 0; i < hc->ncache_zones; i++)
         if (limit_zone_named(p, hc->cache_zones[i]->name)) {
             const struct limit_zone *lz = NULL;

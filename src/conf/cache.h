@@ -43,6 +43,8 @@ struct cache_zone {
     uint64_t loader_sleep_ms;   /* 50ms */
     uint64_t loader_threshold_ms;  /* 200ms */
     unsigned index;             /* slot in http_conf.cache_zones and gen_rt.cache_zones */
+    const struct tmpl *default_key; /* $proxy_host$request_uri (cache_finish): the default
+                                   key is the proxy_pass scheme, "://", then this */
     const char *file; unsigned line; /* the declaration, or the first reference */
 };
 

@@ -37,6 +37,7 @@
 #include "conf/runtime.h"
 #include "proxy/relay.h"
 #include "proxy/tunnel.h"
+#include "proxy/cache.h"
 #include "proxy/upstream.h"
 #include "proxy/ws_frame.h"
 #include "tls/tls.h"
@@ -94,6 +95,8 @@ struct proxy {
     int client_close_after;     /* close-delimited towards the client */
     int trailers_sent;          /* the upstream's trailer fields were given to the stream */
     int bulk;                   /* body reads fill whole buffers: read 64 KiB at a time */
+
+    struct cache_req *cache;    /* proxy_cache: this request's entry (request arena) */
 };
 
 #include "core/container.h"
@@ -225,6 +228,8 @@ void proxy_cache_release(void)
 
 static void proxy_free_to(struct proxy *p, int cache)
 {
+    cache_store_abort(p->cache); /* a store not completed leaves no file */
+    p->cache = NULL;
     upstream_try_end(&p->s->req);
     loop_unpost(&p->post);
     timer_stop(&p->utimer);
@@ -532,6 +537,8 @@ static int build_request_head(struct proxy *p, struct str uri)
                 continue;
             if (named_in_connection(r->headers, r->nheaders, n))
                 continue;
+            if (p->cache && cache_drops_request_header(id, n))
+                continue; /* the cache wants the full response */
             int overridden = 0;
             for (unsigned k = 0; k < lc->nproxy_set_headers; k++)
                 if (str_caseeq(lc->proxy_set_headers[k].name, n))
@@ -1463,6 +1470,8 @@ static enum step handle_response_head(struct proxy *p)
         int64_t length = p->rs.mode == RELAY_NONE     ? 0
                          : p->rs.mode == RELAY_LENGTH ? (int64_t)p->rs.left
                                                       : STREAM_LEN_UNKNOWN;
+        if (p->cache)
+            cache_store_begin(p->cache, s, status, uh, resp.nheaders);
         if (s->ops->send_head(s, length) < 0)
             return STEP_STOP;
         p->phase = PX_RESPONSE;
@@ -1820,6 +1829,8 @@ static enum step send_response(struct proxy *p)
         if (w < 0)
             return STEP_STOP;
         if (w > 0) {
+            if (p->cache)
+                cache_store_body(p->cache, buf_head(p->ub), (size_t)w);
             relay_advance(&p->rs, p->ub, (size_t)w);
             if (p->ub && buf_len(p->ub) == 0 && p->rs.dec_avail == 0) {
                 buf_put(p->ub);
@@ -1844,6 +1855,8 @@ static void response_complete(struct proxy *p)
     release_upstream(p, reusable);
     if (!r->body_done)
         r->keepalive = 0;
+    if (!extra)
+        cache_store_done(p->cache);
     proxy_free(p);
     s->ops->finish(s);
 }
@@ -2086,6 +2099,14 @@ void proxy_start(struct client_stream *s)
     }
     if (classify_upgrade(p) < 0)
         return;
+    if (r->lc->cache.on && !p->upgrade &&
+        cache_lookup(s, p->https, &p->cache) == CACHE_SERVE) {
+        struct cache_req *c = p->cache;
+        p->cache = NULL;
+        proxy_free(p);
+        cache_serve(s, c);
+        return;
+    }
     /* $request_body exists when the whole body already sits in the client
      * buffer (small bodies, as nginx's in-memory client body). */
     const char *buffered;

@@ -127,3 +127,251 @@ def test_directive_errors_as_nginx(sy_t, body, message):
     rc, out = sy_t(conf(body))
     assert rc != 0, out
     assert re.search(message, out), out
+
+
+# ---------------------------------------------------------------- serving
+
+import hashlib  # noqa: E402
+import time  # noqa: E402
+import urllib.parse  # noqa: E402
+
+from backends import pattern_bytes  # noqa: E402
+from harness import IS_NGINX, request, wait_until  # noqa: E402
+
+
+def cache_conf(origin, port, extra="", path_params="levels=1:2 keys_zone=C:1m"):
+    return http_conf(f"""
+proxy_cache_path cache {path_params};
+server {{
+    listen 127.0.0.1:{port};
+    location / {{
+        proxy_pass http://{origin.addr};
+        proxy_cache C;
+        proxy_cache_valid 200 206 301 404 10m;
+        add_header X-Cached $upstream_cache_status always;
+        {extra}
+    }}
+}}
+""")
+
+
+def hits(origin, path):
+    """Requests the origin saw for `path` (query included)."""
+    return sum(1 for r in origin.requests if r["target"] == path)
+
+
+def start(switchyard, origin, extra="", **kw):
+    port = free_port()
+    sy = switchyard(cache_conf(origin, port, extra, **kw))
+    return sy, port
+
+
+def test_miss_then_hit_from_one_upstream_request(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    a = request(port, target="/page")
+    b = request(port, target="/page")
+    assert (a.status, a.header("X-Cached")) == (200, "MISS")
+    assert (b.status, b.header("X-Cached")) == (200, "HIT")
+    assert b.body == a.body
+    assert b.header("Content-Type") == "application/json"
+    assert hits(origin, "/page") == 1
+
+
+def test_large_response_is_stored_while_streaming(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    n = 1 << 20
+    a = request(port, target="/bytes/%d" % n)
+    b = request(port, target="/bytes/%d" % n)
+    assert a.body == pattern_bytes(n) and b.body == a.body
+    assert b.header("X-Cached") == "HIT" and b.header("Content-Length") == str(n)
+    assert hits(origin, "/bytes/%d" % n) == 1
+
+
+def test_chunked_response_is_stored(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    a = request(port, target="/chunked/70000")
+    b = request(port, target="/chunked/70000")
+    assert b.header("X-Cached") == "HIT" and b.body == a.body == pattern_bytes(70000)
+    assert hits(origin, "/chunked/70000") == 1
+
+
+def test_file_is_under_levels_named_by_md5_of_key(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    request(port, target="/k?x=1")
+    key = f"http://{origin.addr}/k?x=1".encode()  # nginx's default key
+    h = hashlib.md5(key).hexdigest()
+    f = sy.prefix / "cache" / h[-1] / h[-3:-1] / h
+    wait_until(f.exists, 5, f"the cache file ({sorted(sy.prefix.glob('cache/**/*'))})")
+    assert key in f.read_bytes()
+
+
+def test_head_and_range_and_304_answered_from_cache(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    tgt = "/set-header?" + urllib.parse.urlencode({"ETag": '"v1"', "Accept-Ranges": "bytes"})
+    a = request(port, target=tgt)
+    assert a.header("X-Cached") == "MISS"
+    h = request(port, method="HEAD", target=tgt)
+    assert (h.status, h.header("X-Cached"), h.body) == (200, "HIT", b"")
+    assert h.header("Content-Length") == str(len(a.body))
+    r = request(port, target=tgt, headers=[("Range", "bytes=2-5")])
+    assert (r.status, r.header("X-Cached"), r.body) == (206, "HIT", a.body[2:6])
+    assert r.header("Content-Range") == f"bytes 2-5/{len(a.body)}"
+    c = request(port, target=tgt, headers=[("If-None-Match", '"v1"')])
+    assert (c.status, c.header("X-Cached"), c.body) == (304, "HIT", b"")
+    assert hits(origin, tgt) == 1
+
+
+def test_range_needs_the_upstreams_accept_ranges(switchyard, origin):
+    """nginx serves ranges of a cached response only when the upstream said
+    Accept-Ranges (ngx_http_upstream_copy_allow_ranges)."""
+    sy, port = start(switchyard, origin)
+    request(port, target="/bytes/1000")
+    r = request(port, target="/bytes/1000", headers=[("Range", "bytes=0-9")])
+    assert (r.status, r.header("X-Cached")) == (200, "HIT")
+    assert r.body == pattern_bytes(1000)
+
+
+def test_range_request_miss_fetches_the_full_response(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    r = request(port, target="/bytes/1000", headers=[("Range", "bytes=0-9"),
+                                                     ("If-None-Match", '"x"')])
+    assert r.status == 200 and r.body == pattern_bytes(1000)
+    (rec,) = [x for x in origin.requests if x["target"] == "/bytes/1000"]
+    sent = {k.lower() for k, _ in rec["headers"]}
+    assert "range" not in sent and "if-none-match" not in sent
+    full = request(port, target="/bytes/1000")
+    assert full.header("X-Cached") == "HIT" and full.body == pattern_bytes(1000)
+
+
+@pytest.mark.parametrize("header", [
+    ("Cache-Control", "no-store"), ("Cache-Control", "private"),
+    ("Cache-Control", "no-cache"), ("Cache-Control", "max-age=0"),
+    ("Set-Cookie", "a=b"), ("Vary", "*"), ("X-Accel-Expires", "0"),
+    ("Expires", "Thu, 01 Jan 1970 00:00:01 GMT"),
+])
+def test_responses_that_say_no_are_not_stored(switchyard, origin, header):
+    sy, port = start(switchyard, origin)
+    tgt = "/set-header?" + urllib.parse.urlencode([header])
+    assert request(port, target=tgt).header("X-Cached") == "MISS"
+    assert request(port, target=tgt).header("X-Cached") == "MISS"
+    assert hits(origin, tgt) == 2
+
+
+def test_set_cookie_stored_when_ignored(switchyard, origin):
+    sy, port = start(switchyard, origin, "proxy_ignore_headers Set-Cookie;")
+    tgt = "/set-header?Set-Cookie=a%3Db"
+    request(port, target=tgt)
+    assert request(port, target=tgt).header("X-Cached") == "HIT"
+    assert hits(origin, tgt) == 1
+
+
+def test_status_without_valid_time_is_not_stored(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    request(port, target="/status/500")
+    assert request(port, target="/status/500").header("X-Cached") == "MISS"
+    assert hits(origin, "/status/500") == 2
+
+
+def test_cache_control_max_age_beats_proxy_cache_valid_and_expires(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    tgt = "/set-header?Cache-Control=max-age%3D1"
+    assert request(port, target=tgt).header("X-Cached") == "MISS"
+    assert request(port, target=tgt).header("X-Cached") == "HIT"
+    # a one-second validity: EXPIRED within a bounded wait, and fetched again
+    wait_until(lambda: request(port, target=tgt).header("X-Cached") == "EXPIRED", 5,
+               "the entry to expire", interval=0.2)
+    assert request(port, target=tgt).header("X-Cached") == "HIT"
+
+
+def test_bypass_and_no_cache(switchyard, origin):
+    sy, port = start(switchyard, origin, "proxy_cache_bypass $arg_nocache; "
+                     "proxy_no_cache $arg_nostore;")
+    assert request(port, target="/b?nostore=1").header("X-Cached") == "MISS"
+    assert request(port, target="/b?nostore=1").header("X-Cached") == "MISS"
+    request(port, target="/b")
+    assert request(port, target="/b").header("X-Cached") == "HIT"
+    assert request(port, target="/b?nocache=1").header("X-Cached") == "BYPASS"
+
+
+def test_min_uses(switchyard, origin):
+    sy, port = start(switchyard, origin, "proxy_cache_min_uses 2;")
+    for _ in range(2):
+        assert request(port, target="/m").header("X-Cached") == "MISS"
+    assert request(port, target="/m").header("X-Cached") == "HIT"
+    assert hits(origin, "/m") == 2
+
+
+def test_key_and_methods(switchyard, origin):
+    sy, port = start(switchyard, origin, "proxy_cache_key $uri;")
+    request(port, target="/q?a=1")
+    r = request(port, target="/q?a=2")
+    assert r.header("X-Cached") == "HIT"  # the key has no arguments
+    p = request(port, method="POST", target="/q?a=1", body=b"x")
+    assert p.header("X-Cached") is None  # POST is not a cache method by default
+
+
+def test_vary_on_request_header(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    tgt = "/set-header?Vary=X-Lang"
+    request(port, target=tgt, headers=[("X-Lang", "en")])
+    assert request(port, target=tgt, headers=[("X-Lang", "en")]).header("X-Cached") == "HIT"
+    other = request(port, target=tgt, headers=[("X-Lang", "fr")])
+    assert other.header("X-Cached") == "MISS"
+
+
+def test_entries_survive_reload(switchyard, origin):
+    port = free_port()
+    sy = switchyard(cache_conf(origin, port))
+    request(port, target="/r")
+    sy.reload(cache_conf(origin, port, "add_header X-Reloaded 1;"))
+    r = request(port, target="/r")
+    assert (r.header("X-Cached"), r.header("X-Reloaded")) == ("HIT", "1")
+    assert hits(origin, "/r") == 1
+
+
+def test_websocket_upgrade_is_never_cached(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    hdrs = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")]
+    for _ in range(2):
+        r = request(port, target="/ws", headers=hdrs)
+    if IS_NGINX:
+        # nginx stores the refused upgrade's 200 and serves it next time
+        assert r.header("X-Cached") == "HIT"
+    else:
+        assert r.header("X-Cached") is None
+        assert hits(origin, "/ws") == 2
+
+
+def test_authorization_request(switchyard, origin):
+    """nginx stores a response to a request with Authorization under the
+    same key and hands it to the next user; Switchyard stores it only when
+    the response allows it (RFC 9111 §3.5: public, s-maxage,
+    must-revalidate). docs/differences.md."""
+    sy, port = start(switchyard, origin)
+    auth = [("Authorization", "Basic YTpi")]
+    request(port, target="/private", headers=auth)
+    second = request(port, target="/private")
+    if IS_NGINX:
+        assert second.header("X-Cached") == "HIT"
+    else:
+        assert second.header("X-Cached") == "MISS"
+        assert hits(origin, "/private") == 2
+    tgt = "/set-header?Cache-Control=public"
+    request(port, target=tgt, headers=auth)
+    assert request(port, target=tgt).header("X-Cached") == "HIT"
+
+
+@pytest.mark.switchyard_only
+def test_unwritable_cache_proxies_with_one_log_line(switchyard, origin, tmp_path):
+    (tmp_path / "blocker").write_text("a file where the cache directory should be")
+    port = free_port()
+    sy = switchyard(http_conf(f"""
+proxy_cache_path {tmp_path}/blocker/cache keys_zone=C:1m;
+server {{ listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://{origin.addr}; proxy_cache C; proxy_cache_valid 1m; }} }}
+"""))
+    for _ in range(3):
+        assert request(port, target="/u").status == 200
+    assert hits(origin, "/u") == 3
+    assert len(re.findall(r"cache \"C\".*proxied without being stored", sy.error_log())) == 1

@@ -1,0 +1,69 @@
+/*
+ * cache.h - the proxy cache at run time (nginx's ngx_http_file_cache for
+ * proxy_pass): lookup before the upstream is asked, a HIT served from the
+ * file, a MISS stored while it streams to the first client. Configuration:
+ * conf/cache.h; how to use it and what is done: docs/cache.md.
+ *
+ * Storage: one file per key under the zone's path (nginx's layout: the MD5
+ * of the key in hex, `levels` directories taken from its end), written to a
+ * temporary name in the same directory and renamed when complete, so a
+ * partly written file is never served. The keys zone (core/shm_zone.h, kind
+ * SHM_ZONE_CACHE) says, for every key, whether a complete file exists, until
+ * when it is fresh, and how often it was asked for; every worker shares it.
+ * Any file-system failure (no space, unwritable directory) drops the store
+ * with one log line: the response is proxied as without the cache.
+ */
+#ifndef SY_PROXY_CACHE_H
+#define SY_PROXY_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/stream.h"
+
+struct cache_req; /* per-request state, in the request arena */
+
+/* What cache_lookup found. */
+enum cache_lookup_rc {
+    CACHE_PROXY = 0, /* go upstream; *out (when set) may store the response */
+    CACHE_SERVE = 1, /* a fresh entry: call cache_serve(s, *out) */
+};
+
+/*
+ * Before the upstream request is made (proxy_cache on, no upgrade): the key,
+ * proxy_cache_bypass, proxy_cache_methods, the zone lookup. Sets
+ * r->cache_status (MISS, BYPASS, EXPIRED, HIT). *out: NULL when the cache
+ * has nothing to do with this request. `https`: the upstream's scheme, for
+ * the default key (nginx's: "http://" $proxy_host $request_uri).
+ */
+enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cache_req **out);
+
+/* Answer from the cached file (HEAD, Range, If-None-Match/If-Modified-Since
+ * answered from the stored head). May end the stream. */
+void cache_serve(struct client_stream *s, struct cache_req *c);
+
+/* Request headers a caching proxy does not pass upstream (it must get the
+ * full response to store it): Range, If-Range, If-*-Match, If-*-Since. */
+int cache_drops_request_header(unsigned id, struct str name);
+
+/*
+ * The upstream's final response head (status, headers as they go to the
+ * client, before add_header): decides whether it is stored (proxy_no_cache,
+ * proxy_cache_valid, X-Accel-Expires, Cache-Control, Expires, Set-Cookie,
+ * Vary, Authorization) and opens the temporary file.
+ */
+void cache_store_begin(struct cache_req *c, struct client_stream *s, int status,
+                       const struct h1_header *uh, size_t nuh);
+
+/* Body bytes the client stream took (the same bytes go to the file). */
+void cache_store_body(struct cache_req *c, const void *p, size_t n);
+
+/* The upstream's response is complete: the file is renamed into place and
+ * the zone says it exists. Accepts NULL. */
+void cache_store_done(struct cache_req *c);
+
+/* The exchange ended otherwise: the temporary file goes. Accepts NULL;
+ * nothing after cache_store_done. */
+void cache_store_abort(struct cache_req *c);
+
+#endif
