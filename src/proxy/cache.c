@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,8 +57,10 @@ struct cache_req {
     char *path;                 /* the entry's file */
     uint32_t uses;              /* requests for the key, this one included */
 
-    /* HIT */
+    /* HIT, or the expired entry kept for proxy_cache_use_stale */
     int fd;
+    int stale;                  /* fd is an expired entry */
+    int updating_mine;          /* this request set ZONE_CACHE_UPDATING */
     struct cache_file_hdr hdr;
     char *meta;                 /* key, head, vary */
 
@@ -182,6 +185,30 @@ static void drop_node(struct cache_req *c, struct arena *a, struct zone_node *n)
 
 /* ------------------------------------------------------------ lookup */
 
+/* Another request is fetching this entry now: its process lives and it
+ * started less than a minute ago (a killed worker never holds it longer). */
+static int fill_running(const struct zone_node *n)
+{
+    if (!(n->c_flags & ZONE_CACHE_UPDATING) || loop_now() - n->c_fill_ms > 60000)
+        return 0;
+    return kill((pid_t)n->c_fill_pid, 0) == 0 || errno == EPERM;
+}
+
+/* Clear the UPDATING mark this request set (the fill ended either way). */
+static void clear_updating(struct cache_req *c)
+{
+    if (!c->updating_mine)
+        return;
+    c->updating_mine = 0;
+    struct zone_key k;
+    shm_zone_make_key(c->md5, sizeof(c->md5), &k);
+    shm_zone_lock(c->zone);
+    struct zone_node *n = shm_zone_find(c->zone, shm_zone_hash(c->zone, &k), &k);
+    if (n && n->c_fill_pid == (uint32_t)getpid())
+        n->c_flags = (uint16_t)(n->c_flags & ~ZONE_CACHE_UPDATING);
+    shm_zone_unlock(c->zone);
+}
+
 /* Read and check the file's head. 0, or -1 (then treat it as absent). */
 static int read_entry(struct cache_req *c, struct arena *a)
 {
@@ -277,7 +304,7 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
 
     struct zone_key k;
     shm_zone_make_key(c->md5, sizeof(c->md5), &k);
-    int fresh = 0, exists = 0;
+    int fresh = 0, exists = 0, updating = 0;
     shm_zone_lock(c->zone);
     uint32_t h = shm_zone_hash(c->zone, &k);
     struct zone_node *n = shm_zone_find(c->zone, h, &k);
@@ -295,13 +322,35 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
         n->c_used_ms = loop_now();
         c->uses = n->c_uses;
         exists = (n->c_flags & ZONE_CACHE_EXISTS) != 0;
-        fresh = exists && n->c_valid_sec > now_sec();
+        fresh = exists && n->c_valid_sec >= now_sec(); /* nginx: fresh through that second */
+        if (!fresh) {
+            updating = fill_running(n);
+            if (!updating) { /* this request fetches it: others may wait or use stale */
+                n->c_flags |= ZONE_CACHE_UPDATING;
+                n->c_fill_pid = (uint32_t)getpid();
+                n->c_fill_ms = loop_now();
+                c->updating_mine = 1;
+            }
+        }
     }
     shm_zone_unlock(c->zone);
 
     r->cache_status = exists && !fresh ? CACHE_ST_EXPIRED : CACHE_ST_MISS;
-    if (!fresh)
+    if (!fresh) {
+        if (exists && !(cc->use_stale & NEXT_UPSTREAM_OFF) && read_entry(c, &r->arena) == 0) {
+            if (vary_matches(c, r)) {
+                c->stale = 1;
+                if (updating && (cc->use_stale & CACHE_STALE_UPDATING)) {
+                    r->cache_status = CACHE_ST_UPDATING;
+                    return CACHE_SERVE;
+                }
+            } else {
+                close(c->fd);
+                c->fd = -1;
+            }
+        }
         return CACHE_PROXY;
+    }
     if (read_entry(c, &r->arena) < 0 || !vary_matches(c, r)) {
         if (c->fd >= 0)
             close(c->fd);
@@ -707,8 +756,12 @@ void cache_store_body(struct cache_req *c, const void *p, size_t n)
 
 void cache_store_done(struct cache_req *c)
 {
-    if (!c || c->tfd < 0)
+    if (!c)
         return;
+    if (c->tfd < 0) {
+        clear_updating(c);
+        return;
+    }
     c->hdr.body_len = c->written;
     if (pwrite(c->tfd, &c->hdr, sizeof(c->hdr), 0) != (ssize_t)sizeof(c->hdr)) {
         store_failed(c, "write() to", c->tpath, errno);
@@ -733,18 +786,43 @@ void cache_store_done(struct cache_req *c)
     if (!n)
         n = shm_zone_insert(c->zone, h, &k);
     if (n) {
-        n->c_flags = (uint16_t)((n->c_flags | ZONE_CACHE_EXISTS) & ~ZONE_CACHE_UPDATING);
+        n->c_flags |= ZONE_CACHE_EXISTS;
+        if (n->c_fill_pid == (uint32_t)getpid())
+            n->c_flags = (uint16_t)(n->c_flags & ~ZONE_CACHE_UPDATING);
         n->c_valid_sec = c->valid_sec;
         n->c_fsize = fsize;
         n->c_used_ms = loop_now();
     }
     shm_zone_unlock(c->zone);
+    c->updating_mine = 0;
+}
+
+int cache_stale_allowed(const struct cache_req *c, unsigned flag)
+{
+    return c && c->stale && c->fd >= 0 && flag && (c->cc->use_stale & flag);
+}
+
+void cache_serve_stale(struct client_stream *s, struct cache_req *c)
+{
+    struct request *r = &s->req;
+    clear_updating(c);
+    if (c->tfd >= 0) {
+        close(c->tfd);
+        c->tfd = -1;
+        unlink(c->tpath);
+    }
+    r->cache_status = CACHE_ST_STALE;
+    r->nresp = 0;
+    r->up_headers = NULL;
+    r->nup_headers = 0;
+    cache_serve(s, c);
 }
 
 void cache_store_abort(struct cache_req *c)
 {
     if (!c)
         return;
+    clear_updating(c);
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;

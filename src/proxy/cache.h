@@ -32,7 +32,8 @@ enum cache_lookup_rc {
 /*
  * Before the upstream request is made (proxy_cache on, no upgrade): the key,
  * proxy_cache_bypass, proxy_cache_methods, the zone lookup. Sets
- * r->cache_status (MISS, BYPASS, EXPIRED, HIT). *out: NULL when the cache
+ * r->cache_status (MISS, BYPASS, EXPIRED, UPDATING, HIT); UPDATING (another
+ * request is fetching, proxy_cache_use_stale updating) is served as a hit. *out: NULL when the cache
  * has nothing to do with this request. `https`: the upstream's scheme, for
  * the default key (nginx's: "http://" $proxy_host $request_uri).
  */
@@ -41,6 +42,14 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
 /* Answer from the cached file (HEAD, Range, If-None-Match/If-Modified-Since
  * answered from the stored head). May end the stream. */
 void cache_serve(struct client_stream *s, struct cache_req *c);
+
+/* proxy_cache_use_stale allows answering with the expired entry this
+ * request found, for a failure of kind `flag` (NEXT_UPSTREAM_*). */
+int cache_stale_allowed(const struct cache_req *c, unsigned flag);
+
+/* Answer with that expired entry ($upstream_cache_status STALE) instead of
+ * the upstream's error. The caller freed its upstream state. May end the stream. */
+void cache_serve_stale(struct client_stream *s, struct cache_req *c);
 
 /* Request headers a caching proxy does not pass upstream (it must get the
  * full response to store it): Range, If-Range, If-*-Match, If-*-Since. */

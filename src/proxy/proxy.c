@@ -633,6 +633,21 @@ static enum step retry_next(struct proxy *p)
     return connect_next(p) == 0 ? STEP_PROGRESS : STEP_STOP;
 }
 
+/* proxy_cache_use_stale: answer with the expired cached response instead
+ * of this failure (`flag`: NEXT_UPSTREAM_*). 1 when it did (p is freed). */
+static int serve_stale(struct proxy *p, unsigned flag)
+{
+    if (!cache_stale_allowed(p->cache, flag))
+        return 0;
+    struct client_stream *s = p->s;
+    struct cache_req *c = p->cache;
+    p->cache = NULL;
+    release_upstream(p, 0);
+    proxy_free(p);
+    cache_serve_stale(s, c);
+    return 1;
+}
+
 /* The upstream failed before the client saw any response byte; logged at
  * `lvl`. */
 static enum step upstream_failed_at(struct proxy *p, enum log_level lvl, unsigned reason_flag,
@@ -646,6 +661,8 @@ static enum step upstream_failed_at(struct proxy *p, enum log_level lvl, unsigne
     try_status(p, status);
     if (may_retry(p, reason_flag))
         return retry_next(p);
+    if (serve_stale(p, reason_flag))
+        return STEP_STOP;
     release_upstream(p, 0);
     proxy_free(p);
     http_respond_status(s, status);
@@ -760,6 +777,8 @@ static int connect_next(struct proxy *p)
             struct upstream_try *t = upstream_try_begin(r, p->ups->name);
             if (t)
                 t->status = 502;
+            if (serve_stale(p, NEXT_UPSTREAM_ERROR))
+                return -1;
             proxy_free(p);
             http_respond_status(s, 502);
             return -1;
@@ -1346,6 +1365,8 @@ static enum step handle_response_head(struct proxy *p)
         try_status(p, status);
         if (p->peer >= 0)
             upstream_peer_ok(p->ups, p->urt, p->peer);
+        if (serve_stale(p, flag))
+            return STEP_STOP;
 
         /* Copy the head into the arena: the buffer is reused for the body. */
         char *head = arena_alloc(&r->arena, (size_t)rc);

@@ -375,3 +375,70 @@ server {{ listen 127.0.0.1:{port};
         assert request(port, target="/u").status == 200
     assert hits(origin, "/u") == 3
     assert len(re.findall(r"cache \"C\".*proxied without being stored", sy.error_log())) == 1
+
+
+# ---------------------------------------------------------------- stale
+
+import threading  # noqa: E402
+
+
+def stale_conf(origin, port, use_stale):
+    """Locations sharing one entry (key $arg_k): / asks the origin, /dead a
+    closed port, /to/ the origin with a short read timeout."""
+    return http_conf(f"""
+proxy_cache_path cache keys_zone=C:1m;
+server {{
+    listen 127.0.0.1:{port};
+    proxy_cache C;
+    proxy_cache_key $arg_k;
+    proxy_cache_valid 200 1s;
+    proxy_cache_use_stale {use_stale};
+    add_header X-Cached $upstream_cache_status always;
+    location / {{ proxy_pass http://{origin.addr}; }}
+    location /dead {{ proxy_pass http://127.0.0.1:1; }}
+    location /to/ {{ proxy_pass http://{origin.addr}; proxy_read_timeout 300ms; }}
+}}
+""")
+
+
+def fill_and_expire(port, k):
+    first = request(port, target=f"/?k={k}")
+    assert first.header("X-Cached") == "MISS"
+    time.sleep(2.1)  # the test is about time: a 1s validity ends after the next whole second
+    return first
+
+
+@pytest.mark.parametrize("path,use_stale", [
+    ("/dead", "error"), ("/status/502", "http_502"), ("/to/slow/3000", "timeout"),
+])
+def test_stale_served_on_upstream_failure(switchyard, origin, path, use_stale):
+    port = free_port()
+    switchyard(stale_conf(origin, port, use_stale))
+    first = fill_and_expire(port, "a")
+    r = request(port, target=f"{path}?k=a")
+    assert (r.status, r.header("X-Cached")) == (200, "STALE")
+    assert r.body == first.body
+
+
+def test_no_stale_without_use_stale(switchyard, origin):
+    port = free_port()
+    switchyard(stale_conf(origin, port, "off"))
+    fill_and_expire(port, "b")
+    r = request(port, target="/dead?k=b")
+    assert r.status == 502
+
+
+def test_stale_while_updating(switchyard, origin):
+    port = free_port()
+    switchyard(stale_conf(origin, port, "updating"))
+    first = fill_and_expire(port, "c")
+    slow = {}
+    t = threading.Thread(target=lambda: slow.setdefault(
+        "r", request(port, target="/slow/1000?k=c")))
+    t.start()
+    wait_until(lambda: hits(origin, "/slow/1000?k=c") == 1, 5, "the refresh to reach the origin")
+    r = request(port, target="/?k=c")
+    t.join(10)
+    assert (r.status, r.header("X-Cached"), r.body) == (200, "UPDATING", first.body)
+    assert slow["r"].header("X-Cached") == "EXPIRED"
+    assert request(port, target="/?k=c").header("X-Cached") == "HIT"
