@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ struct cache_file_hdr {
 };
 
 struct cache_req {
+    struct request *req;
     struct shm_zone *zone;
     const struct cache_zone *cz;
     const struct cache_conf *cc;
@@ -63,6 +65,13 @@ struct cache_req {
     int updating_mine;          /* this request set ZONE_CACHE_UPDATING */
     struct cache_file_hdr hdr;
     char *meta;                 /* key, head, vary */
+
+    /* proxy_cache_lock: waiting for another request's fill */
+    struct timer wait_timer;
+    uint64_t wait_start_ms;
+    void (*wake)(void *arg, enum cache_lookup_rc rc);
+    void *wake_arg;
+    int no_store;               /* lock_timeout passed: proxied without storing */
 
     /* store */
     int tfd;                    /* temporary file, -1 when not storing */
@@ -279,6 +288,7 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
         return CACHE_PROXY;
     c->fd = -1;
     c->tfd = -1;
+    c->req = r;
     c->cz = cz;
     c->cc = cc;
     c->zone = r->rt->cache_zones[cz->index];
@@ -336,6 +346,8 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
     shm_zone_unlock(c->zone);
 
     r->cache_status = exists && !fresh ? CACHE_ST_EXPIRED : CACHE_ST_MISS;
+    if (!fresh && !exists && updating && cc->lock)
+        return CACHE_WAIT; /* the request filling it answers us too */
     if (!fresh) {
         if (exists && !(cc->use_stale & NEXT_UPSTREAM_OFF) && read_entry(c, &r->arena) == 0) {
             if (vary_matches(c, r)) {
@@ -360,6 +372,62 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
     }
     r->cache_status = CACHE_ST_HIT;
     return CACHE_SERVE;
+}
+
+/* ------------------------------------------------------------ lock */
+
+#define CACHE_LOCK_POLL_MS 20
+
+/* Where the entry being waited for stands: 1 stored (serve it), 0 still
+ * filling, -1 the fill is gone or older than proxy_cache_lock_age (this
+ * request fetches and stores it). */
+static int lock_state(struct cache_req *c)
+{
+    struct zone_key k;
+    shm_zone_make_key(c->md5, sizeof(c->md5), &k);
+    int rc = -1;
+    shm_zone_lock(c->zone);
+    struct zone_node *n = shm_zone_find(c->zone, shm_zone_hash(c->zone, &k), &k);
+    if (n && (n->c_flags & ZONE_CACHE_EXISTS) && n->c_valid_sec >= now_sec()) {
+        rc = 1;
+    } else if (n && fill_running(n) && loop_now() - n->c_fill_ms < c->cc->lock_age_ms) {
+        rc = 0;
+    } else if (n) { /* take the fill over */
+        n->c_flags |= ZONE_CACHE_UPDATING;
+        n->c_fill_pid = (uint32_t)getpid();
+        n->c_fill_ms = loop_now();
+        c->updating_mine = 1;
+    }
+    shm_zone_unlock(c->zone);
+    return rc;
+}
+
+static void lock_poll(struct timer *t)
+{
+    struct cache_req *c = (struct cache_req *)(void *)((char *)t -
+                                                        offsetof(struct cache_req, wait_timer));
+    int st = lock_state(c);
+    if (st == 0 && loop_now() - c->wait_start_ms < c->cc->lock_timeout_ms) {
+        timer_set(&c->wait_timer, CACHE_LOCK_POLL_MS);
+        return;
+    }
+    enum cache_lookup_rc rc = CACHE_PROXY;
+    if (st == 1 && c->req && read_entry(c, &c->req->arena) == 0 && vary_matches(c, c->req)) {
+        c->req->cache_status = CACHE_ST_HIT;
+        rc = CACHE_SERVE;
+    } else if (st == 0) {
+        c->no_store = 1; /* nginx: after lock_timeout the response is not cached */
+    }
+    c->wake(c->wake_arg, rc);
+}
+
+void cache_wait(struct cache_req *c, void (*wake)(void *arg, enum cache_lookup_rc rc), void *arg)
+{
+    c->wake = wake;
+    c->wake_arg = arg;
+    c->wait_start_ms = loop_now();
+    c->wait_timer.cb = lock_poll;
+    timer_set(&c->wait_timer, CACHE_LOCK_POLL_MS);
 }
 
 /* ------------------------------------------------------------ serving */
@@ -683,7 +751,7 @@ void cache_store_begin(struct cache_req *c, struct client_stream *s, int status,
     const struct cache_conf *cc = c->cc;
     if (c->tfd >= 0 || (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("POST"))))
         return; /* HEAD is not stored (proxy_cache_convert_head: see docs/cache.md) */
-    if (status == 206 || c->uses < (uint64_t)cc->min_uses)
+    if (status == 206 || c->uses < (uint64_t)cc->min_uses || c->no_store)
         return;
     if (conds_true(s, cc->no_cache, cc->nno_cache))
         return;
@@ -822,6 +890,7 @@ void cache_store_abort(struct cache_req *c)
 {
     if (!c)
         return;
+    timer_cancel(&c->wait_timer);
     clear_updating(c);
     if (c->fd >= 0) {
         close(c->fd);

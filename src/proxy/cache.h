@@ -27,7 +27,17 @@ struct cache_req; /* per-request state, in the request arena */
 enum cache_lookup_rc {
     CACHE_PROXY = 0, /* go upstream; *out (when set) may store the response */
     CACHE_SERVE = 1, /* a fresh entry: call cache_serve(s, *out) */
+    CACHE_WAIT = 2,  /* proxy_cache_lock: another request fills it; call cache_wait */
 };
+
+/*
+ * Wait for the request filling the entry (polled, as nginx does): `wake`
+ * runs later with CACHE_SERVE (stored meanwhile: cache_serve) or
+ * CACHE_PROXY (go upstream: this request stores it after
+ * proxy_cache_lock_age, or does not after proxy_cache_lock_timeout).
+ * cache_store_abort() cancels the wait.
+ */
+void cache_wait(struct cache_req *c, void (*wake)(void *arg, enum cache_lookup_rc rc), void *arg);
 
 /*
  * Before the upstream request is made (proxy_cache on, no upgrade): the key,

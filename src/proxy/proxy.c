@@ -97,6 +97,8 @@ struct proxy {
     int bulk;                   /* body reads fill whole buffers: read 64 KiB at a time */
 
     struct cache_req *cache;    /* proxy_cache: this request's entry (request arena) */
+    struct str dyn_uri;         /* proxy_start's URI, kept across a proxy_cache_lock wait */
+    int dyn_has_uri;
 };
 
 #include "core/container.h"
@@ -2083,6 +2085,28 @@ static void send_continue_for_empty_body(struct proxy *p)
     p->continue_sent = 1;
 }
 
+static void go_upstream(struct proxy *p);
+
+/* Answer from the cache entry p->cache found (p is freed). */
+static void serve_cached(struct proxy *p)
+{
+    struct client_stream *s = p->s;
+    struct cache_req *c = p->cache;
+    p->cache = NULL;
+    proxy_free(p);
+    cache_serve(s, c);
+}
+
+/* proxy_cache_lock: the wait ended (cache.h, cache_wait). */
+static void cache_woken(void *arg, enum cache_lookup_rc rc)
+{
+    struct proxy *p = arg;
+    if (rc == CACHE_SERVE)
+        serve_cached(p);
+    else
+        go_upstream(p);
+}
+
 void proxy_start(struct client_stream *s)
 {
     struct request *r = &s->req;
@@ -2120,14 +2144,30 @@ void proxy_start(struct client_stream *s)
     }
     if (classify_upgrade(p) < 0)
         return;
-    if (r->lc->cache.on && !p->upgrade &&
-        cache_lookup(s, p->https, &p->cache) == CACHE_SERVE) {
-        struct cache_req *c = p->cache;
-        p->cache = NULL;
-        proxy_free(p);
-        cache_serve(s, c);
-        return;
+    p->dyn_uri = uri;
+    p->dyn_has_uri = dyn_has_uri;
+    if (r->lc->cache.on && !p->upgrade) {
+        enum cache_lookup_rc rc = cache_lookup(s, p->https, &p->cache);
+        if (rc == CACHE_WAIT) {
+            s->ops->stop_timeout(s);
+            cache_wait(p->cache, cache_woken, p);
+            return;
+        }
+        if (rc == CACHE_SERVE) {
+            serve_cached(p);
+            return;
+        }
     }
+    go_upstream(p);
+}
+
+/* The rest of proxy_start: the upstream request is made and sent. */
+static void go_upstream(struct proxy *p)
+{
+    struct client_stream *s = p->s;
+    struct request *r = &s->req;
+    struct str uri = p->dyn_uri;
+    int dyn_has_uri = p->dyn_has_uri;
     /* $request_body exists when the whole body already sits in the client
      * buffer (small bodies, as nginx's in-memory client body). */
     const char *buffered;

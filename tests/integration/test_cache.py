@@ -442,3 +442,51 @@ def test_stale_while_updating(switchyard, origin):
     assert (r.status, r.header("X-Cached"), r.body) == (200, "UPDATING", first.body)
     assert slow["r"].header("X-Cached") == "EXPIRED"
     assert request(port, target="/?k=c").header("X-Cached") == "HIT"
+
+
+# ---------------------------------------------------------------- lock
+
+def test_lock_collapses_concurrent_misses(switchyard, origin):
+    sy, port = start(switchyard, origin, "proxy_cache_lock on;")
+    tgt = "/slow/600"
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(request(port, target=tgt)))
+               for _ in range(6)]
+    threads[0].start()
+    wait_until(lambda: hits(origin, tgt) == 1, 5, "the first request to reach the origin")
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert len(out) == 6 and all(r.status == 200 for r in out)
+    assert sorted(r.header("X-Cached") for r in out) == ["HIT"] * 5 + ["MISS"]
+    assert len({r.body for r in out}) == 1
+    assert hits(origin, tgt) == 1
+
+
+def test_without_lock_every_miss_goes_upstream(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    tgt = "/slow/400"
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(request(port, target=tgt)))
+               for _ in range(3)]
+    threads[0].start()
+    wait_until(lambda: hits(origin, tgt) == 1, 5, "the first request to reach the origin")
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert hits(origin, tgt) == 3
+
+
+def test_lock_timeout_goes_upstream_without_storing(switchyard, origin):
+    sy, port = start(switchyard, origin, "proxy_cache_lock on; proxy_cache_lock_timeout 100ms;")
+    tgt = "/slow/1500"
+    out = []
+    first = threading.Thread(target=lambda: out.append(request(port, target=tgt)))
+    first.start()
+    wait_until(lambda: hits(origin, tgt) == 1, 5, "the first request to reach the origin")
+    second = request(port, target=tgt)
+    first.join(15)
+    assert second.header("X-Cached") == "MISS"
+    assert hits(origin, tgt) == 2
