@@ -37,17 +37,7 @@
 #include "http/response.h"
 #include "http/vars_eval.h"
 
-#define CACHE_MAGIC "SYCACHE1"
 #define CACHE_META_MAX (64 * 1024) /* key + head + vary */
-
-struct cache_file_hdr {
-    char magic[8];
-    int64_t valid_sec;          /* fresh until (Unix time) */
-    int64_t date;               /* stored at */
-    uint64_t body_len;
-    uint32_t key_len, head_len, vary_len;
-    int32_t status;
-};
 
 struct cache_req {
     struct request *req;
@@ -110,7 +100,7 @@ static void hex(const unsigned char *md5, char out[33])
 }
 
 /* nginx's layout: path/<last N chars>/<previous M chars>/<md5 hex>. */
-static char *entry_path(struct arena *a, const struct cache_zone *cz, const unsigned char *md5)
+char *cache_entry_path(struct arena *a, const struct cache_zone *cz, const unsigned char *md5)
 {
     char h[33];
     hex(md5, h);
@@ -185,7 +175,7 @@ static int conds_true(struct client_stream *s, const struct tmpl *const *t, unsi
 static void drop_node(struct cache_req *c, struct arena *a, struct zone_node *n)
 {
     if (n->c_flags & ZONE_CACHE_EXISTS) {
-        char *p = entry_path(a, c->cz, n->key);
+        char *p = cache_entry_path(a, c->cz, n->key);
         if (p)
             unlink(p);
     }
@@ -302,7 +292,7 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
         c->key = str_from_cstr(k);
     }
     EVP_Digest(c->key.p, c->key.len, c->md5, NULL, EVP_md5(), NULL);
-    if (!(c->path = entry_path(&r->arena, cz, c->md5)))
+    if (!(c->path = cache_entry_path(&r->arena, cz, c->md5)))
         return CACHE_PROXY;
     *out = c;
 

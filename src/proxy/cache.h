@@ -22,6 +22,22 @@
 #include "http/stream.h"
 
 struct cache_req; /* per-request state, in the request arena */
+struct cache_zone;
+struct arena;
+
+/* The fixed start of a cache file (then key, head, vary, body: cache.c). */
+#define CACHE_MAGIC "SYCACHE1"
+struct cache_file_hdr {
+    char magic[8];
+    int64_t valid_sec;          /* fresh until (Unix time) */
+    int64_t date;               /* stored at */
+    uint64_t body_len;
+    uint32_t key_len, head_len, vary_len;
+    int32_t status;
+};
+
+/* The file of the entry whose key has MD5 `md5` (nginx's layout), in `a`. */
+char *cache_entry_path(struct arena *a, const struct cache_zone *cz, const unsigned char *md5);
 
 /* What cache_lookup found. */
 enum cache_lookup_rc {

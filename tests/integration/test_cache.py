@@ -490,3 +490,128 @@ def test_lock_timeout_goes_upstream_without_storing(switchyard, origin):
     first.join(15)
     assert second.header("X-Cached") == "MISS"
     assert hits(origin, tgt) == 2
+
+
+# ---------------------------------------------------------------- loader, manager
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+
+from harness import BIN, _proc_children  # noqa: E402
+
+
+def cache_files(root):
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_inactive_entries_are_removed(switchyard, origin, tmp_path):
+    sy, port = start(switchyard, origin,
+                     path_params="levels=1:2 keys_zone=C:1m inactive=1s")
+    request(port, target="/i")
+    root = sy.prefix / "cache"
+    wait_until(lambda: len(cache_files(root)) == 1, 5, "the entry")
+    wait_until(lambda: not cache_files(root), 20, "the inactive entry to be removed",
+               interval=0.2)
+    assert request(port, target="/i").header("X-Cached") == "MISS"
+    assert hits(origin, "/i") == 2
+
+
+def test_max_size_removes_least_recently_used(switchyard, origin):
+    sy, port = start(switchyard, origin,
+                     path_params="levels=1:2 keys_zone=C:1m max_size=150k")
+    root = sy.prefix / "cache"
+    for t in ("/bytes/60000?a", "/bytes/60000?b", "/bytes/60000?c"):
+        request(port, target=t)
+    wait_until(lambda: len(cache_files(root)) == 2, 20, "the cache to shrink under max_size",
+               interval=0.2)
+    assert request(port, target="/bytes/60000?c").header("X-Cached") == "HIT"
+    older = [request(port, target=t).header("X-Cached") for t in ("/bytes/60000?a",
+                                                                   "/bytes/60000?b")]
+    assert "MISS" in older
+
+
+def test_loader_indexes_existing_cache_at_start(switchyard, origin, tmp_path):
+    port = free_port()
+    conf = cache_conf(origin, port, path_params=f"{tmp_path}/shared keys_zone=C:1m")
+    conf = conf.replace(f"proxy_cache_path cache {tmp_path}", f"proxy_cache_path {tmp_path}")
+    first = switchyard(conf)
+    a = request(port, target="/l")
+    wait_until(lambda: len(cache_files(tmp_path / "shared")) == 1, 5, "the entry")
+    first.stop()
+    # what a killed fill leaves, and a file that is no entry: never served
+    some = tmp_path / "shared" / "0123456789abcdef0123456789abcdef"
+    some.write_bytes(b"not a cache file")
+    (tmp_path / "shared" / "x.123.1.tmp").write_bytes(b"partial")
+    switchyard(conf)
+    b = request(port, target="/l")
+    assert (b.header("X-Cached"), b.body) == ("HIT", a.body)
+    assert hits(origin, "/l") == 1
+    if not IS_NGINX:
+        assert not some.exists()
+        assert not (tmp_path / "shared" / "x.123.1.tmp").exists()
+
+
+@pytest.fixture
+def master(tmp_path):
+    procs = []
+
+    def run(text):
+        (tmp_path / "logs").mkdir(exist_ok=True)
+        (tmp_path / "m.conf").write_text(text)
+        g = "daemon off; master_process on; worker_processes 2;"
+        if IS_NGINX:
+            g += " user root;"
+        p = subprocess.Popen([str(BIN), "-p", f"{tmp_path}/", "-c", str(tmp_path / "m.conf"),
+                              "-e", str(tmp_path / "logs/err.log"), "-g",
+                              g + f" pid {tmp_path}/m.pid;"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        procs.append(p)
+        # nginx adds a cache manager and a loader process
+        wait_until(lambda: len(_proc_children(p.pid)) >= 2, 10, "two workers")
+        return p
+    yield run
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGQUIT)
+            p.wait(10)
+
+
+def test_workers_share_the_zone_and_master_runs_the_manager(master, origin):
+    port = free_port()
+    p = master(cache_conf(origin, port, path_params="keys_zone=C:1m inactive=1h"))
+    from harness import port_open
+    wait_until(lambda: port_open(port), 10, "the port")
+    assert request(port, target="/w").header("X-Cached") == "MISS"
+    for _ in range(10):  # new connections land on either worker
+        assert request(port, target="/w").header("X-Cached") == "HIT"
+    assert hits(origin, "/w") == 1
+    if not IS_NGINX:  # nginx adds a cache manager and a loader process
+        assert len(_proc_children(p.pid)) == 2
+
+
+def test_worker_killed_during_fill_leaves_nothing_served(master, origin, tmp_path):
+    port = free_port()
+    p = master(cache_conf(origin, port, path_params="keys_zone=C:1m"))
+    from harness import port_open
+    wait_until(lambda: port_open(port), 10, "the port")
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("r", _try(port, "/slow/3000")))
+    t.start()
+    wait_until(lambda: hits(origin, "/slow/3000") == 1, 5, "the fill to start")
+    for w in _proc_children(p.pid):
+        os.kill(w, signal.SIGKILL)
+    t.join(10)
+    wait_until(lambda: len(_proc_children(p.pid)) >= 2, 10, "replaced workers")
+    wait_until(lambda: port_open(port), 10, "the port")
+    r = request(port, target="/slow/3000")
+    assert (r.status, r.header("X-Cached")) == (200, "MISS")
+    assert hits(origin, "/slow/3000") == 2
+
+
+def _try(port, target):
+    try:
+        return request(port, target=target)
+    except Exception as e:  # the worker died under it
+        return e
