@@ -615,3 +615,36 @@ def _try(port, target):
         return request(port, target=target)
     except Exception as e:  # the worker died under it
         return e
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    d = tmp_path / "full"
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(d)],
+                       capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.decode().strip()}")
+    yield d
+    subprocess.run(["umount", "-l", str(d)], capture_output=True)
+
+
+@pytest.mark.switchyard_only
+def test_disk_full_degrades_to_proxying(switchyard, origin, small_tmpfs):
+    """A full file system: every response still complete, none stored, one
+    log line (nginx fails such requests: its temp file cannot be written)."""
+    port = free_port()
+    sy = switchyard(cache_conf(origin, port, path_params=f"{small_tmpfs} keys_zone=C:1m")
+                    .replace(f"proxy_cache_path cache {small_tmpfs}",
+                             f"proxy_cache_path {small_tmpfs}"))
+    n = 300000
+    for _ in range(3):
+        r = request(port, target=f"/bytes/{n}")
+        assert r.status == 200 and r.body == pattern_bytes(n)
+        assert r.header("X-Cached") == "MISS"
+    assert hits(origin, f"/bytes/{n}") == 3
+    assert len(re.findall(r"No space left on device", sy.error_log())) == 1
+    assert not [p for p in small_tmpfs.rglob("*") if p.is_file()]  # no partial file left
+    small = request(port, target="/bytes/100")
+    assert request(port, target="/bytes/100").header("X-Cached") == "HIT"
+    assert small.status == 200
