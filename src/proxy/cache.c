@@ -339,7 +339,8 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
     if (!fresh && !exists && updating && cc->lock)
         return CACHE_WAIT; /* the request filling it answers us too */
     if (!fresh) {
-        if (exists && !(cc->use_stale & NEXT_UPSTREAM_OFF) && read_entry(c, &r->arena) == 0) {
+        if (exists && (!(cc->use_stale & NEXT_UPSTREAM_OFF) || cc->revalidate) &&
+            read_entry(c, &r->arena) == 0) {
             if (vary_matches(c, r)) {
                 c->stale = 1;
                 if (updating && (cc->use_stale & CACHE_STALE_UPDATING)) {
@@ -363,6 +364,9 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
     r->cache_status = CACHE_ST_HIT;
     return CACHE_SERVE;
 }
+
+static int64_t validity(const struct cache_req *c, const struct request *r, int status,
+                        const struct h1_header *uh, size_t n, int *cc_public);
 
 /* ------------------------------------------------------------ lock */
 
@@ -853,6 +857,68 @@ void cache_store_done(struct cache_req *c)
     }
     shm_zone_unlock(c->zone);
     c->updating_mine = 0;
+}
+
+/* A validator of the stored head ("ETag", "Last-Modified"), or STR_NULL. */
+static struct str stored_header(const struct cache_req *c, const char *name)
+{
+    const char *p = c->meta + c->hdr.key_len;
+    const char *end = p + c->hdr.head_len;
+    size_t nl = strlen(name);
+    while (p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        if (!eol)
+            break;
+        if ((size_t)(eol - p) > nl + 2 && strncasecmp(p, name, nl) == 0 && p[nl] == ':')
+            return (struct str){p + nl + 2, (size_t)(eol - p - nl - 2)};
+        p = eol + 2;
+    }
+    return STR_NULL;
+}
+
+int cache_revalidate_headers(const struct cache_req *c, struct str *ims, struct str *inm)
+{
+    if (!c || !c->stale || c->fd < 0 || !c->cc->revalidate)
+        return 0;
+    *ims = stored_header(c, "Last-Modified");
+    *inm = stored_header(c, "ETag");
+    return ims->len || inm->len;
+}
+
+void cache_serve_revalidated(struct client_stream *s, struct cache_req *c,
+                             const struct h1_header *uh, size_t nuh)
+{
+    struct request *r = &s->req;
+    int pub;
+    int64_t valid = validity(c, r, c->hdr.status, uh, nuh, &pub);
+    if (valid > 0) { /* fresh again: the file's header and the zone say until when */
+        int64_t until = now_sec() + valid;
+        int wfd = open(c->path, O_WRONLY | O_CLOEXEC);
+        if (wfd >= 0) {
+            if (pwrite(wfd, &until, sizeof(until), offsetof(struct cache_file_hdr, valid_sec)) ==
+                (ssize_t)sizeof(until)) {
+                struct zone_key k;
+                shm_zone_make_key(c->md5, sizeof(c->md5), &k);
+                shm_zone_lock(c->zone);
+                struct zone_node *n = shm_zone_find(c->zone, shm_zone_hash(c->zone, &k), &k);
+                if (n)
+                    n->c_valid_sec = until;
+                shm_zone_unlock(c->zone);
+            }
+            close(wfd);
+        }
+    }
+    clear_updating(c);
+    if (c->tfd >= 0) {
+        close(c->tfd);
+        c->tfd = -1;
+        unlink(c->tpath);
+    }
+    r->cache_status = CACHE_ST_REVALIDATED;
+    r->nresp = 0;
+    r->up_headers = NULL;
+    r->nup_headers = 0;
+    cache_serve(s, c);
 }
 
 int cache_stale_allowed(const struct cache_req *c, unsigned flag)

@@ -77,6 +77,16 @@ int cache_stale_allowed(const struct cache_req *c, unsigned flag);
  * the upstream's error. The caller freed its upstream state. May end the stream. */
 void cache_serve_stale(struct client_stream *s, struct cache_req *c);
 
+/* proxy_cache_revalidate: the expired entry's validators to send upstream
+ * (If-Modified-Since, If-None-Match; empty when absent). 1 when there is one. */
+int cache_revalidate_headers(const struct cache_req *c, struct str *ims, struct str *inm);
+
+/* The upstream answered the revalidation with 304 (`uh`: its headers): the
+ * entry is fresh again (REVALIDATED) and answers. The caller freed its
+ * upstream state. May end the stream. */
+void cache_serve_revalidated(struct client_stream *s, struct cache_req *c,
+                             const struct h1_header *uh, size_t nuh);
+
 /* Request headers a caching proxy does not pass upstream (it must get the
  * full response to store it): Range, If-Range, If-*-Match, If-*-Since. */
 int cache_drops_request_header(unsigned id, struct str name);

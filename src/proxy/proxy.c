@@ -530,6 +530,13 @@ static int build_request_head(struct proxy *p, struct str uri)
             sb_header(&b, STR_LIT("Content-Length"), str_from_cstr(num));
         }
     }
+    struct str ims, inm;
+    if (cache_revalidate_headers(p->cache, &ims, &inm)) {
+        if (ims.len)
+            sb_header(&b, STR_LIT("If-Modified-Since"), ims);
+        if (inm.len)
+            sb_header(&b, STR_LIT("If-None-Match"), inm);
+    }
     if (lc->proxy_pass_request_headers) {
         for (size_t i = 0; i < r->nheaders; i++) {
             struct str n = r->headers[i].name;
@@ -1369,6 +1376,30 @@ static enum step handle_response_head(struct proxy *p)
             upstream_peer_ok(p->ups, p->urt, p->peer);
         if (serve_stale(p, flag))
             return STEP_STOP;
+        struct str ims_v, inm_v;
+        if (status == 304 && cache_revalidate_headers(p->cache, &ims_v, &inm_v)) {
+            /* proxy_cache_revalidate: the stored response is still good */
+            struct cache_req *c = p->cache;
+            p->cache = NULL;
+            struct h1_header *kept = arena_alloc(&r->arena, (resp.nheaders ? resp.nheaders : 1) *
+                                                                sizeof(*kept));
+            char *hcopy = arena_alloc(&r->arena, (size_t)rc);
+            if (!kept || !hcopy) {
+                cache_store_abort(c);
+                s->ops->abort(s, "out of memory");
+                return STEP_STOP;
+            }
+            memcpy(hcopy, buf_head(p->ub), (size_t)rc);
+            for (size_t i = 0; i < resp.nheaders; i++) {
+                kept[i] = resp.headers[i];
+                kept[i].name.p = hcopy + (resp.headers[i].name.p - buf_head(p->ub));
+                kept[i].value.p = hcopy + (resp.headers[i].value.p - buf_head(p->ub));
+            }
+            release_upstream(p, 0);
+            proxy_free(p);
+            cache_serve_revalidated(s, c, kept, resp.nheaders);
+            return STEP_STOP;
+        }
 
         /* Copy the head into the arena: the buffer is reused for the body. */
         char *head = arena_alloc(&r->arena, (size_t)rc);

@@ -648,3 +648,54 @@ def test_disk_full_degrades_to_proxying(switchyard, origin, small_tmpfs):
     small = request(port, target="/bytes/100")
     assert request(port, target="/bytes/100").header("X-Cached") == "HIT"
     assert small.status == 200
+
+
+# ---------------------------------------------------------------- revalidate
+
+def conditional_backend(raw_backend, seen):
+    """One response per connection: 304 when If-None-Match names "v1", else
+    200 "body-v1" with ETag "v1" and Last-Modified."""
+    def handler(s):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        head = data.decode("latin-1").lower()
+        seen.append(head)
+        if 'if-none-match: "v1"' in head:
+            s.sendall(b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n"
+                      b"Connection: close\r\n\r\n")
+        else:
+            s.sendall(b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\n"
+                      b"Last-Modified: Mon, 07 Dec 2026 10:00:00 GMT\r\n"
+                      b"Content-Length: 7\r\nConnection: close\r\n\r\nbody-v1")
+    return raw_backend(handler)
+
+
+@pytest.mark.parametrize("revalidate", [True, False])
+def test_revalidation_with_304(switchyard, raw_backend, revalidate):
+    seen = []
+    b = conditional_backend(raw_backend, seen)
+    port = free_port()
+    switchyard(http_conf(f"""
+proxy_cache_path cache keys_zone=C:1m;
+server {{ listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://{b.addr}; proxy_cache C; proxy_cache_valid 200 1s;
+        proxy_cache_revalidate {"on" if revalidate else "off"};
+        add_header X-Cached $upstream_cache_status always; }} }}
+"""))
+    assert request(port, target="/v").header("X-Cached") == "MISS"
+    time.sleep(2.1)  # the test is about time: the entry expires
+    r = request(port, target="/v")
+    assert (r.status, r.body) == (200, b"body-v1")
+    if revalidate:
+        assert r.header("X-Cached") == "REVALIDATED"
+        assert 'if-none-match: "v1"' in seen[-1]
+        assert "if-modified-since: mon, 07 dec 2026 10:00:00 gmt" in seen[-1]
+        assert request(port, target="/v").header("X-Cached") == "HIT"
+        assert len(seen) == 2
+    else:
+        assert r.header("X-Cached") == "EXPIRED"
+        assert "if-none-match" not in seen[-1]
