@@ -9,6 +9,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,24 @@ static void load_dir(struct shm_zone *z, const char *dir, int depth, unsigned *n
     closedir(d);
 }
 
+/* Workers run as `user` when the master is root: the cache directory is
+ * theirs to write (nginx's ngx_create_paths does the same). */
+static void give_to_workers(const struct main_conf *m, const char *path)
+{
+    if (!m->user || geteuid() != 0)
+        return;
+    struct passwd *pw = getpwnam(m->user);
+    if (!pw)
+        return; /* the master reports it when it switches */
+    gid_t gid = pw->pw_gid;
+    struct group *gr = m->group ? getgrnam(m->group) : NULL;
+    if (gr)
+        gid = gr->gr_gid;
+    if (chown(path, pw->pw_uid, gid) < 0)
+        sy_log(LOG_LVL_CRIT, "chown(\"%s\", %s) failed (%d: %s)", path, m->user, errno,
+               strerror(errno));
+}
+
 void cache_loader_run(struct gen_rt *rt)
 {
     const struct http_conf *hc = rt->gen->http;
@@ -133,7 +153,9 @@ void cache_loader_run(struct gen_rt *rt)
             continue;
         loaded[nloaded++] = z->ino;
         const struct cache_zone *cz = hc->cache_zones[i];
-        if (mkdir(cz->path, 0700) < 0 && errno != EEXIST)
+        if (mkdir(cz->path, 0700) == 0)
+            give_to_workers(&rt->gen->main, cz->path);
+        else if (errno != EEXIST)
             sy_log(LOG_LVL_CRIT, "mkdir() \"%s\" failed (%d: %s)", cz->path, errno,
                    strerror(errno));
         unsigned n = 0;
