@@ -38,6 +38,7 @@
 #include "http/vars_eval.h"
 
 #define CACHE_META_MAX (64 * 1024) /* key + head + vary */
+#define CACHE_READ_FIRST 8192         /* the first read of a cache file */
 
 struct cache_req {
     struct request *req;
@@ -55,6 +56,7 @@ struct cache_req {
     int updating_mine;          /* this request set ZONE_CACHE_UPDATING */
     struct cache_file_hdr hdr;
     char *meta;                 /* key, head, vary */
+    const char *body;           /* the whole body, when the first read brought it */
 
     /* proxy_cache_lock: waiting for another request's fill */
     struct timer wait_timer;
@@ -214,17 +216,27 @@ static int read_entry(struct cache_req *c, struct arena *a)
     c->fd = open(c->path, O_RDONLY | O_CLOEXEC);
     if (c->fd < 0)
         return -1;
+    /* one read brings the header, the head and (small responses) the body */
+    char *first = arena_alloc(a, CACHE_READ_FIRST);
     struct stat st;
-    if (pread(c->fd, &c->hdr, sizeof(c->hdr), 0) != (ssize_t)sizeof(c->hdr) ||
-        memcmp(c->hdr.magic, CACHE_MAGIC, 8) != 0 || fstat(c->fd, &st) < 0)
+    ssize_t n = first ? pread(c->fd, first, CACHE_READ_FIRST, 0) : -1;
+    if (n < (ssize_t)sizeof(c->hdr))
+        goto bad;
+    memcpy(&c->hdr, first, sizeof(c->hdr));
+    if (memcmp(c->hdr.magic, CACHE_MAGIC, 8) != 0 || fstat(c->fd, &st) < 0)
         goto bad;
     uint64_t meta = (uint64_t)c->hdr.key_len + c->hdr.head_len + c->hdr.vary_len;
     if (meta > CACHE_META_MAX || sizeof(c->hdr) + meta + c->hdr.body_len != (uint64_t)st.st_size)
         goto bad;
-    c->meta = arena_alloc(a, meta + 1);
-    if (!c->meta || pread(c->fd, c->meta, meta, sizeof(c->hdr)) != (ssize_t)meta)
-        goto bad;
-    c->meta[meta] = '\0';
+    if (sizeof(c->hdr) + meta <= (uint64_t)n) {
+        c->meta = first + sizeof(c->hdr);
+        if ((uint64_t)n == (uint64_t)st.st_size)
+            c->body = c->meta + meta; /* served from memory, with the head */
+    } else {
+        c->meta = arena_alloc(a, meta);
+        if (!c->meta || pread(c->fd, c->meta, meta, sizeof(c->hdr)) != (ssize_t)meta)
+            goto bad;
+    }
     /* an MD5 collision must not serve another key's page */
     if (c->hdr.key_len != c->key.len || memcmp(c->meta, c->key.p, c->key.len) != 0)
         goto bad;
@@ -232,6 +244,7 @@ static int read_entry(struct cache_req *c, struct arena *a)
 bad:
     close(c->fd);
     c->fd = -1;
+    c->body = NULL;
     return -1;
 }
 
@@ -567,6 +580,13 @@ void cache_serve(struct client_stream *s, struct cache_req *c)
     if (bodiless || str_eq(r->method, STR_LIT("HEAD")) || len == 0) {
         close(fd);
         s->ops->send_memory(s, NULL, 0);
+        return;
+    }
+    if (c->body) { /* small: head and body in one write */
+        close(fd);
+        off_t boff = off - (off_t)(sizeof(c->hdr) + c->hdr.key_len + c->hdr.head_len +
+                                   c->hdr.vary_len);
+        s->ops->send_memory(s, c->body + boff, (size_t)len);
         return;
     }
     s->ops->send_file(s, fd, off, (off_t)len);
