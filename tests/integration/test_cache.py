@@ -699,3 +699,20 @@ server {{ listen 127.0.0.1:{port};
     else:
         assert r.header("X-Cached") == "EXPIRED"
         assert "if-none-match" not in seen[-1]
+
+
+def test_hit_over_http2(switchyard, origin):
+    """HTTP/2 clients get the same entries (small from memory, large by file)."""
+    from h2_support import H2Client, h2_server
+    port = free_port()
+    switchyard(http_conf("proxy_cache_path cache keys_zone=C:1m;\n" + h2_server(port, body=f"""
+        location / {{ proxy_pass http://{origin.addr}; proxy_cache C; proxy_cache_valid 1m;
+                     add_header X-Cached $upstream_cache_status; }}
+    """)))
+    with H2Client(port) as c:
+        for tgt in ("/h2small", "/bytes/300000"):
+            a = c.request("GET", tgt)
+            b = c.request("GET", tgt)
+            assert (a.status, a.header("x-cached")) == (200, "MISS")
+            assert (b.status, b.header("x-cached"), b.body) == (200, "HIT", a.body)
+    assert hits(origin, "/bytes/300000") == 1
