@@ -716,3 +716,20 @@ def test_hit_over_http2(switchyard, origin):
             assert (a.status, a.header("x-cached")) == (200, "MISS")
             assert (b.status, b.header("x-cached"), b.body) == (200, "HIT", a.body)
     assert hits(origin, "/bytes/300000") == 1
+
+
+def test_reload_during_a_fill(switchyard, origin):
+    """A fill in progress at a reload completes under the old configuration;
+    the entry is in the zone the new configuration keeps."""
+    port = free_port()
+    sy = switchyard(cache_conf(origin, port))
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("r", request(port, target="/slow/800")))
+    t.start()
+    wait_until(lambda: hits(origin, "/slow/800") == 1, 5, "the fill to start")
+    sy.reload(cache_conf(origin, port, "add_header X-Gen 2;"))
+    t.join(10)
+    assert got["r"].status == 200 and got["r"].header("X-Cached") == "MISS"
+    r = request(port, target="/slow/800")
+    assert (r.header("X-Cached"), r.header("X-Gen")) == ("HIT", "2")
+    assert hits(origin, "/slow/800") == 1
