@@ -352,11 +352,14 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
     if (!fresh && !exists && updating && cc->lock)
         return CACHE_WAIT; /* the request filling it answers us too */
     if (!fresh) {
-        if (exists && (!(cc->use_stale & NEXT_UPSTREAM_OFF) || cc->revalidate) &&
-            read_entry(c, &r->arena) == 0) {
+        /* kept for proxy_cache_use_stale, stale-while-revalidate,
+         * stale-if-error and proxy_cache_revalidate */
+        if (exists && read_entry(c, &r->arena) == 0) {
             if (vary_matches(c, r)) {
                 c->stale = 1;
-                if (updating && (cc->use_stale & CACHE_STALE_UPDATING)) {
+                int swr = now_sec() <= c->hdr.valid_sec + (int64_t)c->hdr.updating_sec;
+                if (updating && ((cc->use_stale & CACHE_STALE_UPDATING) ||
+                                 (c->hdr.updating_sec && swr))) {
                     r->cache_status = CACHE_ST_UPDATING;
                     return CACHE_SERVE;
                 }
@@ -758,6 +761,26 @@ static int stored_skip(const struct resp_header *h)
            str_caseeq_cstr(h->name, "transfer-encoding");
 }
 
+/* Cache-Control stale-while-revalidate=N and stale-if-error=N (nginx reads
+ * them unless Cache-Control is ignored). */
+static void stale_extensions(const struct request *r, const struct h1_header *uh, size_t n,
+                             uint32_t *updating, uint32_t *error)
+{
+    *updating = *error = 0;
+    if (r->lc->proxy_ignore_headers & PROXY_IGNORE_CACHE_CONTROL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (!str_caseeq_cstr(uh[i].name, "cache-control"))
+            continue;
+        int64_t v = cc_number(uh[i].value, "stale-while-revalidate");
+        if (v > 0)
+            *updating = (uint32_t)v;
+        v = cc_number(uh[i].value, "stale-if-error");
+        if (v > 0)
+            *error = (uint32_t)v;
+    }
+}
+
 void cache_store_begin(struct cache_req *c, struct client_stream *s, int status,
                        const struct h1_header *uh, size_t nuh)
 {
@@ -812,6 +835,7 @@ void cache_store_begin(struct cache_req *c, struct client_stream *s, int status,
                                      .head_len = (uint32_t)head_len,
                                      .vary_len = (uint32_t)vary_len,
                                      .status = status};
+    stale_extensions(r, uh, nuh, &c->hdr.updating_sec, &c->hdr.error_sec);
     memcpy(c->hdr.magic, CACHE_MAGIC, 8);
     store_write(c, &c->hdr, sizeof(c->hdr));
     store_write(c, c->key.p, c->key.len);
@@ -943,7 +967,15 @@ void cache_serve_revalidated(struct client_stream *s, struct cache_req *c,
 
 int cache_stale_allowed(const struct cache_req *c, unsigned flag)
 {
-    return c && c->stale && c->fd >= 0 && flag && (c->cc->use_stale & flag);
+    if (!c || !c->stale || c->fd < 0 || !flag)
+        return 0;
+    if (c->cc->use_stale & flag)
+        return 1;
+    /* stale-if-error=N: a failure to get a response (not an error status,
+     * as nginx), for N seconds after the entry expired */
+    unsigned errors = NEXT_UPSTREAM_ERROR | NEXT_UPSTREAM_TIMEOUT | NEXT_UPSTREAM_INVALID_HEADER;
+    return (flag & errors) && c->hdr.error_sec &&
+           now_sec() <= c->hdr.valid_sec + (int64_t)c->hdr.error_sec;
 }
 
 void cache_serve_stale(struct client_stream *s, struct cache_req *c)

@@ -26,7 +26,7 @@ struct cache_zone;
 struct arena;
 
 /* The fixed start of a cache file (then key, head, vary, body: cache.c). */
-#define CACHE_MAGIC "SYCACHE1"
+#define CACHE_MAGIC "SYCACHE2"
 struct cache_file_hdr {
     char magic[8];
     int64_t valid_sec;          /* fresh until (Unix time) */
@@ -34,6 +34,8 @@ struct cache_file_hdr {
     uint64_t body_len;
     uint32_t key_len, head_len, vary_len;
     int32_t status;
+    uint32_t updating_sec;      /* Cache-Control stale-while-revalidate */
+    uint32_t error_sec;         /* Cache-Control stale-if-error */
 };
 
 /* The file of the entry whose key has MD5 `md5` (nginx's layout), in `a`. */

@@ -733,3 +733,37 @@ def test_reload_during_a_fill(switchyard, origin):
     r = request(port, target="/slow/800")
     assert (r.header("X-Cached"), r.header("X-Gen")) == ("HIT", "2")
     assert hits(origin, "/slow/800") == 1
+
+
+@pytest.mark.parametrize("ext,path,status", [
+    ("stale-if-error=60", "/dead", "STALE"),
+    ("stale-if-error=60", "/status/503", "EXPIRED"),  # an error status is an answer (nginx)
+])
+def test_cache_control_stale_if_error(switchyard, origin, ext, path, status):
+    port = free_port()
+    switchyard(stale_conf(origin, port, "off"))
+    cc = urllib.parse.quote(f"max-age=1, {ext}")
+    first = request(port, target=f"/set-header?Cache-Control={cc}&k=e")
+    assert first.header("X-Cached") == "MISS"
+    time.sleep(2.1)  # the test is about time: max-age=1 must pass
+    r = request(port, target=f"{path}?k=e")
+    if status == "STALE":
+        assert (r.status, r.header("X-Cached"), r.body) == (200, status, first.body)
+    else:
+        assert (r.status, r.header("X-Cached")) == (503, status)
+
+
+def test_cache_control_stale_while_revalidate(switchyard, origin):
+    port = free_port()
+    switchyard(stale_conf(origin, port, "off"))
+    cc = urllib.parse.quote("max-age=1, stale-while-revalidate=60")
+    first = request(port, target=f"/set-header?Cache-Control={cc}&k=w")
+    time.sleep(2.1)  # the test is about time: max-age=1 must pass
+    slow = {}
+    t = threading.Thread(target=lambda: slow.setdefault(
+        "r", request(port, target="/slow/1000?k=w")))
+    t.start()
+    wait_until(lambda: hits(origin, "/slow/1000?k=w") == 1, 5, "the refresh to reach the origin")
+    r = request(port, target="/?k=w")
+    t.join(10)
+    assert (r.status, r.header("X-Cached"), r.body) == (200, "UPDATING", first.body)
