@@ -64,6 +64,7 @@ struct cache_req {
     void (*wake)(void *arg, enum cache_lookup_rc rc);
     void *wake_arg;
     int no_store;               /* lock_timeout passed: proxied without storing */
+    int head_as_get;            /* proxy_cache_convert_head: a HEAD asked upstream as GET */
 
     /* store */
     int tfd;                    /* temporary file, -1 when not storing */
@@ -595,6 +596,14 @@ void cache_serve(struct client_stream *s, struct cache_req *c)
     s->ops->send_file(s, fd, off, (off_t)len);
 }
 
+int cache_head_as_get(struct cache_req *c, const struct request *r)
+{
+    if (!c || !c->cc->convert_head || !str_eq(r->method, STR_LIT("HEAD")))
+        return 0;
+    c->head_as_get = 1;
+    return 1;
+}
+
 int cache_drops_request_header(unsigned id, struct str name)
 {
     (void)id;
@@ -786,8 +795,9 @@ void cache_store_begin(struct cache_req *c, struct client_stream *s, int status,
 {
     struct request *r = &s->req;
     const struct cache_conf *cc = c->cc;
-    if (c->tfd >= 0 || (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("POST"))))
-        return; /* HEAD is not stored (proxy_cache_convert_head: see docs/cache.md) */
+    if (c->tfd >= 0 || (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("POST")) &&
+                        !c->head_as_get))
+        return; /* a HEAD answer has no body to store */
     if (status == 206 || c->uses < (uint64_t)cc->min_uses || c->no_store)
         return;
     if (conds_true(s, cc->no_cache, cc->nno_cache))

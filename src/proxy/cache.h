@@ -89,6 +89,10 @@ int cache_revalidate_headers(const struct cache_req *c, struct str *ims, struct 
 void cache_serve_revalidated(struct client_stream *s, struct cache_req *c,
                              const struct h1_header *uh, size_t nuh);
 
+/* proxy_cache_convert_head: 1 when this HEAD request goes upstream as GET
+ * (the response is stored; the client gets the head only). */
+int cache_head_as_get(struct cache_req *c, const struct request *r);
+
 /* Request headers a caching proxy does not pass upstream (it must get the
  * full response to store it): Range, If-Range, If-*-Match, If-*-Since. */
 int cache_drops_request_header(unsigned id, struct str name);

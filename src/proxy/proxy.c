@@ -98,6 +98,7 @@ struct proxy {
 
     struct cache_req *cache;    /* proxy_cache: this request's entry (request arena) */
     struct str dyn_uri;         /* proxy_start's URI, kept across a proxy_cache_lock wait */
+    int head_as_get;            /* proxy_cache_convert_head: HEAD sent as GET, body only stored */
     int dyn_has_uri;
 };
 
@@ -461,6 +462,10 @@ static int build_request_head(struct proxy *p, struct str uri)
     struct strbuf b = {.a = &r->arena};
 
     struct str method = r->method;
+    if (!lc->proxy_method && cache_head_as_get(p->cache, r)) {
+        method = STR_LIT("GET");
+        p->head_as_get = 1;
+    }
     if (lc->proxy_method) {
         if (tmpl_eval(s, lc->proxy_method, &method) < 0)
             return -1;
@@ -1459,7 +1464,8 @@ static enum step handle_response_head(struct proxy *p)
         }
 
         /* Upstream framing. */
-        int bodiless = str_eq(r->method, STR_LIT("HEAD")) || status == 204 || status == 304 ||
+        int bodiless = (str_eq(r->method, STR_LIT("HEAD")) && !p->head_as_get) || status == 204 ||
+                       status == 304 ||
                        (status >= 100 && status < 200);
         memset(&p->rs, 0, sizeof(p->rs));
         if (bodiless) {
@@ -1526,6 +1532,8 @@ static enum step handle_response_head(struct proxy *p)
                                                       : STREAM_LEN_UNKNOWN;
         if (p->cache)
             cache_store_begin(p->cache, s, status, uh, resp.nheaders);
+        if (p->head_as_get)
+            length = 0; /* the client asked HEAD: the head only */
         if (s->ops->send_head(s, length) < 0)
             return STEP_STOP;
         p->phase = PX_RESPONSE;
@@ -1871,6 +1879,18 @@ static enum step send_response(struct proxy *p)
             enum step st = read_upstream(p);
             if (st != STEP_PROGRESS)
                 return st == STEP_STOP ? STEP_STOP : progress;
+            progress = STEP_PROGRESS;
+            continue;
+        }
+        if (p->head_as_get && ready) {
+            /* the body of a HEAD asked as GET goes to the cache only */
+            if (p->cache)
+                cache_store_body(p->cache, buf_head(p->ub), ready);
+            relay_advance(&p->rs, p->ub, ready);
+            if (p->ub && buf_len(p->ub) == 0 && p->rs.dec_avail == 0) {
+                buf_put(p->ub);
+                p->ub = NULL;
+            }
             progress = STEP_PROGRESS;
             continue;
         }
