@@ -789,3 +789,19 @@ def test_convert_head(switchyard, origin, convert):
     if convert or not IS_NGINX:
         h = request(port, method="HEAD", target="/bytes/5000")
         assert h.header("Content-Length") == "5000"
+
+
+def test_workers_keep_the_zone_across_reload(master, origin, tmp_path):
+    port = free_port()
+    p = master(cache_conf(origin, port, path_params="keys_zone=C:1m"))
+    from harness import port_open
+    wait_until(lambda: port_open(port), 10, "the port")
+    request(port, target="/mr")
+    (tmp_path / "m.conf").write_text(cache_conf(origin, port, "add_header X-Gen 2;",
+                                                path_params="keys_zone=C:1m"))
+    p.send_signal(signal.SIGHUP)
+    wait_until(lambda: request(port, target="/mr").header("X-Gen") == "2", 10,
+               "the new configuration", interval=0.1)
+    for _ in range(6):
+        assert request(port, target="/mr").header("X-Cached") == "HIT"
+    assert hits(origin, "/mr") == 1
