@@ -193,7 +193,33 @@ GZIP_LOCATION = """
             gzip_types text/plain;
         }"""
 
-NGINX_LOCATIONS = """{gzip_location}
+# The cache scenarios' location (only for a binary that has the proxy cache):
+# every request a HIT once the first response is stored.
+CACHE_LOCATION = """
+        location /cached/ {
+            proxy_pass http://backend/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache B;
+            proxy_cache_valid 200 1h;
+        }"""
+
+
+def cache_path(d) -> str:
+    """The cache under the proxy's directory; nginx's workers (not root) must
+    reach it, so the directories above it become traversable (0711)."""
+    for p in (Path(d), Path(d).parent):
+        os.chmod(p, 0o711)
+    return f"proxy_cache_path {d}/cache levels=1:2 keys_zone=B:10m;"
+
+
+def has_cache(binary: str) -> bool:
+    """-V says --without-http-cache when the proxy cache is not built."""
+    r = subprocess.run([binary, "-V"], capture_output=True, text=True)
+    return "--without-http-cache" not in (r.stderr + r.stdout)
+
+
+NGINX_LOCATIONS = """{gzip_location}{cache_location}
         location / {{
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -220,6 +246,7 @@ events {{ worker_connections 19000; }}
 http {{
     access_log off;
     {http_extra}
+    {cache_path}
     map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
     upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; }}
     server {{
@@ -257,6 +284,8 @@ class Switchyard(Proxy):
         # the nginx file's `location = /gz` (gzip of a proxied 32 KiB text)
         if self.available() and has_gzip(binary):
             self.features.add("gzip")
+        if self.available() and has_cache(binary):
+            self.features.add("cache")
 
     def version(self) -> str:
         r = subprocess.run([self.binary, "-v"], capture_output=True, text=True)
@@ -269,7 +298,9 @@ class Switchyard(Proxy):
         (self.dir / "proxy.conf").write_text(NGINX_STYLE.format(
             port=self.port, tls_port=self.tls_port, h2_port=self.h2_port, backend=self.backend,
             cert=self.cert, key=self.key, http_extra="",
-            gzip_location=GZIP_LOCATION if "gzip" in self.features else ""))
+            gzip_location=GZIP_LOCATION if "gzip" in self.features else "",
+            cache_location=CACHE_LOCATION if "cache" in self.features else "",
+            cache_path=cache_path(self.dir) if "cache" in self.features else ""))
 
     def argv(self):
         return [self.binary, "-p", f"{self.dir}/", "-c", str(self.dir / "proxy.conf"),
@@ -278,7 +309,7 @@ class Switchyard(Proxy):
 
 class Nginx(Proxy):
     name = "nginx"
-    static_features = frozenset({"tls", "ws", "gzip"})  # Debian's nginx-light has gzip
+    static_features = frozenset({"tls", "ws", "gzip", "cache"})  # as Debian's nginx-light
     binary = "/usr/sbin/nginx"
 
     def version(self) -> str:
@@ -290,7 +321,8 @@ class Nginx(Proxy):
                         for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         (self.dir / "proxy.conf").write_text(NGINX_STYLE.format(
             port=self.port, tls_port=self.tls_port, h2_port=self.h2_port, backend=self.backend,
-            cert=self.cert, key=self.key, http_extra=temps, gzip_location=GZIP_LOCATION))
+            cert=self.cert, key=self.key, http_extra=temps, gzip_location=GZIP_LOCATION,
+            cache_location=CACHE_LOCATION, cache_path=cache_path(self.dir)))
 
     def argv(self):
         return [self.binary, "-p", f"{self.dir}/", "-c", str(self.dir / "proxy.conf"),

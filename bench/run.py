@@ -304,6 +304,29 @@ def scenarios(d: float, idle_conns: int):
         return measured(p, work, lambda: run_wrk(f"http://127.0.0.1:{p.port}/gz", 20, d,
                                                  headers=("Accept-Encoding: gzip",)))
 
+    # The proxy cache: every request a HIT from the same proxy_cache_path
+    # configuration (the first one fills it), 100 B and 1 MiB responses.
+    @add("cache_hit", "HTTP/1.1 cache HIT, 100 B, 50 conns",
+         ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p50_us", "p99_us"], needs={"cache"})
+    def _(p, work):
+        run_wrk(f"http://127.0.0.1:{p.port}/cached/", 1, 0.2)  # fill
+        return measured(p, work, lambda: run_wrk(f"http://127.0.0.1:{p.port}/cached/", 50, d))
+
+    @add("cache_hit_1m", "HTTP/1.1 cache HIT, 1 MiB, 8 conns",
+         ["cpu_s_per_gb", "gb_per_s", "syscalls_per_op"], needs={"cache"})
+    def _(p, work):
+        run_wrk(f"http://127.0.0.1:{p.port}/cached/1m", 1, 0.2)  # fill
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{p.port}/cached/1m") as resp:
+            got = len(resp.read())
+        if got != 1 << 20:
+            raise RuntimeError(f"/cached/1m answered {got} bytes, not 1 MiB")
+        r = measured(p, work, lambda: run_wrk(f"http://127.0.0.1:{p.port}/cached/1m", 8, d))
+        gb = r["ops"] * (1 << 20) / 1e9
+        r["cpu_s_per_gb"] = r["cpu_s"] / gb if gb else float("nan")
+        r["gb_per_s"] = gb / r["seconds"]
+        return r
+
     @add("ws_handshake", "WebSocket handshake + close, 20 conns",
          ["cpu_us_per_op", "syscalls_per_op", "ops_per_s", "p99_us"])
     def _(p, work):

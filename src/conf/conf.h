@@ -25,6 +25,7 @@
 #include "conf/proxy_socket.h"
 #include "conf/secure_link.h"
 #include "conf/ssi.h"
+#include "conf/cache.h"
 #include "conf/vars.h"
 #include "core/arena.h"
 #include "core/log.h"
@@ -481,6 +482,7 @@ struct loc_conf {
     struct sub_conf sub;                /* sub_filter* (src/conf/sub.c) */
     struct proxy_socket_conf proxy_socket; /* proxy_bind, proxy_socket_* (conf/proxy_socket.c) */
     struct secure_link_conf secure_link; /* secure_link* (conf/secure_link.c) */
+    struct cache_conf cache;            /* proxy_cache* (src/conf/cache.c) */
     /* ---- added: access control (allow/deny, auth_basic, auth_request,
        satisfy, limit_except; conf/access.h). NULL: no check at this level
        (a level that sets nothing shares its parent's) ---- */
@@ -704,6 +706,8 @@ struct http_conf {
     struct log_format **log_formats; unsigned nlog_formats;
     struct loc_conf *lc;        /* http-level conf */
     struct limit_zone **limit_zones; unsigned nlimit_zones; /* (added) declaration order */
+    struct cache_zone **cache_zones; unsigned ncache_zones; /* (added) proxy_cache_path, in
+                                                               order (conf/cache.h) */
     struct charset_registry *charsets;  /* (added) charset names and charset_map pairs;
                                            NULL when no charset directive is used */
 };

@@ -25,5 +25,6 @@ const struct directive *const conf_module_tables[] = {
     upstream_zone_directives,
     proxy_cookie_directives,
     ssi_directives,
+    cache_directives,
     NULL,
 };

@@ -119,6 +119,7 @@ extern const struct directive ssi_directives[];    /* ssi.c */
 /* gzip_types, brotli_types, ssi_types: MIME types into a
  * `const struct compress_types *` field (gzip.c). */
 conf_set_fn compress_set_types;
+extern const struct directive cache_directives[];  /* cache.c */
 
 /* Every table, the core one first, NULL-terminated (directive_table.c). */
 extern const struct directive *const conf_module_tables[];

@@ -44,6 +44,7 @@
 
 #include "conf/absent_modules.h"
 #include "conf/http2.h"
+#include "conf/cache.h"
 #include "conf/limits.h"
 #include "conf/modules.h"
 
@@ -109,6 +110,7 @@ struct temp_path {
 };
 
 struct http_build {
+    const struct conf_node *node; /* the http block */
     struct http_conf *hc;
     struct ssl_conf *ssl;
     struct srv_build **servers;
@@ -996,6 +998,7 @@ static const char *set_http(struct conf_parser *p, const struct directive *d, vo
     p->lc = hc->lc;
     p->ssl = ssl;
     p->rw_tail = NULL;
+    hb->node = p->node;
     if (run_block(p, p->node->children, CTX_HTTP) != 0)
         return CONF_ERROR;
     p->lc = NULL;
@@ -3079,16 +3082,6 @@ static const char *set_proxy_redirect(struct conf_parser *p, const struct direct
     return NULL;
 }
 
-static const char *set_proxy_cache(struct conf_parser *p, const struct directive *d, void *conf)
-{
-    (void)d;
-    (void)conf;
-    if (strcmp(p->node->args[0], "off") != 0)
-        return conf_err(p, "\"proxy_cache\" is not supported (only \"proxy_cache off\"): the "
-                           "proxy cache is planned for a later compatibility release");
-    return NULL;
-}
-
 /* ------------------------------------------------------------ ssl */
 
 static const char *set_ssl_cert(struct conf_parser *p, const struct directive *d, void *conf)
@@ -3846,7 +3839,6 @@ const struct directive core_directives[] = {
     {"websocket_origins", HSL, ARGS(1, MANY), set_websocket_origins, LVL_LOC, 0, NULL},
     {"websocket_max_message_size", HSL, ARGS(1, 1), set_ws_max_message, LVL_LOC, 0, NULL},
     {"websocket_message_rate", HSL, ARGS(1, 2), set_ws_message_rate, LVL_LOC, 0, NULL},
-    {"proxy_cache", HSL, ARGS(1, 1), set_proxy_cache, LVL_NONE, 0, NULL},
     {"proxy_ssl_server_name", HSL, ARGS(1, 1), set_flag, LOC(proxy_ssl_server_name), NULL},
     {"proxy_ssl_name", HSL, ARGS(1, 1), set_tmpl_ptr, LOC(proxy_ssl_name), NULL},
     {"proxy_ssl_verify", HSL, ARGS(1, 1), set_flag, LOC(proxy_ssl_verify), NULL},
@@ -4366,6 +4358,10 @@ static int http_finish(struct conf_parser *p)
 
     /* 1b. every zone named by limit_req / limit_conn was declared */
     if (limits_finish(p) != 0)
+        return -1;
+
+    /* 1c. every cache named by proxy_cache was declared by proxy_cache_path */
+    if (cache_finish(p, hb->node, hb->nservers) != 0)
         return -1;
 
     /* 2. merge every level (nginx: ngx_http_merge_servers) */

@@ -119,6 +119,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     limit_rate_conf_init(&c->limit_rate);
     sub_conf_init(&c->sub);
     proxy_socket_conf_init(&c->proxy_socket);
+    cache_conf_init(&c->cache);
     expires_conf_init(&c->expires);
     charset_conf_init(&c->charset);
     autoindex_conf_init(&c->autoindex);
@@ -465,6 +466,7 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     sub_conf_merge(&c->sub, prev ? &prev->sub : NULL);
     proxy_socket_conf_merge(&c->proxy_socket, prev ? &prev->proxy_socket : NULL);
     secure_link_conf_merge(&c->secure_link, prev ? &prev->secure_link : NULL);
+    cache_conf_merge(&c->cache, prev ? &prev->cache : NULL);
     expires_conf_merge(&c->expires, prev ? &prev->expires : NULL);
     if (charset_conf_merge(p, &c->charset, prev ? &prev->charset : NULL) != 0)
         return -1;

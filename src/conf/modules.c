@@ -182,12 +182,8 @@ static const struct conf_module modules[] = {
      "least_time header;", "least_time", ""},
     {"http_upstream_sticky_module", "ngx_http_upstream_sticky_module", DEF, PROBE_UPSTREAM,
      "sticky cookie probe;", "sticky", ""},
-    {"http-cache", "ngx_http_proxy_module's cache", DEF, PROBE_HTTP,
-     "proxy_cache_path cache keys_zone=probe:1m;", "",
-     "proxy_cache_background_update proxy_cache_bypass proxy_cache_convert_head "
-     "proxy_cache_key proxy_cache_lock proxy_cache_lock_age proxy_cache_lock_timeout "
-     "proxy_cache_max_range_offset proxy_cache_methods proxy_cache_min_uses proxy_cache_path "
-     "proxy_cache_revalidate proxy_cache_use_stale proxy_cache_valid proxy_no_cache"},
+    {"http-cache", "ngx_http_proxy_module's cache", DEF | BUILT, PROBE_HTTP,
+     "proxy_cache_path cache keys_zone=probe:1m;", "", ""},
 
     /* nginx builds these only on request; Switchyard does not have them (-V: nothing). */
     {"http_v3_module", "ngx_http_v3_module", CONF_MOD_INERT, PROBE_HTTP, "http3 on;",

@@ -4,6 +4,7 @@
 #include "conf/runtime.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "core/shm_zone.h"
@@ -49,6 +50,22 @@ struct gen_rt *rt_create(struct generation *gen)
             }
         }
     }
+    if (gen->http && gen->http->ncache_zones) {
+        rt->cache_zones = calloc(gen->http->ncache_zones, sizeof(*rt->cache_zones));
+        if (!rt->cache_zones)
+            goto fail;
+        for (unsigned i = 0; i < gen->http->ncache_zones; i++) {
+            const struct cache_zone *z = gen->http->cache_zones[i];
+            /* the same name, size and directory keep the zone (and its index) */
+            rt->cache_zones[i] = shm_zone_attach(z->name, z->size, SHM_ZONE_CACHE,
+                                                 shm_zone_key_id(z->path, strlen(z->path)));
+            if (!rt->cache_zones[i]) {
+                rt->refs = 1;
+                rt_release(rt);
+                return NULL; /* logged */
+            }
+        }
+    }
     return rt;
 fail:
     sy_log(LOG_LVL_EMERG, "out of memory creating the configuration runtime");
@@ -76,6 +93,11 @@ void rt_release(struct gen_rt *rt)
         for (unsigned i = 0; i < rt->gen->http->nlimit_zones; i++)
             shm_zone_release(rt->zones[i]);
         free(rt->zones);
+    }
+    if (rt->cache_zones) {
+        for (unsigned i = 0; i < rt->gen->http->ncache_zones; i++)
+            shm_zone_release(rt->cache_zones[i]);
+        free(rt->cache_zones);
     }
     gen_free(rt->gen);
     free(rt);

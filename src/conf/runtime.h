@@ -28,6 +28,8 @@ struct gen_rt {
     struct log_file **logs;     /* [gen->nlog_paths], one reference each */
     struct shm_zone **zones;    /* [gen->http->nlimit_zones] limit_req/limit_conn zones,
                                    one reference each (core/shm_zone.h) */
+    struct shm_zone **cache_zones; /* [gen->http->ncache_zones] proxy_cache_path keys zones,
+                                   one reference each */
 };
 
 /*

@@ -52,7 +52,12 @@
 enum shm_zone_kind {
     SHM_ZONE_LIMIT_REQ = 1,
     SHM_ZONE_LIMIT_CONN = 2,
+    SHM_ZONE_CACHE = 3,      /* proxy_cache_path keys zone (proxy/cache.c) */
 };
+
+/* zone_node.c_flags of a cache entry */
+#define ZONE_CACHE_EXISTS   0x1u /* a complete file is on disk */
+#define ZONE_CACHE_UPDATING 0x2u /* a request is filling (or refreshing) it */
 
 /* One entry of a zone, in shared memory. */
 struct zone_node {
@@ -64,7 +69,13 @@ struct zone_node {
     uint64_t last_ms;   /* limit_req: CLOCK_MONOTONIC ms of the last accounted request */
     uint32_t conns;     /* limit_conn: requests (and tunnels) in progress for the key */
     uint16_t keylen;    /* bytes of key, or SHM_ZONE_KEY_DIGEST | 32 */
-    uint16_t unused;
+    uint16_t c_flags;   /* cache: ZONE_CACHE_* */
+    uint32_t c_uses;    /* cache: requests for the key (proxy_cache_min_uses) */
+    uint32_t c_fill_pid; /* cache: the process filling it (with ZONE_CACHE_UPDATING) */
+    int64_t c_valid_sec; /* cache: the stored response is fresh until this Unix time */
+    uint64_t c_fsize;   /* cache: bytes of the file on disk (max_size) */
+    uint64_t c_used_ms; /* cache: CLOCK_MONOTONIC ms of the last use (inactive) */
+    uint64_t c_fill_ms; /* cache: when the fill started (proxy_cache_lock_age) */
     uint8_t key[SHM_ZONE_KEY_MAX];
 };
 

@@ -125,6 +125,9 @@ struct request {
     struct h1_header *up_headers; /* upstream response headers (arena copy) */
     size_t nup_headers;
 
+    /* proxy cache (proxy/cache.c): $upstream_cache_status, CACHE_ST_*; 0 = not cached */
+    uint8_t cache_status;
+
     /* limit_req / limit_conn (http/limit_req.c, limit_conn.c) */
     uint8_t limit_req_status;   /* enum limit_status; 0 = not checked ($limit_req_status) */
     uint8_t limit_conn_status;  /* likewise, $limit_conn_status */
@@ -143,6 +146,18 @@ struct request {
     /* tunnel info for logging (WebSocket) */
     uint64_t tunnel_ms, tunnel_from_client, tunnel_from_upstream;
     const char *tunnel_close_reason;
+};
+
+/* request.cache_status values ($upstream_cache_status, nginx's words) */
+enum cache_st {
+    CACHE_ST_NONE = 0,
+    CACHE_ST_MISS,
+    CACHE_ST_BYPASS,
+    CACHE_ST_EXPIRED,
+    CACHE_ST_STALE,
+    CACHE_ST_UPDATING,
+    CACHE_ST_REVALIDATED,
+    CACHE_ST_HIT,
 };
 
 #endif

@@ -926,7 +926,13 @@ static struct str response_var(struct client_stream *s, unsigned id, int *found)
         return upstream_var(s, UF_BYTES_RECEIVED, found);
     case VB_UPSTREAM_BYTES_SENT:
         return upstream_var(s, UF_BYTES_SENT, found);
-    case VB_UPSTREAM_CACHE_STATUS: /* no proxy cache */
+    case VB_UPSTREAM_CACHE_STATUS: {
+        static const char *const names[] = {NULL,    "MISS",    "BYPASS",      "EXPIRED",
+                                            "STALE", "UPDATING", "REVALIDATED", "HIT"};
+        const char *v = r->cache_status < sizeof(names) / sizeof(names[0])
+                            ? names[r->cache_status] : NULL;
+        return v ? str_from_cstr(v) : none(found);
+    }
     case VB_UPSTREAM_CACHE_LAST_MODIFIED:
     case VB_UPSTREAM_CACHE_ETAG:
         return none(found);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,8 +25,9 @@
 #include "conf/snapshot.h"
 #include "core/log.h"
 #include "core/shm_zone.h"
+#include "proxy/cache_manager.h"
 
-static volatile sig_atomic_t m_reload, m_reopen, m_quit, m_stop, m_child;
+static volatile sig_atomic_t m_reload, m_reopen, m_quit, m_stop, m_child, m_alarm;
 
 static void master_sig(int sig)
 {
@@ -35,6 +37,7 @@ static void master_sig(int sig)
     case SIGQUIT: m_quit = 1; break;
     case SIGTERM: case SIGINT: m_stop = 1; break;
     case SIGCHLD: m_child = 1; break;
+    case SIGALRM: m_alarm = 1; break;
     default: break;
     }
 }
@@ -358,6 +361,12 @@ static void reload(void)
     nrt->gen->serial = M.rt->gen->serial + 1;
     rt_release(M.rt);
     M.rt = nrt;
+    cache_loader_run(M.rt); /* new cache zones, before a worker uses them */
+    if (M.rt->cache_zones) {
+        struct itimerval tick = {{CACHE_MANAGER_INTERVAL_MS / 1000, 0},
+                                 {CACHE_MANAGER_INTERVAL_MS / 1000, 0}};
+        setitimer(ITIMER_REAL, &tick, NULL);
+    }
 
     if (new_user) {
         sy_log(LOG_LVL_NOTICE, "user changed: starting %ld new worker processes, the old ones "
@@ -407,7 +416,7 @@ int master_run(struct gen_rt *rt, const struct worker_opts *wo)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = master_sig;
     sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGHUP, SIGUSR1, SIGQUIT, SIGTERM, SIGINT, SIGCHLD};
+    int sigs[] = {SIGHUP, SIGUSR1, SIGQUIT, SIGTERM, SIGINT, SIGCHLD, SIGALRM};
     for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sigaction(sigs[i], &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -417,10 +426,22 @@ int master_run(struct gen_rt *rt, const struct worker_opts *wo)
         sigaddset(&block, sigs[i]);
     sigprocmask(SIG_BLOCK, &block, NULL);
     sigemptyset(&all); /* sigsuspend() waits with every signal deliverable */
+    /* the proxy cache's loader runs before any worker can fill the cache;
+     * its manager on a timer (proxy/cache_manager.h) */
+    cache_loader_run(M.rt);
+    struct itimerval tick = {{CACHE_MANAGER_INTERVAL_MS / 1000, 0},
+                             {CACHE_MANAGER_INTERVAL_MS / 1000, 0}};
+    if (M.rt->cache_zones)
+        setitimer(ITIMER_REAL, &tick, NULL);
     for (long i = 0; i < M.n; i++)
         start_slot(i);
     for (;;) {
         sigsuspend(&all);
+        if (m_alarm) {
+            m_alarm = 0;
+            if (!M.stopping)
+                cache_manager_run(M.rt);
+        }
         if (m_child) {
             m_child = 0;
             reap();

@@ -31,6 +31,7 @@
 #include "client/h2_session.h"
 #include "http/phases.h"
 #include "http/router.h"
+#include "proxy/cache_manager.h"
 #include "proxy/proxy.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
@@ -416,6 +417,16 @@ static void worker_apply_limits(const struct main_conf *m)
                strerror(errno));
 }
 
+/* master_process off: this process is also the proxy cache's loader and
+ * manager (proxy/cache_manager.h). */
+static struct timer cache_timer;
+
+static void on_cache_tick(struct timer *t)
+{
+    cache_manager_run(rt_current);
+    timer_set(t, CACHE_MANAGER_INTERVAL_MS);
+}
+
 int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
 {
     rt_current = rt;
@@ -469,6 +480,11 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     http_proxy_handler = proxy_start;
     trim_timer.cb = on_trim;
     timer_set(&trim_timer, TRIM_INTERVAL_MS);
+    if (!master_channel) {
+        cache_loader_run(rt);
+        cache_timer.cb = on_cache_tick;
+        timer_set(&cache_timer, CACHE_MANAGER_INTERVAL_MS);
+    }
     for (;;) {
         loop_run_once(shutdown_deadline ? 100 : -1);
         maybe_resume_accepting();
@@ -519,6 +535,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
         }
     }
     timer_cancel(&trim_timer);
+    timer_cancel(&cache_timer);
     sy_log(LOG_LVL_NOTICE, "exiting");
     /* Release everything so leak checkers see a clean exit. */
     sy_quit = 1;

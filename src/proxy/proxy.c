@@ -39,6 +39,7 @@
 #include "conf/runtime.h"
 #include "proxy/relay.h"
 #include "proxy/tunnel.h"
+#include "proxy/cache.h"
 #include "proxy/upstream.h"
 #include "proxy/ws_frame.h"
 #include "tls/tls.h"
@@ -65,7 +66,8 @@ struct proxy {
     struct str up_uri;          /* the URI sent upstream (request arena), for error lines */
     struct dyn_upstream *dyn;   /* held: the run-time group of a proxy_pass with variables */
     struct dyn_wait *dyn_wait;  /* waiting for its name to be looked up */
-    struct str dyn_uri;         /* the URI part of the proxy_pass value, while waiting */
+    struct str dyn_uri;         /* the URI part of the proxy_pass value, kept while a name
+                                   is looked up or a proxy_cache_lock wait runs */
     int dyn_has_uri;
     struct timer utimer;        /* connect / read / send deadline of the upstream side */
     struct posted post;
@@ -100,6 +102,9 @@ struct proxy {
     int client_close_after;     /* close-delimited towards the client */
     int trailers_sent;          /* the upstream's trailer fields were given to the stream */
     int bulk;                   /* body reads fill whole buffers: read 64 KiB at a time */
+
+    struct cache_req *cache;    /* proxy_cache: this request's entry (request arena) */
+    int head_as_get;            /* proxy_cache_convert_head: HEAD sent as GET, body only stored */
 };
 
 #include "core/container.h"
@@ -234,6 +239,8 @@ static void proxy_free_to(struct proxy *p, int cache)
 {
     dyn_upstream_cancel(p->dyn_wait);
     p->dyn_wait = NULL;
+    cache_store_abort(p->cache); /* a store not completed leaves no file */
+    p->cache = NULL;
     upstream_try_end(&p->s->req);
     loop_unpost(&p->post);
     timer_stop(&p->utimer);
@@ -465,6 +472,10 @@ static int build_request_head(struct proxy *p, struct str uri)
     struct strbuf b = {.a = &r->arena};
 
     struct str method = r->method;
+    if (!lc->proxy_method && cache_head_as_get(p->cache, r)) {
+        method = STR_LIT("GET");
+        p->head_as_get = 1;
+    }
     if (lc->proxy_method) {
         if (tmpl_eval(s, lc->proxy_method, &method) < 0)
             return -1;
@@ -534,6 +545,13 @@ static int build_request_head(struct proxy *p, struct str uri)
             sb_header(&b, STR_LIT("Content-Length"), str_from_cstr(num));
         }
     }
+    struct str ims, inm;
+    if (cache_revalidate_headers(p->cache, &ims, &inm)) {
+        if (ims.len)
+            sb_header(&b, STR_LIT("If-Modified-Since"), ims);
+        if (inm.len)
+            sb_header(&b, STR_LIT("If-None-Match"), inm);
+    }
     if (lc->proxy_pass_request_headers) {
         for (size_t i = 0; i < r->nheaders; i++) {
             struct str n = r->headers[i].name;
@@ -543,6 +561,8 @@ static int build_request_head(struct proxy *p, struct str uri)
                 continue;
             if (named_in_connection(r->headers, r->nheaders, n))
                 continue;
+            if (p->cache && cache_drops_request_header(id, n))
+                continue; /* the cache wants the full response */
             int overridden = 0;
             for (unsigned k = 0; k < lc->nproxy_set_headers; k++)
                 if (str_caseeq(lc->proxy_set_headers[k].name, n))
@@ -637,6 +657,21 @@ static enum step retry_next(struct proxy *p)
     return connect_next(p) == 0 ? STEP_PROGRESS : STEP_STOP;
 }
 
+/* proxy_cache_use_stale: answer with the expired cached response instead
+ * of this failure (`flag`: NEXT_UPSTREAM_*). 1 when it did (p is freed). */
+static int serve_stale(struct proxy *p, unsigned flag)
+{
+    if (!cache_stale_allowed(p->cache, flag))
+        return 0;
+    struct client_stream *s = p->s;
+    struct cache_req *c = p->cache;
+    p->cache = NULL;
+    release_upstream(p, 0);
+    proxy_free(p);
+    cache_serve_stale(s, c);
+    return 1;
+}
+
 /* The upstream failed before the client saw any response byte; logged at
  * `lvl`. */
 static enum step upstream_failed_at(struct proxy *p, enum log_level lvl, unsigned reason_flag,
@@ -650,6 +685,8 @@ static enum step upstream_failed_at(struct proxy *p, enum log_level lvl, unsigne
     try_status(p, status);
     if (may_retry(p, reason_flag))
         return retry_next(p);
+    if (serve_stale(p, reason_flag))
+        return STEP_STOP;
     release_upstream(p, 0);
     proxy_free(p);
     http_respond_status(s, status);
@@ -854,6 +891,8 @@ static int connect_next(struct proxy *p)
             struct upstream_try *t = upstream_try_begin(r, p->ups->name);
             if (t)
                 t->status = 502;
+            if (serve_stale(p, NEXT_UPSTREAM_ERROR))
+                return -1;
             proxy_free(p);
             http_respond_status(s, 502);
             return -1;
@@ -1460,6 +1499,32 @@ static enum step handle_response_head(struct proxy *p)
         try_status(p, status);
         if (p->peer >= 0)
             upstream_peer_ok(p->ups, p->urt, p->peer);
+        if (serve_stale(p, flag))
+            return STEP_STOP;
+        struct str ims_v, inm_v;
+        if (status == 304 && cache_revalidate_headers(p->cache, &ims_v, &inm_v)) {
+            /* proxy_cache_revalidate: the stored response is still good */
+            struct cache_req *c = p->cache;
+            p->cache = NULL;
+            struct h1_header *kept = arena_alloc(&r->arena, (resp.nheaders ? resp.nheaders : 1) *
+                                                                sizeof(*kept));
+            char *hcopy = arena_alloc(&r->arena, (size_t)rc);
+            if (!kept || !hcopy) {
+                cache_store_abort(c);
+                s->ops->abort(s, "out of memory");
+                return STEP_STOP;
+            }
+            memcpy(hcopy, buf_head(p->ub), (size_t)rc);
+            for (size_t i = 0; i < resp.nheaders; i++) {
+                kept[i] = resp.headers[i];
+                kept[i].name.p = hcopy + (resp.headers[i].name.p - buf_head(p->ub));
+                kept[i].value.p = hcopy + (resp.headers[i].value.p - buf_head(p->ub));
+            }
+            release_upstream(p, 0);
+            proxy_free(p);
+            cache_serve_revalidated(s, c, kept, resp.nheaders);
+            return STEP_STOP;
+        }
 
         /* Copy the head into the arena: the buffer is reused for the body. */
         char *head = arena_alloc(&r->arena, (size_t)rc);
@@ -1519,7 +1584,8 @@ static enum step handle_response_head(struct proxy *p)
         }
 
         /* Upstream framing. */
-        int bodiless = str_eq(r->method, STR_LIT("HEAD")) || status == 204 || status == 304 ||
+        int bodiless = (str_eq(r->method, STR_LIT("HEAD")) && !p->head_as_get) || status == 204 ||
+                       status == 304 ||
                        (status >= 100 && status < 200);
         memset(&p->rs, 0, sizeof(p->rs));
         if (bodiless) {
@@ -1584,6 +1650,10 @@ static enum step handle_response_head(struct proxy *p)
         int64_t length = p->rs.mode == RELAY_NONE     ? 0
                          : p->rs.mode == RELAY_LENGTH ? (int64_t)p->rs.left
                                                       : STREAM_LEN_UNKNOWN;
+        if (p->cache)
+            cache_store_begin(p->cache, s, status, uh, resp.nheaders);
+        if (p->head_as_get)
+            length = 0; /* the client asked HEAD: the head only */
         if (s->ops->send_head(s, length) < 0)
             return STEP_STOP;
         p->phase = PX_RESPONSE;
@@ -1932,6 +2002,18 @@ static enum step send_response(struct proxy *p)
             progress = STEP_PROGRESS;
             continue;
         }
+        if (p->head_as_get && ready) {
+            /* the body of a HEAD asked as GET goes to the cache only */
+            if (p->cache)
+                cache_store_body(p->cache, buf_head(p->ub), ready);
+            relay_advance(&p->rs, p->ub, ready);
+            if (p->ub && buf_len(p->ub) == 0 && p->rs.dec_avail == 0) {
+                buf_put(p->ub);
+                p->ub = NULL;
+            }
+            progress = STEP_PROGRESS;
+            continue;
+        }
         struct iovec iov = {ready ? buf_head(p->ub) : NULL, ready};
         ssize_t w = s->ops->write(s, &iov, ready ? 1 : 0, last);
         if (w == SY_AGAIN) {
@@ -1941,6 +2023,8 @@ static enum step send_response(struct proxy *p)
         if (w < 0)
             return STEP_STOP;
         if (w > 0) {
+            if (p->cache)
+                cache_store_body(p->cache, buf_head(p->ub), (size_t)w);
             relay_advance(&p->rs, p->ub, (size_t)w);
             if (p->ub && buf_len(p->ub) == 0 && p->rs.dec_avail == 0) {
                 buf_put(p->ub);
@@ -1965,6 +2049,8 @@ static void response_complete(struct proxy *p)
     release_upstream(p, reusable);
     if (!r->body_done)
         r->keepalive = 0;
+    if (!extra)
+        cache_store_done(p->cache);
     proxy_free(p);
     s->ops->finish(s);
 }
@@ -2203,6 +2289,28 @@ static void send_continue_for_empty_body(struct proxy *p)
     p->continue_sent = 1;
 }
 
+static void go_upstream(struct proxy *p);
+
+/* Answer from the cache entry p->cache found (p is freed). */
+static void serve_cached(struct proxy *p)
+{
+    struct client_stream *s = p->s;
+    struct cache_req *c = p->cache;
+    p->cache = NULL;
+    proxy_free(p);
+    cache_serve(s, c);
+}
+
+/* proxy_cache_lock: the wait ended (cache.h, cache_wait). */
+static void cache_woken(void *arg, enum cache_lookup_rc rc)
+{
+    struct proxy *p = arg;
+    if (rc == CACHE_SERVE)
+        serve_cached(p);
+    else
+        go_upstream(p);
+}
+
 void proxy_start(struct client_stream *s)
 {
     struct request *r = &s->req;
@@ -2279,6 +2387,30 @@ static void proxy_go(struct proxy *p, struct str uri, int dyn_has_uri)
     struct request *r = &s->req;
     if (classify_upgrade(p) < 0)
         return;
+    p->dyn_uri = uri;
+    p->dyn_has_uri = dyn_has_uri;
+    if (r->lc->cache.on && !p->upgrade) {
+        enum cache_lookup_rc rc = cache_lookup(s, p->https, &p->cache);
+        if (rc == CACHE_WAIT) {
+            s->ops->stop_timeout(s);
+            cache_wait(p->cache, cache_woken, p);
+            return;
+        }
+        if (rc == CACHE_SERVE) {
+            serve_cached(p);
+            return;
+        }
+    }
+    go_upstream(p);
+}
+
+/* The rest of proxy_start: the upstream request is made and sent. */
+static void go_upstream(struct proxy *p)
+{
+    struct client_stream *s = p->s;
+    struct request *r = &s->req;
+    struct str uri = p->dyn_uri;
+    int dyn_has_uri = p->dyn_has_uri;
     /* $request_body exists when the whole body already sits in the client
      * buffer (small bodies, as nginx's in-memory client body). */
     const char *buffered;

@@ -110,7 +110,7 @@ def test_configure_arguments_are_honest():
         "http_userid_module", "http_mirror_module",
         "http_fastcgi_module", "http_uwsgi_module", "http_scgi_module",
         "http_grpc_module", "http_memcached_module", "http_tunnel_module",
-        "http_browser_module", "http_upstream_least_time_module", "http_upstream_sticky_module", "http-cache"]), args
+        "http_browser_module", "http_upstream_least_time_module", "http_upstream_sticky_module"]), args
     with_ = sorted(f for f in flags if f.startswith("--with-"))
     assert with_ == ["--with-http_auth_request_module", "--with-http_gzip_static_module",
                      "--with-http_realip_module", "--with-http_secure_link_module",

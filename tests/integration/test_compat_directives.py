@@ -10,7 +10,7 @@
   / lingering_timeout, proxy_socket_keepalive, worker_priority,
   worker_rlimit_core.
 - nginx directives Switchyard does not implement are explained (module, and
-  "planned" for the proxy cache),
+  "planned" for a module on the way),
   distinct from a typo; load_module is ignored with a warning (no dynamic
   modules); and Debian's stock /etc/nginx/nginx.conf (its `gzip on;` and
   modules-enabled include) passes.
@@ -478,8 +478,6 @@ def test_worker_priority_and_rlimit_core(switchyard):
 
 NOT_IMPLEMENTED = [
     # (where, directive, module label, planned)
-    ("http", "proxy_cache_path cache keys_zone=c:1m;", "ngx_http_proxy_module's cache", True),
-    ("location", "proxy_cache_valid 200 1m;", "ngx_http_proxy_module's cache", True),
     ("location", "proxy_limit_rate 1k;", "ngx_http_proxy_module", False),
 ]
 
