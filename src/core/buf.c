@@ -5,6 +5,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/conn.h"
 
 /* Spare buffers kept for reuse; beyond this, returned buffers are freed so
  * memory follows the number of busy connections, not the historical peak. */
@@ -100,4 +105,29 @@ void buf_pool_drain(void)
 {
     drain(&small);
     drain(&big);
+}
+
+int buf_read_file(struct buf **b, int fd, off_t *off, off_t *left)
+{
+    if (!*b && !(*b = buf_get()))
+        return SY_ERR;
+    struct buf *in = *b;
+    in->pos = in->last = 0;
+    size_t want = *left < (off_t)in->size ? (size_t)*left : in->size;
+    ssize_t n;
+    do
+        n = pread(fd, in->data, want, *off);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        if (n < 0)
+            sy_log(LOG_LVL_CRIT, "pread() failed (%d: %s) while sending response to client",
+                   errno, strerror(errno));
+        else
+            sy_log(LOG_LVL_ERR, "file was truncated while sending response to client");
+        return SY_ERR;
+    }
+    in->last = (uint32_t)n;
+    *off += n;
+    *left -= n;
+    return SY_OK;
 }

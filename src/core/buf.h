@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define BUF_SIZE (16 * 1024)
 
@@ -73,5 +74,13 @@ void buf_stats(struct buf_stats *out);
 
 /* Free the pooled buffers (worker exit). */
 void buf_pool_drain(void);
+
+/*
+ * Read the next piece of a file body into *b (taken with buf_get() when
+ * NULL, emptied first): at most *left bytes from *off, both advanced.
+ * SY_OK, or SY_ERR with nginx's line logged (pread failed, or the file
+ * was truncated while being sent).
+ */
+int buf_read_file(struct buf **b, int fd, off_t *off, off_t *left);
 
 #endif

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -189,6 +190,54 @@ int net_parse_ip(const char *p, size_t len, union conn_addr *out)
     }
     if (inet_pton(AF_INET6, tmp, &out->in6.sin6_addr) == 1) {
         out->in6.sin6_family = AF_INET6;
+        return 0;
+    }
+    return -1;
+}
+
+int net_parse_ip_port(const char *s, size_t n, unsigned defport, struct sockaddr_storage *ss,
+                      socklen_t *len)
+{
+    char buf[INET6_ADDRSTRLEN + 16];
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *host = buf, *port = NULL;
+    if (buf[0] == '[') {
+        char *rb = strchr(buf, ']');
+        if (!rb || (rb[1] && rb[1] != ':'))
+            return -1;
+        *rb = '\0';
+        host = buf + 1;
+        port = rb[1] == ':' ? rb + 2 : NULL;
+    } else {
+        char *c = strchr(buf, ':');
+        if (c && !strchr(c + 1, ':')) { /* one colon: host:port (more: bare IPv6) */
+            *c = '\0';
+            port = c + 1;
+        }
+    }
+    long pn = defport;
+    if (port) {
+        char *end;
+        pn = strtol(port, &end, 10);
+        if (!*port || *end || pn < 0 || pn > 65535)
+            return -1;
+    }
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)pn);
+        *len = sizeof(*s4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)pn);
+        *len = sizeof(*s6);
         return 0;
     }
     return -1;

@@ -41,6 +41,15 @@ struct net_connect_opts {
 int net_connect_ex(const struct sockaddr *addr, socklen_t len, const struct net_connect_opts *o,
                    int *in_progress, int *bind_failed);
 
+/*
+ * Parse an IP address with an optional port: "1.2.3.4", "1.2.3.4:80",
+ * "[::1]", "[::1]:80" or a bare "::1" (no port then). The port defaults to
+ * `defport`. Fills *ss and *len; 0, or -1 when `s` is not that (a name,
+ * a bad port).
+ */
+int net_parse_ip_port(const char *s, size_t n, unsigned defport, struct sockaddr_storage *ss,
+                      socklen_t *len);
+
 /* After writability on a pending connect: 0 when connected, else the errno. */
 int net_connect_result(int fd);
 

@@ -256,26 +256,7 @@ static int f_write_done(struct client_stream *st)
 /* Read the next piece of the file into c->in. SY_OK or SY_ERR (logged). */
 static int local_read(struct filter_chain *c)
 {
-    if (!c->in && !(c->in = buf_get()))
-        return SY_ERR;
-    c->in->pos = c->in->last = 0;
-    size_t want = c->file_left < (off_t)c->in->size ? (size_t)c->file_left : c->in->size;
-    ssize_t n;
-    do
-        n = pread(c->fd, c->in->data, want, c->file_off);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-        if (n < 0)
-            sy_log(LOG_LVL_CRIT, "pread() failed (%d: %s) while sending response to client",
-                   errno, strerror(errno));
-        else
-            sy_log(LOG_LVL_ERR, "file was truncated while sending response to client");
-        return SY_ERR;
-    }
-    c->in->last = (uint32_t)n;
-    c->file_off += n;
-    c->file_left -= n;
-    return SY_OK;
+    return buf_read_file(&c->in, c->fd, &c->file_off, &c->file_left);
 }
 
 /* Push the local body through the filters until it is all written or the

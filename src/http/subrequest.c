@@ -178,26 +178,7 @@ static int sub_write_done(struct client_stream *st)
 /* Read the next piece of the local answer's file. SY_OK or SY_ERR (logged). */
 static int sub_local_read(struct subrequest *sr)
 {
-    if (!sr->in && !(sr->in = buf_get()))
-        return SY_ERR;
-    sr->in->pos = sr->in->last = 0;
-    size_t want = sr->file_left < (off_t)sr->in->size ? (size_t)sr->file_left : sr->in->size;
-    ssize_t n;
-    do
-        n = pread(sr->fd, sr->in->data, want, sr->file_off);
-    while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-        if (n < 0)
-            sy_log(LOG_LVL_CRIT, "pread() failed (%d: %s) while sending response to client",
-                   errno, strerror(errno));
-        else
-            sy_log(LOG_LVL_ERR, "file was truncated while sending response to client");
-        return SY_ERR;
-    }
-    sr->in->last = (uint32_t)n;
-    sr->file_off += n;
-    sr->file_left -= n;
-    return SY_OK;
+    return buf_read_file(&sr->in, sr->fd, &sr->file_off, &sr->file_left);
 }
 
 /* Hand the local answer to the sink until it is all taken or the sink is

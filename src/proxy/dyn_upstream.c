@@ -24,6 +24,7 @@
 #include "core/container.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/net.h"
 #include "proxy/balance.h"
 #include "proxy/dns_wire.h"
 
@@ -272,40 +273,10 @@ static void finish(struct dyn_upstream *d, const char *err)
 static unsigned parse_servers(const struct loc_conf *lc, struct dyn_upstream *d)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < lc->nresolvers && n < 8; i++) {
-        char buf[80];
-        struct str w = lc->resolvers[i];
-        if (w.len >= sizeof(buf))
-            continue;
-        memcpy(buf, w.p, w.len);
-        buf[w.len] = '\0';
-        char *host = buf, *port = NULL;
-        if (buf[0] == '[') {
-            char *rb = strchr(buf, ']');
-            if (!rb)
-                continue;
-            *rb = '\0';
-            host = buf + 1;
-            port = rb[1] == ':' ? rb + 2 : NULL;
-        } else if (strchr(buf, ':') && strchr(buf, ':') == strrchr(buf, ':')) {
-            port = strchr(buf, ':');
-            *port++ = '\0';
-        }
-        unsigned pn = port ? (unsigned)atoi(port) : 53;
-        struct sockaddr_storage *ss = &d->servers[n];
-        memset(ss, 0, sizeof(*ss));
-        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-            s4->sin_family = AF_INET;
-            s4->sin_port = htons((uint16_t)pn);
-            d->server_len[n++] = sizeof(*s4);
-        } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-            s6->sin6_family = AF_INET6;
-            s6->sin6_port = htons((uint16_t)pn);
-            d->server_len[n++] = sizeof(*s6);
-        }
-    }
+    for (unsigned i = 0; i < lc->nresolvers && n < 8; i++)
+        if (net_parse_ip_port(lc->resolvers[i].p, lc->resolvers[i].len, 53, &d->servers[n],
+                              &d->server_len[n]) == 0)
+            n++;
     return n;
 }
 
@@ -352,20 +323,8 @@ static int start_lookup(const struct loc_conf *lc, struct dyn_upstream *d, const
 /* An IP literal: its address, or 0 when `host` is a name. */
 static int literal(const char *host, unsigned port, struct sockaddr_storage *ss)
 {
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        return 1;
-    }
-    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        return 1;
-    }
-    return 0;
+    socklen_t len; /* `host` has no port part: the port is `port` */
+    return net_parse_ip_port(host, strlen(host), port, ss, &len) == 0;
 }
 
 int dyn_upstream_get(const struct loc_conf *lc, struct str hostport, unsigned defport,

@@ -711,52 +711,6 @@ static void sockaddr_ip_text(const struct sockaddr_storage *ss, char *out, size_
         snprintf(out, cap, "?");
 }
 
-/* Parse "ip", "ip:port", "[ipv6]:port" or a bare IPv6 address. 0 or -1. */
-static int parse_local(struct str v, struct sockaddr_storage *ss)
-{
-    char buf[INET6_ADDRSTRLEN + 16];
-    if (v.len == 0 || v.len >= sizeof(buf))
-        return -1;
-    memcpy(buf, v.p, v.len);
-    buf[v.len] = '\0';
-    char *host = buf, *port = NULL;
-    if (buf[0] == '[') {
-        char *rb = strchr(buf, ']');
-        if (!rb)
-            return -1;
-        *rb = '\0';
-        host = buf + 1;
-        port = rb[1] == ':' ? rb + 2 : NULL;
-    } else {
-        char *c = strchr(buf, ':');
-        if (c && !strchr(c + 1, ':')) {
-            *c = '\0';
-            port = c + 1;
-        }
-    }
-    long pn = 0;
-    if (port) {
-        char *end;
-        pn = strtol(port, &end, 10);
-        if (*end || pn < 0 || pn > 65535)
-            return -1;
-    }
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)pn);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)pn);
-        return 0;
-    }
-    return -1;
-}
-
 /*
  * The socket options of this location's upstream connections (proxy_bind,
  * proxy_socket_rcvbuf/sndbuf). An address that evaluates empty means no
@@ -777,7 +731,8 @@ static int connect_opts(struct proxy *p, struct net_connect_opts *o, struct sock
         return -1;
     if (v.len == 0)
         return 0;
-    if (parse_local(v, ss) != 0) {
+    socklen_t sl;
+    if (net_parse_ip_port(v.p, v.len, 0, ss, &sl) != 0) {
         char ctx[1500];
         stream_log_ctx(s, ctx, sizeof(ctx));
         sy_log(LOG_LVL_ERR, "*%llu invalid local address \"%.*s\"%s", stream_conn_id(s),
@@ -785,8 +740,7 @@ static int connect_opts(struct proxy *p, struct net_connect_opts *o, struct sock
         return 0;
     }
     o->bind = (const struct sockaddr *)ss;
-    o->bind_len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                            : sizeof(struct sockaddr_in);
+    o->bind_len = sl;
     o->transparent = c->transparent;
     return 0;
 }
