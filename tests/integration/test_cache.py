@@ -805,3 +805,16 @@ def test_workers_keep_the_zone_across_reload(master, origin, tmp_path):
     for _ in range(6):
         assert request(port, target="/mr").header("X-Cached") == "HIT"
     assert hits(origin, "/mr") == 1
+
+
+def test_max_range_offset_on_a_miss(switchyard, origin):
+    sy, port = start(switchyard, origin, "proxy_cache_max_range_offset 100;")
+    tgt = "/set-header?Accept-Ranges=bytes"
+    far = request(port, target=tgt, headers=[("Range", "bytes=200-209")])
+    assert far.header("X-Cached") == "MISS"
+    (rec,) = [x for x in origin.requests if x["target"] == tgt]
+    assert dict((k.lower(), v) for k, v in rec["headers"])["range"] == "bytes=200-209"
+    full = request(port, target=tgt)
+    assert full.header("X-Cached") == "MISS"  # the far range was not stored
+    hit = request(port, target=tgt, headers=[("Range", "bytes=200-209")])
+    assert (hit.status, hit.header("X-Cached"), hit.body) == (206, "HIT", full.body[200:210])
