@@ -625,6 +625,22 @@ void cache_serve(struct client_stream *s, struct cache_req *c)
     s->ops->send_file(s, fd, off, (off_t)len);
 }
 
+int cache_miss_range(const struct cache_req *c, const struct request *r,
+                     const struct h1_header *uh, size_t nuh, uint64_t len, uint64_t *from,
+                     uint64_t *to)
+{
+    if (!c || c->tfd < 0 || !len || c->head_as_get)
+        return 0;
+    struct str range = cache_req_header(r, "Range");
+    if (!range.p || cache_req_header(r, "If-Range").p)
+        return 0;
+    int accept = 0;
+    for (size_t i = 0; i < nuh; i++)
+        if (str_caseeq_cstr(uh[i].name, "accept-ranges") && uh[i].value.len)
+            accept = 1;
+    return accept && parse_range(range, len, from, to) > 0;
+}
+
 int cache_head_as_get(struct cache_req *c, const struct request *r)
 {
     if (!c || !c->cc->convert_head || !str_eq(r->method, STR_LIT("HEAD")))
