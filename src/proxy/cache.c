@@ -274,6 +274,31 @@ static int vary_matches(const struct cache_req *c, const struct request *r)
     return 1;
 }
 
+/* proxy_cache_max_range_offset: on a miss, a range starting at or past it
+ * (or a suffix range, when a limit is set) goes upstream as asked and is
+ * not stored (nginx's ngx_http_upstream_cache_check_range). */
+static int range_too_far(const struct request *r, uint64_t limit)
+{
+    if (limit == UINT64_MAX)
+        return 0;
+    struct str v = cache_req_header(r, "Range");
+    if (!v.p)
+        return 0;
+    if (limit == 0)
+        return 1;
+    if (v.len < 6 || strncasecmp(v.p, "bytes=", 6) != 0)
+        return 0;
+    size_t i = 6;
+    while (i < v.len && v.p[i] == ' ')
+        i++;
+    if (i < v.len && v.p[i] == '-')
+        return 1;
+    uint64_t off = 0;
+    for (; i < v.len && v.p[i] >= '0' && v.p[i] <= '9'; i++)
+        off = off < UINT64_MAX / 10 ? off * 10 + (uint64_t)(v.p[i] - '0') : UINT64_MAX;
+    return off >= limit;
+}
+
 enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cache_req **out)
 {
     struct request *r = &s->req;
@@ -350,6 +375,12 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
     shm_zone_unlock(c->zone);
 
     r->cache_status = exists && !fresh ? CACHE_ST_EXPIRED : CACHE_ST_MISS;
+    if (!fresh && range_too_far(r, cc->max_range_offset)) {
+        /* the range goes upstream as asked; nothing is stored */
+        clear_updating(c);
+        *out = NULL;
+        return CACHE_PROXY;
+    }
     if (!fresh && !exists && updating && cc->lock)
         return CACHE_WAIT; /* the request filling it answers us too */
     if (!fresh) {
@@ -551,8 +582,6 @@ void cache_serve(struct client_stream *s, struct cache_req *c)
          str_eq(if_range, resp_value(r, "Last-Modified")))) {
         uint64_t from = 0, to = 0;
         int rc = parse_range(range, len, &from, &to);
-        if (rc != 0 && from > r->lc->cache.max_range_offset)
-            rc = 0;
         if (rc < 0) {
             close(fd);
             r->nresp = 0;
@@ -594,6 +623,22 @@ void cache_serve(struct client_stream *s, struct cache_req *c)
         return;
     }
     s->ops->send_file(s, fd, off, (off_t)len);
+}
+
+int cache_miss_range(const struct cache_req *c, const struct request *r,
+                     const struct h1_header *uh, size_t nuh, uint64_t len, uint64_t *from,
+                     uint64_t *to)
+{
+    if (!c || c->tfd < 0 || !len || c->head_as_get)
+        return 0;
+    struct str range = cache_req_header(r, "Range");
+    if (!range.p || cache_req_header(r, "If-Range").p)
+        return 0;
+    int accept = 0;
+    for (size_t i = 0; i < nuh; i++)
+        if (str_caseeq_cstr(uh[i].name, "accept-ranges") && uh[i].value.len)
+            accept = 1;
+    return accept && parse_range(range, len, from, to) > 0;
 }
 
 int cache_head_as_get(struct cache_req *c, const struct request *r)

@@ -89,6 +89,16 @@ int cache_revalidate_headers(const struct cache_req *c, struct str *ims, struct 
 void cache_serve_revalidated(struct client_stream *s, struct cache_req *c,
                              const struct h1_header *uh, size_t nuh);
 
+/*
+ * A single Range of a response being stored (status 200, `len` bytes, the
+ * upstream said Accept-Ranges): 1 with the bytes [*from, *to] the client
+ * gets as a 206, while the whole response is stored (nginx's single range on
+ * a miss). 0: the client gets the whole response.
+ */
+int cache_miss_range(const struct cache_req *c, const struct request *r,
+                     const struct h1_header *uh, size_t nuh, uint64_t len, uint64_t *from,
+                     uint64_t *to);
+
 /* proxy_cache_convert_head: 1 when this HEAD request goes upstream as GET
  * (the response is stored; the client gets the head only). */
 int cache_head_as_get(struct cache_req *c, const struct request *r);

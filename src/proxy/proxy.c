@@ -105,6 +105,9 @@ struct proxy {
 
     struct cache_req *cache;    /* proxy_cache: this request's entry (request arena) */
     int head_as_get;            /* proxy_cache_convert_head: HEAD sent as GET, body only stored */
+    int window;                 /* the client gets only part of the body (a range of a response
+                                   being stored, or nothing for head_as_get) */
+    uint64_t win_skip, win_left; /* body bytes before the part, and in it */
 };
 
 #include "core/container.h"
@@ -1606,8 +1609,27 @@ static enum step handle_response_head(struct proxy *p)
                                                       : STREAM_LEN_UNKNOWN;
         if (p->cache)
             cache_store_begin(p->cache, s, status, uh, resp.nheaders);
-        if (p->head_as_get)
+        uint64_t rfrom, rto;
+        if (p->head_as_get) {
             length = 0; /* the client asked HEAD: the head only */
+            p->window = 1;
+        } else if (status == 200 && p->rs.mode == RELAY_LENGTH &&
+                   cache_miss_range(p->cache, r, uh, resp.nheaders, p->rs.left, &rfrom, &rto)) {
+            char *cl = arena_printf(&r->arena, "%llu", (unsigned long long)(rto - rfrom + 1));
+            char *cr = arena_printf(&r->arena, "bytes %llu-%llu/%llu", (unsigned long long)rfrom,
+                                    (unsigned long long)rto, (unsigned long long)p->rs.left);
+            resp_remove(r, "Content-Length");
+            if (!cl || !cr || resp_add(r, STR_LIT("Content-Length"), str_from_cstr(cl)) < 0 ||
+                resp_add(r, STR_LIT("Content-Range"), str_from_cstr(cr)) < 0) {
+                s->ops->abort(s, "out of memory");
+                return STEP_STOP;
+            }
+            r->status = 206;
+            length = (int64_t)(rto - rfrom + 1);
+            p->window = 1;
+            p->win_skip = rfrom;
+            p->win_left = rto - rfrom + 1;
+        }
         if (s->ops->send_head(s, length) < 0)
             return STEP_STOP;
         p->phase = PX_RESPONSE;
@@ -1956,20 +1978,30 @@ static enum step send_response(struct proxy *p)
             progress = STEP_PROGRESS;
             continue;
         }
-        if (p->head_as_get && ready) {
-            /* the body of a HEAD asked as GET goes to the cache only */
-            if (p->cache)
-                cache_store_body(p->cache, buf_head(p->ub), ready);
-            relay_advance(&p->rs, p->ub, ready);
-            if (p->ub && buf_len(p->ub) == 0 && p->rs.dec_avail == 0) {
-                buf_put(p->ub);
-                p->ub = NULL;
+        int client_last = last;
+        if (p->window && ready) {
+            /* only [win_skip, win_skip + win_left) goes to the client; the
+             * whole body goes to the cache */
+            size_t outside = p->win_skip ? (p->win_skip < ready ? (size_t)p->win_skip : ready)
+                             : p->win_left == 0 ? ready : 0;
+            if (outside) {
+                if (p->cache)
+                    cache_store_body(p->cache, buf_head(p->ub), outside);
+                relay_advance(&p->rs, p->ub, outside);
+                p->win_skip -= p->win_skip ? outside : 0;
+                if (p->ub && buf_len(p->ub) == 0 && p->rs.dec_avail == 0) {
+                    buf_put(p->ub);
+                    p->ub = NULL;
+                }
+                progress = STEP_PROGRESS;
+                continue;
             }
-            progress = STEP_PROGRESS;
-            continue;
+            if (ready > p->win_left)
+                ready = (size_t)p->win_left;
+            client_last = 0; /* the end comes once the upstream's body is stored */
         }
         struct iovec iov = {ready ? buf_head(p->ub) : NULL, ready};
-        ssize_t w = s->ops->write(s, &iov, ready ? 1 : 0, last);
+        ssize_t w = s->ops->write(s, &iov, ready ? 1 : 0, client_last);
         if (w == SY_AGAIN) {
             s->ops->set_timeout(s, r->lc->send_timeout);
             return progress;
@@ -1977,6 +2009,8 @@ static enum step send_response(struct proxy *p)
         if (w < 0)
             return STEP_STOP;
         if (w > 0) {
+            if (p->window)
+                p->win_left -= (uint64_t)w;
             if (p->cache)
                 cache_store_body(p->cache, buf_head(p->ub), (size_t)w);
             relay_advance(&p->rs, p->ub, (size_t)w);

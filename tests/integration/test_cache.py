@@ -466,7 +466,7 @@ def test_lock_collapses_concurrent_misses(switchyard, origin):
 
 def test_without_lock_every_miss_goes_upstream(switchyard, origin):
     sy, port = start(switchyard, origin)
-    tgt = "/slow/400"
+    tgt = "/slow/2000"  # long enough for the others to start while it is missing
     out = []
     threads = [threading.Thread(target=lambda: out.append(request(port, target=tgt)))
                for _ in range(3)]
@@ -811,3 +811,60 @@ def test_workers_keep_the_zone_across_reload(master, origin, tmp_path):
     for _ in range(6):
         assert request(port, target="/mr").header("X-Cached") == "HIT"
     assert hits(origin, "/mr") == before  # the new workers use the same zone and files
+
+
+def test_max_range_offset_on_a_miss(switchyard, origin):
+    sy, port = start(switchyard, origin, "proxy_cache_max_range_offset 100;")
+    tgt = "/set-header?Accept-Ranges=bytes"
+    far = request(port, target=tgt, headers=[("Range", "bytes=200-209")])
+    assert far.header("X-Cached") == "MISS"
+    (rec,) = [x for x in origin.requests if x["target"] == tgt]
+    assert dict((k.lower(), v) for k, v in rec["headers"])["range"] == "bytes=200-209"
+    full = request(port, target=tgt)
+    assert full.header("X-Cached") == "MISS"  # the far range was not stored
+    hit = request(port, target=tgt, headers=[("Range", "bytes=200-209")])
+    assert (hit.status, hit.header("X-Cached"), hit.body) == (206, "HIT", full.body[200:210])
+
+
+def test_single_range_on_a_miss_with_accept_ranges(switchyard, origin):
+    """nginx answers one range of a response it stores when the upstream
+    said Accept-Ranges; the whole response is stored."""
+    sy, port = start(switchyard, origin)
+    tgt = "/set-header?Accept-Ranges=bytes&x=1"
+    r = request(port, target=tgt, headers=[("Range", "bytes=10-19")])
+    assert (r.status, r.header("X-Cached"), len(r.body)) == (206, "MISS", 10)
+    full = request(port, target=tgt)
+    assert full.header("X-Cached") == "HIT"
+    assert r.body == full.body[10:20]
+    assert r.header("Content-Range") == f"bytes 10-19/{len(full.body)}"
+    assert hits(origin, tgt) == 1
+
+
+def test_range_on_a_miss_of_a_large_response(switchyard, raw_backend):
+    n = 300000
+    body = pattern_bytes(n)
+
+    def handler(s):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        s.sendall(b"HTTP/1.1 200 OK\r\nAccept-Ranges: bytes\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n" % n + body)
+    b = raw_backend(handler)
+    port = free_port()
+    switchyard(http_conf(f"""
+proxy_cache_path cache keys_zone=C:1m;
+server {{ listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://{b.addr}; proxy_cache C; proxy_cache_valid 1m;
+        add_header X-Cached $upstream_cache_status; }} }}
+"""))
+    r = request(port, target="/big", headers=[("Range", "bytes=100000-199999")])
+    assert (r.status, r.header("X-Cached")) == (206, "MISS")
+    assert r.body == body[100000:200000]
+    full = request(port, target="/big")
+    assert (full.header("X-Cached"), full.body) == ("HIT", body)
+    tail = request(port, target="/big", headers=[("Range", "bytes=-5")])
+    assert (tail.status, tail.body) == (206, body[-5:])
