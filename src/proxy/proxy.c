@@ -2000,6 +2000,16 @@ static enum step send_response(struct proxy *p)
                 ready = (size_t)p->win_left;
             client_last = 0; /* the end comes once the upstream's body is stored */
         }
+        /* The end of the body is all here: the cache entry is completed and
+         * committed before the client has its last bytes, so that the next
+         * request (another worker's too) finds it, as nginx updates its cache
+         * when the upstream is done; the stores after the write are then
+         * no-ops. */
+        if (p->cache && client_last && !p->window) {
+            if (ready)
+                cache_store_body(p->cache, buf_head(p->ub), ready);
+            cache_store_done(p->cache);
+        }
         struct iovec iov = {ready ? buf_head(p->ub) : NULL, ready};
         ssize_t w = s->ops->write(s, &iov, ready ? 1 : 0, client_last);
         if (w == SY_AGAIN) {
