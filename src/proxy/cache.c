@@ -638,7 +638,7 @@ int cache_miss_range(const struct cache_req *c, const struct request *r,
     for (size_t i = 0; i < nuh; i++)
         if (str_caseeq_cstr(uh[i].name, "accept-ranges") && uh[i].value.len)
             accept = 1;
-    return accept && parse_range(range, len, from, to) > 0;
+    return accept ? parse_range(range, len, from, to) : 0;
 }
 
 int cache_head_as_get(struct cache_req *c, const struct request *r)

@@ -93,7 +93,9 @@ void cache_serve_revalidated(struct client_stream *s, struct cache_req *c,
  * A single Range of a response being stored (status 200, `len` bytes, the
  * upstream said Accept-Ranges): 1 with the bytes [*from, *to] the client
  * gets as a 206, while the whole response is stored (nginx's single range on
- * a miss). 0: the client gets the whole response.
+ * a miss). 0: the client gets the whole response. -1: the range is not
+ * satisfiable: the client gets a 416 without a body (the response is still
+ * stored).
  */
 int cache_miss_range(const struct cache_req *c, const struct request *r,
                      const struct h1_header *uh, size_t nuh, uint64_t len, uint64_t *from,

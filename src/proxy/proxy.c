@@ -1610,11 +1610,27 @@ static enum step handle_response_head(struct proxy *p)
         if (p->cache)
             cache_store_begin(p->cache, s, status, uh, resp.nheaders);
         uint64_t rfrom, rto;
+        int mr = status == 200 && p->rs.mode == RELAY_LENGTH && !p->head_as_get
+                     ? cache_miss_range(p->cache, r, uh, resp.nheaders, p->rs.left, &rfrom, &rto)
+                     : 0;
         if (p->head_as_get) {
             length = 0; /* the client asked HEAD: the head only */
             p->window = 1;
-        } else if (status == 200 && p->rs.mode == RELAY_LENGTH &&
-                   cache_miss_range(p->cache, r, uh, resp.nheaders, p->rs.left, &rfrom, &rto)) {
+        } else if (mr < 0) {
+            /* nginx's range filter: 416 with the length, the body still stored */
+            char *cr = arena_printf(&r->arena, "bytes */%llu", (unsigned long long)p->rs.left);
+            r->nresp = 0;
+            if (!cr || resp_add(r, STR_LIT("Content-Range"), str_from_cstr(cr)) < 0 ||
+                resp_add(r, STR_LIT("Content-Length"), STR_LIT("0")) < 0) {
+                s->ops->abort(s, "out of memory");
+                return STEP_STOP;
+            }
+            r->status = 416;
+            length = 0;
+            p->window = 1;
+            p->win_skip = 0;
+            p->win_left = 0;
+        } else if (mr > 0) {
             char *cl = arena_printf(&r->arena, "%llu", (unsigned long long)(rto - rfrom + 1));
             char *cr = arena_printf(&r->arena, "bytes %llu-%llu/%llu", (unsigned long long)rfrom,
                                     (unsigned long long)rto, (unsigned long long)p->rs.left);

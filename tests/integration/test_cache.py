@@ -847,6 +847,25 @@ def test_single_range_on_a_miss_with_accept_ranges(switchyard, origin):
     assert hits(origin, tgt) <= 2
 
 
+def test_unsatisfiable_range_on_a_miss_is_416_and_stored(switchyard, origin):
+    """nginx's range filter answers 416 on a miss too; the response is stored."""
+    sy, port = start(switchyard, origin)
+    tgt = "/set-header?Accept-Ranges=bytes&x=416"
+    r = request(port, target=tgt, headers=[("Range", "bytes=100000-100009")])
+    assert r.status == 416
+    assert r.header("X-Cached") == "MISS"
+    got = {}
+
+    def stored():
+        got["r"] = request(port, target=tgt)
+        return got["r"].header("X-Cached") == "HIT"
+    wait_until(stored, 10, "the whole response stored", interval=0.05)
+    full = got["r"]
+    assert r.header("Content-Range") == f"bytes */{len(full.body)}"
+    again = request(port, target=tgt, headers=[("Range", "bytes=100000-")])
+    assert (again.status, again.header("X-Cached")) == (416, "HIT")
+
+
 def test_range_on_a_miss_of_a_large_response(switchyard, raw_backend):
     n = 300000
     body = pattern_bytes(n)
