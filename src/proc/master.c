@@ -319,6 +319,13 @@ static void reap(void)
  * a fresh set of workers and retires the old ones; a change of
  * worker_processes starts or retires the difference.
  */
+/* The cache loader and manager's next run (SIGALRM), in `ms`. */
+static void arm_cache_timer(unsigned ms)
+{
+    struct itimerval t = {{0, 0}, {ms / 1000, (long)(ms % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &t, NULL);
+}
+
 static void reload(void)
 {
     char err[8192], warn[4096] = "";
@@ -362,11 +369,8 @@ static void reload(void)
     rt_release(M.rt);
     M.rt = nrt;
     cache_loader_run(M.rt); /* new cache zones, before a worker uses them */
-    if (M.rt->cache_zones) {
-        struct itimerval tick = {{CACHE_MANAGER_INTERVAL_MS / 1000, 0},
-                                 {CACHE_MANAGER_INTERVAL_MS / 1000, 0}};
-        setitimer(ITIMER_REAL, &tick, NULL);
-    }
+    if (M.rt->cache_zones)
+        arm_cache_timer(CACHE_MANAGER_INTERVAL_MS);
 
     if (new_user) {
         sy_log(LOG_LVL_NOTICE, "user changed: starting %ld new worker processes, the old ones "
@@ -429,10 +433,8 @@ int master_run(struct gen_rt *rt, const struct worker_opts *wo)
     /* the proxy cache's loader runs before any worker can fill the cache;
      * its manager on a timer (proxy/cache_manager.h) */
     cache_loader_run(M.rt);
-    struct itimerval tick = {{CACHE_MANAGER_INTERVAL_MS / 1000, 0},
-                             {CACHE_MANAGER_INTERVAL_MS / 1000, 0}};
     if (M.rt->cache_zones)
-        setitimer(ITIMER_REAL, &tick, NULL);
+        arm_cache_timer(CACHE_MANAGER_INTERVAL_MS);
     for (long i = 0; i < M.n; i++)
         start_slot(i);
     for (;;) {
@@ -440,7 +442,7 @@ int master_run(struct gen_rt *rt, const struct worker_opts *wo)
         if (m_alarm) {
             m_alarm = 0;
             if (!M.stopping)
-                cache_manager_run(M.rt);
+                arm_cache_timer(cache_manager_run(M.rt));
         }
         if (m_child) {
             m_child = 0;

@@ -423,8 +423,7 @@ static struct timer cache_timer;
 
 static void on_cache_tick(struct timer *t)
 {
-    cache_manager_run(rt_current);
-    timer_set(t, CACHE_MANAGER_INTERVAL_MS);
+    timer_set(t, cache_manager_run(rt_current));
 }
 
 int worker_run(struct gen_rt *rt, const struct worker_opts *opts)

@@ -26,11 +26,32 @@
 #include "core/shm_zone.h"
 #include "proxy/cache.h"
 
-#define LOADED_MAX 64
+#define LOADERS_MAX 64
 #define VICTIMS_MAX 1024
+#define LOADER_DEPTH 4 /* the zone's directory and up to three `levels` */
 
-static ino_t loaded[LOADED_MAX]; /* zones this process has indexed (memfd inode) */
-static unsigned nloaded;
+/*
+ * A zone's loader: a directory walk resumed from one iteration to the next
+ * (loader_files entries or loader_threshold each, loader_sleep between), so
+ * a large cache does not hold up the start; the first iteration runs before
+ * the workers start, which indexes a small cache completely. A zone whose
+ * table was wiped (a worker died holding its lock: core/shm_zone.h) is
+ * walked again.
+ */
+struct loader {
+    ino_t ino;              /* the zone (its memfd's inode) */
+    uint32_t epoch;         /* the zone's epoch the walk started at */
+    int walking;            /* a walk is under way */
+    int depth;              /* dirs[0..depth] are open */
+    DIR *dirs[LOADER_DEPTH];
+    size_t plen[LOADER_DEPTH];
+    char path[4096];
+    struct timespec tmp_before; /* temporary files older than this are leftovers */
+    unsigned n;             /* entries indexed by this walk */
+};
+
+static struct loader loaders[LOADERS_MAX];
+static unsigned nloaders;
 
 static uint64_t mono_ms(void)
 {
@@ -56,11 +77,17 @@ static int unhex(const char *h, unsigned char out[16])
 
 /* One file of the cache directory: indexed when it is a complete entry,
  * removed when it is a temporary file left by a fill that never ended. */
-static void load_file(struct shm_zone *z, const char *path, const char *name, unsigned *n)
+static void load_file(struct shm_zone *z, const char *path, const char *name,
+                      const struct stat *lst, struct timespec tmp_before, unsigned *n)
 {
     size_t len = strlen(name);
     if (len > 4 && strcmp(name + len - 4, ".tmp") == 0) {
-        unlink(path); /* nothing fills before the loader ran */
+        /* a fill of an earlier run that never ended; this run's fills are
+         * newer (workers may fill while the walk goes on) */
+        if (lst->st_mtim.tv_sec < tmp_before.tv_sec ||
+            (lst->st_mtim.tv_sec == tmp_before.tv_sec &&
+             lst->st_mtim.tv_nsec < tmp_before.tv_nsec))
+            unlink(path);
         return;
     }
     unsigned char md5[16];
@@ -99,29 +126,6 @@ static void load_file(struct shm_zone *z, const char *path, const char *name, un
     shm_zone_unlock(z);
 }
 
-static void load_dir(struct shm_zone *z, const char *dir, int depth, unsigned *n)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[4096];
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path))
-            continue;
-        struct stat st;
-        if (lstat(path, &st) < 0)
-            continue;
-        if (S_ISDIR(st.st_mode) && depth < 3)
-            load_dir(z, path, depth + 1, n);
-        else if (S_ISREG(st.st_mode))
-            load_file(z, path, e->d_name, n);
-    }
-    closedir(d);
-}
-
 /* Workers run as `user` when the master is root: the cache directory is
  * theirs to write (nginx's ngx_create_paths does the same). */
 static void give_to_workers(const struct main_conf *m, const char *path)
@@ -140,37 +144,118 @@ static void give_to_workers(const struct main_conf *m, const char *path)
                strerror(errno));
 }
 
-void cache_loader_run(struct gen_rt *rt)
+static void loader_start(struct loader *L, struct shm_zone *z, const char *path, int first)
 {
-    const struct http_conf *hc = rt->gen->http;
-    for (unsigned i = 0; hc && rt->cache_zones && i < hc->ncache_zones; i++) {
-        struct shm_zone *z = rt->cache_zones[i];
-        int seen = 0;
-        for (unsigned j = 0; j < nloaded; j++)
-            if (loaded[j] == z->ino)
-                seen = 1;
-        if (seen || nloaded == LOADED_MAX)
+    L->epoch = shm_zone_epoch(z);
+    L->n = 0;
+    L->depth = -1;
+    L->tmp_before = (struct timespec){0, 0}; /* a walk again removes nothing */
+    if (first)
+        clock_gettime(CLOCK_REALTIME_COARSE, &L->tmp_before); /* the clock of mtimes */
+    size_t len = strlen(path);
+    if (len >= sizeof(L->path))
+        return;
+    memcpy(L->path, path, len + 1);
+    L->dirs[0] = opendir(path);
+    if (!L->dirs[0])
+        return;
+    L->plen[0] = len;
+    L->depth = 0;
+    L->walking = 1;
+}
+
+/* One iteration of a walk: up to loader_files entries, or loader_threshold. */
+static void loader_step(struct loader *L, struct shm_zone *z, const struct cache_zone *cz)
+{
+    uint64_t t0 = mono_ms();
+    unsigned files = 0, before = L->n;
+    while (L->walking && files < cz->loader_files && mono_ms() - t0 < cz->loader_threshold_ms) {
+        struct dirent *e = readdir(L->dirs[L->depth]);
+        if (!e) {
+            closedir(L->dirs[L->depth--]);
+            if (L->depth < 0)
+                L->walking = 0;
             continue;
-        loaded[nloaded++] = z->ino;
-        const struct cache_zone *cz = hc->cache_zones[i];
+        }
+        if (e->d_name[0] == '.')
+            continue;
+        size_t base = L->plen[L->depth], nl = strlen(e->d_name);
+        if (base + 1 + nl >= sizeof(L->path))
+            continue;
+        L->path[base] = '/';
+        memcpy(L->path + base + 1, e->d_name, nl + 1);
+        struct stat st;
+        if (lstat(L->path, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && L->depth + 1 < LOADER_DEPTH) {
+            DIR *d = opendir(L->path);
+            if (d) {
+                L->dirs[++L->depth] = d;
+                L->plen[L->depth] = base + 1 + nl;
+            }
+        } else if (S_ISREG(st.st_mode)) {
+            load_file(z, L->path, e->d_name, &st, L->tmp_before, &L->n);
+            files++;
+        }
+    }
+    sy_log(LOG_LVL_DEBUG, "http file cache loader: \"%s\", %u entries in this iteration",
+           cz->path, L->n - before);
+    if (!L->walking)
+        sy_log(LOG_LVL_NOTICE, "http file cache: %s, %u entries", cz->path, L->n);
+}
+
+static struct loader *loader_of(const struct shm_zone *z)
+{
+    for (unsigned j = 0; j < nloaders; j++)
+        if (loaders[j].ino == z->ino)
+            return &loaders[j];
+    return NULL;
+}
+
+/* The loader's work for zone `z`: start (a new zone, or a wiped one), or go
+ * on with its walk. 1 while a walk is under way. */
+static int loader_run_zone(const struct gen_rt *rt, struct shm_zone *z,
+                           const struct cache_zone *cz)
+{
+    struct loader *L = loader_of(z);
+    if (!L) {
+        if (nloaders == LOADERS_MAX)
+            return 0;
+        L = &loaders[nloaders++];
+        L->ino = z->ino;
         if (mkdir(cz->path, 0700) == 0)
             give_to_workers(&rt->gen->main, cz->path);
         else if (errno != EEXIST)
             sy_log(LOG_LVL_CRIT, "mkdir() \"%s\" failed (%d: %s)", cz->path, errno,
                    strerror(errno));
-        unsigned n = 0;
-        load_dir(z, cz->path, 0, &n);
-        sy_log(LOG_LVL_NOTICE, "http file cache: %s, %u entries", cz->path, n);
+        loader_start(L, z, cz->path, 1);
+    } else if (!L->walking && shm_zone_epoch(z) != L->epoch) {
+        sy_log(LOG_LVL_NOTICE, "http file cache: %s was emptied (a process died holding its "
+               "lock), indexing its files again", cz->path);
+        loader_start(L, z, cz->path, 0);
     }
+    if (L->walking)
+        loader_step(L, z, cz);
+    return L->walking;
+}
+
+void cache_loader_run(struct gen_rt *rt)
+{
+    const struct http_conf *hc = rt->gen->http;
+    for (unsigned i = 0; hc && rt->cache_zones && i < hc->ncache_zones; i++)
+        if (!loader_of(rt->cache_zones[i]))
+            loader_run_zone(rt, rt->cache_zones[i], hc->cache_zones[i]);
 }
 
 /* Remove what is inactive, then the least recently used entries while the
  * cache is above max_size or the file system below min_free. */
-static void manage_zone(struct shm_zone *z, const struct cache_zone *cz)
+static int manage_zone(struct shm_zone *z, const struct cache_zone *cz)
 {
     static unsigned char victims[VICTIMS_MAX][16];
     static int victim_exists[VICTIMS_MAX];
-    unsigned nv = 0;
+    unsigned nv = 0, most = cz->manager_files < VICTIMS_MAX ? (unsigned)cz->manager_files
+                                                             : VICTIMS_MAX;
+    int more = 0;
     uint64_t need_free = 0;
     if (cz->min_free) {
         struct statvfs vfs;
@@ -180,19 +265,23 @@ static void manage_zone(struct shm_zone *z, const struct cache_zone *cz)
                 need_free = cz->min_free - avail;
         }
     }
-    uint64_t now = mono_ms();
+    uint64_t t0 = mono_ms(), now = t0;
     shm_zone_lock(z);
     uint64_t total = 0;
     for (struct zone_node *n = shm_zone_oldest(z); n; n = shm_zone_newer(z, n))
         if (n->c_flags & ZONE_CACHE_EXISTS)
             total += n->c_fsize;
     struct zone_node *n = shm_zone_oldest(z);
-    while (n && nv < VICTIMS_MAX) {
+    while (n) {
         struct zone_node *next = shm_zone_newer(z, n);
         int inactive = now - n->c_used_ms >= cz->inactive_ms;
         int over = (cz->max_size != UINT64_MAX && total > cz->max_size) || need_free > 0;
         if (!inactive && !over)
             break; /* the rest was used more recently */
+        if (nv == most || mono_ms() - t0 >= cz->manager_threshold_ms) {
+            more = 1; /* the next iteration, after manager_sleep */
+            break;
+        }
         if ((n->c_flags & ZONE_CACHE_UPDATING) && now - n->c_fill_ms < 60000) {
             n = next; /* being filled: its request finishes it */
             continue;
@@ -220,14 +309,24 @@ static void manage_zone(struct shm_zone *z, const struct cache_zone *cz)
             arena_reset(&a);
     }
     arena_destroy(&a);
+    if (nv)
+        sy_log(LOG_LVL_DEBUG, "http file cache manager: \"%s\", %u entries removed in this "
+               "iteration", cz->path, nv);
+    return more;
 }
 
-void cache_manager_run(struct gen_rt *rt)
+unsigned cache_manager_run(struct gen_rt *rt)
 {
     const struct http_conf *hc = rt->gen->http;
+    uint64_t next = CACHE_MANAGER_INTERVAL_MS;
     if (!hc || !rt->cache_zones)
-        return;
-    cache_loader_run(rt);
-    for (unsigned i = 0; i < hc->ncache_zones; i++)
-        manage_zone(rt->cache_zones[i], hc->cache_zones[i]);
+        return (unsigned)next;
+    for (unsigned i = 0; i < hc->ncache_zones; i++) {
+        const struct cache_zone *cz = hc->cache_zones[i];
+        if (loader_run_zone(rt, rt->cache_zones[i], cz) && cz->loader_sleep_ms < next)
+            next = cz->loader_sleep_ms;
+        if (manage_zone(rt->cache_zones[i], cz) && cz->manager_sleep_ms < next)
+            next = cz->manager_sleep_ms;
+    }
+    return next ? (unsigned)next : 1;
 }

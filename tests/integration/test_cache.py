@@ -610,6 +610,53 @@ def test_worker_killed_during_fill_leaves_nothing_served(master, origin, tmp_pat
     assert hits(origin, "/slow/3000") == 2
 
 
+@pytest.mark.switchyard_only
+def test_loader_and_manager_work_in_iterations(master, origin, tmp_path):
+    """loader_files / manager_files entries an iteration, *_sleep between;
+    the master runs both (the iterations are in the debug log, as nginx's)."""
+    from harness import port_open
+    port = free_port()
+    params = (f"{tmp_path}/it keys_zone=C:1m loader_files=2 loader_sleep=10ms "
+              "manager_files=1 manager_sleep=10ms")
+    conf = cache_conf(origin, port, path_params=params)
+    conf = conf.replace(f"proxy_cache_path cache {tmp_path}", f"proxy_cache_path {tmp_path}")
+    conf = f"error_log {tmp_path}/debug.log debug;\n" + conf
+    log = tmp_path / "debug.log"
+
+    def run(text):
+        p = master(text)
+        wait_until(lambda: port_open(port), 10, "the port")
+        return p
+
+    def stop(p):
+        p.send_signal(signal.SIGQUIT)
+        p.wait(10)
+
+    p = run(conf)
+    targets = [f"/it/{i}" for i in range(7)]
+    for t in targets:
+        request(port, target=t)
+    wait_until(lambda: len(cache_files(tmp_path / "it")) == 7, 5, "the entries")
+    stop(p)
+    log.write_text("")
+    p = run(conf)
+    wait_until(lambda: "http file cache: " in log.read_text(), 10, "the loader's end")
+    per = [int(m) for m in re.findall(r'loader: "[^"]+", (\d+) entries in this iteration',
+                                      log.read_text())]
+    assert sum(per) == 7 and max(per) <= 2 and len(per) >= 4, log.read_text()
+    for t in targets:
+        assert request(port, target=t).header("X-Cached") == "HIT"
+    assert all(hits(origin, t) == 1 for t in targets)
+    stop(p)
+    # the manager: a max_size below one entry, one removed an iteration
+    p = run(conf.replace("keys_zone=C:1m", "keys_zone=C:1m max_size=1"))
+    wait_until(lambda: not cache_files(tmp_path / "it"), 10, "the manager to empty the cache")
+    per = [int(m) for m in re.findall(r'manager: "[^"]+", (\d+) entries removed',
+                                      log.read_text())]
+    assert per and max(per) == 1 and sum(per) == 7, log.read_text()
+    stop(p)
+
+
 def _try(port, target):
     try:
         return request(port, target=target)
