@@ -65,6 +65,7 @@ struct cache_req {
     void *wake_arg;
     int no_store;               /* lock_timeout passed: proxied without storing */
     int head_as_get;            /* proxy_cache_convert_head: a HEAD asked upstream as GET */
+    int variant;                /* the key is a Vary variant's (variant_key) */
 
     /* store */
     int tfd;                    /* temporary file, -1 when not storing */
@@ -274,6 +275,55 @@ static int vary_matches(const struct cache_req *c, const struct request *r)
     return 1;
 }
 
+/*
+ * The key of this request's variant of an entry stored with Vary (nginx's
+ * secondary key): the main key, then the request's values of the stored
+ * entry's Vary names. The main key's file holds the first variant stored;
+ * the others have files of their own under this key. -1 out of memory.
+ */
+static int variant_key(struct cache_req *c, struct request *r)
+{
+    const char *p = c->meta + c->hdr.key_len + c->hdr.head_len;
+    const char *end = p + c->hdr.vary_len;
+    char *k = arena_printf(&r->arena, "%.*s\nvariant\n", (int)c->key.len, c->key.p);
+    while (k && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (!eol || !colon || colon > eol || (size_t)(colon - p) >= 128)
+            return -1;
+        char name[128];
+        memcpy(name, p, (size_t)(colon - p));
+        name[colon - p] = '\0';
+        struct str have = cache_req_header(r, name);
+        k = arena_printf(&r->arena, "%s%s: %.*s\n", k, name, (int)have.len,
+                         have.p ? have.p : "");
+        p = eol + 1;
+    }
+    if (!k)
+        return -1;
+    c->key = str_from_cstr(k);
+    EVP_Digest(c->key.p, c->key.len, c->md5, NULL, EVP_md5(), NULL);
+    c->path = cache_entry_path(&r->arena, c->cz, c->md5);
+    c->variant = 1;
+    return c->path ? 0 : -1;
+}
+
+/* A stored entry of another variant was found under the main key: look
+ * this request's variant up under its own key. 1 when the caller should
+ * look again (c now has the variant's key), 0 not. */
+static int to_variant(struct cache_req *c, struct request *r)
+{
+    if (c->variant || c->hdr.vary_len == 0)
+        return 0;
+    clear_updating(c); /* the main key's file is not this request's to fill */
+    int rc = variant_key(c, r);
+    close(c->fd);
+    c->fd = -1;
+    c->body = NULL;
+    c->stale = 0;
+    return rc == 0;
+}
+
 /* proxy_cache_max_range_offset: on a miss, a range starting at or past it
  * (or a suffix range, when a limit is set) goes upstream as asked and is
  * not stored (nginx's ngx_http_upstream_cache_check_range). */
@@ -341,6 +391,7 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
         return CACHE_PROXY;
     }
 
+again:;
     struct zone_key k;
     shm_zone_make_key(c->md5, sizeof(c->md5), &k);
     int fresh = 0, exists = 0, updating = 0;
@@ -395,6 +446,8 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
                     r->cache_status = CACHE_ST_UPDATING;
                     return CACHE_SERVE;
                 }
+            } else if (to_variant(c, r)) {
+                goto again;
             } else {
                 close(c->fd);
                 c->fd = -1;
@@ -402,7 +455,9 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
         }
         return CACHE_PROXY;
     }
-    if (read_entry(c, &r->arena) < 0 || !vary_matches(c, r)) {
+    if (read_entry(c, &r->arena) == 0 && !vary_matches(c, r) && to_variant(c, r))
+        goto again;
+    if (c->fd < 0 || !vary_matches(c, r)) {
         if (c->fd >= 0)
             close(c->fd);
         c->fd = -1;

@@ -319,6 +319,29 @@ def test_vary_on_request_header(switchyard, origin):
     assert other.header("X-Cached") == "MISS"
 
 
+def test_vary_keeps_every_variant(switchyard, origin):
+    """nginx keeps each Vary variant under a key of its own: the main key's
+    file holds the first, the others do not replace it."""
+    sy, port = start(switchyard, origin)
+    tgt = "/set-header?Vary=X-Lang,Accept-Encoding&v=2"
+    langs = ["en", "fr", "de"]
+    first = {}
+    for lang in langs:
+        r = request(port, target=tgt, headers=[("X-Lang", lang)])
+        assert r.header("X-Cached") == "MISS"
+        first[lang] = r.body
+    for _ in range(2):
+        for lang in langs:
+            r = request(port, target=tgt, headers=[("X-Lang", lang)])
+            assert (r.header("X-Cached"), r.body) == ("HIT", first[lang]), lang
+    assert hits(origin, tgt) == 3
+    # another value of the second Vary header is one more variant
+    gz = request(port, target=tgt, headers=[("X-Lang", "en"), ("Accept-Encoding", "x")])
+    assert gz.header("X-Cached") == "MISS"
+    again = request(port, target=tgt, headers=[("X-Lang", "en"), ("Accept-Encoding", "x")])
+    assert again.header("X-Cached") == "HIT"
+
+
 def test_entries_survive_reload(switchyard, origin):
     port = free_port()
     sy = switchyard(cache_conf(origin, port))
