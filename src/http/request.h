@@ -127,6 +127,8 @@ struct request {
 
     /* proxy cache (proxy/cache.c): $upstream_cache_status, CACHE_ST_*; 0 = not cached */
     uint8_t cache_status;
+    uint8_t cache_background;   /* proxy_cache_background_update's request: it refreshes
+                                   the entry (http/subrequest.h) */
 
     /* limit_req / limit_conn (http/limit_req.c, limit_conn.c) */
     uint8_t limit_req_status;   /* enum limit_status; 0 = not checked ($limit_req_status) */

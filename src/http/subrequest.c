@@ -47,7 +47,16 @@ struct subrequest {
     int fd;                     /* its file body (-1 none), owned */
     off_t file_off, file_left;
     struct buf *in;             /* file bytes read, not yet taken by the sink */
+
+    /* a background request (subrequest_start_background): no parent after
+     * the start; the connection is a copy without a socket */
+    int detached;
+    struct client_conn conn;
+    struct subrequest *bg_prev, *bg_next;
 };
+
+static struct subrequest *bg_list; /* the background requests running */
+static unsigned bg_count;
 
 static const struct stream_ops sub_ops;
 
@@ -85,6 +94,15 @@ static void sub_local_release(struct subrequest *sr)
 
 static void sub_free(struct subrequest *sr)
 {
+    if (sr->detached) {
+        if (sr->bg_prev)
+            sr->bg_prev->bg_next = sr->bg_next;
+        else
+            bg_list = sr->bg_next;
+        if (sr->bg_next)
+            sr->bg_next->bg_prev = sr->bg_prev;
+        bg_count--;
+    }
     sub_local_release(sr);
     loop_unpost(&sr->post);
     timer_cancel(&sr->timer);
@@ -96,6 +114,10 @@ static void sub_free(struct subrequest *sr)
 static void sub_on_post(struct posted *p)
 {
     struct subrequest *sr = container_of(p, struct subrequest, post);
+    if (sr->detached) {
+        sub_free(sr);
+        return;
+    }
     /* nginx keeps these in the main request: once a sub-request went through
      * limit_req / limit_conn, later ones (and the request) pass */
     struct request *pr = &sr->parent->req, *c = &sr->st.req;
@@ -455,4 +477,127 @@ void subrequest_cancel(struct client_stream *child)
         on_abort(child);
     }
     sub_free(sr);
+}
+
+/* ---- background requests ---- */
+
+static struct str dup_str(struct arena *a, struct str v, int *fail)
+{
+    if (!v.p)
+        return v;
+    struct str out = arena_str(a, v);
+    if (!out.p)
+        *fail = 1;
+    return out;
+}
+
+/* The parent's request as the clone needs it, copied: the parent may end
+ * (and free its arena) first. */
+static int clone_request(struct request *c, const struct request *p)
+{
+    int fail = 0;
+    struct arena *a = &c->arena;
+    arena_init(a, 4096);
+    c->rt = rt_ref(p->rt);
+    c->listen = p->listen;
+    c->srv = p->srv;
+    c->loc = p->loc;
+    c->lc = p->lc;
+    c->method = STR_LIT("GET"); /* the whole response is what is stored */
+    c->request_uri = dup_str(a, p->request_uri, &fail);
+    c->request_line = dup_str(a, p->request_line, &fail);
+    c->uri = dup_str(a, p->uri, &fail);
+    c->args = dup_str(a, p->args, &fail);
+    c->host = dup_str(a, p->host, &fail);
+    c->minor = p->minor;
+    c->nheaders = p->nheaders;
+    c->headers = arena_alloc(a, (p->nheaders ? p->nheaders : 1) * sizeof(*c->headers));
+    if (!c->headers)
+        return -1;
+    for (size_t i = 0; i < p->nheaders; i++) {
+        c->headers[i].name = dup_str(a, p->headers[i].name, &fail);
+        c->headers[i].value = dup_str(a, p->headers[i].value, &fail);
+        c->headers[i].id = p->headers[i].id;
+    }
+    c->info = p->info;
+    c->info.flags &= ~(H1_F_CONN_UPGRADE | H1_F_HAS_UPGRADE | H1_F_CHUNKED | H1_F_HAS_CL |
+                       H1_F_HAS_TE | H1_F_EXPECT_CONTINUE);
+    c->info.content_length = 0;
+    /* regex captures ($1 in proxy_pass): their subject copied too */
+    c->caps = p->caps;
+    if (p->caps.n && p->caps.subject) {
+        size_t end = 0;
+        for (int i = 0; i < 2 * p->caps.n; i++)
+            if (p->caps.ov[i] != (size_t)-1 && p->caps.ov[i] > end)
+                end = p->caps.ov[i];
+        char *subj = arena_strndup(a, p->caps.subject, end);
+        if (!subj)
+            return -1;
+        c->caps.subject = subj;
+    }
+    unsigned nset = p->rt->gen->vars.nset_slots;
+    if (p->set_vals && nset) {
+        c->set_vals = arena_calloc(a, nset * sizeof(struct str));
+        if (!c->set_vals)
+            return -1;
+        for (unsigned i = 0; i < nset; i++)
+            c->set_vals[i] = dup_str(a, p->set_vals[i], &fail);
+    }
+    c->body_done = 1;
+    c->keepalive = 1;
+    c->uri_changed = p->uri_changed;
+    c->logged = 1;
+    c->realip = p->realip;
+    c->realip_set = p->realip_set;
+    c->limit_req_status = p->limit_req_status;
+    c->limit_conn_status = p->limit_conn_status;
+    c->cache_background = 1;
+    c->start_wall_ms = loop_wall_ms();
+    c->start_ms = loop_now();
+    return fail ? -1 : 0;
+}
+
+struct client_stream *subrequest_start_background(struct client_stream *parent,
+                                                  void (*handler)(struct client_stream *))
+{
+    struct subrequest *sr = calloc(1, sizeof(*sr));
+    if (!sr)
+        return NULL;
+    sr->fd = -1;
+    sr->detached = 1;
+    sr->post.cb = sub_on_post;
+    sr->timer.cb = sub_on_timer;
+    /* the connection as variables see it ($remote_addr, $scheme, $server_addr),
+     * without its socket or TLS state ($ssl_* are empty) */
+    client_conn_local(parent->conn);
+    sr->conn = *parent->conn;
+    sr->conn.c.h.fd = -1;
+    sr->conn.c.xprt_ctx = NULL;
+    sr->conn.c.flags = 0;
+    sr->conn.lst = NULL;
+    sr->st.ops = &sub_ops;
+    sr->st.conn = &sr->conn;
+    sr->st.req_active = 1;
+    sr->bg_next = bg_list;
+    if (bg_list)
+        bg_list->bg_prev = sr;
+    bg_list = sr;
+    bg_count++;
+    if (clone_request(&sr->st.req, &parent->req) < 0) {
+        sub_free(sr);
+        return NULL;
+    }
+    handler(&sr->st);
+    return &sr->st;
+}
+
+unsigned subrequest_background_count(void)
+{
+    return bg_count;
+}
+
+void subrequest_background_cancel_all(void)
+{
+    while (bg_list)
+        subrequest_cancel(&bg_list->st);
 }

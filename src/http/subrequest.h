@@ -64,6 +64,23 @@ struct client_stream *subrequest_parent(const struct client_stream *child);
  * stopped, everything it holds given back, `done` not called. */
 void subrequest_cancel(struct client_stream *child);
 
+/*
+ * proxy_cache_background_update: a clone of `parent` (nginx's
+ * NGX_HTTP_SUBREQUEST_CLONE | BACKGROUND) in the same location, a GET
+ * with the parent's URI, headers and variables, run by `handler` (the
+ * proxy) at once. It outlives the parent: everything it needs is copied,
+ * its connection is a copy without the socket. Its response is dropped;
+ * it ends on its own (freed then). The child, or NULL (out of memory).
+ */
+struct client_stream *subrequest_start_background(struct client_stream *parent,
+                                                  void (*handler)(struct client_stream *));
+
+/* Background requests running (a worker shutting down waits for them). */
+unsigned subrequest_background_count(void);
+
+/* A worker's exit: every background request stopped and freed. */
+void subrequest_background_cancel_all(void);
+
 /* Is `s` a sub-request? */
 int subrequest_is(const struct client_stream *s);
 

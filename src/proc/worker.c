@@ -30,6 +30,7 @@
 #include "client/h1_session.h"
 #include "client/h2_session.h"
 #include "http/phases.h"
+#include "http/subrequest.h"
 #include "http/router.h"
 #include "proxy/cache_manager.h"
 #include "proxy/proxy.h"
@@ -518,8 +519,8 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
             }
             unsigned left = h1_shutdown_idle();
             left += h2_shutdown_idle();
-            if (left == 0 && tunnel_count == 0)
-                break;
+            if (left == 0 && tunnel_count == 0 && subrequest_background_count() == 0)
+                break; /* background cache updates finish too, as nginx's */
             if (loop_now() >= shutdown_deadline) {
                 if (tunnels_told || tunnel_count == 0)
                     break; /* what is left is cut */
@@ -539,6 +540,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
     /* Release everything so leak checkers see a clean exit. */
     sy_quit = 1;
     h1_shutdown_idle();
+    subrequest_background_cancel_all();
     h1_close_all();
     h2_close_all();
     tunnel_close_all();

@@ -35,6 +35,7 @@
 #include "http/filter.h"
 #include "http/phases.h"
 #include "http/response.h"
+#include "http/subrequest.h"
 #include "http/vars_eval.h"
 
 #define CACHE_META_MAX (64 * 1024) /* key + head + vary */
@@ -66,6 +67,7 @@ struct cache_req {
     int no_store;               /* lock_timeout passed: proxied without storing */
     int head_as_get;            /* proxy_cache_convert_head: a HEAD asked upstream as GET */
     int variant;                /* the key is a Vary variant's (variant_key) */
+    int background;             /* serve the stale entry, a background request updates it */
 
     /* store */
     int tfd;                    /* temporary file, -1 when not storing */
@@ -414,7 +416,8 @@ again:;
         exists = (n->c_flags & ZONE_CACHE_EXISTS) != 0;
         fresh = exists && n->c_valid_sec >= now_sec(); /* nginx: fresh through that second */
         if (!fresh) {
-            updating = fill_running(n);
+            /* a background update fetches what its parent marked */
+            updating = !r->cache_background && fill_running(n);
             if (!updating) { /* this request fetches it: others may wait or use stale */
                 n->c_flags |= ZONE_CACHE_UPDATING;
                 n->c_fill_pid = (uint32_t)getpid();
@@ -441,9 +444,18 @@ again:;
             if (vary_matches(c, r)) {
                 c->stale = 1;
                 int swr = now_sec() <= c->hdr.valid_sec + (int64_t)c->hdr.updating_sec;
-                if (updating && ((cc->use_stale & CACHE_STALE_UPDATING) ||
-                                 (c->hdr.updating_sec && swr))) {
+                int stale_ok = (cc->use_stale & CACHE_STALE_UPDATING) ||
+                               (c->hdr.updating_sec && swr);
+                if (updating && stale_ok) {
                     r->cache_status = CACHE_ST_UPDATING;
+                    return CACHE_SERVE;
+                }
+                if (!updating && stale_ok && cc->background_update && !r->cache_background &&
+                    !subrequest_is(s)) {
+                    /* proxy_cache_background_update: the stale entry now,
+                     * a background request fetches the new one */
+                    r->cache_status = CACHE_ST_STALE;
+                    c->background = 1;
                     return CACHE_SERVE;
                 }
             } else if (to_variant(c, r)) {
@@ -609,9 +621,22 @@ static int load_head(struct request *r, const struct cache_req *c)
     return 0;
 }
 
+/* proxy_cache_background_update: the request that refreshes the entry this
+ * one serves stale takes over its UPDATING mark. */
+static void start_background(struct client_stream *s, struct cache_req *c)
+{
+    c->background = 0;
+    if (subrequest_start_background(s, http_proxy_handler))
+        c->updating_mine = 0; /* the background request's now */
+    else
+        clear_updating(c);
+}
+
 void cache_serve(struct client_stream *s, struct cache_req *c)
 {
     struct request *r = &s->req;
+    if (c->background)
+        start_background(s, c);
     int fd = c->fd;
     c->fd = -1;
     r->status = c->hdr.status;

@@ -405,13 +405,14 @@ server {{ listen 127.0.0.1:{port};
 import threading  # noqa: E402
 
 
-def stale_conf(origin, port, use_stale):
+def stale_conf(origin, port, use_stale, extra=""):
     """Locations sharing one entry (key $arg_k): / asks the origin, /dead a
     closed port, /to/ the origin with a short read timeout."""
     return http_conf(f"""
 proxy_cache_path cache keys_zone=C:1m;
 server {{
     listen 127.0.0.1:{port};
+    {extra}
     proxy_cache C;
     proxy_cache_key $arg_k;
     proxy_cache_valid 200 1s;
@@ -465,6 +466,99 @@ def test_stale_while_updating(switchyard, origin):
     assert (r.status, r.header("X-Cached"), r.body) == (200, "UPDATING", first.body)
     assert slow["r"].header("X-Cached") == "EXPIRED"
     assert request(port, target="/?k=c").header("X-Cached") == "HIT"
+
+
+def test_background_update(switchyard, origin):
+    """proxy_cache_background_update: the expired entry is answered at once
+    (STALE) while a background request fetches the new one and stores it,
+    after the client has its response."""
+    port = free_port()
+    switchyard(stale_conf(origin, port, "updating", "proxy_cache_background_update on;"))
+    first = fill_and_expire(port, "bg")
+    t0 = time.monotonic()
+    r = request(port, target="/slow/3000?k=bg")
+    took = time.monotonic() - t0
+    assert (r.status, r.header("X-Cached"), r.body) == (200, "STALE", first.body)
+    assert took < 2.5, took  # not held by the 3 s upstream
+    wait_until(lambda: hits(origin, "/slow/3000?k=bg") == 1, 5, "the background request")
+    got = {}
+
+    def refreshed():
+        got["r"] = request(port, target="/?k=bg")
+        assert got["r"].header("X-Cached") in ("UPDATING", "HIT")
+        return got["r"].header("X-Cached") == "HIT"
+    wait_until(refreshed, 10, "the background request to store the new entry", interval=0.2)
+    assert got["r"].body != first.body and b"/slow/3000" in got["r"].body
+    assert hits(origin, "/slow/3000?k=bg") == 1
+    assert hits(origin, "/?k=bg") == 1  # only the first fill
+
+
+def test_graceful_quit_waits_for_a_background_update(switchyard, origin):
+    port = free_port()
+    sy = switchyard(stale_conf(origin, port, "updating", "proxy_cache_background_update on;"))
+    first = fill_and_expire(port, "q")
+    before = {p: p.stat().st_mtime_ns for p in cache_files(sy.prefix / "cache")}
+    r = request(port, target="/slow/1000?k=q")
+    assert r.header("X-Cached") == "STALE"
+    sy.stop()  # gracefully: the background request ends first
+    after = {p: p.stat().st_mtime_ns for p in cache_files(sy.prefix / "cache")}
+    assert len(after) == 1 and after != before, (before, after)
+    assert b"/slow/1000" in next(iter(after)).read_bytes()
+    assert first.body
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    from tls_pki import Pki
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+def test_background_update_over_tls_keeps_the_scheme(switchyard, origin, pki):
+    """The background request sees the client's connection as the request
+    did ($scheme https in the key and in the header sent upstream)."""
+    import ssl
+    from harness import HttpConn
+    port = free_port()
+    crt, key = pki.certs[("a.test", "rsa")]
+    switchyard(http_conf(f"""
+proxy_cache_path cache keys_zone=C:1m;
+server {{
+    listen 127.0.0.1:{port} ssl;
+    server_name a.test;
+    ssl_certificate {crt};
+    ssl_certificate_key {key};
+    proxy_cache C;
+    proxy_cache_key $scheme$arg_k;
+    proxy_cache_valid 200 1s;
+    proxy_cache_use_stale updating;
+    proxy_cache_background_update on;
+    add_header X-Cached $upstream_cache_status always;
+    location / {{ proxy_pass http://{origin.addr}; proxy_set_header X-Proto $scheme; }}
+}}
+"""))
+
+    def get(target):
+        c = HttpConn(port, timeout=10)
+        ctx = ssl.create_default_context(cafile=str(pki.ca))
+        c.sock = ctx.wrap_socket(c.sock, server_hostname="a.test")
+        try:
+            return c.request("GET", target, [], b"", "a.test")
+        finally:
+            c.close()
+    first = get("/?k=t")
+    assert first.header("X-Cached") == "MISS"
+    time.sleep(2.1)  # the test is about time: a 1s validity ends after the next whole second
+    r = get("/slow/300?k=t")
+    assert (r.header("X-Cached"), r.body) == ("STALE", first.body)
+    got = {}
+
+    def refreshed():
+        got["r"] = get("/?k=t")
+        return got["r"].header("X-Cached") == "HIT"
+    wait_until(refreshed, 10, "the background request to store the new entry", interval=0.2)
+    assert b"/slow/300" in got["r"].body
+    (rec,) = [x for x in origin.requests if x["target"] == "/slow/300?k=t"]
+    assert dict((k.lower(), v) for k, v in rec["headers"])["x-proto"] == "https"
 
 
 # ---------------------------------------------------------------- lock
