@@ -414,6 +414,9 @@ TARGETS = {
     ("ws_idle", "kib_per_conn"): ("max", 1.0),
     ("wss_idle", "kib_per_conn"): ("max", 8.0),
     ("ws_paced", "p99_us"): ("max", 1000.0),
+    # the proxy cache (issue 15): CPU per hit at most nginx's, same configuration
+    ("cache_hit", "cpu_us_per_op"): ("nginx", 1.0),
+    ("cache_hit_1m", "cpu_s_per_gb"): ("nginx", 1.0),
 }
 
 
@@ -481,6 +484,9 @@ def report(results, names, scen, meta, out: Path):
                 if kind == "floor" and med.get("floor"):
                     ok = sy <= x * med["floor"]
                     target = f"≤ {x} × floor: {'met' if ok else 'MISSED'} ({sy / med['floor']:.2f}×)"
+                elif kind in names and kind not in ("switchyard", "floor") and med.get(kind):
+                    ok = sy <= x * med[kind]  # a factor of a peer's figure
+                    target = f"≤ {x} × {kind}: {'met' if ok else 'MISSED'} ({sy / med[kind]:.2f}×)"
                 elif kind == "max":
                     ok = sy <= x
                     target = f"≤ {fmt(x)}: {'met' if ok else 'MISSED'}"

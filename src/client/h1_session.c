@@ -362,6 +362,28 @@ static void run_send(struct h1_session *s)
     for (;;) {
         size_t head_left = s->out_head_len - s->out_head_off;
         size_t body_left = s->out_body_len - s->out_body_off;
+        if (head_left && !body_left && s->out_fd >= 0 && s->out_file_left > 0 &&
+            s->cc.c.xprt == &xprt_plain) {
+            /* a file follows: the head waits for its first bytes (MSG_MORE),
+             * so they leave in full segments, as nginx's tcp_nopush */
+            ssize_t w = send(s->cc.c.h.fd, s->out_head + s->out_head_off, head_left,
+                             MSG_MORE | MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0 && errno == EAGAIN) {
+                s->cc.c.flags &= ~CONN_F_READY_W;
+                goto wait;
+            }
+            if (w < 0) {
+                sy_log(LOG_LVL_INFO, "send() failed (%d: %s) while sending response to client",
+                       errno, strerror(errno));
+                h1_close(s, "write error");
+                return;
+            }
+            r->bytes_sent += (uint64_t)w;
+            s->out_head_off += (size_t)w;
+            continue;
+        }
         if (head_left || body_left) {
             struct iovec iov[2];
             int n = 0;
