@@ -265,6 +265,21 @@ def test_set_cookie_stored_when_ignored(switchyard, origin):
     assert hits(origin, tgt) == 1
 
 
+@pytest.mark.parametrize("ignored,header", [
+    ("Cache-Control", ("Cache-Control", "no-store")),
+    ("Cache-Control", ("Cache-Control", "private")),
+    ("X-Accel-Expires", ("X-Accel-Expires", "0")),
+    ("Expires", ("Expires", "Thu, 01 Jan 1970 00:00:01 GMT")),
+    ("Vary", ("Vary", "*")),
+])
+def test_ignored_headers_do_not_prevent_storing(switchyard, origin, ignored, header):
+    sy, port = start(switchyard, origin, f"proxy_ignore_headers {ignored};")
+    tgt = "/set-header?" + urllib.parse.urlencode([header])
+    assert request(port, target=tgt).header("X-Cached") == "MISS"
+    assert request(port, target=tgt).header("X-Cached") == "HIT"
+    assert hits(origin, tgt) == 1
+
+
 def test_status_without_valid_time_is_not_stored(switchyard, origin):
     sy, port = start(switchyard, origin)
     request(port, target="/status/500")
@@ -607,6 +622,22 @@ def test_lock_timeout_goes_upstream_without_storing(switchyard, origin):
     first.join(15)
     assert second.header("X-Cached") == "MISS"
     assert hits(origin, tgt) == 2
+
+
+def test_lock_age_lets_one_more_request_go_upstream(switchyard, origin):
+    """After proxy_cache_lock_age, a waiting request goes upstream itself
+    (the first fill is still running)."""
+    sy, port = start(switchyard, origin, "proxy_cache_lock on; proxy_cache_lock_timeout 20s;"
+                     "proxy_cache_lock_age 1s; proxy_cache_key $arg_k;")
+    out = []
+    first = threading.Thread(target=lambda: out.append(request(port, target="/slow/6000?k=a")))
+    first.start()
+    wait_until(lambda: hits(origin, "/slow/6000?k=a") == 1, 5, "the first fill to start")
+    second = request(port, target="/?k=a")
+    assert first.is_alive()  # answered by its own upstream request, not the first fill
+    assert (second.status, second.header("X-Cached")) == (200, "MISS")
+    assert hits(origin, "/?k=a") == 1
+    first.join(15)
 
 
 # ---------------------------------------------------------------- loader, manager
