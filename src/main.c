@@ -30,6 +30,7 @@
 #include "core/version.h"
 #include "proc/master.h"
 #include "proc/runtime.h"
+#include "proc/sd_notify.h"
 #include "proc/worker.h"
 #include "proxy/ws_frame.h"
 
@@ -375,6 +376,10 @@ int main(int argc, char **argv)
     struct worker_opts wo = {.prefix = prefix, .conf_path = conf, .g_directives = o.g, .ctl_fd = -1};
     sy_log(LOG_LVL_NOTICE, "switchyard/" SY_VERSION " started");
     int rc;
+    /* NOTIFY_SOCKET (systemd Type=notify): the master reports READY itself;
+     * a single process (master_process off) is ready once its sockets are. */
+    if (sd_notify_init() && !gen->main.master_process)
+        sd_notify_ready(1, 1);
     if (gen->main.master_process)
         rc = master_run(rt, &wo);
     else
