@@ -25,7 +25,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check layers unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize stress h2spec
+.PHONY: all run check layers unit integration e2e install man deb package clean deps fuzz-smoke fuzz bench scale sanitize stress h2spec
 
 all: $(BUILD)/switchyard
 
@@ -212,10 +212,82 @@ bench: all bench-tools $(BUILD)/bench/sy-floor
 	@scripts/install-deps --bench
 	BUILD=$(BUILD) $(PYTHON) bench/run.py $(if $(QUICK),--quick) $(BENCH_ARGS)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/switchyard/conf
-	install -m 755 $(BUILD)/switchyard $(DESTDIR)$(PREFIX)/sbin/switchyard
-	cp -r conf/. $(DESTDIR)$(PREFIX)/share/switchyard/conf/
+# ---- installation (docs/operations.md). `make install` puts under
+# $(DESTDIR): the binary (built with the installed configuration's path as its
+# default -c), the systemd unit, the logrotate file, switchyard(8) and
+# switchyard.conf(5), and a default configuration with mime.types and an
+# empty conf.d/ -- an existing switchyard.conf or mime.types is kept.
+SBINDIR      ?= $(PREFIX)/sbin
+SYSCONFDIR   ?= $(PREFIX)/etc
+DATADIR      ?= $(PREFIX)/share/switchyard
+MANDIR       ?= $(PREFIX)/share/man
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
+LOGDIR       ?= /var/log/switchyard
+RUNDIR       ?= /run
+# the workers' user and group (nginx takes the group named as the user when
+# none is given: there is no group "nobody" on Debian, "nogroup" instead)
+SY_USER      ?= nobody
+SY_GROUP     ?= $(shell getent group nogroup >/dev/null 2>&1 && echo nogroup || echo nobody)
+CONFDIR      := $(SYSCONFDIR)/switchyard
+INST         := $(BUILD)/install
+MAN_PAGES    := man/switchyard.8 $(BUILD)/man/switchyard.conf.5
+INSTALL_DEFS := -DSY_PREFIX='"$(DATADIR)/"' -DSY_CONF_PATH='"$(CONFDIR)/switchyard.conf"'
+SUBST := sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+             -e 's|@LOGDIR@|$(LOGDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g' -e 's|@USER@|$(SY_USER) $(SY_GROUP)|g'
+
+# Rebuild the installed binary and files when a path changes.
+$(INST)/.paths: FORCE
+	@mkdir -p $(INST)
+	@echo "$(SBINDIR) $(SYSCONFDIR) $(DATADIR) $(LOGDIR) $(RUNDIR) $(SY_USER) $(SY_GROUP)" | cmp -s - $@ || \
+	    echo "$(SBINDIR) $(SYSCONFDIR) $(DATADIR) $(LOGDIR) $(RUNDIR) $(SY_USER) $(SY_GROUP)" > $@
+
+$(INST)/main.o: src/main.c $(INST)/.paths $(BUILD)/.flags
+	$(CC) $(ALL_CFLAGS) $(INSTALL_DEFS) -c $< -o $@
+
+$(INST)/switchyard: $(INST)/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(INST)/main.o $(LIB_OBJS) $(LDLIBS)
+
+$(INST)/switchyard.service: dist/systemd/switchyard.service.in $(INST)/.paths
+	$(SUBST) $< > $@
+$(INST)/logrotate: dist/logrotate/switchyard.in $(INST)/.paths
+	$(SUBST) $< > $@
+$(INST)/switchyard.conf: dist/switchyard.conf.in $(INST)/.paths
+	$(SUBST) $< > $@
+
+INSTALL_FILES := $(INST)/switchyard $(INST)/switchyard.service $(INST)/logrotate \
+                 $(INST)/switchyard.conf $(MAN_PAGES)
+
+install: $(INSTALL_FILES)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LOGROTATEDIR) \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(CONFDIR)/conf.d \
+	    $(DESTDIR)$(LOGDIR)
+	install -m 755 $(INST)/switchyard $(DESTDIR)$(SBINDIR)/switchyard
+	install -m 644 $(INST)/switchyard.service $(DESTDIR)$(UNITDIR)/switchyard.service
+	install -m 644 $(INST)/logrotate $(DESTDIR)$(LOGROTATEDIR)/switchyard
+	install -m 644 man/switchyard.8 $(DESTDIR)$(MANDIR)/man8/switchyard.8
+	install -m 644 $(BUILD)/man/switchyard.conf.5 $(DESTDIR)$(MANDIR)/man5/switchyard.conf.5
+	@for f in switchyard.conf:$(INST)/switchyard.conf mime.types:conf/mime.types; do \
+	    dst=$(DESTDIR)$(CONFDIR)/$${f%%:*}; \
+	    if [ -e "$$dst" ]; then echo "install: keeping the existing $$dst"; \
+	    else echo "install -m 644 $${f#*:} $$dst"; install -m 644 "$${f#*:}" "$$dst"; fi; \
+	done
+
+# ---- man pages: switchyard(8) is written by hand (man/switchyard.8);
+# switchyard.conf(5) is generated from the directive table (every module's,
+# src/conf/directive_table.c) by tools/dump-directives, with each entry's
+# text taken from docs/directives.md (tools/confman.py).
+$(BUILD)/tools/dump-directives: tools/dump-directives.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
+$(BUILD)/man/switchyard.conf.5: $(BUILD)/tools/dump-directives tools/confman.py docs/directives.md
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/dump-directives > $(BUILD)/man/directives.tsv
+	$(PYTHON) tools/confman.py $(BUILD)/man/directives.tsv docs/directives.md > $@.tmp
+	mv $@.tmp $@
+
+man: $(MAN_PAGES)
 
 clean:
 	rm -rf $(BUILD)
