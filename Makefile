@@ -12,7 +12,7 @@ JOBS     ?= 4
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -Isrc -D_GNU_SOURCE -MMD -MP
+ALL_CFLAGS := -std=gnu11 $(CPPFLAGS) $(CFLAGS) $(WARN) -Isrc -D_GNU_SOURCE -MMD -MP
 LDLIBS   := -lssl -lcrypto -lpcre2-8 -lnghttp2 -lz -lbrotlienc -lcrypt
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -25,7 +25,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check layers unit integration e2e install man deb package clean deps fuzz-smoke fuzz bench scale sanitize stress h2spec
+.PHONY: all run check layers unit integration e2e install install-files man deb package clean deps fuzz-smoke fuzz bench scale sanitize stress h2spec
 
 all: $(BUILD)/switchyard
 
@@ -258,7 +258,9 @@ $(INST)/switchyard.conf: dist/switchyard.conf.in $(INST)/.paths
 INSTALL_FILES := $(INST)/switchyard $(INST)/switchyard.service $(INST)/logrotate \
                  $(INST)/switchyard.conf $(MAN_PAGES)
 
-install: $(INSTALL_FILES)
+install-files: $(INSTALL_FILES)
+
+install: install-files
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LOGROTATEDIR) \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(CONFDIR)/conf.d \
 	    $(DESTDIR)$(LOGDIR)
@@ -272,6 +274,23 @@ install: $(INSTALL_FILES)
 	    if [ -e "$$dst" ]; then echo "install: keeping the existing $$dst"; \
 	    else echo "install -m 644 $${f#*:} $$dst"; install -m 644 "$${f#*:}" "$$dst"; fi; \
 	done
+
+# ---- the Debian package (debian/, docs/operations.md): built with Debian's
+# tools (dpkg-buildpackage, debhelper) from a copy of the sources in
+# $(BUILD)/deb/, where dpkg-buildpackage leaves the .deb; lintian must report
+# no error and no warning. `make package` (part of `make check`) then
+# installs it with apt-get, tries it and purges it (tests/package/).
+DEB_DIR  := $(BUILD)/deb
+DEB_SRC  := Makefile src tools man dist debian docs conf bench/tools/tools.mk
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/switchyard
+	tar -cf - $(DEB_SRC) | tar -C $(DEB_DIR)/switchyard -xf -
+	cd $(DEB_DIR)/switchyard && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning $(DEB_DIR)/switchyard_*.deb
+	@ls $(DEB_DIR)/switchyard_*.deb
+
+package: deb
+	$(PYTHON) -m pytest -q tests/package
 
 # ---- man pages: switchyard(8) is written by hand (man/switchyard.8);
 # switchyard.conf(5) is generated from the directive table (every module's,
