@@ -66,7 +66,8 @@ e2e: all
 
 # With SANITIZE=... (e.g. make check SANITIZE=address,undefined) everything is
 # built with those sanitizers and the suites run against that build; the scale
-# test and the benchmark, meaningless under a sanitizer, are skipped. Without
+# test, the benchmark and the Debian package test (`package`: it builds the
+# .deb, installs it with apt-get and purges it) are skipped. Without
 # it, the integration suite also runs once against an ASan+UBSan build.
 check: layers deps
 	$(MAKE) all
@@ -77,6 +78,7 @@ check: layers deps
 	$(MAKE) e2e
 ifeq ($(SANITIZE),)
 	$(MAKE) sanitize
+	$(MAKE) package
 	$(MAKE) scale
 	$(MAKE) bench QUICK=1
 endif
