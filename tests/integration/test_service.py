@@ -76,7 +76,8 @@ def start_master(tmp_path, notify_address: str, workers: int = 2):
     return proc, port, base
 
 
-def stop(proc):
+def stop(proc, tmp_path):
+    """Stop the master (if still running) and fail on a sanitizer report."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGQUIT)
         try:
@@ -84,6 +85,9 @@ def stop(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    err = (tmp_path / "stderr.txt").read_text(errors="replace")
+    for marker in harness.SANITIZER_MARKERS:
+        assert marker not in err, err[-4000:]
 
 
 def get(port: int) -> harness.Response:
@@ -131,7 +135,7 @@ def test_sd_notify_ready_status_reload_stopping(tmp_path):
         n.wait(lambda m: m.get("STOPPING") == "1", "STOPPING=1")
         assert proc.wait(timeout=harness.STOP_TIMEOUT) == 0
     finally:
-        stop(proc)
+        stop(proc, tmp_path)
         n.close()
 
 
@@ -150,7 +154,7 @@ def test_sd_notify_failed_reload_is_ready_again(tmp_path):
         assert counts(ready)["generation"] == 1
         assert get(port).status == 200
     finally:
-        stop(proc)
+        stop(proc, tmp_path)
         n.close()
 
 
@@ -163,7 +167,7 @@ def test_sd_notify_without_a_listener_changes_nothing(tmp_path, address):
         assert proc.poll() is None
         assert get(port).status == 200
     finally:
-        stop(proc)
+        stop(proc, tmp_path)
     assert proc.returncode == 0
 
 

@@ -25,6 +25,8 @@ import harness  # noqa: E402  (free ports, bounded waits)
 
 DEB_DIR = REPO / "build" / "deb"
 SBIN = Path("/usr/sbin/switchyard")
+# wait for dpkg's lock rather than fail when another apt-get is running
+APT_LOCK = ["-o", "DPkg::Lock::Timeout=120"]
 
 
 def sudo() -> list[str]:
@@ -81,13 +83,14 @@ def package(deb):
         pytest.skip("a switchyard package is already installed here: not touching it")
     s = sudo()
     try:
-        r = run(s + ["apt-get", "install", "-y", "-q", f"./{deb.relative_to(REPO)}"], cwd=REPO,
+        r = run(s + ["apt-get", "install", "-y", "-q", *APT_LOCK, f"./{deb.relative_to(REPO)}"],
+                cwd=REPO,
                 env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         yield r
     finally:
         for pid in switchyard_pids():  # only the installed binary's processes
             os.kill(pid, signal.SIGKILL)
-        run(s + ["apt-get", "purge", "-y", "-q", "switchyard"], check=False,
+        run(s + ["apt-get", "purge", "-y", "-q", *APT_LOCK, "switchyard"], check=False,
             env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
     assert installed_version() is None, "apt-get purge left the package installed"
     assert not Path("/etc/switchyard").exists(), "purge left /etc/switchyard"
