@@ -12,7 +12,7 @@ JOBS     ?= 4
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -Isrc -D_GNU_SOURCE -MMD -MP
+ALL_CFLAGS := -std=gnu11 $(CPPFLAGS) $(CFLAGS) $(WARN) -Isrc -D_GNU_SOURCE -MMD -MP
 LDLIBS   := -lssl -lcrypto -lpcre2-8 -lnghttp2 -lz -lbrotlienc -lcrypt
 ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -25,7 +25,7 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run check layers unit integration e2e install clean deps fuzz-smoke fuzz bench scale sanitize stress h2spec
+.PHONY: all run check layers unit integration e2e install install-files man deb package clean deps fuzz-smoke fuzz bench scale sanitize stress h2spec
 
 all: $(BUILD)/switchyard
 
@@ -66,7 +66,8 @@ e2e: all
 
 # With SANITIZE=... (e.g. make check SANITIZE=address,undefined) everything is
 # built with those sanitizers and the suites run against that build; the scale
-# test and the benchmark, meaningless under a sanitizer, are skipped. Without
+# test, the benchmark and the Debian package test (`package`: it builds the
+# .deb, installs it with apt-get and purges it) are skipped. Without
 # it, the integration suite also runs once against an ASan+UBSan build.
 check: layers deps
 	$(MAKE) all
@@ -77,6 +78,7 @@ check: layers deps
 	$(MAKE) e2e
 ifeq ($(SANITIZE),)
 	$(MAKE) sanitize
+	$(MAKE) package
 	$(MAKE) scale
 	$(MAKE) bench QUICK=1
 endif
@@ -212,10 +214,101 @@ bench: all bench-tools $(BUILD)/bench/sy-floor
 	@scripts/install-deps --bench
 	BUILD=$(BUILD) $(PYTHON) bench/run.py $(if $(QUICK),--quick) $(BENCH_ARGS)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/switchyard/conf
-	install -m 755 $(BUILD)/switchyard $(DESTDIR)$(PREFIX)/sbin/switchyard
-	cp -r conf/. $(DESTDIR)$(PREFIX)/share/switchyard/conf/
+# ---- installation (docs/operations.md). `make install` puts under
+# $(DESTDIR): the binary (built with the installed configuration's path as its
+# default -c), the systemd unit, the logrotate file, switchyard(8) and
+# switchyard.conf(5), and a default configuration with mime.types and an
+# empty conf.d/ -- an existing switchyard.conf or mime.types is kept.
+SBINDIR      ?= $(PREFIX)/sbin
+SYSCONFDIR   ?= $(PREFIX)/etc
+DATADIR      ?= $(PREFIX)/share/switchyard
+MANDIR       ?= $(PREFIX)/share/man
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
+LOGDIR       ?= /var/log/switchyard
+RUNDIR       ?= /run
+# the workers' user and group (nginx takes the group named as the user when
+# none is given: there is no group "nobody" on Debian, "nogroup" instead)
+SY_USER      ?= nobody
+SY_GROUP     ?= $(shell getent group nogroup >/dev/null 2>&1 && echo nogroup || echo nobody)
+CONFDIR      := $(SYSCONFDIR)/switchyard
+INST         := $(BUILD)/install
+MAN_PAGES    := man/switchyard.8 $(BUILD)/man/switchyard.conf.5
+INSTALL_DEFS := -DSY_PREFIX='"$(DATADIR)/"' -DSY_CONF_PATH='"$(CONFDIR)/switchyard.conf"'
+SUBST := sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+             -e 's|@LOGDIR@|$(LOGDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g' -e 's|@USER@|$(SY_USER) $(SY_GROUP)|g'
+
+# Rebuild the installed binary and files when a path changes.
+$(INST)/.paths: FORCE
+	@mkdir -p $(INST)
+	@echo "$(SBINDIR) $(SYSCONFDIR) $(DATADIR) $(LOGDIR) $(RUNDIR) $(SY_USER) $(SY_GROUP)" | cmp -s - $@ || \
+	    echo "$(SBINDIR) $(SYSCONFDIR) $(DATADIR) $(LOGDIR) $(RUNDIR) $(SY_USER) $(SY_GROUP)" > $@
+
+$(INST)/main.o: src/main.c $(INST)/.paths $(BUILD)/.flags
+	$(CC) $(ALL_CFLAGS) $(INSTALL_DEFS) -c $< -o $@
+
+$(INST)/switchyard: $(INST)/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(INST)/main.o $(LIB_OBJS) $(LDLIBS)
+
+$(INST)/switchyard.service: dist/systemd/switchyard.service.in $(INST)/.paths
+	$(SUBST) $< > $@
+$(INST)/logrotate: dist/logrotate/switchyard.in $(INST)/.paths
+	$(SUBST) $< > $@
+$(INST)/switchyard.conf: dist/switchyard.conf.in $(INST)/.paths
+	$(SUBST) $< > $@
+
+INSTALL_FILES := $(INST)/switchyard $(INST)/switchyard.service $(INST)/logrotate \
+                 $(INST)/switchyard.conf $(MAN_PAGES)
+
+install-files: $(INSTALL_FILES)
+
+install: install-files
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(LOGROTATEDIR) \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(CONFDIR)/conf.d \
+	    $(DESTDIR)$(LOGDIR)
+	install -m 755 $(INST)/switchyard $(DESTDIR)$(SBINDIR)/switchyard
+	install -m 644 $(INST)/switchyard.service $(DESTDIR)$(UNITDIR)/switchyard.service
+	install -m 644 $(INST)/logrotate $(DESTDIR)$(LOGROTATEDIR)/switchyard
+	install -m 644 man/switchyard.8 $(DESTDIR)$(MANDIR)/man8/switchyard.8
+	install -m 644 $(BUILD)/man/switchyard.conf.5 $(DESTDIR)$(MANDIR)/man5/switchyard.conf.5
+	@for f in switchyard.conf:$(INST)/switchyard.conf mime.types:conf/mime.types; do \
+	    dst=$(DESTDIR)$(CONFDIR)/$${f%%:*}; \
+	    if [ -e "$$dst" ]; then echo "install: keeping the existing $$dst"; \
+	    else echo "install -m 644 $${f#*:} $$dst"; install -m 644 "$${f#*:}" "$$dst"; fi; \
+	done
+
+# ---- the Debian package (debian/, docs/operations.md): built with Debian's
+# tools (dpkg-buildpackage, debhelper) from a copy of the sources in
+# $(BUILD)/deb/, where dpkg-buildpackage leaves the .deb; lintian must report
+# no error and no warning. `make package` (part of `make check`) then
+# installs it with apt-get, tries it and purges it (tests/package/).
+DEB_DIR  := $(BUILD)/deb
+DEB_SRC  := Makefile src tools man dist debian docs conf bench/tools/tools.mk
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/switchyard
+	tar -cf - $(DEB_SRC) | tar -C $(DEB_DIR)/switchyard -xf -
+	cd $(DEB_DIR)/switchyard && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning $(DEB_DIR)/switchyard_*.deb
+	@ls $(DEB_DIR)/switchyard_*.deb
+
+package: deb
+	$(PYTHON) -m pytest -q tests/package
+
+# ---- man pages: switchyard(8) is written by hand (man/switchyard.8);
+# switchyard.conf(5) is generated from the directive table (every module's,
+# src/conf/directive_table.c) by tools/dump-directives, with each entry's
+# text taken from docs/directives.md (tools/confman.py).
+$(BUILD)/tools/dump-directives: tools/dump-directives.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+
+$(BUILD)/man/switchyard.conf.5: $(BUILD)/tools/dump-directives tools/confman.py docs/directives.md
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/dump-directives > $(BUILD)/man/directives.tsv
+	$(PYTHON) tools/confman.py $(BUILD)/man/directives.tsv docs/directives.md > $@.tmp
+	mv $@.tmp $@
+
+man: $(MAN_PAGES)
 
 clean:
 	rm -rf $(BUILD)

@@ -30,11 +30,17 @@
 #include "core/version.h"
 #include "proc/master.h"
 #include "proc/runtime.h"
+#include "proc/sd_notify.h"
 #include "proc/worker.h"
 #include "proxy/ws_frame.h"
 
+/* Both can be set at build time (`make install` and the Debian package build
+ * the installed binary with SY_CONF_PATH=/etc/switchyard/switchyard.conf). */
 #ifndef SY_PREFIX
 #define SY_PREFIX "/usr/local/switchyard/"
+#endif
+#ifndef SY_CONF_PATH
+#define SY_CONF_PATH "conf/switchyard.conf" /* relative to the prefix */
 #endif
 
 struct options {
@@ -61,7 +67,7 @@ static void usage(void)
             "  -s signal     : send signal to a master process: stop, quit, reopen, reload\n"
             "  -p prefix     : set prefix path (default: " SY_PREFIX ")\n"
             "  -e filename   : set error log file (default: logs/error.log)\n"
-            "  -c filename   : set configuration file (default: conf/switchyard.conf)\n"
+            "  -c filename   : set configuration file (default: " SY_CONF_PATH ")\n"
             "  -g directives : set global directives out of configuration file\n\n");
 }
 
@@ -140,6 +146,8 @@ static void print_version(int full)
         fprintf(stderr, "built with " OPENSSL_VERSION_TEXT " (running with %s)\n", running);
     fprintf(stderr, "TLS SNI support enabled\n");
     fprintf(stderr, "configure arguments: --prefix=" SY_PREFIX);
+    if (SY_CONF_PATH[0] == '/')
+        fprintf(stderr, " --conf-path=" SY_CONF_PATH);
     const struct conf_module *m;
     for (unsigned i = 0; (m = conf_module_at(i)) != NULL; i++) {
         const char *sw = conf_module_switch(m);
@@ -283,7 +291,7 @@ int main(int argc, char **argv)
             return 0;
     }
     char *prefix = dir_path(o.prefix ? o.prefix : SY_PREFIX);
-    char *conf = join(prefix, o.conf ? o.conf : "conf/switchyard.conf");
+    char *conf = join(prefix, o.conf ? o.conf : SY_CONF_PATH);
     if (!prefix || !conf)
         return 1;
     if (o.errlog) {
@@ -375,6 +383,10 @@ int main(int argc, char **argv)
     struct worker_opts wo = {.prefix = prefix, .conf_path = conf, .g_directives = o.g, .ctl_fd = -1};
     sy_log(LOG_LVL_NOTICE, "switchyard/" SY_VERSION " started");
     int rc;
+    /* NOTIFY_SOCKET (systemd Type=notify): the master reports READY itself;
+     * a single process (master_process off) is ready once its sockets are. */
+    if (sd_notify_init() && !gen->main.master_process)
+        sd_notify_ready(1, 1);
     if (gen->main.master_process)
         rc = master_run(rt, &wo);
     else

@@ -25,6 +25,7 @@
 #include "conf/snapshot.h"
 #include "core/log.h"
 #include "core/shm_zone.h"
+#include "proc/sd_notify.h"
 #include "proxy/cache_manager.h"
 
 static volatile sig_atomic_t m_reload, m_reopen, m_quit, m_stop, m_child, m_alarm;
@@ -437,12 +438,21 @@ int master_run(struct gen_rt *rt, const struct worker_opts *wo)
         arm_cache_timer(CACHE_MANAGER_INTERVAL_MS);
     for (long i = 0; i < M.n; i++)
         start_slot(i);
+    /* systemd (proc/sd_notify.h): ready now, live counts on the same 1 s tick */
+    if (sd_notify_enabled() && !M.rt->cache_zones)
+        arm_cache_timer(CACHE_MANAGER_INTERVAL_MS);
+    sd_notify_ready(M.n, M.rt->gen->serial);
     for (;;) {
         sigsuspend(&all);
         if (m_alarm) {
             m_alarm = 0;
-            if (!M.stopping)
-                arm_cache_timer(cache_manager_run(M.rt));
+            if (!M.stopping) {
+                unsigned next = M.rt->cache_zones ? cache_manager_run(M.rt)
+                                                  : CACHE_MANAGER_INTERVAL_MS;
+                sd_notify_status(M.n, M.rt->gen->serial);
+                if (M.rt->cache_zones || sd_notify_enabled())
+                    arm_cache_timer(next);
+            }
         }
         if (m_child) {
             m_child = 0;
@@ -450,7 +460,9 @@ int master_run(struct gen_rt *rt, const struct worker_opts *wo)
         }
         if (m_reload && !M.stopping) {
             m_reload = 0;
+            sd_notify_reloading();
             reload();
+            sd_notify_ready(M.n, M.rt->gen->serial); /* also after a failed reload */
         }
         if (m_reopen) {
             m_reopen = 0;
@@ -463,6 +475,7 @@ int master_run(struct gen_rt *rt, const struct worker_opts *wo)
         }
         if ((m_quit || m_stop) && !M.stopping) {
             M.stopping = 1;
+            sd_notify_stopping();
             worker_close_listeners(); /* refuse new connections from now on */
             if (!m_stop)
                 signal_all(SIGQUIT);
