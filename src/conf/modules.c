@@ -43,7 +43,7 @@ static const struct conf_module modules[] = {
      "map $uri $probe { default 1; }", "", ""},
     {"http_proxy_module", "ngx_http_proxy_module", DEF | BUILT, PROBE_LOCATION,
      "proxy_pass http://127.0.0.1:9;",
-     "proxy_limit_rate proxy_pass_trailers proxy_ssl_certificate_cache proxy_store "
+     "proxy_limit_rate proxy_pass_trailers proxy_ssl_certificate_cache proxy_store proxy_cache_purge "
      "proxy_store_access",
      ""},
     {"http_access_module", "ngx_http_access_module", DEF | BUILT, PROBE_LOCATION, "deny all;",
