@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "conf/snapshot.h"
+#include "core/live.h"
 #include "core/log.h"
 #include "core/shm_zone.h"
 #include "proxy/cache_manager.h"
@@ -274,6 +275,7 @@ static void reap(void)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        live_reap(pid); /* its tunnels leave the status page */
         for (unsigned j = 0; j < M.ndraining; j++)
             if (M.draining[j] == pid) {
                 M.draining[j] = M.draining[--M.ndraining];
@@ -333,6 +335,7 @@ static void reload(void)
         snap_record_abort();
         sy_log_lines(LOG_LVL_EMERG, err, 0);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        live_reload(0, 0, err); /* the status page's reloads */
         return;
     }
     int snap = snap_record_end();
@@ -343,6 +346,7 @@ static void reload(void)
         if (snap >= 0)
             close(snap);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        live_reload(0, 0, "the new listening sockets or workers could not be set up");
         return;
     }
     if (snap < 0)
@@ -356,9 +360,11 @@ static void reload(void)
         if (snap >= 0)
             close(snap);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        live_reload(0, 0, "the new listening sockets or workers could not be set up");
         return;
     }
     nrt->gen->serial = M.rt->gen->serial + 1;
+    live_reload(1, nrt->gen->serial, NULL); /* the status page's reloads */
     rt_release(M.rt);
     M.rt = nrt;
     cache_loader_run(M.rt); /* new cache zones, before a worker uses them */

@@ -40,6 +40,7 @@
 
 #include "core/log.h"
 #include "core/stats.h"
+#include "core/live.h"
 #include "core/loop.h"
 #include "http/limit_conn.h"
 #include "conf/runtime.h"
@@ -111,6 +112,7 @@ struct tunnel {
     struct tunnel_rate *rate;   /* websocket_message_rate state; NULL = no limit */
     struct limit_conn_holds *limit_conn; /* the upgrade request's limit_conn counts (owned) */
     unsigned *peer_load;        /* the upstream server's active-connection count we hold */
+    int live;                   /* status page slot (core/live.h), -1 none */
 };
 
 unsigned tunnel_count;
@@ -287,6 +289,7 @@ static void tunnel_close(struct tunnel *t, const char *reason)
     if (t->next)
         t->next->prev = t->prev;
     tunnel_count--;
+    live_tunnel_close(t->live);
     stats_add(&sy_stats->active, -1);
     stats_add(&sy_stats->writing, -1);
     loop_defer_free(tunnel_free, t);
@@ -575,6 +578,7 @@ static int pump(struct tunnel *t, int i)
             d->buf->last += (uint32_t)r;
             d->bytes += (uint64_t)r;
             t->last_activity_ms = loop_now();
+            live_tunnel_bytes(t->live, i, (uint64_t)r);
             progress = 1;
             continue;
         }
@@ -819,6 +823,7 @@ int tunnel_start(struct tunnel_params *tp)
     t->log_ctx = tp->log_ctx;
     t->limit_conn = tp->limit_conn;
     t->peer_load = tp->peer_load;
+    t->live = tp->live_slot;
     t->logs = tp->logs;
     t->nlogs = tp->nlogs;
     t->start_ms = t->last_activity_ms = loop_now();
@@ -852,6 +857,7 @@ fail:
     limit_conn_release(tp->limit_conn);
     if (tp->peer_load)
         (*tp->peer_load)--;
+    live_tunnel_close(tp->live_slot);
     return -1;
 }
 
