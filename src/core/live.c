@@ -52,6 +52,9 @@ struct live_shared {
 static struct live_shared *L;       /* NULL until live_init or first use */
 static struct live_shared *local_tables;
 static unsigned tunnel_hint;        /* where this process looks for a free slot first */
+static uint64_t full_until;         /* the table was full: skip the scan until then (ms) or
+                                       until this process frees a slot (a crowd of tunnels
+                                       beyond the table does not scan it each time) */
 
 int live_init(void)
 {
@@ -107,7 +110,7 @@ int live_tunnel_open(const struct live_route *rt, uint64_t conn_id)
     if (!t)
         return -1;
     int32_t me = (int32_t)getpid();
-    for (unsigned k = 0; k < LIVE_TUNNELS; k++) {
+    for (unsigned k = 0; k < LIVE_TUNNELS && loop_now() >= full_until; k++) {
         unsigned i = (tunnel_hint + k) % LIVE_TUNNELS;
         struct tunnel_slot *s = &t->tunnels[i];
         int32_t zero = 0;
@@ -133,6 +136,8 @@ int live_tunnel_open(const struct live_route *rt, uint64_t conn_id)
         __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE); /* even: readable */
         return (int)i;
     }
+    if (loop_now() >= full_until)
+        full_until = loop_now() + 1000;
     __atomic_fetch_add(&t->unlisted, 1, __ATOMIC_RELAXED);
     return -1;
 }
@@ -155,6 +160,8 @@ void live_tunnel_close(int slot)
         return;
     }
     struct tunnel_slot *s = &L->tunnels[slot];
+    full_until = 0;
+    tunnel_hint = (unsigned)slot;
     __atomic_fetch_add(&s->seq, 1, __ATOMIC_RELEASE); /* odd: not to be shown */
     __atomic_store_n(&s->pid, 0, __ATOMIC_RELEASE);
 }
