@@ -53,6 +53,8 @@
 #define TUNNEL_READ_BUDGET 8
 #define CTL_MAX (WS_MAX_HEADER + WS_MAX_CONTROL_PAYLOAD)
 
+_Static_assert(LIVE_TUNNELS <= INT16_MAX, "a tunnel keeps its status page slot in 16 bits");
+
 enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 
 struct tunnel_dir {
@@ -99,6 +101,7 @@ struct tunnel {
     uint8_t closing;            /* Switchyard ended it: waiting for the frames to drain and FINs */
     uint8_t ping_pending[2];    /* a ping to side i awaits its pong */
     uint8_t dead;
+    int16_t live;               /* status page slot (core/live.h), -1 none: fits the padding */
     uint8_t ping_token[8];
     uint32_t idle_timeout, ping_interval, ping_timeout; /* ms (at most ~49 days) */
     unsigned nlogs;
@@ -112,7 +115,6 @@ struct tunnel {
     struct tunnel_rate *rate;   /* websocket_message_rate state; NULL = no limit */
     struct limit_conn_holds *limit_conn; /* the upgrade request's limit_conn counts (owned) */
     unsigned *peer_load;        /* the upstream server's active-connection count we hold */
-    int live;                   /* status page slot (core/live.h), -1 none */
 };
 
 unsigned tunnel_count;
@@ -823,7 +825,7 @@ int tunnel_start(struct tunnel_params *tp)
     t->log_ctx = tp->log_ctx;
     t->limit_conn = tp->limit_conn;
     t->peer_load = tp->peer_load;
-    t->live = tp->live_slot;
+    t->live = (int16_t)tp->live_slot;
     t->logs = tp->logs;
     t->nlogs = tp->nlogs;
     t->start_ms = t->last_activity_ms = loop_now();
