@@ -308,3 +308,42 @@ def test_directive_context_and_arguments():
     rc, out = run_switchyard_t(http_conf(f"""server {{ listen 127.0.0.1:{port};
         location /s {{ status_page on; }} }}"""))[:2]
     assert rc != 0 and "invalid number of arguments" in out, out
+
+
+def test_limit_refusal_and_http2_refusal(switchyard, ws_backend):  # noqa: F811
+    """An upgrade over limit_conn is listed with the limit as its reason; an
+    HTTP/2 extended CONNECT refused by the backend is listed as HTTP/2."""
+    b = ws_backend()
+    port = free_port()
+    h2port = free_port()
+    upgrade = """proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";"""
+    text = conf(port, b.addr,
+                extra_http="limit_conn_zone $binary_remote_addr zone=ws:1m;\n"
+                + h2_server(h2port, body=f"""location /ws {{ proxy_pass http://chat; {upgrade} }}
+    location = /status {{ status_page; }}"""),
+                extra=f"""location /one {{
+        limit_conn ws 1;
+        proxy_pass http://chat/ws;
+        {upgrade}
+    }}""")
+    switchyard(text)
+    first = open_ws(port, "/one")
+    try:
+        c = RawWs(port)
+        _, status, _, _ = c.handshake("/one")
+        c.close()
+        assert status == 503
+    finally:
+        first.close()
+    with H2Client(h2port) as h2:
+        ws, st = H2WebSocket.open(h2, "/ws/reject/403")
+        assert ws is None and st.status == 403
+    r = wait_until(lambda: len(refused := data(port)["refused"]) == 2 and refused, 5,
+                   "two refusals")
+    h2r, limited = r
+    assert limited["status"] == 503 and limited["location"] == "/one"
+    assert limited["reason"] == "over the limit_conn limit" and limited["upstream"] == ""
+    assert h2r["protocol"] == "HTTP/2" and h2r["status"] == 403 and h2r["upstream"] == "chat"
+    assert "upstream answered 403" in h2r["reason"]
