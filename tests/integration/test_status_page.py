@@ -222,9 +222,16 @@ def test_refused_upgrades_with_reason(switchyard, ws_backend):  # noqa: F811
     assert 'origin "https://evil.test"<x>" is not allowed' in origin["reason"], origin
     p = peer(data(port), "gone")
     assert p["state"] == "down" and p["fails"] >= 1
+    # a byte that is not UTF-8 still leaves valid JSON (U+FFFD)
+    c = RawWs(port)
+    _, status, _, _ = c.handshake("/ws/origin", extra=[("Origin", "https://b\xe9\\d.test")])
+    c.close()
+    assert status == 403
+    newest = wait_until(lambda: len(r := data(port)["refused"]) == 4 and r[0], 5, "fourth")
+    assert 'origin "https://b\ufffd\\d.test" is not allowed' in newest["reason"], newest
     # an ordinary request refused is not an upgrade: not listed
     assert request(port, "GET", "/ws/reject/200").status in (200, 404)
-    assert len(data(port)["refused"]) == 3
+    assert len(data(port)["refused"]) == 4
 
 
 def test_peer_goes_down_when_the_backend_stops(switchyard, ws_backend):  # noqa: F811
