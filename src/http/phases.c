@@ -758,7 +758,7 @@ static void run_handler(struct client_stream *s)
         uint64_t delay;
         int st = limit_req_check(s, &delay);
         if (st) {
-            status_upgrade_refused(s, NULL, NULL, st, "over the limit_req rate");
+            status_upgrade_refused(s, NULL, NULL, st, "over the limit_req rate", 0);
             http_respond_status(s, st);
             return;
         }
@@ -771,7 +771,7 @@ static void run_handler(struct client_stream *s)
     if (r->lc->limit_conns && !r->limit_conn_status) {
         int st = limit_conn_check(s);
         if (st) {
-            status_upgrade_refused(s, NULL, NULL, st, "over the limit_conn limit");
+            status_upgrade_refused(s, NULL, NULL, st, "over the limit_conn limit", 0);
             http_respond_status(s, st);
             return;
         }
@@ -794,7 +794,7 @@ void http_phase_access_done(struct client_stream *s, int status)
     }
     if (status) {
         status_upgrade_refused(s, NULL, NULL, status, "refused by the access phase (allow/deny, "
-                                                      "auth_basic, auth_request)");
+                                                      "auth_basic, auth_request)", 0);
         http_respond_status(s, status);
         return;
     }

@@ -59,13 +59,22 @@ int status_tunnel_open(struct client_stream *s, const char *group, const char *p
 }
 
 void status_upgrade_refused(struct client_stream *s, const char *group, const char *peer,
-                            int status, const char *reason)
+                            int status, const char *reason, int err)
 {
     if (!is_upgrade(&s->req))
         return;
     struct live_route rt;
     char client[LIVE_NAME], server[LIVE_NAME], loc[LIVE_NAME];
     route_of(s, group, peer, &rt, client, sizeof(client), server, loc);
+    char why[LIVE_REASON];
+    if (err) {
+        /* the error log's shape: the errno goes before " while ..." */
+        const char *w = strstr(reason, " while ");
+        int head = w ? (int)(w - reason) : (int)strlen(reason);
+        snprintf(why, sizeof(why), "%.*s (%d: %s)%s", head, reason, err, strerror(err),
+                 w ? w : "");
+        reason = why;
+    }
     live_refused(&rt, status, reason);
 }
 

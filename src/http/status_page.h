@@ -37,10 +37,12 @@ int status_tunnel_open(struct client_stream *s, const char *group, const char *p
 /*
  * This request asked for a protocol switch (HTTP/1.1 Upgrade or HTTP/2
  * extended CONNECT) that will not happen: record it with the status the
- * client gets and why. Does nothing for a request that is no upgrade, so
- * callers may call it on any failure path. `group` and `peer` may be NULL.
+ * client gets and why; `err` (an errno, 0 none) is added to the reason as
+ * the error log does ("connect() failed (111: Connection refused) while
+ * ..."). Does nothing for a request that is no upgrade, so callers may call
+ * it on any failure path. `group` and `peer` may be NULL.
  */
 void status_upgrade_refused(struct client_stream *s, const char *group, const char *peer,
-                            int status, const char *reason);
+                            int status, const char *reason, int err);
 
 #endif

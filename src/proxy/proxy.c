@@ -694,7 +694,7 @@ static enum step upstream_failed_at(struct proxy *p, enum log_level lvl, unsigne
         return STEP_STOP;
     if (p->upgrade) /* the status page's refused upgrades */
         status_upgrade_refused(s, p->ups->name, p->peer >= 0 ? p->ups->peers[p->peer].name : NULL,
-                               status, what);
+                               status, what, err);
     release_upstream(p, 0);
     proxy_free(p);
     http_respond_status(s, status);
@@ -856,7 +856,7 @@ static int connect_next(struct proxy *p)
             if (serve_stale(p, NEXT_UPSTREAM_ERROR))
                 return -1;
             if (p->upgrade) /* the status page's refused upgrades */
-                status_upgrade_refused(s, p->ups->name, NULL, 502, "no live upstreams");
+                status_upgrade_refused(s, p->ups->name, NULL, 502, "no live upstreams", 0);
             proxy_free(p);
             http_respond_status(s, 502);
             return -1;
@@ -1053,7 +1053,7 @@ static void upgrade_refused(struct proxy *p, int status, const char *why)
     sy_log(LOG_LVL_WARN, "*%llu WebSocket upgrade refused: %s%s, location: \"%.*s\"",
            (unsigned long long)s->conn->id, why, ctx, r->loc ? (int)r->loc->pattern.len : 0,
            r->loc ? r->loc->pattern.p : "");
-    status_upgrade_refused(s, NULL, NULL, status, why); /* the status page's list */
+    status_upgrade_refused(s, NULL, NULL, status, why, 0); /* the status page's list */
     if (status == 426)
         resp_add(r, STR_LIT("Sec-WebSocket-Version"), STR_LIT("13"));
     r->keepalive = 0;
@@ -1441,7 +1441,7 @@ static enum step handle_response_head(struct proxy *p)
             snprintf(what, sizeof(what), "upstream answered %d to the %s upgrade", status,
                      p->upgrade == UPG_WEBSOCKET ? "WebSocket" : "protocol");
             log_upstream(p, LOG_LVL_WARN, what, 0);
-            status_upgrade_refused(s, p->ups->name, p->ups->peers[p->peer].name, status, what);
+            status_upgrade_refused(s, p->ups->name, p->ups->peers[p->peer].name, status, what, 0);
         }
 
         /* proxy_next_upstream http_5xx/404: retry before anything was sent. */
