@@ -352,11 +352,18 @@ int status_page_prepare(struct client_stream *s, const char **body, size_t *len)
     struct request *r = &s->req;
     if (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("HEAD")))
         return 405;
-    if (resp_add(r, STR_LIT("Cache-Control"), STR_LIT("no-store")) < 0)
+    if (resp_add(r, STR_LIT("Cache-Control"), STR_LIT("no-store")) < 0 ||
+        resp_add(r, STR_LIT("X-Content-Type-Options"), STR_LIT("nosniff")) < 0)
         return -1;
     r->status = 200;
     if (!wants_json(r)) {
-        if (resp_add(r, STR_LIT("Content-Type"), STR_LIT("text/html; charset=utf-8")) < 0)
+        /* The page only runs its own inline script and fetches its JSON; it
+         * may not be framed by another site (clickjacking). */
+        if (resp_add(r, STR_LIT("Content-Type"), STR_LIT("text/html; charset=utf-8")) < 0 ||
+            resp_add(r, STR_LIT("Content-Security-Policy"),
+                     STR_LIT("default-src 'none'; script-src 'unsafe-inline'; "
+                             "style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; "
+                             "form-action 'none'; frame-ancestors 'none'")) < 0)
             return -1;
         *body = (const char *)status_page_html;
         *len = status_page_html_len;

@@ -116,6 +116,8 @@ def test_status_page_in_chromium(tmp_path, ws_backend):  # noqa: F811
         rep = drive(tmp_path, "status-page", url, wait)
         assert rep["status"] == 200, rep
         assert not rep["errors"] and not rep["page_errors"], rep
+        # nothing refused by the page's Content-Security-Policy, no failed fetch
+        assert not [c for c in rep["console"] if c["type"] == "error"], rep["console"]
         v = rep["value"]
         row = [r for r in v["tunnels"] if client in r]
         assert len(row) == 1, v

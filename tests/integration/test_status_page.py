@@ -88,6 +88,8 @@ def test_page_json_head_and_methods(switchyard, ws_backend):  # noqa: F811
     assert page.status == 200
     assert page.header("content-type") == "text/html; charset=utf-8"
     assert page.header("cache-control") == "no-store"
+    assert "frame-ancestors 'none'" in page.header("content-security-policy")
+    assert page.header("x-content-type-options") == "nosniff"
     assert b"<title>Switchyard status</title>" in page.body
     assert b"?format=json" in page.body  # what the page polls
     head = request(port, "HEAD", "/status")
