@@ -20,7 +20,9 @@ LDFLAGS    += -fsanitize=$(SANITIZE)
 endif
 
 SRCS      := $(shell find src -name '*.c' | sort)
-OBJS      := $(SRCS:%.c=$(BUILD)/obj/%.o)
+# The status page (src/http/status_page.html) is compiled in as a byte array.
+GEN_OBJS  := $(BUILD)/obj/gen/status_page_html.o
+OBJS      := $(SRCS:%.c=$(BUILD)/obj/%.o) $(GEN_OBJS)
 LIB_OBJS  := $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -36,6 +38,19 @@ $(BUILD)/.flags: FORCE
 FORCE:
 
 $(BUILD)/obj/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/status_page_html.c: src/http/status_page.html
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from $< by the Makefile: do not edit */'; \
+	  echo '#include "http/status_page.h"'; \
+	  echo 'const unsigned char status_page_html[] = {'; \
+	  od -An -v -tx1 $< | sed -e 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'const size_t status_page_html_len = sizeof(status_page_html);'; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

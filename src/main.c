@@ -27,6 +27,7 @@
 #include "conf/notes.h"
 #include "core/log.h"
 #include "core/stats.h"
+#include "core/live.h"
 #include "core/version.h"
 #include "proc/master.h"
 #include "proc/runtime.h"
@@ -348,6 +349,8 @@ int main(int argc, char **argv)
     if (stats_init() != 0)
         sy_log_stderr(LOG_LVL_ALERT, "mmap() of the status counters failed, each process "
                                      "counts its own");
+    if (live_init() != 0) /* the status page's tables (core/live.h), likewise */
+        sy_log_stderr(LOG_LVL_ALERT, "mmap() of the status page tables failed");
 
     sigset_t ctl;
     master_control_signals(&ctl);

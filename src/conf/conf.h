@@ -495,6 +495,8 @@ struct loc_conf {
     int empty_gif;
     int stub_status;                    /* stub_status: this location's content handler
                                            (conf/stub_status.c), not inherited */
+    int status_page;                    /* status_page: the live status page is this
+                                           location's content (conf/status_page.c) */
     /* ---- added: proxy_cookie_path/domain/flags (conf/proxy_cookie.c,
        proxy/cookie_rewrite.c); NULL: no rewriting ---- */
     struct proxy_cookie_conf *proxy_cookie;

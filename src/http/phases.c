@@ -28,6 +28,7 @@
 #include "http/realip.h"
 #include "http/empty_gif.h"
 #include "http/stub_status.h"
+#include "http/status_page.h"
 #include "http/response.h"
 #include "http/rewrite_eval.h"
 #include "http/static.h"
@@ -757,6 +758,7 @@ static void run_handler(struct client_stream *s)
         uint64_t delay;
         int st = limit_req_check(s, &delay);
         if (st) {
+            status_upgrade_refused(s, NULL, NULL, st, "over the limit_req rate", 0);
             http_respond_status(s, st);
             return;
         }
@@ -769,6 +771,7 @@ static void run_handler(struct client_stream *s)
     if (r->lc->limit_conns && !r->limit_conn_status) {
         int st = limit_conn_check(s);
         if (st) {
+            status_upgrade_refused(s, NULL, NULL, st, "over the limit_conn limit", 0);
             http_respond_status(s, st);
             return;
         }
@@ -790,6 +793,8 @@ void http_phase_access_done(struct client_stream *s, int status)
         return;
     }
     if (status) {
+        status_upgrade_refused(s, NULL, NULL, status, "refused by the access phase (allow/deny, "
+                                                      "auth_basic, auth_request)", 0);
         http_respond_status(s, status);
         return;
     }
@@ -797,6 +802,18 @@ void http_phase_access_done(struct client_stream *s, int status)
         const char *body;
         size_t len;
         int st = stub_status_prepare(s, &body, &len);
+        if (st == 405)
+            http_respond_status(s, st);
+        else if (st < 0)
+            s->ops->abort(s, "out of memory");
+        else
+            send_local(s, body, len, -1, 0, 0);
+        return;
+    }
+    if (r->lc->status_page) {
+        const char *body;
+        size_t len;
+        int st = status_page_prepare(s, &body, &len);
         if (st == 405)
             http_respond_status(s, st);
         else if (st < 0)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "conf/snapshot.h"
+#include "core/live.h"
 #include "core/log.h"
 #include "core/shm_zone.h"
 #include "proc/sd_notify.h"
@@ -275,6 +276,7 @@ static void reap(void)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        live_reap(pid); /* its tunnels leave the status page */
         for (unsigned j = 0; j < M.ndraining; j++)
             if (M.draining[j] == pid) {
                 M.draining[j] = M.draining[--M.ndraining];
@@ -341,6 +343,7 @@ static void reload(void)
         snap_record_abort();
         sy_log_lines(LOG_LVL_EMERG, err, 0);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        live_reload(0, 0, err); /* the status page's reloads */
         return;
     }
     int snap = snap_record_end();
@@ -351,6 +354,7 @@ static void reload(void)
         if (snap >= 0)
             close(snap);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        live_reload(0, 0, "the new listening sockets or workers could not be set up");
         return;
     }
     if (snap < 0)
@@ -364,9 +368,11 @@ static void reload(void)
         if (snap >= 0)
             close(snap);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        live_reload(0, 0, "the new listening sockets or workers could not be set up");
         return;
     }
     nrt->gen->serial = M.rt->gen->serial + 1;
+    live_reload(1, nrt->gen->serial, NULL); /* the status page's reloads */
     rt_release(M.rt);
     M.rt = nrt;
     cache_loader_run(M.rt); /* new cache zones, before a worker uses them */

@@ -23,6 +23,7 @@
 #include "conf/snapshot.h"
 #include "core/arena.h"
 #include "core/buf.h"
+#include "core/live.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/net.h"
@@ -327,6 +328,8 @@ static void do_reload(const struct worker_opts *o)
     if (!gen) {
         sy_log_lines(LOG_LVL_EMERG, err, 0);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        if (!master_channel) /* else the master tells the status page */
+            live_reload(0, 0, err);
         return;
     }
     if (warn[0]) {
@@ -352,6 +355,8 @@ static void do_reload(const struct worker_opts *o)
     rt_release(old);
     sy_log(LOG_LVL_NOTICE, "configuration generation %llu is live",
            (unsigned long long)gen->serial);
+    if (!master_channel) /* else the master tells the status page */
+        live_reload(1, gen->serial, NULL);
 }
 
 struct sig_handle {

@@ -34,6 +34,8 @@
 #include "http/phases.h"
 #include "http/realip.h"
 #include "http/response.h"
+#include "http/status_page.h"
+#include "core/live.h"
 #include "http/router.h"
 #include "http/vars_eval.h"
 #include "conf/runtime.h"
@@ -690,6 +692,9 @@ static enum step upstream_failed_at(struct proxy *p, enum log_level lvl, unsigne
         return retry_next(p);
     if (serve_stale(p, reason_flag))
         return STEP_STOP;
+    if (p->upgrade) /* the status page's refused upgrades */
+        status_upgrade_refused(s, p->ups->name, p->peer >= 0 ? p->ups->peers[p->peer].name : NULL,
+                               status, what, err);
     release_upstream(p, 0);
     proxy_free(p);
     http_respond_status(s, status);
@@ -850,6 +855,8 @@ static int connect_next(struct proxy *p)
                 t->status = 502;
             if (serve_stale(p, NEXT_UPSTREAM_ERROR))
                 return -1;
+            if (p->upgrade) /* the status page's refused upgrades */
+                status_upgrade_refused(s, p->ups->name, NULL, 502, "no live upstreams", 0);
             proxy_free(p);
             http_respond_status(s, 502);
             return -1;
@@ -1046,6 +1053,7 @@ static void upgrade_refused(struct proxy *p, int status, const char *why)
     sy_log(LOG_LVL_WARN, "*%llu WebSocket upgrade refused: %s%s, location: \"%.*s\"",
            (unsigned long long)s->conn->id, why, ctx, r->loc ? (int)r->loc->pattern.len : 0,
            r->loc ? r->loc->pattern.p : "");
+    status_upgrade_refused(s, NULL, NULL, status, why, 0); /* the status page's list */
     if (status == 426)
         resp_add(r, STR_LIT("Sec-WebSocket-Version"), STR_LIT("13"));
     r->keepalive = 0;
@@ -1336,6 +1344,7 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     tp.limit_conn = r->limit_conn; /* the tunnel counts for limit_conn until it closes */
     r->limit_conn = NULL;
     tp.peer_load = p->load;        /* and for least_conn towards its server */
+    tp.live_slot = status_tunnel_open(s, p->ups->name, peer); /* listed on the status page */
     p->load = NULL;
     tp.from_upstream = p->ub;
     p->ub = NULL;
@@ -1418,6 +1427,8 @@ static enum step handle_response_head(struct proxy *p)
         int status = resp.status;
         if (ut)
             ut->header_ms = (int64_t)(loop_now() - ut->start_ms);
+        if (ut && p->peer >= 0) /* the status page's peer latency */
+            live_peer_ok(p->ups->name, p->ups->peers[p->peer].name, (uint64_t)ut->header_ms);
         if (status == 101) {
             try_status(p, 101);
             buf_consume(p->ub, (size_t)rc);
@@ -1430,6 +1441,7 @@ static enum step handle_response_head(struct proxy *p)
             snprintf(what, sizeof(what), "upstream answered %d to the %s upgrade", status,
                      p->upgrade == UPG_WEBSOCKET ? "WebSocket" : "protocol");
             log_upstream(p, LOG_LVL_WARN, what, 0);
+            status_upgrade_refused(s, p->ups->name, p->ups->peers[p->peer].name, status, what, 0);
         }
 
         /* proxy_next_upstream http_5xx/404: retry before anything was sent. */

@@ -40,6 +40,7 @@
 
 #include "core/log.h"
 #include "core/stats.h"
+#include "core/live.h"
 #include "core/loop.h"
 #include "http/limit_conn.h"
 #include "conf/runtime.h"
@@ -51,6 +52,8 @@
 #define TUNNEL_LINGER_MS 5000
 #define TUNNEL_READ_BUDGET 8
 #define CTL_MAX (WS_MAX_HEADER + WS_MAX_CONTROL_PAYLOAD)
+
+_Static_assert(LIVE_TUNNELS <= INT16_MAX, "a tunnel keeps its status page slot in 16 bits");
 
 enum { SIDE_CLIENT = 0, SIDE_UPSTREAM = 1 };
 
@@ -98,6 +101,7 @@ struct tunnel {
     uint8_t closing;            /* Switchyard ended it: waiting for the frames to drain and FINs */
     uint8_t ping_pending[2];    /* a ping to side i awaits its pong */
     uint8_t dead;
+    int16_t live;               /* status page slot (core/live.h), -1 none: fits the padding */
     uint8_t ping_token[8];
     uint32_t idle_timeout, ping_interval, ping_timeout; /* ms (at most ~49 days) */
     unsigned nlogs;
@@ -287,6 +291,7 @@ static void tunnel_close(struct tunnel *t, const char *reason)
     if (t->next)
         t->next->prev = t->prev;
     tunnel_count--;
+    live_tunnel_close(t->live);
     stats_add(&sy_stats->active, -1);
     stats_add(&sy_stats->writing, -1);
     loop_defer_free(tunnel_free, t);
@@ -575,6 +580,7 @@ static int pump(struct tunnel *t, int i)
             d->buf->last += (uint32_t)r;
             d->bytes += (uint64_t)r;
             t->last_activity_ms = loop_now();
+            live_tunnel_bytes(t->live, i, (uint64_t)r);
             progress = 1;
             continue;
         }
@@ -819,6 +825,7 @@ int tunnel_start(struct tunnel_params *tp)
     t->log_ctx = tp->log_ctx;
     t->limit_conn = tp->limit_conn;
     t->peer_load = tp->peer_load;
+    t->live = (int16_t)tp->live_slot;
     t->logs = tp->logs;
     t->nlogs = tp->nlogs;
     t->start_ms = t->last_activity_ms = loop_now();
@@ -852,6 +859,7 @@ fail:
     limit_conn_release(tp->limit_conn);
     if (tp->peer_load)
         (*tp->peer_load)--;
+    live_tunnel_close(tp->live_slot);
     return -1;
 }
 

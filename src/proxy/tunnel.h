@@ -54,6 +54,8 @@ struct tunnel_params {
                                    back when the tunnel closes (NULL: none) */
     unsigned *peer_load;        /* the server's active-connection count (least_conn); the tunnel
                                    holds one until it closes (or NULL) */
+    int live_slot;              /* its entry on the status page (status_tunnel_open(), owned:
+                                   freed when the tunnel ends), or -1 */
 };
 
 /*

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/live.h"
 #include "core/log.h"
 #include "proxy/balance.h"
 #include "tls/tls.h"
@@ -179,6 +180,7 @@ void upstream_loads_free(void)
 
 void upstream_peer_failed(const struct upstream_conf *u, struct upstream_rt *urt, int i)
 {
+    live_peer_failed(u->name, u->peers[i].name); /* the status page's peer state */
     /* nginx does not count failures of the only server of a group */
     if (u->npeers == 1)
         return;
