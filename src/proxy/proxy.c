@@ -1440,8 +1440,12 @@ static enum step handle_response_head(struct proxy *p)
             char what[160];
             snprintf(what, sizeof(what), "upstream answered %d to the %s upgrade", status,
                      p->upgrade == UPG_WEBSOCKET ? "WebSocket" : "protocol");
-            log_upstream(p, LOG_LVL_WARN, what, 0);
             status_upgrade_refused(s, p->ups->name, p->ups->peers[p->peer].name, status, what, 0);
+            /* RFC 8441: a 2xx to an extended CONNECT says the tunnel is open;
+             * an upstream that did not switch must not say that */
+            if (s->conn->proto == CLIENT_PROTO_H2 && status >= 200 && status < 300)
+                return upstream_failed(p, NEXT_UPSTREAM_INVALID_HEADER, 502, what, 0);
+            log_upstream(p, LOG_LVL_WARN, what, 0);
         }
 
         /* proxy_next_upstream http_5xx/404: retry before anything was sent. */

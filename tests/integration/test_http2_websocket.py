@@ -133,6 +133,19 @@ def test_refused_upgrade_keeps_its_status(switchyard, ws_backend, pki, status):
 
 
 @pytest.mark.switchyard_only
+def test_upstream_answering_200_to_the_upgrade_is_a_502(switchyard, ws_backend, pki):
+    """RFC 8441: a 2xx to the extended CONNECT means the tunnel is open; an
+    upstream that answered 200 instead of 101 did not open one."""
+    sy, be, tp, cp = start(switchyard, ws_backend, pki, "second")
+    with H2Client(tp, tls=True) as c:
+        ws, st = H2WebSocket.open(c, "/ws/reject/200")
+        assert ws is None and st.status == 502
+        c.wait_stream(st.id)
+        assert c.request("GET", "/plain").status == 200
+    sy.wait_log(r"upstream answered 200 to the WebSocket upgrade")
+
+
+@pytest.mark.switchyard_only
 def test_ping_and_close_codes_relayed_then_end_stream(switchyard, ws_backend, pki):
     sy, be, tp, cp = start(switchyard, ws_backend, pki, "second")
     with H2Client(cp) as c:
