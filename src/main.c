@@ -239,20 +239,28 @@ static int send_signal(struct generation *gen, const char *name)
     return 0;
 }
 
+/* The pid file, written under a temporary name and renamed: a reader (-s,
+ * a script, an upgrade) never sees it empty. */
 static int write_pid(const char *path)
 {
     char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s", path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        sy_log_stderr(LOG_LVL_EMERG, "open() \"%s\" failed (%d: %s)", path, errno, strerror(errno));
+        sy_log_stderr(LOG_LVL_EMERG, "open() \"%s\" failed (%d: %s)", tmp, errno, strerror(errno));
         return -1;
     }
     char buf[32];
     int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
     ssize_t w = write(fd, buf, (size_t)n);
     close(fd);
-    return w == n ? 0 : -1;
+    if (w != n || rename(tmp, path) < 0) {
+        sy_log_stderr(LOG_LVL_EMERG, "writing the pid file \"%s\" failed (%d: %s)", path, errno,
+                      strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
 }
 
 static int daemonize(void)
@@ -373,29 +381,40 @@ int main(int argc, char **argv)
                       errno, strerror(errno));
         goto start_failed;
     }
-    if (gen->main.daemon && daemonize() < 0) {
+    /* started by an old binary's SIGUSR2: stay its child, as nginx */
+    if (gen->main.daemon && !worker_inherited() && daemonize() < 0) {
         sy_log_stderr(LOG_LVL_EMERG, "daemon() failed (%d: %s)", errno, strerror(errno));
         goto start_failed;
     }
-    if (gen->main.daemon)
+    if (gen->main.daemon && !worker_inherited())
         log_redirect_stderr();
     /* The pid file appears only once the sockets are bound. */
     if (write_pid(gen->main.pid_path) < 0)
         goto start_failed;
     char *pid_path = strdup(gen->main.pid_path);
-    struct worker_opts wo = {.prefix = prefix, .conf_path = conf, .g_directives = o.g, .ctl_fd = -1};
+    struct worker_opts wo = {.prefix = prefix, .conf_path = conf, .g_directives = o.g, .ctl_fd = -1,
+                             .argv = argv, .pid_path = pid_path};
     sy_log(LOG_LVL_NOTICE, "switchyard/" SY_VERSION " started");
+    if (worker_inherited())
+        sy_log(LOG_LVL_NOTICE, "using the listening sockets inherited from the previous binary");
     int rc;
     /* NOTIFY_SOCKET (systemd Type=notify): the master reports READY itself;
      * a single process (master_process off) is ready once its sockets are. */
     if (sd_notify_init() && !gen->main.master_process)
         sd_notify_ready(1, 1);
-    if (gen->main.master_process)
+    int gen_master = gen->main.master_process;
+    if (gen_master)
         rc = master_run(rt, &wo);
     else
         rc = worker_run(rt, &wo);
     if (pid_path) {
-        unlink(pid_path);
+        if (gen_master && master_pid_moved()) { /* the new binary has NAME */
+            char old[4200];
+            snprintf(old, sizeof(old), "%s.oldbin", pid_path);
+            unlink(old);
+        } else {
+            unlink(pid_path);
+        }
         free(pid_path);
     }
     free(prefix);

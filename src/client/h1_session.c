@@ -1380,11 +1380,18 @@ static void h1_on_timer(struct timer *t)
     }
 }
 
+/* A connection accepted just before a graceful shutdown, whose first request
+ * has not arrived yet, gets this long to send it (and have it answered):
+ * closing it would fail a request the client already sent on its way. */
+#define SHUTDOWN_FIRST_REQUEST_MS 1000
+
 unsigned h1_shutdown_idle(void)
 {
+    uint64_t now = loop_now();
     for (unsigned i = 0; i < nall;) {
         struct h1_session *s = all_sessions[i];
-        if (s->state == H1_S_IDLE || s->state == H1_S_PROXY_PROTOCOL) {
+        int fresh = s->cc.requests == 0 && now - s->cc.created_ms < SHUTDOWN_FIRST_REQUEST_MS;
+        if ((s->state == H1_S_IDLE || s->state == H1_S_PROXY_PROTOCOL) && !fresh) {
             h1_close(s, "shutdown");
             continue; /* sessions_del moved another entry into slot i */
         }

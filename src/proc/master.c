@@ -10,10 +10,12 @@
 #include "proc/master.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,7 +31,8 @@
 #include "proc/sd_notify.h"
 #include "proxy/cache_manager.h"
 
-static volatile sig_atomic_t m_reload, m_reopen, m_quit, m_stop, m_child, m_alarm;
+static volatile sig_atomic_t m_reload, m_reopen, m_quit, m_stop, m_child, m_alarm, m_upgrade,
+    m_winch;
 
 static void master_sig(int sig)
 {
@@ -40,6 +43,8 @@ static void master_sig(int sig)
     case SIGTERM: case SIGINT: m_stop = 1; break;
     case SIGCHLD: m_child = 1; break;
     case SIGALRM: m_alarm = 1; break;
+    case SIGUSR2: m_upgrade = 1; break;
+    case SIGWINCH: m_winch = 1; break;
     default: break;
     }
 }
@@ -207,6 +212,9 @@ static struct {
     pid_t *draining;  /* retired workers finishing their connections */
     unsigned ndraining, draining_cap;
     int stopping, fast;
+    pid_t newbin;     /* the new binary started by SIGUSR2, while it runs */
+    int pid_moved;    /* our pid file is NAME.oldbin */
+    int noaccept;     /* SIGWINCH: no workers until SIGHUP */
 } M;
 
 static long configured_workers(const struct main_conf *m)
@@ -271,11 +279,101 @@ static int same_user(const struct main_conf *a, const struct main_conf *b)
     return strcmp(ua, ub) == 0 && strcmp(ga, gb) == 0;
 }
 
+/* NAME.oldbin: the pid file of an instance that started a new binary. */
+static void oldbin_path(char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.oldbin", M.wo->pid_path);
+}
+
+/*
+ * SIGUSR2, nginx's binary upgrade: the pid file becomes NAME.oldbin and the
+ * program of argv[0] (the new binary installed at the same path) starts,
+ * with the command line of this one and the listening sockets
+ * (SWITCHYARD_LISTENERS="fd;fd;"), next to this instance: both serve until
+ * this one is told to stop (WINCH: its workers finish; QUIT: it exits). A
+ * new binary that fails to start gives the pid file back.
+ */
+static void upgrade(void)
+{
+    if (M.newbin > 0 || worker_old_binary_running()) {
+        /* one upgrade at a time: the old or the new instance must go first */
+        sy_log(LOG_LVL_CRIT, "the changing binary signal is ignored: you should shutdown or "
+               "terminate before either old or new binary's process");
+        return;
+    }
+    if (!M.wo->argv || !M.wo->argv[0] || !M.wo->pid_path)
+        return;
+    char old[4200];
+    oldbin_path(old, sizeof(old));
+    if (rename(M.wo->pid_path, old) < 0) {
+        sy_log(LOG_LVL_ALERT, "rename() \"%s\" to \"%s\" failed (%d: %s), the binary upgrade "
+               "is cancelled", M.wo->pid_path, old, errno, strerror(errno));
+        return;
+    }
+    int fds[256];
+    unsigned n = worker_listener_fds(fds, 256);
+    static char env[256 * 12 + 32];
+    size_t o = (size_t)snprintf(env, sizeof(env), "SWITCHYARD_LISTENERS=");
+    for (unsigned i = 0; i < n && o < sizeof(env); i++)
+        o += (size_t)snprintf(env + o, sizeof(env) - o, "%d;", fds[i]);
+    pid_t pid = fork();
+    if (pid < 0) {
+        sy_log(LOG_LVL_ALERT, "fork() failed while executing new binary process \"%s\" "
+               "(%d: %s)", M.wo->argv[0], errno, strerror(errno));
+        rename(old, M.wo->pid_path);
+        return;
+    }
+    if (pid == 0) {
+        for (unsigned i = 0; i < n; i++)
+            fcntl(fds[i], F_SETFD, 0); /* these, and only these, cross the exec */
+        putenv(env);
+        int sigs[] = {SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGQUIT, SIGTERM, SIGINT, SIGCHLD,
+                      SIGALRM};
+        for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+            signal(sigs[i], SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execvp(M.wo->argv[0], M.wo->argv);
+        sy_log(LOG_LVL_ALERT, "execve() failed while executing new binary process \"%s\" "
+               "(%d: %s)", M.wo->argv[0], errno, strerror(errno));
+        _exit(1);
+    }
+    M.newbin = pid;
+    M.pid_moved = 1;
+    sy_log(LOG_LVL_NOTICE, "start new binary process %d", (int)pid);
+}
+
+/* The new binary exited: this instance is the one again. */
+static void newbin_exited(pid_t pid, int status)
+{
+    M.newbin = 0;
+    if (WIFSIGNALED(status))
+        sy_log(LOG_LVL_ALERT, "new binary process %d exited on signal %d", (int)pid,
+               WTERMSIG(status));
+    else
+        sy_log(LOG_LVL_NOTICE, "new binary process %d exited with code %d", (int)pid,
+               WEXITSTATUS(status));
+    char old[4200];
+    oldbin_path(old, sizeof(old));
+    if (M.pid_moved && rename(old, M.wo->pid_path) == 0)
+        M.pid_moved = 0;
+}
+
+int master_pid_moved(void)
+{
+    return M.pid_moved;
+}
+
 static void reap(void)
 {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == M.newbin) {
+            newbin_exited(pid, status);
+            continue;
+        }
         live_reap(pid); /* its tunnels leave the status page */
         for (unsigned j = 0; j < M.ndraining; j++)
             if (M.draining[j] == pid) {
@@ -427,7 +525,8 @@ int master_run(struct gen_rt *rt, const struct worker_opts *wo)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = master_sig;
     sigemptyset(&sa.sa_mask);
-    int sigs[] = {SIGHUP, SIGUSR1, SIGQUIT, SIGTERM, SIGINT, SIGCHLD, SIGALRM};
+    int sigs[] = {SIGHUP, SIGUSR1, SIGQUIT, SIGTERM, SIGINT, SIGCHLD, SIGALRM, SIGUSR2,
+                  SIGWINCH};
     for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sigaction(sigs[i], &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -464,6 +563,29 @@ int master_run(struct gen_rt *rt, const struct worker_opts *wo)
             m_child = 0;
             reap();
         }
+        if (m_upgrade) {
+            m_upgrade = 0;
+            if (!M.stopping)
+                upgrade();
+        }
+        if (m_winch) {
+            m_winch = 0;
+            if (!M.stopping && !M.noaccept) {
+                /* nginx: the workers finish gracefully, none replace them */
+                M.noaccept = 1;
+                sy_log(LOG_LVL_NOTICE, "gracefully shutting down worker processes");
+                for (long i = 0; i < M.n; i++)
+                    retire_slot(i);
+            }
+        }
+        if (m_reload && !M.stopping && M.noaccept) {
+            /* after WINCH (an upgrade rolled back): workers again, same configuration */
+            m_reload = 0;
+            M.noaccept = 0;
+            sy_log(LOG_LVL_NOTICE, "start worker processes");
+            for (long i = 0; i < M.n; i++)
+                start_slot(i);
+        }
         if (m_reload && !M.stopping) {
             m_reload = 0;
             sd_notify_reloading();
@@ -481,7 +603,8 @@ int master_run(struct gen_rt *rt, const struct worker_opts *wo)
         }
         if ((m_quit || m_stop) && !M.stopping) {
             M.stopping = 1;
-            sd_notify_stopping();
+            if (!M.newbin) /* else the new binary is the service now */
+                sd_notify_stopping();
             worker_close_listeners(); /* refuse new connections from now on */
             if (!m_stop)
                 signal_all(SIGQUIT);

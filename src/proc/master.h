@@ -27,4 +27,8 @@ void master_control_signals(sigset_t *set);
  * stops; returns the exit code. */
 int master_run(struct gen_rt *rt, const struct worker_opts *wo);
 
+/* After master_run: the pid file was renamed NAME.oldbin by a binary
+ * upgrade (SIGUSR2) whose new binary still runs (that file is ours). */
+int master_pid_moved(void);
+
 #endif

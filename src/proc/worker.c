@@ -10,6 +10,8 @@
 #include "proc/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +47,15 @@
 
 static struct listener *listeners[MAX_LISTENERS];
 static unsigned nlisteners;
+
+/* Listening sockets handed over by the previous binary (SIGUSR2, nginx's
+ * binary upgrade): SWITCHYARD_LISTENERS="fd;fd;...". -1 once taken. */
+#define INHERIT_ENV "SWITCHYARD_LISTENERS"
+static int inherited[MAX_LISTENERS];
+static unsigned ninherited;
+static int was_inherited;
+static pid_t inherited_from; /* the old binary's master */
+static pid_t master_pid; /* our master, when there is one */
 static int accepting = 1; /* 0 once stopping */
 static int paused;        /* worker_connections reached: listeners unregistered */
 
@@ -58,6 +69,66 @@ static int same_addr(const struct sockaddr_storage *a, socklen_t al,
                      const struct sockaddr_storage *b, socklen_t bl)
 {
     return al == bl && memcmp(a, b, al) == 0;
+}
+
+/* The inherited socket bound to `addr`, or -1. */
+static int take_inherited(const struct sockaddr_storage *addr, socklen_t len)
+{
+    for (unsigned k = 0; k < ninherited; k++) {
+        if (inherited[k] < 0)
+            continue;
+        struct sockaddr_storage a;
+        socklen_t al = sizeof(a);
+        if (getsockname(inherited[k], (struct sockaddr *)&a, &al) == 0 &&
+            same_addr(&a, al, addr, len)) {
+            int fd = inherited[k];
+            inherited[k] = -1;
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+            return fd;
+        }
+    }
+    return -1;
+}
+
+/* Read SWITCHYARD_LISTENERS (once, at start). */
+static void read_inherited(void)
+{
+    const char *v = getenv(INHERIT_ENV);
+    if (!v)
+        return;
+    was_inherited = 1;
+    inherited_from = getppid();
+    while (*v && ninherited < MAX_LISTENERS) {
+        char *end;
+        long fd = strtol(v, &end, 10);
+        if (end == v || fd < 0 || fd > INT_MAX) {
+            sy_log_stderr(LOG_LVL_EMERG, "invalid socket number \"%s\" in environment "
+                          "variable " INHERIT_ENV " ignoring the rest of the variable", v);
+            break;
+        }
+        if (fcntl((int)fd, F_GETFD) >= 0)
+            inherited[ninherited++] = (int)fd;
+        v = *end == ';' ? end + 1 : end;
+    }
+    unsetenv(INHERIT_ENV);
+}
+
+int worker_inherited(void)
+{
+    return was_inherited;
+}
+
+int worker_old_binary_running(void)
+{
+    return was_inherited && getppid() == inherited_from;
+}
+
+unsigned worker_listener_fds(int *fds, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned j = 0; j < nlisteners && n < max; j++)
+        fds[n++] = listeners[j]->h.fd;
+    return n;
 }
 
 /* Point each listener at its listen_conf in `gen`; open new ones; close the
@@ -83,8 +154,11 @@ static int sync_listeners(struct generation *gen, int registered)
             return -1;
         }
         const char *what = "socket()";
-        int fd = net_listen((const struct sockaddr *)&lc->addr, lc->addrlen,
-                            lc->backlog > 0 ? lc->backlog : 511, lc->reuseport, lc->ipv6only, &what);
+        int fd = take_inherited(&lc->addr, lc->addrlen);
+        if (fd < 0)
+            fd = net_listen((const struct sockaddr *)&lc->addr, lc->addrlen,
+                            lc->backlog > 0 ? lc->backlog : 511, lc->reuseport, lc->ipv6only,
+                            &what);
         if (fd < 0) {
             sy_log_stderr(LOG_LVL_EMERG, "%s to %s failed (%d: %s)", what, lc->text, errno,
                           strerror(errno));
@@ -121,7 +195,14 @@ static int sync_listeners(struct generation *gen, int registered)
 
 int worker_open_listeners(struct gen_rt *rt)
 {
-    return sync_listeners(rt->gen, 0);
+    read_inherited();
+    int rc = sync_listeners(rt->gen, 0);
+    /* sockets of the old binary this configuration no longer listens on */
+    for (unsigned k = 0; k < ninherited; k++)
+        if (inherited[k] >= 0)
+            close(inherited[k]);
+    ninherited = 0;
+    return rc;
 }
 
 int worker_sync_listeners(struct generation *gen)
@@ -232,8 +313,13 @@ static void on_ctl(struct handle *h, uint32_t events)
                         .msg_controllen = sizeof(cbuf)};
     ssize_t r = recvmsg(h->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (r == 0) {
-        /* The master is gone: nobody supervises us any more. */
-        sy_log(LOG_LVL_ALERT, "master process exited, shutting down");
+        /* The master closed the channel: it retires this worker (it still
+         * is our parent; a SIGQUIT follows), or it is gone and nobody
+         * supervises us any more. */
+        if (getppid() == master_pid)
+            sy_log(LOG_LVL_NOTICE, "retired by the master process, shutting down");
+        else
+            sy_log(LOG_LVL_ALERT, "master process exited, shutting down");
         pending.graceful = 1;
         loop_del(h);
         return;
@@ -436,6 +522,7 @@ int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
 {
     rt_current = rt;
     master_channel = opts->ctl_fd >= 0;
+    master_pid = master_channel ? getppid() : 0;
     shm_zone_set_follower(master_channel);
     int64_t nofile = rt->gen->main.worker_rlimit_nofile;
     if (nofile != CONF_UNSET && nofile > 0) {

@@ -13,6 +13,8 @@ struct worker_opts {
     const char *conf_path;
     const char *g_directives;   /* -g text or NULL */
     int ctl_fd;                 /* channel from the master; -1 with master_process off */
+    char *const *argv;          /* the command line, for a binary upgrade (SIGUSR2) */
+    const char *pid_path;       /* the pid file (renamed to .oldbin by an upgrade) */
 };
 
 /*
@@ -26,6 +28,16 @@ int worker_open_listeners(struct gen_rt *rt);
  * rt_current). Returns the process exit status.
  */
 int worker_run(struct gen_rt *rt, const struct worker_opts *opts);
+
+/* Started by an old binary's SIGUSR2 with its listening sockets
+ * (SWITCHYARD_LISTENERS): then the process does not daemonize, as nginx. */
+int worker_inherited(void);
+
+/* ... and that old binary's master still runs (it is still our parent). */
+int worker_old_binary_running(void);
+
+/* The listening sockets' descriptors (up to `max`); their number. */
+unsigned worker_listener_fds(int *fds, unsigned max);
 
 /* Close the listening sockets in this process (e.g. in the master after forking). */
 void worker_close_listeners(void);
