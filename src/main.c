@@ -32,6 +32,7 @@
 #include "proc/runtime.h"
 #include "proc/worker.h"
 #include "proxy/ws_frame.h"
+#include "core/metrics.h"
 
 #ifndef SY_PREFIX
 #define SY_PREFIX "/usr/local/switchyard/"
@@ -340,6 +341,8 @@ int main(int argc, char **argv)
     if (stats_init() != 0)
         sy_log_stderr(LOG_LVL_ALERT, "mmap() of the status counters failed, each process "
                                      "counts its own");
+    if (metrics_init() != 0)
+        sy_log_stderr(LOG_LVL_ALERT, "mmap() of the metrics failed, nothing is counted");
 
     sigset_t ctl;
     master_control_signals(&ctl);

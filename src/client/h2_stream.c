@@ -21,6 +21,7 @@
 #include "proxy/ws_frame.h"
 
 #include "core/container.h"
+#include "core/metrics.h"
 #define HS(st) container_of(st, struct h2_stream, st)
 
 static const struct stream_ops h2_stream_ops;
@@ -59,6 +60,8 @@ struct h2_stream *h2_stream_new(struct h2_session *sess, int32_t id)
         sess->streams->prev = hs;
     sess->streams = hs;
     sess->nstreams++;
+    METRICS_FIXED_ADD(h2_streams, 1);
+    METRICS_FIXED_ADD(h2_streams_total, 1);
     /* A stream's own deadline: the head must be complete within
      * client_header_timeout. */
     timer_set(&hs->timer, r->lc ? r->lc->client_header_timeout : 60000);

@@ -495,6 +495,10 @@ struct loc_conf {
     int empty_gif;
     int stub_status;                    /* stub_status: this location's content handler
                                            (conf/stub_status.c), not inherited */
+    int metrics;                        /* metrics: the Prometheus page is this location's
+                                           content (conf/metrics.c), not inherited */
+    int metrics_sid;                    /* run time, per worker: this level's request series
+                                           (http/metrics_http.c); 0 until the first request */
     /* ---- added: proxy_cookie_path/domain/flags (conf/proxy_cookie.c,
        proxy/cookie_rewrite.c); NULL: no rewriting ---- */
     struct proxy_cookie_conf *proxy_cookie;

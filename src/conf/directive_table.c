@@ -17,6 +17,7 @@ const struct directive *const conf_module_tables[] = {
     sub_directives,
     proxy_socket_directives,
     stub_status_directives,
+    metrics_directives,
     secure_link_directives,
     geo_directives,
     split_clients_directives,

@@ -107,6 +107,7 @@ extern const struct directive limit_rate_directives[]; /* limit_rate.c */
 extern const struct directive sub_directives[];        /* sub.c */
 extern const struct directive proxy_socket_directives[]; /* proxy_socket.c */
 extern const struct directive stub_status_directives[];  /* stub_status.c */
+extern const struct directive metrics_directives[];      /* metrics.c */
 extern const struct directive secure_link_directives[];  /* secure_link.c */
 extern const struct directive geo_directives[];   /* geo.c */
 extern const struct directive split_clients_directives[]; /* split_clients.c */

@@ -480,6 +480,8 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
         c->empty_gif = prev->empty_gif;
     if (noname && prev && !c->stub_status)
         c->stub_status = prev->stub_status;
+    if (noname && prev && !c->metrics)
+        c->metrics = prev->metrics;
     /* valid_referers: a level's own list replaces the inherited one */
     if (!c->referer && prev)
         c->referer = prev->referer;

@@ -35,6 +35,7 @@
 #include "http/vars_eval.h"
 #include "conf/runtime.h"
 #include "tls/tls.h"
+#include "http/metrics_http.h"
 
 #define HTTP_MAX_INTERNAL_REDIRECTS 10
 
@@ -805,6 +806,18 @@ void http_phase_access_done(struct client_stream *s, int status)
             send_local(s, body, len, -1, 0, 0);
         return;
     }
+    if (r->lc->metrics) {
+        const char *body;
+        size_t len;
+        int st = metrics_page_prepare(s, &body, &len);
+        if (st == 405)
+            http_respond_status(s, st);
+        else if (st < 0)
+            s->ops->abort(s, "out of memory");
+        else
+            send_local(s, body, len, -1, 0, 0);
+        return;
+    }
     if (r->lc->empty_gif) {
         int st = empty_gif_prepare(s);
         if (st == 405)
@@ -978,6 +991,7 @@ void http_request_release(struct client_stream *s)
     if (!s->req_active)
         return;
     http_request_log(s);
+    metrics_request_end(s);
     /* Every way a request ends comes here: its limit_conn counts go back
      * (unless a tunnel took them over). */
     limit_conn_release(s->req.limit_conn);

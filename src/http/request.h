@@ -49,6 +49,7 @@ struct upstream_try {
     uint64_t bytes_sent;        /* to the upstream ($upstream_bytes_sent) */
     uint64_t bytes_received;    /* from the upstream, head included */
     uint64_t head_bytes;        /* of those, the response head(s) */
+    int metrics_sid;            /* the peer's metrics series (proxy/metrics_proxy.h), 0 none */
 };
 
 struct request {

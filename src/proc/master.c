@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/shm_zone.h"
 #include "proxy/cache_manager.h"
+#include "core/metrics.h"
 
 static volatile sig_atomic_t m_reload, m_reopen, m_quit, m_stop, m_child, m_alarm;
 
@@ -280,6 +281,7 @@ static void reap(void)
                 sy_log(LOG_LVL_NOTICE, "retired worker process %d exited", (int)pid);
                 break;
             }
+        metrics_worker_exited((int)pid);
         for (long i = 0; i < M.n; i++) {
             struct kid *k = &M.kids[i];
             if (k->pid != pid)
@@ -333,6 +335,7 @@ static void reload(void)
         snap_record_abort();
         sy_log_lines(LOG_LVL_EMERG, err, 0);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        metrics_reload(0);
         return;
     }
     int snap = snap_record_end();
@@ -343,6 +346,7 @@ static void reload(void)
         if (snap >= 0)
             close(snap);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        metrics_reload(0);
         return;
     }
     if (snap < 0)
@@ -356,6 +360,7 @@ static void reload(void)
         if (snap >= 0)
             close(snap);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
+        metrics_reload(0);
         return;
     }
     nrt->gen->serial = M.rt->gen->serial + 1;
@@ -392,6 +397,7 @@ static void reload(void)
             start_slot(i);
     if (snap >= 0)
         close(snap);
+    metrics_reload(1);
 }
 
 static void signal_all(int sig)

@@ -111,6 +111,7 @@ struct proxy {
 };
 
 #include "core/container.h"
+#include "proxy/metrics_proxy.h"
 
 static void proxy_run(struct proxy *p);
 static void proxy_on_utimer(struct timer *t);
@@ -865,7 +866,7 @@ static int connect_next(struct proxy *p)
         p->request_sent = 0;
         p->start_ms = loop_now();
         const struct upstream_peer *pe = &p->ups->peers[i];
-        upstream_try_begin(r, pe->name);
+        metrics_peer_try(upstream_try_begin(r, pe->name), p->ups, p->urt, i);
         struct upconn *uc = upconn_pool_get(p->ups, pe, p->https);
         if (uc) {
             uc->owner = p;
@@ -1046,6 +1047,7 @@ static void upgrade_refused(struct proxy *p, int status, const char *why)
     sy_log(LOG_LVL_WARN, "*%llu WebSocket upgrade refused: %s%s, location: \"%.*s\"",
            (unsigned long long)s->conn->id, why, ctx, r->loc ? (int)r->loc->pattern.len : 0,
            r->loc ? r->loc->pattern.p : "");
+    metrics_upgrade_refused(r, status, 0);
     if (status == 426)
         resp_add(r, STR_LIT("Sec-WebSocket-Version"), STR_LIT("13"));
     r->keepalive = 0;
@@ -1269,10 +1271,12 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
                  (int)(up_upgrade.len > 100 ? 100 : up_upgrade.len), up_upgrade.p ? up_upgrade.p : "",
                  (int)p->upgrade_token.len, p->upgrade_token.p);
         log_upstream(p, LOG_LVL_WARN, what, 0);
+        metrics_upgrade_refused(r, 0, MUR_UPSTREAM_INVALID);
         return upstream_failed(p, 0, 502, "invalid 101 response from upstream", 0);
     }
     if (p->upgrade == UPG_WEBSOCKET && !str_eq(accept, str_from_cstr(p->ws_accept))) {
         log_upstream(p, LOG_LVL_WARN, "bad Sec-WebSocket-Accept from upstream in its 101 response", 0);
+        metrics_upgrade_refused(r, 0, MUR_UPSTREAM_INVALID);
         return upstream_failed(p, 0, 502, "invalid 101 response from upstream", 0);
     }
     /* The client's 101: the upstream's end-to-end headers, our Upgrade/Connection. */
@@ -1336,6 +1340,7 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     tp.limit_conn = r->limit_conn; /* the tunnel counts for limit_conn until it closes */
     r->limit_conn = NULL;
     tp.peer_load = p->load;        /* and for least_conn towards its server */
+    tp.metrics_sid = metrics_tunnel_series(r, p->ups);
     p->load = NULL;
     tp.from_upstream = p->ub;
     p->ub = NULL;
@@ -1430,6 +1435,7 @@ static enum step handle_response_head(struct proxy *p)
             snprintf(what, sizeof(what), "upstream answered %d to the %s upgrade", status,
                      p->upgrade == UPG_WEBSOCKET ? "WebSocket" : "protocol");
             log_upstream(p, LOG_LVL_WARN, what, 0);
+            metrics_upgrade_refused(r, 0, MUR_UPSTREAM_DECLINED);
         }
 
         /* proxy_next_upstream http_5xx/404: retry before anything was sent. */

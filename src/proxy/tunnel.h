@@ -54,6 +54,7 @@ struct tunnel_params {
                                    back when the tunnel closes (NULL: none) */
     unsigned *peer_load;        /* the server's active-connection count (least_conn); the tunnel
                                    holds one until it closes (or NULL) */
+    int metrics_sid;            /* its metrics series (proxy/metrics_proxy.h), 0 none */
 };
 
 /*

@@ -16,6 +16,7 @@
 #include "tls/tls.h"
 
 #include "core/container.h"
+#include "proxy/metrics_proxy.h"
 
 /*
  * The idle connections of one upstream group. Keyed by the group's name, not
@@ -179,6 +180,7 @@ void upstream_loads_free(void)
 
 void upstream_peer_failed(const struct upstream_conf *u, struct upstream_rt *urt, int i)
 {
+    metrics_peer_failed(u, urt, i);
     /* nginx does not count failures of the only server of a group */
     if (u->npeers == 1)
         return;
