@@ -905,6 +905,7 @@ void http_request_run(struct client_stream *s)
         stream_log_ctx(s, ctx, sizeof(ctx));
         sy_log(LOG_LVL_INFO, "*%llu client sent plain HTTP request to HTTPS port while reading "
                "client request headers%s", (unsigned long long)s->conn->id, ctx);
+        metrics_tls_failed(MTF_HTTP_REQUEST);
         r->keepalive = 0;
         http_respond_status(s, 497);
         return;
