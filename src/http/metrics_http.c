@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/loop.h"
 #include "http/response.h"
+#include "http/subrequest.h"
 
 size_t metrics_location_name(const struct request *r, char *buf, size_t cap)
 {
@@ -71,7 +72,9 @@ void metrics_request_end(struct client_stream *s)
     const struct request *r = &s->req;
     if (!metrics_me || !r->head_parsed || !r->lc)
         return;
-    uint64_t *v = metrics_vals(http_series(r));
+    /* a subrequest (auth_request, SSI) is part of its main request: only
+     * its upstream tries count */
+    uint64_t *v = subrequest_is(s) ? NULL : metrics_vals(http_series(r));
     if (v) {
         int c = r->status / 100;
         metrics_add(&v[MV_HTTP_CLASS + (c >= 1 && c <= 5 ? c - 1 : 5)], 1);
