@@ -98,6 +98,7 @@ server {{
     location = /missing {{ return 404; }}
     location = /broken {{ return 503; }}
     location /pid {{ return 200 "$pid"; }}
+    location ~ "\\.t\\"?xt$" {{ return 200 "regex"; }}
     {extra}
 }}""", extra_main=extra_main, extra_http=extra_http)
 
@@ -114,7 +115,12 @@ def test_requests_by_status_class_and_duration(switchyard):
     for _ in range(2):
         assert request(port, "GET", "/missing").status == 404
     assert request(port, "GET", "/broken").status == 503
+    assert request(port, "GET", "/a.txt").status == 200
     text, s = scrape(port)
+    # a label value as written in the configuration, escaped in the exposition
+    assert 'location="~ \\\\.t\\"?xt$"' in text
+    assert val(s, "switchyard_http_requests_total", server=SERVER, location='~ \\\\.t\\"?xt$',
+               code_class="2xx") == 1
     ok = dict(server=SERVER, location="/ok")
     assert val(s, "switchyard_http_requests_total", code_class="2xx", **ok) == 3
     assert val(s, "switchyard_http_requests_total", server=SERVER, location="= /missing",
@@ -237,6 +243,10 @@ def test_websocket_tunnel_open_bytes_and_close_reason(switchyard, ws_backend):  
     assert val(s, "switchyard_tunnel_bytes_total", direction="from_client", **labels) >= 13
     assert val(s, "switchyard_tunnel_bytes_total", direction="from_upstream", **labels) >= 13
     assert val(s, "switchyard_connections", state="tunnel") == 0
+    # the upgrade request itself: one request, status 101
+    assert val(s, "switchyard_http_requests_total", server=SERVER, location="/ws",
+               code_class="1xx") == 1
+    assert val(s, "switchyard_upstream_tries_total", upstream=b.addr, peer=b.addr) == 1
     promtool_check(text)
 
 
