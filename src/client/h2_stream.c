@@ -22,6 +22,7 @@
 
 #include "core/container.h"
 #include "core/metrics.h"
+#include "proxy/metrics_proxy.h"
 #define HS(st) container_of(st, struct h2_stream, st)
 
 static const struct stream_ops h2_stream_ops;
@@ -248,6 +249,7 @@ static int extended_connect(struct h2_stream *hs)
     for (size_t i = 0; i < hs->nhdrs; i++)
         if (hs->hdrs[i].id == H1_H_UPGRADE || hs->hdrs[i].id == H1_H_CONNECTION ||
             str_eq(hs->hdrs[i].name, STR_LIT("sec-websocket-key"))) {
+            metrics_upgrade_refused(r, 0, MUR_BAD_REQUEST);
             refuse(hs, 400, "connection-specific field in an extended CONNECT");
             return -1;
         }
@@ -359,6 +361,7 @@ void h2_stream_head_done(struct h2_stream *hs, int end_stream)
     }
     if (str_eq(r->method, STR_LIT("CONNECT"))) {
         if (!str_caseeq(hs->protocol, STR_LIT("websocket"))) {
+            metrics_upgrade_refused(r, 0, MUR_UNKNOWN_PROTOCOL);
             refuse(hs, 501, "extended CONNECT for an unknown \":protocol\"");
             return;
         }

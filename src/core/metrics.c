@@ -444,7 +444,8 @@ static void render_tunnels(struct out *o)
     print_values(o, MK_TUNNEL, "switchyard_tunnel_bytes_total", MV_TUN_BYTES_CLIENT, 2, dirs, 1);
     static const char *const ureasons[MUR_COUNT] = {
         "reason=\"bad_request\"", "reason=\"unsupported_version\"", "reason=\"origin\"",
-        "reason=\"upstream_declined\"", "reason=\"upstream_invalid\""};
+        "reason=\"upstream_declined\"", "reason=\"upstream_invalid\"",
+        "reason=\"unknown_protocol\""};
     family(o, "switchyard_upgrades_refused_total", "counter",
            "WebSocket upgrades that did not become a tunnel, by reason.");
     print_values(o, MK_UPGRADE, "switchyard_upgrades_refused_total", 0, MUR_COUNT, ureasons, 0);

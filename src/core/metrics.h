@@ -74,6 +74,7 @@ enum metrics_upgrade_reason {
     MUR_ORIGIN,           /* websocket_origins (403) */
     MUR_UPSTREAM_DECLINED,/* the upstream answered something other than 101 */
     MUR_UPSTREAM_INVALID, /* the upstream's 101 was invalid (502) */
+    MUR_UNKNOWN_PROTOCOL, /* HTTP/2 extended CONNECT for a :protocol other than websocket */
     MUR_COUNT
 };
 

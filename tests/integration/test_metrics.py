@@ -22,7 +22,7 @@ import urllib.request
 import pytest
 
 from harness import free_port, http_conf, only_worker, raw_request, request, wait_until
-from h2_support import h2_get, h2_server
+from h2_support import H2Client, H2WebSocket, h2_get, h2_server
 from limits_support import served_by, sy_workers  # noqa: F401  (fixture)
 from ws_fixtures import run, ws_backend, ws_connect, ws_location  # noqa: F401
 
@@ -265,6 +265,32 @@ def test_refused_upgrades_by_reason(switchyard, ws_backend):  # noqa: F811
     assert val(s, "switchyard_upgrades_refused_total", location="/ws",
                reason="unsupported_version") == 1
     assert val(s, "switchyard_upgrades_refused_total", location="/ws", reason="bad_request") == 1
+
+
+def test_websocket_over_http2_and_unknown_protocol(switchyard, ws_backend):  # noqa: F811
+    b = ws_backend()
+    port, h2port = free_port(), free_port()
+    switchyard(conf(port, extra_http=h2_server(h2port, body=ws_location("second", b.addr))))
+    labels = dict(location="/ws", upstream=b.addr)
+    with H2Client(h2port) as c:
+        ws, st = H2WebSocket.open(c, "/ws")
+        assert st.status == 200
+        ws.send_text("over h2")
+        assert ws.recv() == (True, 1, b"over h2")
+        _, s = scrape(port)
+        assert val(s, "switchyard_tunnels_open", **labels) == 1
+        assert val(s, "switchyard_http2_streams") == 1
+        # a :protocol other than websocket: 501, before any location
+        sid = c.send_headers([(":method", "CONNECT"), (":protocol", "chat"), (":scheme", "http"),
+                              (":path", "/ws"), (":authority", "localhost")], end_stream=False)
+        assert c.wait_headers(sid).status == 501
+    wait_until(lambda: val(scrape(port)[1], "switchyard_tunnels_open", **labels) == 0, 5,
+               "the HTTP/2 tunnel closed")
+    _, s = scrape(port)
+    assert val(s, "switchyard_tunnels_opened_total", **labels) == 1
+    assert val(s, "switchyard_tunnel_bytes_total", direction="from_client", **labels) >= 7
+    assert val(s, "switchyard_upgrades_refused_total", location="",
+               reason="unknown_protocol") == 1
 
 
 def test_upstream_declining_an_upgrade(switchyard, origin):
