@@ -18,7 +18,7 @@ enum { SERIES_FREE = 0, SERIES_CLAIMED, SERIES_READY };
 enum { SLOT_UNUSED = 0, SLOT_ALIVE, SLOT_EXITED };
 
 struct metrics_series {
-    uint32_t state;             /* SERIES_*: claimed by a CAS, ready once written */
+    uint32_t state; /* SERIES_*: claimed by a CAS, ready once written */
     uint16_t kind;
     uint16_t len;
     uint32_t hash;
@@ -26,7 +26,7 @@ struct metrics_series {
 };
 
 struct metrics_slot {
-    uint32_t state;             /* SLOT_* */
+    uint32_t state; /* SLOT_* */
     int32_t pid;
     struct metrics_fixed fixed;
     uint64_t v[METRICS_SERIES][METRICS_VALS] __attribute__((aligned(64)));
@@ -36,7 +36,7 @@ struct metrics_shm {
     uint64_t reloads_ok, reloads_failed;
     uint64_t series_dropped;
     uint32_t dropped_logged;
-    uint32_t slots_hw;          /* slots ever used: a scrape reads [0, slots_hw) */
+    uint32_t slots_hw; /* slots ever used: a scrape reads [0, slots_hw) */
     struct metrics_series series[METRICS_SERIES];
     struct metrics_slot slots[METRICS_SLOTS];
 };
@@ -46,11 +46,10 @@ struct metrics_slot *metrics_me;
 struct metrics_fixed *metrics_fixed_me;
 
 /* Histogram bounds, ms and as printed. */
-static const uint64_t bound_ms[METRICS_NBUCKETS] = {5, 10, 25, 50, 100, 250, 500,
-                                                    1000, 2500, 5000, 10000};
-static const char *const bound_s[METRICS_NBUCKETS] = {"0.005", "0.01", "0.025", "0.05",
-                                                      "0.1", "0.25", "0.5", "1", "2.5",
-                                                      "5", "10"};
+static const uint64_t bound_ms[METRICS_NBUCKETS] = {5,   10,   25,   50,   100,  250,
+                                                    500, 1000, 2500, 5000, 10000};
+static const char *const bound_s[METRICS_NBUCKETS] = {
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10"};
 
 int metrics_init(void)
 {
@@ -104,7 +103,8 @@ static void zero_gauges(struct metrics_slot *s)
     metrics_set(&f->buf_pooled, 0);
     for (unsigned i = 1; i < METRICS_SERIES; i++) {
         uint32_t k = __atomic_load_n(&M->series[i].state, __ATOMIC_ACQUIRE) == SERIES_READY
-                         ? M->series[i].kind : MK_NONE;
+                         ? M->series[i].kind
+                         : MK_NONE;
         if (k == MK_TUNNEL)
             metrics_set(&s->v[i][MV_TUN_LIVE], 0);
         else if (k == MK_PEER)
@@ -147,8 +147,10 @@ static void note_dropped(void)
     uint32_t no = 0;
     if (__atomic_compare_exchange_n(&M->dropped_logged, &no, 1, 0, __ATOMIC_RELAXED,
                                     __ATOMIC_RELAXED))
-        sy_log(LOG_LVL_WARN, "metrics: more than %d series, the others are not counted "
-               "(switchyard_metrics_series_dropped_total)", METRICS_SERIES - 1);
+        sy_log(LOG_LVL_WARN,
+               "metrics: more than %d series, the others are not counted "
+               "(switchyard_metrics_series_dropped_total)",
+               METRICS_SERIES - 1);
 }
 
 int metrics_series(enum metrics_kind kind, const char *labels, size_t len)
@@ -165,8 +167,8 @@ int metrics_series(enum metrics_kind kind, const char *labels, size_t len)
         struct metrics_series *e = &M->series[i];
         uint32_t st = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
         if (st == SERIES_FREE) {
-            if (!__atomic_compare_exchange_n(&e->state, &st, SERIES_CLAIMED, 0,
-                                             __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            if (!__atomic_compare_exchange_n(&e->state, &st, SERIES_CLAIMED, 0, __ATOMIC_ACQ_REL,
+                                             __ATOMIC_ACQUIRE)) {
                 probe--; /* lost the race: look at this entry again */
                 continue;
             }
@@ -189,8 +191,28 @@ int metrics_series(enum metrics_kind kind, const char *labels, size_t len)
     return 0;
 }
 
-void metrics_label_append(char *buf, size_t cap, size_t *len, const char *name,
-                          const char *value, size_t vlen)
+/* The length of the valid UTF-8 sequence at p (2..4), 0 when there is none. */
+static size_t utf8_len(const char *p, size_t left)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t l = u[0] >= 0xF0 && u[0] <= 0xF4  ? 4
+               : u[0] >= 0xE0 && u[0] < 0xF0 ? 3
+               : u[0] >= 0xC2 && u[0] < 0xE0 ? 2
+                                             : 0;
+    if (!l || l > left)
+        return 0;
+    for (size_t k = 1; k < l; k++)
+        if ((u[k] & 0xC0) != 0x80)
+            return 0;
+    /* overlong forms, surrogates and values past U+10FFFF */
+    if ((u[0] == 0xE0 && u[1] < 0xA0) || (u[0] == 0xED && u[1] >= 0xA0) ||
+        (u[0] == 0xF0 && u[1] < 0x90) || (u[0] == 0xF4 && u[1] >= 0x90))
+        return 0;
+    return l;
+}
+
+void metrics_label_append(char *buf, size_t cap, size_t *len, const char *name, const char *value,
+                          size_t vlen)
 {
     size_t n = *len, nl = strlen(name);
     /* room for `,name=""` and the NUL */
@@ -202,13 +224,28 @@ void metrics_label_append(char *buf, size_t cap, size_t *len, const char *name,
     n += nl;
     buf[n++] = '=';
     buf[n++] = '"';
-    for (size_t i = 0; i < vlen && n + 3 < cap; i++) {
-        char c = value[i];
+    for (size_t i = 0; i < vlen && n + 3 < cap;) {
+        unsigned char c = (unsigned char)value[i];
+        if (c >= 0x80) {
+            /* the exposition must be UTF-8: a sequence that is not (or does
+             * not fit) becomes '?' */
+            size_t l = utf8_len(value + i, vlen - i);
+            if (l && n + l + 1 < cap) {
+                memcpy(buf + n, value + i, l);
+                n += l;
+                i += l;
+            } else {
+                buf[n++] = '?';
+                i++;
+            }
+            continue;
+        }
         if (c == '\\' || c == '"' || c == '\n') {
             buf[n++] = '\\';
             c = c == '\n' ? 'n' : c;
         }
-        buf[n++] = c;
+        buf[n++] = (char)c;
+        i++;
     }
     buf[n++] = '"';
     buf[n] = 0;
@@ -359,8 +396,8 @@ static void print_histograms(struct out *o, enum metrics_kind kind, unsigned fir
  * value index: values [first, first + n), extras[k] (NULL: that value is
  * not printed; "" no extra label). Values that are zero are printed only
  * when print_zero[k] (or print_zero NULL). */
-static void print_values(struct out *o, enum metrics_kind kind, const char *name,
-                         unsigned first, unsigned n, const char *const *extras, int always)
+static void print_values(struct out *o, enum metrics_kind kind, const char *name, unsigned first,
+                         unsigned n, const char *const *extras, int always)
 {
     for (unsigned i = 1; i < METRICS_SERIES; i++) {
         if (!series_ready(i, kind))
@@ -396,8 +433,7 @@ static void render_upstream(struct out *o)
                      "Time to connect to an upstream server (TLS handshake included).");
     print_histograms(o, MK_PEER, MV_PEER_HEADER, "switchyard_upstream_header_duration_seconds",
                      "Time from the start of a try to the upstream's response head.");
-    print_histograms(o, MK_PEER, MV_PEER_RESPONSE,
-                     "switchyard_upstream_response_duration_seconds",
+    print_histograms(o, MK_PEER, MV_PEER_RESPONSE, "switchyard_upstream_response_duration_seconds",
                      "Time from the start of a try to the end of the upstream's response.");
     static const char *const none[] = {""};
     family(o, "switchyard_upstream_tries_total", "counter",
@@ -431,21 +467,21 @@ static void render_tunnels(struct out *o)
     family(o, "switchyard_tunnels_opened_total", "counter", "Tunnels opened.");
     print_values(o, MK_TUNNEL, "switchyard_tunnels_opened_total", MV_TUN_OPENED, 1, none, 1);
     static const char *const reasons[MTR_COUNT] = {
-        "reason=\"client_closed\"", "reason=\"upstream_closed\"", "reason=\"client_reset\"",
-        "reason=\"upstream_reset\"", "reason=\"idle_timeout\"", "reason=\"ping_timeout\"",
-        "reason=\"shutdown\"", "reason=\"policy\"", "reason=\"error\"", "reason=\"other\""};
+        "reason=\"client_closed\"",  "reason=\"upstream_closed\"", "reason=\"client_reset\"",
+        "reason=\"upstream_reset\"", "reason=\"idle_timeout\"",    "reason=\"ping_timeout\"",
+        "reason=\"shutdown\"",       "reason=\"policy\"",          "reason=\"error\"",
+        "reason=\"other\""};
     family(o, "switchyard_tunnels_closed_total", "counter", "Tunnels closed, by reason.");
-    print_values(o, MK_TUNNEL, "switchyard_tunnels_closed_total", MV_TUN_CLOSE, MTR_COUNT,
-                 reasons, 0);
-    static const char *const dirs[] = {"direction=\"from_client\"",
-                                       "direction=\"from_upstream\""};
+    print_values(o, MK_TUNNEL, "switchyard_tunnels_closed_total", MV_TUN_CLOSE, MTR_COUNT, reasons,
+                 0);
+    static const char *const dirs[] = {"direction=\"from_client\"", "direction=\"from_upstream\""};
     family(o, "switchyard_tunnel_bytes_total", "counter",
            "Bytes relayed by tunnels, by direction.");
     print_values(o, MK_TUNNEL, "switchyard_tunnel_bytes_total", MV_TUN_BYTES_CLIENT, 2, dirs, 1);
     static const char *const ureasons[MUR_COUNT] = {
-        "reason=\"bad_request\"", "reason=\"unsupported_version\"", "reason=\"origin\"",
-        "reason=\"upstream_declined\"", "reason=\"upstream_invalid\"",
-        "reason=\"unknown_protocol\""};
+        "reason=\"bad_request\"",      "reason=\"unsupported_version\"",
+        "reason=\"origin\"",           "reason=\"upstream_declined\"",
+        "reason=\"upstream_invalid\"", "reason=\"unknown_protocol\""};
     family(o, "switchyard_upgrades_refused_total", "counter",
            "WebSocket upgrades that did not become a tunnel, by reason.");
     print_values(o, MK_UPGRADE, "switchyard_upgrades_refused_total", 0, MUR_COUNT, ureasons, 0);
@@ -453,9 +489,9 @@ static void render_tunnels(struct out *o)
 
 static void render_limits(struct out *o)
 {
-    static const char *const outcomes[] = {
-        "outcome=\"passed\"", "outcome=\"delayed\"", "outcome=\"rejected\"",
-        "outcome=\"delayed_dry_run\"", "outcome=\"rejected_dry_run\""};
+    static const char *const outcomes[] = {"outcome=\"passed\"", "outcome=\"delayed\"",
+                                           "outcome=\"rejected\"", "outcome=\"delayed_dry_run\"",
+                                           "outcome=\"rejected_dry_run\""};
     family(o, "switchyard_limit_req_requests_total", "counter",
            "Requests checked by limit_req, by zone and outcome.");
     print_values(o, MK_LIMIT_REQ, "switchyard_limit_req_requests_total", 0, 5, outcomes, 0);
@@ -508,9 +544,9 @@ static void render_tls(struct out *o)
                  versions[v], r ? "yes" : "no",
                  (unsigned long long)sum_fixed(offsetof(struct metrics_fixed, tls_handshakes) +
                                                (v * 2 + r) * sizeof(uint64_t)));
-    static const char *const reasons[MTF_COUNT] = {"peer_closed", "rejected",
-                                                   "no_shared_cipher", "protocol_version",
-                                                   "http_request", "certificate", "other"};
+    static const char *const reasons[MTF_COUNT] = {
+        "peer_closed", "rejected", "no_shared_cipher", "protocol_version", "http_request",
+        "certificate", "other"};
     family(o, "switchyard_tls_handshake_failures_total", "counter",
            "Client TLS handshakes that failed, by reason.");
     for (unsigned r = 0; r < MTF_COUNT; r++)

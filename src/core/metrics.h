@@ -23,26 +23,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_SLOTS 64        /* workers counted (more are not, logged once) */
-#define METRICS_SERIES 1024     /* labelled series, all kinds together */
-#define METRICS_VALS 48         /* values per series and slot */
-#define METRICS_LABELS_MAX 216  /* one series' label string, escaped */
-#define METRICS_NBUCKETS 11     /* histogram bounds below (+Inf is the count) */
+#define METRICS_SLOTS 64                         /* workers counted (more are not, logged once) */
+#define METRICS_SERIES 1024                      /* labelled series, all kinds together */
+#define METRICS_VALS 48                          /* values per series and slot */
+#define METRICS_LABELS_MAX 216                   /* one series' label string, escaped */
+#define METRICS_NBUCKETS 11                      /* histogram bounds below (+Inf is the count) */
 #define METRICS_HIST_VALS (METRICS_NBUCKETS + 2) /* buckets, sum (ms), count */
 
 /* What a series' values mean (the families it is printed in). */
 enum metrics_kind {
     MK_NONE = 0,
-    MK_HTTP,          /* server, location: [0..5] status classes 1xx..5xx + other,
-                         [6..18] request duration histogram */
-    MK_PEER,          /* upstream, peer: [0..12] connect, [13..25] header, [26..38]
-                         response histograms, [39] tries, [40] failures,
-                         [41] down until (monotonic ms; max over workers) */
-    MK_TUNNEL,        /* location, upstream: [0] live (gauge), [1] opened, [2] bytes
-                         from client, [3] bytes from upstream, [4..] closes by reason */
-    MK_UPGRADE,       /* location: refused upgrades by reason */
-    MK_LIMIT_REQ,     /* zone: [0..4] limit_req outcomes (enum limit_status - 1) */
-    MK_LIMIT_CONN,    /* zone: likewise for limit_conn */
+    MK_HTTP,       /* server, location: [0..5] status classes 1xx..5xx + other,
+                      [6..18] request duration histogram */
+    MK_PEER,       /* upstream, peer: [0..12] connect, [13..25] header, [26..38]
+                      response histograms, [39] tries, [40] failures,
+                      [41] down until (monotonic ms; max over workers) */
+    MK_TUNNEL,     /* location, upstream: [0] live (gauge), [1] opened, [2] bytes
+                      from client, [3] bytes from upstream, [4..] closes by reason */
+    MK_UPGRADE,    /* location: refused upgrades by reason */
+    MK_LIMIT_REQ,  /* zone: [0..4] limit_req outcomes (enum limit_status - 1) */
+    MK_LIMIT_CONN, /* zone: likewise for limit_conn */
     MK_COUNT
 };
 
@@ -62,38 +62,52 @@ enum metrics_kind {
 
 /* Why a tunnel ended (MK_TUNNEL closes). */
 enum metrics_tunnel_reason {
-    MTR_CLIENT_CLOSED, MTR_UPSTREAM_CLOSED, MTR_CLIENT_RESET, MTR_UPSTREAM_RESET,
-    MTR_IDLE_TIMEOUT, MTR_PING_TIMEOUT, MTR_SHUTDOWN, MTR_POLICY, MTR_ERROR, MTR_OTHER,
+    MTR_CLIENT_CLOSED,
+    MTR_UPSTREAM_CLOSED,
+    MTR_CLIENT_RESET,
+    MTR_UPSTREAM_RESET,
+    MTR_IDLE_TIMEOUT,
+    MTR_PING_TIMEOUT,
+    MTR_SHUTDOWN,
+    MTR_POLICY,
+    MTR_ERROR,
+    MTR_OTHER,
     MTR_COUNT
 };
 
 /* Why an upgrade was not made into a tunnel (MK_UPGRADE). */
 enum metrics_upgrade_reason {
-    MUR_BAD_REQUEST,      /* the client's upgrade request was invalid (400) */
-    MUR_VERSION,          /* unsupported Sec-WebSocket-Version (426) */
-    MUR_ORIGIN,           /* websocket_origins (403) */
-    MUR_UPSTREAM_DECLINED,/* the upstream answered something other than 101 */
-    MUR_UPSTREAM_INVALID, /* the upstream's 101 was invalid (502) */
-    MUR_UNKNOWN_PROTOCOL, /* HTTP/2 extended CONNECT for a :protocol other than websocket */
+    MUR_BAD_REQUEST,       /* the client's upgrade request was invalid (400) */
+    MUR_VERSION,           /* unsupported Sec-WebSocket-Version (426) */
+    MUR_ORIGIN,            /* websocket_origins (403) */
+    MUR_UPSTREAM_DECLINED, /* the upstream answered something other than 101 */
+    MUR_UPSTREAM_INVALID,  /* the upstream's 101 was invalid (502) */
+    MUR_UNKNOWN_PROTOCOL,  /* HTTP/2 extended CONNECT for a :protocol other than websocket */
     MUR_COUNT
 };
 
 /* TLS handshake facts (server side). */
 enum metrics_tls_version { MTV_TLS1, MTV_TLS1_1, MTV_TLS1_2, MTV_TLS1_3, MTV_OTHER, MTV_COUNT };
 enum metrics_tls_failure {
-    MTF_PEER_CLOSED, MTF_REJECTED, MTF_NO_SHARED_CIPHER, MTF_PROTOCOL_VERSION,
-    MTF_HTTP_REQUEST, MTF_CERTIFICATE, MTF_OTHER, MTF_COUNT
+    MTF_PEER_CLOSED,
+    MTF_REJECTED,
+    MTF_NO_SHARED_CIPHER,
+    MTF_PROTOCOL_VERSION,
+    MTF_HTTP_REQUEST,
+    MTF_CERTIFICATE,
+    MTF_OTHER,
+    MTF_COUNT
 };
 
 /* A worker's fixed (unlabelled) values. */
 struct metrics_fixed {
-    uint64_t h2_conns;          /* gauge */
+    uint64_t h2_conns; /* gauge */
     uint64_t h2_conns_total;
-    uint64_t h2_streams;        /* gauge */
+    uint64_t h2_streams; /* gauge */
     uint64_t h2_streams_total;
-    uint64_t tunnels;           /* gauge: tunnels open (all locations) */
-    uint64_t gens_alive;        /* gauge: configuration generations held */
-    uint64_t buf_in_use, buf_pooled; /* gauges, published at each request's end */
+    uint64_t tunnels;                      /* gauge: tunnels open (all locations) */
+    uint64_t gens_alive;                   /* gauge: configuration generations held */
+    uint64_t buf_in_use, buf_pooled;       /* gauges, published at each request's end */
     uint64_t tls_handshakes[MTV_COUNT][2]; /* [version][resumed] */
     uint64_t tls_failures[MTF_COUNT];
 };
@@ -131,8 +145,8 @@ int metrics_series(enum metrics_kind kind, const char *labels, size_t len);
 
 /* Append `name="value"` (escaped; value truncated to keep the whole under
  * cap) to buf at *len. */
-void metrics_label_append(char *buf, size_t cap, size_t *len, const char *name,
-                          const char *value, size_t vlen);
+void metrics_label_append(char *buf, size_t cap, size_t *len, const char *name, const char *value,
+                          size_t vlen);
 
 /* The value block of series `sid` in this process's slot (NULL: none). */
 uint64_t *metrics_vals(int sid);
@@ -153,8 +167,11 @@ void metrics_observe(uint64_t *h, uint64_t ms);
 
 /* Fixed counters (no-ops without a slot). */
 void metrics_fixed_add(uint64_t *field, int64_t d);
-#define METRICS_FIXED_ADD(field, d) \
-    do { if (metrics_fixed_me) metrics_fixed_add(&metrics_fixed_me->field, (d)); } while (0)
+#define METRICS_FIXED_ADD(field, d)                                                                \
+    do {                                                                                           \
+        if (metrics_fixed_me)                                                                      \
+            metrics_fixed_add(&metrics_fixed_me->field, (d));                                      \
+    } while (0)
 
 /* A server-side TLS handshake finished (version from SSL_version, resumed
  * 0/1) or failed. */

@@ -22,10 +22,12 @@ size_t metrics_location_name(const struct request *r, char *buf, size_t cap)
         return 0;
     }
     static const char *const prefix[] = {
-        [LOC_EXACT] = "= ", [LOC_PREFIX] = "", [LOC_PREFIX_NOREGEX] = "^~ ",
+        [LOC_EXACT] = "= ", [LOC_PREFIX] = "",         [LOC_PREFIX_NOREGEX] = "^~ ",
         [LOC_REGEX] = "~ ", [LOC_REGEX_ICASE] = "~* ", [LOC_NAMED] = "@"};
-    const char *pre = (unsigned)r->loc->match < sizeof(prefix) / sizeof(prefix[0]) &&
-                              prefix[r->loc->match] ? prefix[r->loc->match] : "";
+    const char *pre =
+        (unsigned)r->loc->match < sizeof(prefix) / sizeof(prefix[0]) && prefix[r->loc->match]
+            ? prefix[r->loc->match]
+            : "";
     int n = snprintf(buf, cap, "%s%.*s", pre, (int)r->loc->pattern.len, r->loc->pattern.p);
     return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }

@@ -81,11 +81,16 @@ static enum metrics_tunnel_reason tunnel_reason(const char *why)
         const char *text;
         enum metrics_tunnel_reason r;
     } map[] = {
-        {"client closed", MTR_CLIENT_CLOSED}, {"upstream closed", MTR_UPSTREAM_CLOSED},
-        {"client reset", MTR_CLIENT_RESET},   {"upstream reset", MTR_UPSTREAM_RESET},
-        {"idle timeout", MTR_IDLE_TIMEOUT},   {"ping timeout", MTR_PING_TIMEOUT},
-        {"shutdown", MTR_SHUTDOWN},           {"exit", MTR_SHUTDOWN},
-        {"out of memory", MTR_ERROR},         {"linger timeout", MTR_OTHER},
+        {"client closed", MTR_CLIENT_CLOSED},
+        {"upstream closed", MTR_UPSTREAM_CLOSED},
+        {"client reset", MTR_CLIENT_RESET},
+        {"upstream reset", MTR_UPSTREAM_RESET},
+        {"idle timeout", MTR_IDLE_TIMEOUT},
+        {"ping timeout", MTR_PING_TIMEOUT},
+        {"shutdown", MTR_SHUTDOWN},
+        {"exit", MTR_SHUTDOWN},
+        {"out of memory", MTR_ERROR},
+        {"linger timeout", MTR_OTHER},
         {"closed", MTR_OTHER},
     };
     if (!why)

@@ -44,6 +44,10 @@ static void test_labels_escaped(void **state)
     metrics_label_append(buf, sizeof(buf), &len, "location", "/", 1);
     assert_string_equal(buf, "server=\"a\\\"b\\\\c\\nd\",location=\"/\"");
     assert_int_equal(len, strlen(buf));
+    /* UTF-8 is kept, other bytes above 0x7f become '?' */
+    len = 0;
+    metrics_label_append(buf, sizeof(buf), &len, "l", "/caf\xc3\xa9/\xe9\xc3", 9);
+    assert_string_equal(buf, "l=\"/caf\xc3\xa9/??\"");
     /* a long value is cut, the string stays well formed */
     char longv[1000];
     memset(longv, 'x', sizeof(longv));
@@ -169,7 +173,7 @@ static void test_table_full(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_labels_escaped),     cmocka_unit_test(test_series_found_again),
+        cmocka_unit_test(test_labels_escaped),       cmocka_unit_test(test_series_found_again),
         cmocka_unit_test(test_histogram_cumulative), cmocka_unit_test(test_dead_worker_slot),
         cmocka_unit_test(test_table_full),
     };
