@@ -71,9 +71,10 @@ static void tries_end(const struct request *r)
 
 void metrics_request_end(struct client_stream *s)
 {
-    const struct request *r = &s->req;
-    if (!metrics_me || !r->head_parsed || !r->lc)
+    struct request *r = &s->req;
+    if (!metrics_me || !r->head_parsed || !r->lc || r->metrics_done)
         return;
+    r->metrics_done = 1;
     /* a subrequest (auth_request, SSI) is part of its main request: only
      * its upstream tries count */
     uint64_t *v = subrequest_is(s) ? NULL : metrics_vals(http_series(r));

@@ -9,8 +9,9 @@
 #include "core/metrics.h"
 #include "http/stream.h"
 
-/* A request ends (http_request_release): status class, duration, the
- * upstream tries' timings; publishes the worker's buffer pool numbers. */
+/* A request ends (http_request_release; before its memory goes when it
+ * becomes a tunnel): status class, duration, the upstream tries' timings,
+ * once per request; publishes the worker's buffer pool numbers. */
 void metrics_request_end(struct client_stream *s);
 
 /* A limit_req (kind MK_LIMIT_REQ) or limit_conn (MK_LIMIT_CONN) outcome

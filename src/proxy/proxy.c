@@ -111,6 +111,7 @@ struct proxy {
 };
 
 #include "core/container.h"
+#include "http/metrics_http.h"
 #include "proxy/metrics_proxy.h"
 
 static void proxy_run(struct proxy *p);
@@ -1356,7 +1357,9 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
      * gives its request memory back to malloc (the stream does the same),
      * so a crowd of idle tunnels opened in a burst leaves no cache behind. */
     proxy_free_to(p, 0);
-    /* The client side becomes the tunnel's client end; the stream ends. */
+    /* The client side becomes the tunnel's client end; the stream ends
+     * (and its memory goes: the metrics count the request first). */
+    metrics_request_end(s);
     struct conn client;
     tp.client_end = s->ops->take_tunnel_side(s, &client, &tp.from_client);
     if (!tp.client_end)
