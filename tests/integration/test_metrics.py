@@ -7,6 +7,7 @@ Prometheus server. Switchyard's own directive: nginx has no such page.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+import websockets
 
 from harness import free_port, http_conf, only_worker, raw_request, request, wait_until
 from h2_support import H2Client, H2WebSocket, h2_get, h2_server
@@ -250,6 +252,39 @@ def test_websocket_tunnel_open_bytes_and_close_reason(switchyard, ws_backend):  
     promtool_check(text)
 
 
+def test_tunnel_closed_by_policy_and_idle_timeout(switchyard, ws_backend):  # noqa: F811
+    b = ws_backend()
+    port = free_port()
+    extra = (ws_location("second", b.addr, "websocket_max_message_size 100;") + "\n" +
+             ws_location("second", b.addr, "websocket_idle_timeout 1s;")
+             .replace("location /ws", "location /idle", 1))
+    switchyard(conf(port, extra=extra))
+
+    async def too_big():
+        async with ws_connect(port, "/ws") as ws:
+            await ws.send("x" * 1000)
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            return ws.close_code
+
+    async def idle():
+        async with ws_connect(port, "/idle") as ws:
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+            return ws.close_code
+
+    assert run(too_big(), 20) == 1009
+    assert run(idle(), 20) == 1001
+
+    def counted():
+        s = scrape(port)[1]
+        return (val(s, "switchyard_tunnels_closed_total", location="/ws", upstream=b.addr,
+                    reason="policy") == 1 and
+                val(s, "switchyard_tunnels_closed_total", location="/idle", upstream=b.addr,
+                    reason="idle_timeout") == 1)
+    wait_until(counted, 5, "the closes counted as policy and idle_timeout")
+
+
 def test_refused_upgrades_by_reason(switchyard, ws_backend):  # noqa: F811
     b = ws_backend()
     port = free_port()
@@ -316,17 +351,29 @@ def test_limit_req_and_limit_conn_outcomes(switchyard):
     port = free_port()
     zones = ("limit_req_zone $binary_remote_addr zone=perip:1m rate=1r/m;\n"
              "limit_conn_zone $binary_remote_addr zone=conns:1m;\n")
+    zones += "limit_req_zone $binary_remote_addr zone=burst:1m rate=20r/s;\n"
+    zones += "limit_req_zone $binary_remote_addr zone=dry:1m rate=1r/m;\n"
     extra = ("location /lim { limit_req zone=perip; empty_gif; }\n"
+             "location /burst { limit_req zone=burst burst=5; empty_gif; }\n"
+             "location /dry { limit_req zone=dry; limit_req_dry_run on; empty_gif; }\n"
              "location /conn { limit_conn conns 5; empty_gif; }")
     switchyard(conf(port, extra=extra, extra_http=zones))
     assert request(port, "GET", "/lim").status == 200
     assert request(port, "GET", "/lim").status == 503
     assert request(port, "GET", "/lim").status == 503
     for _ in range(2):
+        assert request(port, "GET", "/burst").status == 200  # the second one delayed
+        assert request(port, "GET", "/dry").status == 200    # the second one over, let through
+    for _ in range(2):
         assert request(port, "GET", "/conn").status == 200
     text, s = scrape(port)
     assert val(s, "switchyard_limit_req_requests_total", zone="perip", outcome="passed") == 1
     assert val(s, "switchyard_limit_req_requests_total", zone="perip", outcome="rejected") == 2
+    assert total(s, "switchyard_limit_req_requests_total", zone="burst") == 2
+    assert val(s, "switchyard_limit_req_requests_total", zone="burst", outcome="delayed") >= 1
+    assert val(s, "switchyard_limit_req_requests_total", zone="dry", outcome="passed") == 1
+    assert val(s, "switchyard_limit_req_requests_total", zone="dry",
+               outcome="rejected_dry_run") == 1
     assert val(s, "switchyard_limit_conn_requests_total", zone="conns", outcome="passed") == 2
     promtool_check(text)
 
