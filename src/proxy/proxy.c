@@ -1438,7 +1438,6 @@ static enum step handle_response_head(struct proxy *p)
             snprintf(what, sizeof(what), "upstream answered %d to the %s upgrade", status,
                      p->upgrade == UPG_WEBSOCKET ? "WebSocket" : "protocol");
             log_upstream(p, LOG_LVL_WARN, what, 0);
-            metrics_upgrade_refused(r, 0, MUR_UPSTREAM_DECLINED);
         }
 
         /* proxy_next_upstream http_5xx/404: retry before anything was sent. */
@@ -1461,6 +1460,8 @@ static enum step handle_response_head(struct proxy *p)
         }
         /* Otherwise (no tries left, POST, ...) this response is the answer,
          * as nginx passes the last one on. */
+        if (p->upgrade)
+            metrics_upgrade_refused(r, 0, MUR_UPSTREAM_DECLINED);
 
         try_status(p, status);
         if (p->peer >= 0)
