@@ -307,6 +307,27 @@ class Switchyard(Proxy):
                 "-g", "daemon off;"]
 
 
+# `--metrics`: Switchyard with a Prometheus page on each server; the traffic
+# goes to the other locations (the counters are kept whatever the page).
+METRICS_LOCATION = """
+        location = /metrics { metrics; }"""
+
+
+class SwitchyardMetrics(Switchyard):
+    name = "switchyard-metrics"
+
+    def version(self) -> str:
+        return super().version() + " (metrics)"
+
+    def write_config(self):
+        (self.dir / "proxy.conf").write_text(NGINX_STYLE.format(
+            port=self.port, tls_port=self.tls_port, h2_port=self.h2_port, backend=self.backend,
+            cert=self.cert, key=self.key, http_extra="",
+            gzip_location=METRICS_LOCATION + (GZIP_LOCATION if "gzip" in self.features else ""),
+            cache_location=CACHE_LOCATION if "cache" in self.features else "",
+            cache_path=cache_path(self.dir) if "cache" in self.features else ""))
+
+
 class Nginx(Proxy):
     name = "nginx"
     static_features = frozenset({"tls", "ws", "gzip", "cache"})  # as Debian's nginx-light

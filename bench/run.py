@@ -2,7 +2,7 @@
 """Side-by-side benchmark: Switchyard, nginx, HAProxy, Caddy, h2o and a floor.
 
     bench/run.py [--quick] [--rounds N] [--duration S] [--out DIR]
-                 [--baseline BINARY] [--only KEYS] [--proxies NAMES]
+                 [--baseline BINARY] [--metrics] [--only KEYS] [--proxies NAMES]
 
 All proxies run at once on their own ports in front of one C backend
 (bench/tools/sy-backend), each with one worker. For every round, every
@@ -27,6 +27,11 @@ proxy), so a peer without a feature is a "n/a" cell, not a failure.
 --baseline BINARY adds a second Switchyard, "switchyard-before", run from
 BINARY with the same configuration in the same rounds: results.md then
 has a before/after table (new ÷ before per scenario) for a refactor.
+
+--metrics adds "switchyard-metrics": this build with a `metrics` location
+(Prometheus) in each server, the traffic on the other locations; results.md
+then has a "Metrics overhead" table against the --baseline binary when one
+is given (a build from before the metrics), else against plain "switchyard".
 
 Results: DIR/results.md (medians with min–max over the rounds, and the ratio
 of Switchyard to each peer), DIR/results.json, DIR/cpu-per-op.png.
@@ -508,6 +513,16 @@ def report(results, names, scen, meta, out: Path):
               ""]
     if BEFORE in names and "switchyard" in names:
         lines += before_after(results, scen)
+    if METRICS in names:
+        base = BEFORE if BEFORE in names else "switchyard"
+        lines += before_after(
+            results, scen, base, METRICS, "Metrics overhead",
+            f"`{METRICS}` is this build with a `metrics` location in each server (the "
+            f"traffic goes to the others), `{base}` " +
+            ("the --baseline binary (before the metrics existed)" if base == BEFORE else
+             "this build without the location (it counts all the same)") +
+            ", run in the same rounds. Above 1 is a cost of the metrics for CPU, syscalls, "
+            "memory and latency; differences within the min–max ranges are noise.")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     chart(results, names, scen, out)
@@ -515,23 +530,27 @@ def report(results, names, scen, meta, out: Path):
 
 
 BEFORE = "switchyard-before"  # the --baseline binary
+METRICS = "switchyard-metrics"  # --metrics: this build with a `metrics` location
 NEEDS_ALL = ("tls", "h2", "ws_h2")
 
 
-def before_after(results, scen) -> list[str]:
-    """The refactor table: Switchyard now against --baseline, same rounds."""
-    lines = ["## Before/after", "",
+def before_after(results, scen, before: str = BEFORE, after: str = "switchyard",
+                 title: str = "Before/after", intro: str = "") -> list[str]:
+    """The refactor table: Switchyard now against --baseline, same rounds
+    (or any two of the proxies run, `after` against `before`)."""
+    lines = [f"## {title}", "",
+             intro or
              f"`switchyard` is this build, `{BEFORE}` the --baseline binary, run in the same "
              "rounds with the same configuration. after ÷ before above 1 is a regression for "
              "costs (CPU, syscalls, memory, latency), an improvement for throughput. With a "
              "few rounds on a shared machine, differences within the min–max ranges are noise.",
-             "", "| scenario | metric | before | after | after ÷ before |",
+             "", f"| scenario | metric | {before} | {after} | after ÷ before |",
              "| --- | --- | --- | --- | --- |"]
     for s in scen:
         for m in s.metrics:
             title, unit, _ = METRIC_TITLES[m]
             cells = []
-            for n in (BEFORE, "switchyard"):
+            for n in (before, after):
                 runs = results[s.key].get(n, [])
                 st = summarize([r.get(m, float("nan")) for r in runs])
                 cells.append(st)
@@ -626,6 +645,9 @@ def main():
     ap.add_argument("--proxies", default="switchyard,nginx,haproxy,caddy,h2o,floor")
     ap.add_argument("--baseline", metavar="BINARY",
                     help=f"also run this Switchyard binary as '{BEFORE}' (before/after table)")
+    ap.add_argument("--metrics", action="store_true",
+                    help=f"also run this Switchyard as '{METRICS}', with a `metrics` location "
+                         "(the metrics overhead table)")
     ap.add_argument("--report", metavar="RESULTS_JSON",
                     help="only redo the table and chart from a results.json")
     ap.add_argument("--out", default=None,
@@ -655,6 +677,8 @@ def main():
     backend = Backend(work)
     kinds = {"switchyard": lambda *x, **k: px.Switchyard(*x, binary=str(BUILD / "switchyard"), **k),
              BEFORE: lambda *x, **k: px.Switchyard(*x, binary=a.baseline, name=BEFORE, **k),
+             METRICS: lambda *x, **k: px.SwitchyardMetrics(
+                 *x, binary=str(BUILD / "switchyard"), **k),
              "nginx": px.Nginx, "haproxy": px.Haproxy, "caddy": px.Caddy, "h2o": px.H2o,
              "floor": lambda *x, **k: px.Floor(*x, binary=str(BUILD / "bench" / "sy-floor"), **k)}
     wanted = a.proxies.split(",")
@@ -662,6 +686,8 @@ def main():
         if not os.access(a.baseline, os.X_OK):
             ap.error(f"--baseline {a.baseline}: not an executable")
         wanted.insert(wanted.index("switchyard") + 1 if "switchyard" in wanted else 0, BEFORE)
+    if a.metrics:
+        wanted.insert(wanted.index("switchyard") + 1 if "switchyard" in wanted else 0, METRICS)
     procs = {}
     for n in wanted:
         p = kinds[n](work, port=free_port(), tls_port=free_port(), h2_port=free_port(),

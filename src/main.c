@@ -34,6 +34,7 @@
 #include "proc/sd_notify.h"
 #include "proc/worker.h"
 #include "proxy/ws_frame.h"
+#include "core/metrics.h"
 
 /* Both can be set at build time (`make install` and the Debian package build
  * the installed binary with SY_CONF_PATH=/etc/switchyard/switchyard.conf). */
@@ -359,6 +360,8 @@ int main(int argc, char **argv)
                                      "counts its own");
     if (live_init() != 0) /* the status page's tables (core/live.h), likewise */
         sy_log_stderr(LOG_LVL_ALERT, "mmap() of the status page tables failed");
+    if (metrics_init() != 0)
+        sy_log_stderr(LOG_LVL_ALERT, "mmap() of the metrics failed, nothing is counted");
 
     sigset_t ctl;
     master_control_signals(&ctl);

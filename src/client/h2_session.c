@@ -28,6 +28,7 @@
 #include "tls/tls.h"
 
 #include "core/container.h"
+#include "core/metrics.h"
 
 #define H2_READ_BUDGET 16
 /* Set explicitly: Debian's nghttp2 1.52 has these options backported from
@@ -473,6 +474,8 @@ int h2_session_start(const struct client_conn *cc, const char *data, size_t len)
         return -1;
     }
     h2_active_conns++;
+    METRICS_FIXED_ADD(h2_conns, 1);
+    METRICS_FIXED_ADD(h2_conns_total, 1);
     stats_add(&sy_stats->active, 1);
     sess->next = all_sessions;
     if (all_sessions)
@@ -782,6 +785,7 @@ void h2_session_stream_gone(struct h2_session *sess, struct h2_stream *hs)
         hs->next->prev = hs->prev;
     hs->next = hs->prev = NULL;
     sess->nstreams--;
+    METRICS_FIXED_ADD(h2_streams, -1);
     /* keepalive_requests reached and nothing left: the GOAWAY is out. */
     h2_session_schedule(sess);
 }
@@ -807,6 +811,7 @@ static void h2_close(struct h2_session *sess, const char *reason)
     loop_unpost(&sess->post);
     conn_close_fd(&sess->cc.c);
     h2_active_conns--;
+    METRICS_FIXED_ADD(h2_conns, -1);
     stats_add(&sy_stats->active, -1);
     if (sess->prev)
         sess->prev->next = sess->next;

@@ -21,6 +21,8 @@
 #include "proxy/ws_frame.h"
 
 #include "core/container.h"
+#include "core/metrics.h"
+#include "proxy/metrics_proxy.h"
 #define HS(st) container_of(st, struct h2_stream, st)
 
 static const struct stream_ops h2_stream_ops;
@@ -59,6 +61,8 @@ struct h2_stream *h2_stream_new(struct h2_session *sess, int32_t id)
         sess->streams->prev = hs;
     sess->streams = hs;
     sess->nstreams++;
+    METRICS_FIXED_ADD(h2_streams, 1);
+    METRICS_FIXED_ADD(h2_streams_total, 1);
     /* A stream's own deadline: the head must be complete within
      * client_header_timeout. */
     timer_set(&hs->timer, r->lc ? r->lc->client_header_timeout : 60000);
@@ -245,6 +249,7 @@ static int extended_connect(struct h2_stream *hs)
     for (size_t i = 0; i < hs->nhdrs; i++)
         if (hs->hdrs[i].id == H1_H_UPGRADE || hs->hdrs[i].id == H1_H_CONNECTION ||
             str_eq(hs->hdrs[i].name, STR_LIT("sec-websocket-key"))) {
+            metrics_upgrade_refused(r, 0, MUR_BAD_REQUEST);
             refuse(hs, 400, "connection-specific field in an extended CONNECT");
             return -1;
         }
@@ -356,6 +361,7 @@ void h2_stream_head_done(struct h2_stream *hs, int end_stream)
     }
     if (str_eq(r->method, STR_LIT("CONNECT"))) {
         if (!str_caseeq(hs->protocol, STR_LIT("websocket"))) {
+            metrics_upgrade_refused(r, 0, MUR_UNKNOWN_PROTOCOL);
             refuse(hs, 501, "extended CONNECT for an unknown \":protocol\"");
             return;
         }

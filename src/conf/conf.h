@@ -497,6 +497,10 @@ struct loc_conf {
                                            (conf/stub_status.c), not inherited */
     int status_page;                    /* status_page: the live status page is this
                                            location's content (conf/status_page.c) */
+    int metrics;                        /* metrics: the Prometheus page is this location's
+                                           content (conf/metrics.c), not inherited */
+    int metrics_sid;                    /* run time, per worker: this level's request series
+                                           (http/metrics_http.c); 0 until the first request */
     /* ---- added: proxy_cookie_path/domain/flags (conf/proxy_cookie.c,
        proxy/cookie_rewrite.c); NULL: no rewriting ---- */
     struct proxy_cookie_conf *proxy_cookie;

@@ -18,6 +18,7 @@ const struct directive *const conf_module_tables[] = {
     proxy_socket_directives,
     stub_status_directives,
     status_page_directives,
+    metrics_directives,
     secure_link_directives,
     geo_directives,
     split_clients_directives,

@@ -108,6 +108,7 @@ extern const struct directive sub_directives[];        /* sub.c */
 extern const struct directive proxy_socket_directives[]; /* proxy_socket.c */
 extern const struct directive stub_status_directives[];  /* stub_status.c */
 extern const struct directive status_page_directives[];  /* status_page.c */
+extern const struct directive metrics_directives[];      /* metrics.c */
 extern const struct directive secure_link_directives[];  /* secure_link.c */
 extern const struct directive geo_directives[];   /* geo.c */
 extern const struct directive split_clients_directives[]; /* split_clients.c */

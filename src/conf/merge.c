@@ -482,6 +482,8 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
         c->stub_status = prev->stub_status;
     if (noname && prev && !c->status_page)
         c->status_page = prev->status_page;
+    if (noname && prev && !c->metrics)
+        c->metrics = prev->metrics;
     /* valid_referers: a level's own list replaces the inherited one */
     if (!c->referer && prev)
         c->referer = prev->referer;

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/shm_zone.h"
+#include "core/metrics.h"
 
 struct gen_rt *rt_current;
 
@@ -25,6 +26,7 @@ struct gen_rt *rt_create(struct generation *gen)
         goto fail;
     rt->gen = gen;
     rt->refs = 1;
+    METRICS_FIXED_ADD(gens_alive, 1);
     if (hooks && hooks->create && hooks->create(rt) != 0)
         goto fail;
     if (gen->nlog_paths) {
@@ -82,6 +84,7 @@ void rt_release(struct gen_rt *rt)
 {
     if (!rt || --rt->refs > 0)
         return;
+    METRICS_FIXED_ADD(gens_alive, -1);
     if (hooks && hooks->destroy)
         hooks->destroy(rt);
     if (rt->logs) {

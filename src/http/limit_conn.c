@@ -16,6 +16,7 @@
 #include "http/limit_req.h"
 #include "http/vars_eval.h"
 #include "conf/runtime.h"
+#include "http/metrics_http.h"
 
 /* Longest key nginx accepts for limit_conn; longer values are not limited. */
 #define LIMIT_CONN_KEY_MAX 255
@@ -92,9 +93,11 @@ int limit_conn_check(struct client_stream *s)
             /* nginx gives back what this request took from earlier rules */
             limit_conn_release(h);
             r->limit_conn_status = dry ? LIMIT_REJECTED_DRY_RUN : LIMIT_REJECTED;
+            metrics_limit(MK_LIMIT_CONN, rule->zone->name, r->limit_conn_status);
             return dry ? 0 : lc->limit_conn_status;
         }
         n->conns++;
+        metrics_limit(MK_LIMIT_CONN, rule->zone->name, LIMIT_PASSED);
         h->h[h->n].z = shm_zone_ref(z);
         h->h[h->n].id = shm_zone_node_id(z, n);
         h->h[h->n].epoch = shm_zone_epoch(z);

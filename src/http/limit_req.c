@@ -20,6 +20,7 @@
 #include "http/stream.h"
 #include "http/vars_eval.h"
 #include "conf/runtime.h"
+#include "http/metrics_http.h"
 
 /* Longest key nginx accepts for limit_req; longer values are not limited. */
 #define LIMIT_REQ_KEY_MAX 65535
@@ -214,6 +215,7 @@ int limit_req_check(struct client_stream *s, uint64_t *delay_ms)
             sy_log(LOG_LVL_ALERT, "*%llu could not allocate node in limit_req zone \"%s\"",
                    (unsigned long long)s->conn->id, lim->zone->name);
         r->limit_req_status = dry ? LIMIT_REJECTED_DRY_RUN : LIMIT_REJECTED;
+        metrics_limit(MK_LIMIT_REQ, lim->zone->name, r->limit_req_status);
         return dry ? 0 : lc->limit_req_status;
     }
     if (rc == LR_AGAIN)
@@ -236,6 +238,7 @@ int limit_req_check(struct client_stream *s, uint64_t *delay_ms)
     }
     if (!max_delay) {
         r->limit_req_status = LIMIT_PASSED;
+        metrics_limit(MK_LIMIT_REQ, lim->zone->name, r->limit_req_status);
         return 0;
     }
     /* nginx logs delays one level below rejections (info stays info) */
@@ -243,6 +246,7 @@ int limit_req_check(struct client_stream *s, uint64_t *delay_ms)
     log_line(s, lvl == LOG_LVL_INFO ? LOG_LVL_INFO : lvl + 1, "delaying request", dry, excess, ",",
              lim->zone);
     r->limit_req_status = dry ? LIMIT_DELAYED_DRY_RUN : LIMIT_DELAYED;
+    metrics_limit(MK_LIMIT_REQ, lim->zone->name, r->limit_req_status);
     if (!dry)
         *delay_ms = max_delay;
     return 0;

@@ -36,6 +36,7 @@
 #include "http/vars_eval.h"
 #include "conf/runtime.h"
 #include "tls/tls.h"
+#include "http/metrics_http.h"
 
 #define HTTP_MAX_INTERNAL_REDIRECTS 10
 
@@ -810,10 +811,11 @@ void http_phase_access_done(struct client_stream *s, int status)
             send_local(s, body, len, -1, 0, 0);
         return;
     }
-    if (r->lc->status_page) {
+    if (r->lc->status_page || r->lc->metrics) { /* the status page, Prometheus metrics */
         const char *body;
         size_t len;
-        int st = status_page_prepare(s, &body, &len);
+        int st = r->lc->status_page ? status_page_prepare(s, &body, &len)
+                                    : metrics_page_prepare(s, &body, &len);
         if (st == 405)
             http_respond_status(s, st);
         else if (st < 0)
@@ -909,6 +911,7 @@ void http_request_run(struct client_stream *s)
         stream_log_ctx(s, ctx, sizeof(ctx));
         sy_log(LOG_LVL_INFO, "*%llu client sent plain HTTP request to HTTPS port while reading "
                "client request headers%s", (unsigned long long)s->conn->id, ctx);
+        metrics_tls_failed(MTF_HTTP_REQUEST);
         r->keepalive = 0;
         http_respond_status(s, 497);
         return;
@@ -995,6 +998,7 @@ void http_request_release(struct client_stream *s)
     if (!s->req_active)
         return;
     http_request_log(s);
+    metrics_request_end(s);
     /* Every way a request ends comes here: its limit_conn counts go back
      * (unless a tunnel took them over). */
     limit_conn_release(s->req.limit_conn);

@@ -49,6 +49,7 @@ struct upstream_try {
     uint64_t bytes_sent;        /* to the upstream ($upstream_bytes_sent) */
     uint64_t bytes_received;    /* from the upstream, head included */
     uint64_t head_bytes;        /* of those, the response head(s) */
+    int metrics_sid;            /* the peer's metrics series (proxy/metrics_proxy.h), 0 none */
 };
 
 struct request {
@@ -133,6 +134,7 @@ struct request {
     /* limit_req / limit_conn (http/limit_req.c, limit_conn.c) */
     uint8_t limit_req_status;   /* enum limit_status; 0 = not checked ($limit_req_status) */
     uint8_t limit_conn_status;  /* likewise, $limit_conn_status */
+    uint8_t metrics_done;       /* counted in the metrics (http/metrics_http.c) */
     uint8_t auth_delayed;       /* a 401 waits out auth_delay (ops->hold), then is sent */
     struct limit_conn_holds *limit_conn; /* counts this request holds (owned): released
                                    when it ends, or handed to its tunnel */

@@ -30,6 +30,7 @@
 #include "core/shm_zone.h"
 #include "proc/sd_notify.h"
 #include "proxy/cache_manager.h"
+#include "core/metrics.h"
 
 static volatile sig_atomic_t m_reload, m_reopen, m_quit, m_stop, m_child, m_alarm, m_upgrade,
     m_winch;
@@ -381,6 +382,7 @@ static void reap(void)
                 sy_log(LOG_LVL_NOTICE, "retired worker process %d exited", (int)pid);
                 break;
             }
+        metrics_worker_exited((int)pid);
         for (long i = 0; i < M.n; i++) {
             struct kid *k = &M.kids[i];
             if (k->pid != pid)
@@ -442,6 +444,7 @@ static void reload(void)
         sy_log_lines(LOG_LVL_EMERG, err, 0);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
         live_reload(0, 0, err); /* the status page's reloads */
+        metrics_reload(0);
         return;
     }
     int snap = snap_record_end();
@@ -453,6 +456,7 @@ static void reload(void)
             close(snap);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
         live_reload(0, 0, "the new listening sockets or workers could not be set up");
+        metrics_reload(0);
         return;
     }
     if (snap < 0)
@@ -467,6 +471,7 @@ static void reload(void)
             close(snap);
         sy_log(LOG_LVL_ALERT, "reload failed, still running with the previous configuration");
         live_reload(0, 0, "the new listening sockets or workers could not be set up");
+        metrics_reload(0);
         return;
     }
     nrt->gen->serial = M.rt->gen->serial + 1;
@@ -501,6 +506,7 @@ static void reload(void)
             start_slot(i);
     if (snap >= 0)
         close(snap);
+    metrics_reload(1);
 }
 
 static void signal_all(int sig)

@@ -39,6 +39,7 @@
 #include "proxy/proxy.h"
 #include "proxy/tunnel.h"
 #include "proxy/upstream.h"
+#include "core/metrics.h"
 
 #define MAX_LISTENERS 256
 /* After the close frames of a shutdown: time for the close handshakes (the
@@ -521,6 +522,8 @@ static void on_cache_tick(struct timer *t)
 int worker_run(struct gen_rt *rt, const struct worker_opts *opts)
 {
     rt_current = rt;
+    metrics_worker_attach();
+    METRICS_FIXED_ADD(gens_alive, 1); /* rt, made before the fork */
     master_channel = opts->ctl_fd >= 0;
     master_pid = master_channel ? getppid() : 0;
     shm_zone_set_follower(master_channel);

@@ -40,6 +40,7 @@ struct peer_rt {
     unsigned *load;             /* this worker's active connections to the peer, shared by
                                    every generation (upstream_peer_load); NULL until used */
     struct tls_session_slot tls;/* proxy_ssl_session_reuse: the last TLS session (owned) */
+    int metrics_sid;            /* its metrics series (proxy/metrics_proxy.c); 0 until used */
 };
 
 struct ring_point;

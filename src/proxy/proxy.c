@@ -113,6 +113,8 @@ struct proxy {
 };
 
 #include "core/container.h"
+#include "http/metrics_http.h"
+#include "proxy/metrics_proxy.h"
 
 static void proxy_run(struct proxy *p);
 static void proxy_on_utimer(struct timer *t);
@@ -872,7 +874,7 @@ static int connect_next(struct proxy *p)
         p->request_sent = 0;
         p->start_ms = loop_now();
         const struct upstream_peer *pe = &p->ups->peers[i];
-        upstream_try_begin(r, pe->name);
+        metrics_peer_try(upstream_try_begin(r, pe->name), p->ups, p->urt, i);
         struct upconn *uc = upconn_pool_get(p->ups, pe, p->https);
         if (uc) {
             uc->owner = p;
@@ -1054,6 +1056,7 @@ static void upgrade_refused(struct proxy *p, int status, const char *why)
            (unsigned long long)s->conn->id, why, ctx, r->loc ? (int)r->loc->pattern.len : 0,
            r->loc ? r->loc->pattern.p : "");
     status_upgrade_refused(s, NULL, NULL, status, why, 0); /* the status page's list */
+    metrics_upgrade_refused(r, status, 0);
     if (status == 426)
         resp_add(r, STR_LIT("Sec-WebSocket-Version"), STR_LIT("13"));
     r->keepalive = 0;
@@ -1277,10 +1280,12 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
                  (int)(up_upgrade.len > 100 ? 100 : up_upgrade.len), up_upgrade.p ? up_upgrade.p : "",
                  (int)p->upgrade_token.len, p->upgrade_token.p);
         log_upstream(p, LOG_LVL_WARN, what, 0);
+        metrics_upgrade_refused(r, 0, MUR_UPSTREAM_INVALID);
         return upstream_failed(p, 0, 502, "invalid 101 response from upstream", 0);
     }
     if (p->upgrade == UPG_WEBSOCKET && !str_eq(accept, str_from_cstr(p->ws_accept))) {
         log_upstream(p, LOG_LVL_WARN, "bad Sec-WebSocket-Accept from upstream in its 101 response", 0);
+        metrics_upgrade_refused(r, 0, MUR_UPSTREAM_INVALID);
         return upstream_failed(p, 0, 502, "invalid 101 response from upstream", 0);
     }
     /* The client's 101: the upstream's end-to-end headers, our Upgrade/Connection. */
@@ -1345,6 +1350,7 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
     r->limit_conn = NULL;
     tp.peer_load = p->load;        /* and for least_conn towards its server */
     tp.live_slot = status_tunnel_open(s, p->ups->name, peer); /* listed on the status page */
+    tp.metrics_sid = metrics_tunnel_series(r, p->ups);
     p->load = NULL;
     tp.from_upstream = p->ub;
     p->ub = NULL;
@@ -1360,7 +1366,9 @@ static enum step switch_protocols(struct proxy *p, const struct h1_header *uh, s
      * gives its request memory back to malloc (the stream does the same),
      * so a crowd of idle tunnels opened in a burst leaves no cache behind. */
     proxy_free_to(p, 0);
-    /* The client side becomes the tunnel's client end; the stream ends. */
+    /* The client side becomes the tunnel's client end; the stream ends
+     * (and its memory goes: the metrics count the request first). */
+    metrics_request_end(s);
     struct conn client;
     tp.client_end = s->ops->take_tunnel_side(s, &client, &tp.from_client);
     if (!tp.client_end)
@@ -1468,6 +1476,8 @@ static enum step handle_response_head(struct proxy *p)
         }
         /* Otherwise (no tries left, POST, ...) this response is the answer,
          * as nginx passes the last one on. */
+        if (p->upgrade)
+            metrics_upgrade_refused(r, 0, MUR_UPSTREAM_DECLINED);
 
         try_status(p, status);
         if (p->peer >= 0)

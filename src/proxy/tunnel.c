@@ -48,6 +48,7 @@
 #include "proxy/ws_frame.h"
 
 #include "core/container.h"
+#include "proxy/metrics_proxy.h"
 
 #define TUNNEL_LINGER_MS 5000
 #define TUNNEL_READ_BUDGET 8
@@ -108,6 +109,7 @@ struct tunnel {
     uint64_t ping_sent_ms;
     uint64_t start_ms, last_activity_ms;
     const char *close_reason;   /* static string */
+    int metrics_sid;            /* metrics series (proxy/metrics_proxy.h), 0 none */
     uint64_t conn_id;
     char *log_ctx;
     struct tunnel_log *logs;
@@ -292,6 +294,7 @@ static void tunnel_close(struct tunnel *t, const char *reason)
         t->next->prev = t->prev;
     tunnel_count--;
     live_tunnel_close(t->live);
+    metrics_tunnel_closed(t->metrics_sid, t->close_reason);
     stats_add(&sy_stats->active, -1);
     stats_add(&sy_stats->writing, -1);
     loop_defer_free(tunnel_free, t);
@@ -579,6 +582,7 @@ static int pump(struct tunnel *t, int i)
                 d->bulk = 0;
             d->buf->last += (uint32_t)r;
             d->bytes += (uint64_t)r;
+            metrics_tunnel_bytes(t->metrics_sid, i == SIDE_CLIENT, (uint64_t)r);
             t->last_activity_ms = loop_now();
             live_tunnel_bytes(t->live, i, (uint64_t)r);
             progress = 1;
@@ -836,6 +840,8 @@ int tunnel_start(struct tunnel_params *tp)
         all_tunnels->prev = t;
     all_tunnels = t;
     tunnel_count++;
+    t->metrics_sid = tp->metrics_sid;
+    metrics_tunnel_open(t->metrics_sid);
     stats_add(&sy_stats->active, 1);
     stats_add(&sy_stats->writing, 1);
     rearm(t);

@@ -56,6 +56,7 @@ struct tunnel_params {
                                    holds one until it closes (or NULL) */
     int live_slot;              /* its entry on the status page (status_tunnel_open(), owned:
                                    freed when the tunnel ends), or -1 */
+    int metrics_sid;            /* its metrics series (proxy/metrics_proxy.h), 0 none */
 };
 
 /*

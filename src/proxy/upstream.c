@@ -17,6 +17,7 @@
 #include "tls/tls.h"
 
 #include "core/container.h"
+#include "proxy/metrics_proxy.h"
 
 /*
  * The idle connections of one upstream group. Keyed by the group's name, not
@@ -181,6 +182,7 @@ void upstream_loads_free(void)
 void upstream_peer_failed(const struct upstream_conf *u, struct upstream_rt *urt, int i)
 {
     live_peer_failed(u->name, u->peers[i].name); /* the status page's peer state */
+    metrics_peer_failed(u, urt, i);
     /* nginx does not count failures of the only server of a group */
     if (u->npeers == 1)
         return;

@@ -39,6 +39,7 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "conf/runtime.h"
+#include "core/metrics.h"
 
 /* Small iovecs are gathered into one SSL_write of at most one record. */
 #define TLS_COALESCE 16384
@@ -1317,10 +1318,45 @@ static void log_hs_error(struct conn *c, struct tls_conn *tc, const char *what, 
                (unsigned long long)tc->id, what, ip, srv);
 }
 
+/* Why a client's handshake failed, for the metrics (the error stays queued). */
+static enum metrics_tls_failure tls_failure_reason(const struct tls_conn *tc, int e, int err)
+{
+    if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL)
+        return err == 0 || err == ECONNRESET || err == EPIPE ? MTF_PEER_CLOSED : MTF_OTHER;
+    if (tc->rejected)
+        return MTF_REJECTED;
+    unsigned long code = ERR_peek_error();
+    if (ERR_GET_LIB(code) != ERR_LIB_SSL)
+        return MTF_OTHER;
+    switch (ERR_GET_REASON(code)) {
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+        return MTF_PEER_CLOSED;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_SHARED_GROUPS:
+        return MTF_NO_SHARED_CIPHER;
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_VERSION_TOO_HIGH:
+        return MTF_PROTOCOL_VERSION;
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+        return MTF_HTTP_REQUEST;
+    case SSL_R_CERTIFICATE_VERIFY_FAILED:
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+    case SSL_R_NO_CERTIFICATES_RETURNED:
+        return MTF_CERTIFICATE;
+    default:
+        return MTF_OTHER;
+    }
+}
+
 /* A failed SSL_do_handshake: log as nginx does, set the conn's error state. */
 static ssize_t handshake_failed(struct conn *c, struct tls_conn *tc, int e, int saved_errno)
 {
     tc->fatal = 1;
+    if (!tc->client)
+        metrics_tls_failed(tls_failure_reason(tc, e, saved_errno));
     /* (With OpenSSL 3 a FIN mid-handshake is an SSL error, "unexpected eof
      * while reading", logged as such, as nginx does.) */
     if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && saved_errno == 0)) {
@@ -1471,6 +1507,7 @@ static ssize_t tls_ready(struct conn *c, struct tls_conn *tc, int writing)
             return client_established(c, tc);
         tc->state = TLS_ST_OPEN;
         c->flags &= ~CONN_F_HANDSHAKE;
+        metrics_tls_handshake(SSL_version(tc->ssl), SSL_session_reused(tc->ssl));
         drop_rt(tc);
         return 1;
     }

@@ -341,7 +341,7 @@ static void test_tmpl_shares_refs(void **state)
 static struct upstream_try try_of(const char *peer, int status, int64_t ct, int64_t ht, int64_t rt,
                                   uint64_t sent, uint64_t recv, uint64_t head)
 {
-    struct upstream_try t = {peer, status, 1000, ct, ht, rt, sent, recv, head};
+    struct upstream_try t = {peer, status, 1000, ct, ht, rt, sent, recv, head, 0};
     return t;
 }
 
