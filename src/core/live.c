@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -23,6 +24,7 @@ struct tunnel_slot {
         client[LIVE_NAME];
 };
 
+/* A ring entry: the seq word first, then the view (ring_read relies on it). */
 struct refusal_slot {
     uint64_t seq;               /* 2n+1 while entry n is written, 2n+2 when done */
     struct live_refusal_view v;
@@ -32,6 +34,10 @@ struct reload_slot {
     uint64_t seq;
     struct live_reload_view v;
 };
+
+_Static_assert(offsetof(struct refusal_slot, v) == sizeof(uint64_t) &&
+                   offsetof(struct reload_slot, v) == sizeof(uint64_t),
+               "ring_read reads the view right after the seq word");
 
 struct peer_slot {
     uint32_t state;             /* 0 empty, 1 key being written, 2 ready */
@@ -249,25 +255,38 @@ void live_refused(const struct live_route *rt, int status, const char *reason)
     __atomic_store_n(&e->seq, 2 * n + 2, __ATOMIC_RELEASE);
 }
 
-size_t live_refused_read(struct live_refusal_view *out, size_t cap)
+/*
+ * Copy the newest entries of a ring (`head` entries written so far, `ring`
+ * slots of `slot_size` bytes, each a seq word then a view of `view_size`
+ * bytes) into out[], newest first, skipping an entry being written (the seq
+ * word says so before and after the copy). The number copied.
+ */
+static size_t ring_read(const uint64_t *headp, const void *slots, size_t slot_size,
+                        size_t view_size, unsigned ring, void *out, size_t cap)
 {
-    struct live_shared *t = tables();
-    if (!t)
-        return 0;
-    uint64_t head = __atomic_load_n(&t->refusals, __ATOMIC_ACQUIRE);
+    uint64_t head = __atomic_load_n(headp, __ATOMIC_ACQUIRE);
     size_t n = 0;
-    for (uint64_t k = head; k > 0 && head - k < LIVE_REFUSED && n < cap; k--) {
-        struct refusal_slot *e = &t->refused[(k - 1) % LIVE_REFUSED];
+    for (uint64_t k = head; k > 0 && head - k < ring && n < cap; k--) {
+        const char *e = (const char *)slots + ((k - 1) % ring) * slot_size;
+        const uint64_t *seq = (const uint64_t *)(const void *)e;
         uint64_t want = 2 * (k - 1) + 2;
-        if (__atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != want)
+        if (__atomic_load_n(seq, __ATOMIC_ACQUIRE) != want)
             continue;
-        out[n] = e->v;
+        memcpy((char *)out + n * view_size, e + sizeof(uint64_t), view_size);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&e->seq, __ATOMIC_RELAXED) != want)
+        if (__atomic_load_n(seq, __ATOMIC_RELAXED) != want)
             continue;
         n++;
     }
     return n;
+}
+
+size_t live_refused_read(struct live_refusal_view *out, size_t cap)
+{
+    struct live_shared *t = tables();
+    return t ? ring_read(&t->refusals, t->refused, sizeof(t->refused[0]), sizeof(*out),
+                         LIVE_REFUSED, out, cap)
+             : 0;
 }
 
 void live_reload(int ok, uint64_t generation, const char *message)
@@ -291,22 +310,9 @@ void live_reload(int ok, uint64_t generation, const char *message)
 size_t live_reloads_read(struct live_reload_view *out, size_t cap)
 {
     struct live_shared *t = tables();
-    if (!t)
-        return 0;
-    uint64_t head = __atomic_load_n(&t->reloads, __ATOMIC_ACQUIRE);
-    size_t n = 0;
-    for (uint64_t k = head; k > 0 && head - k < LIVE_RELOADS && n < cap; k--) {
-        struct reload_slot *e = &t->reload[(k - 1) % LIVE_RELOADS];
-        uint64_t want = 2 * (k - 1) + 2;
-        if (__atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != want)
-            continue;
-        out[n] = e->v;
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&e->seq, __ATOMIC_RELAXED) != want)
-            continue;
-        n++;
-    }
-    return n;
+    return t ? ring_read(&t->reloads, t->reload, sizeof(t->reload[0]), sizeof(*out),
+                         LIVE_RELOADS, out, cap)
+             : 0;
 }
 
 /* --------------------------------------------------------------- peers */

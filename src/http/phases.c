@@ -799,23 +799,13 @@ void http_phase_access_done(struct client_stream *s, int status)
         http_respond_status(s, status);
         return;
     }
-    if (r->lc->stub_status) {
+    if (r->lc->stub_status || r->lc->status_page || r->lc->metrics) {
+        /* the generated pages: stub_status, the status page, Prometheus metrics */
         const char *body;
         size_t len;
-        int st = stub_status_prepare(s, &body, &len);
-        if (st == 405)
-            http_respond_status(s, st);
-        else if (st < 0)
-            s->ops->abort(s, "out of memory");
-        else
-            send_local(s, body, len, -1, 0, 0);
-        return;
-    }
-    if (r->lc->status_page || r->lc->metrics) { /* the status page, Prometheus metrics */
-        const char *body;
-        size_t len;
-        int st = r->lc->status_page ? status_page_prepare(s, &body, &len)
-                                    : metrics_page_prepare(s, &body, &len);
+        int st = r->lc->stub_status   ? stub_status_prepare(s, &body, &len)
+                 : r->lc->status_page ? status_page_prepare(s, &body, &len)
+                                      : metrics_page_prepare(s, &body, &len);
         if (st == 405)
             http_respond_status(s, st);
         else if (st < 0)
