@@ -1674,6 +1674,10 @@ static enum step handle_response_head(struct proxy *p)
         }
         if (s->ops->send_head(s, length) < 0)
             return STEP_STOP;
+        /* a HEAD asked as GET, a 416: the client's response is the head, sent
+         * now; the body only goes to the cache (the request ends with it) */
+        if (p->window && length == 0 && s->ops->write(s, NULL, 0, 0) == SY_ERR)
+            return STEP_STOP;
         p->phase = PX_RESPONSE;
         s->ops->stop_timeout(s);
         return STEP_PROGRESS;

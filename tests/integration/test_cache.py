@@ -1061,6 +1061,45 @@ def test_unsatisfiable_range_on_a_miss_is_416_and_stored(switchyard, origin):
     assert (again.status, again.header("X-Cached")) == (416, "HIT")
 
 
+def test_head_as_get_answers_before_the_body_is_stored(switchyard, raw_backend):
+    """A HEAD asked upstream as GET (proxy_cache_convert_head) gets its head
+    at once, not when the whole body is stored (nginx-tests'
+    proxy_cache_error.t: a slow body and a short proxy_read_timeout)."""
+    release = threading.Event()
+
+    def handler(s):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n12345")
+        release.wait(10)
+        s.sendall(b"67890")
+    b = raw_backend(handler)
+    port = free_port()
+    switchyard(http_conf(f"""
+proxy_cache_path cache keys_zone=C:1m;
+server {{ listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://{b.addr}; proxy_cache C; proxy_cache_valid 1m;
+        add_header X-Cached $upstream_cache_status; }} }}
+"""))
+    try:
+        r = request(port, method="HEAD", target="/h")
+        assert not release.is_set()  # answered while the upstream still sends
+        assert (r.status, r.header("Content-Length"), r.body) == (200, "10", b"")
+    finally:
+        release.set()
+    got = {}
+
+    def stored():
+        got["r"] = request(port, target="/h")
+        return got["r"].header("X-Cached") == "HIT"
+    wait_until(stored, 10, "the whole response stored", interval=0.05)
+    assert got["r"].body == b"1234567890"
+
+
 def test_range_on_a_miss_of_a_large_response(switchyard, raw_backend):
     n = 300000
     body = pattern_bytes(n)
