@@ -1086,7 +1086,7 @@ server {{ listen 127.0.0.1:{port};
         add_header X-Cached $upstream_cache_status; }} }}
 """))
     try:
-        r = request(port, method="HEAD", target="/h")
+        r = request(port, method="HEAD", target="/h", timeout=3)
         assert not release.is_set()  # answered while the upstream still sends
         assert (r.status, r.header("Content-Length"), r.body) == (200, "10", b"")
     finally:
