@@ -97,6 +97,11 @@ struct h2_session {
     unsigned early_resets;      /* streams the client reset before their response ended */
     unsigned completed;         /* responses sent in full */
     unsigned empty_data;        /* DATA frames without payload or END_STREAM */
+    /* The client's first frame (h2_feed): the magic's bytes fed so far, then
+     * the first frame header's first 5 bytes held until its type and flags
+     * are known. */
+    uint8_t first_off, first_hn, first_done;
+    char first_hdr[5];
     /* Client stream ids: the highest opened and the ranges skipped below it
      * (implicitly closed: a HEADERS there is a connection error, RFC 9113
      * 5.1.1), the last H2_ID_GAPS of them. */

@@ -585,9 +585,52 @@ static int h2_flush(struct h2_session *sess)
     return 0;
 }
 
+static int h2_feed_ng(struct h2_session *sess, const char *data, size_t len);
+
 /* Hand bytes read from the client to nghttp2. 1: go on reading; 0: stop
- * (the connection is draining after an error or a flood); -1: it closed. */
+ * (the connection is draining after an error or a flood); -1: it closed.
+ *
+ * RFC 9113 3.4: the client's preface is the magic then a SETTINGS frame,
+ * and nghttp2 ends a connection whose first frame is anything else. nginx
+ * accepts it (its own test suite's client sends HEADERS first): so does
+ * Switchyard, by handing nghttp2 an empty SETTINGS frame (the defaults)
+ * before such a first frame (its type and flags, the 4th and 5th bytes of
+ * its header, are held until they are here). */
 static int h2_feed(struct h2_session *sess, const char *data, size_t len)
+{
+    static const char empty_settings[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
+    while (len && !sess->first_done) {
+        if (sess->first_off < 24) { /* the magic, which nghttp2 checks */
+            size_t k = 24u - sess->first_off < len ? 24u - sess->first_off : len;
+            int rc = h2_feed_ng(sess, data, k);
+            if (rc <= 0)
+                return rc;
+            sess->first_off = (uint8_t)(sess->first_off + k);
+            data += k;
+            len -= k;
+            continue;
+        }
+        size_t k = 5u - sess->first_hn < len ? 5u - sess->first_hn : len;
+        memcpy(sess->first_hdr + sess->first_hn, data, k);
+        sess->first_hn = (uint8_t)(sess->first_hn + k);
+        data += k;
+        len -= k;
+        if (sess->first_hn < 5)
+            return 1;
+        sess->first_done = 1;
+        if (sess->first_hdr[3] != 4 || (sess->first_hdr[4] & 1)) { /* not SETTINGS, or its ACK */
+            int rc = h2_feed_ng(sess, empty_settings, sizeof(empty_settings));
+            if (rc <= 0)
+                return rc;
+        }
+        int rc = h2_feed_ng(sess, sess->first_hdr, 5);
+        if (rc <= 0)
+            return rc;
+    }
+    return len ? h2_feed_ng(sess, data, len) : 1;
+}
+
+static int h2_feed_ng(struct h2_session *sess, const char *data, size_t len)
 {
     sess->big_released = 0;
     sess->in_callback = 1;

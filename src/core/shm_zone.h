@@ -67,7 +67,10 @@ struct zone_node {
     uint32_t hash;
     int64_t excess;     /* limit_req: milli-requests above the rate */
     uint64_t last_ms;   /* limit_req: CLOCK_MONOTONIC ms of the last accounted request */
-    uint32_t conns;     /* limit_conn: requests (and tunnels) in progress for the key */
+    union {
+        uint32_t conns;   /* limit_conn: requests (and tunnels) in progress for the key */
+        uint32_t c_error; /* cache: an error status stored (proxy_intercept_errors), 0 none */
+    };
     uint16_t keylen;    /* bytes of key, or SHM_ZONE_KEY_DIGEST | 32 */
     uint16_t c_flags;   /* cache: ZONE_CACHE_* */
     uint32_t c_uses;    /* cache: requests for the key (proxy_cache_min_uses) */

@@ -68,6 +68,7 @@ struct cache_req {
     int head_as_get;            /* proxy_cache_convert_head: a HEAD asked upstream as GET */
     int variant;                /* the key is a Vary variant's (variant_key) */
     int background;             /* serve the stale entry, a background request updates it */
+    int error_status;           /* CACHE_ERROR: the stored error status */
 
     /* store */
     int tfd;                    /* temporary file, -1 when not storing */
@@ -396,7 +397,7 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
 again:;
     struct zone_key k;
     shm_zone_make_key(c->md5, sizeof(c->md5), &k);
-    int fresh = 0, exists = 0, updating = 0;
+    int fresh = 0, exists = 0, updating = 0, error = 0;
     shm_zone_lock(c->zone);
     uint32_t h = shm_zone_hash(c->zone, &k);
     struct zone_node *n = shm_zone_find(c->zone, h, &k);
@@ -413,6 +414,12 @@ again:;
         n->c_uses = n->c_uses < UINT32_MAX ? n->c_uses + 1 : n->c_uses;
         n->c_used_ms = loop_now();
         c->uses = n->c_uses;
+        if (n->c_error && n->c_valid_sec >= now_sec())
+            error = (int)n->c_error; /* an error stored, still valid: no file */
+        else
+            n->c_error = 0;
+    }
+    if (n && !error) {
         exists = (n->c_flags & ZONE_CACHE_EXISTS) != 0;
         fresh = exists && n->c_valid_sec >= now_sec(); /* nginx: fresh through that second */
         if (!fresh) {
@@ -428,7 +435,19 @@ again:;
     }
     shm_zone_unlock(c->zone);
 
+    if (error) {
+        r->cache_status = CACHE_ST_HIT;
+        c->error_status = error;
+        return CACHE_ERROR;
+    }
     r->cache_status = exists && !fresh ? CACHE_ST_EXPIRED : CACHE_ST_MISS;
+    if (!fresh && !exists && c->uses < cc->min_uses) {
+        /* proxy_cache_min_uses not reached: proxied as without the cache,
+         * the client's Range and conditionals included (nginx) */
+        clear_updating(c);
+        *out = NULL;
+        return CACHE_PROXY;
+    }
     if (!fresh && range_too_far(r, cc->max_range_offset)) {
         /* the range goes upstream as asked; nothing is stored */
         clear_updating(c);
@@ -915,30 +934,75 @@ static void stale_extensions(const struct request *r, const struct h1_header *uh
     }
 }
 
+/* What may be stored of a response with `status`: its validity (seconds
+ * from now, > 0), or 0 (proxy_no_cache, min_uses, Set-Cookie, no validity,
+ * credentials, ...). */
+static int64_t storable(struct cache_req *c, struct client_stream *s, int status,
+                        const struct h1_header *uh, size_t nuh)
+{
+    struct request *r = &s->req;
+    const struct cache_conf *cc = c->cc;
+    if (status == 206 || c->uses < (uint64_t)cc->min_uses || c->no_store)
+        return 0;
+    if (conds_true(s, cc->no_cache, cc->nno_cache))
+        return 0;
+    unsigned ign = r->lc->proxy_ignore_headers;
+    for (size_t i = 0; i < nuh; i++)
+        if (!(ign & PROXY_IGNORE_SET_COOKIE) && str_caseeq_cstr(uh[i].name, "set-cookie"))
+            return 0;
+    int cc_public;
+    int64_t valid = validity(c, r, status, uh, nuh, &cc_public);
+    if (valid <= 0)
+        return 0;
+    /* RFC 9111 §3.5: a response to a request with credentials is shared
+     * only when it says so (nginx stores it anyway: docs/differences.md) */
+    if (cache_req_header(r, "Authorization").p && !cc_public)
+        return 0;
+    return valid;
+}
+
+int cache_error_status(const struct cache_req *c)
+{
+    return c->error_status;
+}
+
+void cache_store_error(struct cache_req *c, struct client_stream *s, int status,
+                       const struct h1_header *uh, size_t nuh)
+{
+    int64_t valid = storable(c, s, status, uh, nuh);
+    if (valid <= 0 || status > 0xffff) {
+        clear_updating(c);
+        return;
+    }
+    struct zone_key k;
+    shm_zone_make_key(c->md5, sizeof(c->md5), &k);
+    shm_zone_lock(c->zone);
+    uint32_t h = shm_zone_hash(c->zone, &k);
+    struct zone_node *n = shm_zone_find(c->zone, h, &k);
+    if (!n)
+        n = shm_zone_insert(c->zone, h, &k);
+    if (n) {
+        n->c_error = (uint32_t)status;
+        n->c_valid_sec = now_sec() + valid;
+        n->c_used_ms = loop_now();
+        if (c->updating_mine && n->c_fill_pid == (uint32_t)getpid())
+            n->c_flags = (uint16_t)(n->c_flags & ~ZONE_CACHE_UPDATING);
+    }
+    shm_zone_unlock(c->zone);
+    c->updating_mine = 0;
+}
+
 void cache_store_begin(struct cache_req *c, struct client_stream *s, int status,
                        const struct h1_header *uh, size_t nuh)
 {
     struct request *r = &s->req;
-    const struct cache_conf *cc = c->cc;
     if (c->tfd >= 0 || (!str_eq(r->method, STR_LIT("GET")) && !str_eq(r->method, STR_LIT("POST")) &&
                         !c->head_as_get))
         return; /* a HEAD answer has no body to store */
-    if (status == 206 || c->uses < (uint64_t)cc->min_uses || c->no_store)
-        return;
-    if (conds_true(s, cc->no_cache, cc->nno_cache))
-        return;
-    unsigned ign = r->lc->proxy_ignore_headers;
-    for (size_t i = 0; i < nuh; i++)
-        if (!(ign & PROXY_IGNORE_SET_COOKIE) && str_caseeq_cstr(uh[i].name, "set-cookie"))
-            return;
-    int cc_public;
-    int64_t valid = validity(c, r, status, uh, nuh, &cc_public);
+    int64_t valid = storable(c, s, status, uh, nuh);
     if (valid <= 0)
         return;
-    /* RFC 9111 §3.5: a response to a request with credentials is shared
-     * only when it says so (nginx stores it anyway: docs/differences.md) */
-    if (cache_req_header(r, "Authorization").p && !cc_public)
-        return;
+    unsigned ign = r->lc->proxy_ignore_headers;
     size_t vary_len = 0;
     char *vary = "";
     if (!(ign & PROXY_IGNORE_VARY) && !(vary = vary_values(r, uh, nuh, &vary_len)))
@@ -1028,6 +1092,7 @@ void cache_store_done(struct cache_req *c)
         n = shm_zone_insert(c->zone, h, &k);
     if (n) {
         n->c_flags |= ZONE_CACHE_EXISTS;
+        n->c_error = 0; /* a stored response replaces a stored error */
         if (n->c_fill_pid == (uint32_t)getpid())
             n->c_flags = (uint16_t)(n->c_flags & ~ZONE_CACHE_UPDATING);
         n->c_valid_sec = c->valid_sec;
@@ -1057,7 +1122,9 @@ static struct str stored_header(const struct cache_req *c, const char *name)
 
 int cache_revalidate_headers(const struct cache_req *c, struct str *ims, struct str *inm)
 {
-    if (!c || !c->stale || c->fd < 0 || !c->cc->revalidate)
+    /* nginx revalidates only what it stored from a 200 or a 206 */
+    if (!c || !c->stale || c->fd < 0 || !c->cc->revalidate ||
+        (c->hdr.status != 200 && c->hdr.status != 206))
         return 0;
     *ims = stored_header(c, "Last-Modified");
     *inm = stored_header(c, "ETag");

@@ -46,7 +46,21 @@ enum cache_lookup_rc {
     CACHE_PROXY = 0, /* go upstream; *out (when set) may store the response */
     CACHE_SERVE = 1, /* a fresh entry: call cache_serve(s, *out) */
     CACHE_WAIT = 2,  /* proxy_cache_lock: another request fills it; call cache_wait */
+    CACHE_ERROR = 3, /* an error status is stored for the key: answer cache_error_status() */
 };
+
+/* The status of a CACHE_ERROR lookup (nginx answers it, error_page applies). */
+int cache_error_status(const struct cache_req *c);
+
+/*
+ * proxy_intercept_errors answers an upstream error with an error_page: if
+ * the response could be stored (proxy_cache_valid for its status, or its
+ * Cache-Control, ...), its status is remembered for the key, as nginx's
+ * cache node "error", and answered by the following lookups until it
+ * expires or a response is stored.
+ */
+void cache_store_error(struct cache_req *c, struct client_stream *s, int status,
+                       const struct h1_header *uh, size_t nuh);
 
 /*
  * Wait for the request filling the entry (polled, as nginx does): `wake`

@@ -1537,6 +1537,8 @@ static enum step handle_response_head(struct proxy *p)
                         for (size_t h = 0; status == 401 && h < resp.nheaders; h++)
                             if (str_caseeq_cstr(uh[h].name, "www-authenticate"))
                                 resp_add(r, uh[h].name, uh[h].value);
+                        if (p->cache) /* nginx stores the status (its node's "error") */
+                            cache_store_error(p->cache, s, status, uh, resp.nheaders);
                         proxy_free(p);
                                     http_respond_status(s, status);
                         return STEP_STOP;
@@ -2442,6 +2444,12 @@ static void proxy_go(struct proxy *p, struct str uri, int dyn_has_uri)
         }
         if (rc == CACHE_SERVE) {
             serve_cached(p);
+            return;
+        }
+        if (rc == CACHE_ERROR) { /* a stored error status; error_page applies */
+            int status = cache_error_status(p->cache);
+            proxy_free(p);
+            http_respond_status(s, status);
             return;
         }
     }

@@ -280,6 +280,48 @@ def test_ignored_headers_do_not_prevent_storing(switchyard, origin, ignored, hea
     assert hits(origin, tgt) == 1
 
 
+def test_intercepted_error_status_is_cached(switchyard, origin):
+    """proxy_intercept_errors: nginx stores the error's status for the key
+    (its cache node's "error") and answers it, through error_page, until it
+    expires or a response is stored (nginx-tests proxy_cache_bypass.t)."""
+    port = free_port()
+    switchyard(http_conf(f"""
+proxy_cache_path cache keys_zone=C:1m;
+server {{
+    listen 127.0.0.1:{port};
+    location / {{
+        proxy_pass http://{origin.addr};
+        proxy_cache C;
+        proxy_cache_key $uri;
+        proxy_cache_bypass $arg_bypass;
+        proxy_cache_valid any 1m;
+        proxy_intercept_errors on;
+        error_page 404 = @fallback;
+        add_header X-Cached $upstream_cache_status;
+    }}
+    location @fallback {{ return 403; }}
+}}
+"""))
+    assert request(port, target="/status/404").status == 403
+    again = request(port, target="/status/404")
+    assert again.status == 403
+    assert hits(origin, "/status/404") == 1  # the stored status answered
+    assert request(port, target="/status/404?bypass=1").status == 403
+    assert hits(origin, "/status/404?bypass=1") == 1
+
+
+def test_below_min_uses_the_range_goes_upstream(switchyard, origin):
+    """A response that will not be stored (proxy_cache_min_uses not reached)
+    is asked as the client asked, Range included (nginx-tests
+    proxy_cache_max_range_offset.t)."""
+    sy, port = start(switchyard, origin, "proxy_cache_min_uses 2;")
+    tgt = "/set-header?Accept-Ranges=bytes&m=1"
+    r = request(port, target=tgt, headers=[("Range", "bytes=1-3")])
+    assert r.header("X-Cached") == "MISS"
+    (rec,) = [x for x in origin.requests if x["target"] == tgt]
+    assert dict((k.lower(), v) for k, v in rec["headers"])["range"] == "bytes=1-3"
+
+
 def test_status_without_valid_time_is_not_stored(switchyard, origin):
     sy, port = start(switchyard, origin)
     request(port, target="/status/500")
