@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "http/phases.h"
+#include "http/subrequest.h"
 #include "http/response.h"
 #include "conf/runtime.h"
 #include "proxy/tunnel.h"
@@ -56,6 +57,8 @@ static void h1_on_post(struct posted *p);
 static void finish_request(struct h1_session *s);
 static void run_send(struct h1_session *s);
 static void h1_request_done(struct h1_session *s);
+static void h1_request_end(struct h1_session *s);
+static void st_background_done(struct client_stream *st);
 
 #define ST_H1(st) container_of(st, struct h1_session, st)
 
@@ -244,6 +247,8 @@ void h1_close(struct h1_session *s, const char *reason)
     if (s->state == H1_S_CLOSED)
         return;
     s->state = H1_S_CLOSED;
+    if (s->st.bg_wait)
+        subrequest_background_forget(&s->st);
     if (s->st.on_abort) {
         /* The handler frees what it holds; the stream ends below. */
         void (*on_abort)(struct client_stream *) = s->st.on_abort;
@@ -724,6 +729,7 @@ static const struct stream_ops h1_stream_ops = {
     .write_done = st_write_done,
     .send_memory = st_send_memory,
     .send_file = st_send_file,
+    .background_done = st_background_done,
     .set_timeout = st_set_timeout,
     .stop_timeout = st_stop_timeout,
     .client_gone = st_client_gone,
@@ -1188,12 +1194,34 @@ static void run_discard(struct h1_session *s)
 
 static void h1_request_done(struct h1_session *s)
 {
-    struct request *r = &s->st.req;
     http_request_done(&s->st);
     if (s->out_fd >= 0) {
         close(s->out_fd);
         s->out_fd = -1;
     }
+    if (s->st.bg_wait) {
+        /* proxy_cache_background_update: the connection goes on (or
+         * closes) when the background request has updated the entry */
+        s->bg_waiting = 1;
+        timer_cancel(&s->timer);
+        return;
+    }
+    h1_request_end(s);
+}
+
+/* stream_ops.background_done: the background requests ended. */
+static void st_background_done(struct client_stream *st)
+{
+    struct h1_session *s = ST_H1(st);
+    if (!s->bg_waiting || s->state == H1_S_CLOSED)
+        return;
+    s->bg_waiting = 0;
+    h1_request_end(s);
+}
+
+static void h1_request_end(struct h1_session *s)
+{
+    struct request *r = &s->st.req;
     if (r->keepalive && r->has_body && !r->body_done) {
         s->state = H1_S_DISCARD_BODY;
         run_discard(s);

@@ -62,6 +62,7 @@ struct h1_session {
     int out_last;               /* the handler gave the body's last byte */
     int out_done;               /* head, body and framing all written */
     unsigned char stat_reading; /* counted in stats "reading" (core/stats.h) */
+    unsigned char bg_waiting;   /* response sent, waiting for background requests */
 };
 
 /* Accept every pending connection on `l` (called on readiness). */

@@ -142,6 +142,12 @@ struct stream_ops {
     /* Hold the request for `ms` (limit_req delay), then run http_phase_resume(). */
     void (*hold)(struct client_stream *st, uint64_t ms);
 
+    /* Optional (HTTP/1): the background requests this request started
+     * (st->bg_wait, proxy_cache_background_update) have all ended; a
+     * request whose response was sent meanwhile ends now, as nginx ends the
+     * main request only after its background sub-requests. */
+    void (*background_done)(struct client_stream *st);
+
     /*
      * Protocol switch, accepted by the upstream (101): r->status and r->resp
      * are the answer. upgrade_head: the protocol's answer to the client,
@@ -180,6 +186,10 @@ struct client_stream {
     /* Response filters of the current request (http/filter.h), NULL when
      * none: while set, `ops` is the chain's table in front of the protocol's. */
     struct filter_chain *filters;
+
+    /* Background requests started by this request still running (only for
+     * a protocol with background_done; http/subrequest.h). */
+    unsigned bg_wait;
 };
 
 /* Log context for error lines: ", client: 1.2.3.4, server: x, request: \"GET / HTTP/1.1\"". */

@@ -51,6 +51,7 @@ struct subrequest {
     /* a background request (subrequest_start_background): no parent after
      * the start; the connection is a copy without a socket */
     int detached;
+    struct client_stream *waiter; /* the request waiting for this one to end, or NULL */
     struct client_conn conn;
     struct subrequest *bg_prev, *bg_next;
 };
@@ -115,7 +116,10 @@ static void sub_on_post(struct posted *p)
 {
     struct subrequest *sr = container_of(p, struct subrequest, post);
     if (sr->detached) {
+        struct client_stream *w = sr->waiter;
         sub_free(sr);
+        if (w && --w->bg_wait == 0)
+            http_filters_proto(w)->background_done(w);
         return;
     }
     /* nginx keeps these in the main request: once a sub-request went through
@@ -587,8 +591,22 @@ struct client_stream *subrequest_start_background(struct client_stream *parent,
         sub_free(sr);
         return NULL;
     }
+    if (http_filters_proto(parent)->background_done) {
+        sr->waiter = parent; /* it ends after this one, as nginx's main request */
+        parent->bg_wait++;
+    }
     handler(&sr->st);
     return &sr->st;
+}
+
+void subrequest_background_forget(struct client_stream *waiter)
+{
+    for (struct subrequest *sr = bg_list; sr && waiter->bg_wait; sr = sr->bg_next)
+        if (sr->waiter == waiter) {
+            sr->waiter = NULL;
+            waiter->bg_wait--;
+        }
+    waiter->bg_wait = 0;
 }
 
 unsigned subrequest_background_count(void)

@@ -68,12 +68,20 @@ void subrequest_cancel(struct client_stream *child);
  * proxy_cache_background_update: a clone of `parent` (nginx's
  * NGX_HTTP_SUBREQUEST_CLONE | BACKGROUND) in the same location, a GET
  * with the parent's URI, headers and variables, run by `handler` (the
- * proxy) at once. It outlives the parent: everything it needs is copied,
- * its connection is a copy without the socket. Its response is dropped;
- * it ends on its own (freed then). The child, or NULL (out of memory).
+ * proxy) at once. Everything it needs is copied, its connection is a copy
+ * without the socket, so it may outlive the parent. Its response is
+ * dropped; it ends on its own (freed then). With HTTP/1 (a protocol with
+ * background_done) the parent's end waits for it, as nginx's main request
+ * waits for its background sub-requests: the client's next request on the
+ * connection, or the close, comes once the entry is updated. The child, or
+ * NULL (out of memory).
  */
 struct client_stream *subrequest_start_background(struct client_stream *parent,
                                                   void (*handler)(struct client_stream *));
+
+/* `waiter` (a request that started background requests: st->bg_wait) is
+ * going away: they no longer report to it. */
+void subrequest_background_forget(struct client_stream *waiter);
 
 /* Background requests running (a worker shutting down waits for them). */
 unsigned subrequest_background_count(void);

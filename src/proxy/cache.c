@@ -469,8 +469,7 @@ again:;
                     r->cache_status = CACHE_ST_UPDATING;
                     return CACHE_SERVE;
                 }
-                if (!updating && stale_ok && cc->background_update && !r->cache_background &&
-                    !subrequest_is(s)) {
+                if (!updating && stale_ok && cc->background_update && !r->cache_background) {
                     /* proxy_cache_background_update: the stale entry now,
                      * a background request fetches the new one */
                     r->cache_status = CACHE_ST_STALE;
@@ -1137,6 +1136,23 @@ void cache_serve_revalidated(struct client_stream *s, struct cache_req *c,
     struct request *r = &s->req;
     int pub;
     int64_t valid = validity(c, r, c->hdr.status, uh, nuh, &pub);
+    static const char *const says[] = {"X-Accel-Expires", "Cache-Control", "Expires"};
+    int said = 0;
+    for (size_t i = 0; i < nuh; i++)
+        for (unsigned k = 0; k < 3; k++)
+            said |= str_caseeq_cstr(uh[i].name, says[k]);
+    if (!said) {
+        /* a 304 that says nothing of its freshness: the stored response's
+         * headers say it anew from now (nginx re-reads them) */
+        struct h1_header stored[3];
+        size_t ns = 0;
+        for (unsigned k = 0; k < 3; k++) {
+            struct str v = stored_header(c, says[k]);
+            if (v.p)
+                stored[ns++] = (struct h1_header){str_from_cstr(says[k]), v, H1_H_OTHER};
+        }
+        valid = validity(c, r, c->hdr.status, stored, ns, &pub);
+    }
     if (valid > 0) { /* fresh again: the file's header and the zone say until when */
         int64_t until = now_sec() + valid;
         int wfd = open(c->path, O_WRONLY | O_CLOEXEC);

@@ -889,9 +889,10 @@ def test_disk_full_degrades_to_proxying(switchyard, origin, small_tmpfs):
 
 # ---------------------------------------------------------------- revalidate
 
-def conditional_backend(raw_backend, seen):
+def conditional_backend(raw_backend, seen, cache_control=""):
     """One response per connection: 304 when If-None-Match names "v1", else
-    200 "body-v1" with ETag "v1" and Last-Modified."""
+    200 "body-v1" with ETag "v1" and Last-Modified (and `cache_control`)."""
+    cc = f"Cache-Control: {cache_control}\r\n".encode() if cache_control else b""
     def handler(s):
         data = b""
         while b"\r\n\r\n" not in data:
@@ -905,7 +906,7 @@ def conditional_backend(raw_backend, seen):
             s.sendall(b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n"
                       b"Connection: close\r\n\r\n")
         else:
-            s.sendall(b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\n"
+            s.sendall(b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\n" + cc +
                       b"Last-Modified: Mon, 07 Dec 2026 10:00:00 GMT\r\n"
                       b"Content-Length: 7\r\nConnection: close\r\n\r\nbody-v1")
     return raw_backend(handler)
@@ -936,6 +937,33 @@ server {{ listen 127.0.0.1:{port};
     else:
         assert r.header("X-Cached") == "EXPIRED"
         assert "if-none-match" not in seen[-1]
+
+
+def test_background_revalidation_and_the_waiting_connection(switchyard, raw_backend):
+    """stale-while-revalidate with proxy_cache_background_update: the stale
+    entry now; the background request revalidates (a 304 that says nothing
+    of freshness: the stored Cache-Control says it anew, as nginx); the
+    client's connection takes its next request once that is done (nginx's
+    main request waits for its background sub-request), so it is a HIT."""
+    from harness import HttpConn
+    seen = []
+    b = conditional_backend(raw_backend, seen, "max-age=1, stale-while-revalidate=30")
+    port = free_port()
+    switchyard(http_conf(f"""
+proxy_cache_path cache keys_zone=C:1m;
+server {{ listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://{b.addr}; proxy_cache C; proxy_cache_revalidate on;
+        proxy_cache_background_update on;
+        add_header X-Cached $upstream_cache_status always; }} }}
+"""))
+    assert request(port, target="/w").header("X-Cached") == "MISS"
+    time.sleep(2.1)  # the test is about time: max-age=1 must pass
+    with HttpConn(port) as c:
+        first = c.request("GET", "/w", [], b"", "localhost")
+        second = c.request("GET", "/w", [], b"", "localhost")
+    assert (first.header("X-Cached"), first.body) == ("STALE", b"body-v1")
+    assert (second.header("X-Cached"), second.body) == ("HIT", b"body-v1")
+    assert len(seen) == 2 and 'if-none-match: "v1"' in seen[1]
 
 
 def test_hit_over_http2(switchyard, origin):
