@@ -67,6 +67,9 @@ struct cache_req {
     int no_store;               /* lock_timeout passed: proxied without storing */
     int head_as_get;            /* proxy_cache_convert_head: a HEAD asked upstream as GET */
     int variant;                /* the key is a Vary variant's (variant_key) */
+    struct str main_key;        /* then: the main key, its MD5 and file */
+    unsigned char main_md5[16];
+    char *main_path;
     int background;             /* serve the stale entry, a background request updates it */
     int error_status;           /* CACHE_ERROR: the stored error status */
 
@@ -253,6 +256,37 @@ bad:
     return -1;
 }
 
+/* A request header's value as Vary compares it (nginx): the elements of
+ * its comma-separated list without the blanks around them, empty ones
+ * dropped ("foo, bar" = "foo,bar" = "foo,,  ,bar , "). In `a`; the value
+ * itself when there is nothing to change. */
+static struct str vary_value(struct arena *a, struct str v)
+{
+    if (!v.p || !v.len)
+        return v;
+    char *out = arena_alloc(a, v.len);
+    if (!out)
+        return v;
+    size_t o = 0, i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+            i++;
+        size_t st = i, last = i;
+        while (i < v.len && v.p[i] != ',') {
+            if (v.p[i] != ' ' && v.p[i] != '\t')
+                last = i + 1;
+            i++;
+        }
+        if (last > st) {
+            if (o)
+                out[o++] = ',';
+            memcpy(out + o, v.p + st, last - st);
+            o += last - st;
+        }
+    }
+    return (struct str){out, o};
+}
+
 /* The stored Vary values still match this request's headers. */
 static int vary_matches(const struct cache_req *c, const struct request *r)
 {
@@ -270,7 +304,7 @@ static int vary_matches(const struct cache_req *c, const struct request *r)
         memcpy(name, p, nl);
         name[nl] = '\0';
         struct str want = {colon + 2, (size_t)(eol - colon - 2)};
-        struct str have = cache_req_header(r, name);
+        struct str have = vary_value((struct arena *)&r->arena, cache_req_header(r, name));
         if (have.len != want.len || (want.len && memcmp(have.p, want.p, want.len) != 0))
             return 0;
         p = eol + 1;
@@ -288,6 +322,9 @@ static int variant_key(struct cache_req *c, struct request *r)
 {
     const char *p = c->meta + c->hdr.key_len + c->hdr.head_len;
     const char *end = p + c->hdr.vary_len;
+    c->main_key = c->key;
+    memcpy(c->main_md5, c->md5, sizeof(c->md5));
+    c->main_path = c->path;
     char *k = arena_printf(&r->arena, "%.*s\nvariant\n", (int)c->key.len, c->key.p);
     while (k && p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -297,7 +334,7 @@ static int variant_key(struct cache_req *c, struct request *r)
         char name[128];
         memcpy(name, p, (size_t)(colon - p));
         name[colon - p] = '\0';
-        struct str have = cache_req_header(r, name);
+        struct str have = vary_value(&r->arena, cache_req_header(r, name));
         k = arena_printf(&r->arena, "%s%s: %.*s\n", k, name, (int)have.len,
                          have.p ? have.p : "");
         p = eol + 1;
@@ -895,7 +932,7 @@ static char *vary_values(struct request *r, const struct h1_header *uh, size_t n
                 return NULL;
             memcpy(name, v.p + st, pos - st);
             name[pos - st] = '\0';
-            struct str val = cache_req_header(r, name);
+            struct str val = vary_value(&r->arena, cache_req_header(r, name));
             out = arena_printf(&r->arena, "%s%s: %.*s\n", out, name, (int)val.len,
                                val.p ? val.p : "");
             if (!out)
@@ -1006,6 +1043,21 @@ void cache_store_begin(struct cache_req *c, struct client_stream *s, int status,
     char *vary = "";
     if (!(ign & PROXY_IGNORE_VARY) && !(vary = vary_values(r, uh, nuh, &vary_len)))
         return;
+    if (c->variant) {
+        /* nginx: a response fetched under a variant's key stays there only
+         * when its own Vary gives that variant; one without Vary, or with
+         * another Vary, replaces the main key's entry */
+        char *mine = vary_len ? arena_printf(&r->arena, "%.*s\nvariant\n%s",
+                                             (int)c->main_key.len, c->main_key.p, vary)
+                              : NULL;
+        if (!mine || strlen(mine) != c->key.len || memcmp(mine, c->key.p, c->key.len) != 0) {
+            clear_updating(c);
+            c->key = c->main_key;
+            memcpy(c->md5, c->main_md5, sizeof(c->md5));
+            c->path = c->main_path;
+            c->variant = 0;
+        }
+    }
 
     /* the head as it goes to the client (add_header comes anew on a hit) */
     size_t head_len = 0;
