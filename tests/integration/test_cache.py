@@ -399,6 +399,16 @@ def test_vary_keeps_every_variant(switchyard, origin):
     assert again.header("X-Cached") == "HIT"
 
 
+def test_vary_values_compare_without_blanks(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    tgt = "/set-header?Vary=X-Lang&n=1"
+    assert request(port, target=tgt, headers=[("X-Lang", "foo, bar")]).header("X-Cached") == "MISS"
+    for same in ("foo,bar", "foo,,  ,bar , "):
+        r = request(port, target=tgt, headers=[("X-Lang", same)])
+        assert r.header("X-Cached") == "HIT", same
+    assert request(port, target=tgt, headers=[("X-Lang", "foobar")]).header("X-Cached") == "MISS"
+
+
 def test_entries_survive_reload(switchyard, origin):
     port = free_port()
     sy = switchyard(cache_conf(origin, port))
