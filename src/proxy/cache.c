@@ -397,8 +397,15 @@ enum cache_lookup_rc cache_lookup(struct client_stream *s, int https, struct cac
     const struct cache_zone *cz = cc->zone;
     if (cc->zone_var) {
         struct str name;
-        if (tmpl_eval(s, cc->zone_var, &name) < 0 || !(cz = zone_by_name(r, name)))
-            return CACHE_PROXY; /* nginx: an unknown zone is not cached */
+        if (tmpl_eval(s, cc->zone_var, &name) < 0 || !name.len)
+            return CACHE_PROXY; /* nginx: empty, not cached */
+        if (!(cz = zone_by_name(r, name))) {
+            char ctx[1500];
+            stream_log_ctx(s, ctx, sizeof(ctx));
+            sy_log(LOG_LVL_ERR, "*%llu cache \"%.*s\" not found%s",
+                   (unsigned long long)s->conn->id, (int)name.len, name.p, ctx);
+            return CACHE_FAIL; /* nginx: 500 */
+        }
     }
     if (!cz || !(method_bit(r->method) & cc->methods) || !r->rt->cache_zones)
         return CACHE_PROXY;

@@ -47,6 +47,7 @@ enum cache_lookup_rc {
     CACHE_SERVE = 1, /* a fresh entry: call cache_serve(s, *out) */
     CACHE_WAIT = 2,  /* proxy_cache_lock: another request fills it; call cache_wait */
     CACHE_ERROR = 3, /* an error status is stored for the key: answer cache_error_status() */
+    CACHE_FAIL = 4,  /* proxy_cache names an unknown zone (logged): answer 500, as nginx */
 };
 
 /* The status of a CACHE_ERROR lookup (nginx answers it, error_page applies). */

@@ -2446,8 +2446,8 @@ static void proxy_go(struct proxy *p, struct str uri, int dyn_has_uri)
             serve_cached(p);
             return;
         }
-        if (rc == CACHE_ERROR) { /* a stored error status; error_page applies */
-            int status = cache_error_status(p->cache);
+        if (rc == CACHE_ERROR || rc == CACHE_FAIL) { /* a stored error status; error_page applies */
+            int status = rc == CACHE_FAIL ? 500 : cache_error_status(p->cache);
             proxy_free(p);
             http_respond_status(s, status);
             return;

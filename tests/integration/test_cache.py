@@ -410,6 +410,25 @@ def test_vary_values_compare_without_blanks(switchyard, origin):
     assert request(port, target=tgt, headers=[("X-Lang", "foobar")]).header("X-Cached") == "MISS"
 
 
+def test_proxy_cache_variable_names_the_zone(switchyard, origin):
+    port = free_port()
+    sy = switchyard(http_conf(f"""
+proxy_cache_path cache1 keys_zone=N1:1m;
+proxy_cache_path cache2 keys_zone=N2:1m;
+server {{ listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://{origin.addr}; proxy_cache $arg_c; proxy_cache_valid any 1m;
+        add_header X-Cached $upstream_cache_status; }} }}
+"""))
+    assert request(port, target="/v?c=N1").header("X-Cached") == "MISS"
+    assert request(port, target="/v?c=N1").header("X-Cached") == "HIT"
+    assert request(port, target="/v?c=N2").header("X-Cached") == "MISS"
+    r = request(port, target="/v?c=NOPE")
+    assert r.status == 500
+    sy.wait_log(r'cache "NOPE" not found')
+    empty = request(port, target="/v")
+    assert (empty.status, empty.header("X-Cached")) == (200, None)
+
+
 def test_entries_survive_reload(switchyard, origin):
     port = free_port()
     sy = switchyard(cache_conf(origin, port))
