@@ -177,7 +177,7 @@ FUZZ_CC    := clang-14
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc -D_GNU_SOURCE
 FUZZ_TIME  ?= 60
 FUZZ_SMOKE_TIME ?= 20
-FUZZ_TARGETS := h1_request h1_response h1_chunked conf ws_frame tmpl proxy_protocol dns
+FUZZ_TARGETS := h1_request h1_response h1_chunked conf ws_frame tmpl proxy_protocol dns byteranges
 fuzz_src_h1_request  := src/http/h1_parser.c src/core/str.c
 fuzz_src_h1_response := src/http/h1_parser.c src/core/str.c
 fuzz_src_h1_chunked  := src/http/h1_parser.c src/core/str.c
@@ -186,6 +186,7 @@ fuzz_src_ws_frame    := src/proxy/ws_frame.c
 fuzz_src_tmpl        := src/conf/vars.c src/core/arena.c src/core/str.c
 fuzz_src_proxy_protocol := src/core/proxy_protocol.c
 fuzz_src_dns         := src/proxy/dns_wire.c
+fuzz_src_byteranges  := src/http/byteranges.c src/core/arena.c src/core/str.c
 fuzz_libs_ws_frame   := -lcrypto
 
 .SECONDEXPANSION:

@@ -403,6 +403,8 @@ struct loc_conf {
 
     /* ---- added (recorded; defaults in comments, as nginx) ---- */
     int tcp_nopush;                     /* off */
+    int64_t max_ranges;                 /* max_ranges: ranges served in one response;
+                                           INT64_MAX (the default) = no limit, 0 = none */
     int keepalive_disable_safari;       /* off (keepalive_disable safari) */
     struct tmpl *disable_symlinks_from; /* disable_symlinks ... from=PART; NULL none */
     uint64_t proxy_busy_buffers_size;   /* 2 * proxy_buffer_size */

@@ -2660,15 +2660,6 @@ static const char *set_thread_pool(struct conf_parser *p, const struct directive
     return threads ? NULL : conf_err(p, "\"%s\" must have \"threads\" parameter", d->name);
 }
 
-/* max_ranges N: N >= 1 is what Switchyard does (several ranges get the whole file). */
-static const char *set_max_ranges(struct conf_parser *p, const struct directive *d, void *conf)
-{
-    const char *rv = set_ignored_num(p, d, conf);
-    if (rv)
-        return rv;
-    return atoi_s(arg(p, 0)) == 0 ? "is not supported with 0 (ranges are always served)" : NULL;
-}
-
 /* worker_priority [-+]N (nginx ngx_set_priority), applied by each worker. */
 static const char *set_worker_priority(struct conf_parser *p, const struct directive *d, void *conf)
 {
@@ -3751,7 +3742,7 @@ const struct directive core_directives[] = {
     {"open_file_cache_min_uses", HSL, ARGS(1, 1), set_ignored_num, LVL_NONE, 0, NULL},
     {"open_file_cache_valid", HSL, ARGS(1, 1), set_ignored_msec, LVL_NONE, 0, NULL},
     {"msie_refresh", HSL, ARGS(1, 1), set_ignored_flag, LVL_NONE, 0, NULL},
-    {"max_ranges", HSL, ARGS(1, 1), set_max_ranges, LVL_NONE, 0, NULL},
+    {"max_ranges", HSL, ARGS(1, 1), set_num, LOC(max_ranges), NULL},
     {"recursive_error_pages", HSL, ARGS(1, 1), set_flag_off_only, LVL_NONE, 0, NULL},
     {"subrequest_output_buffer_size", HSL, ARGS(1, 1), set_ignored_size, LVL_NONE, 0, NULL},
     {"rewrite_log", CTX_HTTP | CTX_SERVER | CTX_SIF | CTX_LOCATION | CTX_LIF, ARGS(1, 1),

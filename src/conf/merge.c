@@ -73,6 +73,7 @@ struct loc_conf *loc_conf_create(struct arena *a)
     c->proxy_next_upstream_tries = CONF_UNSET;
     c->proxy_next_upstream_timeout = CONF_UNSET_U64;
     c->tcp_nopush = CONF_UNSET;
+    c->max_ranges = CONF_UNSET;
     c->keepalive_disable_safari = CONF_UNSET;
     c->proxy_busy_buffers_size = CONF_UNSET_U64;
     c->proxy_ignore_client_abort = CONF_UNSET;
@@ -247,6 +248,7 @@ int loc_conf_merge(struct conf_parser *p, struct loc_conf *c, const struct loc_c
     }
     MERGE_INT(real_ip_recursive, 0);
     MERGE_INT(tcp_nopush, 0);
+    MERGE_INT(max_ranges, INT64_MAX);
 
     /* content */
     if (!c->default_type.p)

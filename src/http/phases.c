@@ -501,6 +501,8 @@ static void run_static(struct client_stream *s)
     in.eval = static_eval_cb;
     in.eval_ctx = s;
     in.ranges_ok = ssi_ranges_ok;
+    in.no_ranges = r->lc->max_ranges == 0;
+    in.max_ranges = r->lc->max_ranges == INT64_MAX ? 0 : r->lc->max_ranges;
     if (subrequest_is(s)) {
         /* nginx's not_modified and range filters leave sub-requests alone:
          * an included file is whole, whatever the client's conditions */
@@ -540,6 +542,10 @@ static void run_static(struct client_stream *s)
             resp_add(r, STR_LIT("Accept-Ranges"), STR_LIT("bytes"));
         if (r->err_status_override > 0 && res.action == STATIC_SEND)
             r->status = r->err_status_override;
+        if (res.body) { /* several ranges: the multipart body */
+            send_local(s, res.body, res.body_len, -1, 0, 0);
+            return;
+        }
         send_local(s, NULL, 0, res.action == STATIC_SEND ? res.fd : -1, res.offset,
                    res.action == STATIC_SEND ? res.length : 0);
         return;

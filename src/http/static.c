@@ -28,6 +28,8 @@
  */
 #include "http/static.h"
 
+#include "http/byteranges.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -748,6 +750,10 @@ static int serve_file(const struct st_req *r, int fd, const struct stat *st,
     out->accept_ranges = 1;
 
     const struct static_input *in = r->in;
+    if (in->no_ranges) { /* max_ranges 0: no ranges at all */
+        out->accept_ranges = 0;
+        return ST_DONE;
+    }
     if (in->range.len < 7 || !str_caseeq((struct str){in->range.p, 6}, STR_LIT("bytes=")))
         return ST_DONE; /* not a byte range: ignored, like nginx */
     if (in->ranges_ok && !in->ranges_ok(in->eval_ctx, out->content_type)) {
@@ -769,11 +775,54 @@ static int serve_file(const struct st_req *r, int fd, const struct stat *st,
     switch (parse_range(in->range, size, &first, &last)) {
     case RANGE_IGNORE:
         return ST_DONE;
-    case RANGE_MULTI:
-        /* Simplification: nginx answers several ranges with a
-         * multipart/byteranges body; we send the whole file with 200, which
-         * RFC 9110 allows (a server may ignore Range). */
+    case RANGE_MULTI: {
+        /* several ranges: nginx's multipart/byteranges body (http/byteranges.h) */
+        struct byterange rg[BYTERANGES_MAX];
+        unsigned n;
+        enum byteranges_rc rc = byteranges_parse(in->range, (uint64_t)size, rg, &n,
+                                                 in->max_ranges ? in->max_ranges : INT64_MAX);
+        if (rc == BYTERANGES_IGNORE)
+            return ST_DONE;
+        if (rc == BYTERANGES_UNSATISFIABLE) {
+            close(fd);
+            out->fd = -1;
+            out->offset = out->length = 0;
+            out->accept_ranges = 0;
+            out->content_type = out->last_modified = out->etag = STR_NULL;
+            char *cr = arena_printf(a, "bytes */%lld", (long long)size);
+            if (!cr)
+                return ST_ERR;
+            out->content_range = str_from_cstr(cr);
+            set_status(out, 416);
+            return ST_DONE;
+        }
+        if (n == 1) { /* one range left: a single part */
+            char *cr = arena_printf(a, "bytes %llu-%llu/%lld", (unsigned long long)rg[0].from,
+                                    (unsigned long long)rg[0].to, (long long)size);
+            if (!cr)
+                goto nomem;
+            out->content_range = str_from_cstr(cr);
+            out->status = 206;
+            out->offset = (off_t)rg[0].from;
+            out->length = (off_t)(rg[0].to - rg[0].from + 1);
+            out->accept_ranges = 0;
+            return ST_DONE;
+        }
+        char *body;
+        size_t blen;
+        struct str ctype;
+        if (byteranges_multipart(a, fd, 0, (uint64_t)size, rg, n, out->content_type, &body,
+                                 &blen, &ctype) < 0)
+            return ST_DONE; /* too large, or unreadable: the whole file */
+        close(fd);
+        out->fd = -1;
+        out->body = body;
+        out->body_len = blen;
+        out->content_type = ctype;
+        out->status = 206;
+        out->accept_ranges = 0;
         return ST_DONE;
+    }
     case RANGE_UNSATISFIABLE: {
         close(fd);
         out->fd = -1;

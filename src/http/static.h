@@ -52,6 +52,8 @@ struct static_input {
      * 0 when a filter rewrites the whole body (SSI, as nginx's clear of
      * allow_ranges): the whole file is sent with 200. */
     int (*ranges_ok)(void *eval_ctx, struct str content_type);
+    int no_ranges;              /* max_ranges 0: no ranges (and no Accept-Ranges) */
+    int64_t max_ranges;         /* max_ranges N (0: no limit) */
     int in_try_files;           /* internal: set by the session on re-entry? leave 0 */
     const struct static_variant *variants; /* tried in order before the file itself */
     unsigned nvariants;
@@ -92,6 +94,9 @@ struct static_result {
     int variant_seen;           /* a probe_only variant exists */
     struct str dir;             /* STATIC_AUTOINDEX: the directory's path, without a
                                    trailing '/' (NUL-terminated, arena) */
+    const char *body;           /* STATIC_SEND of several ranges: the multipart/byteranges
+                                   body (arena; fd is -1 then), content_type its type */
+    size_t body_len;
 };
 
 /*

@@ -32,6 +32,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/shm_zone.h"
+#include "http/byteranges.h"
 #include "http/filter.h"
 #include "http/phases.h"
 #include "http/response.h"
@@ -720,10 +721,44 @@ void cache_serve(struct client_stream *s, struct cache_req *c)
     struct str if_range = cache_req_header(r, "If-Range");
     /* nginx: ranges only when the upstream said Accept-Ranges */
     if (r->status == 200 && range.p && len && resp_value(r, "Accept-Ranges").len &&
+        r->lc->max_ranges != 0 &&
         (!if_range.p || str_eq(if_range, resp_value(r, "ETag")) ||
          str_eq(if_range, resp_value(r, "Last-Modified")))) {
         uint64_t from = 0, to = 0;
         int rc = parse_range(range, len, &from, &to);
+        if (rc == 0 && memchr(range.p, ',', range.len)) {
+            /* several ranges: nginx's multipart/byteranges (http/byteranges.h) */
+            struct byterange rg[BYTERANGES_MAX];
+            unsigned n;
+            enum byteranges_rc br = byteranges_parse(range, len, rg, &n, r->lc->max_ranges);
+            char *body;
+            size_t blen;
+            struct str ctype;
+            if (br == BYTERANGES_UNSATISFIABLE) {
+                rc = -1;
+            } else if (br == BYTERANGES_OK && n == 1) {
+                rc = 1;
+                from = rg[0].from;
+                to = rg[0].to;
+            } else if (br == BYTERANGES_OK &&
+                       byteranges_multipart(&r->arena, fd, off, len, rg, n,
+                                            resp_value(r, "Content-Type"), &body, &blen,
+                                            &ctype) == 0) {
+                close(fd);
+                resp_remove(r, "Content-Type");
+                char *cl = arena_printf(&r->arena, "%zu", blen);
+                if (!cl || resp_add(r, STR_LIT("Content-Type"), ctype) < 0 ||
+                    resp_add(r, STR_LIT("Content-Length"), str_from_cstr(cl)) < 0) {
+                    s->ops->abort(s, "out of memory");
+                    return;
+                }
+                r->status = 206;
+                r->head_sent = 1;
+                s->ops->send_memory(s, str_eq(r->method, STR_LIT("HEAD")) ? NULL : body,
+                                    str_eq(r->method, STR_LIT("HEAD")) ? 0 : blen);
+                return;
+            }
+        }
         if (rc < 0) {
             close(fd);
             r->nresp = 0;

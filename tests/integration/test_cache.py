@@ -221,6 +221,21 @@ def test_head_and_range_and_304_answered_from_cache(switchyard, origin):
     assert hits(origin, tgt) == 1
 
 
+def test_several_ranges_of_a_hit_are_multipart(switchyard, origin):
+    sy, port = start(switchyard, origin)
+    tgt = "/set-header?Accept-Ranges=bytes&mp=1"
+    full = request(port, target=tgt)
+    r = request(port, target=tgt, headers=[("Range", "bytes=0-3,10-12")])
+    assert (r.status, r.header("X-Cached")) == (206, "HIT")
+    ctype = r.header("Content-Type")
+    assert ctype.startswith("multipart/byteranges; boundary=")
+    boundary = ctype.split("boundary=", 1)[1].encode()
+    parts = r.body.split(b"--" + boundary)[1:-1]
+    got = [p.split(b"\r\n\r\n", 1) for p in parts]
+    assert [g[1][:-2] for g in got] == [full.body[0:4], full.body[10:13]]
+    assert b"Content-Range: bytes 0-3/%d" % len(full.body) in got[0][0]
+
+
 def test_range_needs_the_upstreams_accept_ranges(switchyard, origin):
     """nginx serves ranges of a cached response only when the upstream said
     Accept-Ranges (ngx_http_upstream_copy_allow_ranges)."""

@@ -624,20 +624,51 @@ def test_range_ignored(port, spec):
     assert not r.has_header("Content-Range")
 
 
-@pytest.mark.switchyard_only
-def test_multiple_ranges_get_whole_file(port):
-    """nginx answers several ranges with multipart/byteranges; Switchyard
-    sends the whole file (allowed: a server may ignore Range)."""
-    r = get(port, "/file.bin", [("Range", "bytes=0-1,5-6")])
-    assert r.status == 200 and r.body == BIN
+def parse_multipart(r):
+    """The parts of a multipart/byteranges response: [(content-range, data)]."""
+    ctype = r.header("Content-Type")
+    assert ctype.startswith("multipart/byteranges; boundary="), ctype
+    boundary = ctype.split("boundary=", 1)[1].encode()
+    assert r.body.endswith(b"\r\n--" + boundary + b"--\r\n")
+    parts = []
+    for chunk in r.body.split(b"--" + boundary)[1:-1]:
+        head, data = chunk.split(b"\r\n\r\n", 1)
+        fields = dict(line.split(b": ", 1) for line in head.strip().split(b"\r\n"))
+        parts.append((fields[b"Content-Range"].decode(), data[:-2] if data.endswith(b"\r\n")
+                      else data, fields.get(b"Content-Type")))
+    return parts
 
 
-def test_multiple_ranges_nginx_multipart(port, sy):
-    if not sy.is_nginx:
-        pytest.skip("nginx-only reference behaviour")
-    r = get(port, "/file.bin", [("Range", "bytes=0-1,5-6")])
+def test_multiple_ranges_get_multipart(port):
+    """nginx's multipart/byteranges: one part per range, in the asked order."""
+    r = get(port, "/file.bin", [("Range", "bytes=0-1, 5-6, -3")])
     assert r.status == 206
-    assert r.header("Content-Type").startswith("multipart/byteranges")
+    assert r.header("Content-Length") == str(len(r.body))
+    assert not r.has_header("Content-Range")
+    parts = parse_multipart(r)
+    assert [(cr, d) for cr, d, _ in parts] == [
+        ("bytes 0-1/1000", BIN[0:2]), ("bytes 5-6/1000", BIN[5:7]),
+        ("bytes 997-999/1000", BIN[997:1000])]
+    assert all(ct == b"application/octet-stream" for _, _, ct in parts)
+
+
+def test_max_ranges(switchyard, tmp_path):
+    """max_ranges N: more ranges are ignored (200); 0: no ranges at all."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "f.bin").write_bytes(BIN)
+    port = free_port()
+    switchyard(http_conf(f"""
+server {{ listen 127.0.0.1:{port}; root {root};
+    location /two/ {{ alias {root}/; max_ranges 2; }}
+    location /none/ {{ alias {root}/; max_ranges 0; }} }}
+"""))
+    assert get(port, "/two/f.bin", [("Range", "bytes=0-1,5-6")]).status == 206
+    r = get(port, "/two/f.bin", [("Range", "bytes=0-1,5-6,9-9")])
+    assert r.status == 200 and r.body == BIN
+    assert get(port, "/two/f.bin", [("Range", "bytes=0-1,5-6,5000-")]).status == 206
+    r = get(port, "/none/f.bin", [("Range", "bytes=0-1")])
+    assert r.status == 200 and r.body == BIN and not r.has_header("Accept-Ranges")
 
 
 def test_range_on_empty_file_is_ignored(port):

@@ -2490,8 +2490,8 @@ static const struct {
      "\"recursive_error_pages\" directive is not supported except \"off\" in <C>:1"},
     {"events {} http { proxy_force_ranges on; }\n",
      "\"proxy_force_ranges\" directive is not supported except \"off\" in <C>:1"},
-    {"events {} http { max_ranges 0; }\n",
-     "\"max_ranges\" directive is not supported with 0 (ranges are always served) in <C>:1"},
+    {"events {} http { max_ranges x; }\n",
+     "\"max_ranges\" directive invalid number in <C>:1"},
     {"events {} http { chunked_transfer_encoding maybe; }\n",
      "invalid value \"maybe\" in \"chunked_transfer_encoding\" directive, it must be \"on\" or "
      "\"off\" in <C>:1"},

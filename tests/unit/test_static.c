@@ -958,8 +958,30 @@ static void test_range_unsatisfiable_and_ignored(void **state)
     assert_range_status("bytes=99999999999999999999-", 416);
     assert_range_status("items=0-1", 200);     /* not bytes: ignored */
     assert_range_status("bytes=", 200);        /* shorter than "bytes=N" */
-    assert_range_status("bytes=0-1,5-6", 200); /* several ranges: simplification */
-    assert_range_status("bytes=0-60,50-99", 200);
+    assert_range_status("bytes=0-60,50-99", 200); /* more than the file: ignored */
+    /* several ranges: a multipart/byteranges body (http/byteranges.c) */
+    T.in.range = STR_LIT("bytes=0-1, 5-6");
+    struct static_result *m = run("GET", "/file.bin");
+    assert_int_equal(m->action, STATIC_SEND);
+    assert_int_equal(m->status, 206);
+    assert_int_equal(m->fd, -1);
+    assert_non_null(m->body);
+    assert_true(m->content_type.len > 30 &&
+                memcmp(m->content_type.p, "multipart/byteranges; boundary=", 31) == 0);
+    assert_non_null(memmem(m->body, m->body_len, "Content-Range: bytes 0-1/100\r\n", 30));
+    assert_non_null(memmem(m->body, m->body_len, "Content-Range: bytes 5-6/100\r\n", 30));
+    /* one satisfiable range of several: a single part */
+    assert_range("bytes=5-6, 500-600", 5, 6);
+    /* max_ranges */
+    T.in.max_ranges = 1;
+    assert_range_status("bytes=0-1,5-6", 200);
+    T.in.max_ranges = 0;
+    T.in.no_ranges = 1;
+    T.in.range = STR_LIT("bytes=0-1");
+    m = run("GET", "/file.bin");
+    assert_int_equal(m->status, 200);
+    assert_false(m->accept_ranges);
+    T.in.no_ranges = 0;
     /* an empty file ignores "bytes=0-" */
     T.in.range = STR_LIT("bytes=0-");
     struct static_result *r = run("GET", "/empty.txt");
