@@ -86,7 +86,7 @@ static void load_file(struct shm_zone *z, const char *path, const char *name,
          * newer (workers may fill while the walk goes on) */
         if (lst->st_mtim.tv_sec < tmp_before.tv_sec ||
             (lst->st_mtim.tv_sec == tmp_before.tv_sec &&
-             lst->st_mtim.tv_nsec < tmp_before.tv_nsec))
+             lst->st_mtim.tv_nsec <= tmp_before.tv_nsec)) /* the same clock tick too */
             unlink(path);
         return;
     }
@@ -151,7 +151,7 @@ static void loader_start(struct loader *L, struct shm_zone *z, const char *path,
     L->depth = -1;
     L->tmp_before = (struct timespec){0, 0}; /* a walk again removes nothing */
     if (first)
-        clock_gettime(CLOCK_REALTIME_COARSE, &L->tmp_before); /* the clock of mtimes */
+        clock_gettime(CLOCK_REALTIME, &L->tmp_before); /* mtimes are at most this (coarse or fine) */
     size_t len = strlen(path);
     if (len >= sizeof(L->path))
         return;
