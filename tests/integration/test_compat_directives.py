@@ -276,7 +276,6 @@ NEUTRAL_ONLY = [
     ("recursive_error_pages on;",
      '"recursive_error_pages" directive is not supported except "off"'),
     ("proxy_force_ranges on;", '"proxy_force_ranges" directive is not supported except "off"'),
-    ("max_ranges 0;", '"max_ranges" directive is not supported with 0 (ranges are always served)'),
 ]
 
 
