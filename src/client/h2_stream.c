@@ -359,6 +359,10 @@ void h2_stream_head_done(struct h2_stream *hs, int end_stream)
         refuse(hs, 400, "request without \":method\" or \":path\"");
         return;
     }
+    if (str_eq(r->method, STR_LIT("TRACE"))) { /* nginx: 405, as over HTTP/1 */
+        refuse(hs, 405, "TRACE method");
+        return;
+    }
     if (str_eq(r->method, STR_LIT("CONNECT"))) {
         if (!str_caseeq(hs->protocol, STR_LIT("websocket"))) {
             metrics_upgrade_refused(r, 0, MUR_UNKNOWN_PROTOCOL);

@@ -81,6 +81,15 @@ def test_h2c_prior_knowledge(switchyard, origin, pki):
     assert (rc, version, status, body) == (0, "2", 200, pattern_bytes(10)), err
 
 
+def test_trace_is_not_allowed(switchyard, origin, pki):
+    """TRACE gets nginx's 405 over HTTP/2 as over HTTP/1.1 (nginx-tests h2.t)."""
+    sy, _, cp = start(switchyard, pki, proxy_loc(origin))
+    with H2Client(cp) as c:
+        assert c.request("TRACE", "/bytes/10").status == 405
+        assert c.request("GET", "/bytes/10").status == 200
+    assert not any(r["method"] == "TRACE" for r in origin.requests)
+
+
 @pytest.mark.switchyard_only  # `http2 on;` is nginx >= 1.25.1; the reference here is 1.22
 def test_http2_on_directive(switchyard, origin, pki):
     sy, tp, cp = start(switchyard, pki, proxy_loc(origin), http2_on=True)
